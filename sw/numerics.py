@@ -1,0 +1,260 @@
+"""The integer contract shared by the golden model and the RTL (docs/numerics.md).
+
+This module is the only place where the arithmetic rules live. It depends on numpy only:
+no torch, no amaranth. The golden model (:mod:`sw.golden`), the quantised torch forward
+(:mod:`sw.snn`), and the hardware generators and testbenches (``hw/``, ``sim/``) all call it.
+
+Every function works on integer numpy arrays and is vectorised over leading axes.
+
+LIF difference equation of one neuron in one timestep (all integers)::
+
+    I[t] = b + sum_i s_i[t] * w_i                      exact, never overflows (width checked)
+    v    = sat_V( v - (v >> k) + I[t] )                 leak by arithmetic shift, then add
+    s[t] = v >= theta
+    v    = 0 if s[t] (hard reset)    |    v - theta if s[t] (subtract reset)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "WEIGHT_BITS_SUPPORTED",
+    "DEFAULT_WEIGHT_BITS",
+    "DEFAULT_MEMBRANE_BITS",
+    "RESET_MODES",
+    "PROB_BITS",
+    "LFSR_TAPS",
+    "weight_range",
+    "signed_range",
+    "saturate",
+    "accumulator_bits",
+    "lif_step",
+    "LFSR",
+    "lfsr_mask",
+    "lfsr_step",
+    "lane_seeds",
+    "bernoulli_draw",
+    "rate_encode",
+    "stable_probability",
+]
+
+#: Weight widths the golden model and the RTL support, in bits (two's complement).
+WEIGHT_BITS_SUPPORTED = (4, 8)
+DEFAULT_WEIGHT_BITS = 8
+#: Membrane width in bits (two's complement, saturating).
+DEFAULT_MEMBRANE_BITS = 16
+RESET_MODES = ("hard", "subtract")
+#: Resolution of a Bernoulli probability: p is an integer in [0, 2**PROB_BITS].
+PROB_BITS = 8
+
+#: Primitive polynomials x^n + ... + 1 for a Galois LFSR of width n, as the exponents of the
+#: non-constant terms (Xilinx XAPP052, table 3; width 16 uses the polynomial of the classic
+#: 0xACE1/0xB400 example so that its sequence can be checked against the published one).
+LFSR_TAPS = {
+    3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5),
+    10: (10, 7), 11: (11, 9), 12: (12, 6, 4, 1), 13: (13, 4, 3, 1), 14: (14, 5, 3, 1),
+    15: (15, 14), 16: (16, 14, 13, 11), 17: (17, 14), 18: (18, 11), 19: (19, 6, 2, 1),
+    20: (20, 17), 21: (21, 19), 22: (22, 21), 23: (23, 18), 24: (24, 23, 22, 17),
+    25: (25, 22), 26: (26, 6, 2, 1), 27: (27, 5, 2, 1), 28: (28, 25), 29: (29, 27),
+    30: (30, 6, 4, 1), 31: (31, 28), 32: (32, 22, 2, 1),
+}
+#: Odd step between the seeds of neighbouring LFSR lanes (golden-ratio constant, 16 bits).
+SEED_STRIDE = 0x9E37
+
+
+def signed_range(bits: int) -> tuple[int, int]:
+    """Inclusive range ``(lo, hi)`` of a ``bits``-bit two's-complement integer."""
+    if bits < 2:
+        raise ValueError(f"a signed width must be at least 2 bits, not {bits!r}")
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def weight_range(bits: int) -> tuple[int, int]:
+    """Symmetric inclusive range of a quantised weight: ``(-(2**(bits-1) - 1), 2**(bits-1) - 1)``.
+
+    The most negative code is not used, so that quantisation is symmetric around zero.
+    """
+    if bits not in WEIGHT_BITS_SUPPORTED:
+        raise ValueError(f"weight bits must be one of {WEIGHT_BITS_SUPPORTED}, not {bits!r}")
+    hi = (1 << (bits - 1)) - 1
+    return -hi, hi
+
+
+def saturate(x: np.ndarray, bits: int) -> np.ndarray:
+    """Clamp ``x`` to a ``bits``-bit two's-complement range (never wraps)."""
+    lo, hi = signed_range(bits)
+    return np.clip(x, lo, hi)
+
+
+def accumulator_bits(n_inputs: int, weight_bits: int, bias_bits: int) -> int:
+    """Width of the synaptic-current accumulator that can never overflow.
+
+    ``|I| <= n_inputs * (2**(weight_bits-1) - 1) + 2**(bias_bits-1)``; one sign bit on top.
+    """
+    bound = n_inputs * ((1 << (weight_bits - 1)) - 1) + (1 << (bias_bits - 1))
+    return bound.bit_length() + 1
+
+
+def lif_step(
+    v: np.ndarray,
+    current: np.ndarray,
+    *,
+    threshold: int,
+    leak_shift: int,
+    membrane_bits: int,
+    reset: str = "hard",
+) -> tuple[np.ndarray, np.ndarray]:
+    """One LIF timestep in integers, in the contract's order of operations.
+
+    Parameters
+    ----------
+    v : int64 array
+        Membrane potentials before the step, each in the ``membrane_bits`` signed range.
+    current : int64 array
+        Synaptic current of this step, ``b + sum_i s_i * w_i`` (exact).
+    threshold : int
+        Firing threshold, ``1 <= threshold <= 2**(membrane_bits-1) - 1``.
+    leak_shift : int
+        ``k`` in ``v - (v >> k)``; ``>> `` is the arithmetic shift (floor division by ``2**k``).
+    membrane_bits : int
+        Membrane width; the sum saturates to this range.
+    reset : {"hard", "subtract"}
+        Reset to zero, or subtract the threshold, after a spike.
+
+    Returns
+    -------
+    (spikes, v) : (uint8 array, int64 array)
+    """
+    if reset not in RESET_MODES:
+        raise ValueError(f"reset must be one of {RESET_MODES}, not {reset!r}")
+    v = saturate(v - (v >> leak_shift) + current, membrane_bits)
+    spikes = v >= threshold
+    if reset == "hard":
+        v = np.where(spikes, 0, v)
+    else:
+        v = np.where(spikes, v - threshold, v)
+    return spikes.astype(np.uint8), v
+
+
+# ---------------------------------------------------------------------------------------------
+# LFSR: Galois, right-shifting. One step:  lsb = s & 1;  s >>= 1;  if lsb: s ^= mask
+# ---------------------------------------------------------------------------------------------
+
+def lfsr_mask(width: int) -> int:
+    """Galois feedback mask of the LFSR of ``width`` bits: bit ``tap-1`` set for every tap."""
+    if width not in LFSR_TAPS:
+        raise ValueError(f"LFSR width must be one of {min(LFSR_TAPS)}..{max(LFSR_TAPS)}, "
+                         f"not {width!r}")
+    mask = 0
+    for tap in LFSR_TAPS[width]:
+        mask |= 1 << (tap - 1)
+    return mask
+
+
+def lfsr_step(state: np.ndarray, width: int, steps: int = 1) -> np.ndarray:
+    """Advance every LFSR in ``state`` (int64 array of nonzero ``width``-bit states) ``steps`` times."""
+    mask = lfsr_mask(width)
+    state = np.asarray(state, dtype=np.int64)
+    for _ in range(steps):
+        lsb = state & 1
+        state = (state >> 1) ^ (lsb * mask)
+    return state
+
+
+@dataclass
+class LFSR:
+    """Pure-Python model of one Galois LFSR; the RTL in ``hw/lfsr.py`` matches it bit for bit.
+
+    Parameters
+    ----------
+    width : int
+        State width in bits (3..32).
+    seed : int
+        Nonzero initial state, ``1 <= seed < 2**width``.
+    """
+
+    width: int
+    seed: int
+
+    def __post_init__(self):
+        lfsr_mask(self.width)
+        if not 1 <= self.seed < (1 << self.width):
+            raise ValueError(f"LFSR seed must be in 1..{(1 << self.width) - 1}, not {self.seed!r}")
+
+    def generate(self):
+        """Yield the states after each step, forever (the seed itself is not yielded)."""
+        mask, state = lfsr_mask(self.width), self.seed
+        while True:
+            lsb = state & 1
+            state >>= 1
+            if lsb:
+                state ^= mask
+            yield state
+
+
+def lane_seeds(base_seed: int, lanes: int, width: int = 16) -> np.ndarray:
+    """Seeds of ``lanes`` independent LFSR lanes derived from one base seed.
+
+    ``seed[i] = ((base_seed + i * SEED_STRIDE) mod (2**width - 1)) + 1``: always nonzero and,
+    since the stride is coprime with ``2**width - 1``, distinct for ``lanes < 2**width``.
+    Hardware makes them one after another with an end-around-carry adder.
+    """
+    period = (1 << width) - 1
+    if lanes >= period:
+        raise ValueError(f"at most {period - 1} lanes for a {width}-bit LFSR, not {lanes!r}")
+    i = np.arange(lanes, dtype=np.int64)
+    return ((base_seed + i * SEED_STRIDE) % period) + 1
+
+
+def bernoulli_draw(state: np.ndarray, probability: np.ndarray, width: int,
+                   prob_bits: int = PROB_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """One Bernoulli draw per lane: advance each LFSR ``prob_bits`` steps, fire if low bits < p.
+
+    ``probability`` is an integer in ``[0, 2**prob_bits]`` (0 never fires, ``2**prob_bits``
+    always fires). Returns ``(draws as uint8, new state)``.
+    """
+    state = lfsr_step(state, width, prob_bits)
+    uniform = state & ((1 << prob_bits) - 1)
+    return (uniform < probability).astype(np.uint8), state
+
+
+def rate_encode(intensity: np.ndarray, timesteps: int, seed: int, width: int = 16,
+                prob_bits: int = PROB_BITS) -> np.ndarray:
+    """Bernoulli rate code of integer intensities, as the on-chip encoder makes it.
+
+    Input ``i`` of every sample has its own LFSR lane, seeded with ``lane_seeds(seed, n)[i]`` at
+    the start of the sample; timestep ``t`` is one :func:`bernoulli_draw` with ``p = intensity``.
+
+    Parameters
+    ----------
+    intensity : int array [N, n]
+        Firing probabilities in units of ``2**-prob_bits``, each in ``[0, 2**prob_bits]``.
+
+    Returns
+    -------
+    uint8 array [N, T, n] of spikes.
+    """
+    intensity = np.asarray(intensity, dtype=np.int64)
+    if intensity.ndim != 2:
+        raise ValueError(f"intensity must be [samples, inputs], not shape {intensity.shape}")
+    if intensity.min(initial=0) < 0 or intensity.max(initial=0) > (1 << prob_bits):
+        raise ValueError(f"intensities must be in 0..{1 << prob_bits}, found "
+                         f"{intensity.min()}..{intensity.max()}")
+    n_samples, n_inputs = intensity.shape
+    state = np.broadcast_to(lane_seeds(seed, n_inputs, width), intensity.shape).copy()
+    spikes = np.empty((n_samples, timesteps, n_inputs), dtype=np.uint8)
+    for t in range(timesteps):
+        spikes[:, t], state = bernoulli_draw(state, intensity, width, prob_bits)
+    return spikes
+
+
+def stable_probability(stable_count: np.ndarray, maps: int, prob_bits: int = PROB_BITS):
+    """Integer probability of the amplitude-aware noise: ``floor(count * 2**prob_bits / maps)``.
+
+    ``stable_count`` is the number of skeleton maps (out of ``maps = T - 1``) in which a neuron
+    is stable, so the result is the stable rate Phi~ in units of ``2**-prob_bits``.
+    """
+    return (np.asarray(stable_count, dtype=np.int64) << prob_bits) // maps

@@ -1,0 +1,248 @@
+"""LIF spiking networks in PyTorch: float training and the quantised (integer-exact) forward.
+
+The neuron is the contract's LIF (docs/numerics.md) with a float leak ``beta = 1 - 2**-k``::
+
+    v[t] = v[t-1] - v[t-1] * 2**-k + I[t]        (float)
+    v[t] = sat( v[t-1] - floor(v[t-1] / 2**k) + I[t] )   (quantised: integers held in float32)
+    s[t] = H(v[t] - theta)                           surrogate: atan
+    v[t] = v[t] * (1 - s[t])  (hard)  |  v[t] - s[t] * theta  (subtract)
+
+In quantised mode every tensor holds exact integers (all magnitudes stay below 2**24, so float32
+is exact) and the forward equals :func:`sw.golden.run` bit for bit; rounding and flooring use
+straight-through gradients.
+
+A network is given by a spec string:
+
+``mlp:128`` / ``mlp:256,256``
+    fully connected LIF layers of these widths;
+``conv:8,16``
+    3x3 stride-2 padding-1 convolutional LIF layers with these channel counts.
+
+Both end in a linear readout on the last hidden layer's firing rate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import numerics
+from .golden import IntegerModel, LIFLayer, Readout
+
+__all__ = ["ATan", "atan", "SpikingNet", "parse_arch", "lower_conv"]
+
+
+class ATan(torch.autograd.Function):
+    """Heaviside step ``x >= 0`` with the arctangent surrogate gradient
+    ``dS/dx = alpha / 2 / (1 + (pi / 2 * alpha * x)**2)`` (Fang et al., 2021)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a = ctx.alpha
+        return grad * (a / 2) / (1 + (math.pi / 2 * a * x) ** 2), None
+
+
+def atan(alpha: float = 2.0):
+    """Spike function with the arctangent surrogate of sharpness ``alpha``."""
+    return lambda x: ATan.apply(x, alpha)
+
+
+def _round_ste(x):
+    return x + (torch.round(x) - x).detach()
+
+
+def _floor_ste(x):
+    return x + (torch.floor(x) - x).detach()
+
+
+def parse_arch(arch: str) -> tuple[str, list[int]]:
+    """``'mlp:128'`` -> ``('mlp', [128])``; raises ``ValueError`` naming the accepted forms."""
+    kind, _, widths = arch.partition(":")
+    try:
+        sizes = [int(w) for w in widths.split(",")]
+    except ValueError:
+        sizes = []
+    if kind not in ("mlp", "conv") or not sizes or min(sizes) < 1:
+        raise ValueError(f"arch must look like 'mlp:128', 'mlp:256,256' or 'conv:8,16', "
+                         f"not {arch!r}")
+    return kind, sizes
+
+
+def lower_conv(conv: nn.Conv2d, weight: torch.Tensor, in_shape) -> np.ndarray:
+    """Dense matrix [n_out, n_in] equal to ``conv`` with ``weight`` on flattened (C, H, W) inputs."""
+    n_in = int(np.prod(in_shape))
+    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *in_shape)
+    with torch.no_grad():
+        out = F.conv2d(eye, weight.double(), None, conv.stride, conv.padding)
+    return out.reshape(n_in, -1).T.numpy()
+
+
+class SpikingNet(nn.Module):
+    """LIF layers and a rate readout.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+        Shape of one timestep's input; MLPs flatten it.
+    n_classes : int
+    arch : str
+        Spec string (see module docstring).
+    leak_shift : int
+        ``k`` of the leak ``v - v * 2**-k`` (float) / ``v - (v >> k)`` (integer).
+    threshold : float
+        Float firing threshold (integer threshold after quantisation: ``round(theta / scale)``).
+    reset : {"hard", "subtract"}
+    """
+
+    def __init__(self, input_shape, n_classes, arch="mlp:128", *, leak_shift=1, threshold=1.0,
+                 reset="hard", surrogate_alpha=2.0):
+        super().__init__()
+        if reset not in numerics.RESET_MODES:
+            raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
+        self.kind, sizes = parse_arch(arch)
+        self.input_shape = tuple(input_shape)
+        self.leak_shift, self.threshold, self.reset = leak_shift, threshold, reset
+        self.spike = atan(surrogate_alpha)
+        self.synapses = nn.ModuleList()
+        self.shapes = [self.input_shape]  # per-timestep shape of each layer's input
+        shape = self.input_shape
+        for width in sizes:
+            if self.kind == "mlp":
+                self.synapses.append(nn.Linear(int(np.prod(shape)), width))
+                shape = (width,)
+            else:
+                if len(shape) != 3:
+                    raise ValueError(f"conv nets need (C, H, W) inputs, not {shape}")
+                self.synapses.append(nn.Conv2d(shape[0], width, 3, stride=2, padding=1))
+                shape = (width, (shape[1] + 1) // 2, (shape[2] + 1) // 2)
+            self.shapes.append(shape)
+        self.n_hidden = int(np.prod(shape))
+        self.readout = nn.Linear(self.n_hidden, n_classes)
+        self.quant = None  # set by quantize()
+
+    # -- quantisation ---------------------------------------------------------------------------
+    def quantize(self, weight_bits=8, membrane_bits=16, bias_bits=16):
+        """Switch to the integer-exact forward with per-layer scales fixed from current weights."""
+        qmax = numerics.weight_range(weight_bits)[1]
+        scales = [max(float(m.weight.detach().abs().max()), 1e-8) / qmax
+                  for m in [*self.synapses, self.readout]]
+        v_hi = numerics.signed_range(membrane_bits)[1]
+        thresholds = [int(min(max(round(self.threshold / s), 1), v_hi)) for s in scales[:-1]]
+        self.quant = dict(weight_bits=weight_bits, membrane_bits=membrane_bits,
+                          bias_bits=bias_bits, scales=scales, thresholds=thresholds)
+
+    def _int_params(self, module, scale):
+        """Fake-quantised integer weight and bias (float tensors holding integers)."""
+        w_lo, w_hi = numerics.weight_range(self.quant["weight_bits"])
+        b_lo, b_hi = numerics.signed_range(self.quant["bias_bits"])
+        weight = torch.clamp(_round_ste(module.weight / scale), w_lo, w_hi)
+        bias = torch.clamp(_round_ste(module.bias / scale), b_lo, b_hi)
+        return weight, bias
+
+    # -- forward --------------------------------------------------------------------------------
+    def _current(self, i, x):
+        module = self.synapses[i]
+        x = x.reshape(x.shape[0], *self.shapes[i]) if self.kind == "conv" else x
+        if self.quant is None:
+            out = module(x)
+        else:
+            weight, bias = self._int_params(module, self.quant["scales"][i])
+            out = (F.linear(x, weight, bias) if self.kind == "mlp"
+                   else F.conv2d(x, weight, bias, module.stride, module.padding))
+        return out.reshape(x.shape[0], -1)
+
+    def forward(self, spikes, record=False):
+        """Run all timesteps.
+
+        Parameters
+        ----------
+        spikes : float tensor [B, T, n_in] of 0/1
+        record : bool
+            Keep every layer's membranes (after reset) too.
+
+        Returns
+        -------
+        dict with ``spikes`` (list of [T, B, n] per LIF layer), ``membranes`` (if recorded),
+        ``hidden`` (the last layer's [T, B, n]) and ``logits`` [B, classes] on the mean rate.
+        """
+        x = spikes.transpose(0, 1)  # [T, B, n]
+        all_spikes, all_membranes = [], []
+        for i in range(len(self.synapses)):
+            if self.quant is None:
+                theta, lo, hi = self.threshold, -math.inf, math.inf
+            else:
+                theta = float(self.quant["thresholds"][i])
+                lo, hi = numerics.signed_range(self.quant["membrane_bits"])
+            v, out, mem = None, [], []
+            for t in range(x.shape[0]):
+                current = self._current(i, x[t])
+                if v is None:
+                    v = torch.zeros_like(current)
+                if self.quant is None:
+                    v = v - v * 2.0 ** -self.leak_shift + current
+                else:
+                    v = torch.clamp(v - _floor_ste(v * 2.0 ** -self.leak_shift) + current, lo, hi)
+                s = self.spike((v - theta) / theta)
+                v = v * (1 - s) if self.reset == "hard" else v - s * theta
+                out.append(s)
+                if record:
+                    mem.append(v)
+            x = torch.stack(out)
+            all_spikes.append(x)
+            all_membranes.append(torch.stack(mem) if record else None)
+        return dict(spikes=all_spikes, membranes=all_membranes, hidden=x,
+                    logits=self.classify(x.mean(0)))
+
+    def classify(self, rate):
+        """Readout logits of a rate [B, n_hidden] (float: ``W r + b``; quantised: the same with
+        integer weights times the readout scale, i.e. ``score * scale / maps``)."""
+        if self.quant is None:
+            return self.readout(rate)
+        scale = self.quant["scales"][-1]
+        weight, bias = self._int_params(self.readout, scale)
+        return F.linear(rate, weight, bias) * scale
+
+    def integer_scores(self, counts, maps):
+        """Exact integer readout scores ``counts @ Wq.T + maps * bq`` (quantised mode only)."""
+        weight, bias = self._int_params(self.readout, self.quant["scales"][-1])
+        return counts @ weight.T + maps * bias
+
+    # -- freezing -------------------------------------------------------------------------------
+    def to_integer_model(self, timesteps, encoder, noise, meta=None) -> IntegerModel:
+        """Freeze the quantised network into the golden model's :class:`IntegerModel`."""
+        if self.quant is None:
+            raise RuntimeError("call quantize() (and fine-tune) before freezing")
+        layers = []
+        for i, module in enumerate(self.synapses):
+            weight, bias = self._int_params(module, self.quant["scales"][i])
+            if self.kind == "conv":
+                dense = lower_conv(module, weight.detach(), self.shapes[i])
+                n_pos = int(np.prod(self.shapes[i + 1][1:]))
+                bias_dense = np.repeat(bias.detach().numpy(), n_pos)
+            else:
+                dense, bias_dense = weight.detach().numpy(), bias.detach().numpy()
+            layers.append(LIFLayer(weight=np.rint(dense).astype(np.int64),
+                                   bias=np.rint(bias_dense).astype(np.int64),
+                                   threshold=self.quant["thresholds"][i],
+                                   leak_shift=self.leak_shift, reset=self.reset))
+        weight, bias = self._int_params(self.readout, self.quant["scales"][-1])
+        readout = Readout(weight=np.rint(weight.detach().numpy()).astype(np.int64),
+                          bias=np.rint(bias.detach().numpy()).astype(np.int64))
+        meta = dict(meta or {})
+        meta["readout_scale"] = self.quant["scales"][-1]
+        return IntegerModel(
+            timesteps=timesteps, weight_bits=self.quant["weight_bits"],
+            membrane_bits=self.quant["membrane_bits"], bias_bits=self.quant["bias_bits"],
+            layers=layers, readout=readout, encoder=encoder, noise=noise,
+            input_shape=self.input_shape, meta=meta)
