@@ -35,9 +35,10 @@ stamp="$VENV/.requirements.sha256"
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pinned Python packages into $VENV (a few minutes the first time)"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -r requirements.txt
-  "$VENV/bin/python" -m pip install -q --no-deps -e .
+  pip_quiet() { "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -vE "is ignored|BuildBackendWarning|^ *!!|^ *\*+$" || true; }; return "${PIPESTATUS[0]}"; }
+  pip_quiet install -q --upgrade pip
+  pip_quiet install -q -r requirements.txt
+  pip_quiet install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
 echo "setup: ready ($("$VENV/bin/python" --version), $VENV)"

@@ -219,12 +219,19 @@ def saccade_events(images: np.ndarray, timesteps: int,
 
 def bin_events(t: np.ndarray, channel: np.ndarray, n_channels: int, timesteps: int,
                duration: float | None = None) -> np.ndarray:
-    """Bin one sample's events into ``timesteps`` equal time bins: uint8 spikes [T, n_channels]."""
+    """Bin one sample's events into ``timesteps`` equal bins: uint8 spikes [T, n_channels].
+
+    With ``duration`` (same unit as ``t``) the bins cover ``[0, duration)``; without it they
+    cover the span from the first to the last event.
+    """
     out = np.zeros((timesteps, n_channels), dtype=np.uint8)
     if len(t) == 0:
         return out
-    t = np.asarray(t, dtype=np.float64) - np.min(t)
-    span = duration if duration is not None else float(t.max()) + 1e-9
+    t = np.asarray(t, dtype=np.float64)
+    if duration is None:  # relative to the first event, over the sample's own span
+        t = t - t.min()
+        duration = float(t.max()) + 1e-9
+    span = duration
     bins = np.minimum((t / span * timesteps).astype(np.int64), timesteps - 1)
     out[bins, np.asarray(channel, dtype=np.int64)] = 1
     return out

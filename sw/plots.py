@@ -51,10 +51,12 @@ def plot_raster(net, spikes: np.ndarray, path: Path):
     """Spikes of every layer for one sample [1, T, n], and the AND skeleton of the last."""
     out = net(torch.from_numpy(spikes).float())
     layers = [spikes[0].T] + [s[:, 0].numpy().T for s in out["spikes"]]
+    names = ["input"] + [f"LIF {i}" for i in range(len(out["spikes"]))]
     hidden = out["spikes"][-1][:, 0].numpy()
-    skeleton = (hidden[:-1] * hidden[1:]).T if hidden.shape[0] > 1 else np.zeros((hidden.shape[1], 0))
-    panels = layers + [skeleton]
-    names = ["input"] + [f"LIF {i}" for i in range(len(out["spikes"]))] + ["skeleton (AND)"]
+    if hidden.shape[0] > 1:
+        layers.append((hidden[:-1] * hidden[1:]).T)
+        names.append("skeleton (AND)")
+    panels = layers
     fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 4))
     for ax, data, name in zip(axes, panels, names):
         ax.imshow(data, aspect="auto", interpolation="nearest", cmap="Greys")

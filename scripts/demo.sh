@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up (if needed), then train the demo net with and without Stable Spike, export it to an
+# integer model file and evaluate it on the golden model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+ss=.venv/bin/stablespike
+set -x
+$ss train --dataset digits --method stablespike --timesteps 2 --epochs 30 --seed 0 --out runs/digits-ss
+$ss train --dataset digits --method baseline --timesteps 2 --epochs 30 --seed 0 --out runs/digits-base
+$ss export runs/digits-ss --weight-bits 8 --out models/digits-ss.npz
+$ss eval models/digits-ss.npz --engine golden
+$ss eval models/digits-ss.npz --engine golden --mode skeleton
+$ss eval runs/digits-ss --engine float
+$ss eval runs/digits-base --engine float

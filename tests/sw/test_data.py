@@ -1,0 +1,139 @@
+"""Datasets: split, emulated events, and the readers on small files written here."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from sw import data
+
+
+def test_digits_split_is_stratified_fixed_and_rate_coded():
+    ds = data.load_dataset("digits", 2)
+    assert ds.encoding == "rate" and ds.input_shape == (1, 8, 8)
+    assert len(ds.train_y) + len(ds.test_y) == 1797
+    assert 0 <= ds.train_x.min() and ds.train_x.max() <= 256
+    test_share = np.bincount(ds.test_y) / np.bincount(np.concatenate([ds.train_y, ds.test_y]))
+    assert np.all(np.abs(test_share - 0.25) < 0.01)
+    again = data.load_dataset("digits", 2)
+    assert np.array_equal(ds.test_x, again.test_x)
+
+
+def test_saccade_events_by_hand():
+    img = np.zeros((1, 4, 4), np.uint8)
+    img[0, 1, 1] = 200
+    ev = data.saccade_events(img, 2).reshape(1, 2, 2, 4, 4)
+    # t=0: the pixel moves from (1,1) to (2,2): ON at (2,2), OFF at (1,1)
+    assert ev[0, 0, 0].nonzero() == (np.array([2]), np.array([2]))
+    assert ev[0, 0, 1].nonzero() == (np.array([1]), np.array([1]))
+    # t=1: from (2,2) to (1,3)
+    assert ev[0, 1, 0].nonzero() == (np.array([1]), np.array([3]))
+    assert ev[0, 1, 1].nonzero() == (np.array([2]), np.array([2]))
+
+
+def test_digits_events_flicker_between_timesteps():
+    ds = data.load_dataset("digits-events", 4)
+    assert ds.encoding == "spikes" and ds.train_x.shape[1:] == (4, 128)
+    x = ds.train_x[:200]
+    assert x.mean() > 0.02
+    assert (x[:, 0] != x[:, 1]).mean() > 0.01
+
+
+def test_idx_reader_plain_and_gzip(tmp_path):
+    arr = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    raw = b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 3, 4) + arr.tobytes()
+    (tmp_path / "a").write_bytes(raw)
+    (tmp_path / "b.gz").write_bytes(gzip.compress(raw))
+    assert np.array_equal(data.read_idx(tmp_path / "a"), arr)
+    assert np.array_equal(data.read_idx(tmp_path / "b.gz"), arr)
+    (tmp_path / "c").write_bytes(raw[:-3])
+    with pytest.raises(data.DataError, match="header says"):
+        data.read_idx(tmp_path / "c")
+
+
+def test_mnist_missing_names_the_expected_files(tmp_path):
+    with pytest.raises(data.DataError, match="train-images-idx3-ubyte"):
+        data.load_dataset("mnist", 2, tmp_path)
+
+
+def test_mnist_from_idx_files(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 20), ("t10k", 10)):
+        imgs = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+            b"\x00\x00\x08\x03" + struct.pack(">3I", n, 28, 28) + imgs.tobytes())
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            b"\x00\x00\x08\x01" + struct.pack(">I", n) + labels.tobytes())
+    ds = data.load_dataset("mnist", 2, tmp_path)
+    assert ds.train_x.shape == (20, 784) and ds.test_y.shape == (10,)
+    ev = data.load_dataset("mnist-events", 2, tmp_path)
+    assert ev.train_x.shape == (20, 2, 2 * 784)
+
+
+def _nmnist_bytes(events):
+    out = bytearray()
+    for x, y, p, t in events:
+        out += bytes([x, y, (p << 7) | (t >> 16), (t >> 8) & 0xFF, t & 0xFF])
+    return bytes(out)
+
+
+def test_nmnist_reader_and_binning(tmp_path):
+    events = [(1, 2, 1, 10), (33, 0, 0, 300_000), (5, 5, 1, 150_000)]
+    for split, label in (("Train", 3), ("Test", 7)):
+        d = tmp_path / "nmnist" / split / str(label)
+        d.mkdir(parents=True)
+        (d / "00001.bin").write_bytes(_nmnist_bytes(events))
+    ev = data.read_nmnist_bin(tmp_path / "nmnist" / "Train" / "3" / "00001.bin")
+    assert ev["x"].tolist() == [1, 33, 5] and ev["p"].tolist() == [1, 0, 1]
+    assert ev["t"].tolist() == [10, 300_000, 150_000]
+    ds = data.load_dataset("nmnist", 2, tmp_path)
+    assert ds.train_y.tolist() == [3] and ds.test_y.tolist() == [7]
+    x = ds.train_x[0]  # [T, 2*34*34]
+    assert x[0, 34 * 34 + 2 * 34 + 1] == 1           # ON (1,2) early
+    assert x[1, 0 * 34 + 33] == 1                    # OFF (33,0) late
+    assert x.sum() == 3
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00" * 7)
+    with pytest.raises(data.DataError, match="multiple of 5"):
+        data.read_nmnist_bin(bad)
+
+
+def test_shd_reader(tmp_path):
+    import h5py
+
+    folder = tmp_path / "shd"
+    folder.mkdir()
+    for split in ("train", "test"):
+        with h5py.File(folder / f"shd_{split}.h5", "w") as f:
+            dt = h5py.vlen_dtype(np.float32)
+            times = f.create_dataset("spikes/times", (2,), dtype=dt)
+            units = f.create_dataset("spikes/units", (2,), dtype=h5py.vlen_dtype(np.uint16))
+            times[0], units[0] = np.array([0.1, 0.9], np.float32), np.array([5, 699], np.uint16)
+            times[1], units[1] = np.array([0.5], np.float32), np.array([0], np.uint16)
+            f["labels"] = np.array([4, 19], np.uint16)
+    ds = data.load_dataset("shd", 2, tmp_path)
+    assert ds.train_x.shape == (2, 2, 700) and ds.train_y.tolist() == [4, 19]
+    assert ds.train_x[0, 0, 5] == 1 and ds.train_x[0, 1, 699] == 1
+    assert ds.train_x[1, 1, 0] == 1
+
+
+def test_dvsgesture_reader_and_missing_data(tmp_path):
+    with pytest.raises(data.DataError, match="dvsgesture/train/<class>/<id>.npy"):
+        data.load_dataset("dvsgesture", 2, tmp_path)
+    dt = [("x", "i2"), ("y", "i2"), ("p", "i1"), ("t", "i8")]
+    for split in ("train", "test"):
+        d = tmp_path / "dvsgesture" / split / "10"
+        d.mkdir(parents=True)
+        np.save(d / "0.npy", np.array([(127, 0, 1, 0), (4, 8, 0, 1000)], dtype=dt))
+    ds = data.load_dataset("dvsgesture", 2, tmp_path)
+    assert ds.train_x.shape == (1, 2, 2 * 32 * 32) and ds.train_y.tolist() == [10]
+    assert ds.train_x[0, 0, 32 * 32 + 31] == 1 and ds.train_x[0, 1, 2 * 32 + 1] == 1
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        data.load_dataset("cifar", 2)

@@ -1,0 +1,76 @@
+"""train -> export -> eval through the command line, on a few epochs of digits."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sw.cli import main
+from sw.modelfile import load_model
+
+
+def test_train_export_eval(tmp_path, capsys):
+    run, model_path = tmp_path / "run", tmp_path / "m.npz"
+    main(["train", "--dataset", "digits", "--method", "stablespike", "--timesteps", "2",
+          "--epochs", "3", "--seed", "0", "--out", str(run), "--quiet"])
+    for name in ("config.json", "checkpoint.pt", "metrics.csv", "metrics.json", "curves.png",
+                 "raster.png"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "metrics.json").read_text())
+    assert len(history) == 3 and history[-1]["test_accuracy"] > 0.5
+
+    capsys.readouterr()
+    main(["export", str(run), "--out", str(model_path), "--finetune-epochs", "1", "--json",
+          "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["golden_equals_torch"] is True
+    assert summary["golden_accuracy"] == pytest.approx(summary["quantized_accuracy"])
+    model = load_model(model_path)
+    assert model.sizes == [64, 128, 10] and model.encoder["kind"] == "rate-lfsr"
+
+    main(["eval", str(model_path), "--engine", "golden", "--json"])
+    golden = json.loads(capsys.readouterr().out)
+    assert golden["accuracy"] == pytest.approx(summary["golden_accuracy"])
+    assert 0 < golden["synaptic_events_per_inference"] < golden["dense_ops_per_inference"]
+    main(["eval", str(run), "--engine", "float", "--json"])
+    assert json.loads(capsys.readouterr().out)["samples"] == 450
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
+            "--seed", "1", "--out", str(run), "--quiet"]
+    main(args + ["--epochs", "2"])
+    first = json.loads((run / "metrics.json").read_text())
+    with pytest.raises(SystemExit, match="different settings"):
+        main(args + ["--epochs", "3", "--lr", "0.5"])
+    config = json.loads((run / "config.json").read_text())
+    config["epochs"] = 3
+    (run / "config.json").write_text(json.dumps(config))
+    main(args + ["--epochs", "3"])
+    history = json.loads((run / "metrics.json").read_text())
+    assert len(history) == 3 and history[:2] == first
+
+
+def test_stablespike_at_one_timestep_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="needs at least 2 timesteps"):
+        main(["train", "--timesteps", "1", "--method", "stablespike", "--out",
+              str(tmp_path / "r"), "--quiet"])
+
+
+def test_export_of_a_non_run_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="is not a training run"):
+        main(["export", str(tmp_path), "--out", str(tmp_path / "m.npz")])
+
+
+def test_int4_export_of_conv_net_is_exact(tmp_path, capsys):
+    run = tmp_path / "conv"
+    main(["train", "--dataset", "digits-events", "--arch", "conv:4", "--timesteps", "2",
+          "--epochs", "1", "--out", str(run), "--quiet"])
+    capsys.readouterr()
+    main(["export", str(run), "--out", str(tmp_path / "c.npz"), "--weight-bits", "4",
+          "--finetune-epochs", "1", "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["golden_equals_torch"] is True
+    w = load_model(tmp_path / "c.npz").layers[0].weight
+    assert w.shape == (4 * 4 * 4, 128) and np.abs(w).max() <= 7

@@ -1,0 +1,144 @@
+"""Model file: round trip, atomic writes, and malformed files rejected with a clear message."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from sw import golden
+from sw.modelfile import ModelFileError, load_model, save_model
+
+from .helpers import random_model
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = random_model(weight_bits=8)
+    path = tmp_path / "m.npz"
+    save_model(model, path)
+    return model, path
+
+
+def test_round_trip_preserves_everything(saved):
+    model, path = saved
+    loaded = load_model(path)
+    assert loaded.timesteps == model.timesteps and loaded.sizes == model.sizes
+    for a, b in zip(loaded.layers, model.layers):
+        assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+        assert (a.threshold, a.leak_shift, a.reset) == (b.threshold, b.leak_shift, b.reset)
+    x = (np.random.default_rng(0).random((8, 3, 12)) < 0.5).astype(np.uint8)
+    assert np.array_equal(golden.run(model, x).scores, golden.run(loaded, x).scores)
+
+
+def test_save_is_atomic_and_leaves_no_temporary_files(saved, tmp_path):
+    model, path = saved
+    before = path.read_bytes()
+    model.layers[0].weight[0, 0] = 1000  # out of range: validation fails before writing
+    with pytest.raises(ModelFileError, match="layer0.weight"):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def rewrite(path, edit_header=None, edit_arrays=None, raw_header=None):
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays.pop("header").tobytes())
+    if edit_header:
+        edit_header(header)
+    if edit_arrays:
+        edit_arrays(arrays)
+    blob = raw_header if raw_header is not None else json.dumps(header).encode()
+    buf = io.BytesIO()
+    np.savez(buf, header=np.frombuffer(blob, dtype=np.uint8), **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+def _set(key, value):
+    def edit(h):
+        h[key] = value
+    return edit
+
+
+def _layer(key, value):
+    def edit(h):
+        h["layers"][0][key] = value
+    return edit
+
+
+def _del(key):
+    def edit(h):
+        del h[key]
+    return edit
+
+
+MALFORMED_HEADERS = [
+    ("format", _set("format", "onnx"), "format"),
+    ("version", _set("version", 99), "version"),
+    ("missing timesteps", _del("timesteps"), "timesteps"),
+    ("timesteps as text", _set("timesteps", "3"), "timesteps"),
+    ("zero timesteps", _set("timesteps", 0), "timesteps"),
+    ("weight bits", _set("weight_bits", 6), "weight_bits"),
+    ("membrane bits", _set("membrane_bits", 64), "membrane_bits"),
+    ("input shape", _set("input_shape", [3, 5]), "layers[0].n_in"),
+    ("no layers", _set("layers", []), "layers"),
+    ("threshold", _layer("threshold", 0), "layers[0].threshold"),
+    ("leak shift", _layer("leak_shift", 40), "layers[0].leak_shift"),
+    ("reset", _layer("reset", "soft"), "layers[0].reset"),
+    ("layer chain", _layer("n_out", 8), "layer0.weight"),
+    ("readout inputs", lambda h: h["readout"].update(n_in=4), "readout.n_in"),
+    ("encoder kind", _set("encoder", {"kind": "poisson"}), "encoder.kind"),
+    ("noise kind", lambda h: h["noise"].update(kind="pink"), "noise.kind"),
+    ("noise seed", lambda h: h["noise"].update(seed=-1), "noise.seed"),
+    ("noise width", lambda h: h["noise"].update(lfsr_width=64), "noise.lfsr_width"),
+    ("checksum", _set("checksum", "sha256:" + "0" * 64), "checksum"),
+    ("meta", _set("meta", [1, 2]), "meta"),
+]
+
+
+@pytest.mark.parametrize("name,edit,field", MALFORMED_HEADERS, ids=[m[0] for m in MALFORMED_HEADERS])
+def test_malformed_header_is_rejected_naming_the_field(saved, name, edit, field):
+    _, path = saved
+    rewrite(path, edit_header=edit)
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert info.value.field == field
+    assert str(path) in str(info.value) and "expected" in str(info.value)
+
+
+MALFORMED_ARRAYS = [
+    ("missing weights", lambda a: a.pop("layer1.weight"), "layer1.weight"),
+    ("wrong shape", lambda a: a.update({"layer0.weight": a["layer0.weight"][:, :5]}), "layer0.weight"),
+    ("float weights", lambda a: a.update({"layer0.bias": a["layer0.bias"].astype(float)}), "layer0.bias"),
+    ("weight out of range", lambda a: a["readout.weight"].__setitem__((0, 0), 128), "readout.weight"),
+    ("bias out of range", lambda a: a["layer0.bias"].__setitem__(0, 40000), "layer0.bias"),
+    ("stray array", lambda a: a.update(extra=np.zeros(3, np.int32)), "(arrays)"),
+    ("tampered weight", lambda a: a["layer0.weight"].__setitem__((0, 0), 3 - a["layer0.weight"][0, 0] % 2), "checksum"),
+]
+
+
+@pytest.mark.parametrize("name,edit,field", MALFORMED_ARRAYS, ids=[m[0] for m in MALFORMED_ARRAYS])
+def test_malformed_arrays_are_rejected_naming_the_field(saved, name, edit, field):
+    _, path = saved
+    rewrite(path, edit_arrays=edit)
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert info.value.field == field
+
+
+def test_unreadable_files(tmp_path, saved):
+    _, path = saved
+    with pytest.raises(ModelFileError, match="no such file"):
+        load_model(tmp_path / "absent.npz")
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(ModelFileError, match="unreadable"):
+        load_model(junk)
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ModelFileError, match="unreadable"):
+        load_model(truncated)
+    rewrite(path, raw_header=b"{not json")
+    with pytest.raises(ModelFileError, match="field 'header'"):
+        load_model(path)

@@ -1,0 +1,151 @@
+"""The integer contract: LIF arithmetic, saturation, LFSR, lanes, Bernoulli draws, encoder."""
+
+import numpy as np
+import pytest
+
+from sw import numerics
+
+
+def lif_trajectory(currents, **kw):
+    v, spikes, vs = np.zeros(1, dtype=np.int64), [], []
+    for c in currents:
+        s, v = numerics.lif_step(v, np.array([c]), **kw)
+        spikes.append(int(s[0]))
+        vs.append(int(v[0]))
+    return spikes, vs
+
+
+def test_lif_hard_reset_trajectory_by_hand():
+    # k=1: v <- v - (v >> 1) + I; theta=10
+    #  I=6: 0-0+6=6 ; I=6: 6-3+6=9 ; I=6: 9-4+6=11 -> spike, 0 ; I=-5: -5 ; I=0: -5-(-3)=-2
+    spikes, vs = lif_trajectory([6, 6, 6, -5, 0], threshold=10, leak_shift=1, membrane_bits=16)
+    assert spikes == [0, 0, 1, 0, 0]
+    assert vs == [6, 9, 0, -5, -2]
+
+
+def test_lif_subtract_reset_keeps_the_excess():
+    spikes, vs = lif_trajectory([25, 0, 0], threshold=10, leak_shift=2, membrane_bits=16,
+                                reset="subtract")
+    # 25 -> spike, 15 ; 15 - 3 = 12 -> spike, 2 ; 2 - 0 = 2
+    assert spikes == [1, 1, 0]
+    assert vs == [15, 2, 2]
+
+
+def test_arithmetic_shift_floors_negative_membranes():
+    _, vs = lif_trajectory([-3, 0], threshold=5, leak_shift=1, membrane_bits=16)
+    assert vs == [-3, -1]  # -3 - (-3 >> 1) = -3 - (-2) = -1
+
+
+@pytest.mark.parametrize("current,expected", [(10_000, 127), (-10_000, -128)])
+def test_membrane_saturates_at_both_ends(current, expected):
+    s, v = numerics.lif_step(np.array([0]), np.array([current]), threshold=200,
+                             leak_shift=1, membrane_bits=8)
+    assert int(v[0]) == expected and int(s[0]) == 0
+
+
+def test_lif_rejects_unknown_reset():
+    with pytest.raises(ValueError, match="reset must be one of"):
+        numerics.lif_step(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), threshold=1,
+                          leak_shift=1, membrane_bits=16, reset="soft")
+
+
+def test_weight_range_is_symmetric_and_validated():
+    assert numerics.weight_range(8) == (-127, 127)
+    assert numerics.weight_range(4) == (-7, 7)
+    with pytest.raises(ValueError, match="weight bits must be one of"):
+        numerics.weight_range(6)
+
+
+def test_accumulator_width_holds_the_worst_case():
+    bits = numerics.accumulator_bits(784, 8, 16)
+    worst = 784 * 127 + 2 ** 15
+    assert -(2 ** (bits - 1)) <= -worst and worst <= 2 ** (bits - 1) - 1
+    assert worst > 2 ** (bits - 2) - 1  # and not wider than needed
+
+
+def test_lfsr16_matches_the_published_galois_example():
+    # The classic 16-bit Galois LFSR: seed 0xACE1, mask 0xB400; ACE1 is followed by E270.
+    assert numerics.lfsr_mask(16) == 0xB400
+    gen = numerics.LFSR(16, 0xACE1).generate()
+    assert next(gen) == 0xE270
+    assert next(gen) == 0x7138  # E270 has lsb 0: a plain shift
+
+
+@pytest.mark.parametrize("width", range(3, 19))
+def test_lfsr_has_maximal_period(width):
+    state = np.array([1], dtype=np.int64)
+    seen = 0
+    while True:
+        state = numerics.lfsr_step(state, width)
+        seen += 1
+        if state[0] == 1:
+            break
+        assert seen < 2 ** width
+    assert seen == 2 ** width - 1
+
+
+def test_generate_and_vectorised_step_agree():
+    gen = numerics.LFSR(16, 0x1234).generate()
+    expected = [next(gen) for _ in range(50)]
+    state = np.array([0x1234], dtype=np.int64)
+    got = []
+    for _ in range(50):
+        state = numerics.lfsr_step(state, 16)
+        got.append(int(state[0]))
+    assert got == expected
+
+
+def test_lfsr_rejects_zero_seed_and_unknown_width():
+    with pytest.raises(ValueError, match="LFSR seed must be in 1..65535, not 0"):
+        numerics.LFSR(16, 0)
+    with pytest.raises(ValueError, match="LFSR width must be one of"):
+        numerics.lfsr_mask(40)
+
+
+def test_lane_seeds_are_nonzero_distinct_and_follow_the_formula():
+    seeds = numerics.lane_seeds(7, 4000)
+    assert seeds.min() >= 1 and seeds.max() <= 0xFFFF
+    assert len(np.unique(seeds)) == 4000
+    assert seeds[3] == ((7 + 3 * 0x9E37) % 0xFFFF) + 1
+
+
+@pytest.mark.parametrize("p", [0, 1, 64, 128, 200, 255, 256])
+def test_bernoulli_draw_frequency(p):
+    lanes = 4096
+    state = numerics.lane_seeds(3, lanes)
+    prob = np.full(lanes, p)
+    total = 0
+    for _ in range(8):
+        draws, state = numerics.bernoulli_draw(state, prob, 16)
+        total += int(draws.sum())
+    freq = total / (8 * lanes)
+    if p == 0:
+        assert total == 0
+    elif p == 256:
+        assert total == 8 * lanes
+    else:
+        assert abs(freq - p / 256) < 0.02
+
+
+def test_rate_encode_is_deterministic_and_matches_per_lane_draws():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 257, size=(3, 10))
+    a = numerics.rate_encode(x, 4, seed=5)
+    assert np.array_equal(a, numerics.rate_encode(x, 4, seed=5))
+    # Lane 7 of sample 1, by hand with the scalar generator.
+    gen = numerics.LFSR(16, int(numerics.lane_seeds(5, 10)[7])).generate()
+    manual = []
+    for _ in range(4):
+        for _ in range(numerics.PROB_BITS):
+            state = next(gen)
+        manual.append(int((state & 0xFF) < x[1, 7]))
+    assert a[1, :, 7].tolist() == manual
+
+
+def test_rate_encode_rejects_out_of_range_intensity():
+    with pytest.raises(ValueError, match="intensities must be in 0..256"):
+        numerics.rate_encode(np.array([[300]]), 2, seed=1)
+
+
+def test_stable_probability():
+    assert numerics.stable_probability(np.array([0, 1, 2, 3]), 3).tolist() == [0, 85, 170, 256]
