@@ -1,0 +1,192 @@
+"""The streaming SNN accelerator: encoder, LIF layers and readout chained by streams.
+
+Every block works on its own sample and timestep, so layer ``l`` computes timestep ``t`` while
+layer ``l+1`` computes ``t-1`` (and the next sample's input streams in while the readout finishes
+the previous one). Weights and constants live in memories and registers written through the
+``cfg`` port at run time; the generated design depends only on the :class:`AcceleratorShape`.
+
+Top-level ports (docs/accelerator.md lists them with their Verilog names):
+
+``i``       input stream: intensities (``rate-lfsr``) or spike events (``spikes``)
+``o``       result stream: one word per class, the class and cycle count on the last
+``cfg``     configuration writes ``(select, addr, data)``, always ready
+``trace{l}``, ``stable``, ``noise``   observation points for testbenches
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.hdl import Module, Signal, Value, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw import numerics
+from sw.modelfile import atomic_write
+
+from .encoder import RateEncoder
+from .layout import AcceleratorShape, Select
+from .lif import LIFLayer, event_layout
+from .readout import Readout, TraceSignature, result_layout
+
+__all__ = ["Accelerator", "cfg_layout", "generate_verilog"]
+
+
+def cfg_layout(shape: AcceleratorShape) -> data.StructLayout:
+    return data.StructLayout({"select": unsigned(shape.cfg_select_bits),
+                              "addr": unsigned(shape.cfg_addr_bits),
+                              "data": unsigned(shape.cfg_data_bits)})
+
+
+class Accelerator(wiring.Component):
+    """The whole network for one :class:`AcceleratorShape`.
+
+    Members
+    -------
+    i : In(stream.Signature(unsigned(PROB_BITS + 1)))  or  In(stream.Signature(event_layout(n_in)))
+    o : Out(stream.Signature(result_layout(classes, score_bits)))
+    cfg : In(stream.Signature(cfg_layout(shape)))
+    trace{l} : Out(TraceSignature(n_l))   spikes leaving LIF layer ``l`` (and its eot tokens)
+    stable : Out(TraceSignature(n_hidden))
+    noise : Out(TraceSignature(n_hidden))
+    """
+
+    def __init__(self, shape: AcceleratorShape):
+        if not isinstance(shape, AcceleratorShape):
+            raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
+        self.shape = shape
+        n_in = shape.sizes[0]
+        in_payload = (unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr"
+                      else event_layout(n_in))
+        members = {
+            "i": In(stream.Signature(in_payload)),
+            "o": Out(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
+            "cfg": In(stream.Signature(cfg_layout(shape))),
+            "stable": Out(TraceSignature(shape.n_hidden)),
+            "noise": Out(TraceSignature(shape.n_hidden)),
+        }
+        for l in range(shape.n_layers):
+            members[f"trace{l}"] = Out(TraceSignature(shape.sizes[l + 1]))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        s = self.shape
+        busy = []
+
+        # Configuration registers and write decoding.
+        cfg = self.cfg.payload
+        m.d.comb += self.cfg.ready.eq(1)
+        write = self.cfg.valid
+
+        def selected(sel):
+            return write & (cfg.select == sel)
+
+        mode = Signal(2)
+        noise_seed = Signal(s.lfsr_width)
+        noise_shift = Signal(4)
+        noise_fixed = Signal()
+        encoder_seed = Signal(s.lfsr_width)
+        with m.If(selected(Select.MODE)):
+            with m.Switch(cfg.addr):
+                for addr, reg in enumerate((mode, noise_seed, noise_shift, noise_fixed)):
+                    with m.Case(addr):
+                        m.d.sync += reg.eq(cfg.data)
+        with m.If(selected(Select.ENCODER_SEED)):
+            m.d.sync += encoder_seed.eq(cfg.data)
+
+        # Front end.
+        if s.encoder == "rate-lfsr":
+            m.submodules.encoder = encoder = RateEncoder(n_in=s.sizes[0], timesteps=s.timesteps,
+                                                         lfsr_width=s.lfsr_width)
+            wiring.connect(m, wiring.flipped(self.i), encoder.i)
+            m.d.comb += encoder.seed.eq(encoder_seed)
+            upstream = encoder.o
+            busy.append(encoder.busy)
+        else:
+            upstream = wiring.flipped(self.i)
+
+        # LIF layers.
+        for l in range(s.n_layers):
+            layer = LIFLayer(n_in=s.sizes[l], n_out=s.sizes[l + 1], lanes=s.lanes,
+                             timesteps=s.timesteps, weight_bits=s.weight_bits,
+                             membrane_bits=s.membrane_bits, bias_bits=s.bias_bits,
+                             acc_bits=s.acc_bits(l), update_bits=s.update_bits(l), reset=s.reset)
+            m.submodules[f"layer{l}"] = layer
+            wiring.connect(m, upstream, layer.i)
+            threshold = Signal(s.membrane_bits - 1, init=1)
+            leak_shift = Signal(range(s.membrane_bits), init=1)
+            with m.If(selected(Select.LAYER_CONST + 4 * l)):
+                with m.Switch(cfg.addr):
+                    with m.Case(0):
+                        m.d.sync += threshold.eq(cfg.data)
+                    with m.Case(1):
+                        m.d.sync += leak_shift.eq(cfg.data)
+            m.d.comb += [
+                layer.threshold.eq(threshold), layer.leak_shift.eq(leak_shift),
+                layer.weight_write.en.eq(selected(Select.LAYER_WEIGHT + 4 * l)),
+                layer.weight_write.addr.eq(cfg.addr), layer.weight_write.data.eq(cfg.data),
+                layer.bias_write.en.eq(selected(Select.LAYER_BIAS + 4 * l)),
+                layer.bias_write.addr.eq(cfg.addr), layer.bias_write.data.eq(cfg.data),
+            ]
+            trace = getattr(self, f"trace{l}")
+            m.d.comb += [trace.valid.eq(layer.o.valid & layer.o.ready),
+                         trace.addr.eq(layer.o.payload.addr), trace.eot.eq(layer.o.payload.eot)]
+            upstream = layer.o
+            busy.append(layer.busy)
+
+        # Readout with the skeleton and noise units.
+        m.submodules.readout = readout = Readout(
+            n_hidden=s.n_hidden, n_classes=s.n_classes, timesteps=s.timesteps,
+            weight_bits=s.weight_bits, bias_bits=s.bias_bits, score_bits=s.score_bits,
+            lfsr_width=s.lfsr_width)
+        wiring.connect(m, upstream, readout.i)
+        wiring.connect(m, readout.o, wiring.flipped(self.o))
+        wiring.connect(m, readout.stable, wiring.flipped(self.stable))
+        wiring.connect(m, readout.noise, wiring.flipped(self.noise))
+        m.d.comb += [
+            readout.mode.eq(mode), readout.noise_seed.eq(noise_seed),
+            readout.noise_shift.eq(noise_shift), readout.noise_fixed.eq(noise_fixed),
+            readout.weight_write.en.eq(selected(Select.READOUT_WEIGHT)),
+            readout.weight_write.addr.eq(cfg.addr), readout.weight_write.data.eq(cfg.data),
+            readout.bias_write.en.eq(selected(Select.READOUT_BIAS)),
+            readout.bias_write.addr.eq(cfg.addr), readout.bias_write.data.eq(cfg.data),
+        ]
+        busy.append(readout.busy)
+
+        # Cycle counter: cycles with work in flight since the last result.
+        cycles = Signal(32)
+        m.d.comb += readout.cycles.eq(cycles + 1)
+        any_busy = self.i.valid
+        for b in busy:
+            any_busy = any_busy | b
+        with m.If(self.o.valid & self.o.ready & self.o.payload.last):
+            m.d.sync += cycles.eq(0)
+        with m.Elif(any_busy):
+            m.d.sync += cycles.eq(cycles + 1)
+        return m
+
+
+def generate_verilog(shape: AcceleratorShape, out_dir: str | Path, name: str = "stablespike_top"):
+    """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``."""
+    from amaranth.back import verilog
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    top = Accelerator(shape)
+    text = verilog.convert(top, name=name, emit_src=False)
+
+    atomic_write(out_dir / f"{name}.v", text.encode())
+    ports = {path_name(path): {"direction": "in" if member.flow == In else "out",
+                               "width": len(Value.cast(value))}
+             for path, member, value in top.signature.flatten(top)}
+    atomic_write(out_dir / f"{name}.json",
+                 json.dumps({"top": name, "shape": shape.as_dict(), "ports": ports},
+                            indent=1).encode())
+    return out_dir / f"{name}.v"
+
+
+def path_name(path) -> str:
+    """Verilog name of a flattened port path: ``('i', 'payload')`` -> ``i__payload``."""
+    return "__".join(str(p) for p in path)

@@ -1,0 +1,218 @@
+"""Shape of a generated accelerator and the layout of its run-time-writable memories.
+
+Pure Python (numpy, the integer contract): the RTL generators, the cocotb testbenches and the
+board loader all take their widths and memory words from here, so they cannot disagree.
+
+Memory words
+------------
+LIF layer ``l`` with ``n_in`` inputs, ``n_out`` outputs and ``P`` lanes has ``G = ceil(n_out/P)``
+neuron groups. Its weight memory holds ``n_in * G`` words of ``P * W`` bits; word ``i * G + g``
+packs the weights from input ``i`` to neurons ``g*P .. g*P+P-1``, lane ``p`` in bits
+``[p*W, (p+1)*W)`` (two's complement; padding lanes are 0). The bias memory holds ``G`` words
+of ``P * B`` bits packed the same way. The readout weight memory holds ``n_hidden`` words of
+``classes * W`` bits (word ``j``: the weights from hidden neuron ``j`` to every class); the
+readout bias memory ``classes`` words of ``B`` bits.
+
+Configuration writes
+--------------------
+Every write is ``(select, address, data)``; see :class:`Select`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from sw import numerics
+from sw.golden import IntegerModel
+
+__all__ = ["Select", "AcceleratorShape", "config_writes", "pack_lanes"]
+
+
+class Select(enum.IntEnum):
+    """Target of a configuration write. Per-layer targets are ``base + 4 * layer``."""
+
+    MODE = 0            # addr 0: mode (0 normal, 1 skeleton, 2 noise); 1: noise seed;
+    #                     2: noise probability shift; 3: fixed noise (p = 1/2) instead of amplitude
+    ENCODER_SEED = 1    # addr 0: the encoder's base LFSR seed
+    READOUT_WEIGHT = 2
+    READOUT_BIAS = 3
+    LAYER_WEIGHT = 4    # + 4 * layer
+    LAYER_BIAS = 5      # + 4 * layer
+    LAYER_CONST = 6     # + 4 * layer; addr 0: threshold, 1: leak shift
+
+
+MODE_CODES = {"normal": 0, "skeleton": 1, "noise": 2}
+
+
+def _bits(value: int) -> int:
+    return max(int(value).bit_length(), 1)
+
+
+@dataclass(frozen=True)
+class AcceleratorShape:
+    """Everything the RTL depends on; weights and constants are not part of it.
+
+    Parameters
+    ----------
+    sizes : tuple
+        ``(n_in, hidden_1, ..., hidden_L, classes)``.
+    timesteps : int
+    lanes : int
+        Parallel neuron lanes ``P`` per LIF layer.
+    weight_bits, membrane_bits, bias_bits : int
+    encoder : {"rate-lfsr", "spikes"}
+    reset : {"hard", "subtract"}
+        One reset rule for the whole net (a per-layer reset would cost a mux per lane).
+    """
+
+    sizes: tuple
+    timesteps: int
+    lanes: int = 8
+    weight_bits: int = numerics.DEFAULT_WEIGHT_BITS
+    membrane_bits: int = numerics.DEFAULT_MEMBRANE_BITS
+    bias_bits: int = 16
+    encoder: str = "rate-lfsr"
+    reset: str = "hard"
+    lfsr_width: int = 16
+
+    def __post_init__(self):
+        if len(self.sizes) < 3 or min(self.sizes) < 1:
+            raise ValueError(f"sizes must be (inputs, hidden..., classes), not {self.sizes!r}")
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
+        if self.timesteps < 1:
+            raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")
+        if self.encoder not in ("rate-lfsr", "spikes"):
+            raise ValueError(f"encoder must be 'rate-lfsr' or 'spikes', not {self.encoder!r}")
+        numerics.weight_range(self.weight_bits)
+
+    @classmethod
+    def from_model(cls, model: IntegerModel, lanes: int = 8) -> "AcceleratorShape":
+        resets = {layer.reset for layer in model.layers}
+        if len(resets) != 1:
+            raise ValueError(f"the accelerator needs one reset rule for all layers, found {resets}")
+        return cls(sizes=tuple(model.sizes), timesteps=model.timesteps, lanes=lanes,
+                   weight_bits=model.weight_bits, membrane_bits=model.membrane_bits,
+                   bias_bits=model.bias_bits, encoder=model.encoder["kind"],
+                   reset=resets.pop(),
+                   lfsr_width=model.encoder.get("lfsr_width", model.noise["lfsr_width"]))
+
+    # -- derived widths ---------------------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        return len(self.sizes) - 2
+
+    @property
+    def n_hidden(self) -> int:
+        return self.sizes[-2]
+
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    def groups(self, layer: int) -> int:
+        return -(-self.sizes[layer + 1] // self.lanes)
+
+    def acc_bits(self, layer: int) -> int:
+        """Accumulator width: holds ``sum_i w_i`` over all ``n_in`` inputs exactly."""
+        wmax = numerics.weight_range(self.weight_bits)[1]
+        return _bits(self.sizes[layer] * wmax) + 1
+
+    def update_bits(self, layer: int) -> int:
+        """Width of ``v - (v >> k) + b + acc`` before saturation."""
+        wmax = numerics.weight_range(self.weight_bits)[1]
+        bound = (1 << (self.membrane_bits - 1)) + (1 << (self.bias_bits - 1)) \
+            + self.sizes[layer] * wmax
+        return _bits(bound) + 1
+
+    @property
+    def score_bits(self) -> int:
+        """Readout score width: ``|score| <= 2T * n_hidden * wmax + T * 2**(B-1)``."""
+        wmax = numerics.weight_range(self.weight_bits)[1]
+        bound = 2 * self.timesteps * self.n_hidden * wmax + self.timesteps * (1 << (self.bias_bits - 1))
+        return _bits(bound) + 1
+
+    @property
+    def count_bits(self) -> int:
+        """Width of a per-neuron stable count (``0 .. T-1``)."""
+        return _bits(max(self.timesteps - 1, 1))
+
+    @property
+    def step_bits(self) -> int:
+        return _bits(self.timesteps)
+
+    @property
+    def cfg_data_bits(self) -> int:
+        widths = [self.lanes * self.weight_bits, self.lanes * self.bias_bits,
+                  self.n_classes * self.weight_bits, self.bias_bits, self.membrane_bits,
+                  self.lfsr_width]
+        return max(widths)
+
+    @property
+    def cfg_addr_bits(self) -> int:
+        depths = [self.sizes[i] * self.groups(i) for i in range(self.n_layers)]
+        return _bits(max(depths + [self.n_hidden, self.n_classes, 3]))
+
+    @property
+    def cfg_select_bits(self) -> int:
+        return _bits(Select.LAYER_CONST + 4 * (self.n_layers - 1))
+
+    def as_dict(self) -> dict:
+        return {"sizes": list(self.sizes), "timesteps": self.timesteps, "lanes": self.lanes,
+                "weight_bits": self.weight_bits, "membrane_bits": self.membrane_bits,
+                "bias_bits": self.bias_bits, "encoder": self.encoder, "reset": self.reset,
+                "lfsr_width": self.lfsr_width, "score_bits": self.score_bits,
+                "groups": [self.groups(i) for i in range(self.n_layers)],
+                "acc_bits": [self.acc_bits(i) for i in range(self.n_layers)],
+                "cfg": {"select_bits": self.cfg_select_bits, "addr_bits": self.cfg_addr_bits,
+                        "data_bits": self.cfg_data_bits}}
+
+
+def pack_lanes(values, bits: int) -> int:
+    """Pack signed integers into one word, element ``p`` in bits ``[p*bits, (p+1)*bits)``."""
+    word, mask = 0, (1 << bits) - 1
+    for p, v in enumerate(values):
+        word |= (int(v) & mask) << (p * bits)
+    return word
+
+
+def config_writes(model: IntegerModel, shape: AcceleratorShape, *, mode: str = "normal",
+                  noise_seed: int | None = None) -> list[tuple[int, int, int]]:
+    """Every ``(select, address, data)`` write that loads ``model`` into an accelerator of
+    ``shape`` and selects ``mode``."""
+    if tuple(model.sizes) != tuple(shape.sizes) or model.timesteps != shape.timesteps:
+        raise ValueError(f"model sizes {model.sizes} T={model.timesteps} do not match the "
+                         f"accelerator's {list(shape.sizes)} T={shape.timesteps}")
+    if mode not in MODE_CODES:
+        raise ValueError(f"mode must be one of {tuple(MODE_CODES)}, not {mode!r}")
+    P, writes = shape.lanes, []
+    for l, layer in enumerate(model.layers):
+        G = shape.groups(l)
+        padded_w = np.zeros((layer.n_in, G * P), dtype=np.int64)
+        padded_w[:, :layer.n_out] = layer.weight.T
+        padded_b = np.zeros(G * P, dtype=np.int64)
+        padded_b[:layer.n_out] = layer.bias
+        for i in range(layer.n_in):
+            for g in range(G):
+                writes.append((Select.LAYER_WEIGHT + 4 * l, i * G + g,
+                               pack_lanes(padded_w[i, g * P:(g + 1) * P], shape.weight_bits)))
+        for g in range(G):
+            writes.append((Select.LAYER_BIAS + 4 * l, g,
+                           pack_lanes(padded_b[g * P:(g + 1) * P], shape.bias_bits)))
+        writes.append((Select.LAYER_CONST + 4 * l, 0, layer.threshold))
+        writes.append((Select.LAYER_CONST + 4 * l, 1, layer.leak_shift))
+    for j in range(shape.n_hidden):
+        writes.append((Select.READOUT_WEIGHT, j,
+                       pack_lanes(model.readout.weight[:, j], shape.weight_bits)))
+    for c in range(shape.n_classes):
+        writes.append((Select.READOUT_BIAS, c, int(model.readout.bias[c]) & ((1 << shape.bias_bits) - 1)))
+    if model.encoder["kind"] == "rate-lfsr":
+        writes.append((Select.ENCODER_SEED, 0, model.encoder["seed"]))
+    writes.append((Select.MODE, 0, MODE_CODES[mode]))
+    writes.append((Select.MODE, 1, model.noise["seed"] if noise_seed is None else noise_seed))
+    writes.append((Select.MODE, 2, model.noise["prob_shift"]))
+    writes.append((Select.MODE, 3, int(model.noise["kind"] == "fixed")))
+    return writes

@@ -1,0 +1,118 @@
+"""LFSR hardware: a leap-forward Galois LFSR and a Bernoulli draw, bit-exact with
+:class:`sw.numerics.LFSR` (whose ``generate()`` is the reference the tests compare against)."""
+
+from amaranth.hdl import C, Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from sw import numerics
+
+__all__ = ["lfsr_advance", "LFSRLeap", "BernoulliDraw", "LaneSeeds"]
+
+
+def lfsr_advance(state, width: int, steps: int):
+    """Amaranth expression of ``state`` advanced ``steps`` Galois steps (an XOR network)."""
+    mask = numerics.lfsr_mask(width)
+    bits = [state[i] for i in range(width)]
+    for _ in range(steps):
+        lsb = bits[0]
+        bits = bits[1:] + [C(0, 1)]
+        bits = [b ^ lsb if (mask >> i) & 1 else b for i, b in enumerate(bits)]
+    return Cat(*bits)
+
+
+class LFSRLeap(wiring.Component):
+    """Combinational ``steps``-step leap of a ``width``-bit Galois LFSR.
+
+    Members
+    -------
+    state : In(width)
+    next : Out(width)
+        ``state`` after ``steps`` steps of ``lsb = s & 1; s >>= 1; if lsb: s ^= mask``.
+    """
+
+    def __init__(self, *, width: int = 16, steps: int = 1):
+        numerics.lfsr_mask(width)
+        if steps < 1:
+            raise ValueError(f"steps must be a positive integer, not {steps!r}")
+        self.width, self.steps = width, steps
+        super().__init__({"state": In(width), "next": Out(width)})
+
+    def generate(self, seed: int):
+        """The states the leap visits from ``seed``: every ``steps``-th state of the LFSR."""
+        gen = numerics.LFSR(self.width, seed).generate()
+        while True:
+            for _ in range(self.steps):
+                state = next(gen)
+            yield state
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.next.eq(lfsr_advance(self.state, self.width, self.steps))
+        return m
+
+
+class BernoulliDraw(wiring.Component):
+    """One draw of the contract: advance ``PROB_BITS`` steps, fire if the low bits are ``< p``.
+
+    Members
+    -------
+    state : In(width)
+    probability : In(PROB_BITS + 1)
+        ``0 .. 2**PROB_BITS``.
+    next : Out(width)
+    fire : Out(1)
+    """
+
+    def __init__(self, *, width: int = 16):
+        numerics.lfsr_mask(width)
+        self.width = width
+        super().__init__({"state": In(width), "probability": In(numerics.PROB_BITS + 1),
+                          "next": Out(width), "fire": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [
+            self.next.eq(lfsr_advance(self.state, self.width, numerics.PROB_BITS)),
+            self.fire.eq(self.next[:numerics.PROB_BITS] < self.probability),
+        ]
+        return m
+
+
+class LaneSeeds(wiring.Component):
+    """Seeds of consecutive LFSR lanes, ``((base + i * SEED_STRIDE) mod (2**w - 1)) + 1``.
+
+    ``restart`` loads lane 0 from ``base``; ``advance`` steps to the next lane. One
+    end-around-carry addition per lane.
+
+    Members
+    -------
+    base : In(width)       base seed, ``0 .. 2**width - 2``
+    restart : In(1)
+    advance : In(1)
+    seed : Out(width)      the current lane's seed (never zero)
+    """
+
+    def __init__(self, *, width: int = 16):
+        numerics.lfsr_mask(width)
+        self.width = width
+        super().__init__({"base": In(width), "restart": In(1), "advance": In(1),
+                          "seed": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        period = (1 << self.width) - 1
+        index = Signal(self.width)  # seed - 1, in 0 .. period - 1
+        stepped = Signal(self.width + 1)
+        m.d.comb += [
+            stepped.eq(index + numerics.SEED_STRIDE % period),
+            self.seed.eq(index + 1),
+        ]
+        with m.If(self.restart):
+            m.d.sync += index.eq(self.base)
+        with m.Elif(self.advance):
+            with m.If(stepped >= period):
+                m.d.sync += index.eq(stepped - period)
+            with m.Else():
+                m.d.sync += index.eq(stepped)
+        return m

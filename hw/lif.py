@@ -1,0 +1,237 @@
+"""Event-driven LIF layer with ``P`` parallel neuron lanes.
+
+Streams carry one timestep at a time: the addresses of the inputs that spiked, in any order,
+then an end-of-timestep token (``eot = 1``). After ``T`` such timesteps the sample is over and
+the membranes start again from zero (docs/numerics.md).
+
+Per input event the layer adds one weight word (``P`` weights) to the ``P`` lane accumulators of
+each of the ``G = ceil(n_out / P)`` neuron groups: ``G`` cycles, one group per cycle, without
+bubbles between events. At the end-of-timestep token it runs the LIF update pass over the
+groups: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, reset, accumulator cleared;
+spikes leave as address events in ascending order, one per cycle, then the layer's own
+end-of-timestep token. Cycles per timestep: ``k * G`` for ``k`` input events, plus ``G`` for
+the update pass, plus one per output spike in a group that has any.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sw import numerics
+
+__all__ = ["event_layout", "MemoryWriteSignature", "LIFLayer", "lowest_set_bit", "saturate"]
+
+
+def event_layout(n: int) -> data.StructLayout:
+    """A spike event: ``addr`` of the neuron (``0 .. n-1``), or ``eot`` (end of timestep)."""
+    return data.StructLayout({"addr": unsigned(max(1, (n - 1).bit_length())), "eot": 1})
+
+
+class MemoryWriteSignature(wiring.Signature):
+    """A write port seen from the writer: ``en``, ``addr``, ``data``."""
+
+    def __init__(self, addr_bits: int, data_bits: int):
+        super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits)})
+
+
+def lowest_set_bit(m: Module, mask):
+    """Index of the lowest set bit of ``mask`` (0 if none), as a new signal."""
+    index = Signal(range(max(len(mask), 2)))
+    for p in reversed(range(len(mask))):
+        with m.If(mask[p]):
+            m.d.comb += index.eq(p)
+    return index
+
+
+def saturate(value, bits: int):
+    """``value`` clamped to the ``bits``-bit signed range (contract: never wrap)."""
+    lo, hi = numerics.signed_range(bits)
+    return Mux(value > hi, hi, Mux(value < lo, lo, value))
+
+
+class LIFLayer(wiring.Component):
+    """An integer LIF layer: ``n_in`` inputs, ``n_out`` neurons, ``lanes`` in parallel.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+    lanes : int
+        ``P``: neurons updated per cycle.
+    timesteps : int
+        ``T``: end-of-timestep tokens per sample.
+    weight_bits, membrane_bits, bias_bits : int
+        ``W``, ``V``, ``B`` of the contract.
+    acc_bits, update_bits : int
+        Accumulator width and the width of ``v - (v >> k) + b + acc`` (see ``hw.layout``).
+    reset : {"hard", "subtract"}
+
+    Members
+    -------
+    i : In(stream.Signature(event_layout(n_in)))
+    o : Out(stream.Signature(event_layout(n_out)))
+    weight_write : In(MemoryWriteSignature)
+        Word ``i * G + g``: ``P`` signed ``W``-bit weights from input ``i`` to group ``g``.
+    bias_write : In(MemoryWriteSignature)
+        Word ``g``: ``P`` signed ``B``-bit biases.
+    threshold : In(V - 1)
+        Firing threshold, ``1 .. 2**(V-1) - 1``.
+    leak_shift : In(range(V))
+        ``k``.
+    busy : Out(1)
+        Work is in flight (for the cycle counter).
+    """
+
+    def __init__(self, *, n_in, n_out, lanes, timesteps, weight_bits, membrane_bits, bias_bits,
+                 acc_bits, update_bits, reset="hard"):
+        for name, value in (("n_in", n_in), ("n_out", n_out), ("lanes", lanes),
+                            ("timesteps", timesteps)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if reset not in numerics.RESET_MODES:
+            raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
+        self.n_in, self.n_out, self.lanes, self.timesteps = n_in, n_out, lanes, timesteps
+        self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
+        self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
+        self.groups = -(-n_out // lanes)
+        super().__init__({
+            "i": In(stream.Signature(event_layout(n_in))),
+            "o": Out(stream.Signature(event_layout(n_out))),
+            "weight_write": In(MemoryWriteSignature((n_in * self.groups - 1).bit_length() or 1,
+                                                    lanes * weight_bits)),
+            "bias_write": In(MemoryWriteSignature((self.groups - 1).bit_length() or 1,
+                                                  lanes * bias_bits)),
+            "threshold": In(membrane_bits - 1),
+            "leak_shift": In(range(membrane_bits)),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        P, G, T = self.lanes, self.groups, self.timesteps
+        lane_state = data.StructLayout({"acc": signed(self.acc_bits),
+                                        "v": signed(self.membrane_bits)})
+
+        # Memories: weights and biases written at run time, per-group lane state.
+        m.submodules.weights = weights = Memory(
+            shape=data.ArrayLayout(signed(self.weight_bits), P), depth=self.n_in * G, init=[])
+        m.submodules.biases = biases = Memory(
+            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[])
+        m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G,
+                                            init=[])
+        w_rd, w_wr = weights.read_port(), weights.write_port()
+        b_rd, b_wr = biases.read_port(), biases.write_port()
+        s_wr = state.write_port()
+        s_rd = state.read_port(transparent_for=(s_wr,))
+        for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
+            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr),
+                         port.data.eq(bus.data)]
+
+        timestep = Signal(range(max(T, 2)))
+        group = Signal(range(max(G, 2)))
+        last_group = group == G - 1
+
+        # Event phase: one (event, group) read per cycle; stage 1 writes the sums back.
+        event_active = Signal()
+        weight_base = Signal(range(max(self.n_in * G, 2)))
+        event_stage = Signal()
+        event_group = Signal.like(group)
+
+        # Update pass: one group read per issue; stage 1 computes spikes into `mask`.
+        update_group = Signal(range(G + 1))
+        update_stage = Signal()
+        update_stage_group = Signal.like(group)
+        mask = Signal(P)
+        mask_group = Signal.like(group)
+        sending = Signal()
+        new_spikes = Signal(P)
+
+        clear_group = Signal(range(G + 1))
+
+        m.d.comb += [w_rd.addr.eq(weight_base + group), s_rd.addr.eq(group)]
+
+        # Stage 1 of the event phase: acc += w for every lane of the group read last cycle.
+        with m.If(event_stage):
+            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(event_group)]
+            for p in range(P):
+                m.d.comb += [s_wr.data[p].acc.eq(s_rd.data[p].acc + w_rd.data[p]),
+                             s_wr.data[p].v.eq(s_rd.data[p].v)]
+        m.d.sync += event_stage.eq(0)
+
+        # Stage 1 of the update pass: the LIF equation per lane.
+        with m.If(update_stage):
+            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(update_stage_group)]
+            for p in range(P):
+                v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
+                total = Signal(signed(self.update_bits), name=f"total{p}")
+                v = Signal(signed(self.membrane_bits), name=f"v{p}")
+                lane_valid = Const(1) if (G - 1) * P + p < self.n_out else \
+                    (update_stage_group != G - 1)
+                m.d.comb += [
+                    total.eq(v_old - (v_old >> self.leak_shift) + b_rd.data[p]
+                             + s_rd.data[p].acc),
+                    v.eq(saturate(total, self.membrane_bits)),
+                    new_spikes[p].eq((v >= self.threshold) & lane_valid),
+                    s_wr.data[p].acc.eq(0),
+                ]
+                if self.reset == "hard":
+                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], 0, v))
+                else:
+                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], v - self.threshold, v))
+        m.d.sync += update_stage.eq(0)
+
+        # Spike serialiser: lowest pending lane first.
+        lane = lowest_set_bit(m, mask)
+        mask_after = Signal(P)
+        m.d.comb += [
+            sending.eq(mask.any()),
+            mask_after.eq(Mux(sending & self.o.ready, mask & ~(1 << lane), mask)),
+        ]
+        mask_next = Mux(update_stage, new_spikes, mask_after)
+        m.d.sync += mask.eq(mask_next)
+        with m.If(update_stage):
+            m.d.sync += mask_group.eq(update_stage_group)
+        m.d.comb += [self.o.payload.addr.eq(mask_group * P + lane), self.o.payload.eot.eq(0)]
+
+        with m.FSM(init="CLEAR") as fsm:
+            with m.State("CLEAR"):  # after reset: zero every accumulator
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(clear_group),
+                             s_wr.data.eq(0)]
+                m.d.sync += clear_group.eq(clear_group + 1)
+                with m.If(clear_group == G - 1):
+                    m.next = "EVENTS"
+
+            with m.State("EVENTS"):
+                with m.If(event_active):
+                    m.d.sync += [event_stage.eq(1), event_group.eq(group), group.eq(group + 1)]
+                    with m.If(last_group):
+                        m.d.sync += [event_active.eq(0), group.eq(0)]
+                m.d.comb += self.i.ready.eq(~event_active | last_group)
+                with m.If(self.i.valid & self.i.ready):
+                    with m.If(self.i.payload.eot):
+                        m.d.sync += update_group.eq(0)
+                        m.next = "UPDATE"
+                    with m.Else():
+                        m.d.sync += [event_active.eq(1), group.eq(0),
+                                     weight_base.eq(self.i.payload.addr * G)]
+
+            with m.State("UPDATE"):
+                m.d.comb += [s_rd.addr.eq(update_group), b_rd.addr.eq(update_group)]
+                with m.If((update_group < G) & ~mask_next.any()):
+                    m.d.sync += [update_stage.eq(1), update_stage_group.eq(update_group),
+                                 update_group.eq(update_group + 1)]
+                with m.If((update_group == G) & ~update_stage & ~sending):
+                    m.next = "EOT"
+
+            with m.State("EOT"):
+                m.d.comb += [self.o.payload.eot.eq(1)]
+                with m.If(self.o.ready):
+                    m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
+                    m.next = "EVENTS"
+                m.d.comb += self.o.valid.eq(1)
+
+        with m.If(sending):
+            m.d.comb += self.o.valid.eq(1)
+        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_active | event_stage
+                                 | (timestep != 0))
+        return m
