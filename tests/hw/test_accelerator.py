@@ -1,0 +1,86 @@
+"""The whole accelerator in the Amaranth simulator against the golden model."""
+
+import numpy as np
+import pytest
+
+from hw.accelerator import Accelerator, generate_verilog
+from hw.layout import AcceleratorShape, config_writes
+from sw import golden
+
+from ..sw.helpers import random_model
+from .harness import run_accelerator
+
+RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
+
+CASES = [
+    # sizes, T, lanes, weight_bits, reset, encoder, stall
+    ((10, 7, 5), 2, 3, 8, "hard", RATE, 0.3),
+    ((6, 9, 4, 3), 4, 1, 4, "subtract", None, 0.2),
+    ((13, 17, 4), 1, 8, 8, "hard", RATE, 0.0),
+    ((11, 5, 6, 2), 3, 4, 8, "hard", None, 0.4),
+]
+
+
+def check(model, x, result, mode, noise_seed=None):
+    ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
+    for s, r in enumerate(result):
+        for l in range(len(model.layers)):
+            for t in range(model.timesteps):
+                expected = set(np.nonzero(ref.spikes[l][s, t])[0].tolist())
+                assert r["spikes"][l][t] == expected, f"sample {s} layer {l} step {t}"
+        assert r["scores"] == ref.scores[s].tolist(), f"sample {s} scores"
+        assert r["cls"] == ref.predictions[s]
+        if mode != "normal":
+            assert sorted(r["stable"]) == sorted(np.nonzero(ref.skeleton[s])[1].tolist())
+        if mode == "noise":
+            assert sorted(r["noise"]) == np.nonzero(ref.noise[s])[0].tolist()
+    return ref
+
+
+@pytest.mark.parametrize("sizes,T,lanes,wb,reset,encoder,stall", CASES)
+def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, encoder, stall):
+    model = random_model(sizes=sizes, timesteps=T, threshold=8 if wb == 4 else 30,
+                         encoder=encoder, weight_bits=wb, reset=reset)
+    rng = np.random.default_rng(len(sizes) * 10 + T)
+    if encoder:
+        x = rng.integers(0, 257, size=(5, sizes[0]))
+    else:
+        x = (rng.random((5, T, sizes[0])) < 0.5).astype(np.uint8)
+        x[0] = 0
+    active = 0
+    for mode in (["normal", "skeleton", "noise"] if T > 1 else ["normal"]):
+        noise_seed = 1234 if mode == "noise" else None
+        result = run_accelerator(model, x, lanes=lanes, mode=mode, stall=stall,
+                                 noise_seed=noise_seed)
+        ref = check(model, x, result, mode, noise_seed)
+        active += sum(int(s.sum()) for s in ref.spikes)
+        assert all(r["cycles"] > 0 for r in result)
+    assert active > 0
+
+
+def test_config_writes_reject_a_model_of_another_shape():
+    model = random_model(sizes=(10, 7, 5), timesteps=2)
+    with pytest.raises(ValueError, match="do not match the accelerator"):
+        config_writes(model, AcceleratorShape(sizes=(10, 8, 5), timesteps=2))
+
+
+def test_shape_validation_messages():
+    with pytest.raises(ValueError, match="sizes must be"):
+        AcceleratorShape(sizes=(10, 5), timesteps=2)
+    with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
+        AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=0)
+    with pytest.raises(TypeError, match="shape must be an AcceleratorShape"):
+        Accelerator((10, 7, 5))
+
+
+def test_verilog_and_port_list(tmp_path):
+    shape = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=4)
+    path = generate_verilog(shape, tmp_path)
+    text = path.read_text()
+    assert "module stablespike_top" in text
+    import json
+
+    ports = json.loads((tmp_path / "stablespike_top.json").read_text())["ports"]
+    for name in ("i__payload", "i__valid", "i__ready", "o__payload", "cfg__payload",
+                 "trace0__valid", "stable__valid", "noise__addr"):
+        assert name in ports and f" {name};" in text
