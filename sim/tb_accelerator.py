@@ -1,0 +1,304 @@
+"""cocotb testbench: the generated accelerator against the golden model, bit for bit.
+
+The stimulus file (made by :mod:`sim.runner`) holds the inputs, the configuration writes and
+the golden model's trace. Driver, Monitor and Checker:
+
+- :class:`ConfigWriter` loads the model through the ``cfg`` port;
+- :class:`InputDriver` streams samples with seeded random idle gaps;
+- :class:`Monitor` drives ``o.ready`` with seeded backpressure and records every layer's spikes
+  per timestep, the stable (skeleton) spikes, the noise spikes and the result words;
+- :class:`Checker` compares each finished sample with the golden trace and keeps the first
+  mismatch (sample, layer, timestep, neuron).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import cocotb
+import numpy as np
+from amaranth.hdl import Shape
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from hw.accelerator import cfg_layout
+from hw.layout import AcceleratorShape
+from hw.lif import event_layout
+from hw.readout import result_layout
+
+
+def field_decoder(layout):
+    """``decode(int) -> dict`` for an Amaranth StructLayout (signed fields sign-extended)."""
+    fields = [(name, f.offset, f.width, Shape.cast(f.shape).signed) for name, f in layout]
+
+    def decode(raw: int) -> dict:
+        out = {}
+        for name, offset, width, signed in fields:
+            v = (raw >> offset) & ((1 << width) - 1)
+            if signed and v >> (width - 1):
+                v -= 1 << width
+            out[name] = v
+        return out
+    return decode
+
+
+def field_encoder(layout):
+    fields = {name: (f.offset, f.width) for name, f in layout}
+
+    def encode(**values) -> int:
+        raw = 0
+        for name, value in values.items():
+            offset, width = fields[name]
+            raw |= (int(value) & ((1 << width) - 1)) << offset
+        return raw
+    return encode
+
+
+class Stimulus:
+    """Everything the testbench needs, from the files :mod:`sim.runner` wrote."""
+
+    def __init__(self, path):
+        with open(path) as f:
+            meta = json.load(f)
+        self.meta = meta
+        self.shape = AcceleratorShape(**{k: (tuple(v) if k == "sizes" else v)
+                                         for k, v in meta["shape"].items()})
+        self.writes = meta["writes"]
+        self.stall = meta["stall"]
+        self.seed = meta["seed"]
+        self.mode = meta["mode"]
+        with np.load(meta["arrays"]) as npz:
+            self.inputs = npz["inputs"]
+            self.scores = npz["scores"]
+            self.predictions = npz["predictions"]
+            self.labels = npz["labels"]
+            self.spikes = [npz[f"spikes{l}"] for l in range(self.shape.n_layers)]
+            self.skeleton = npz["skeleton"] if "skeleton" in npz.files else None
+            self.noise = npz["noise"] if "noise" in npz.files else None
+
+    def tokens(self, sample: int) -> list[int]:
+        """Input words of one sample, as raw payload integers."""
+        x = self.inputs[sample]
+        if self.shape.encoder == "rate-lfsr":
+            return [int(v) for v in x]
+        encode = field_encoder(event_layout(self.shape.sizes[0]))
+        words = []
+        for t in range(self.shape.timesteps):
+            words += [encode(addr=a, eot=0) for a in np.nonzero(x[t])[0]]
+            words.append(encode(addr=0, eot=1))
+        return words
+
+
+class ConfigWriter:
+    def __init__(self, dut, shape):
+        self.dut, self.encode = dut, field_encoder(cfg_layout(shape))
+
+    async def write_all(self, writes):
+        dut = self.dut
+        for select, addr, data in writes:
+            dut.cfg__payload.value = self.encode(select=select, addr=addr, data=data)
+            dut.cfg__valid.value = 1
+            await RisingEdge(dut.clk)
+        dut.cfg__valid.value = 0
+
+
+class InputDriver:
+    def __init__(self, dut, stimulus, rng):
+        self.dut, self.stimulus, self.rng = dut, stimulus, rng
+
+    async def send(self, samples):
+        dut, stall = self.dut, self.stimulus.stall
+        for s in samples:
+            for word in self.stimulus.tokens(s):
+                while stall and self.rng.random() < stall:
+                    dut.i__valid.value = 0
+                    await RisingEdge(dut.clk)
+                dut.i__payload.value = word
+                dut.i__valid.value = 1
+                while True:
+                    await ReadOnly()
+                    accepted = bool(dut.i__ready.value)
+                    await RisingEdge(dut.clk)
+                    if accepted:
+                        break
+        dut.i__valid.value = 0
+
+
+class Monitor:
+    """Per finished sample: spikes per layer and timestep, stable and noise spikes, result."""
+
+    def __init__(self, dut, stimulus, rng):
+        self.dut, self.stimulus, self.rng = dut, stimulus, rng
+        shape = stimulus.shape
+        self.decode = field_decoder(result_layout(shape.n_classes, shape.score_bits))
+        self.traces = [(getattr(dut, f"trace{l}__valid"), getattr(dut, f"trace{l}__addr"),
+                        getattr(dut, f"trace{l}__eot")) for l in range(shape.n_layers)]
+        self.samples: list[dict] = []
+        self.cycles = 0
+
+    def _new(self):
+        shape = self.stimulus.shape
+        return {"spikes": [[[] for _ in range(shape.timesteps)] for _ in range(shape.n_layers)],
+                "stable": [], "noise": [], "scores": []}
+
+    async def run(self, n_samples, on_sample):
+        dut, stall, T = self.dut, self.stimulus.stall, self.stimulus.shape.timesteps
+        pending = [self._new() for _ in range(n_samples)]
+        layer_sample = [0] * len(self.traces)
+        layer_step = [0] * len(self.traces)
+        done = 0
+        while done < n_samples:
+            await RisingEdge(dut.clk)
+            dut.o__ready.value = 0 if (stall and self.rng.random() < stall) else 1
+            await ReadOnly()
+            self.cycles += 1
+            for l, (valid, addr, eot) in enumerate(self.traces):
+                if valid.value and layer_sample[l] < n_samples:
+                    if eot.value:
+                        layer_step[l] += 1
+                        if layer_step[l] == T:
+                            layer_step[l], layer_sample[l] = 0, layer_sample[l] + 1
+                    else:
+                        pending[layer_sample[l]]["spikes"][l][layer_step[l]].append(int(addr.value))
+            if dut.stable__valid.value:
+                pending[done]["stable"].append(int(dut.stable__addr.value))
+            if dut.noise__valid.value:
+                pending[done]["noise"].append(int(dut.noise__addr.value))
+            if dut.o__valid.value and dut.o__ready.value:
+                word = self.decode(int(dut.o__payload.value))
+                pending[done]["scores"].append(word["score"])
+                if word["last"]:
+                    pending[done].update(cls=word["cls"], cycles=word["cycles"])
+                    on_sample(done, pending[done])
+                    done += 1
+
+
+class Checker:
+    def __init__(self, stimulus, offset=0):
+        self.stimulus, self.offset = stimulus, offset
+        self.errors, self.first_mismatch, self.checked, self.correct = 0, None, 0, 0
+        self.cycles = []
+
+    def _fail(self, message):
+        self.errors += 1
+        if self.first_mismatch is None:
+            self.first_mismatch = message
+            cocotb.log.error(message)
+
+    def check(self, index, got):
+        s = self.offset + index
+        st = self.stimulus
+        self.checked += 1
+        self.cycles.append(got["cycles"])
+        ok = True
+        for l in range(st.shape.n_layers):
+            for t in range(st.shape.timesteps):
+                expected = set(np.nonzero(st.spikes[l][s, t])[0].tolist())
+                seen = set(got["spikes"][l][t])
+                if expected != seen:
+                    neuron = min(expected ^ seen)
+                    self._fail(f"sample {s}: layer {l}, timestep {t}, neuron {neuron}: "
+                               f"golden {'fires' if neuron in expected else 'silent'}, "
+                               f"RTL {'fires' if neuron in seen else 'silent'}")
+                    ok = False
+        if st.mode != "normal" and st.skeleton is not None:
+            expected = sorted(np.nonzero(st.skeleton[s])[1].tolist())
+            if sorted(got["stable"]) != expected:
+                self._fail(f"sample {s}: skeleton: golden stable spikes {expected}, "
+                           f"RTL {sorted(got['stable'])}")
+                ok = False
+        if st.mode == "noise" and st.noise is not None:
+            expected = np.nonzero(st.noise[s])[0].tolist()
+            if sorted(got["noise"]) != expected:
+                self._fail(f"sample {s}: noise: golden {expected}, RTL {sorted(got['noise'])}")
+                ok = False
+        if got["scores"] != st.scores[s].tolist() or got["cls"] != st.predictions[s]:
+            self._fail(f"sample {s}: outputs: golden scores {st.scores[s].tolist()} class "
+                       f"{st.predictions[s]}, RTL {got['scores']} class {got['cls']}")
+            ok = False
+        self.correct += int(got["cls"] == st.labels[s])
+        return ok
+
+
+async def start(dut, stimulus):
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.i__valid.value = 0
+    dut.cfg__valid.value = 0
+    dut.o__ready.value = 0
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await ConfigWriter(dut, stimulus.shape).write_all(stimulus.writes)
+
+
+def write_summary(stimulus, checker, name, elapsed):
+    path = stimulus.meta.get("summary")
+    if not path:
+        return
+    summary = {"test": name, "samples": checker.checked, "errors": checker.errors,
+               "bit_exact": checker.checked - checker.errors if checker.errors == 0 else None,
+               "first_mismatch": checker.first_mismatch,
+               "accuracy": checker.correct / max(checker.checked, 1),
+               "cycles_per_inference": float(np.mean(checker.cycles)) if checker.cycles else None,
+               "seconds": elapsed}
+    existing = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            existing = json.load(f)
+    existing[name] = summary
+    with open(path, "w") as f:
+        json.dump(existing, f, indent=1)
+
+
+@cocotb.test()
+async def inference(dut):
+    """Every sample of the stimulus, with stalls on both streams; all bit-exact."""
+    stimulus = Stimulus(os.environ["STABLESPIKE_STIMULUS"])
+    rng = random.Random(stimulus.seed)
+    await start(dut, stimulus)
+    n = len(stimulus.inputs)
+    checker = Checker(stimulus)
+    monitor = Monitor(dut, stimulus, rng)
+    t0 = time.perf_counter()
+    cocotb.start_soon(InputDriver(dut, stimulus, random.Random(stimulus.seed + 1)).send(range(n)))
+    await monitor.run(n, checker.check)
+    write_summary(stimulus, checker, "inference", time.perf_counter() - t0)
+    assert checker.errors == 0, checker.first_mismatch
+    assert checker.checked == n
+
+
+@cocotb.test()
+async def reset_mid_inference(dut):
+    """A reset half-way through a sample, then correct results for the following samples."""
+    stimulus = Stimulus(os.environ["STABLESPIKE_STIMULUS"])
+    await start(dut, stimulus)
+    driver = InputDriver(dut, stimulus, random.Random(stimulus.seed))
+    half = len(stimulus.tokens(0)) // 2 + 1
+    words = stimulus.tokens(0)[:half]
+    for word in words:  # part of sample 0, then reset
+        dut.i__payload.value = word
+        dut.i__valid.value = 1
+        while True:
+            await ReadOnly()
+            accepted = bool(dut.i__ready.value)
+            await RisingEdge(dut.clk)
+            if accepted:
+                break
+    dut.i__valid.value = 0
+    for _ in range(7):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 1
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    n = min(4, len(stimulus.inputs))
+    checker = Checker(stimulus)
+    monitor = Monitor(dut, stimulus, random.Random(stimulus.seed + 2))
+    cocotb.start_soon(driver.send(range(n)))
+    t0 = time.perf_counter()
+    await monitor.run(n, checker.check)
+    write_summary(stimulus, checker, "reset_mid_inference", time.perf_counter() - t0)
+    assert checker.errors == 0, checker.first_mismatch
