@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -53,6 +54,17 @@ def simulator_env():
     flag = "CFG_CXXFLAGS_PCH_I=-include"
     if flag not in os.environ.get("MAKEFLAGS", ""):
         os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
+
+
+def icarus_time_zero_fix(verilog: str) -> str:
+    """Make Icarus 11 evaluate every ``always @*`` block at time zero.
+
+    Yosys marks such blocks with a dummy register initialised in its declaration
+    (``reg \\$auto$...dump_module$N = 0;``); Icarus 11 applies declaration initialisers before
+    the blocks wait on it, so combinational outputs of constant inputs stay X. Changing the
+    register once, after time zero's processes have started, triggers them.
+    """
+    return re.sub(r"(reg (\\\S+dump_module\$\d+) += 0;)", r"\1\n  initial #0 \2 = 1'h1;", verilog)
 
 
 def _inputs(model, samples, data_root, seed):
@@ -129,6 +141,8 @@ def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0
     verilog = build / f"{TOP}.v"
     if not verilog.is_file():
         generate_verilog(shape, build, TOP)
+        if simulator == "icarus":
+            verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
 
     simulator_env()
     if simulator == "icarus" and shutil.which("iverilog") is None:

@@ -225,9 +225,8 @@ class Checker:
 
 async def start(dut, stimulus):
     Clock(dut.clk, 10, unit="ns").start()
-    dut.i__valid.value = 0
-    dut.cfg__valid.value = 0
-    dut.o__ready.value = 0
+    for port in (dut.i__valid, dut.i__payload, dut.cfg__valid, dut.cfg__payload, dut.o__ready):
+        port.value = 0
     dut.rst.value = 1
     for _ in range(2):
         await RisingEdge(dut.clk)
