@@ -7,20 +7,26 @@ the membranes start again from zero (docs/numerics.md).
 Per input event the layer adds one weight word (``P`` weights) to the ``P`` lane accumulators of
 each of the ``G = ceil(n_out / P)`` neuron groups: ``G`` cycles, one group per cycle, without
 bubbles between events. At the end-of-timestep token it runs the LIF update pass over the
-groups: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, reset, accumulator cleared;
-spikes leave as address events in ascending order, one per cycle, then the layer's own
-end-of-timestep token. Cycles per timestep: ``k * G`` for ``k`` input events, plus ``G`` for
-the update pass, plus one per output spike in a group that has any.
+groups, one per cycle: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, reset,
+accumulator cleared. Each group's spike mask goes into a small FIFO, from which a serialiser
+sends the spikes as address events in ascending order, one per cycle, then the layer's own
+end-of-timestep token; meanwhile the layer already accumulates the next timestep's events.
+Cycles per timestep: ``k * G`` for ``k`` input events plus ``G`` for the update pass, as long
+as the next layer keeps up with the spikes.
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sw import numerics
 
 __all__ = ["event_layout", "MemoryWriteSignature", "LIFLayer", "lowest_set_bit", "saturate"]
+
+#: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
+SPIKE_FIFO_DEPTH = 4
 
 
 def event_layout(n: int) -> data.StructLayout:
@@ -137,14 +143,16 @@ class LIFLayer(wiring.Component):
         event_stage = Signal()
         event_group = Signal.like(group)
 
-        # Update pass: one group read per issue; stage 1 computes spikes into `mask`.
+        # Update pass: one group read per issue; stage 1 pushes the group's spikes to `spikes`.
         update_group = Signal(range(G + 1))
         update_stage = Signal()
         update_stage_group = Signal.like(group)
-        mask = Signal(P)
-        mask_group = Signal.like(group)
-        sending = Signal()
         new_spikes = Signal(P)
+        entry = data.StructLayout({"mask": P, "group": unsigned(max(1, (G - 1).bit_length())),
+                                   "eot": 1})
+        m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=SPIKE_FIFO_DEPTH)
+        pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
+        room = spikes.w_level + update_stage < SPIKE_FIFO_DEPTH - 1
 
         clear_group = Signal(range(G + 1))
 
@@ -180,18 +188,27 @@ class LIFLayer(wiring.Component):
                     m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], v - self.threshold, v))
         m.d.sync += update_stage.eq(0)
 
-        # Spike serialiser: lowest pending lane first.
-        lane = lowest_set_bit(m, mask)
-        mask_after = Signal(P)
+        with m.If(update_stage & new_spikes.any()):
+            m.d.comb += [spikes.w_en.eq(1), pushed.mask.eq(new_spikes),
+                         pushed.group.eq(update_stage_group)]
+
+        # Spike serialiser: lowest lane of the FIFO head not yet sent; eot entries as tokens.
+        sent = Signal(P)
+        remaining = Signal(P)
+        m.d.comb += remaining.eq(head.mask & ~sent)
+        lane = lowest_set_bit(m, remaining)
+        last_of_entry = (remaining & ~(1 << lane)) == 0
         m.d.comb += [
-            sending.eq(mask.any()),
-            mask_after.eq(Mux(sending & self.o.ready, mask & ~(1 << lane), mask)),
+            self.o.valid.eq(spikes.r_rdy),
+            self.o.payload.addr.eq(head.group * P + lane),
+            self.o.payload.eot.eq(head.eot),
         ]
-        mask_next = Mux(update_stage, new_spikes, mask_after)
-        m.d.sync += mask.eq(mask_next)
-        with m.If(update_stage):
-            m.d.sync += mask_group.eq(update_stage_group)
-        m.d.comb += [self.o.payload.addr.eq(mask_group * P + lane), self.o.payload.eot.eq(0)]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(head.eot | last_of_entry):
+                m.d.comb += spikes.r_en.eq(1)
+                m.d.sync += sent.eq(0)
+            with m.Else():
+                m.d.sync += sent.eq(sent | (1 << lane))
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator
@@ -217,21 +234,14 @@ class LIFLayer(wiring.Component):
 
             with m.State("UPDATE"):
                 m.d.comb += [s_rd.addr.eq(update_group), b_rd.addr.eq(update_group)]
-                with m.If((update_group < G) & ~mask_next.any()):
+                with m.If((update_group < G) & room):
                     m.d.sync += [update_stage.eq(1), update_stage_group.eq(update_group),
                                  update_group.eq(update_group + 1)]
-                with m.If((update_group == G) & ~update_stage & ~sending):
-                    m.next = "EOT"
-
-            with m.State("EOT"):
-                m.d.comb += [self.o.payload.eot.eq(1)]
-                with m.If(self.o.ready):
+                with m.If((update_group == G) & ~update_stage & spikes.w_rdy):
+                    m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     m.next = "EVENTS"
-                m.d.comb += self.o.valid.eq(1)
 
-        with m.If(sending):
-            m.d.comb += self.o.valid.eq(1)
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_active | event_stage
-                                 | (timestep != 0))
+                                 | spikes.r_rdy | (timestep != 0))
         return m

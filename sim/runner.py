@@ -57,14 +57,20 @@ def simulator_env():
 
 
 def icarus_time_zero_fix(verilog: str) -> str:
-    """Make Icarus 11 evaluate every ``always @*`` block at time zero.
+    """Make Icarus 11 evaluate every combinational block at time zero.
 
-    Yosys marks such blocks with a dummy register initialised in its declaration
-    (``reg \\$auto$...dump_module$N = 0;``); Icarus 11 applies declaration initialisers before
-    the blocks wait on it, so combinational outputs of constant inputs stay X. Changing the
-    register once, after time zero's processes have started, triggers them.
+    Yosys writes combinational logic as ``always @* begin ... end`` blocks, which Verilog runs
+    only when something they read changes: an output whose inputs keep their initial values stays
+    X in Icarus (Verilator evaluates everything at start-up). Each module gets a register that
+    changes once, just after time zero, and every such block reads it.
     """
-    return re.sub(r"(reg (\\\S+dump_module\$\d+) += 0;)", r"\1\n  initial #0 \2 = 1'h1;", verilog)
+    init = "\\stablespike$init "
+    verilog = re.sub(r"^(module [^;]*;)$",
+                     lambda m: f"{m.group(1)}\n  reg {init}= 1'h0;\n  initial #0 {init}= 1'h1;",
+                     verilog, flags=re.M)
+    verilog = re.sub(r"always @\*\n(\s+)([^\n]*;)\n",  # single-statement blocks
+                     lambda m: f"always @* begin\n{m.group(1)}{m.group(2)}\n  end\n", verilog)
+    return verilog.replace("always @* begin", f"always @* begin\n    if ({init}) begin end")
 
 
 def _inputs(model, samples, data_root, seed):
@@ -107,10 +113,12 @@ def prepare_stimulus(model, shape, out_dir, *, samples, mode, stall, seed, data_
                                                            noise_seed=noise_seed),
             "stall": stall, "seed": seed, "mode": mode, "arrays": str(out_dir / "stimulus.npz"),
             "summary": str(out_dir / "summary.json")}
-    (out_dir / "stimulus.json").write_text(json.dumps(meta))
     (out_dir / "summary.json").unlink(missing_ok=True)
-    spikes_in = golden.encode_inputs(model, x)
-    return out_dir / "stimulus.json", cycle_bounds(shape, spikes_in, ref, mode)
+    bounds = cycle_bounds(shape, golden.encode_inputs(model, x), ref, mode)
+    # Stalls can at most multiply the time per sample by 1 / (1 - stall) on each stream.
+    meta["max_cycles_per_sample"] = int(20 * bounds["sequential"] / (1 - stall) ** 2) + 2000
+    (out_dir / "stimulus.json").write_text(json.dumps(meta))
+    return out_dir / "stimulus.json", bounds
 
 
 def _first_failure(results_xml: Path) -> str | None:
@@ -133,7 +141,7 @@ def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes)
     key = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
-    build = Path(build_dir).resolve() / f"{simulator}-{key}"
+    build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"
     stimulus, bounds = prepare_stimulus(model, shape, work, samples=samples, mode=mode,
                                         stall=stall, seed=seed, data_root=data_root,
@@ -176,8 +184,8 @@ def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0
               "build_seconds": build_seconds, "sim_seconds": seconds, "tests": summary,
               "failure": failure, "work_dir": str(work)}
     if waves:
-        result["waves"] = [str(p) for p in sorted(work.glob("*.fst")) + sorted(work.glob("*.vcd"))
-                           + sorted(build.glob("*.fst"))]
+        result["waves"] = [str(p) for p in sorted({*work.glob("*.fst"), *work.glob("*.vcd"),
+                                                   *build.glob("*.fst"), *build.glob("*.vcd")})]
     if failure is not None or set(tests) - set(summary):
         detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
         raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")

@@ -70,6 +70,7 @@ class Stimulus:
         self.stall = meta["stall"]
         self.seed = meta["seed"]
         self.mode = meta["mode"]
+        self.max_cycles_per_sample = meta["max_cycles_per_sample"]
         with np.load(meta["arrays"]) as npz:
             self.inputs = npz["inputs"]
             self.scores = npz["scores"]
@@ -149,8 +150,11 @@ class Monitor:
         pending = [self._new() for _ in range(n_samples)]
         layer_sample = [0] * len(self.traces)
         layer_step = [0] * len(self.traces)
-        done = 0
+        done, budget = 0, self.stimulus.max_cycles_per_sample * n_samples
         while done < n_samples:
+            if self.cycles > budget:
+                raise AssertionError(f"sample {done}: no result after {self.cycles} cycles "
+                                     f"(budget {budget}); the design is stuck")
             await RisingEdge(dut.clk)
             dut.o__ready.value = 0 if (stall and self.rng.random() < stall) else 1
             await ReadOnly()
