@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up (if needed), then train the demo net with and without Stable Spike, export it to an
-# integer model file and evaluate it on the golden model.
+# integer model file, evaluate it on the golden model, generate the accelerator's Verilog and
+# simulate it with cocotb against the golden model on Verilator (whole test split, with stalls)
+# and Icarus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,3 +15,7 @@ $ss eval models/digits-ss.npz --engine golden
 $ss eval models/digits-ss.npz --engine golden --mode skeleton
 $ss eval runs/digits-ss --engine float
 $ss eval runs/digits-base --engine float
+$ss rtl models/digits-ss.npz --lanes 8 --out build/rtl
+$ss sim models/digits-ss.npz --simulator verilator --samples 450 --stall 0.3
+$ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
+$ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3

@@ -162,6 +162,13 @@ def cmd_sim(args):
         print(f"waveform: {path}")
 
 
+def cmd_bench_rtl(args):
+    from sim.bench import bench_rtl
+
+    bench_rtl(args.model, lanes=args.lanes, samples=args.samples,
+              icarus_samples=args.icarus_samples, out_dir=Path(args.out_dir))
+
+
 def cmd_data(args):
     from .data import default_data_root, fetch_mnist
 
@@ -235,6 +242,15 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", action="store_true", help="show the simulator's output")
     p.set_defaults(func=cmd_sim)
+
+    r = bench.add_parser("rtl", help="cycles per inference vs the event-driven bound, and "
+                         "simulation speed, for several lane counts")
+    r.add_argument("model", help="model file (.npz)")
+    r.add_argument("--lanes", type=int, nargs="+", default=[1, 4, 8, 16])
+    r.add_argument("--samples", type=int, default=450)
+    r.add_argument("--icarus-samples", type=int, default=40)
+    r.add_argument("--out-dir", default="docs/results")
+    r.set_defaults(func=cmd_bench_rtl)
 
     p = sub.add_parser("data", help="obtain a dataset for offline use")
     p.add_argument("name", choices=("mnist",))
