@@ -35,7 +35,13 @@ stamp="$VENV/.requirements.sha256"
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pinned Python packages into $VENV (a few minutes the first time)"
-  pip_quiet() { "$VENV/bin/python" -m pip "$@" 2>&1 | { grep -vE "is ignored|BuildBackendWarning|^ *!!|^ *\*+$" || true; }; return "${PIPESTATUS[0]}"; }
+  pip_quiet() {  # pip's output goes to .venv/pip.log; shown only if pip fails
+    if ! "$VENV/bin/python" -m pip "$@" >> "$VENV/pip.log" 2>&1; then
+      tail -n 30 "$VENV/pip.log" >&2
+      echo "setup: 'pip $*' failed; the whole log is $VENV/pip.log" >&2
+      exit 1
+    fi
+  }
   pip_quiet install -q --upgrade pip
   pip_quiet install -q -r requirements.txt
   pip_quiet install -q --no-deps -e .

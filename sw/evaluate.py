@@ -33,7 +33,8 @@ def evaluate_golden(path, *, mode="normal", limit=None, data_root=None, batch_si
     dataset = load_dataset(name, model.timesteps, data_root)
     n = len(dataset.test_y) if limit is None else min(limit, len(dataset.test_y))
     correct, spikes, events, inputs = 0, np.zeros(len(model.layers)), 0, 0
-    for start in tqdm(range(0, n, batch_size), desc="golden", unit="batch", leave=False):
+    for start in tqdm(range(0, n, batch_size), desc="golden", unit="batch", leave=False,
+                      disable=n <= batch_size):
         x = dataset.test_x[start:min(start + batch_size, n)]
         result = golden.run(model, x, mode=mode)
         correct += int((result.predictions == dataset.test_y[start:start + len(x)]).sum())

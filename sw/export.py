@@ -18,7 +18,7 @@ import torch
 
 from . import golden, numerics
 from .modelfile import save_model
-from .train import Trainer, _fixed_batches, evaluate_float, load_run
+from .train import Trainer, fixed_batches, evaluate_float, load_run
 
 __all__ = ["export_run", "quantized_equals_golden"]
 
@@ -73,7 +73,7 @@ def quantized_equals_golden(net, model, dataset, timesteps, encoder_seed, limit=
     golden model's on the test split (first ``limit`` samples)."""
     net.eval()
     seen = 0
-    for spikes, _ in _fixed_batches(dataset, "test", 256, timesteps, encoder_seed):
+    for spikes, _ in fixed_batches(dataset, "test", 256, timesteps, encoder_seed):
         if limit is not None and seen >= limit:
             break
         out = net(torch.from_numpy(spikes).float(), record=True)

@@ -23,7 +23,7 @@ from .modelfile import atomic_write
 from .snn import SpikingNet
 
 __all__ = ["METHODS", "TrainConfig", "Trainer", "train", "load_run", "evaluate_float",
-           "firing_summary"]
+           "fixed_batches", "firing_summary"]
 
 #: Method presets: which of the two Stable Spike losses are on.
 METHODS = {"baseline": (False, False), "stablespike": (True, True),
@@ -126,7 +126,7 @@ def evaluate_float(net, dataset: Dataset, timesteps: int, encoder_seed: int,
     """
     net.eval()
     correct, total, fired, neurons, inputs = 0, 0, None, None, 0
-    for spikes, labels in _fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
+    for spikes, labels in fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
         inputs += int(spikes.sum())
         out = net(torch.from_numpy(spikes).float())
         correct += int((out["logits"].argmax(1).numpy() == labels).sum())
@@ -141,7 +141,7 @@ def evaluate_float(net, dataset: Dataset, timesteps: int, encoder_seed: int,
             "input_rate": inputs / (dataset.n_inputs * timesteps * total)}
 
 
-def _fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
+def fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
     """Batches encoded with the same seed for every sample (the on-chip encoder's behaviour)."""
     x, y = (dataset.train_x, dataset.train_y) if split == "train" else (dataset.test_x,
                                                                         dataset.test_y)
@@ -248,7 +248,7 @@ class Trainer:
             from .plots import plot_curves, plot_raster
 
             plot_curves(self.history, self.out / "curves.png", title=self.out.name)
-            spikes, _ = next(_fixed_batches(self.dataset, "test", 1, self.config.timesteps,
+            spikes, _ = next(fixed_batches(self.dataset, "test", 1, self.config.timesteps,
                                             self.config.encoder_seed))
             plot_raster(self.net, spikes, self.out / "raster.png")
         return self.history
