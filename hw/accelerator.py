@@ -34,9 +34,13 @@ __all__ = ["Accelerator", "cfg_layout", "generate_verilog"]
 
 
 def cfg_layout(shape: AcceleratorShape) -> data.StructLayout:
-    return data.StructLayout({"select": unsigned(shape.cfg_select_bits),
-                              "addr": unsigned(shape.cfg_addr_bits),
-                              "data": unsigned(shape.cfg_data_bits)})
+    return data.StructLayout(
+        {
+            "select": unsigned(shape.cfg_select_bits),
+            "addr": unsigned(shape.cfg_addr_bits),
+            "data": unsigned(shape.cfg_data_bits),
+        }
+    )
 
 
 class Accelerator(wiring.Component):
@@ -57,8 +61,9 @@ class Accelerator(wiring.Component):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
         self.shape = shape
         n_in = shape.sizes[0]
-        in_payload = (unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr"
-                      else event_layout(n_in))
+        in_payload = (
+            unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
+        )
         members = {
             "i": In(stream.Signature(in_payload)),
             "o": Out(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
@@ -99,8 +104,9 @@ class Accelerator(wiring.Component):
 
         # Front end.
         if s.encoder == "rate-lfsr":
-            m.submodules.encoder = encoder = RateEncoder(n_in=s.sizes[0], timesteps=s.timesteps,
-                                                         lfsr_width=s.lfsr_width)
+            m.submodules.encoder = encoder = RateEncoder(
+                n_in=s.sizes[0], timesteps=s.timesteps, lfsr_width=s.lfsr_width
+            )
             wiring.connect(m, wiring.flipped(self.i), encoder.i)
             m.d.comb += encoder.seed.eq(encoder_seed)
             upstream = encoder.o
@@ -110,10 +116,18 @@ class Accelerator(wiring.Component):
 
         # LIF layers.
         for l in range(s.n_layers):
-            layer = LIFLayer(n_in=s.sizes[l], n_out=s.sizes[l + 1], lanes=s.lanes,
-                             timesteps=s.timesteps, weight_bits=s.weight_bits,
-                             membrane_bits=s.membrane_bits, bias_bits=s.bias_bits,
-                             acc_bits=s.acc_bits(l), update_bits=s.update_bits(l), reset=s.reset)
+            layer = LIFLayer(
+                n_in=s.sizes[l],
+                n_out=s.sizes[l + 1],
+                lanes=s.lanes,
+                timesteps=s.timesteps,
+                weight_bits=s.weight_bits,
+                membrane_bits=s.membrane_bits,
+                bias_bits=s.bias_bits,
+                acc_bits=s.acc_bits(l),
+                update_bits=s.update_bits(l),
+                reset=s.reset,
+            )
             m.submodules[f"layer{l}"] = layer
             wiring.connect(m, upstream, layer.i)
             threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
@@ -125,34 +139,49 @@ class Accelerator(wiring.Component):
                     with m.Case(1):
                         m.d.sync += leak_shift.eq(cfg.data)
             m.d.comb += [
-                layer.threshold.eq(threshold), layer.leak_shift.eq(leak_shift),
+                layer.threshold.eq(threshold),
+                layer.leak_shift.eq(leak_shift),
                 layer.weight_write.en.eq(selected(Select.LAYER_WEIGHT + 4 * l)),
-                layer.weight_write.addr.eq(cfg.addr), layer.weight_write.data.eq(cfg.data),
+                layer.weight_write.addr.eq(cfg.addr),
+                layer.weight_write.data.eq(cfg.data),
                 layer.bias_write.en.eq(selected(Select.LAYER_BIAS + 4 * l)),
-                layer.bias_write.addr.eq(cfg.addr), layer.bias_write.data.eq(cfg.data),
+                layer.bias_write.addr.eq(cfg.addr),
+                layer.bias_write.data.eq(cfg.data),
             ]
             trace = getattr(self, f"trace{l}")
-            m.d.comb += [trace.valid.eq(layer.o.valid & layer.o.ready),
-                         trace.addr.eq(layer.o.payload.addr), trace.eot.eq(layer.o.payload.eot)]
+            m.d.comb += [
+                trace.valid.eq(layer.o.valid & layer.o.ready),
+                trace.addr.eq(layer.o.payload.addr),
+                trace.eot.eq(layer.o.payload.eot),
+            ]
             upstream = layer.o
             busy.append(layer.busy)
 
         # Readout with the skeleton and noise units.
         m.submodules.readout = readout = Readout(
-            n_hidden=s.n_hidden, n_classes=s.n_classes, timesteps=s.timesteps,
-            weight_bits=s.weight_bits, bias_bits=s.bias_bits, score_bits=s.score_bits,
-            lfsr_width=s.lfsr_width)
+            n_hidden=s.n_hidden,
+            n_classes=s.n_classes,
+            timesteps=s.timesteps,
+            weight_bits=s.weight_bits,
+            bias_bits=s.bias_bits,
+            score_bits=s.score_bits,
+            lfsr_width=s.lfsr_width,
+        )
         wiring.connect(m, upstream, readout.i)
         wiring.connect(m, readout.o, wiring.flipped(self.o))
         wiring.connect(m, readout.stable, wiring.flipped(self.stable))
         wiring.connect(m, readout.noise, wiring.flipped(self.noise))
         m.d.comb += [
-            readout.mode.eq(mode), readout.noise_seed.eq(noise_seed),
-            readout.noise_shift.eq(noise_shift), readout.noise_fixed.eq(noise_fixed),
+            readout.mode.eq(mode),
+            readout.noise_seed.eq(noise_seed),
+            readout.noise_shift.eq(noise_shift),
+            readout.noise_fixed.eq(noise_fixed),
             readout.weight_write.en.eq(selected(Select.READOUT_WEIGHT)),
-            readout.weight_write.addr.eq(cfg.addr), readout.weight_write.data.eq(cfg.data),
+            readout.weight_write.addr.eq(cfg.addr),
+            readout.weight_write.data.eq(cfg.data),
             readout.bias_write.en.eq(selected(Select.READOUT_BIAS)),
-            readout.bias_write.addr.eq(cfg.addr), readout.bias_write.data.eq(cfg.data),
+            readout.bias_write.addr.eq(cfg.addr),
+            readout.bias_write.data.eq(cfg.data),
         ]
         busy.append(readout.busy)
 
@@ -179,12 +208,17 @@ def generate_verilog(shape: AcceleratorShape, out_dir: str | Path, name: str = "
     text = verilog.convert(top, name=name, emit_src=False)
 
     atomic_write(out_dir / f"{name}.v", text.encode())
-    ports = {path_name(path): {"direction": "in" if member.flow == In else "out",
-                               "width": len(Value.cast(value))}
-             for path, member, value in top.signature.flatten(top)}
-    atomic_write(out_dir / f"{name}.json",
-                 json.dumps({"top": name, "shape": shape.as_dict(), "ports": ports},
-                            indent=1).encode())
+    ports = {
+        path_name(path): {
+            "direction": "in" if member.flow == In else "out",
+            "width": len(Value.cast(value)),
+        }
+        for path, member, value in top.signature.flatten(top)
+    }
+    atomic_write(
+        out_dir / f"{name}.json",
+        json.dumps({"top": name, "shape": shape.as_dict(), "ports": ports}, indent=1).encode(),
+    )
     return out_dir / f"{name}.v"
 
 

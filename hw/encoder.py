@@ -35,18 +35,21 @@ class RateEncoder(wiring.Component):
         if n_in < 1 or timesteps < 1:
             raise ValueError(f"n_in and timesteps must be positive, not {n_in!r}, {timesteps!r}")
         self.n_in, self.timesteps, self.lfsr_width = n_in, timesteps, lfsr_width
-        super().__init__({
-            "i": In(stream.Signature(unsigned(numerics.PROB_BITS + 1))),
-            "o": Out(stream.Signature(event_layout(n_in))),
-            "seed": In(lfsr_width),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(numerics.PROB_BITS + 1))),
+                "o": Out(stream.Signature(event_layout(n_in))),
+                "seed": In(lfsr_width),
+                "busy": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         N, T = self.n_in, self.timesteps
         m.submodules.intensity = intensity = Memory(
-            shape=unsigned(numerics.PROB_BITS + 1), depth=N, init=[])
+            shape=unsigned(numerics.PROB_BITS + 1), depth=N, init=[]
+        )
         m.submodules.lanes = lanes = Memory(shape=unsigned(self.lfsr_width), depth=N, init=[])
         p_wr, p_rd = intensity.write_port(), intensity.read_port()
         l_wr, l_rd = lanes.write_port(), lanes.read_port()
@@ -66,7 +69,8 @@ class RateEncoder(wiring.Component):
             seeds.base.eq(self.seed),
             draw.state.eq(Mux(timestep == 0, stage_seed, l_rd.data)),
             draw.probability.eq(p_rd.data),
-            p_rd.addr.eq(index), l_rd.addr.eq(index),
+            p_rd.addr.eq(index),
+            l_rd.addr.eq(index),
         ]
         with m.If(stage):
             m.d.comb += [l_wr.en.eq(1), l_wr.addr.eq(stage_index), l_wr.data.eq(draw.next)]
@@ -79,8 +83,12 @@ class RateEncoder(wiring.Component):
 
         with m.FSM() as fsm:
             with m.State("LOAD"):
-                m.d.comb += [self.i.ready.eq(1), p_wr.en.eq(self.i.valid),
-                             p_wr.addr.eq(index), p_wr.data.eq(self.i.payload)]
+                m.d.comb += [
+                    self.i.ready.eq(1),
+                    p_wr.en.eq(self.i.valid),
+                    p_wr.addr.eq(index),
+                    p_wr.data.eq(self.i.payload),
+                ]
                 with m.If(self.i.valid):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == N - 1):
@@ -94,8 +102,12 @@ class RateEncoder(wiring.Component):
             with m.State("RUN"):
                 with m.If((index < N) & ~pending_next):
                     m.d.comb += seeds.advance.eq(1)
-                    m.d.sync += [stage.eq(1), stage_index.eq(index), stage_seed.eq(seeds.seed),
-                                 index.eq(index + 1)]
+                    m.d.sync += [
+                        stage.eq(1),
+                        stage_index.eq(index),
+                        stage_seed.eq(seeds.seed),
+                        index.eq(index + 1),
+                    ]
                 with m.If((index == N) & ~stage & ~pending):
                     m.next = "EOT"
 

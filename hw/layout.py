@@ -34,14 +34,14 @@ __all__ = ["Select", "AcceleratorShape", "config_writes", "pack_lanes"]
 class Select(enum.IntEnum):
     """Target of a configuration write. Per-layer targets are ``base + 4 * layer``."""
 
-    MODE = 0            # addr 0: mode (0 normal, 1 skeleton, 2 noise); 1: noise seed;
+    MODE = 0  # addr 0: mode (0 normal, 1 skeleton, 2 noise); 1: noise seed;
     #                     2: noise probability shift; 3: fixed noise (p = 1/2) instead of amplitude
-    ENCODER_SEED = 1    # addr 0: the encoder's base LFSR seed
+    ENCODER_SEED = 1  # addr 0: the encoder's base LFSR seed
     READOUT_WEIGHT = 2
     READOUT_BIAS = 3
-    LAYER_WEIGHT = 4    # + 4 * layer
-    LAYER_BIAS = 5      # + 4 * layer
-    LAYER_CONST = 6     # + 4 * layer; addr 0: threshold, 1: leak shift
+    LAYER_WEIGHT = 4  # + 4 * layer
+    LAYER_BIAS = 5  # + 4 * layer
+    LAYER_CONST = 6  # + 4 * layer; addr 0: threshold, 1: leak shift
 
 
 MODE_CODES = {"normal": 0, "skeleton": 1, "noise": 2}
@@ -94,11 +94,17 @@ class AcceleratorShape:
         resets = {layer.reset for layer in model.layers}
         if len(resets) != 1:
             raise ValueError(f"the accelerator needs one reset rule for all layers, found {resets}")
-        return cls(sizes=tuple(model.sizes), timesteps=model.timesteps, lanes=lanes,
-                   weight_bits=model.weight_bits, membrane_bits=model.membrane_bits,
-                   bias_bits=model.bias_bits, encoder=model.encoder["kind"],
-                   reset=resets.pop(),
-                   lfsr_width=model.encoder.get("lfsr_width", model.noise["lfsr_width"]))
+        return cls(
+            sizes=tuple(model.sizes),
+            timesteps=model.timesteps,
+            lanes=lanes,
+            weight_bits=model.weight_bits,
+            membrane_bits=model.membrane_bits,
+            bias_bits=model.bias_bits,
+            encoder=model.encoder["kind"],
+            reset=resets.pop(),
+            lfsr_width=model.encoder.get("lfsr_width", model.noise["lfsr_width"]),
+        )
 
     # -- derived widths ---------------------------------------------------------------------
     @property
@@ -124,15 +130,18 @@ class AcceleratorShape:
     def update_bits(self, layer: int) -> int:
         """Width of ``v - (v >> k) + b + acc`` before saturation."""
         wmax = numerics.weight_range(self.weight_bits)[1]
-        bound = (1 << (self.membrane_bits - 1)) + (1 << (self.bias_bits - 1)) \
-            + self.sizes[layer] * wmax
+        bound = (
+            (1 << (self.membrane_bits - 1)) + (1 << (self.bias_bits - 1)) + self.sizes[layer] * wmax
+        )
         return _bits(bound) + 1
 
     @property
     def score_bits(self) -> int:
         """Readout score width: ``|score| <= 2T * n_hidden * wmax + T * 2**(B-1)``."""
         wmax = numerics.weight_range(self.weight_bits)[1]
-        bound = 2 * self.timesteps * self.n_hidden * wmax + self.timesteps * (1 << (self.bias_bits - 1))
+        bound = 2 * self.timesteps * self.n_hidden * wmax + self.timesteps * (
+            1 << (self.bias_bits - 1)
+        )
         return _bits(bound) + 1
 
     @property
@@ -146,9 +155,14 @@ class AcceleratorShape:
 
     @property
     def cfg_data_bits(self) -> int:
-        widths = [self.lanes * self.weight_bits, self.lanes * self.bias_bits,
-                  self.n_classes * self.weight_bits, self.bias_bits, self.membrane_bits,
-                  self.lfsr_width]
+        widths = [
+            self.lanes * self.weight_bits,
+            self.lanes * self.bias_bits,
+            self.n_classes * self.weight_bits,
+            self.bias_bits,
+            self.membrane_bits,
+            self.lfsr_width,
+        ]
         return max(widths)
 
     @property
@@ -161,14 +175,25 @@ class AcceleratorShape:
         return _bits(Select.LAYER_CONST + 4 * (self.n_layers - 1))
 
     def as_dict(self) -> dict:
-        return {"sizes": list(self.sizes), "timesteps": self.timesteps, "lanes": self.lanes,
-                "weight_bits": self.weight_bits, "membrane_bits": self.membrane_bits,
-                "bias_bits": self.bias_bits, "encoder": self.encoder, "reset": self.reset,
-                "lfsr_width": self.lfsr_width, "score_bits": self.score_bits,
-                "groups": [self.groups(i) for i in range(self.n_layers)],
-                "acc_bits": [self.acc_bits(i) for i in range(self.n_layers)],
-                "cfg": {"select_bits": self.cfg_select_bits, "addr_bits": self.cfg_addr_bits,
-                        "data_bits": self.cfg_data_bits}}
+        return {
+            "sizes": list(self.sizes),
+            "timesteps": self.timesteps,
+            "lanes": self.lanes,
+            "weight_bits": self.weight_bits,
+            "membrane_bits": self.membrane_bits,
+            "bias_bits": self.bias_bits,
+            "encoder": self.encoder,
+            "reset": self.reset,
+            "lfsr_width": self.lfsr_width,
+            "score_bits": self.score_bits,
+            "groups": [self.groups(i) for i in range(self.n_layers)],
+            "acc_bits": [self.acc_bits(i) for i in range(self.n_layers)],
+            "cfg": {
+                "select_bits": self.cfg_select_bits,
+                "addr_bits": self.cfg_addr_bits,
+                "data_bits": self.cfg_data_bits,
+            },
+        }
 
 
 def pack_lanes(values, bits: int) -> int:
@@ -179,36 +204,56 @@ def pack_lanes(values, bits: int) -> int:
     return word
 
 
-def config_writes(model: IntegerModel, shape: AcceleratorShape, *, mode: str = "normal",
-                  noise_seed: int | None = None) -> list[tuple[int, int, int]]:
+def config_writes(
+    model: IntegerModel,
+    shape: AcceleratorShape,
+    *,
+    mode: str = "normal",
+    noise_seed: int | None = None,
+) -> list[tuple[int, int, int]]:
     """Every ``(select, address, data)`` write that loads ``model`` into an accelerator of
     ``shape`` and selects ``mode``."""
     if tuple(model.sizes) != tuple(shape.sizes) or model.timesteps != shape.timesteps:
-        raise ValueError(f"model sizes {model.sizes} T={model.timesteps} do not match the "
-                         f"accelerator's {list(shape.sizes)} T={shape.timesteps}")
+        raise ValueError(
+            f"model sizes {model.sizes} T={model.timesteps} do not match the "
+            f"accelerator's {list(shape.sizes)} T={shape.timesteps}"
+        )
     if mode not in MODE_CODES:
         raise ValueError(f"mode must be one of {tuple(MODE_CODES)}, not {mode!r}")
     P, writes = shape.lanes, []
     for l, layer in enumerate(model.layers):
         G = shape.groups(l)
         padded_w = np.zeros((layer.n_in, G * P), dtype=np.int64)
-        padded_w[:, :layer.n_out] = layer.weight.T
+        padded_w[:, : layer.n_out] = layer.weight.T
         padded_b = np.zeros(G * P, dtype=np.int64)
-        padded_b[:layer.n_out] = layer.bias
+        padded_b[: layer.n_out] = layer.bias
         for i in range(layer.n_in):
             for g in range(G):
-                writes.append((Select.LAYER_WEIGHT + 4 * l, i * G + g,
-                               pack_lanes(padded_w[i, g * P:(g + 1) * P], shape.weight_bits)))
+                writes.append(
+                    (
+                        Select.LAYER_WEIGHT + 4 * l,
+                        i * G + g,
+                        pack_lanes(padded_w[i, g * P : (g + 1) * P], shape.weight_bits),
+                    )
+                )
         for g in range(G):
-            writes.append((Select.LAYER_BIAS + 4 * l, g,
-                           pack_lanes(padded_b[g * P:(g + 1) * P], shape.bias_bits)))
+            writes.append(
+                (
+                    Select.LAYER_BIAS + 4 * l,
+                    g,
+                    pack_lanes(padded_b[g * P : (g + 1) * P], shape.bias_bits),
+                )
+            )
         writes.append((Select.LAYER_CONST + 4 * l, 0, layer.threshold))
         writes.append((Select.LAYER_CONST + 4 * l, 1, layer.leak_shift))
     for j in range(shape.n_hidden):
-        writes.append((Select.READOUT_WEIGHT, j,
-                       pack_lanes(model.readout.weight[:, j], shape.weight_bits)))
+        writes.append(
+            (Select.READOUT_WEIGHT, j, pack_lanes(model.readout.weight[:, j], shape.weight_bits))
+        )
     for c in range(shape.n_classes):
-        writes.append((Select.READOUT_BIAS, c, int(model.readout.bias[c]) & ((1 << shape.bias_bits) - 1)))
+        writes.append(
+            (Select.READOUT_BIAS, c, int(model.readout.bias[c]) & ((1 << shape.bias_bits) - 1))
+        )
     if model.encoder["kind"] == "rate-lfsr":
         writes.append((Select.ENCODER_SEED, 0, model.encoder["seed"]))
     writes.append((Select.MODE, 0, MODE_CODES[mode]))

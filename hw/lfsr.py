@@ -67,14 +67,20 @@ class BernoulliDraw(wiring.Component):
     def __init__(self, *, width: int = 16):
         numerics.lfsr_mask(width)
         self.width = width
-        super().__init__({"state": In(width), "probability": In(numerics.PROB_BITS + 1),
-                          "next": Out(width), "fire": Out(1)})
+        super().__init__(
+            {
+                "state": In(width),
+                "probability": In(numerics.PROB_BITS + 1),
+                "next": Out(width),
+                "fire": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         m.d.comb += [
             self.next.eq(lfsr_advance(self.state, self.width, numerics.PROB_BITS)),
-            self.fire.eq(self.next[:numerics.PROB_BITS] < self.probability),
+            self.fire.eq(self.next[: numerics.PROB_BITS] < self.probability),
         ]
         return m
 
@@ -96,8 +102,9 @@ class LaneSeeds(wiring.Component):
     def __init__(self, *, width: int = 16):
         numerics.lfsr_mask(width)
         self.width = width
-        super().__init__({"base": In(width), "restart": In(1), "advance": In(1),
-                          "seed": Out(width)})
+        super().__init__(
+            {"base": In(width), "restart": In(1), "advance": In(1), "seed": Out(width)}
+        )
 
     def elaborate(self, platform):
         m = Module()

@@ -88,10 +88,26 @@ class LIFLayer(wiring.Component):
         Work is in flight (for the cycle counter).
     """
 
-    def __init__(self, *, n_in, n_out, lanes, timesteps, weight_bits, membrane_bits, bias_bits,
-                 acc_bits, update_bits, reset="hard"):
-        for name, value in (("n_in", n_in), ("n_out", n_out), ("lanes", lanes),
-                            ("timesteps", timesteps)):
+    def __init__(
+        self,
+        *,
+        n_in,
+        n_out,
+        lanes,
+        timesteps,
+        weight_bits,
+        membrane_bits,
+        bias_bits,
+        acc_bits,
+        update_bits,
+        reset="hard",
+    ):
+        for name, value in (
+            ("n_in", n_in),
+            ("n_out", n_out),
+            ("lanes", lanes),
+            ("timesteps", timesteps),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
         if reset not in numerics.RESET_MODES:
@@ -100,38 +116,45 @@ class LIFLayer(wiring.Component):
         self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.groups = -(-n_out // lanes)
-        super().__init__({
-            "i": In(stream.Signature(event_layout(n_in))),
-            "o": Out(stream.Signature(event_layout(n_out))),
-            "weight_write": In(MemoryWriteSignature((n_in * self.groups - 1).bit_length() or 1,
-                                                    lanes * weight_bits)),
-            "bias_write": In(MemoryWriteSignature((self.groups - 1).bit_length() or 1,
-                                                  lanes * bias_bits)),
-            "threshold": In(membrane_bits - 1),
-            "leak_shift": In(range(membrane_bits)),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(event_layout(n_in))),
+                "o": Out(stream.Signature(event_layout(n_out))),
+                "weight_write": In(
+                    MemoryWriteSignature(
+                        (n_in * self.groups - 1).bit_length() or 1, lanes * weight_bits
+                    )
+                ),
+                "bias_write": In(
+                    MemoryWriteSignature((self.groups - 1).bit_length() or 1, lanes * bias_bits)
+                ),
+                "threshold": In(membrane_bits - 1),
+                "leak_shift": In(range(membrane_bits)),
+                "busy": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         P, G, T = self.lanes, self.groups, self.timesteps
-        lane_state = data.StructLayout({"acc": signed(self.acc_bits),
-                                        "v": signed(self.membrane_bits)})
+        lane_state = data.StructLayout(
+            {"acc": signed(self.acc_bits), "v": signed(self.membrane_bits)}
+        )
 
         # Memories: weights and biases written at run time, per-group lane state.
         m.submodules.weights = weights = Memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), P), depth=self.n_in * G, init=[])
+            shape=data.ArrayLayout(signed(self.weight_bits), P), depth=self.n_in * G, init=[]
+        )
         m.submodules.biases = biases = Memory(
-            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[])
-        m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G,
-                                            init=[])
+            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[]
+        )
+        m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G, init=[])
         w_rd, w_wr = weights.read_port(), weights.write_port()
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
         s_rd = state.read_port(transparent_for=(s_wr,))
         for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
-            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr),
-                         port.data.eq(bus.data)]
+            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr), port.data.eq(bus.data)]
 
         timestep = Signal(range(max(T, 2)))
         group = Signal(range(max(G, 2)))
@@ -148,8 +171,9 @@ class LIFLayer(wiring.Component):
         update_stage = Signal()
         update_stage_group = Signal.like(group)
         new_spikes = Signal(P)
-        entry = data.StructLayout({"mask": P, "group": unsigned(max(1, (G - 1).bit_length())),
-                                   "eot": 1})
+        entry = data.StructLayout(
+            {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
+        )
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=SPIKE_FIFO_DEPTH)
         pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
         room = spikes.w_level + update_stage < SPIKE_FIFO_DEPTH - 1
@@ -162,8 +186,10 @@ class LIFLayer(wiring.Component):
         with m.If(event_stage):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(event_group)]
             for p in range(P):
-                m.d.comb += [s_wr.data[p].acc.eq(s_rd.data[p].acc + w_rd.data[p]),
-                             s_wr.data[p].v.eq(s_rd.data[p].v)]
+                m.d.comb += [
+                    s_wr.data[p].acc.eq(s_rd.data[p].acc + w_rd.data[p]),
+                    s_wr.data[p].v.eq(s_rd.data[p].v),
+                ]
         m.d.sync += event_stage.eq(0)
 
         # Stage 1 of the update pass: the LIF equation per lane.
@@ -173,11 +199,11 @@ class LIFLayer(wiring.Component):
                 v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
                 total = Signal(signed(self.update_bits), name=f"total{p}")
                 v = Signal(signed(self.membrane_bits), name=f"v{p}")
-                lane_valid = Const(1) if (G - 1) * P + p < self.n_out else \
-                    (update_stage_group != G - 1)
+                lane_valid = (
+                    Const(1) if (G - 1) * P + p < self.n_out else (update_stage_group != G - 1)
+                )
                 m.d.comb += [
-                    total.eq(v_old - (v_old >> self.leak_shift) + b_rd.data[p]
-                             + s_rd.data[p].acc),
+                    total.eq(v_old - (v_old >> self.leak_shift) + b_rd.data[p] + s_rd.data[p].acc),
                     v.eq(saturate(total, self.membrane_bits)),
                     new_spikes[p].eq((v >= self.threshold) & lane_valid),
                     s_wr.data[p].acc.eq(0),
@@ -189,8 +215,11 @@ class LIFLayer(wiring.Component):
         m.d.sync += update_stage.eq(0)
 
         with m.If(update_stage & new_spikes.any()):
-            m.d.comb += [spikes.w_en.eq(1), pushed.mask.eq(new_spikes),
-                         pushed.group.eq(update_stage_group)]
+            m.d.comb += [
+                spikes.w_en.eq(1),
+                pushed.mask.eq(new_spikes),
+                pushed.group.eq(update_stage_group),
+            ]
 
         # Spike serialiser: lowest lane of the FIFO head not yet sent; eot entries as tokens.
         sent = Signal(P)
@@ -212,8 +241,7 @@ class LIFLayer(wiring.Component):
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(clear_group),
-                             s_wr.data.eq(0)]
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(clear_group), s_wr.data.eq(0)]
                 m.d.sync += clear_group.eq(clear_group + 1)
                 with m.If(clear_group == G - 1):
                     m.next = "EVENTS"
@@ -229,19 +257,26 @@ class LIFLayer(wiring.Component):
                         m.d.sync += update_group.eq(0)
                         m.next = "UPDATE"
                     with m.Else():
-                        m.d.sync += [event_active.eq(1), group.eq(0),
-                                     weight_base.eq(self.i.payload.addr * G)]
+                        m.d.sync += [
+                            event_active.eq(1),
+                            group.eq(0),
+                            weight_base.eq(self.i.payload.addr * G),
+                        ]
 
             with m.State("UPDATE"):
                 m.d.comb += [s_rd.addr.eq(update_group), b_rd.addr.eq(update_group)]
                 with m.If((update_group < G) & room):
-                    m.d.sync += [update_stage.eq(1), update_stage_group.eq(update_group),
-                                 update_group.eq(update_group + 1)]
+                    m.d.sync += [
+                        update_stage.eq(1),
+                        update_stage_group.eq(update_group),
+                        update_group.eq(update_group + 1),
+                    ]
                 with m.If((update_group == G) & ~update_stage & spikes.w_rdy):
                     m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     m.next = "EVENTS"
 
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_active | event_stage
-                                 | spikes.r_rdy | (timestep != 0))
+        m.d.comb += self.busy.eq(
+            ~fsm.ongoing("EVENTS") | event_active | event_stage | spikes.r_rdy | (timestep != 0)
+        )
         return m

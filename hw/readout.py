@@ -25,29 +25,38 @@ from sw import numerics
 from .lfsr import BernoulliDraw, LaneSeeds
 from .lif import MemoryWriteSignature, event_layout
 
-__all__ = ["result_layout", "TraceSignature", "Readout", "MODE_NORMAL", "MODE_SKELETON",
-           "MODE_NOISE"]
+__all__ = [
+    "result_layout",
+    "TraceSignature",
+    "Readout",
+    "MODE_NORMAL",
+    "MODE_SKELETON",
+    "MODE_NOISE",
+]
 
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
 
 
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
     """One result word: the score of class ``index``; ``cls`` and ``cycles`` valid when ``last``."""
-    return data.StructLayout({
-        "index": unsigned(max(1, (n_classes - 1).bit_length())),
-        "score": signed(score_bits),
-        "cls": unsigned(max(1, (n_classes - 1).bit_length())),
-        "last": 1,
-        "cycles": unsigned(32),
-    })
+    return data.StructLayout(
+        {
+            "index": unsigned(max(1, (n_classes - 1).bit_length())),
+            "score": signed(score_bits),
+            "cls": unsigned(max(1, (n_classes - 1).bit_length())),
+            "last": 1,
+            "cycles": unsigned(32),
+        }
+    )
 
 
 class TraceSignature(wiring.Signature):
     """An observation point: ``valid`` for one cycle per event at ``addr``."""
 
     def __init__(self, n: int):
-        super().__init__({"valid": Out(1), "addr": Out(max(1, (n - 1).bit_length())),
-                          "eot": Out(1)})
+        super().__init__(
+            {"valid": Out(1), "addr": Out(max(1, (n - 1).bit_length())), "eot": Out(1)}
+        )
 
 
 class Readout(wiring.Component):
@@ -69,29 +78,36 @@ class Readout(wiring.Component):
     busy : Out(1)
     """
 
-    def __init__(self, *, n_hidden, n_classes, timesteps, weight_bits, bias_bits, score_bits,
-                 lfsr_width=16):
+    def __init__(
+        self, *, n_hidden, n_classes, timesteps, weight_bits, bias_bits, score_bits, lfsr_width=16
+    ):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, not {n_classes!r}")
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
         self.lfsr_width = lfsr_width
-        super().__init__({
-            "i": In(stream.Signature(event_layout(n_hidden))),
-            "o": Out(stream.Signature(result_layout(n_classes, score_bits))),
-            "weight_write": In(MemoryWriteSignature(max(1, (n_hidden - 1).bit_length()),
-                                                    n_classes * weight_bits)),
-            "bias_write": In(MemoryWriteSignature(max(1, (n_classes - 1).bit_length()),
-                                                  bias_bits)),
-            "mode": In(2),
-            "noise_seed": In(lfsr_width),
-            "noise_shift": In(4),
-            "noise_fixed": In(1),
-            "cycles": In(32),
-            "stable": Out(TraceSignature(n_hidden)),
-            "noise": Out(TraceSignature(n_hidden)),
-            "busy": Out(1),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(event_layout(n_hidden))),
+                "o": Out(stream.Signature(result_layout(n_classes, score_bits))),
+                "weight_write": In(
+                    MemoryWriteSignature(
+                        max(1, (n_hidden - 1).bit_length()), n_classes * weight_bits
+                    )
+                ),
+                "bias_write": In(
+                    MemoryWriteSignature(max(1, (n_classes - 1).bit_length()), bias_bits)
+                ),
+                "mode": In(2),
+                "noise_seed": In(lfsr_width),
+                "noise_shift": In(4),
+                "noise_fixed": In(1),
+                "cycles": In(32),
+                "stable": Out(TraceSignature(n_hidden)),
+                "noise": Out(TraceSignature(n_hidden)),
+                "busy": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -99,7 +115,8 @@ class Readout(wiring.Component):
         count_bits = max(1, (T - 1).bit_length())
 
         m.submodules.weights = weights = Memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), C), depth=H, init=[])
+            shape=data.ArrayLayout(signed(self.weight_bits), C), depth=H, init=[]
+        )
         m.submodules.biases = biases = Memory(shape=signed(self.bias_bits), depth=C, init=[])
         m.submodules.counts = counts = Memory(shape=unsigned(count_bits), depth=H, init=[])
         w_rd, w_wr = weights.read_port(), weights.write_port()
@@ -108,13 +125,12 @@ class Readout(wiring.Component):
         c_wr = counts.write_port()
         c_rd = counts.read_port(transparent_for=(c_wr,))
         for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
-            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr),
-                         port.data.eq(bus.data)]
+            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr), port.data.eq(bus.data)]
 
         scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
         previous = Signal(H)  # S_{t-1}
-        current = Signal(H)   # S_t so far
+        current = Signal(H)  # S_t so far
         normal = self.mode == MODE_NORMAL
         maps = T - 1
 
@@ -136,12 +152,15 @@ class Readout(wiring.Component):
             with m.If(normal | stable):
                 add_weights(1)
             with m.If((self.mode == MODE_NOISE) & stable):
-                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(event_addr),
-                             c_wr.data.eq(c_rd.data + 1)]
+                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(event_addr), c_wr.data.eq(c_rd.data + 1)]
         m.d.sync += event_stage.eq(0)
         with m.If(accept_event):
-            m.d.sync += [event_stage.eq(1), event_addr.eq(self.i.payload.addr),
-                         stable.eq(stable_now), current.bit_select(self.i.payload.addr, 1).eq(1)]
+            m.d.sync += [
+                event_stage.eq(1),
+                event_addr.eq(self.i.payload.addr),
+                stable.eq(stable_now),
+                current.bit_select(self.i.payload.addr, 1).eq(1),
+            ]
 
         # Stage 1 of the noise pass: one Bernoulli draw per hidden neuron.
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
@@ -149,17 +168,29 @@ class Readout(wiring.Component):
         noise_stage = Signal()
         noise_addr = Signal(range(max(H, 2)))
         noise_lane_seed = Signal(self.lfsr_width)
-        prob_table = Array(Const((c << numerics.PROB_BITS) // max(maps, 1),
-                                 numerics.PROB_BITS + 1) for c in range(T))
+        prob_table = Array(
+            Const((c << numerics.PROB_BITS) // max(maps, 1), numerics.PROB_BITS + 1)
+            for c in range(T)
+        )
         m.d.comb += [
             seeds.base.eq(self.noise_seed),
             draw.state.eq(noise_lane_seed),
-            draw.probability.eq(Mux(self.noise_fixed, 1 << (numerics.PROB_BITS - 1),
-                                    prob_table[c_rd.data] >> self.noise_shift)),
+            draw.probability.eq(
+                Mux(
+                    self.noise_fixed,
+                    1 << (numerics.PROB_BITS - 1),
+                    prob_table[c_rd.data] >> self.noise_shift,
+                )
+            ),
         ]
         with m.If(noise_stage):
-            m.d.comb += [self.noise.valid.eq(draw.fire), self.noise.addr.eq(noise_addr),
-                         c_wr.en.eq(1), c_wr.addr.eq(noise_addr), c_wr.data.eq(0)]
+            m.d.comb += [
+                self.noise.valid.eq(draw.fire),
+                self.noise.addr.eq(noise_addr),
+                c_wr.en.eq(1),
+                c_wr.addr.eq(noise_addr),
+                c_wr.data.eq(0),
+            ]
             with m.If(draw.fire):
                 add_weights(maps)
         m.d.sync += noise_stage.eq(0)
@@ -177,8 +208,9 @@ class Readout(wiring.Component):
             self.o.payload.score.eq(out_score),
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
-            self.o.payload.cls.eq(Mux((out_class == 0) | (out_score > best_score),
-                                      out_class, best_class)),
+            self.o.payload.cls.eq(
+                Mux((out_class == 0) | (out_score > best_score), out_class, best_class)
+            ),
             w_rd.addr.eq(self.i.payload.addr),
             c_rd.addr.eq(self.i.payload.addr),
         ]
@@ -195,8 +227,7 @@ class Readout(wiring.Component):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
                     with m.If(self.i.payload.eot):
-                        m.d.sync += [timestep.eq(timestep + 1), previous.eq(current),
-                                     current.eq(0)]
+                        m.d.sync += [timestep.eq(timestep + 1), previous.eq(current), current.eq(0)]
                         with m.If(timestep == T - 1):
                             m.d.sync += [timestep.eq(0), neuron.eq(0), previous.eq(0)]
                             m.d.comb += seeds.restart.eq(1)
@@ -209,8 +240,12 @@ class Readout(wiring.Component):
 
             with m.State("NOISE"):
                 m.d.comb += [w_rd.addr.eq(neuron), c_rd.addr.eq(neuron), seeds.advance.eq(1)]
-                m.d.sync += [noise_stage.eq(1), noise_addr.eq(neuron),
-                             noise_lane_seed.eq(seeds.seed), neuron.eq(neuron + 1)]
+                m.d.sync += [
+                    noise_stage.eq(1),
+                    noise_addr.eq(neuron),
+                    noise_lane_seed.eq(seeds.seed),
+                    neuron.eq(neuron + 1),
+                ]
                 with m.If(neuron == H - 1):
                     m.next = "SETTLE"
 
@@ -220,9 +255,11 @@ class Readout(wiring.Component):
             with m.State("EMIT"):
                 m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):
-                    m.d.sync += [out_class.eq(out_class + 1), best_class.eq(self.o.payload.cls),
-                                 best_score.eq(Mux(self.o.payload.cls == out_class, out_score,
-                                                   best_score))]
+                    m.d.sync += [
+                        out_class.eq(out_class + 1),
+                        best_class.eq(self.o.payload.cls),
+                        best_score.eq(Mux(self.o.payload.cls == out_class, out_score, best_score)),
+                    ]
                     with m.If(out_class == C - 1):
                         m.d.sync += out_class.eq(0)
                         m.d.sync += [s.eq(0) for s in scores]

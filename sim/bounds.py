@@ -17,8 +17,9 @@ from sw.golden import GoldenResult
 __all__ = ["unit_work", "cycle_bounds"]
 
 
-def unit_work(shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult,
-              mode: str = "normal") -> dict[str, np.ndarray]:
+def unit_work(
+    shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult, mode: str = "normal"
+) -> dict[str, np.ndarray]:
     """Cycles of essential work per sample for each unit (arrays of length N)."""
     T = shape.timesteps
     work = {}
@@ -39,6 +40,8 @@ def unit_work(shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenR
 def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:
     work = unit_work(shape, input_spikes, result, mode)
     per_sample = np.stack(list(work.values()))  # [units, N]
-    return {"sequential": float(per_sample.sum(axis=0).mean()),
-            "bottleneck": float(per_sample.sum(axis=1).max() / per_sample.shape[1]),
-            "units": {k: float(v.mean()) for k, v in work.items()}}
+    return {
+        "sequential": float(per_sample.sum(axis=0).mean()),
+        "bottleneck": float(per_sample.sum(axis=1).max() / per_sample.shape[1]),
+        "units": {k: float(v.mean()) for k, v in work.items()},
+    }

@@ -65,11 +65,17 @@ def icarus_time_zero_fix(verilog: str) -> str:
     changes once, just after time zero, and every such block reads it.
     """
     init = "\\stablespike$init "
-    verilog = re.sub(r"^(module [^;]*;)$",
-                     lambda m: f"{m.group(1)}\n  reg {init}= 1'h0;\n  initial #0 {init}= 1'h1;",
-                     verilog, flags=re.M)
-    verilog = re.sub(r"always @\*\n(\s+)([^\n]*;)\n",  # single-statement blocks
-                     lambda m: f"always @* begin\n{m.group(1)}{m.group(2)}\n  end\n", verilog)
+    verilog = re.sub(
+        r"^(module [^;]*;)$",
+        lambda m: f"{m.group(1)}\n  reg {init}= 1'h0;\n  initial #0 {init}= 1'h1;",
+        verilog,
+        flags=re.M,
+    )
+    verilog = re.sub(
+        r"always @\*\n(\s+)([^\n]*;)\n",  # single-statement blocks
+        lambda m: f"always @* begin\n{m.group(1)}{m.group(2)}\n  end\n",
+        verilog,
+    )
     return verilog.replace("always @* begin", f"always @* begin\n    if ({init}) begin end")
 
 
@@ -92,14 +98,14 @@ def _inputs(model, samples, data_root, seed):
     return x, np.full(samples, -1)
 
 
-def prepare_stimulus(model, shape, out_dir, *, samples, mode, stall, seed, data_root=None,
-                     noise_seed=None):
+def prepare_stimulus(
+    model, shape, out_dir, *, samples, mode, stall, seed, data_root=None, noise_seed=None
+):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x, labels = _inputs(model, samples, data_root, seed)
     ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
-    arrays = {"inputs": x, "labels": labels, "scores": ref.scores,
-              "predictions": ref.predictions}
+    arrays = {"inputs": x, "labels": labels, "scores": ref.scores, "predictions": ref.predictions}
     for l, s in enumerate(ref.spikes):
         arrays[f"spikes{l}"] = s
     if ref.skeleton is not None:
@@ -107,12 +113,18 @@ def prepare_stimulus(model, shape, out_dir, *, samples, mode, stall, seed, data_
     if ref.noise is not None:
         arrays["noise"] = ref.noise
     np.savez(out_dir / "stimulus.npz", **arrays)
-    shape_fields = {k: v for k, v in shape.as_dict().items()
-                    if k in AcceleratorShape.__dataclass_fields__}
-    meta = {"shape": shape_fields, "writes": config_writes(model, shape, mode=mode,
-                                                           noise_seed=noise_seed),
-            "stall": stall, "seed": seed, "mode": mode, "arrays": str(out_dir / "stimulus.npz"),
-            "summary": str(out_dir / "summary.json")}
+    shape_fields = {
+        k: v for k, v in shape.as_dict().items() if k in AcceleratorShape.__dataclass_fields__
+    }
+    meta = {
+        "shape": shape_fields,
+        "writes": config_writes(model, shape, mode=mode, noise_seed=noise_seed),
+        "stall": stall,
+        "seed": seed,
+        "mode": mode,
+        "arrays": str(out_dir / "stimulus.npz"),
+        "summary": str(out_dir / "summary.json"),
+    }
     (out_dir / "summary.json").unlink(missing_ok=True)
     bounds = cycle_bounds(shape, golden.encode_inputs(model, x), ref, mode)
     # Stalls can at most multiply the time per sample by 1 / (1 - stall) on each stream.
@@ -130,9 +142,22 @@ def _first_failure(results_xml: Path) -> str | None:
     return None
 
 
-def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0.0,
-              mode="normal", waves=False, build_dir="build/sim", data_root=None, seed=0,
-              noise_seed=None, tests=("inference", "reset_mid_inference"), quiet=True) -> dict:
+def run_cosim(
+    model_path,
+    *,
+    simulator="verilator",
+    samples=50,
+    lanes=8,
+    stall=0.0,
+    mode="normal",
+    waves=False,
+    build_dir="build/sim",
+    data_root=None,
+    seed=0,
+    noise_seed=None,
+    tests=("inference", "reset_mid_inference"),
+    quiet=True,
+) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary."""
     from cocotb_tools.runner import get_runner
 
@@ -143,9 +168,17 @@ def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0
     key = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"
-    stimulus, bounds = prepare_stimulus(model, shape, work, samples=samples, mode=mode,
-                                        stall=stall, seed=seed, data_root=data_root,
-                                        noise_seed=noise_seed)
+    stimulus, bounds = prepare_stimulus(
+        model,
+        shape,
+        work,
+        samples=samples,
+        mode=mode,
+        stall=stall,
+        seed=seed,
+        data_root=data_root,
+        noise_seed=noise_seed,
+    )
     verilog = build / f"{TOP}.v"
     if not verilog.is_file():
         generate_verilog(shape, build, TOP)
@@ -161,31 +194,66 @@ def run_cosim(model_path, *, simulator="verilator", samples=50, lanes=8, stall=0
     build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
     t0 = time.perf_counter()
     log = work / "build.log"
-    runner.build(sources=[verilog], hdl_toplevel=TOP, build_dir=build, timescale=("1ns", "1ps"),
-                 waves=waves, build_args=build_args, log_file=log if quiet else None)
+    runner.build(
+        sources=[verilog],
+        hdl_toplevel=TOP,
+        build_dir=build,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        build_args=build_args,
+        log_file=log if quiet else None,
+    )
     build_seconds = time.perf_counter() - t0
     results_xml = work / "results.xml"
     project_root = str(Path(__file__).resolve().parent.parent)
-    env = {"STABLESPIKE_STIMULUS": str(stimulus),
-           "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")])}
+    env = {
+        "STABLESPIKE_STIMULUS": str(stimulus),
+        "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")]),
+    }
     t0 = time.perf_counter()
     try:
-        runner.test(test_module="sim.tb_accelerator", hdl_toplevel=TOP, testcase=list(tests),
-                    extra_env=env, waves=waves, test_dir=work, results_xml=str(results_xml),
-                    log_file=work / "sim.log" if quiet else None)
+        runner.test(
+            test_module="sim.tb_accelerator",
+            hdl_toplevel=TOP,
+            testcase=list(tests),
+            extra_env=env,
+            waves=waves,
+            test_dir=work,
+            results_xml=str(results_xml),
+            log_file=work / "sim.log" if quiet else None,
+        )
     except SystemExit:
         pass  # the failure is read from results.xml below
     seconds = time.perf_counter() - t0
     summary_path = work / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     failure = _first_failure(results_xml)
-    result = {"simulator": simulator, "model": str(model_path), "mode": mode, "lanes": lanes,
-              "stall": stall, "shape": shape.as_dict(), "bounds": bounds,
-              "build_seconds": build_seconds, "sim_seconds": seconds, "tests": summary,
-              "failure": failure, "work_dir": str(work)}
+    result = {
+        "simulator": simulator,
+        "model": str(model_path),
+        "mode": mode,
+        "lanes": lanes,
+        "stall": stall,
+        "shape": shape.as_dict(),
+        "bounds": bounds,
+        "build_seconds": build_seconds,
+        "sim_seconds": seconds,
+        "tests": summary,
+        "failure": failure,
+        "work_dir": str(work),
+    }
     if waves:
-        result["waves"] = [str(p) for p in sorted({*work.glob("*.fst"), *work.glob("*.vcd"),
-                                                   *build.glob("*.fst"), *build.glob("*.vcd")})]
+        result["waves"] = [
+            str(p)
+            for p in sorted(
+                {
+                    *work.glob("*.fst"),
+                    *work.glob("*.vcd"),
+                    *build.glob("*.fst"),
+                    *build.glob("*.vcd"),
+                }
+            )
+        ]
     if failure is not None or set(tests) - set(summary):
         detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
         raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")

@@ -42,6 +42,7 @@ def field_decoder(layout):
                 v -= 1 << width
             out[name] = v
         return out
+
     return decode
 
 
@@ -54,6 +55,7 @@ def field_encoder(layout):
             offset, width = fields[name]
             raw |= (int(value) & ((1 << width) - 1)) << offset
         return raw
+
     return encode
 
 
@@ -64,8 +66,9 @@ class Stimulus:
         with open(path) as f:
             meta = json.load(f)
         self.meta = meta
-        self.shape = AcceleratorShape(**{k: (tuple(v) if k == "sizes" else v)
-                                         for k, v in meta["shape"].items()})
+        self.shape = AcceleratorShape(
+            **{k: (tuple(v) if k == "sizes" else v) for k, v in meta["shape"].items()}
+        )
         self.writes = meta["writes"]
         self.stall = meta["stall"]
         self.seed = meta["seed"]
@@ -140,15 +143,25 @@ class Monitor:
         self.dut, self.stimulus, self.rng = dut, stimulus, rng
         shape = stimulus.shape
         self.decode = field_decoder(result_layout(shape.n_classes, shape.score_bits))
-        self.traces = [(getattr(dut, f"trace{l}__valid"), getattr(dut, f"trace{l}__addr"),
-                        getattr(dut, f"trace{l}__eot")) for l in range(shape.n_layers)]
+        self.traces = [
+            (
+                getattr(dut, f"trace{l}__valid"),
+                getattr(dut, f"trace{l}__addr"),
+                getattr(dut, f"trace{l}__eot"),
+            )
+            for l in range(shape.n_layers)
+        ]
         self.samples: list[dict] = []
         self.cycles = 0
 
     def _new(self):
         shape = self.stimulus.shape
-        return {"spikes": [[[] for _ in range(shape.timesteps)] for _ in range(shape.n_layers)],
-                "stable": [], "noise": [], "scores": []}
+        return {
+            "spikes": [[[] for _ in range(shape.timesteps)] for _ in range(shape.n_layers)],
+            "stable": [],
+            "noise": [],
+            "scores": [],
+        }
 
     async def run(self, n_samples, on_sample):
         dut, stall, T = self.dut, self.stimulus.stall, self.stimulus.shape.timesteps
@@ -158,8 +171,10 @@ class Monitor:
         done, budget = 0, self.stimulus.max_cycles_per_sample * n_samples
         while done < n_samples:
             if self.cycles > budget:
-                raise AssertionError(f"sample {done}: no result after {self.cycles} cycles "
-                                     f"(budget {budget}); the design is stuck")
+                raise AssertionError(
+                    f"sample {done}: no result after {self.cycles} cycles "
+                    f"(budget {budget}); the design is stuck"
+                )
             await RisingEdge(dut.clk)
             dut.o__ready.value = 0 if (stall and self.rng.random() < stall) else 1
             await ReadOnly()
@@ -209,15 +224,19 @@ class Checker:
                 seen = set(got["spikes"][l][t])
                 if expected != seen:
                     neuron = min(expected ^ seen)
-                    self._fail(f"sample {s}: layer {l}, timestep {t}, neuron {neuron}: "
-                               f"golden {'fires' if neuron in expected else 'silent'}, "
-                               f"RTL {'fires' if neuron in seen else 'silent'}")
+                    self._fail(
+                        f"sample {s}: layer {l}, timestep {t}, neuron {neuron}: "
+                        f"golden {'fires' if neuron in expected else 'silent'}, "
+                        f"RTL {'fires' if neuron in seen else 'silent'}"
+                    )
                     ok = False
         if st.skeleton is not None:
             expected = sorted(np.nonzero(st.skeleton[s])[1].tolist())
             if sorted(got["stable"]) != expected:
-                self._fail(f"sample {s}: skeleton: golden stable spikes {expected}, "
-                           f"RTL {sorted(got['stable'])}")
+                self._fail(
+                    f"sample {s}: skeleton: golden stable spikes {expected}, "
+                    f"RTL {sorted(got['stable'])}"
+                )
                 ok = False
         if st.mode == "noise" and st.noise is not None:
             expected = np.nonzero(st.noise[s])[0].tolist()
@@ -225,8 +244,10 @@ class Checker:
                 self._fail(f"sample {s}: noise: golden {expected}, RTL {sorted(got['noise'])}")
                 ok = False
         if got["scores"] != st.scores[s].tolist() or got["cls"] != st.predictions[s]:
-            self._fail(f"sample {s}: outputs: golden scores {st.scores[s].tolist()} class "
-                       f"{st.predictions[s]}, RTL {got['scores']} class {got['cls']}")
+            self._fail(
+                f"sample {s}: outputs: golden scores {st.scores[s].tolist()} class "
+                f"{st.predictions[s]}, RTL {got['scores']} class {got['cls']}"
+            )
             ok = False
         self.correct += int(got["cls"] == st.labels[s])
         return ok
@@ -247,12 +268,16 @@ def write_summary(stimulus, checker, name, elapsed):
     path = stimulus.meta.get("summary")
     if not path:
         return
-    summary = {"test": name, "samples": checker.checked, "errors": checker.errors,
-               "bit_exact": checker.checked - checker.errors if checker.errors == 0 else None,
-               "first_mismatch": checker.first_mismatch,
-               "accuracy": checker.correct / max(checker.checked, 1),
-               "cycles_per_inference": float(np.mean(checker.cycles)) if checker.cycles else None,
-               "seconds": elapsed}
+    summary = {
+        "test": name,
+        "samples": checker.checked,
+        "errors": checker.errors,
+        "bit_exact": checker.checked - checker.errors if checker.errors == 0 else None,
+        "first_mismatch": checker.first_mismatch,
+        "accuracy": checker.correct / max(checker.checked, 1),
+        "cycles_per_inference": float(np.mean(checker.cycles)) if checker.cycles else None,
+        "seconds": elapsed,
+    }
     existing = {}
     if os.path.exists(path):
         with open(path) as f:

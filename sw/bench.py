@@ -50,21 +50,46 @@ def _events_per_inference(sizes, input_rate, rates, timesteps, n_classes):
     return timesteps * sum(a * f for a, f in zip(active, fanout))
 
 
-def bench_accuracy(*, dataset, timesteps, seeds, variants, epochs, arch, limit_train, out_dir,
-                   quant_bits=(8, 4), data_root=None, runs_root=Path("runs/bench")):
+def bench_accuracy(
+    *,
+    dataset,
+    timesteps,
+    seeds,
+    variants,
+    epochs,
+    arch,
+    limit_train,
+    out_dir,
+    quant_bits=(8, 4),
+    data_root=None,
+    runs_root=Path("runs/bench"),
+):
     from tqdm import tqdm
 
     from .export import export_run
 
     command = "stablespike " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    jobs = [(t, v, s) for t in timesteps for v in variants for s in seeds
-            if t >= 2 or VARIANTS[v]["method"] == "baseline"]
+    jobs = [
+        (t, v, s)
+        for t in timesteps
+        for v in variants
+        for s in seeds
+        if t >= 2 or VARIANTS[v]["method"] == "baseline"
+    ]
     rows, data_cache = [], {}
     for t, variant, seed in tqdm(jobs, desc=f"bench {dataset}", unit="run"):
         if t not in data_cache:
             data_cache[t] = load_dataset(dataset, t, data_root)
-        config = TrainConfig(dataset=dataset, timesteps=t, epochs=epochs, seed=seed, arch=arch,
-                             limit_train=limit_train, data_root=data_root, **VARIANTS[variant])
+        config = TrainConfig(
+            dataset=dataset,
+            timesteps=t,
+            epochs=epochs,
+            seed=seed,
+            arch=arch,
+            limit_train=limit_train,
+            data_root=data_root,
+            **VARIANTS[variant],
+        )
         run_dir = runs_root / dataset / f"{arch.replace(':', '-')}-{variant}-T{t}-s{seed}-e{epochs}"
         trainer = Trainer(config, run_dir, dataset=data_cache[t], progress=False)
         trainer.run()
@@ -75,13 +100,20 @@ def bench_accuracy(*, dataset, timesteps, seeds, variants, epochs, arch, limit_t
 
         ev = evaluate_float(trainer.net, ds, t, config.encoder_seed)
         sizes = [ds.n_inputs] + [int(np.prod(s)) for s in trainer.net.shapes[1:]]
-        rows.append({
-            "variant": variant, "timesteps": t, "seed": seed, "run": str(run_dir),
-            "accuracy": ev["accuracy"], "firing_rate": rates,
-            "events_per_inference": _events_per_inference(sizes, ev["input_rate"], rates, t,
-                                                          ds.n_classes),
-            "epoch_seconds": float(np.mean([h["seconds"] for h in trainer.history])),
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "timesteps": t,
+                "seed": seed,
+                "run": str(run_dir),
+                "accuracy": ev["accuracy"],
+                "firing_rate": rates,
+                "events_per_inference": _events_per_inference(
+                    sizes, ev["input_rate"], rates, t, ds.n_classes
+                ),
+                "epoch_seconds": float(np.mean([h["seconds"] for h in trainer.history])),
+            }
+        )
 
     summary = []
     for t in timesteps:
@@ -90,19 +122,34 @@ def bench_accuracy(*, dataset, timesteps, seeds, variants, epochs, arch, limit_t
             if not group:
                 continue
             acc = np.array([r["accuracy"] for r in group])
-            summary.append({
-                "variant": variant, "timesteps": t, "seeds": len(group),
-                "mean": float(acc.mean()), "std": float(acc.std()),
-                "firing_rate": [float(np.mean(x)) for x in zip(*[r["firing_rate"] for r in group])],
-                "events_per_inference": float(np.mean([r["events_per_inference"] for r in group])),
-                "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in group])),
-            })
+            summary.append(
+                {
+                    "variant": variant,
+                    "timesteps": t,
+                    "seeds": len(group),
+                    "mean": float(acc.mean()),
+                    "std": float(acc.std()),
+                    "firing_rate": [
+                        float(np.mean(x)) for x in zip(*[r["firing_rate"] for r in group])
+                    ],
+                    "events_per_inference": float(
+                        np.mean([r["events_per_inference"] for r in group])
+                    ),
+                    "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in group])),
+                }
+            )
 
     quant = []
     for t in timesteps:
         for variant in ("baseline", "stablespike"):
-            run = next((r for r in rows if r["variant"] == variant and r["timesteps"] == t
-                        and r["seed"] == seeds[0]), None)
+            run = next(
+                (
+                    r
+                    for r in rows
+                    if r["variant"] == variant and r["timesteps"] == t and r["seed"] == seeds[0]
+                ),
+                None,
+            )
             if run is None:
                 continue
             for bits in quant_bits:
@@ -112,37 +159,64 @@ def bench_accuracy(*, dataset, timesteps, seeds, variants, epochs, arch, limit_t
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"accuracy-{dataset}"
-    result = {"command": command, "date": time.strftime("%Y-%m-%d"), "dataset": dataset,
-              "arch": arch, "epochs": epochs, "limit_train": limit_train, "runs": rows,
-              "summary": summary, "quantized": quant}
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "dataset": dataset,
+        "arch": arch,
+        "epochs": epochs,
+        "limit_train": limit_train,
+        "runs": rows,
+        "summary": summary,
+        "quantized": quant,
+    }
     atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
     from .plots import plot_accuracy_sweep
 
-    plot_accuracy_sweep(summary, stem.with_suffix(".png"),
-                        f"{dataset}, {arch}, {epochs} epochs, {len(seeds)} seeds")
+    plot_accuracy_sweep(
+        summary, stem.with_suffix(".png"), f"{dataset}, {arch}, {epochs} epochs, {len(seeds)} seeds"
+    )
     md = _markdown(result)
     atomic_write(stem.with_suffix(".md"), md.encode())
     print(md)
 
 
 def _markdown(result) -> str:
-    lines = [f"# Accuracy: {result['dataset']} ({result['arch']}, {result['epochs']} epochs"
-             + (f", first {result['limit_train']} training samples" if result["limit_train"] else "")
-             + ")", "", f"Produced on {result['date']} by:", "", "```", result["command"], "```", "",
-             "| variant | T | seeds | test accuracy (%) | hidden firing rate | synaptic events / inference | s / epoch |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Accuracy: {result['dataset']} ({result['arch']}, {result['epochs']} epochs"
+        + (f", first {result['limit_train']} training samples" if result["limit_train"] else "")
+        + ")",
+        "",
+        f"Produced on {result['date']} by:",
+        "",
+        "```",
+        result["command"],
+        "```",
+        "",
+        "| variant | T | seeds | test accuracy (%) | hidden firing rate "
+        "| synaptic events / inference | s / epoch |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for s in result["summary"]:
         rates = " / ".join(f"{r:.3f}" for r in s["firing_rate"])
-        lines.append(f"| {s['variant']} | {s['timesteps']} | {s['seeds']} | "
-                     f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f} | {rates} | "
-                     f"{s['events_per_inference']:.0f} | {s['epoch_seconds']:.2f} |")
+        lines.append(
+            f"| {s['variant']} | {s['timesteps']} | {s['seeds']} | "
+            f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f} | {rates} | "
+            f"{s['events_per_inference']:.0f} | {s['epoch_seconds']:.2f} |"
+        )
     if result["quantized"]:
-        lines += ["", "## Float vs integer (seed of the first run; golden = integer golden model)", "",
-                  "| variant | T | weight bits | float | quantised torch | golden | golden == torch |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Float vs integer (seed of the first run; golden = integer golden model)",
+            "",
+            "| variant | T | weight bits | float | quantised torch | golden | golden == torch |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for q in result["quantized"]:
-            lines.append(f"| {q['variant']} | {q['timesteps']} | {q['weight_bits']} | "
-                         f"{100 * q['float_accuracy']:.2f} | {100 * q['quantized_accuracy']:.2f} | "
-                         f"{100 * q['golden_accuracy']:.2f} | {q['golden_equals_torch']} |")
+            lines.append(
+                f"| {q['variant']} | {q['timesteps']} | {q['weight_bits']} | "
+                f"{100 * q['float_accuracy']:.2f} | {100 * q['quantized_accuracy']:.2f} | "
+                f"{100 * q['golden_accuracy']:.2f} | {q['golden_equals_torch']} |"
+            )
     lines += ["", f"![accuracy](accuracy-{result['dataset']}.png)", "", PUBLISHED, ""]
     return "\n".join(lines)

@@ -17,16 +17,25 @@ def _train_parser(sub):
     from .train import METHODS, TrainConfig
 
     d = TrainConfig()
-    p = sub.add_parser("train", help="train a LIF network, with or without Stable Spike",
-                       description="Train a LIF network with surrogate gradients. Writes "
-                       "config.json, checkpoint.pt (resumable), metrics.csv/json and plots to --out.")
+    p = sub.add_parser(
+        "train",
+        help="train a LIF network, with or without Stable Spike",
+        description="Train a LIF network with surrogate gradients. Writes "
+        "config.json, checkpoint.pt (resumable), metrics.csv/json and plots to --out.",
+    )
     p.add_argument("--dataset", choices=DATASETS, default=d.dataset)
-    p.add_argument("--method", choices=tuple(METHODS), default=d.method,
-                   help="baseline (CE only), stablespike (CE + L_spike + L_noise), or one term")
+    p.add_argument(
+        "--method",
+        choices=tuple(METHODS),
+        default=d.method,
+        help="baseline (CE only), stablespike (CE + L_spike + L_noise), or one term",
+    )
     p.add_argument("--timesteps", "-T", type=int, default=d.timesteps)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--arch", default=d.arch, help="mlp:128 | mlp:256,256 | conv:8,16 (default %(default)s)")
+    p.add_argument(
+        "--arch", default=d.arch, help="mlp:128 | mlp:256,256 | conv:8,16 (default %(default)s)"
+    )
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--leak-shift", type=int, default=d.leak_shift, help="k of the leak v - v/2^k")
@@ -35,17 +44,36 @@ def _train_parser(sub):
     p.add_argument("--gamma", type=float, default=d.gamma, help="weight of L_noise")
     p.add_argument("--alpha", type=float, default=d.alpha, help="KL temperature")
     p.add_argument("--skeleton-op", choices=SKELETON_OPS, default=d.skeleton_op)
-    p.add_argument("--skeleton-all-layers", action="store_true",
-                   help="apply L_spike to every hidden layer, not only the last")
-    p.add_argument("--no-detach-stable", dest="detach_stable", action="store_false",
-                   help="let gradients flow into the skeleton side of L_spike")
+    p.add_argument(
+        "--skeleton-all-layers",
+        action="store_true",
+        help="apply L_spike to every hidden layer, not only the last",
+    )
+    p.add_argument(
+        "--no-detach-stable",
+        dest="detach_stable",
+        action="store_false",
+        help="let gradients flow into the skeleton side of L_spike",
+    )
     p.add_argument("--noise-kind", choices=NOISE_KINDS, default=d.noise_kind)
-    p.add_argument("--noise-scale", type=float, default=d.noise_scale,
-                   help="amplitude of a noise spike added to the stable rate")
-    p.add_argument("--noise-prob-shift", type=int, default=d.noise_prob_shift,
-                   help="noise probability = stable rate / 2^shift")
-    p.add_argument("--noise-source", choices=NOISE_SOURCES, default=d.noise_source,
-                   help="torch RNG, or the contract's LFSR (the accelerator's exact draws)")
+    p.add_argument(
+        "--noise-scale",
+        type=float,
+        default=d.noise_scale,
+        help="amplitude of a noise spike added to the stable rate",
+    )
+    p.add_argument(
+        "--noise-prob-shift",
+        type=int,
+        default=d.noise_prob_shift,
+        help="noise probability = stable rate / 2^shift",
+    )
+    p.add_argument(
+        "--noise-source",
+        choices=NOISE_SOURCES,
+        default=d.noise_source,
+        help="torch RNG, or the contract's LFSR (the accelerator's exact draws)",
+    )
     p.add_argument("--limit-train", type=int, default=None, help="train on the first N samples")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", required=True, help="run folder")
@@ -62,25 +90,36 @@ def cmd_train(args):
     last = trainer.history[-1] if trainer.history else None
     if last:
         rates = [last[k] for k in sorted(last) if k.startswith("firing_rate_")]
-        print(f"{args.out}: test accuracy {last['test_accuracy']:.4f} after {last['epoch']} "
-              f"epochs; firing rate {firing_summary(rates)}")
+        print(
+            f"{args.out}: test accuracy {last['test_accuracy']:.4f} after {last['epoch']} "
+            f"epochs; firing rate {firing_summary(rates)}"
+        )
 
 
 def cmd_export(args):
     from .export import export_run
 
-    summary = export_run(args.run, args.out, weight_bits=args.weight_bits,
-                         membrane_bits=args.membrane_bits, finetune_epochs=args.finetune_epochs,
-                         progress=not args.quiet)
+    summary = export_run(
+        args.run,
+        args.out,
+        weight_bits=args.weight_bits,
+        membrane_bits=args.membrane_bits,
+        finetune_epochs=args.finetune_epochs,
+        progress=not args.quiet,
+    )
     if args.json:
         print(json.dumps(summary, indent=1))
         return
     print(f"wrote {summary['out']} ({summary['checksum'][:19]}...)")
-    print(f"  accuracy: float {summary['float_accuracy']:.4f}, int{args.weight_bits} before "
-          f"fine-tune {summary['quantized_before_finetune']:.4f}, after "
-          f"{summary['quantized_accuracy']:.4f}, golden {summary['golden_accuracy']:.4f}")
-    print(f"  golden model == quantised torch forward (spikes, membranes, scores): "
-          f"{summary['golden_equals_torch']}")
+    print(
+        f"  accuracy: float {summary['float_accuracy']:.4f}, int{args.weight_bits} before "
+        f"fine-tune {summary['quantized_before_finetune']:.4f}, after "
+        f"{summary['quantized_accuracy']:.4f}, golden {summary['golden_accuracy']:.4f}"
+    )
+    print(
+        f"  golden model == quantised torch forward (spikes, membranes, scores): "
+        f"{summary['golden_equals_torch']}"
+    )
     if not summary["golden_equals_torch"]:
         sys.exit("error: the golden model and the quantised forward disagree")
 
@@ -91,10 +130,11 @@ def cmd_eval(args):
     target = Path(args.target)
     if args.engine == "golden":
         if target.is_dir():
-            sys.exit(f"error: {target} is a run folder; --engine golden takes a model file "
-                     f"(make one with 'stablespike export {target} --out model.npz')")
-        result = evaluate_golden(target, mode=args.mode, limit=args.limit,
-                                 data_root=args.data_root)
+            sys.exit(
+                f"error: {target} is a run folder; --engine golden takes a model file "
+                f"(make one with 'stablespike export {target} --out model.npz')"
+            )
+        result = evaluate_golden(target, mode=args.mode, limit=args.limit, data_root=args.data_root)
     else:
         if not target.is_dir():
             sys.exit(f"error: --engine float takes a run folder, not {target}")
@@ -103,22 +143,34 @@ def cmd_eval(args):
         print(json.dumps(result, indent=1))
         return
     rates = ", ".join(f"L{i} {r:.3f}" for i, r in enumerate(result["firing_rate"]))
-    print(f"{target} [{args.engine}{'/' + args.mode if args.engine == 'golden' else ''}] "
-          f"{result['dataset']} T={result['timesteps']}: accuracy {result['accuracy']:.4f} "
-          f"on {result['samples']} samples")
+    print(
+        f"{target} [{args.engine}{'/' + args.mode if args.engine == 'golden' else ''}] "
+        f"{result['dataset']} T={result['timesteps']}: accuracy {result['accuracy']:.4f} "
+        f"on {result['samples']} samples"
+    )
     print(f"  firing rate (spikes/neuron/step): {rates}")
     if "synaptic_events_per_inference" in result:
-        print(f"  synaptic events/inference: {result['synaptic_events_per_inference']:.0f} "
-              f"(dense: {result['dense_ops_per_inference']})")
+        print(
+            f"  synaptic events/inference: {result['synaptic_events_per_inference']:.0f} "
+            f"(dense: {result['dense_ops_per_inference']})"
+        )
 
 
 def cmd_bench(args):
     from .bench import bench_accuracy
 
-    bench_accuracy(dataset=args.dataset, timesteps=args.timesteps, seeds=args.seeds,
-                   variants=args.variants, epochs=args.epochs, arch=args.arch,
-                   limit_train=args.limit_train, out_dir=Path(args.out_dir),
-                   quant_bits=args.quant_bits, data_root=args.data_root)
+    bench_accuracy(
+        dataset=args.dataset,
+        timesteps=args.timesteps,
+        seeds=args.seeds,
+        variants=args.variants,
+        epochs=args.epochs,
+        arch=args.arch,
+        limit_train=args.limit_train,
+        out_dir=Path(args.out_dir),
+        quant_bits=args.quant_bits,
+        data_root=args.data_root,
+    )
 
 
 def cmd_rtl(args):
@@ -129,19 +181,30 @@ def cmd_rtl(args):
 
     shape = AcceleratorShape.from_model(load_model(args.model), lanes=args.lanes)
     path = generate_verilog(shape, args.out, args.name)
-    print(f"wrote {path} and {path.with_suffix('.json')} "
-          f"(sizes {'-'.join(map(str, shape.sizes))}, T={shape.timesteps}, P={shape.lanes}, "
-          f"W={shape.weight_bits}, V={shape.membrane_bits})")
+    print(
+        f"wrote {path} and {path.with_suffix('.json')} "
+        f"(sizes {'-'.join(map(str, shape.sizes))}, T={shape.timesteps}, P={shape.lanes}, "
+        f"W={shape.weight_bits}, V={shape.membrane_bits})"
+    )
 
 
 def cmd_sim(args):
     from sim.runner import SimulationError, run_cosim
 
     try:
-        result = run_cosim(args.model, simulator=args.simulator, samples=args.samples,
-                           lanes=args.lanes, stall=args.stall, mode=args.mode, waves=args.waves,
-                           build_dir=args.build_dir, data_root=args.data_root, seed=args.seed,
-                           quiet=not args.verbose)
+        result = run_cosim(
+            args.model,
+            simulator=args.simulator,
+            samples=args.samples,
+            lanes=args.lanes,
+            stall=args.stall,
+            mode=args.mode,
+            waves=args.waves,
+            build_dir=args.build_dir,
+            data_root=args.data_root,
+            seed=args.seed,
+            quiet=not args.verbose,
+        )
     except SimulationError as e:
         sys.exit(f"error: {e}")
     if args.json:
@@ -150,11 +213,13 @@ def cmd_sim(args):
     inf = result["tests"]["inference"]
     bounds = result["bounds"]
     rate = inf["samples"] / inf["seconds"] if inf["seconds"] else float("nan")
-    print(f"{inf['samples']}/{inf['samples']} samples bit-exact (spikes of every layer, every "
-          f"timestep; skeleton; outputs) on {args.simulator}, mode {args.mode}, stall "
-          f"{args.stall}; accuracy {inf['accuracy']:.4f}; {inf['cycles_per_inference']:,.0f} "
-          f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
-          f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s")
+    print(
+        f"{inf['samples']}/{inf['samples']} samples bit-exact (spikes of every layer, every "
+        f"timestep; skeleton; outputs) on {args.simulator}, mode {args.mode}, stall "
+        f"{args.stall}; accuracy {inf['accuracy']:.4f}; {inf['cycles_per_inference']:,.0f} "
+        f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
+        f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s"
+    )
     reset = result["tests"].get("reset_mid_inference")
     if reset:
         print(f"reset in the middle of an inference, then {reset['samples']} samples bit-exact")
@@ -165,8 +230,13 @@ def cmd_sim(args):
 def cmd_bench_rtl(args):
     from sim.bench import bench_rtl
 
-    bench_rtl(args.model, lanes=args.lanes, samples=args.samples,
-              icarus_samples=args.icarus_samples, out_dir=Path(args.out_dir))
+    bench_rtl(
+        args.model,
+        lanes=args.lanes,
+        samples=args.samples,
+        icarus_samples=args.icarus_samples,
+        out_dir=Path(args.out_dir),
+    )
 
 
 def cmd_data(args):
@@ -182,7 +252,9 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub).set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="quantisation-aware fine-tune, then freeze a run into a model file")
+    p = sub.add_parser(
+        "export", help="quantisation-aware fine-tune, then freeze a run into a model file"
+    )
     p.add_argument("run", help="run folder made by 'stablespike train'")
     p.add_argument("--out", required=True, help="model file (.npz)")
     p.add_argument("--weight-bits", type=int, choices=(4, 8), default=8)
@@ -193,6 +265,7 @@ def build_parser():
     p.set_defaults(func=cmd_export)
 
     from .golden import MODES
+
     p = sub.add_parser("eval", help="accuracy and firing rates of a model file or a run")
     p.add_argument("target", help="model file (--engine golden) or run folder (--engine float)")
     p.add_argument("--engine", choices=("golden", "float"), default="golden")
@@ -203,19 +276,26 @@ def build_parser():
     p.set_defaults(func=cmd_eval)
 
     from .bench import VARIANTS
+
     p = sub.add_parser("bench", help="benchmarks that write tables and plots to docs/results/")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("accuracy", help="accuracy and firing of variants over T and seeds")
     b.add_argument("--dataset", default="digits")
     b.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4])
     b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    b.add_argument("--variants", nargs="+", choices=tuple(VARIANTS),
-                   default=["baseline", "stablespike"])
+    b.add_argument(
+        "--variants", nargs="+", choices=tuple(VARIANTS), default=["baseline", "stablespike"]
+    )
     b.add_argument("--epochs", type=int, default=30)
     b.add_argument("--arch", default="mlp:128")
     b.add_argument("--limit-train", type=int, default=None)
-    b.add_argument("--quant-bits", type=int, nargs="*", default=[8, 4],
-                   help="also export seed 0 of baseline/stablespike at these weight widths")
+    b.add_argument(
+        "--quant-bits",
+        type=int,
+        nargs="*",
+        default=[8, 4],
+        help="also export seed 0 of baseline/stablespike at these weight widths",
+    )
     b.add_argument("--data-root", default=None)
     b.add_argument("--out-dir", default="docs/results")
     b.set_defaults(func=cmd_bench)
@@ -227,13 +307,19 @@ def build_parser():
     p.add_argument("--name", default="stablespike_top", help="top module name")
     p.set_defaults(func=cmd_rtl)
 
-    p = sub.add_parser("sim", help="simulate the RTL with cocotb and check it against the golden model")
+    p = sub.add_parser(
+        "sim", help="simulate the RTL with cocotb and check it against the golden model"
+    )
     p.add_argument("model", help="model file (.npz)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--samples", type=int, default=100, help="first N test samples")
     p.add_argument("--lanes", type=int, default=8)
-    p.add_argument("--stall", type=float, default=0.0,
-                   help="probability of an idle input cycle and of output backpressure")
+    p.add_argument(
+        "--stall",
+        type=float,
+        default=0.0,
+        help="probability of an idle input cycle and of output backpressure",
+    )
     p.add_argument("--mode", choices=MODES, default="normal")
     p.add_argument("--seed", type=int, default=0, help="seed of the stall patterns")
     p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
@@ -243,8 +329,11 @@ def build_parser():
     p.add_argument("--verbose", action="store_true", help="show the simulator's output")
     p.set_defaults(func=cmd_sim)
 
-    r = bench.add_parser("rtl", help="cycles per inference vs the event-driven bound, and "
-                         "simulation speed, for several lane counts")
+    r = bench.add_parser(
+        "rtl",
+        help="cycles per inference vs the event-driven bound, and "
+        "simulation speed, for several lane counts",
+    )
     r.add_argument("model", help="model file (.npz)")
     r.add_argument("--lanes", type=int, nargs="+", default=[1, 4, 8, 16])
     r.add_argument("--samples", type=int, default=450)

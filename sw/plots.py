@@ -70,8 +70,9 @@ def plot_accuracy_sweep(rows: list[dict], path: Path, title: str):
     """Grouped bars: mean test accuracy (std as error bars) per variant and T."""
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     timesteps = sorted({r["timesteps"] for r in rows})
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(variants) * len(timesteps)), 4))
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.3 * len(variants) * len(timesteps) + 2)), 4))
     width = 0.8 / len(variants)
+    colors = plt.get_cmap("tab20").colors
     for j, variant in enumerate(variants):
         xs, means, stds = [], [], []
         for i, t in enumerate(timesteps):
@@ -80,7 +81,7 @@ def plot_accuracy_sweep(rows: list[dict], path: Path, title: str):
                 xs.append(i + j * width)
                 means.append(100 * row["mean"])
                 stds.append(100 * row["std"])
-        ax.bar(xs, means, width, yerr=stds, label=variant, capsize=2)
+        ax.bar(xs, means, width, yerr=stds, label=variant, capsize=2, color=colors[j % 20])
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(timesteps))])
     ax.set_xticklabels([f"T={t}" for t in timesteps])
     lo = min(100 * r["mean"] for r in rows)

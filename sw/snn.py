@@ -74,13 +74,14 @@ def parse_arch(arch: str) -> tuple[str, list[int]]:
     except ValueError:
         sizes = []
     if kind not in ("mlp", "conv") or not sizes or min(sizes) < 1:
-        raise ValueError(f"arch must look like 'mlp:128', 'mlp:256,256' or 'conv:8,16', "
-                         f"not {arch!r}")
+        raise ValueError(
+            f"arch must look like 'mlp:128', 'mlp:256,256' or 'conv:8,16', not {arch!r}"
+        )
     return kind, sizes
 
 
 def lower_conv(conv: nn.Conv2d, weight: torch.Tensor, in_shape) -> np.ndarray:
-    """Dense matrix [n_out, n_in] equal to ``conv`` with ``weight`` on flattened (C, H, W) inputs."""
+    """Dense matrix [n_out, n_in] equal to ``conv`` with ``weight`` on flat (C, H, W) inputs."""
     n_in = int(np.prod(in_shape))
     eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *in_shape)
     with torch.no_grad():
@@ -105,8 +106,17 @@ class SpikingNet(nn.Module):
     reset : {"hard", "subtract"}
     """
 
-    def __init__(self, input_shape, n_classes, arch="mlp:128", *, leak_shift=1, threshold=1.0,
-                 reset="hard", surrogate_alpha=2.0):
+    def __init__(
+        self,
+        input_shape,
+        n_classes,
+        arch="mlp:128",
+        *,
+        leak_shift=1,
+        threshold=1.0,
+        reset="hard",
+        surrogate_alpha=2.0,
+    ):
         super().__init__()
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
@@ -135,12 +145,19 @@ class SpikingNet(nn.Module):
     def quantize(self, weight_bits=8, membrane_bits=16, bias_bits=16):
         """Switch to the integer-exact forward with per-layer scales fixed from current weights."""
         qmax = numerics.weight_range(weight_bits)[1]
-        scales = [max(float(m.weight.detach().abs().max()), 1e-8) / qmax
-                  for m in [*self.synapses, self.readout]]
+        scales = [
+            max(float(m.weight.detach().abs().max()), 1e-8) / qmax
+            for m in [*self.synapses, self.readout]
+        ]
         v_hi = numerics.signed_range(membrane_bits)[1]
         thresholds = [int(min(max(round(self.threshold / s), 1), v_hi)) for s in scales[:-1]]
-        self.quant = dict(weight_bits=weight_bits, membrane_bits=membrane_bits,
-                          bias_bits=bias_bits, scales=scales, thresholds=thresholds)
+        self.quant = dict(
+            weight_bits=weight_bits,
+            membrane_bits=membrane_bits,
+            bias_bits=bias_bits,
+            scales=scales,
+            thresholds=thresholds,
+        )
 
     def _int_params(self, module, scale):
         """Fake-quantised integer weight and bias (float tensors holding integers)."""
@@ -158,8 +175,11 @@ class SpikingNet(nn.Module):
             out = module(x)
         else:
             weight, bias = self._int_params(module, self.quant["scales"][i])
-            out = (F.linear(x, weight, bias) if self.kind == "mlp"
-                   else F.conv2d(x, weight, bias, module.stride, module.padding))
+            out = (
+                F.linear(x, weight, bias)
+                if self.kind == "mlp"
+                else F.conv2d(x, weight, bias, module.stride, module.padding)
+            )
         return out.reshape(x.shape[0], -1)
 
     def forward(self, spikes, record=False):
@@ -190,9 +210,9 @@ class SpikingNet(nn.Module):
                 if v is None:
                     v = torch.zeros_like(current)
                 if self.quant is None:
-                    v = v - v * 2.0 ** -self.leak_shift + current
+                    v = v - v * 2.0**-self.leak_shift + current
                 else:
-                    v = torch.clamp(v - _floor_ste(v * 2.0 ** -self.leak_shift) + current, lo, hi)
+                    v = torch.clamp(v - _floor_ste(v * 2.0**-self.leak_shift) + current, lo, hi)
                 s = self.spike((v - theta) / theta)
                 v = v * (1 - s) if self.reset == "hard" else v - s * theta
                 out.append(s)
@@ -201,8 +221,9 @@ class SpikingNet(nn.Module):
             x = torch.stack(out)
             all_spikes.append(x)
             all_membranes.append(torch.stack(mem) if record else None)
-        return dict(spikes=all_spikes, membranes=all_membranes, hidden=x,
-                    logits=self.classify(x.mean(0)))
+        return dict(
+            spikes=all_spikes, membranes=all_membranes, hidden=x, logits=self.classify(x.mean(0))
+        )
 
     def classify(self, rate):
         """Readout logits of a rate [B, n_hidden] (float: ``W r + b``; quantised: the same with
@@ -232,17 +253,31 @@ class SpikingNet(nn.Module):
                 bias_dense = np.repeat(bias.detach().numpy(), n_pos)
             else:
                 dense, bias_dense = weight.detach().numpy(), bias.detach().numpy()
-            layers.append(LIFLayer(weight=np.rint(dense).astype(np.int64),
-                                   bias=np.rint(bias_dense).astype(np.int64),
-                                   threshold=self.quant["thresholds"][i],
-                                   leak_shift=self.leak_shift, reset=self.reset))
+            layers.append(
+                LIFLayer(
+                    weight=np.rint(dense).astype(np.int64),
+                    bias=np.rint(bias_dense).astype(np.int64),
+                    threshold=self.quant["thresholds"][i],
+                    leak_shift=self.leak_shift,
+                    reset=self.reset,
+                )
+            )
         weight, bias = self._int_params(self.readout, self.quant["scales"][-1])
-        readout = Readout(weight=np.rint(weight.detach().numpy()).astype(np.int64),
-                          bias=np.rint(bias.detach().numpy()).astype(np.int64))
+        readout = Readout(
+            weight=np.rint(weight.detach().numpy()).astype(np.int64),
+            bias=np.rint(bias.detach().numpy()).astype(np.int64),
+        )
         meta = dict(meta or {})
         meta["readout_scale"] = self.quant["scales"][-1]
         return IntegerModel(
-            timesteps=timesteps, weight_bits=self.quant["weight_bits"],
-            membrane_bits=self.quant["membrane_bits"], bias_bits=self.quant["bias_bits"],
-            layers=layers, readout=readout, encoder=encoder, noise=noise,
-            input_shape=self.input_shape, meta=meta)
+            timesteps=timesteps,
+            weight_bits=self.quant["weight_bits"],
+            membrane_bits=self.quant["membrane_bits"],
+            bias_bits=self.quant["bias_bits"],
+            layers=layers,
+            readout=readout,
+            encoder=encoder,
+            noise=noise,
+            input_shape=self.input_shape,
+            meta=meta,
+        )

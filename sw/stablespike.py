@@ -26,8 +26,15 @@ import torch.nn.functional as F
 
 from . import numerics
 
-__all__ = ["SKELETON_OPS", "NOISE_KINDS", "NOISE_SOURCES", "skeleton", "spike_consistency_loss",
-           "spike_noise", "perturbation_consistency_loss"]
+__all__ = [
+    "SKELETON_OPS",
+    "NOISE_KINDS",
+    "NOISE_SOURCES",
+    "skeleton",
+    "spike_consistency_loss",
+    "spike_noise",
+    "perturbation_consistency_loss",
+]
 
 SKELETON_OPS = ("and", "or", "xor")
 NOISE_KINDS = ("amplitude", "fixed", "gaussian", "layer-mean")
@@ -59,8 +66,16 @@ def spike_consistency_loss(spikes, op="and", detach_stable=True):
     return F.mse_loss(rate, target), stable
 
 
-def spike_noise(stable_rate: torch.Tensor, *, kind="amplitude", prob_shift=0, source="torch",
-                seed=0, maps=1, generator=None) -> torch.Tensor:
+def spike_noise(
+    stable_rate: torch.Tensor,
+    *,
+    kind="amplitude",
+    prob_shift=0,
+    source="torch",
+    seed=0,
+    maps=1,
+    generator=None,
+) -> torch.Tensor:
     """Noise ``eps`` [B, n] for the stable rate ``Phi~`` [B, n] (no gradient).
 
     With ``source='lfsr'`` the draw is the contract's: one LFSR lane per neuron seeded with
@@ -74,8 +89,9 @@ def spike_noise(stable_rate: torch.Tensor, *, kind="amplitude", prob_shift=0, so
     p = stable_rate.detach()
     if source == "lfsr":
         if kind not in ("amplitude", "fixed"):
-            raise ValueError(f"the LFSR noise source supports kinds 'amplitude' and 'fixed', "
-                             f"not {kind!r}")
+            raise ValueError(
+                f"the LFSR noise source supports kinds 'amplitude' and 'fixed', not {kind!r}"
+            )
         counts = torch.round(p * maps).to(torch.int64).numpy()
         if kind == "amplitude":
             prob = numerics.stable_probability(counts, maps) >> prob_shift
@@ -91,12 +107,13 @@ def spike_noise(stable_rate: torch.Tensor, *, kind="amplitude", prob_shift=0, so
     elif kind == "layer-mean":
         prob = p.mean(dim=1, keepdim=True).expand_as(p)
     else:
-        prob = p * 2.0 ** -prob_shift
+        prob = p * 2.0**-prob_shift
     return torch.bernoulli(prob, generator=generator)
 
 
 def perturbation_consistency_loss(logits, logits_noise, alpha=2.0):
     """``alpha**2 * KL(softmax(O / alpha) || softmax(O_noise / alpha))``, O detached."""
     teacher = F.softmax(logits.detach() / alpha, dim=1)
-    return alpha ** 2 * F.kl_div(F.log_softmax(logits_noise / alpha, dim=1), teacher,
-                                 reduction="batchmean")
+    return alpha**2 * F.kl_div(
+        F.log_softmax(logits_noise / alpha, dim=1), teacher, reduction="batchmean"
+    )

@@ -22,12 +22,24 @@ from .data import Dataset, load_dataset
 from .modelfile import atomic_write
 from .snn import SpikingNet
 
-__all__ = ["METHODS", "TrainConfig", "Trainer", "train", "load_run", "evaluate_float",
-           "fixed_batches", "firing_summary"]
+__all__ = [
+    "METHODS",
+    "TrainConfig",
+    "Trainer",
+    "train",
+    "load_run",
+    "evaluate_float",
+    "fixed_batches",
+    "firing_summary",
+]
 
 #: Method presets: which of the two Stable Spike losses are on.
-METHODS = {"baseline": (False, False), "stablespike": (True, True),
-           "spike-only": (True, False), "noise-only": (False, True)}
+METHODS = {
+    "baseline": (False, False),
+    "stablespike": (True, True),
+    "spike-only": (True, False),
+    "noise-only": (False, True),
+}
 
 
 @dataclass
@@ -65,17 +77,20 @@ class TrainConfig:
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be at least 1, not {self.timesteps!r}")
         if self.method != "baseline" and self.timesteps < 2:
-            raise ValueError(f"method {self.method!r} needs at least 2 timesteps (the skeleton "
-                             f"ANDs adjacent steps); use --method baseline for T=1")
+            raise ValueError(
+                f"method {self.method!r} needs at least 2 timesteps (the skeleton "
+                f"ANDs adjacent steps); use --method baseline for T=1"
+            )
         if self.skeleton_op not in ss.SKELETON_OPS:
-            raise ValueError(f"skeleton op must be one of {ss.SKELETON_OPS}, "
-                             f"not {self.skeleton_op!r}")
+            raise ValueError(
+                f"skeleton op must be one of {ss.SKELETON_OPS}, not {self.skeleton_op!r}"
+            )
         if self.noise_kind not in ss.NOISE_KINDS:
-            raise ValueError(f"noise kind must be one of {ss.NOISE_KINDS}, "
-                             f"not {self.noise_kind!r}")
+            raise ValueError(f"noise kind must be one of {ss.NOISE_KINDS}, not {self.noise_kind!r}")
         if self.noise_source not in ss.NOISE_SOURCES:
-            raise ValueError(f"noise source must be one of {ss.NOISE_SOURCES}, "
-                             f"not {self.noise_source!r}")
+            raise ValueError(
+                f"noise source must be one of {ss.NOISE_SOURCES}, not {self.noise_source!r}"
+            )
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError("epochs must be >= 0 and batch size >= 1")
 
@@ -89,8 +104,13 @@ class TrainConfig:
 
 
 def build_net(config: TrainConfig, dataset: Dataset) -> SpikingNet:
-    return SpikingNet(dataset.input_shape, dataset.n_classes, config.arch,
-                      leak_shift=config.leak_shift, reset=config.reset)
+    return SpikingNet(
+        dataset.input_shape,
+        dataset.n_classes,
+        config.arch,
+        leak_shift=config.leak_shift,
+        reset=config.reset,
+    )
 
 
 def stable_spike_losses(net, out, config: TrainConfig, step_seed: int, generator):
@@ -101,25 +121,40 @@ def stable_spike_losses(net, out, config: TrainConfig, step_seed: int, generator
     if not (use_spike or use_noise):
         return l_spike, l_noise
     layers = out["spikes"] if config.skeleton_all_layers else [out["hidden"]]
-    hidden_loss, stable = ss.spike_consistency_loss(out["hidden"], config.skeleton_op,
-                                                    config.detach_stable)
+    hidden_loss, stable = ss.spike_consistency_loss(
+        out["hidden"], config.skeleton_op, config.detach_stable
+    )
     if use_spike:
         l_spike = hidden_loss
         for spikes in layers[:-1]:
-            l_spike = l_spike + ss.spike_consistency_loss(spikes, config.skeleton_op,
-                                                          config.detach_stable)[0]
+            l_spike = (
+                l_spike
+                + ss.spike_consistency_loss(spikes, config.skeleton_op, config.detach_stable)[0]
+            )
     if use_noise:
-        eps = ss.spike_noise(stable, kind=config.noise_kind, prob_shift=config.noise_prob_shift,
-                             source=config.noise_source, seed=step_seed,
-                             maps=config.timesteps - 1, generator=generator)
+        eps = ss.spike_noise(
+            stable,
+            kind=config.noise_kind,
+            prob_shift=config.noise_prob_shift,
+            source=config.noise_source,
+            seed=step_seed,
+            maps=config.timesteps - 1,
+            generator=generator,
+        )
         logits_noise = net.classify(stable + config.noise_scale * eps)
         l_noise = ss.perturbation_consistency_loss(out["logits"], logits_noise, config.alpha)
     return l_spike, l_noise
 
 
 @torch.no_grad()
-def evaluate_float(net, dataset: Dataset, timesteps: int, encoder_seed: int,
-                   batch_size: int = 512, split: str = "test") -> dict:
+def evaluate_float(
+    net,
+    dataset: Dataset,
+    timesteps: int,
+    encoder_seed: int,
+    batch_size: int = 512,
+    split: str = "test",
+) -> dict:
     """Accuracy and per-layer firing rates of ``net`` (float or quantised forward) on ``split``.
 
     Inputs are encoded with the fixed ``encoder_seed``, as the accelerator will encode them.
@@ -136,25 +171,36 @@ def evaluate_float(net, dataset: Dataset, timesteps: int, encoder_seed: int,
         neurons = [s.shape[2] * s.shape[0] for s in out["spikes"]]
     net.train()
     total = max(total, 1)
-    return {"accuracy": correct / total,
-            "firing_rate": [f / (n * total) for f, n in zip(fired, neurons)],
-            "input_rate": inputs / (dataset.n_inputs * timesteps * total)}
+    return {
+        "accuracy": correct / total,
+        "firing_rate": [f / (n * total) for f, n in zip(fired, neurons)],
+        "input_rate": inputs / (dataset.n_inputs * timesteps * total),
+    }
 
 
 def fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
     """Batches encoded with the same seed for every sample (the on-chip encoder's behaviour)."""
-    x, y = (dataset.train_x, dataset.train_y) if split == "train" else (dataset.test_x,
-                                                                        dataset.test_y)
+    x, y = (
+        (dataset.train_x, dataset.train_y) if split == "train" else (dataset.test_x, dataset.test_y)
+    )
     for start in range(0, len(y), batch_size):
-        yield dataset.spikes(x[start:start + batch_size], timesteps, encoder_seed), \
-            y[start:start + batch_size]
+        yield (
+            dataset.spikes(x[start : start + batch_size], timesteps, encoder_seed),
+            y[start : start + batch_size],
+        )
 
 
 class Trainer:
     """Trains one run; ``run()`` resumes from ``out/checkpoint.pt`` when it exists."""
 
-    def __init__(self, config: TrainConfig, out: str | Path | None = None, *,
-                 dataset: Dataset | None = None, progress: bool = True):
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: str | Path | None = None,
+        *,
+        dataset: Dataset | None = None,
+        progress: bool = True,
+    ):
         config.validate()
         self.config, self.progress = config, progress
         self.out = Path(out) if out is not None else None
@@ -176,8 +222,10 @@ class Trainer:
             saved = json.loads(config_path.read_text())
             if saved != config:
                 diff = sorted(k for k in config if saved.get(k) != config[k])
-                raise ValueError(f"{self.out} holds a run with different settings ({diff}); "
-                                 f"choose another --out or delete it")
+                raise ValueError(
+                    f"{self.out} holds a run with different settings ({diff}); "
+                    f"choose another --out or delete it"
+                )
         else:
             atomic_write(config_path, json.dumps(config, indent=2).encode())
         checkpoint = self.out / "checkpoint.pt"
@@ -191,9 +239,17 @@ class Trainer:
 
     def save(self):
         buf = io.BytesIO()
-        torch.save({"model": self.net.state_dict(), "optimizer": self.opt.state_dict(),
-                    "scheduler": self.sched.state_dict(), "generator": self.generator.get_state(),
-                    "history": self.history, "config": asdict(self.config)}, buf)
+        torch.save(
+            {
+                "model": self.net.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "generator": self.generator.get_state(),
+                "history": self.history,
+                "config": asdict(self.config),
+            },
+            buf,
+        )
         atomic_write(self.out / "checkpoint.pt", buf.getvalue())
         _write_metrics(self.out, self.history)
 
@@ -201,14 +257,22 @@ class Trainer:
         c = self.config
         sums = dict(loss=0.0, ce=0.0, l_spike=0.0, l_noise=0.0, correct=0, n=0)
         start = time.perf_counter()
-        for step, (spikes, labels) in enumerate(self.dataset.batches(
-                "train", c.batch_size, c.timesteps, seed=c.seed * 1000 + epoch + 7,
-                shuffle=True, limit=c.limit_train)):
+        for step, (spikes, labels) in enumerate(
+            self.dataset.batches(
+                "train",
+                c.batch_size,
+                c.timesteps,
+                seed=c.seed * 1000 + epoch + 7,
+                shuffle=True,
+                limit=c.limit_train,
+            )
+        ):
             labels_t = torch.from_numpy(labels)
             out = self.net(torch.from_numpy(spikes).float())
             ce = F.cross_entropy(out["logits"], labels_t)
-            l_spike, l_noise = stable_spike_losses(self.net, out, c, (epoch * 7919 + step) % 0xFFFE,
-                                                   self.generator)
+            l_spike, l_noise = stable_spike_losses(
+                self.net, out, c, (epoch * 7919 + step) % 0xFFFE, self.generator
+            )
             loss = ce + c.beta * l_spike + c.gamma * l_noise
             self.opt.zero_grad()
             loss.backward()
@@ -222,8 +286,12 @@ class Trainer:
             sums["n"] += n
         self.sched.step()
         n = max(sums.pop("n"), 1)
-        row = {"epoch": epoch + 1, "seconds": time.perf_counter() - start,
-               "train_accuracy": sums.pop("correct") / n, **{k: v / n for k, v in sums.items()}}
+        row = {
+            "epoch": epoch + 1,
+            "seconds": time.perf_counter() - start,
+            "train_accuracy": sums.pop("correct") / n,
+            **{k: v / n for k, v in sums.items()},
+        }
         test = evaluate_float(self.net, self.dataset, c.timesteps, c.encoder_seed)
         row["test_accuracy"] = test["accuracy"]
         for i, rate in enumerate(test["firing_rate"]):
@@ -234,22 +302,33 @@ class Trainer:
         from tqdm import tqdm
 
         first = len(self.history)
-        bar = tqdm(range(first, self.config.epochs), initial=first, total=self.config.epochs,
-                   desc=f"train {self.config.dataset}/{self.config.method}/T={self.config.timesteps}",
-                   disable=not self.progress, unit="epoch")
+        bar = tqdm(
+            range(first, self.config.epochs),
+            initial=first,
+            total=self.config.epochs,
+            desc=f"train {self.config.dataset}/{self.config.method}/T={self.config.timesteps}",
+            disable=not self.progress,
+            unit="epoch",
+        )
         for epoch in bar:
             row = self.train_epoch(epoch)
             self.history.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}", test=f"{row['test_accuracy']:.3f}",
-                            rate=f"{row['firing_rate_0']:.3f}")
+            bar.set_postfix(
+                loss=f"{row['loss']:.3f}",
+                test=f"{row['test_accuracy']:.3f}",
+                rate=f"{row['firing_rate_0']:.3f}",
+            )
             if self.out is not None:
                 self.save()
         if self.out is not None:
             from .plots import plot_curves, plot_raster
 
             plot_curves(self.history, self.out / "curves.png", title=self.out.name)
-            spikes, _ = next(fixed_batches(self.dataset, "test", 1, self.config.timesteps,
-                                            self.config.encoder_seed))
+            spikes, _ = next(
+                fixed_batches(
+                    self.dataset, "test", 1, self.config.timesteps, self.config.encoder_seed
+                )
+            )
             plot_raster(self.net, spikes, self.out / "raster.png")
         return self.history
 
@@ -267,8 +346,10 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, SpikingNet, Dataset]:
     config_path, checkpoint = run_dir / "config.json", run_dir / "checkpoint.pt"
     for p in (config_path, checkpoint):
         if not p.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a training run: {p.name} is missing "
-                                    f"(make one with 'stablespike train --out {run_dir}')")
+            raise FileNotFoundError(
+                f"{run_dir} is not a training run: {p.name} is missing "
+                f"(make one with 'stablespike train --out {run_dir}')"
+            )
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     dataset = load_dataset(config.dataset, config.timesteps, config.data_root)
     net = build_net(config, dataset)
@@ -288,4 +369,3 @@ def _write_metrics(out: Path, history: list[dict]):
 
 def firing_summary(rates) -> str:
     return ", ".join(f"L{i}: {r:.3f}" for i, r in enumerate(rates))
-

@@ -8,8 +8,18 @@ from hw.accelerator import Accelerator
 from hw.layout import AcceleratorShape, config_writes
 
 
-def run_accelerator(model, inputs, *, lanes=4, mode="normal", noise_seed=None, stall=0.0,
-                    seed=0, shape=None, max_cycles=200_000):
+def run_accelerator(
+    model,
+    inputs,
+    *,
+    lanes=4,
+    mode="normal",
+    noise_seed=None,
+    stall=0.0,
+    seed=0,
+    shape=None,
+    max_cycles=200_000,
+):
     """Returns per sample: dict(scores, cls, cycles, spikes=[per layer: list of T sets],
     stable=set((t?) j), noise=set(j))."""
     shape = shape or AcceleratorShape.from_model(model, lanes=lanes)
@@ -19,9 +29,17 @@ def run_accelerator(model, inputs, *, lanes=4, mode="normal", noise_seed=None, s
     rng = random.Random(seed)
     writes = config_writes(model, shape, mode=mode, noise_seed=noise_seed)
     n = len(inputs)
-    results = [dict(scores=[], cls=None, cycles=None, spikes=[[set() for _ in range(model.timesteps)]
-                                                            for _ in model.layers],
-                    stable=[], noise=[]) for _ in range(n)]
+    results = [
+        dict(
+            scores=[],
+            cls=None,
+            cycles=None,
+            spikes=[[set() for _ in range(model.timesteps)] for _ in model.layers],
+            stable=[],
+            noise=[],
+        )
+        for _ in range(n)
+    ]
 
     async def driver(ctx):
         for sel, addr, data in writes:
@@ -52,14 +70,20 @@ def run_accelerator(model, inputs, *, lanes=4, mode="normal", noise_seed=None, s
         sample, steps = [0] * len(model.layers), [0] * len(model.layers)
         stable_sample = out_sample = cycle = 0
         async for clk_edge, rst, *vals in ctx.tick().sample(
-                *[getattr(dut, f"trace{l}").valid for l in range(len(model.layers))],
-                *[getattr(dut, f"trace{l}").addr for l in range(len(model.layers))],
-                *[getattr(dut, f"trace{l}").eot for l in range(len(model.layers))],
-                dut.stable.valid, dut.stable.addr, dut.noise.valid, dut.noise.addr,
-                dut.o.valid, dut.o.ready, dut.o.payload):
+            *[getattr(dut, f"trace{l}").valid for l in range(len(model.layers))],
+            *[getattr(dut, f"trace{l}").addr for l in range(len(model.layers))],
+            *[getattr(dut, f"trace{l}").eot for l in range(len(model.layers))],
+            dut.stable.valid,
+            dut.stable.addr,
+            dut.noise.valid,
+            dut.noise.addr,
+            dut.o.valid,
+            dut.o.ready,
+            dut.o.payload,
+        ):
             L = len(model.layers)
-            valid, addr, eot = vals[:L], vals[L:2 * L], vals[2 * L:3 * L]
-            s_valid, s_addr, n_valid, n_addr, o_valid, o_ready, payload = vals[3 * L:]
+            valid, addr, eot = vals[:L], vals[L : 2 * L], vals[2 * L : 3 * L]
+            s_valid, s_addr, n_valid, n_addr, o_valid, o_ready, payload = vals[3 * L :]
             for l in range(L):
                 if valid[l] and sample[l] < n:
                     if eot[l]:

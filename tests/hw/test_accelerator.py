@@ -39,8 +39,14 @@ def check(model, x, result, mode, noise_seed=None):
 
 @pytest.mark.parametrize("sizes,T,lanes,wb,reset,encoder,stall", CASES)
 def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, encoder, stall):
-    model = random_model(sizes=sizes, timesteps=T, threshold=8 if wb == 4 else 30,
-                         encoder=encoder, weight_bits=wb, reset=reset)
+    model = random_model(
+        sizes=sizes,
+        timesteps=T,
+        threshold=8 if wb == 4 else 30,
+        encoder=encoder,
+        weight_bits=wb,
+        reset=reset,
+    )
     rng = np.random.default_rng(len(sizes) * 10 + T)
     if encoder:
         x = rng.integers(0, 257, size=(5, sizes[0]))
@@ -48,10 +54,11 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
         x = (rng.random((5, T, sizes[0])) < 0.5).astype(np.uint8)
         x[0] = 0
     active = 0
-    for mode in (["normal", "skeleton", "noise"] if T > 1 else ["normal"]):
+    for mode in ["normal", "skeleton", "noise"] if T > 1 else ["normal"]:
         noise_seed = 1234 if mode == "noise" else None
-        result = run_accelerator(model, x, lanes=lanes, mode=mode, stall=stall,
-                                 noise_seed=noise_seed)
+        result = run_accelerator(
+            model, x, lanes=lanes, mode=mode, stall=stall, noise_seed=noise_seed
+        )
         ref = check(model, x, result, mode, noise_seed)
         active += sum(int(s.sum()) for s in ref.spikes)
         assert all(r["cycles"] > 0 for r in result)
@@ -81,6 +88,14 @@ def test_verilog_and_port_list(tmp_path):
     import json
 
     ports = json.loads((tmp_path / "stablespike_top.json").read_text())["ports"]
-    for name in ("i__payload", "i__valid", "i__ready", "o__payload", "cfg__payload",
-                 "trace0__valid", "stable__valid", "noise__addr"):
+    for name in (
+        "i__payload",
+        "i__valid",
+        "i__ready",
+        "o__payload",
+        "cfg__payload",
+        "trace0__valid",
+        "stable__valid",
+        "noise__addr",
+    ):
         assert name in ports and f" {name};" in text

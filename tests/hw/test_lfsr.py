@@ -44,9 +44,11 @@ def test_bernoulli_draw_matches_contract():
     rng = np.random.default_rng(0)
     states = rng.integers(1, 1 << 16, size=64)
     probs = rng.integers(0, 257, size=64)
-    got = run_comb(BernoulliDraw(width=16),
-                   [{"state": int(s), "probability": int(p)} for s, p in zip(states, probs)],
-                   ["next", "fire"])
+    got = run_comb(
+        BernoulliDraw(width=16),
+        [{"state": int(s), "probability": int(p)} for s, p in zip(states, probs)],
+        ["next", "fire"],
+    )
     fire, nxt = numerics.bernoulli_draw(states, probs, 16)
     assert [g[0] for g in got] == nxt.tolist()
     assert [g[1] for g in got] == fire.tolist()

@@ -18,22 +18,50 @@ def ref_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset
     out = np.zeros((n, T, weight.shape[0]), dtype=np.uint8)
     for t in range(T):
         current = spikes[:, t].astype(np.int64) @ weight.T + bias
-        out[:, t], v = numerics.lif_step(v, current, threshold=threshold, leak_shift=leak_shift,
-                                         membrane_bits=membrane_bits, reset=reset)
+        out[:, t], v = numerics.lif_step(
+            v,
+            current,
+            threshold=threshold,
+            leak_shift=leak_shift,
+            membrane_bits=membrane_bits,
+            reset=reset,
+        )
     return out
 
 
-def rtl_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset, lanes,
-            weight_bits, i_gap=0.0, o_delay=0.0, seed=0):
+def rtl_lif(
+    weight,
+    bias,
+    spikes,
+    *,
+    threshold,
+    leak_shift,
+    membrane_bits,
+    reset,
+    lanes,
+    weight_bits,
+    i_gap=0.0,
+    o_delay=0.0,
+    seed=0,
+):
     n_out, n_in = weight.shape
     n, T, _ = spikes.shape
     wmax = numerics.weight_range(weight_bits)[1]
     bias_bits = 16
     acc_bits = (n_in * wmax).bit_length() + 1
     update_bits = ((1 << (membrane_bits - 1)) + (1 << 15) + n_in * wmax).bit_length() + 1
-    dut = LIFLayer(n_in=n_in, n_out=n_out, lanes=lanes, timesteps=T, weight_bits=weight_bits,
-                   membrane_bits=membrane_bits, bias_bits=bias_bits, acc_bits=acc_bits,
-                   update_bits=update_bits, reset=reset)
+    dut = LIFLayer(
+        n_in=n_in,
+        n_out=n_out,
+        lanes=lanes,
+        timesteps=T,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        bias_bits=bias_bits,
+        acc_bits=acc_bits,
+        update_bits=update_bits,
+        reset=reset,
+    )
     G = dut.groups
     pw = np.zeros((n_in, G * lanes), dtype=np.int64)
     pw[:, :n_out] = weight.T
@@ -51,14 +79,16 @@ def rtl_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset
             for g in range(G):
                 ctx.set(dut.weight_write.en, 1)
                 ctx.set(dut.weight_write.addr, i * G + g)
-                ctx.set(dut.weight_write.data, pack_lanes(pw[i, g * lanes:(g + 1) * lanes],
-                                                          weight_bits))
+                ctx.set(
+                    dut.weight_write.data,
+                    pack_lanes(pw[i, g * lanes : (g + 1) * lanes], weight_bits),
+                )
                 await ctx.tick()
         ctx.set(dut.weight_write.en, 0)
         for g in range(G):
             ctx.set(dut.bias_write.en, 1)
             ctx.set(dut.bias_write.addr, g)
-            ctx.set(dut.bias_write.data, pack_lanes(pb[g * lanes:(g + 1) * lanes], bias_bits))
+            ctx.set(dut.bias_write.data, pack_lanes(pb[g * lanes : (g + 1) * lanes], bias_bits))
             await ctx.tick()
         ctx.set(dut.bias_write.en, 0)
         for s in range(n):
@@ -75,8 +105,9 @@ def rtl_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset
 
     async def collect(ctx):
         s = t = 0
-        async for _, _, valid, ready, payload in ctx.tick().sample(dut.o.valid, dut.o.ready,
-                                                                     dut.o.payload):
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+            dut.o.valid, dut.o.ready, dut.o.payload
+        ):
             ctx.set(dut.o.ready, 0 if rng.random() < o_delay else 1)
             if valid and ready:
                 if payload.eot:
@@ -97,10 +128,10 @@ def rtl_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset
 CASES = [
     # n_in, n_out, lanes, T, weight_bits, membrane_bits, reset
     (7, 5, 1, 2, 8, 16, "hard"),
-    (9, 10, 4, 3, 8, 16, "subtract"),   # n_out not a multiple of P
-    (5, 3, 8, 4, 4, 16, "hard"),        # fewer neurons than lanes (one group)
+    (9, 10, 4, 3, 8, 16, "subtract"),  # n_out not a multiple of P
+    (5, 3, 8, 4, 4, 16, "hard"),  # fewer neurons than lanes (one group)
     (12, 16, 16, 1, 4, 12, "subtract"),
-    (6, 9, 2, 2, 8, 8, "hard"),         # 8-bit membranes saturate
+    (6, 9, 2, 2, 8, 8, "hard"),  # 8-bit membranes saturate
 ]
 
 
@@ -113,12 +144,13 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
     bias = rng.integers(-wmax, wmax + 1, size=n_out)
     threshold = min(wmax * 2, numerics.signed_range(vb)[1])
     spikes = (rng.random((6, T, n_in)) < 0.5).astype(np.uint8)
-    spikes[0] = 0   # a sample with no input at all
-    spikes[1] = 1   # and one with every input active
+    spikes[0] = 0  # a sample with no input at all
+    spikes[1] = 1  # and one with every input active
     kw = dict(threshold=threshold, leak_shift=1 + n_in % 3, membrane_bits=vb, reset=reset)
     expected = ref_lif(weight, bias, spikes, **kw)
-    got = rtl_lif(weight, bias, spikes, lanes=lanes, weight_bits=wb, i_gap=stalls[0],
-                  o_delay=stalls[1], **kw)
+    got = rtl_lif(
+        weight, bias, spikes, lanes=lanes, weight_bits=wb, i_gap=stalls[0], o_delay=stalls[1], **kw
+    )
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(got, expected)
 
@@ -136,5 +168,14 @@ def test_saturation_at_both_rails():
 
 def test_layer_parameters_are_validated():
     with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
-        LIFLayer(n_in=3, n_out=3, lanes=0, timesteps=2, weight_bits=8, membrane_bits=16,
-                 bias_bits=16, acc_bits=12, update_bits=20)
+        LIFLayer(
+            n_in=3,
+            n_out=3,
+            lanes=0,
+            timesteps=2,
+            weight_bits=8,
+            membrane_bits=16,
+            bias_bits=16,
+            acc_bits=12,
+            update_bits=20,
+        )

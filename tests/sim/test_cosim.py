@@ -18,16 +18,38 @@ RATE = {"kind": "rate-lfsr", "seed": 5, "lfsr_width": 16, "prob_bits": 8}
 def digits_model(tmp_path_factory):
     """A digits net trained for a few epochs and exported at 8-bit weights."""
     root = tmp_path_factory.mktemp("digits")
-    main(["train", "--dataset", "digits", "--timesteps", "2", "--epochs", "4", "--out",
-          str(root / "run"), "--quiet"])
-    main(["export", str(root / "run"), "--out", str(root / "m.npz"), "--finetune-epochs", "1",
-          "--quiet"])
+    main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--timesteps",
+            "2",
+            "--epochs",
+            "4",
+            "--out",
+            str(root / "run"),
+            "--quiet",
+        ]
+    )
+    main(
+        [
+            "export",
+            str(root / "run"),
+            "--out",
+            str(root / "m.npz"),
+            "--finetune-epochs",
+            "1",
+            "--quiet",
+        ]
+    )
     return root / "m.npz"
 
 
 def test_digits_on_verilator_with_stalls(digits_model, tmp_path):
-    result = run_cosim(digits_model, simulator="verilator", samples=300, stall=0.3,
-                       build_dir=tmp_path)
+    result = run_cosim(
+        digits_model, simulator="verilator", samples=300, stall=0.3, build_dir=tmp_path
+    )
     inference = result["tests"]["inference"]
     assert inference["samples"] == 300 and inference["errors"] == 0
     assert inference["accuracy"] > 0.7
@@ -38,8 +60,15 @@ def test_digits_on_verilator_with_stalls(digits_model, tmp_path):
 
 @pytest.mark.parametrize("mode", ["skeleton", "noise"])
 def test_digits_modes_on_icarus(digits_model, tmp_path, mode):
-    result = run_cosim(digits_model, simulator="icarus", samples=12, stall=0.2, mode=mode,
-                       build_dir=tmp_path, tests=("inference",))
+    result = run_cosim(
+        digits_model,
+        simulator="icarus",
+        samples=12,
+        stall=0.2,
+        mode=mode,
+        build_dir=tmp_path,
+        tests=("inference",),
+    )
     assert result["tests"]["inference"]["errors"] == 0
 
 
@@ -54,13 +83,27 @@ ODD_MODELS = [
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])
 @pytest.mark.parametrize("sizes,T,wb,lanes,encoder,reset", ODD_MODELS)
 def test_random_models_with_odd_sizes(tmp_path, simulator, sizes, T, wb, lanes, encoder, reset):
-    model = random_model(sizes=sizes, timesteps=T, weight_bits=wb, encoder=encoder, reset=reset,
-                         threshold=8 if wb == 4 else 40, seed=T)
+    model = random_model(
+        sizes=sizes,
+        timesteps=T,
+        weight_bits=wb,
+        encoder=encoder,
+        reset=reset,
+        threshold=8 if wb == 4 else 40,
+        seed=T,
+    )
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
-    result = run_cosim(tmp_path / "m.npz", simulator=simulator, samples=24, lanes=lanes,
-                       stall=0.3, mode="noise" if T > 1 else "normal", build_dir=tmp_path,
-                       seed=7)
+    result = run_cosim(
+        tmp_path / "m.npz",
+        simulator=simulator,
+        samples=24,
+        lanes=lanes,
+        stall=0.3,
+        mode="noise" if T > 1 else "normal",
+        build_dir=tmp_path,
+        seed=7,
+    )
     assert result["tests"]["inference"]["errors"] == 0
     assert result["tests"]["reset_mid_inference"]["errors"] == 0
 
@@ -81,8 +124,9 @@ def test_a_wrong_golden_trace_is_reported_with_its_location(digits_model, tmp_pa
 
     monkeypatch.setattr(runner, "prepare_stimulus", corrupted)
     with pytest.raises(SimulationError, match="sample 1: layer 0, timestep 0, neuron 5"):
-        run_cosim(digits_model, simulator="verilator", samples=3, build_dir=tmp_path,
-                  tests=("inference",))
+        run_cosim(
+            digits_model, simulator="verilator", samples=3, build_dir=tmp_path, tests=("inference",)
+        )
 
 
 def test_cli_rtl_and_sim(digits_model, tmp_path, capsys):
@@ -90,7 +134,36 @@ def test_cli_rtl_and_sim(digits_model, tmp_path, capsys):
     ports = json.loads((tmp_path / "rtl" / "stablespike_top.json").read_text())
     assert ports["shape"]["lanes"] == 4 and "o__payload" in ports["ports"]
     capsys.readouterr()
-    main(["sim", str(digits_model), "--samples", "10", "--lanes", "4", "--build-dir",
-          str(tmp_path / "b")])
+    main(
+        [
+            "sim",
+            str(digits_model),
+            "--samples",
+            "10",
+            "--lanes",
+            "4",
+            "--build-dir",
+            str(tmp_path / "b"),
+        ]
+    )
     out = capsys.readouterr().out
     assert "10/10 samples bit-exact" in out and "cycles/inference" in out
+
+
+def test_bench_rtl_report(digits_model, tmp_path):
+    from sim.bench import bench_rtl
+
+    result = bench_rtl(
+        digits_model,
+        lanes=(2, 8),
+        samples=6,
+        icarus_samples=3,
+        out_dir=tmp_path,
+        build_dir=tmp_path / "b",
+    )
+    assert [r["lanes"] for r in result["lanes"]] == [2, 8]
+    assert all(r["bit_exact"] for r in result["lanes"] + result["speed"])
+    # More lanes, fewer cycles; never below the bottleneck bound.
+    assert result["lanes"][1]["cycles"] < result["lanes"][0]["cycles"]
+    assert all(r["cycles"] >= r["bottleneck"] for r in result["lanes"])
+    assert "| 8 | 6 | yes |" in (tmp_path / "rtl-m.md").read_text()

@@ -65,9 +65,11 @@ def test_mnist_from_idx_files(tmp_path):
         imgs = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n, dtype=np.uint8)
         (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
-            b"\x00\x00\x08\x03" + struct.pack(">3I", n, 28, 28) + imgs.tobytes())
+            b"\x00\x00\x08\x03" + struct.pack(">3I", n, 28, 28) + imgs.tobytes()
+        )
         (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
-            b"\x00\x00\x08\x01" + struct.pack(">I", n) + labels.tobytes())
+            b"\x00\x00\x08\x01" + struct.pack(">I", n) + labels.tobytes()
+        )
     ds = data.load_dataset("mnist", 2, tmp_path)
     assert ds.train_x.shape == (20, 784) and ds.test_y.shape == (10,)
     ev = data.load_dataset("mnist-events", 2, tmp_path)
@@ -93,8 +95,8 @@ def test_nmnist_reader_and_binning(tmp_path):
     ds = data.load_dataset("nmnist", 2, tmp_path)
     assert ds.train_y.tolist() == [3] and ds.test_y.tolist() == [7]
     x = ds.train_x[0]  # [T, 2*34*34]
-    assert x[0, 34 * 34 + 2 * 34 + 1] == 1           # ON (1,2) early
-    assert x[1, 0 * 34 + 33] == 1                    # OFF (33,0) late
+    assert x[0, 34 * 34 + 2 * 34 + 1] == 1  # ON (1,2) early
+    assert x[1, 0 * 34 + 33] == 1  # OFF (33,0) late
     assert x.sum() == 3
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"\x00" * 7)

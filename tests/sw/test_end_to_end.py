@@ -11,17 +11,49 @@ from sw.modelfile import load_model
 
 def test_train_export_eval(tmp_path, capsys):
     run, model_path = tmp_path / "run", tmp_path / "m.npz"
-    main(["train", "--dataset", "digits", "--method", "stablespike", "--timesteps", "2",
-          "--epochs", "3", "--seed", "0", "--out", str(run), "--quiet"])
-    for name in ("config.json", "checkpoint.pt", "metrics.csv", "metrics.json", "curves.png",
-                 "raster.png"):
+    main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--method",
+            "stablespike",
+            "--timesteps",
+            "2",
+            "--epochs",
+            "3",
+            "--seed",
+            "0",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
+    for name in (
+        "config.json",
+        "checkpoint.pt",
+        "metrics.csv",
+        "metrics.json",
+        "curves.png",
+        "raster.png",
+    ):
         assert (run / name).is_file(), name
     history = json.loads((run / "metrics.json").read_text())
     assert len(history) == 3 and history[-1]["test_accuracy"] > 0.5
 
     capsys.readouterr()
-    main(["export", str(run), "--out", str(model_path), "--finetune-epochs", "1", "--json",
-          "--quiet"])
+    main(
+        [
+            "export",
+            str(run),
+            "--out",
+            str(model_path),
+            "--finetune-epochs",
+            "1",
+            "--json",
+            "--quiet",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["golden_equals_torch"] is True
     assert summary["golden_accuracy"] == pytest.approx(summary["quantized_accuracy"])
@@ -38,8 +70,20 @@ def test_train_export_eval(tmp_path, capsys):
 
 def test_training_resumes_from_its_checkpoint(tmp_path):
     run = tmp_path / "run"
-    args = ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
-            "--seed", "1", "--out", str(run), "--quiet"]
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--method",
+        "baseline",
+        "--timesteps",
+        "1",
+        "--seed",
+        "1",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     main(args + ["--epochs", "2"])
     first = json.loads((run / "metrics.json").read_text())
     with pytest.raises(SystemExit, match="different settings"):
@@ -54,8 +98,18 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
 def test_stablespike_at_one_timestep_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="needs at least 2 timesteps"):
-        main(["train", "--timesteps", "1", "--method", "stablespike", "--out",
-              str(tmp_path / "r"), "--quiet"])
+        main(
+            [
+                "train",
+                "--timesteps",
+                "1",
+                "--method",
+                "stablespike",
+                "--out",
+                str(tmp_path / "r"),
+                "--quiet",
+            ]
+        )
 
 
 def test_export_of_a_non_run_is_a_clear_error(tmp_path):
@@ -65,12 +119,65 @@ def test_export_of_a_non_run_is_a_clear_error(tmp_path):
 
 def test_int4_export_of_conv_net_is_exact(tmp_path, capsys):
     run = tmp_path / "conv"
-    main(["train", "--dataset", "digits-events", "--arch", "conv:4", "--timesteps", "2",
-          "--epochs", "1", "--out", str(run), "--quiet"])
+    main(
+        [
+            "train",
+            "--dataset",
+            "digits-events",
+            "--arch",
+            "conv:4",
+            "--timesteps",
+            "2",
+            "--epochs",
+            "1",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
     capsys.readouterr()
-    main(["export", str(run), "--out", str(tmp_path / "c.npz"), "--weight-bits", "4",
-          "--finetune-epochs", "1", "--json", "--quiet"])
+    main(
+        [
+            "export",
+            str(run),
+            "--out",
+            str(tmp_path / "c.npz"),
+            "--weight-bits",
+            "4",
+            "--finetune-epochs",
+            "1",
+            "--json",
+            "--quiet",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["golden_equals_torch"] is True
     w = load_model(tmp_path / "c.npz").layers[0].weight
     assert w.shape == (4 * 4 * 4, 128) and np.abs(w).max() <= 7
+
+
+def test_bench_accuracy_writes_table_json_and_plot(tmp_path):
+    from sw.bench import bench_accuracy
+
+    bench_accuracy(
+        dataset="digits",
+        timesteps=[1, 2],
+        seeds=[0],
+        variants=["baseline", "spike-only"],
+        epochs=1,
+        arch="mlp:16",
+        limit_train=200,
+        out_dir=tmp_path / "results",
+        quant_bits=[8],
+        runs_root=tmp_path / "runs",
+    )
+    result = json.loads((tmp_path / "results" / "accuracy-digits.json").read_text())
+    assert [(s["variant"], s["timesteps"]) for s in result["summary"]] == [
+        ("baseline", 1),
+        ("baseline", 2),
+        ("spike-only", 2),
+    ]
+    assert all(q["golden_equals_torch"] for q in result["quantized"])
+    md = (tmp_path / "results" / "accuracy-digits.md").read_text()
+    assert "| spike-only | 2 | 1 |" in md and "Published reference points" in md
+    assert (tmp_path / "results" / "accuracy-digits.png").stat().st_size > 1000

@@ -58,18 +58,21 @@ def rewrite(path, edit_header=None, edit_arrays=None, raw_header=None):
 def _set(key, value):
     def edit(h):
         h[key] = value
+
     return edit
 
 
 def _layer(key, value):
     def edit(h):
         h["layers"][0][key] = value
+
     return edit
 
 
 def _del(key):
     def edit(h):
         del h[key]
+
     return edit
 
 
@@ -97,7 +100,9 @@ MALFORMED_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize("name,edit,field", MALFORMED_HEADERS, ids=[m[0] for m in MALFORMED_HEADERS])
+@pytest.mark.parametrize(
+    "name,edit,field", MALFORMED_HEADERS, ids=[m[0] for m in MALFORMED_HEADERS]
+)
 def test_malformed_header_is_rejected_naming_the_field(saved, name, edit, field):
     _, path = saved
     rewrite(path, edit_header=edit)
@@ -109,12 +114,28 @@ def test_malformed_header_is_rejected_naming_the_field(saved, name, edit, field)
 
 MALFORMED_ARRAYS = [
     ("missing weights", lambda a: a.pop("layer1.weight"), "layer1.weight"),
-    ("wrong shape", lambda a: a.update({"layer0.weight": a["layer0.weight"][:, :5]}), "layer0.weight"),
-    ("float weights", lambda a: a.update({"layer0.bias": a["layer0.bias"].astype(float)}), "layer0.bias"),
-    ("weight out of range", lambda a: a["readout.weight"].__setitem__((0, 0), 128), "readout.weight"),
+    (
+        "wrong shape",
+        lambda a: a.update({"layer0.weight": a["layer0.weight"][:, :5]}),
+        "layer0.weight",
+    ),
+    (
+        "float weights",
+        lambda a: a.update({"layer0.bias": a["layer0.bias"].astype(float)}),
+        "layer0.bias",
+    ),
+    (
+        "weight out of range",
+        lambda a: a["readout.weight"].__setitem__((0, 0), 128),
+        "readout.weight",
+    ),
     ("bias out of range", lambda a: a["layer0.bias"].__setitem__(0, 40000), "layer0.bias"),
     ("stray array", lambda a: a.update(extra=np.zeros(3, np.int32)), "(arrays)"),
-    ("tampered weight", lambda a: a["layer0.weight"].__setitem__((0, 0), 3 - a["layer0.weight"][0, 0] % 2), "checksum"),
+    (
+        "tampered weight",
+        lambda a: a["layer0.weight"].__setitem__((0, 0), 3 - a["layer0.weight"][0, 0] % 2),
+        "checksum",
+    ),
 ]
 
 

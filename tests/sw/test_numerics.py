@@ -24,8 +24,9 @@ def test_lif_hard_reset_trajectory_by_hand():
 
 
 def test_lif_subtract_reset_keeps_the_excess():
-    spikes, vs = lif_trajectory([25, 0, 0], threshold=10, leak_shift=2, membrane_bits=16,
-                                reset="subtract")
+    spikes, vs = lif_trajectory(
+        [25, 0, 0], threshold=10, leak_shift=2, membrane_bits=16, reset="subtract"
+    )
     # 25 -> spike, 15 ; 15 - 3 = 12 -> spike, 2 ; 2 - 0 = 2
     assert spikes == [1, 1, 0]
     assert vs == [15, 2, 2]
@@ -38,15 +39,22 @@ def test_arithmetic_shift_floors_negative_membranes():
 
 @pytest.mark.parametrize("current,expected", [(10_000, 127), (-10_000, -128)])
 def test_membrane_saturates_at_both_ends(current, expected):
-    s, v = numerics.lif_step(np.array([0]), np.array([current]), threshold=200,
-                             leak_shift=1, membrane_bits=8)
+    s, v = numerics.lif_step(
+        np.array([0]), np.array([current]), threshold=200, leak_shift=1, membrane_bits=8
+    )
     assert int(v[0]) == expected and int(s[0]) == 0
 
 
 def test_lif_rejects_unknown_reset():
     with pytest.raises(ValueError, match="reset must be one of"):
-        numerics.lif_step(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), threshold=1,
-                          leak_shift=1, membrane_bits=16, reset="soft")
+        numerics.lif_step(
+            np.zeros(1, dtype=np.int64),
+            np.zeros(1, dtype=np.int64),
+            threshold=1,
+            leak_shift=1,
+            membrane_bits=16,
+            reset="soft",
+        )
 
 
 def test_weight_range_is_symmetric_and_validated():
@@ -58,7 +66,7 @@ def test_weight_range_is_symmetric_and_validated():
 
 def test_accumulator_width_holds_the_worst_case():
     bits = numerics.accumulator_bits(784, 8, 16)
-    worst = 784 * 127 + 2 ** 15
+    worst = 784 * 127 + 2**15
     assert -(2 ** (bits - 1)) <= -worst and worst <= 2 ** (bits - 1) - 1
     assert worst > 2 ** (bits - 2) - 1  # and not wider than needed
 
@@ -80,8 +88,8 @@ def test_lfsr_has_maximal_period(width):
         seen += 1
         if state[0] == 1:
             break
-        assert seen < 2 ** width
-    assert seen == 2 ** width - 1
+        assert seen < 2**width
+    assert seen == 2**width - 1
 
 
 def test_generate_and_vectorised_step_agree():

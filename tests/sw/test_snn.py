@@ -44,17 +44,20 @@ def _compare(net, model, spikes):
     out = net(torch.from_numpy(spikes).float(), record=True)
     ref = golden.run(model, spikes, trace=True)
     for layer, (s, v) in enumerate(zip(out["spikes"], out["membranes"])):
-        assert torch.equal(s.transpose(0, 1).to(torch.int64),
-                           torch.from_numpy(ref.spikes[layer].astype(np.int64))), layer
-        assert torch.equal(v.transpose(0, 1).to(torch.int64),
-                           torch.from_numpy(ref.membranes[layer])), layer
+        assert torch.equal(
+            s.transpose(0, 1).to(torch.int64), torch.from_numpy(ref.spikes[layer].astype(np.int64))
+        ), layer
+        assert torch.equal(
+            v.transpose(0, 1).to(torch.int64), torch.from_numpy(ref.membranes[layer])
+        ), layer
     scores = net.integer_scores(out["hidden"].sum(0), model.timesteps).to(torch.int64)
     assert torch.equal(scores, torch.from_numpy(ref.scores))
     return ref
 
 
-@pytest.mark.parametrize("arch,shape", [("mlp:13", (1, 3, 4)), ("mlp:9,7", (20,)),
-                                        ("conv:3,2", (2, 5, 6))])
+@pytest.mark.parametrize(
+    "arch,shape", [("mlp:13", (1, 3, 4)), ("mlp:9,7", (20,)), ("conv:3,2", (2, 5, 6))]
+)
 @pytest.mark.parametrize("weight_bits", [8, 4])
 @pytest.mark.parametrize("reset", ["hard", "subtract"])
 def test_quantized_forward_equals_golden(arch, shape, weight_bits, reset):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sw import numerics, stablespike as ss
+from sw import numerics
+from sw import stablespike as ss
 
 
 def spikes_tbn(rows):
@@ -46,7 +47,9 @@ def test_spike_loss_by_hand_and_gradient_flows():
 
 def test_noise_loss_is_zero_for_identical_logits_and_positive_otherwise():
     logits = torch.randn(4, 10)
-    assert float(ss.perturbation_consistency_loss(logits, logits.clone())) == pytest.approx(0, abs=1e-6)
+    assert float(ss.perturbation_consistency_loss(logits, logits.clone())) == pytest.approx(
+        0, abs=1e-6
+    )
     noisy = (logits + torch.randn(4, 10)).requires_grad_()
     loss = ss.perturbation_consistency_loss(logits, noisy, alpha=2.0)
     assert float(loss.detach()) > 0
