@@ -133,6 +133,14 @@ def prepare_stimulus(
     return out_dir / "stimulus.json", bounds
 
 
+def _build_key(shape: AcceleratorShape) -> str:
+    """Cache key of a simulator build: the shape and the source of every ``hw`` module."""
+    digest = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode())
+    for path in sorted((Path(__file__).resolve().parent.parent / "hw").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def _first_failure(results_xml: Path) -> str | None:
     if not results_xml.is_file():
         return None
@@ -165,7 +173,7 @@ def run_cosim(
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes)
-    key = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    key = _build_key(shape)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"
     stimulus, bounds = prepare_stimulus(
