@@ -1,0 +1,109 @@
+"""Host <-> board frames (docs/protocol.md): pure Python, shared by the host client, the
+simulated board and the tests; the board's command processor implements the same rules.
+
+A frame is ``SYNC, command, length (16-bit little endian), payload, CRC-16 (big endian)``; the
+CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF) over command, length and payload.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "SYNC",
+    "MAX_PAYLOAD",
+    "Command",
+    "Status",
+    "crc16",
+    "encode_frame",
+    "FrameDecoder",
+    "Frame",
+    "FrameError",
+]
+
+SYNC = 0xA5
+#: Longest payload a frame may carry, in bytes.
+MAX_PAYLOAD = 1024
+
+
+class Command(enum.IntEnum):
+    IDENTIFY = 0x01
+    WRITE = 0x02  # payload: select, addr (u16), data bytes (little endian)
+    READ = 0x03  # payload: select, addr (u16)
+    RUN = 0x04  # payload: one sample's input words
+    RESULT = 0x05  # reply: class, cycles, scores
+    ERROR = 0x7F  # reply: Status code, the offending command
+
+
+class Status(enum.IntEnum):
+    OK = 0x00
+    BAD_CRC = 0x01
+    BAD_LENGTH = 0x02
+    UNKNOWN_COMMAND = 0x03
+    OUT_OF_RANGE = 0x04
+    TIMEOUT = 0x05
+
+
+def crc16(data: bytes, crc: int = 0xFFFF) -> int:
+    """CRC-16/CCITT-FALSE: ``crc16(b"123456789") == 0x29B1``."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def encode_frame(command: int, payload: bytes = b"") -> bytes:
+    """One frame carrying ``payload`` (at most :data:`MAX_PAYLOAD` bytes)."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload must be at most {MAX_PAYLOAD} bytes, not {len(payload)}")
+    body = bytes([command]) + len(payload).to_bytes(2, "little") + payload
+    return bytes([SYNC]) + body + crc16(body).to_bytes(2, "big")
+
+
+@dataclass(frozen=True)
+class Frame:
+    command: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class FrameError:
+    status: Status
+    command: int | None
+
+
+class FrameDecoder:
+    """Byte-at-a-time decoder with the board's rules: bytes before a SYNC are skipped; a length
+    above :data:`MAX_PAYLOAD` or a bad CRC yields a :class:`FrameError` and the decoder looks for
+    the next SYNC."""
+
+    def __init__(self):
+        self._buf = bytearray()
+
+    def feed(self, data: bytes):
+        """Yield every :class:`Frame` or :class:`FrameError` that ``data`` completes."""
+        for byte in data:
+            if not self._buf and byte != SYNC:
+                continue
+            self._buf.append(byte)
+            if len(self._buf) >= 4:
+                length = int.from_bytes(self._buf[2:4], "little")
+                if length > MAX_PAYLOAD:
+                    command = self._buf[1]
+                    self._buf.clear()
+                    yield FrameError(Status.BAD_LENGTH, command)
+                    continue
+                if len(self._buf) == 4 + length + 2:
+                    body, crc = bytes(self._buf[1:-2]), int.from_bytes(self._buf[-2:], "big")
+                    self._buf.clear()
+                    if crc16(body) != crc:
+                        yield FrameError(Status.BAD_CRC, body[0])
+                    else:
+                        yield Frame(body[0], body[3:])
+
+    def reset(self):
+        """Forget a partial frame (the board does this after a byte timeout)."""
+        self._buf.clear()
