@@ -4,12 +4,11 @@ and simulation speed per simulator, written to ``docs/results/rtl-<model>.{md,js
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
 from sw.modelfile import atomic_write
+from sw.report import invoked_command, report_header
 
 from .runner import run_cosim
 
@@ -30,7 +29,7 @@ def bench_rtl(
     each simulator at one lane count (speed). Returns the rows and writes the report."""
     from tqdm import tqdm
 
-    command = "stablespike " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = invoked_command()
     rows = []
     for p in tqdm(lanes, desc="lanes", unit="config"):
         r = run_cosim(
@@ -96,15 +95,7 @@ def bench_rtl(
 
 
 def _markdown(result, name) -> str:
-    lines = [
-        f"# RTL: {name}",
-        "",
-        f"Produced on {result['date']} by:",
-        "",
-        "```",
-        result["command"],
-        "```",
-        "",
+    lines = report_header(f"RTL: {name}", result["date"], result["command"]) + [
         "Cycles per inference on Verilator, samples streamed back to back without stalls "
         "(the hardware's own cycle counter), against the event-driven bound from the golden "
         "trace: *bottleneck* is the busiest unit's essential work (per LIF layer and "

@@ -7,8 +7,6 @@ and the summary goes to ``<out_dir>/accuracy-<dataset>.{md,json,png}``.
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np
 
 from .data import load_dataset
 from .modelfile import atomic_write
+from .report import invoked_command, report_header
 from .train import TrainConfig, Trainer
 
 __all__ = ["VARIANTS", "bench_accuracy"]
@@ -68,7 +67,7 @@ def bench_accuracy(
 
     from .export import export_run
 
-    command = "stablespike " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = invoked_command()
     jobs = [
         (t, v, s)
         for t in timesteps
@@ -182,17 +181,12 @@ def bench_accuracy(
 
 
 def _markdown(result) -> str:
-    lines = [
-        f"# Accuracy: {result['dataset']} ({result['arch']}, {result['epochs']} epochs"
+    title = (
+        f"Accuracy: {result['dataset']} ({result['arch']}, {result['epochs']} epochs"
         + (f", first {result['limit_train']} training samples" if result["limit_train"] else "")
-        + ")",
-        "",
-        f"Produced on {result['date']} by:",
-        "",
-        "```",
-        result["command"],
-        "```",
-        "",
+        + ")"
+    )
+    lines = report_header(title, result["date"], result["command"]) + [
         "| variant | T | seeds | test accuracy (%) | hidden firing rate "
         "| synaptic events / inference | s / epoch |",
         "|---|---|---|---|---|---|---|",
