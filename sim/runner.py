@@ -22,7 +22,7 @@ import numpy as np
 from hw.accelerator import generate_verilog
 from hw.layout import AcceleratorShape, config_writes
 from sw import golden
-from sw.data import DataError, load_dataset
+from sw.data import load_dataset
 from sw.modelfile import load_model
 
 from .bounds import cycle_bounds
@@ -79,31 +79,38 @@ def icarus_time_zero_fix(verilog: str) -> str:
     return verilog.replace("always @* begin", f"always @* begin\n    if ({init}) begin end")
 
 
-def _inputs(model, samples, data_root, seed):
-    """The first ``samples`` test inputs of the model's dataset, or random ones."""
+def _inputs(model, samples, data_root, seed, random_inputs):
+    """``(inputs, labels, source)``: the first ``samples`` test inputs of the model's dataset, or
+    seeded random ones (labels -1) when asked or when the model names no dataset."""
     name = model.meta.get("dataset")
-    if name:
-        try:
-            ds = load_dataset(name, model.timesteps, data_root)
-            n = min(samples, len(ds.test_y))
-            return ds.test_x[:n], ds.test_y[:n]
-        except DataError:
-            if model.meta.get("require_data", False):
-                raise
+    if name and not random_inputs:
+        ds = load_dataset(name, model.timesteps, data_root)  # DataError says what is missing
+        n = min(samples, len(ds.test_y))
+        return ds.test_x[:n], ds.test_y[:n], name
     rng = np.random.default_rng(seed)
     if model.encoder["kind"] == "rate-lfsr":
         x = rng.integers(0, 257, size=(samples, model.n_inputs))
     else:
         x = (rng.random((samples, model.timesteps, model.n_inputs)) < 0.3).astype(np.uint8)
-    return x, np.full(samples, -1)
+    return x, np.full(samples, -1), "random"
 
 
 def prepare_stimulus(
-    model, shape, out_dir, *, samples, mode, stall, seed, data_root=None, noise_seed=None
+    model,
+    shape,
+    out_dir,
+    *,
+    samples,
+    mode,
+    stall,
+    seed,
+    data_root=None,
+    noise_seed=None,
+    random_inputs=False,
 ):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    x, labels = _inputs(model, samples, data_root, seed)
+    x, labels, source = _inputs(model, samples, data_root, seed, random_inputs)
     ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
     arrays = {"inputs": x, "labels": labels, "scores": ref.scores, "predictions": ref.predictions}
     for l, s in enumerate(ref.spikes):
@@ -130,7 +137,7 @@ def prepare_stimulus(
     # Stalls can at most multiply the time per sample by 1 / (1 - stall) on each stream.
     meta["max_cycles_per_sample"] = int(20 * bounds["sequential"] / (1 - stall) ** 2) + 2000
     (out_dir / "stimulus.json").write_text(json.dumps(meta))
-    return out_dir / "stimulus.json", bounds
+    return out_dir / "stimulus.json", bounds, source
 
 
 def _build_key(shape: AcceleratorShape) -> str:
@@ -165,6 +172,7 @@ def run_cosim(
     noise_seed=None,
     tests=("inference", "reset_mid_inference"),
     quiet=True,
+    random_inputs=False,
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary."""
     from cocotb_tools.runner import get_runner
@@ -176,7 +184,7 @@ def run_cosim(
     key = _build_key(shape)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"
-    stimulus, bounds = prepare_stimulus(
+    stimulus, bounds, source = prepare_stimulus(
         model,
         shape,
         work,
@@ -186,6 +194,7 @@ def run_cosim(
         seed=seed,
         data_root=data_root,
         noise_seed=noise_seed,
+        random_inputs=random_inputs,
     )
     verilog = build / f"{TOP}.v"
     if not verilog.is_file():
@@ -239,6 +248,7 @@ def run_cosim(
     result = {
         "simulator": simulator,
         "model": str(model_path),
+        "inputs": source,
         "mode": mode,
         "lanes": lanes,
         "stall": stall,

@@ -204,6 +204,7 @@ def cmd_sim(args):
             data_root=args.data_root,
             seed=args.seed,
             quiet=not args.verbose,
+            random_inputs=args.random_inputs,
         )
     except SimulationError as e:
         sys.exit(f"error: {e}")
@@ -213,10 +214,15 @@ def cmd_sim(args):
     inf = result["tests"]["inference"]
     bounds = result["bounds"]
     rate = inf["samples"] / inf["seconds"] if inf["seconds"] else float("nan")
+    accuracy = (
+        f"accuracy {inf['accuracy']:.4f}"
+        if result["inputs"] != "random"
+        else "random inputs, no labels"
+    )
     print(
         f"{inf['samples']}/{inf['samples']} samples bit-exact (spikes of every layer, every "
         f"timestep; skeleton; outputs) on {args.simulator}, mode {args.mode}, stall "
-        f"{args.stall}; accuracy {inf['accuracy']:.4f}; {inf['cycles_per_inference']:,.0f} "
+        f"{args.stall}; {accuracy}; {inf['cycles_per_inference']:,.0f} "
         f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
         f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s"
     )
@@ -322,6 +328,11 @@ def build_parser():
     )
     p.add_argument("--mode", choices=MODES, default="normal")
     p.add_argument("--seed", type=int, default=0, help="seed of the stall patterns")
+    p.add_argument(
+        "--random-inputs",
+        action="store_true",
+        help="seeded random inputs instead of the model's test split",
+    )
     p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
     p.add_argument("--build-dir", default="build/sim")
     p.add_argument("--data-root", default=None)

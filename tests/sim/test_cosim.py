@@ -115,12 +115,12 @@ def test_a_wrong_golden_trace_is_reported_with_its_location(digits_model, tmp_pa
     original = runner.prepare_stimulus
 
     def corrupted(*args, **kwargs):
-        path, bounds = original(*args, **kwargs)
+        path, bounds, source = original(*args, **kwargs)
         meta = json.loads(path.read_text())
         arrays = dict(np.load(meta["arrays"]))
         arrays["spikes0"][1, 0, 5] ^= 1
         np.savez(meta["arrays"], **arrays)
-        return path, bounds
+        return path, bounds, source
 
     monkeypatch.setattr(runner, "prepare_stimulus", corrupted)
     with pytest.raises(SimulationError, match="sample 1: layer 0, timestep 0, neuron 5"):
