@@ -1,0 +1,247 @@
+"""Board command processor, part 1: frame parsing, CRC check, configuration writes, IDENTIFY,
+error replies and the byte timeout (docs/protocol.md). RUN/RESULT and READ come next.
+
+Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. A
+WRITE is held until its CRC has been checked, so a bad frame changes nothing. A frame that stops
+arriving for ``timeout`` cycles is dropped with a TIMEOUT error reply.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.accelerator import cfg_layout
+from hw.layout import AcceleratorShape, Select
+
+from .crc import CRC16
+from .protocol import MAX_PAYLOAD, SYNC, Command, Status
+
+__all__ = ["PROTOCOL_VERSION", "identify_payload", "select_depths", "CommandProcessor"]
+
+PROTOCOL_VERSION = 1
+
+
+def identify_payload(shape: AcceleratorShape) -> bytes:
+    """IDENTIFY reply: version, T, lanes, W, V, number of sizes, sizes (u16 little endian)."""
+    head = bytes(
+        [
+            PROTOCOL_VERSION,
+            shape.timesteps,
+            shape.lanes,
+            shape.weight_bits,
+            shape.membrane_bits,
+            len(shape.sizes),
+        ]
+    )
+    return head + b"".join(n.to_bytes(2, "little") for n in shape.sizes)
+
+
+def select_depths(shape: AcceleratorShape) -> list[int]:
+    """Number of valid addresses of every configuration select (index = select)."""
+    depths = [4, 1, shape.n_hidden, shape.n_classes]
+    for layer in range(shape.n_layers):
+        depths += [shape.sizes[layer] * shape.groups(layer), shape.groups(layer), 2, 0]
+    return depths[: Select.LAYER_CONST + 4 * (shape.n_layers - 1) + 1]
+
+
+class CommandProcessor(wiring.Component):
+    """Frames in, configuration writes and replies out.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+    tx : Out(stream.Signature(8))
+    cfg : Out(stream.Signature(cfg_layout(shape)))
+    """
+
+    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
+        if timeout < 1:
+            raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
+        self.shape, self.timeout = shape, timeout
+        self.data_bytes = -(-shape.cfg_data_bits // 8)
+        super().__init__(
+            {
+                "rx": In(stream.Signature(8)),
+                "tx": Out(stream.Signature(8)),
+                "cfg": Out(stream.Signature(cfg_layout(shape))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rx_crc = rx_crc = CRC16()
+        m.submodules.tx_crc = tx_crc = CRC16()
+
+        command = Signal(8)
+        length = Signal(16)
+        count = Signal(16)  # payload bytes received
+        received_crc = Signal(16)
+        select = Signal(8)
+        addr = Signal(16)
+        data = Signal(8 * self.data_bytes)
+        idle = Signal(range(self.timeout + 1))
+
+        # Reply: header (SYNC, cmd, len), payload bytes, CRC.
+        reply_command = Signal(8)
+        reply_status = Signal(8)
+        reply_length = Signal(16)
+        reply_index = Signal(16)
+        identify = identify_payload(self.shape)
+        identify_rom = Array(Const(b, 8) for b in identify)
+        depths = select_depths(self.shape)
+        depth_rom = Array(Const(d, 17) for d in depths)
+
+        byte = self.rx.payload
+        took = self.rx.valid & self.rx.ready
+        m.d.comb += [rx_crc.data.eq(byte), tx_crc.data.eq(self.tx.payload)]
+
+        with m.If(took):
+            m.d.sync += idle.eq(0)
+        with m.Elif(idle != self.timeout):
+            m.d.sync += idle.eq(idle + 1)
+
+        def start_reply(cmd, status=None, n=0):
+            m.d.sync += [reply_command.eq(cmd), reply_length.eq(n), reply_index.eq(0)]
+            if status is not None:
+                m.d.sync += reply_status.eq(status)
+            m.d.comb += tx_crc.clear.eq(1)
+
+        with m.FSM():
+            with m.State("SYNC"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(took & (byte == SYNC)):
+                    m.d.comb += rx_crc.clear.eq(1)
+                    m.next = "CMD"
+
+            with m.State("CMD"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                with m.If(took):
+                    m.d.sync += command.eq(byte)
+                    m.next = "LEN0"
+
+            with m.State("LEN0"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                with m.If(took):
+                    m.d.sync += length[:8].eq(byte)
+                    m.next = "LEN1"
+
+            with m.State("LEN1"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                with m.If(took):
+                    m.d.sync += [length[8:].eq(byte), count.eq(0), data.eq(0)]
+                    with m.If(Cat(length[:8], byte) > MAX_PAYLOAD):
+                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                        m.next = "REPLY_HEADER"
+                    with m.Elif(Cat(length[:8], byte) == 0):
+                        m.next = "CRC0"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+
+            with m.State("PAYLOAD"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                with m.If(took):
+                    m.d.sync += count.eq(count + 1)
+                    with m.Switch(count):
+                        with m.Case(0):
+                            m.d.sync += select.eq(byte)
+                        with m.Case(1):
+                            m.d.sync += addr[:8].eq(byte)
+                        with m.Case(2):
+                            m.d.sync += addr[8:].eq(byte)
+                        with m.Default():
+                            for k in range(self.data_bytes):
+                                with m.If(count == 3 + k):
+                                    m.d.sync += data[8 * k : 8 * k + 8].eq(byte)
+                    with m.If(count + 1 == length):
+                        m.next = "CRC0"
+
+            with m.State("CRC0"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += received_crc[8:].eq(byte)
+                    m.next = "CRC1"
+
+            with m.State("CRC1"):
+                with m.If(~took & (idle == self.timeout)):  # the frame stopped
+                    m.next = "TIMEOUT"
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(took):
+                    m.d.sync += received_crc[:8].eq(byte)
+                    m.next = "CHECK"
+
+            with m.State("CHECK"):
+                with m.If(received_crc != rx_crc.crc):
+                    start_reply(Command.ERROR, Status.BAD_CRC, 2)
+                    m.next = "REPLY_HEADER"
+                with m.Elif(command == Command.IDENTIFY):
+                    start_reply(Command.IDENTIFY, n=len(identify))
+                    m.next = "REPLY_HEADER"
+                with m.Elif(command == Command.WRITE):
+                    with m.If((length < 3) | (length > 3 + self.data_bytes)):
+                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                    with m.Elif((select >= len(depths)) | (addr >= depth_rom[select])):
+                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
+                    with m.Else():
+                        m.d.comb += self.cfg.valid.eq(1)
+                        start_reply(Command.WRITE)
+                    m.next = "REPLY_HEADER"
+                with m.Else():
+                    start_reply(Command.ERROR, Status.UNKNOWN_COMMAND, 2)
+                    m.next = "REPLY_HEADER"
+
+            # Reply: SYNC, command, length (2), payload, CRC (2).
+            with m.State("REPLY_HEADER"):
+                header = Array([Const(SYNC, 8), reply_command, reply_length[:8], reply_length[8:]])
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(header[reply_index[:2]])]
+                with m.If(self.tx.ready):
+                    m.d.comb += tx_crc.valid.eq(reply_index != 0)
+                    m.d.sync += reply_index.eq(reply_index + 1)
+                    with m.If(reply_index == 3):
+                        m.d.sync += reply_index.eq(0)
+                        with m.If(reply_length == 0):
+                            m.next = "REPLY_CRC0"
+                        with m.Else():
+                            m.next = "REPLY_PAYLOAD"
+
+            with m.State("REPLY_PAYLOAD"):
+                with m.If(reply_command == Command.ERROR):
+                    m.d.comb += self.tx.payload.eq(Mux(reply_index == 0, reply_status, command))
+                with m.Else():
+                    m.d.comb += self.tx.payload.eq(identify_rom[reply_index])
+                m.d.comb += self.tx.valid.eq(1)
+                with m.If(self.tx.ready):
+                    m.d.comb += tx_crc.valid.eq(1)
+                    m.d.sync += reply_index.eq(reply_index + 1)
+                    with m.If(reply_index + 1 == reply_length):
+                        m.next = "REPLY_CRC0"
+
+            with m.State("REPLY_CRC0"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc[8:])]
+                with m.If(self.tx.ready):
+                    m.next = "REPLY_CRC1"
+
+            with m.State("REPLY_CRC1"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc[:8])]
+                with m.If(self.tx.ready):
+                    m.next = "SYNC"
+
+            with m.State("TIMEOUT"):
+                start_reply(Command.ERROR, Status.TIMEOUT, 2)
+                m.next = "REPLY_HEADER"
+
+        m.d.comb += [
+            self.cfg.payload.select.eq(select),
+            self.cfg.payload.addr.eq(addr),
+            self.cfg.payload.data.eq(data),
+        ]
+        return m

@@ -1,0 +1,107 @@
+"""Command processor: frames from the Python protocol in, replies and configuration writes out."""
+
+import random
+
+from amaranth.sim import Simulator
+
+from boards.command import CommandProcessor, identify_payload
+from boards.protocol import SYNC, Command, Frame, FrameDecoder, FrameError, Status, encode_frame
+from hw.layout import AcceleratorShape
+
+SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
+
+
+def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0):
+    """Send each chunk of bytes (with ``gap_cycles`` idle cycles after it); return the decoded
+    replies and the configuration writes."""
+    dut = CommandProcessor(SHAPE, timeout=timeout)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    rng = random.Random(seed)
+    replies, writes, done = FrameDecoder(), [], []
+    out = []
+
+    async def feed(ctx):
+        for chunk in byte_chunks:
+            for byte in chunk:
+                ctx.set(dut.rx.payload, byte)
+                ctx.set(dut.rx.valid, 1)
+                await ctx.tick().until(dut.rx.ready)
+            ctx.set(dut.rx.valid, 0)
+            for _ in range(gap_cycles):
+                await ctx.tick()
+        for _ in range(600):
+            await ctx.tick()
+        done.append(True)
+
+    async def monitor(ctx):
+        async for _, _, tv, tr, tp, cv, cp in ctx.tick().sample(
+            dut.tx.valid, dut.tx.ready, dut.tx.payload, dut.cfg.valid, dut.cfg.payload
+        ):
+            if tv and tr:
+                out.extend(replies.feed(bytes([tp])))
+            if cv:
+                writes.append((cp.select, cp.addr, cp.data))
+            ctx.set(dut.tx.ready, rng.random() >= tx_stall)
+            if done:
+                return
+
+    sim.add_testbench(feed, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+    return out, writes
+
+
+def write_frame(select, addr, data, nbytes=4):
+    return encode_frame(
+        Command.WRITE,
+        bytes([select]) + addr.to_bytes(2, "little") + data.to_bytes(nbytes, "little"),
+    )
+
+
+def test_identify_and_write():
+    out, writes = run([encode_frame(Command.IDENTIFY), write_frame(4, 17, 0x123456)])
+    assert out == [Frame(Command.IDENTIFY, identify_payload(SHAPE)), Frame(Command.WRITE, b"")]
+    assert writes == [(4, 17, 0x123456)]
+
+
+def test_bad_frames_get_errors_and_change_nothing():
+    good = write_frame(5, 1, 7)
+    bad_crc = bytearray(good)
+    bad_crc[-1] ^= 0x40
+    frames = [
+        bytes(bad_crc),
+        write_frame(40, 0, 1),  # select out of range
+        write_frame(4, 10 * 3, 1),  # address past the weight memory
+        encode_frame(0x33, b"xyz"),  # unknown command
+        bytes([SYNC, Command.WRITE]) + (5000).to_bytes(2, "little"),  # oversized
+        encode_frame(Command.WRITE, b"\x04"),  # too short to be a write
+    ]
+    out, writes = run(frames, gap_cycles=40)
+    statuses = [(f.command, f.payload[0]) for f in out]
+    assert statuses == [
+        (Command.ERROR, Status.BAD_CRC),
+        (Command.ERROR, Status.OUT_OF_RANGE),
+        (Command.ERROR, Status.OUT_OF_RANGE),
+        (Command.ERROR, Status.UNKNOWN_COMMAND),
+        (Command.ERROR, Status.BAD_LENGTH),
+        (Command.ERROR, Status.BAD_LENGTH),
+    ]
+    assert writes == []
+
+
+def test_truncated_frame_times_out_then_the_next_frame_works():
+    truncated = write_frame(4, 0, 9)[:5]
+    out, writes = run([truncated, encode_frame(Command.IDENTIFY)], timeout=50, gap_cycles=120)
+    assert out[0] == Frame(Command.ERROR, bytes([Status.TIMEOUT, Command.WRITE]))
+    assert out[1] == Frame(Command.IDENTIFY, identify_payload(SHAPE))
+    assert writes == []
+
+
+def test_random_garbage_is_survived():
+    rng = random.Random(3)
+    garbage = bytes(rng.randrange(256) for _ in range(300))
+    out, writes = run([garbage, encode_frame(Command.IDENTIFY)], timeout=60, gap_cycles=100)
+    assert out and out[-1] == Frame(Command.IDENTIFY, identify_payload(SHAPE))
+    assert not [f for f in out if isinstance(f, FrameError)]  # every reply is a valid frame
+    assert all(w[0] < 8 for w in writes)
