@@ -1,17 +1,28 @@
-"""Board command processor, part 1: frame parsing, CRC check, configuration writes, IDENTIFY,
-error replies and the byte timeout (docs/protocol.md). RUN/RESULT and READ come next.
+"""Board command processor: frame parsing, CRC check, configuration writes, IDENTIFY, RUN with
+its RESULT, error replies and the byte timeout (docs/protocol.md). READ comes next.
+
+A RUN payload is one sample's input words, two bytes each, little endian: intensities
+``0..256`` (rate-coded models, exactly ``n_in`` words) or spike events ``addr | eot << 15``
+(exactly ``T`` end-of-timestep words, the last word one of them). The words are buffered and
+checked; only a frame with a good CRC reaches the accelerator. The RESULT payload is every
+class's score (4 bytes, little endian, two's complement), then the class (1 byte) and the cycle
+count (4 bytes).
 
 Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. A
 WRITE is held until its CRC has been checked, so a bad frame changes nothing. A frame that stops
 arriving for ``timeout`` cycles is dropped with a TIMEOUT error reply.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import cfg_layout
 from hw.layout import AcceleratorShape, Select
+from hw.lif import event_layout
+from hw.readout import result_layout
+from sw import numerics
 
 from .crc import CRC16
 from .protocol import MAX_PAYLOAD, SYNC, Command, Status
@@ -52,6 +63,8 @@ class CommandProcessor(wiring.Component):
     rx : In(stream.Signature(8))
     tx : Out(stream.Signature(8))
     cfg : Out(stream.Signature(cfg_layout(shape)))
+    sample : Out(stream.Signature)   the accelerator's input words
+    result : In(stream.Signature)    the accelerator's result words
     """
 
     def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
@@ -64,8 +77,22 @@ class CommandProcessor(wiring.Component):
                 "rx": In(stream.Signature(8)),
                 "tx": Out(stream.Signature(8)),
                 "cfg": Out(stream.Signature(cfg_layout(shape))),
+                "sample": Out(stream.Signature(self.input_payload(shape))),
+                "result": In(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
             }
         )
+
+    @staticmethod
+    def input_payload(shape):
+        if shape.encoder == "rate-lfsr":
+            return numerics.PROB_BITS + 1
+        return event_layout(shape.sizes[0])
+
+    @property
+    def sample_words(self) -> int:
+        """Most input words one RUN can carry."""
+        s = self.shape
+        return s.sizes[0] if s.encoder == "rate-lfsr" else s.timesteps * (s.sizes[0] + 1)
 
     def elaborate(self, platform):
         m = Module()
@@ -80,6 +107,20 @@ class CommandProcessor(wiring.Component):
         addr = Signal(16)
         data = Signal(8 * self.data_bytes)
         idle = Signal(range(self.timeout + 1))
+
+        # RUN: the sample's words, checked while they arrive.
+        words = self.sample_words
+        m.submodules.buffer = buffer = Memory(shape=16, depth=words, init=[])
+        b_wr, b_rd = buffer.write_port(), buffer.read_port()
+        low_byte = Signal(8)
+        word_count = Signal(range(words + 2))
+        eot_count = Signal(range(self.shape.timesteps + 2))
+        last_is_eot = Signal()
+        sent = Signal(range(words + 1))
+        result_byte = Signal(3)  # byte of the current 4-byte score
+        result_cls = Signal(8)
+        result_cycles = Signal(32)
+        n_result = 4 * self.shape.n_classes + 5
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
@@ -105,6 +146,24 @@ class CommandProcessor(wiring.Component):
             if status is not None:
                 m.d.sync += reply_status.eq(status)
             m.d.comb += tx_crc.clear.eq(1)
+
+        well_formed = Signal()
+        word_payload = Signal(len(Value.cast(self.sample.payload)))
+        if self.shape.encoder == "rate-lfsr":
+            m.d.comb += [
+                well_formed.eq(length == 2 * self.shape.sizes[0]),
+                word_payload.eq(b_rd.data),
+            ]
+        else:
+            m.d.comb += [
+                well_formed.eq(
+                    (length[0] == 0)
+                    & (length <= 2 * words)
+                    & (eot_count == self.shape.timesteps)
+                    & last_is_eot
+                ),
+                word_payload.eq(Cat(b_rd.data[: len(self.sample.payload.addr)], b_rd.data[15])),
+            ]
 
         with m.FSM():
             with m.State("SYNC"):
@@ -134,7 +193,14 @@ class CommandProcessor(wiring.Component):
                     m.next = "TIMEOUT"
                 m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
                 with m.If(took):
-                    m.d.sync += [length[8:].eq(byte), count.eq(0), data.eq(0)]
+                    m.d.sync += [
+                        length[8:].eq(byte),
+                        count.eq(0),
+                        data.eq(0),
+                        word_count.eq(0),
+                        eot_count.eq(0),
+                        last_is_eot.eq(0),
+                    ]
                     with m.If(Cat(length[:8], byte) > MAX_PAYLOAD):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
                         m.next = "REPLY_HEADER"
@@ -160,6 +226,16 @@ class CommandProcessor(wiring.Component):
                             for k in range(self.data_bytes):
                                 with m.If(count == 3 + k):
                                     m.d.sync += data[8 * k : 8 * k + 8].eq(byte)
+                    with m.If(count[0] == 0):
+                        m.d.sync += low_byte.eq(byte)
+                    with m.Elif((command == Command.RUN) & (word_count < words)):
+                        word = Cat(low_byte, byte)
+                        m.d.comb += [b_wr.en.eq(1), b_wr.addr.eq(word_count), b_wr.data.eq(word)]
+                        m.d.sync += [last_is_eot.eq(word[15])]
+                        with m.If(word[15]):
+                            m.d.sync += eot_count.eq(eot_count + 1)
+                    with m.If(count[0] == 1):
+                        m.d.sync += word_count.eq(word_count + 1)
                     with m.If(count + 1 == length):
                         m.next = "CRC0"
 
@@ -195,9 +271,36 @@ class CommandProcessor(wiring.Component):
                         m.d.comb += self.cfg.valid.eq(1)
                         start_reply(Command.WRITE)
                     m.next = "REPLY_HEADER"
+                with m.Elif(command == Command.RUN):
+                    with m.If(~well_formed):
+                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                        m.next = "REPLY_HEADER"
+                    with m.Else():
+                        m.d.sync += sent.eq(0)
+                        m.next = "FEED"
                 with m.Else():
                     start_reply(Command.ERROR, Status.UNKNOWN_COMMAND, 2)
                     m.next = "REPLY_HEADER"
+
+            # RUN: stream the buffered words into the accelerator (read one cycle ahead).
+            with m.State("FEED"):
+                m.d.comb += b_rd.addr.eq(sent)
+                m.d.sync += sent.eq(sent + 1)
+                m.next = "FEED_WORD"
+
+            with m.State("FEED_WORD"):
+                m.d.comb += [
+                    self.sample.valid.eq(1),
+                    self.sample.payload.eq(word_payload),
+                    b_rd.addr.eq(sent),
+                ]
+                with m.If(self.sample.ready):
+                    m.d.sync += sent.eq(sent + 1)
+                    with m.If(sent == word_count):
+                        start_reply(Command.RESULT, n=n_result)
+                        m.next = "REPLY_HEADER"
+                with m.Else():
+                    m.d.comb += b_rd.addr.eq(sent - 1)
 
             # Reply: SYNC, command, length (2), payload, CRC (2).
             with m.State("REPLY_HEADER"):
@@ -210,8 +313,49 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += reply_index.eq(0)
                         with m.If(reply_length == 0):
                             m.next = "REPLY_CRC0"
+                        with m.Elif(reply_command == Command.RESULT):
+                            m.next = "REPLY_RESULT"
                         with m.Else():
                             m.next = "REPLY_PAYLOAD"
+
+            with m.State("REPLY_RESULT"):  # 4 bytes per score, then class and cycles
+                score = self.result.payload.score.as_signed()
+                wide = Signal(32)
+                m.d.comb += [
+                    wide.eq(score),
+                    self.tx.valid.eq(self.result.valid),
+                    self.tx.payload.eq(wide.word_select(result_byte[:2], 8)),
+                ]
+                with m.If(self.result.valid & self.tx.ready):
+                    m.d.comb += tx_crc.valid.eq(1)
+                    m.d.sync += result_byte.eq(result_byte + 1)
+                    with m.If(result_byte == 3):
+                        m.d.comb += self.result.ready.eq(1)
+                        m.d.sync += result_byte.eq(0)
+                        with m.If(self.result.payload.last):
+                            m.d.sync += [
+                                result_cls.eq(self.result.payload.cls),
+                                result_cycles.eq(self.result.payload.cycles),
+                            ]
+                            m.next = "REPLY_TAIL"
+
+            with m.State("REPLY_TAIL"):
+                tail = Array(
+                    [
+                        result_cls,
+                        result_cycles[:8],
+                        result_cycles[8:16],
+                        result_cycles[16:24],
+                        result_cycles[24:],
+                    ]
+                )
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tail[result_byte])]
+                with m.If(self.tx.ready):
+                    m.d.comb += tx_crc.valid.eq(1)
+                    m.d.sync += result_byte.eq(result_byte + 1)
+                    with m.If(result_byte == 4):
+                        m.d.sync += result_byte.eq(0)
+                        m.next = "REPLY_CRC0"
 
             with m.State("REPLY_PAYLOAD"):
                 with m.If(reply_command == Command.ERROR):

@@ -24,7 +24,7 @@ __all__ = [
 
 SYNC = 0xA5
 #: Longest payload a frame may carry, in bytes.
-MAX_PAYLOAD = 1024
+MAX_PAYLOAD = 4096
 
 
 class Command(enum.IntEnum):

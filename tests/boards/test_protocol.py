@@ -70,5 +70,5 @@ def test_random_garbage_never_yields_a_valid_frame_by_accident():
 
 
 def test_payload_limit():
-    with pytest.raises(ValueError, match="payload must be at most 1024 bytes"):
+    with pytest.raises(ValueError, match="payload must be at most 4096 bytes"):
         encode_frame(Command.WRITE, bytes(MAX_PAYLOAD + 1))
