@@ -245,6 +245,23 @@ def cmd_bench_rtl(args):
     )
 
 
+def cmd_build(args):
+    from boards.build import BuildError, build_board, format_report
+
+    try:
+        summary = build_board(
+            args.model,
+            args.board,
+            lanes=args.lanes,
+            baud=args.baud,
+            build_dir=args.build_dir,
+            seed=args.seed,
+        )
+    except BuildError as e:
+        sys.exit(f"error: {e}")
+    print(json.dumps(summary, indent=1) if args.json else format_report(summary))
+
+
 def cmd_data(args):
     from .data import default_data_root, fetch_mnist
 
@@ -351,6 +368,18 @@ def build_parser():
     r.add_argument("--icarus-samples", type=int, default=40)
     r.add_argument("--out-dir", default="docs/results")
     r.set_defaults(func=cmd_bench_rtl)
+
+    from boards.build import BOARDS, DEFAULT_BAUD
+
+    p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
+    p.add_argument("model", help="model file (.npz); only its shape is built in")
+    p.add_argument("--board", choices=BOARDS, required=True)
+    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--build-dir", default="build/boards")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("data", help="obtain a dataset for offline use")
     p.add_argument("name", choices=("mnist",))
