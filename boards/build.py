@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io
 
 from hw.layout import AcceleratorShape
 from sw.modelfile import atomic_write, load_model
@@ -61,12 +62,14 @@ class BoardTop(Elaboratable):
         m.submodules.core = core = BoardCore(
             self.shape, divisor=divisor, timeout=int(platform.default_clk_frequency // 100)
         )
-        uart = platform.request("uart", 0)
-        led = platform.request("led", 0)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
+        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
+        m.submodules.led_pin = led_pin = io.Buffer("o", platform.request("led", 0, dir="-"))
         m.d.comb += [
-            core.uart_rx.eq(uart.rx.i),
-            uart.tx.o.eq(core.uart_tx),
-            led.o.eq(~core.uart_tx),
+            core.uart_rx.eq(rx_pin.i),
+            tx_pin.o.eq(core.uart_tx),
+            led_pin.o.eq(~core.uart_tx),
         ]
         return m
 
