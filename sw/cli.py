@@ -262,6 +262,36 @@ def cmd_build(args):
     print(json.dumps(summary, indent=1) if args.json else format_report(summary))
 
 
+def cmd_deploy(args):
+    from boards.client import DeviceError
+    from boards.deploy import deploy
+
+    try:
+        summary = deploy(
+            args.model,
+            args.board,
+            port=args.port,
+            sim=args.sim,
+            lanes=args.lanes,
+            samples=args.samples,
+            baud=args.baud,
+            bitstream=args.bitstream,
+            data_root=args.data_root,
+        )
+    except DeviceError as e:
+        sys.exit(f"error: {e}")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return
+    where = "simulated board" if args.sim else args.port
+    print(
+        f"{summary['samples']}/{summary['samples']} samples on the {where} equal the golden "
+        f"model (scores and class); accuracy {summary['accuracy']:.4f}; "
+        f"{summary['cycles_per_inference']:,.0f} cycles/inference; weights loaded with "
+        f"{summary['load_writes']} writes; {summary['host_seconds']:.1f} s in all"
+    )
+
+
 def cmd_data(args):
     from .data import default_data_root, fetch_mnist
 
@@ -380,6 +410,23 @@ def build_parser():
     p.add_argument("--build-dir", default="build/boards")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "deploy",
+        help="load a model onto a board (or the simulated board), "
+        "run the test split and check it against the golden model",
+    )
+    p.add_argument("model", help="model file (.npz)")
+    p.add_argument("--board", choices=BOARDS, required=True)
+    p.add_argument("--port", help="serial port of the board")
+    p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
+    p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
+    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--samples", type=int, default=None, help="first N test samples")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("data", help="obtain a dataset for offline use")
     p.add_argument("name", choices=("mnist",))

@@ -1,0 +1,82 @@
+"""``stablespike deploy``: identify the board, load the model, run the test split, and check every
+result against the golden model. ``--sim`` runs the same host code against the simulated board."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+
+from hw.layout import AcceleratorShape
+from sw import golden
+from sw.data import load_dataset
+from sw.modelfile import load_model
+
+from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
+
+__all__ = ["deploy", "OPENFPGALOADER_BOARDS"]
+
+#: openFPGALoader's names for the boards.
+OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "ulx3s-85f": "ulx3s", "ulx3s-25f": "ulx3s"}
+
+
+def deploy(
+    model_path,
+    board,
+    *,
+    port=None,
+    sim=False,
+    lanes=8,
+    samples=None,
+    baud=115_200,
+    bitstream=None,
+    data_root=None,
+    clock_hz=None,
+    progress=print,
+) -> dict:
+    model = load_model(model_path)
+    shape = AcceleratorShape.from_model(model, lanes=lanes)
+    if sim:
+        link = SimulatedLink(shape)
+    else:
+        if port is None:
+            raise ValueError("a real board needs --port (or use --sim)")
+        if bitstream is not None:
+            progress(f"programming {board} with {bitstream}")
+            subprocess.run(
+                ["openfpgaloader-cli", "-b", OPENFPGALOADER_BOARDS[board], str(bitstream)],
+                check=True,
+            )
+        link = SerialLink(port, baud=baud)
+    ds = load_dataset(model.meta["dataset"], model.timesteps, data_root)
+    n = len(ds.test_y) if samples is None else min(samples, len(ds.test_y))
+    x, y = ds.test_x[:n], ds.test_y[:n]
+    session = BoardClient(link, shape).session(model, x)
+    results = session.results
+    ref = golden.run(model, x)
+    mismatches = [
+        i
+        for i, r in enumerate(results)
+        if r.scores != ref.scores[i].tolist() or r.cls != ref.predictions[i]
+    ]
+    if mismatches:
+        i = mismatches[0]
+        raise DeviceError(
+            f"{len(mismatches)} of {n} samples differ from the golden model; "
+            f"first: sample {i}, board {results[i].scores} class {results[i].cls}, "
+            f"golden {ref.scores[i].tolist()} class {ref.predictions[i]}"
+        )
+    cycles = np.array([r.cycles for r in results])
+    summary = {
+        "board": board,
+        "sim": sim,
+        "samples": n,
+        "exact": True,
+        "accuracy": float(np.mean(np.array([r.cls for r in results]) == y)),
+        "cycles_per_inference": float(cycles.mean()),
+        "host_seconds": session.seconds,
+        "load_writes": session.writes,
+    }
+    if clock_hz:
+        summary["latency_us"] = float(cycles.mean() / clock_hz * 1e6)
+    return summary
