@@ -2,7 +2,7 @@
 # Set up (if needed), then train the demo net with and without Stable Spike, export it to an
 # integer model file, evaluate it on the golden model, generate the accelerator's Verilog and
 # simulate it with cocotb against the golden model on Verilator (whole test split, with stalls)
-# and Icarus.
+# and Icarus, then load and run it over the board protocol on the simulated board.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,3 +19,4 @@ $ss rtl models/digits-ss.npz --lanes 8 --out build/rtl
 $ss sim models/digits-ss.npz --simulator verilator --samples 450 --stall 0.3
 $ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
 $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
+$ss deploy models/digits-ss.npz --board icebreaker --sim --samples 50
