@@ -2,7 +2,8 @@
 # Set up (if needed), then train the demo net with and without Stable Spike, export it to an
 # integer model file, evaluate it on the golden model, generate the accelerator's Verilog and
 # simulate it with cocotb against the golden model on Verilator (whole test split, with stalls)
-# and Icarus, then load and run it over the board protocol on the simulated board.
+# and Icarus, load and run it over the board protocol on the simulated board, and build its
+# ULX3S-85F bitstream (the digits net does not fit the iCEBreaker's UP5K yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,3 +21,4 @@ $ss sim models/digits-ss.npz --simulator verilator --samples 450 --stall 0.3
 $ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
 $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
 $ss deploy models/digits-ss.npz --board icebreaker --sim --samples 50
+$ss build models/digits-ss.npz --board ulx3s-85f --lanes 8
