@@ -165,6 +165,15 @@ class CommandProcessor(wiring.Component):
                 word_payload.eq(Cat(b_rd.data[: len(self.sample.payload.addr)], b_rd.data[15])),
             ]
 
+        def expect_byte(fold_crc):
+            """A state inside a frame: take a byte (folding it into the CRC if asked), or drop
+            the frame when none has come for ``timeout`` cycles."""
+            m.d.comb += self.rx.ready.eq(1)
+            if fold_crc:
+                m.d.comb += rx_crc.valid.eq(took)
+            with m.If(~took & (idle == self.timeout)):
+                m.next = "TIMEOUT"
+
         with m.FSM():
             with m.State("SYNC"):
                 m.d.comb += self.rx.ready.eq(1)
@@ -173,25 +182,19 @@ class CommandProcessor(wiring.Component):
                     m.next = "CMD"
 
             with m.State("CMD"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += command.eq(byte)
                     m.next = "LEN0"
 
             with m.State("LEN0"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += length[:8].eq(byte)
                     m.next = "LEN1"
 
             with m.State("LEN1"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += [
                         length[8:].eq(byte),
@@ -210,9 +213,7 @@ class CommandProcessor(wiring.Component):
                         m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += [self.rx.ready.eq(1), rx_crc.valid.eq(took)]
+                expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
                     with m.Switch(count):
@@ -240,17 +241,13 @@ class CommandProcessor(wiring.Component):
                         m.next = "CRC0"
 
             with m.State("CRC0"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += self.rx.ready.eq(1)
+                expect_byte(fold_crc=False)
                 with m.If(took):
                     m.d.sync += received_crc[8:].eq(byte)
                     m.next = "CRC1"
 
             with m.State("CRC1"):
-                with m.If(~took & (idle == self.timeout)):  # the frame stopped
-                    m.next = "TIMEOUT"
-                m.d.comb += self.rx.ready.eq(1)
+                expect_byte(fold_crc=False)
                 with m.If(took):
                     m.d.sync += received_crc[:8].eq(byte)
                     m.next = "CHECK"

@@ -137,10 +137,9 @@ class AcceleratorShape:
 
     @property
     def score_bits(self) -> int:
-        """Readout score width: ``|score| <= 2T * n_hidden * wmax + T * 2**(B-1)``."""
-        wmax = numerics.weight_range(self.weight_bits)[1]
-        bound = 2 * self.timesteps * self.n_hidden * wmax + self.timesteps * (
-            1 << (self.bias_bits - 1)
+        """Readout score width: holds :func:`sw.numerics.score_bound` with a sign bit."""
+        bound = numerics.score_bound(
+            self.timesteps, self.n_hidden, self.weight_bits, self.bias_bits
         )
         return _bits(bound) + 1
 

@@ -168,8 +168,9 @@ class Readout(wiring.Component):
         noise_stage = Signal()
         noise_addr = Signal(range(max(H, 2)))
         noise_lane_seed = Signal(self.lfsr_width)
+        # p for each stable count, from the contract (a constant table: T entries).
         prob_table = Array(
-            Const((c << numerics.PROB_BITS) // max(maps, 1), numerics.PROB_BITS + 1)
+            Const(int(numerics.stable_probability(c, max(maps, 1))), numerics.PROB_BITS + 1)
             for c in range(T)
         )
         m.d.comb += [

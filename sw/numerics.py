@@ -31,6 +31,7 @@ __all__ = [
     "signed_range",
     "saturate",
     "accumulator_bits",
+    "score_bound",
     "lif_step",
     "LFSR",
     "lfsr_mask",
@@ -120,6 +121,13 @@ def accumulator_bits(n_inputs: int, weight_bits: int, bias_bits: int) -> int:
     """
     bound = n_inputs * ((1 << (weight_bits - 1)) - 1) + (1 << (bias_bits - 1))
     return bound.bit_length() + 1
+
+
+def score_bound(timesteps: int, n_hidden: int, weight_bits: int, bias_bits: int) -> int:
+    """Largest ``|score|`` of the readout: counts up to ``2T`` (skeleton plus noise) times the
+    largest weight over ``n_hidden`` inputs, plus ``T`` biases."""
+    wmax = weight_range(weight_bits)[1]
+    return 2 * timesteps * n_hidden * wmax + timesteps * (1 << (bias_bits - 1))
 
 
 def lif_step(

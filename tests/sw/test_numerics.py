@@ -157,3 +157,8 @@ def test_rate_encode_rejects_out_of_range_intensity():
 
 def test_stable_probability():
     assert numerics.stable_probability(np.array([0, 1, 2, 3]), 3).tolist() == [0, 85, 170, 256]
+
+
+def test_score_bound_covers_skeleton_plus_noise_counts():
+    # counts up to 2T per neuron, every weight at its maximum, T biases at the rail
+    assert numerics.score_bound(2, 128, 8, 16) == 2 * 2 * 128 * 127 + 2 * 2**15
