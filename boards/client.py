@@ -1,12 +1,14 @@
 """Host client: identify the board, load a model, run samples; over a serial port or against the
 simulated board.
 
-Links move whole batches of frames (the protocol lets a host send frames back to back), which
-keeps a 3 Mbaud cable busy and lets the simulated board run without per-byte round trips.
+Links move whole batches of frames, as many on the wire as the board's receive buffer allows
+(:class:`~boards.host.SendWindow`), which keeps a 3 Mbaud cable busy and lets the simulated
+board run without per-frame round trips.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -15,7 +17,7 @@ import numpy as np
 from hw.layout import AcceleratorShape
 
 from .command import identify_payload
-from .host import Result, load_frames, parse_result, run_frame
+from .host import Result, SendWindow, load_frames, parse_result, readback_frames, run_frame
 from .protocol import Command, Frame, FrameDecoder, encode_frame
 
 __all__ = ["SimulatedLink", "SerialLink", "BoardClient", "DeviceError"]
@@ -26,57 +28,77 @@ class DeviceError(RuntimeError):
 
 
 class SimulatedLink:
-    """The board's logic in the Amaranth simulator, bytes in and out of the command processor
-    one per cycle (a byte-level bridge in place of the UART, which tests/boards checks on its
-    own)."""
+    """The board in the Amaranth simulator.
+
+    With ``uart_divisor`` (the default, 4 cycles a bit) the host's bytes travel as 8N1 frames
+    into the board's ``uart_rx`` pin and the replies come back from its ``uart_tx`` pin, paced
+    by the same :class:`~boards.host.SendWindow` as a serial port: everything but the cable.
+    With ``uart_divisor=None`` a byte-level bridge feeds the command processor one byte per
+    cycle (faster; the UART is then only checked by its own tests).
+    """
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
 
-    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
-        self.shape, self.timeout = shape, timeout
+    def __init__(self, shape: AcceleratorShape, *, uart_divisor: int | None = 4, timeout=100_000):
+        self.shape, self.uart_divisor, self.timeout = shape, uart_divisor, timeout
         self.cycles = 0
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         from amaranth.hdl import Module
-        from amaranth.lib import wiring
         from amaranth.sim import Simulator
 
-        from hw.accelerator import Accelerator
-
-        from .command import CommandProcessor
+        from .core import BoardCore, BoardLogic
+        from .uart import UARTReceiver, UARTTransmitter
 
         m = Module()
-        m.submodules.command = command = CommandProcessor(self.shape, timeout=self.timeout)
-        m.submodules.accelerator = accelerator = Accelerator(self.shape)
-        wiring.connect(m, command.cfg, accelerator.cfg)
-        wiring.connect(m, command.sample, accelerator.i)
-        wiring.connect(m, accelerator.o, command.result)
+        if self.uart_divisor is None:
+            m.submodules.board = board = BoardLogic(self.shape, timeout=self.timeout)
+            to_board, from_board = board.rx, board.tx
+        else:  # the host's own UART on the board's pins
+            d = self.uart_divisor
+            m.submodules.board = board = BoardCore(self.shape, divisor=d, timeout=self.timeout)
+            m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
+            m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
+            m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]
+            to_board, from_board = host_tx.i, host_rx.o
         sim = Simulator(m)
         sim.add_clock(1e-8)
-        data = b"".join(frames)
-        decoder, replies = FrameDecoder(), []
+        decoder, replies, window = FrameDecoder(), [], SendWindow()
 
-        async def host_tx(ctx):
-            for byte in data:
-                ctx.set(command.rx.payload, byte)
-                ctx.set(command.rx.valid, 1)
-                await ctx.tick().until(command.rx.ready)
-            ctx.set(command.rx.valid, 0)
+        async def send(ctx):
+            for frame in frames:
+                while not window.fits(len(frame)):
+                    await ctx.tick()
+                window.sent(len(frame))
+                for byte in frame:
+                    ctx.set(to_board.payload, byte)
+                    ctx.set(to_board.valid, 1)
+                    await ctx.tick().until(to_board.ready)
+                ctx.set(to_board.valid, 0)
 
-        async def host_rx(ctx):
-            ctx.set(command.tx.ready, 1)
+        async def receive(ctx):
+            ctx.set(from_board.ready, 1)
+            silent = 0
             async for _, _, valid, payload in ctx.tick().sample(
-                command.tx.valid, command.tx.payload
+                from_board.valid, from_board.payload
             ):
                 self.cycles += 1
+                silent = 0 if valid else silent + 1
+                if silent > 4 * self.timeout:
+                    raise DeviceError(
+                        f"the simulated board is silent after {len(replies)} of {n_replies} "
+                        f"replies ({silent} cycles)"
+                    )
                 if valid:
-                    replies.extend(decoder.feed(bytes([payload])))
+                    for reply in decoder.feed(bytes([payload])):
+                        replies.append(reply)
+                        window.answered()
                     if len(replies) == n_replies:
                         return
 
-        sim.add_testbench(host_tx, background=True)
-        sim.add_testbench(host_rx)
+        sim.add_testbench(send, background=True)
+        sim.add_testbench(receive)
         sim.run()
         return replies
 
@@ -92,23 +114,32 @@ class SerialLink:
         self.port = serial.Serial(port, baudrate=baud, timeout=timeout)
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
-        decoder, replies = FrameDecoder(), []
-        self.port.write(b"".join(frames))
+        decoder, replies, window = FrameDecoder(), [], SendWindow()
+        queue = list(reversed(frames))
         while len(replies) < n_replies:
+            while queue and window.fits(len(queue[-1])):
+                frame = queue.pop()
+                self.port.write(frame)
+                window.sent(len(frame))
             chunk = self.port.read(max(1, self.port.in_waiting))
             if not chunk:
                 raise DeviceError(
                     f"no answer from {self.port.port}: {len(replies)} of {n_replies} replies"
                 )
-            replies.extend(decoder.feed(chunk))
+            for reply in decoder.feed(chunk):
+                replies.append(reply)
+                window.answered()
         return replies
 
 
 @dataclass
 class Session:
-    """What one session with the board gave: load time and a result per sample."""
+    """What one session with the board gave: the load (writes, words read back and the hash of
+    the read-back), the host time and a result per sample."""
 
     writes: int
+    verified_words: int
+    readback_sha256: str
     seconds: float
     results: list[Result]
 
@@ -121,27 +152,47 @@ class BoardClient:
         self.link, self.shape = link, shape
 
     def session(self, model, samples: np.ndarray, mode: str = "normal", noise_seed=None) -> Session:
+        """Load ``model`` (identify first), read every word back and compare, then run
+        ``samples``; raises :class:`DeviceError` on any wrong answer."""
         writes = load_frames(model, self.shape, mode=mode, noise_seed=noise_seed)
+        readback = readback_frames(model, self.shape, mode=mode, noise_seed=noise_seed)
+        reads = readback.frames()
         runs = [run_frame(self.shape, s) for s in samples]
         identify = encode_frame(Command.IDENTIFY)
         t0 = time.perf_counter()
         if self.link.persistent:  # a real board: no write before the shape is confirmed
             self._check_identify(self.link.transact([identify], 1)[0])
-            replies = [None] + self.link.transact(writes + runs, len(writes) + len(runs))
+            frames = writes + reads + runs
+            replies = [None] + self.link.transact(frames, len(frames))
         else:
-            replies = self.link.transact([identify] + writes + runs, 1 + len(writes) + len(runs))
+            frames = [identify] + writes + reads + runs
+            replies = self.link.transact(frames, len(frames))
             self._check_identify(replies[0])
         seconds = time.perf_counter() - t0
         acks = replies[1 : 1 + len(writes)]
         bad = [r for r in acks if r != Frame(Command.WRITE, b"")]
         if bad:
             raise DeviceError(f"{len(bad)} of {len(writes)} writes failed, first: {bad[0]}")
+        read_replies = replies[1 + len(writes) : 1 + len(writes) + len(reads)]
+        wrong = [r for r in read_replies if r.command != Command.READ]
+        if wrong:
+            raise DeviceError(f"{len(wrong)} of {len(reads)} reads failed, first: {wrong[0]}")
+        payloads = [r.payload for r in read_replies]
+        difference = readback.first_difference(payloads)
+        if difference:
+            raise DeviceError(f"read-back differs from the model: {difference}")
         results = []
-        for i, reply in enumerate(replies[1 + len(writes) :]):
+        for i, reply in enumerate(replies[1 + len(writes) + len(reads) :]):
             if reply.command != Command.RESULT:
                 raise DeviceError(f"sample {i}: expected a RESULT, got {reply}")
             results.append(parse_result(reply.payload, self.shape.n_classes))
-        return Session(writes=len(writes), seconds=seconds, results=results)
+        return Session(
+            writes=len(writes),
+            verified_words=len(readback.expected),
+            readback_sha256=hashlib.sha256(b"".join(payloads)).hexdigest(),
+            seconds=seconds,
+            results=results,
+        )
 
     def _check_identify(self, reply):
         expected = Frame(Command.IDENTIFY, identify_payload(self.shape))

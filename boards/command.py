@@ -1,5 +1,5 @@
-"""Board command processor: frame parsing, CRC check, configuration writes, IDENTIFY, RUN with
-its RESULT, error replies and the byte timeout (docs/protocol.md). READ comes next.
+"""Board command processor: frame parsing, CRC check, configuration writes and their read-back,
+IDENTIFY, RUN with its RESULT, error replies and the byte timeout (docs/protocol.md).
 
 A RUN payload is one sample's input words, two bytes each, little endian: intensities
 ``0..256`` (rate-coded models, exactly ``n_in`` words) or spike events ``addr | eot << 15``
@@ -7,6 +7,10 @@ A RUN payload is one sample's input words, two bytes each, little endian: intens
 checked; only a frame with a good CRC reaches the accelerator. The RESULT payload is every
 class's score (4 bytes, little endian, two's complement), then the class (1 byte) and the cycle
 count (4 bytes).
+
+A READ payload is ``select, addr (u16), count (u16)``; its reply carries ``count`` words of the
+configuration (each as many bytes as a WRITE's data, little endian) read from the accelerator's
+memories and registers, from ``addr`` up.
 
 Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. A
 WRITE is held until its CRC has been checked, so a bad frame changes nothing. A frame that stops
@@ -18,7 +22,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.accelerator import cfg_layout
+from hw.accelerator import cfg_layout, read_layout
 from hw.layout import AcceleratorShape, Select
 from hw.lif import event_layout
 from hw.readout import result_layout
@@ -29,7 +33,7 @@ from .protocol import MAX_PAYLOAD, SYNC, Command, Status
 
 __all__ = ["PROTOCOL_VERSION", "identify_payload", "select_depths", "CommandProcessor"]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 def identify_payload(shape: AcceleratorShape) -> bytes:
@@ -63,6 +67,8 @@ class CommandProcessor(wiring.Component):
     rx : In(stream.Signature(8))
     tx : Out(stream.Signature(8))
     cfg : Out(stream.Signature(cfg_layout(shape)))
+    read : Out(stream.Signature(read_layout(shape)))     read-back requests
+    read_data : In(stream.Signature(cfg_data_bits))      read-back words
     sample : Out(stream.Signature)   the accelerator's input words
     result : In(stream.Signature)    the accelerator's result words
     """
@@ -77,6 +83,8 @@ class CommandProcessor(wiring.Component):
                 "rx": In(stream.Signature(8)),
                 "tx": Out(stream.Signature(8)),
                 "cfg": Out(stream.Signature(cfg_layout(shape))),
+                "read": Out(stream.Signature(read_layout(shape))),
+                "read_data": In(stream.Signature(shape.cfg_data_bits)),
                 "sample": Out(stream.Signature(self.input_payload(shape))),
                 "result": In(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
             }
@@ -121,6 +129,12 @@ class CommandProcessor(wiring.Component):
         result_cls = Signal(8)
         result_cycles = Signal(32)
         n_result = 4 * self.shape.n_classes + 5
+
+        # READ: words left to send, and the byte of the current word.
+        read_count = data[:16]
+        read_byte = Signal(range(self.data_bytes))
+        read_word = Signal(8 * self.data_bytes)
+        max_read = MAX_PAYLOAD // self.data_bytes
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
@@ -262,11 +276,24 @@ class CommandProcessor(wiring.Component):
                 with m.Elif(command == Command.WRITE):
                     with m.If((length < 3) | (length > 3 + self.data_bytes)):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                        m.next = "REPLY_HEADER"
                     with m.Elif((select >= len(depths)) | (addr >= depth_rom[select])):
                         start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
+                        m.next = "REPLY_HEADER"
                     with m.Else():
-                        m.d.comb += self.cfg.valid.eq(1)
-                        start_reply(Command.WRITE)
+                        m.next = "WRITE"
+                with m.Elif(command == Command.READ):
+                    with m.If(length != 5):
+                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                    with m.Elif(
+                        (select >= len(depths))
+                        | (read_count == 0)
+                        | (read_count > max_read)
+                        | (addr + read_count > depth_rom[select])
+                    ):
+                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
+                    with m.Else():
+                        start_reply(Command.READ, n=read_count * self.data_bytes)
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.RUN):
                     with m.If(~well_formed):
@@ -278,6 +305,40 @@ class CommandProcessor(wiring.Component):
                 with m.Else():
                     start_reply(Command.ERROR, Status.UNKNOWN_COMMAND, 2)
                     m.next = "REPLY_HEADER"
+
+            # WRITE: the accelerator takes it once idle.
+            with m.State("WRITE"):
+                m.d.comb += self.cfg.valid.eq(1)
+                with m.If(self.cfg.ready):
+                    start_reply(Command.WRITE)
+                    m.next = "REPLY_HEADER"
+
+            # READ: one request per word, then its bytes, low byte first.
+            with m.State("READ_REQUEST"):
+                m.d.comb += self.read.valid.eq(1)
+                with m.If(self.read.ready):
+                    m.next = "READ_WAIT"
+
+            with m.State("READ_WAIT"):
+                m.d.comb += self.read_data.ready.eq(1)
+                with m.If(self.read_data.valid):
+                    m.d.sync += [read_word.eq(self.read_data.payload), read_byte.eq(0)]
+                    m.next = "READ_SEND"
+
+            with m.State("READ_SEND"):
+                m.d.comb += [
+                    self.tx.valid.eq(1),
+                    self.tx.payload.eq(read_word.word_select(read_byte, 8)),
+                ]
+                with m.If(self.tx.ready):
+                    m.d.comb += tx_crc.valid.eq(1)
+                    m.d.sync += read_byte.eq(read_byte + 1)
+                    with m.If(read_byte == self.data_bytes - 1):
+                        m.d.sync += [addr.eq(addr + 1), read_count.eq(read_count - 1)]
+                        with m.If(read_count == 1):
+                            m.next = "REPLY_CRC0"
+                        with m.Else():
+                            m.next = "READ_REQUEST"
 
             # RUN: stream the buffered words into the accelerator (read one cycle ahead).
             with m.State("FEED"):
@@ -312,6 +373,8 @@ class CommandProcessor(wiring.Component):
                             m.next = "REPLY_CRC0"
                         with m.Elif(reply_command == Command.RESULT):
                             m.next = "REPLY_RESULT"
+                        with m.Elif(reply_command == Command.READ):
+                            m.next = "READ_REQUEST"
                         with m.Else():
                             m.next = "REPLY_PAYLOAD"
 
@@ -384,5 +447,7 @@ class CommandProcessor(wiring.Component):
             self.cfg.payload.select.eq(select),
             self.cfg.payload.addr.eq(addr),
             self.cfg.payload.data.eq(data),
+            self.read.payload.select.eq(select),
+            self.read.payload.addr.eq(addr),
         ]
         return m

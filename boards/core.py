@@ -1,11 +1,12 @@
-"""The board's logic without pins: UART, command processor and accelerator.
+"""The board's logic without pins: the command processor and the accelerator behind a byte
+stream (:class:`BoardLogic`), and the same behind a UART (:class:`BoardCore`).
 
-Board tops (next: iCEBreaker, ULX3S) add the clock, the pins and the status LEDs around it; the
-simulated board drives ``uart_rx`` and reads ``uart_tx`` directly.
+Board tops (``boards.build``) add the clock and the pins around :class:`BoardCore`; the
+simulated board (``boards.client.SimulatedLink``) drives :class:`BoardLogic`'s byte streams.
 """
 
 from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -15,41 +16,79 @@ from hw.layout import AcceleratorShape
 from .command import CommandProcessor
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardCore", "RX_FIFO_DEPTH"]
+__all__ = ["BoardLogic", "BoardCore", "RX_FIFO_DEPTH"]
 
-#: Received bytes buffered while the command processor sends a reply. Every request frame is
-#: longer than its reply, so a host may send frames back to back.
-RX_FIFO_DEPTH = 32
+#: Received bytes buffered while the command processor works on a frame (runs a sample, sends a
+#: reply): a host keeps at most this many bytes of requests on the wire beyond the oldest
+#: unanswered frame (``boards.host.SendWindow``). One iCE40 block RAM.
+RX_FIFO_DEPTH = 512
+
+
+class BoardLogic(wiring.Component):
+    """Command processor and accelerator: request bytes in on ``rx``, reply bytes out on ``tx``.
+
+    ``weight_attrs`` go to the LIF layers' weight memories (``{"ram_style": "huge"}`` puts them
+    in iCE40 SPRAM).
+    """
+
+    rx: In(stream.Signature(8))
+    tx: Out(stream.Signature(8))
+
+    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000, weight_attrs=None):
+        self.shape, self.timeout, self.weight_attrs = shape, timeout, weight_attrs
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.command = command = CommandProcessor(self.shape, timeout=self.timeout)
+        m.submodules.accelerator = accelerator = Accelerator(
+            self.shape, weight_attrs=self.weight_attrs
+        )
+        wiring.connect(m, wiring.flipped(self.rx), command.rx)
+        wiring.connect(m, command.tx, wiring.flipped(self.tx))
+        wiring.connect(m, command.cfg, accelerator.cfg)
+        wiring.connect(m, command.read, accelerator.read)
+        wiring.connect(m, accelerator.read_data, command.read_data)
+        wiring.connect(m, command.sample, accelerator.i)
+        wiring.connect(m, accelerator.o, command.result)
+        return m
 
 
 class BoardCore(wiring.Component):
-    """Members: ``uart_rx`` In(1) and ``uart_tx`` Out(1), idle high, ``divisor`` cycles a bit."""
+    """:class:`BoardLogic` behind an 8N1 UART: ``uart_rx`` In(1) and ``uart_tx`` Out(1), idle
+    high, ``divisor`` clock cycles a bit."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
 
-    def __init__(self, shape: AcceleratorShape, *, divisor: int, timeout: int = 100_000):
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        *,
+        divisor: int,
+        timeout: int = 100_000,
+        weight_attrs=None,
+    ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
+        self.weight_attrs = weight_attrs
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx = rx = UARTReceiver(divisor=self.divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self.divisor)
-        m.submodules.command = command = CommandProcessor(self.shape, timeout=self.timeout)
-        m.submodules.accelerator = accelerator = Accelerator(self.shape)
+        m.submodules.logic = logic = BoardLogic(
+            self.shape, timeout=self.timeout, weight_attrs=self.weight_attrs
+        )
         m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
         m.d.comb += [
             rx_fifo.w_data.eq(rx.o.payload),
             rx_fifo.w_en.eq(rx.o.valid),
             rx.o.ready.eq(rx_fifo.w_rdy),
-            command.rx.payload.eq(rx_fifo.r_data),
-            command.rx.valid.eq(rx_fifo.r_rdy),
-            rx_fifo.r_en.eq(command.rx.ready),
+            logic.rx.payload.eq(rx_fifo.r_data),
+            logic.rx.valid.eq(rx_fifo.r_rdy),
+            rx_fifo.r_en.eq(logic.rx.ready),
         ]
-        wiring.connect(m, command.tx, tx.i)
-        wiring.connect(m, command.cfg, accelerator.cfg)
-        wiring.connect(m, command.sample, accelerator.i)
-        wiring.connect(m, accelerator.o, command.result)
+        wiring.connect(m, logic.tx, tx.i)
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
         return m

@@ -14,7 +14,11 @@ from sw.modelfile import load_model
 
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
-__all__ = ["deploy", "OPENFPGALOADER_BOARDS"]
+__all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
+
+#: How ``--sim`` reaches the simulated board: a byte-level bridge into the command processor
+#: (fast), or 8N1 frames on the board's UART pins at 4 cycles a bit (everything but the cable).
+SIM_LINKS = ("bridge", "uart")
 
 #: openFPGALoader's names for the boards.
 OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "ulx3s-85f": "ulx3s", "ulx3s-25f": "ulx3s"}
@@ -26,6 +30,7 @@ def deploy(
     *,
     port=None,
     sim=False,
+    sim_link="bridge",
     lanes=8,
     samples=None,
     baud=115_200,
@@ -37,7 +42,9 @@ def deploy(
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes)
     if sim:
-        link = SimulatedLink(shape)
+        if sim_link not in SIM_LINKS:
+            raise ValueError(f"sim_link must be one of {SIM_LINKS}, not {sim_link!r}")
+        link = SimulatedLink(shape, uart_divisor=None if sim_link == "bridge" else 4)
     else:
         if port is None:
             raise ValueError("a real board needs --port (or use --sim)")
@@ -69,13 +76,15 @@ def deploy(
     cycles = np.array([r.cycles for r in results])
     summary = {
         "board": board,
-        "sim": sim,
+        "sim": sim_link if sim else False,
         "samples": n,
         "exact": True,
         "accuracy": float(np.mean(np.array([r.cls for r in results]) == y)),
         "cycles_per_inference": float(cycles.mean()),
         "host_seconds": session.seconds,
         "load_writes": session.writes,
+        "verified_words": session.verified_words,
+        "readback_sha256": session.readback_sha256,
     }
     if clock_hz:
         summary["latency_us"] = float(cycles.mean() / clock_hz * 1e6)

@@ -9,7 +9,8 @@ Top-level ports (docs/accelerator.md lists them with their Verilog names):
 
 ``i``       input stream: intensities (``rate-lfsr``) or spike events (``spikes``)
 ``o``       result stream: one word per class, the class and cycle count on the last
-``cfg``     configuration writes ``(select, addr, data)``, always ready
+``cfg``     configuration writes ``(select, addr, data)``, taken while the accelerator is idle
+``read``, ``read_data``   read-back of any configuration word, while idle
 ``trace{l}``, ``stable``, ``noise``   observation points for testbenches
 """
 
@@ -30,7 +31,7 @@ from .layout import AcceleratorShape, Select
 from .lif import LIFLayer, event_layout
 from .readout import Readout, TraceSignature, result_layout
 
-__all__ = ["Accelerator", "cfg_layout", "generate_verilog"]
+__all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
 
 
 def cfg_layout(shape: AcceleratorShape) -> data.StructLayout:
@@ -43,6 +44,13 @@ def cfg_layout(shape: AcceleratorShape) -> data.StructLayout:
     )
 
 
+def read_layout(shape: AcceleratorShape) -> data.StructLayout:
+    """A read-back request: the ``(select, addr)`` of a configuration write."""
+    return data.StructLayout(
+        {"select": unsigned(shape.cfg_select_bits), "addr": unsigned(shape.cfg_addr_bits)}
+    )
+
+
 class Accelerator(wiring.Component):
     """The whole network for one :class:`AcceleratorShape`.
 
@@ -51,15 +59,21 @@ class Accelerator(wiring.Component):
     i : In(stream.Signature(unsigned(PROB_BITS + 1)))  or  In(stream.Signature(event_layout(n_in)))
     o : Out(stream.Signature(result_layout(classes, score_bits)))
     cfg : In(stream.Signature(cfg_layout(shape)))
+        Ready while nothing is in flight (no input pending, every block idle).
+    read : In(stream.Signature(read_layout(shape)))
+    read_data : Out(stream.Signature(cfg_data_bits))
+        Each request taken (while idle) gives the word at ``(select, addr)`` two cycles later,
+        zero-extended; unused addresses of a select read as 0.
     trace{l} : Out(TraceSignature(n_l))   spikes leaving LIF layer ``l`` (and its eot tokens)
     stable : Out(TraceSignature(n_hidden))
     noise : Out(TraceSignature(n_hidden))
     """
 
-    def __init__(self, shape: AcceleratorShape):
+    def __init__(self, shape: AcceleratorShape, *, weight_attrs=None):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
         self.shape = shape
+        self.weight_attrs = weight_attrs
         n_in = shape.sizes[0]
         in_payload = (
             unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
@@ -68,6 +82,8 @@ class Accelerator(wiring.Component):
             "i": In(stream.Signature(in_payload)),
             "o": Out(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
             "cfg": In(stream.Signature(cfg_layout(shape))),
+            "read": In(stream.Signature(read_layout(shape))),
+            "read_data": Out(stream.Signature(shape.cfg_data_bits)),
             "stable": Out(TraceSignature(shape.n_hidden)),
             "noise": Out(TraceSignature(shape.n_hidden)),
         }
@@ -80,10 +96,12 @@ class Accelerator(wiring.Component):
         s = self.shape
         busy = []
 
-        # Configuration registers and write decoding.
+        # Configuration registers and write decoding; read-back in flight (see below).
         cfg = self.cfg.payload
-        m.d.comb += self.cfg.ready.eq(1)
-        write = self.cfg.valid
+        idle = Signal()
+        read_phase = Signal(range(3))  # 1: address applied, 2: data captured
+        m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0))
+        write = self.cfg.valid & self.cfg.ready
 
         def selected(sel):
             return write & (cfg.select == sel)
@@ -102,19 +120,27 @@ class Accelerator(wiring.Component):
         with m.If(selected(Select.ENCODER_SEED)):
             m.d.sync += encoder_seed.eq(cfg.data)
 
+        def take_input(sink):
+            """Connect ``i`` to ``sink``; no input is taken while a read-back is in flight."""
+            m.d.comb += [
+                sink.payload.eq(self.i.payload),
+                sink.valid.eq(self.i.valid & (read_phase == 0)),
+                self.i.ready.eq(sink.ready & (read_phase == 0)),
+            ]
+
         # Front end.
+        upstream = None  # the stream feeding the next layer (None: the input itself)
         if s.encoder == "rate-lfsr":
             m.submodules.encoder = encoder = RateEncoder(
                 n_in=s.sizes[0], timesteps=s.timesteps, lfsr_width=s.lfsr_width
             )
-            wiring.connect(m, wiring.flipped(self.i), encoder.i)
+            take_input(encoder.i)
             m.d.comb += encoder.seed.eq(encoder_seed)
             upstream = encoder.o
             busy.append(encoder.busy)
-        else:
-            upstream = wiring.flipped(self.i)
 
         # LIF layers.
+        layers, constants = [], []
         for l in range(s.n_layers):
             layer = LIFLayer(
                 n_in=s.sizes[l],
@@ -127,9 +153,14 @@ class Accelerator(wiring.Component):
                 acc_bits=s.acc_bits(l),
                 update_bits=s.update_bits(l),
                 reset=s.reset,
+                weight_attrs=self.weight_attrs,
             )
             m.submodules[f"layer{l}"] = layer
-            wiring.connect(m, upstream, layer.i)
+            layers.append(layer)
+            if upstream is None:
+                take_input(layer.i)
+            else:
+                wiring.connect(m, upstream, layer.i)
             threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
             leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
             with m.If(selected(Select.LAYER_CONST + 4 * l)):
@@ -138,6 +169,7 @@ class Accelerator(wiring.Component):
                         m.d.sync += threshold.eq(cfg.data)
                     with m.Case(1):
                         m.d.sync += leak_shift.eq(cfg.data)
+            constants.append((threshold, leak_shift))
             m.d.comb += [
                 layer.threshold.eq(threshold),
                 layer.leak_shift.eq(leak_shift),
@@ -191,10 +223,57 @@ class Accelerator(wiring.Component):
         any_busy = self.i.valid
         for b in busy:
             any_busy = any_busy | b
+        m.d.comb += idle.eq(~any_busy)
         with m.If(self.o.valid & self.o.ready & self.o.payload.last):
             m.d.sync += cycles.eq(0)
         with m.Elif(any_busy):
             m.d.sync += cycles.eq(cycles + 1)
+
+        # Read-back: take a request while idle, apply its address to every read port for two
+        # cycles (synchronous ports answer in the second), then hold the word until taken.
+        read_select = Signal.like(self.read.payload.select)
+        read_addr = Signal.like(self.read.payload.addr)
+        m.d.comb += self.read.ready.eq(idle & (read_phase == 0) & ~self.read_data.valid)
+        with m.If(self.read.valid & self.read.ready):
+            m.d.sync += [
+                read_select.eq(self.read.payload.select),
+                read_addr.eq(self.read.payload.addr),
+                read_phase.eq(1),
+            ]
+        with m.If(read_phase == 1):
+            m.d.sync += read_phase.eq(2)
+        ports = [readout.weight_read, readout.bias_read]
+        ports += [layer.weight_read for layer in layers] + [layer.bias_read for layer in layers]
+        for port in ports:
+            m.d.comb += [port.en.eq(read_phase != 0), port.addr.eq(read_addr)]
+        words = {
+            Select.MODE: [mode, noise_seed, noise_shift, noise_fixed],
+            Select.ENCODER_SEED: [encoder_seed],
+            Select.READOUT_WEIGHT: readout.weight_read.data,
+            Select.READOUT_BIAS: readout.bias_read.data,
+        }
+        for l, layer in enumerate(layers):
+            words[Select.LAYER_WEIGHT + 4 * l] = layer.weight_read.data
+            words[Select.LAYER_BIAS + 4 * l] = layer.bias_read.data
+            words[Select.LAYER_CONST + 4 * l] = list(constants[l])
+        with m.If(read_phase == 2):
+            m.d.sync += [read_phase.eq(0), self.read_data.valid.eq(1)]
+            with m.Switch(read_select):
+                for select, word in words.items():
+                    with m.Case(select):
+                        if isinstance(word, list):  # registers, one per address
+                            with m.Switch(read_addr):
+                                for addr, reg in enumerate(word):
+                                    with m.Case(addr):
+                                        m.d.sync += self.read_data.payload.eq(reg)
+                                with m.Default():
+                                    m.d.sync += self.read_data.payload.eq(0)
+                        else:
+                            m.d.sync += self.read_data.payload.eq(word)
+                with m.Default():
+                    m.d.sync += self.read_data.payload.eq(0)
+        with m.If(self.read_data.valid & self.read_data.ready):
+            m.d.sync += self.read_data.valid.eq(0)
         return m
 
 

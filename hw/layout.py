@@ -173,6 +173,24 @@ class AcceleratorShape:
     def cfg_select_bits(self) -> int:
         return _bits(Select.LAYER_CONST + 4 * (self.n_layers - 1))
 
+    def word_bits(self, select: int, addr: int = 0) -> int:
+        """Bits of a configuration word the accelerator keeps (and reads back) at ``(select,
+        addr)``; higher data bits of a write are dropped."""
+        if select == Select.MODE:
+            return (2, self.lfsr_width, 4, 1)[addr]
+        if select == Select.ENCODER_SEED:
+            return self.lfsr_width
+        if select == Select.READOUT_WEIGHT:
+            return self.n_classes * self.weight_bits
+        if select == Select.READOUT_BIAS:
+            return self.bias_bits
+        kind = (select - Select.LAYER_WEIGHT) % 4
+        if kind == 0:
+            return self.lanes * self.weight_bits
+        if kind == 1:
+            return self.lanes * self.bias_bits
+        return (self.membrane_bits - 1, (self.membrane_bits - 1).bit_length())[addr]
+
     def as_dict(self) -> dict:
         return {
             "sizes": list(self.sizes),

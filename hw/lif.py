@@ -23,7 +23,14 @@ from amaranth.lib.wiring import In, Out
 
 from sw import numerics
 
-__all__ = ["event_layout", "MemoryWriteSignature", "LIFLayer", "lowest_set_bit", "saturate"]
+__all__ = [
+    "event_layout",
+    "MemoryWriteSignature",
+    "MemoryReadSignature",
+    "LIFLayer",
+    "lowest_set_bit",
+    "saturate",
+]
 
 #: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
 SPIKE_FIFO_DEPTH = 4
@@ -39,6 +46,14 @@ class MemoryWriteSignature(wiring.Signature):
 
     def __init__(self, addr_bits: int, data_bits: int):
         super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": Out(data_bits)})
+
+
+class MemoryReadSignature(wiring.Signature):
+    """A read-back port seen from the reader: ``en`` and ``addr`` in a cycle, ``data`` of that
+    address in the next (only while the block is idle; it overrides the block's own reads)."""
+
+    def __init__(self, addr_bits: int, data_bits: int):
+        super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": In(data_bits)})
 
 
 def lowest_set_bit(m: Module, mask):
@@ -71,6 +86,10 @@ class LIFLayer(wiring.Component):
     acc_bits, update_bits : int
         Accumulator width and the width of ``v - (v >> k) + b + acc`` (see ``hw.layout``).
     reset : {"hard", "subtract"}
+    weight_attrs : dict
+        Attributes of the weight memory, e.g. ``{"ram_style": "huge"}`` for iCE40 SPRAM. The
+        weight memory has one address shared by reads and writes (a write takes the cycle), as
+        single-port RAMs like SPRAM need; writes come only while the layer is idle.
 
     Members
     -------
@@ -80,6 +99,8 @@ class LIFLayer(wiring.Component):
         Word ``i * G + g``: ``P`` signed ``W``-bit weights from input ``i`` to group ``g``.
     bias_write : In(MemoryWriteSignature)
         Word ``g``: ``P`` signed ``B``-bit biases.
+    weight_read, bias_read : In(MemoryReadSignature)
+        Read-back of the same words, while the layer is idle.
     threshold : In(V - 1)
         Firing threshold, ``1 .. 2**(V-1) - 1``.
     leak_shift : In(range(V))
@@ -101,6 +122,7 @@ class LIFLayer(wiring.Component):
         acc_bits,
         update_bits,
         reset="hard",
+        weight_attrs=None,
     ):
         for name, value in (
             ("n_in", n_in),
@@ -115,19 +137,18 @@ class LIFLayer(wiring.Component):
         self.n_in, self.n_out, self.lanes, self.timesteps = n_in, n_out, lanes, timesteps
         self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
+        self.weight_attrs = dict(weight_attrs or {})
         self.groups = -(-n_out // lanes)
+        weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
+        bias_addr_bits = (self.groups - 1).bit_length() or 1
         super().__init__(
             {
                 "i": In(stream.Signature(event_layout(n_in))),
                 "o": Out(stream.Signature(event_layout(n_out))),
-                "weight_write": In(
-                    MemoryWriteSignature(
-                        (n_in * self.groups - 1).bit_length() or 1, lanes * weight_bits
-                    )
-                ),
-                "bias_write": In(
-                    MemoryWriteSignature((self.groups - 1).bit_length() or 1, lanes * bias_bits)
-                ),
+                "weight_write": In(MemoryWriteSignature(weight_addr_bits, lanes * weight_bits)),
+                "bias_write": In(MemoryWriteSignature(bias_addr_bits, lanes * bias_bits)),
+                "weight_read": In(MemoryReadSignature(weight_addr_bits, lanes * weight_bits)),
+                "bias_read": In(MemoryReadSignature(bias_addr_bits, lanes * bias_bits)),
                 "threshold": In(membrane_bits - 1),
                 "leak_shift": In(range(membrane_bits)),
                 "busy": Out(1),
@@ -143,7 +164,10 @@ class LIFLayer(wiring.Component):
 
         # Memories: weights and biases written at run time, per-group lane state.
         m.submodules.weights = weights = Memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), P), depth=self.n_in * G, init=[]
+            shape=data.ArrayLayout(signed(self.weight_bits), P),
+            depth=self.n_in * G,
+            init=[],
+            attrs=self.weight_attrs,
         )
         m.submodules.biases = biases = Memory(
             shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[]
@@ -153,8 +177,19 @@ class LIFLayer(wiring.Component):
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
         s_rd = state.read_port(transparent_for=(s_wr,))
-        for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
-            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr), port.data.eq(bus.data)]
+        m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
+        m.d.comb += b_wr.data.eq(self.bias_write.data)
+        # One weight address: the write's, else the read-back's, else the event phase's.
+        weight_addr = Signal.like(w_rd.addr)
+        m.d.comb += [
+            w_wr.en.eq(self.weight_write.en),
+            w_wr.addr.eq(weight_addr),
+            w_wr.data.eq(self.weight_write.data),
+            w_rd.addr.eq(weight_addr),
+            w_rd.en.eq(~self.weight_write.en),
+            self.weight_read.data.eq(w_rd.data),
+            self.bias_read.data.eq(b_rd.data),
+        ]
 
         timestep = Signal(range(max(T, 2)))
         group = Signal(range(max(G, 2)))
@@ -180,7 +215,13 @@ class LIFLayer(wiring.Component):
 
         clear_group = Signal(range(G + 1))
 
-        m.d.comb += [w_rd.addr.eq(weight_base + group), s_rd.addr.eq(group)]
+        with m.If(self.weight_write.en):
+            m.d.comb += weight_addr.eq(self.weight_write.addr)
+        with m.Elif(self.weight_read.en):
+            m.d.comb += weight_addr.eq(self.weight_read.addr)
+        with m.Else():
+            m.d.comb += weight_addr.eq(weight_base + group)
+        m.d.comb += s_rd.addr.eq(group)
 
         # Stage 1 of the event phase: acc += w for every lane of the group read last cycle.
         with m.If(event_stage):
@@ -264,7 +305,7 @@ class LIFLayer(wiring.Component):
                         ]
 
             with m.State("UPDATE"):
-                m.d.comb += [s_rd.addr.eq(update_group), b_rd.addr.eq(update_group)]
+                m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room):
                     m.d.sync += [
                         update_stage.eq(1),
@@ -276,6 +317,7 @@ class LIFLayer(wiring.Component):
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     m.next = "EVENTS"
 
+        m.d.comb += b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_group))
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS") | event_active | event_stage | spikes.r_rdy | (timestep != 0)
         )

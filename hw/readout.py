@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from sw import numerics
 
 from .lfsr import BernoulliDraw, LaneSeeds
-from .lif import MemoryWriteSignature, event_layout
+from .lif import MemoryReadSignature, MemoryWriteSignature, event_layout
 
 __all__ = [
     "result_layout",
@@ -68,6 +68,7 @@ class Readout(wiring.Component):
     o : Out(stream.Signature(result_layout(n_classes, score_bits)))
     weight_write : In(MemoryWriteSignature)   word ``j``: ``n_classes`` signed ``W``-bit weights
     bias_write : In(MemoryWriteSignature)     word ``c``: signed ``B``-bit bias of class ``c``
+    weight_read, bias_read : In(MemoryReadSignature)   read-back of those words, while idle
     mode : In(2)                              0 normal, 1 skeleton, 2 noise
     noise_seed : In(lfsr_width)               base seed of the noise lanes
     noise_shift : In(4)                       amplitude probability shift
@@ -86,18 +87,16 @@ class Readout(wiring.Component):
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
         self.lfsr_width = lfsr_width
+        hidden_addr_bits = max(1, (n_hidden - 1).bit_length())
+        class_addr_bits = max(1, (n_classes - 1).bit_length())
         super().__init__(
             {
                 "i": In(stream.Signature(event_layout(n_hidden))),
                 "o": Out(stream.Signature(result_layout(n_classes, score_bits))),
-                "weight_write": In(
-                    MemoryWriteSignature(
-                        max(1, (n_hidden - 1).bit_length()), n_classes * weight_bits
-                    )
-                ),
-                "bias_write": In(
-                    MemoryWriteSignature(max(1, (n_classes - 1).bit_length()), bias_bits)
-                ),
+                "weight_write": In(MemoryWriteSignature(hidden_addr_bits, n_classes * weight_bits)),
+                "bias_write": In(MemoryWriteSignature(class_addr_bits, bias_bits)),
+                "weight_read": In(MemoryReadSignature(hidden_addr_bits, n_classes * weight_bits)),
+                "bias_read": In(MemoryReadSignature(class_addr_bits, bias_bits)),
                 "mode": In(2),
                 "noise_seed": In(lfsr_width),
                 "noise_shift": In(4),
@@ -266,5 +265,11 @@ class Readout(wiring.Component):
                         m.d.sync += [s.eq(0) for s in scores]
                         m.next = "EVENTS"
 
+        # Read-back (only while idle) takes the weight and bias read ports.
+        with m.If(self.weight_read.en):
+            m.d.comb += w_rd.addr.eq(self.weight_read.addr)
+        with m.If(self.bias_read.en):
+            m.d.comb += b_rd.addr.eq(self.bias_read.addr)
+        m.d.comb += [self.weight_read.data.eq(w_rd.data), self.bias_read.data.eq(b_rd.data)]
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_stage | (timestep != 0))
         return m

@@ -170,7 +170,7 @@ def run_cosim(
     data_root=None,
     seed=0,
     noise_seed=None,
-    tests=("inference", "reset_mid_inference"),
+    tests=("inference", "read_back", "reset_mid_inference"),
     quiet=True,
     random_inputs=False,
 ) -> dict:

@@ -3,7 +3,8 @@
 The stimulus file (made by :mod:`sim.runner`) holds the inputs, the configuration writes and
 the golden model's trace. Driver, Monitor and Checker:
 
-- :class:`ConfigWriter` loads the model through the ``cfg`` port;
+- :class:`ConfigWriter` loads the model through the ``cfg`` port and reads it back through
+  ``read`` / ``read_data``;
 - :class:`InputDriver` streams samples with seeded random idle gaps;
 - :class:`Monitor` drives ``o.ready`` with seeded backpressure and records every layer's spikes
   per timestep, the stable (skeleton) spikes, the noise spikes and the result words;
@@ -24,7 +25,7 @@ from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.accelerator import cfg_layout
+from hw.accelerator import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
 from hw.lif import event_layout
 from hw.readout import result_layout
@@ -96,17 +97,42 @@ class Stimulus:
         return words
 
 
+async def handshake(clk, valid, ready):
+    """Hold ``valid`` high until a rising edge at which ``ready`` was high."""
+    valid.value = 1
+    while True:
+        await ReadOnly()
+        accepted = bool(ready.value)
+        await RisingEdge(clk)
+        if accepted:
+            valid.value = 0
+            return
+
+
 class ConfigWriter:
     def __init__(self, dut, shape):
-        self.dut, self.encode = dut, field_encoder(cfg_layout(shape))
+        self.dut = dut
+        self.encode = field_encoder(cfg_layout(shape))
+        self.encode_read = field_encoder(read_layout(shape))
 
     async def write_all(self, writes):
         dut = self.dut
         for select, addr, data in writes:
             dut.cfg__payload.value = self.encode(select=select, addr=addr, data=data)
-            dut.cfg__valid.value = 1
+            await handshake(dut.clk, dut.cfg__valid, dut.cfg__ready)
+
+    async def read(self, select, addr) -> int:
+        dut = self.dut
+        dut.read__payload.value = self.encode_read(select=select, addr=addr)
+        await handshake(dut.clk, dut.read__valid, dut.read__ready)
+        dut.read_data__ready.value = 1
+        while True:
+            await ReadOnly()
+            valid, word = bool(dut.read_data__valid.value), int(dut.read_data__payload.value)
             await RisingEdge(dut.clk)
-        dut.cfg__valid.value = 0
+            if valid:
+                dut.read_data__ready.value = 0
+                return word
 
 
 class InputDriver:
@@ -255,7 +281,16 @@ class Checker:
 
 async def start(dut, stimulus):
     Clock(dut.clk, 10, unit="ns").start()
-    for port in (dut.i__valid, dut.i__payload, dut.cfg__valid, dut.cfg__payload, dut.o__ready):
+    for port in (
+        dut.i__valid,
+        dut.i__payload,
+        dut.cfg__valid,
+        dut.cfg__payload,
+        dut.read__valid,
+        dut.read__payload,
+        dut.read_data__ready,
+        dut.o__ready,
+    ):
         port.value = 0
     dut.rst.value = 1
     for _ in range(2):
@@ -264,20 +299,11 @@ async def start(dut, stimulus):
     await ConfigWriter(dut, stimulus.shape).write_all(stimulus.writes)
 
 
-def write_summary(stimulus, checker, name, elapsed):
+def record(stimulus, name, summary):
+    """Add ``summary`` under ``name`` to the summary file the runner reads, if it asked for one."""
     path = stimulus.meta.get("summary")
     if not path:
         return
-    summary = {
-        "test": name,
-        "samples": checker.checked,
-        "errors": checker.errors,
-        "bit_exact": checker.checked - checker.errors if checker.errors == 0 else None,
-        "first_mismatch": checker.first_mismatch,
-        "accuracy": checker.correct / max(checker.checked, 1),
-        "cycles_per_inference": float(np.mean(checker.cycles)) if checker.cycles else None,
-        "seconds": elapsed,
-    }
     existing = {}
     if os.path.exists(path):
         with open(path) as f:
@@ -285,6 +311,23 @@ def write_summary(stimulus, checker, name, elapsed):
     existing[name] = summary
     with open(path, "w") as f:
         json.dump(existing, f, indent=1)
+
+
+def write_summary(stimulus, checker, name, elapsed):
+    record(
+        stimulus,
+        name,
+        {
+            "test": name,
+            "samples": checker.checked,
+            "errors": checker.errors,
+            "bit_exact": checker.checked - checker.errors if checker.errors == 0 else None,
+            "first_mismatch": checker.first_mismatch,
+            "accuracy": checker.correct / max(checker.checked, 1),
+            "cycles_per_inference": float(np.mean(checker.cycles)) if checker.cycles else None,
+            "seconds": elapsed,
+        },
+    )
 
 
 @cocotb.test()
@@ -302,6 +345,24 @@ async def inference(dut):
     write_summary(stimulus, checker, "inference", time.perf_counter() - t0)
     assert checker.errors == 0, checker.first_mismatch
     assert checker.checked == n
+
+
+@cocotb.test()
+async def read_back(dut):
+    """Every configuration word reads back as written (the last write to an address wins)."""
+    stimulus = Stimulus(os.environ["STABLESPIKE_STIMULUS"])
+    await start(dut, stimulus)
+    writer = ConfigWriter(dut, stimulus.shape)
+    expected = {(select, addr): data for select, addr, data in stimulus.writes}
+    t0 = time.perf_counter()
+    for (select, addr), data in expected.items():
+        word = await writer.read(select, addr)
+        assert word == data, f"read-back of select {select} addr {addr}: {word:#x}, wrote {data:#x}"
+    record(
+        stimulus,
+        "read_back",
+        {"words": len(expected), "errors": 0, "seconds": time.perf_counter() - t0},
+    )
 
 
 @cocotb.test()

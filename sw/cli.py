@@ -272,6 +272,7 @@ def cmd_deploy(args):
             args.board,
             port=args.port,
             sim=args.sim,
+            sim_link=args.sim_link,
             lanes=args.lanes,
             samples=args.samples,
             baud=args.baud,
@@ -283,12 +284,13 @@ def cmd_deploy(args):
     if args.json:
         print(json.dumps(summary, indent=1))
         return
-    where = "simulated board" if args.sim else args.port
+    where = f"simulated board ({args.sim_link})" if args.sim else args.port
     print(
         f"{summary['samples']}/{summary['samples']} samples on the {where} equal the golden "
         f"model (scores and class); accuracy {summary['accuracy']:.4f}; "
         f"{summary['cycles_per_inference']:,.0f} cycles/inference; weights loaded with "
-        f"{summary['load_writes']} writes; {summary['host_seconds']:.1f} s in all"
+        f"{summary['load_writes']} writes and all {summary['verified_words']} words read back "
+        f"equal (sha256 {summary['readback_sha256'][:16]}); {summary['host_seconds']:.1f} s in all"
     )
 
 
@@ -420,6 +422,13 @@ def build_parser():
     p.add_argument("--board", choices=BOARDS, required=True)
     p.add_argument("--port", help="serial port of the board")
     p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
+    p.add_argument(
+        "--sim-link",
+        choices=("bridge", "uart"),
+        default="bridge",
+        help="with --sim: a byte bridge into the command processor (fast), or frames on the "
+        "board's UART pins (slow; everything but the cable)",
+    )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--lanes", type=int, default=8)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)

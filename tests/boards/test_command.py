@@ -35,14 +35,16 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0):
         done.append(True)
 
     async def monitor(ctx):
-        async for _, _, tv, tr, tp, cv, cp in ctx.tick().sample(
-            dut.tx.valid, dut.tx.ready, dut.tx.payload, dut.cfg.valid, dut.cfg.payload
+        tx, cfg = dut.tx, dut.cfg
+        async for _, _, tv, tr, tp, cv, cr, cp in ctx.tick().sample(
+            tx.valid, tx.ready, tx.payload, cfg.valid, cfg.ready, cfg.payload
         ):
             if tv and tr:
                 out.extend(replies.feed(bytes([tp])))
-            if cv:
+            if cv and cr:
                 writes.append((cp.select, cp.addr, cp.data))
             ctx.set(dut.tx.ready, rng.random() >= tx_stall)
+            ctx.set(dut.cfg.ready, rng.random() >= 0.5)  # a busy accelerator holds writes back
             if done:
                 return
 

@@ -1,66 +1,103 @@
-"""Fuzzing the command processor: thousands of valid, corrupted, truncated and unknown frames.
-Every frame is answered as documented, nothing hangs, and only valid WRITEs write."""
+"""Fuzzing the board logic (command processor + accelerator): thousands of valid, corrupted,
+truncated and unknown frames, and reads in between. Every frame is answered as documented,
+nothing hangs, and the memories read back exactly what the valid WRITEs put there."""
 
+import hashlib
 import random
 
 from amaranth.sim import Simulator
 
-from boards.command import CommandProcessor, select_depths
+from boards.command import select_depths
+from boards.core import BoardLogic
 from boards.protocol import SYNC, Command, Frame, FrameDecoder, Status, encode_frame
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, Select
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
 TIMEOUT = 64
 NBYTES = -(-SHAPE.cfg_data_bits // 8)
+DEPTHS = select_depths(SHAPE)
 
 
-def make_cases(n, seed=0):
-    """(bytes to send, idle cycles after, expected reply or None, expected write or None)."""
+def initial_memory() -> dict:
+    """Every configuration word after reset: thresholds and leak shifts 1, the rest 0."""
+    memory = {(s, a): 0 for s, d in enumerate(DEPTHS) for a in range(d)}
+    for layer in range(SHAPE.n_layers):
+        memory[(Select.LAYER_CONST + 4 * layer, 0)] = 1
+        memory[(Select.LAYER_CONST + 4 * layer, 1)] = 1
+    return memory
+
+
+def read_frame(select, addr, count):
+    payload = bytes([select]) + addr.to_bytes(2, "little") + count.to_bytes(2, "little")
+    return encode_frame(Command.READ, payload)
+
+
+def read_reply(memory, select, addr, count):
+    words = (memory[(select, a)] for a in range(addr, addr + count))
+    return Frame(Command.READ, b"".join(w.to_bytes(NBYTES, "little") for w in words))
+
+
+def make_cases(n, memory, seed=0):
+    """(bytes to send, idle cycles after, expected reply or None); ``memory`` follows the
+    valid writes."""
     rng = random.Random(seed)
-    depths = select_depths(SHAPE)
+    kinds = ["write", "read", "bad_read", "bad_crc", "unknown", "range", "truncated", "noise"]
     cases = []
     for _ in range(n):
-        kind = rng.choice(["write", "bad_crc", "unknown", "range", "truncated", "noise"])
-        select = rng.choice([s for s, d in enumerate(depths) if d])
-        addr = rng.randrange(depths[select])
+        kind = rng.choice(kinds)
+        select = rng.choice([s for s, d in enumerate(DEPTHS) if d])
+        addr = rng.randrange(DEPTHS[select])
         data = rng.randrange(1 << (8 * NBYTES))
         payload = bytes([select]) + addr.to_bytes(2, "little") + data.to_bytes(NBYTES, "little")
         frame = encode_frame(Command.WRITE, payload)
         if kind == "write":
-            cases.append((frame, 0, Frame(Command.WRITE, b""), (select, addr, data)))
+            memory[(select, addr)] = data & ((1 << SHAPE.word_bits(select, addr)) - 1)
+            cases.append((frame, 0, Frame(Command.WRITE, b"")))
+        elif kind == "read":
+            count = rng.randint(1, DEPTHS[select] - addr)
+            reply = read_reply(memory, select, addr, count)
+            cases.append((read_frame(select, addr, count), 0, reply))
+        elif kind == "bad_read":
+            count = rng.choice([0, DEPTHS[select] - addr + 1 + rng.randrange(5)])
+            error = Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.READ]))
+            cases.append((read_frame(select, addr, count), 0, error))
         elif kind == "bad_crc":
             bad = bytearray(frame)
             bad[rng.randrange(4, len(bad))] ^= 1 << rng.randrange(8)
             error = Frame(Command.ERROR, bytes([Status.BAD_CRC, Command.WRITE]))
-            cases.append((bytes(bad), 0, error, None))
+            cases.append((bytes(bad), 0, error))
         elif kind == "unknown":
             cmd = rng.choice([0x00, 0x06, 0x42, 0x7E])
             error = Frame(Command.ERROR, bytes([Status.UNKNOWN_COMMAND, cmd]))
-            cases.append((encode_frame(cmd, payload[: rng.randrange(6)]), 0, error, None))
+            cases.append((encode_frame(cmd, payload[: rng.randrange(6)]), 0, error))
         elif kind == "range":
-            bad_payload = bytes([len(depths) + rng.randrange(20)]) + payload[1:]
+            bad_payload = bytes([len(DEPTHS) + rng.randrange(20)]) + payload[1:]
             error = Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.WRITE]))
-            cases.append((encode_frame(Command.WRITE, bad_payload), 0, error, None))
+            cases.append((encode_frame(Command.WRITE, bad_payload), 0, error))
         elif kind == "truncated":
             error = Frame(Command.ERROR, bytes([Status.TIMEOUT, Command.WRITE]))
             cut = frame[: rng.randrange(5, len(frame) - 1)]
-            cases.append((cut, 2 * TIMEOUT, error, None))
+            cases.append((cut, 2 * TIMEOUT, error))
         else:  # bytes with no SYNC are dropped without an answer
             noise = bytes(b for b in (rng.randrange(256) for _ in range(12)) if b != SYNC)
-            cases.append((noise, 0, None, None))
+            cases.append((noise, 0, None))
     return cases
 
 
-def test_fuzz_frames():
-    cases = make_cases(1500)
-    dut = CommandProcessor(SHAPE, timeout=TIMEOUT)
+def test_fuzz_frames_then_read_back_every_word():
+    memory = initial_memory()
+    cases = make_cases(2000, memory)
+    # Finally read every memory and register, whole.
+    full_read = [(s, 0, d) for s, d in enumerate(DEPTHS) if d]
+    cases += [(read_frame(*r), 0, read_reply(memory, *r)) for r in full_read]
+    dut = BoardLogic(SHAPE, timeout=TIMEOUT)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    expected_replies = [c[2] for c in cases if c[2] is not None]
-    replies, writes, decoder = [], [], FrameDecoder()
+    expected = [c[2] for c in cases if c[2] is not None]
+    replies, decoder = [], FrameDecoder()
 
     async def host(ctx):
-        for data, gap, _, _ in cases:
+        for data, gap, _ in cases:
             for byte in data:
                 ctx.set(dut.rx.payload, byte)
                 ctx.set(dut.rx.valid, 1)
@@ -71,22 +108,26 @@ def test_fuzz_frames():
     async def monitor(ctx):
         ctx.set(dut.tx.ready, 1)
         idle = 0
-        async for _, _, tv, tp, cv, cp in ctx.tick().sample(
-            dut.tx.valid, dut.tx.payload, dut.cfg.valid, dut.cfg.payload
-        ):
+        async for _, _, tv, tp in ctx.tick().sample(dut.tx.valid, dut.tx.payload):
             idle += 1
             if tv:
                 idle = 0
                 replies.extend(decoder.feed(bytes([tp])))
-            if cv:
-                writes.append((cp.select, cp.addr, cp.data))
-            if len(replies) == len(expected_replies):
+            if len(replies) == len(expected):
                 return
             assert idle < 20 * TIMEOUT, f"no reply after {len(replies)} of them: stuck"
 
     sim.add_testbench(host, background=True)
     sim.add_testbench(monitor)
     sim.run()
-    assert replies == expected_replies
-    assert writes == [c[3] for c in cases if c[3] is not None]
-    assert len(writes) > 150 and len(expected_replies) > 1000
+    first_wrong = next((i for i, (r, e) in enumerate(zip(replies, expected)) if r != e), None)
+    assert first_wrong is None, (
+        f"reply {first_wrong}: {replies[first_wrong]} != {expected[first_wrong]}"
+    )
+    # The read-back hash of the whole configuration equals the valid writes' hash.
+    n_full = len(full_read)
+    board = hashlib.sha256(b"".join(r.payload for r in replies[-n_full:])).hexdigest()
+    host = hashlib.sha256(b"".join(e.payload for e in expected[-n_full:])).hexdigest()
+    assert board == host
+    kinds = [c[2].command if c[2] else None for c in cases]
+    assert kinds.count(Command.WRITE) > 200 and kinds.count(Command.READ) > 200

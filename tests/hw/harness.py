@@ -47,7 +47,7 @@ def run_accelerator(
             ctx.set(dut.cfg.payload.addr, addr)
             ctx.set(dut.cfg.payload.data, data)
             ctx.set(dut.cfg.valid, 1)
-            await ctx.tick()
+            await ctx.tick().until(dut.cfg.ready)
         ctx.set(dut.cfg.valid, 0)
         for sample in inputs:
             tokens = []
