@@ -20,8 +20,9 @@ from hw.layout import AcceleratorShape
 from sw.modelfile import atomic_write, load_model
 
 from .core import BoardCore
+from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
-__all__ = ["BOARDS", "BoardTop", "build_board", "format_report", "BuildError"]
+__all__ = ["BOARDS", "BOARD_LANES", "BoardTop", "build_board", "format_report", "BuildError"]
 
 DEFAULT_BAUD = 115_200
 
@@ -44,6 +45,27 @@ def _platform(board: str):
 
 BOARDS = ("icebreaker", "ulx3s-85f", "ulx3s-25f")
 
+#: Default neuron lanes per board: what fits the digits net (64-128-10) with room to route.
+BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
+
+#: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
+SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
+
+
+def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bool]:
+    """Which LIF layers keep their weights in SPRAM: the largest weight memories first, as long
+    as their blocks (``ceil(P*W/16) * ceil(depth/16K)`` each) fit in ``blocks``."""
+    need = []
+    for l in range(shape.n_layers):
+        depth = shape.sizes[l] * shape.groups(l)
+        width = shape.lanes * shape.weight_bits
+        need.append(-(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH))
+    chosen, used = [False] * shape.n_layers, 0
+    for l in sorted(range(shape.n_layers), key=lambda l: -shape.sizes[l] * shape.groups(l)):
+        if used + need[l] <= blocks:
+            chosen[l], used = True, used + need[l]
+    return chosen
+
 
 class BuildError(RuntimeError):
     """The design did not build, fit or meet its clock; the message has the numbers."""
@@ -51,16 +73,38 @@ class BuildError(RuntimeError):
 
 class BoardTop(Elaboratable):
     """Pins around :class:`boards.core.BoardCore`: the board's UART and a LED that lights while
-    a byte is being sent back to the host."""
+    a byte is being sent back to the host. With ``clock_hz`` the logic runs from a PLL on the
+    board oscillator (:mod:`boards.pll`: the closest setting at or below ``clock_hz``)."""
 
-    def __init__(self, shape: AcceleratorShape, *, baud: int = DEFAULT_BAUD):
-        self.shape, self.baud = shape, baud
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        *,
+        baud: int = DEFAULT_BAUD,
+        weight_attrs=None,
+        clock_hz: float | None = None,
+    ):
+        self.shape, self.baud, self.weight_attrs = shape, baud, weight_attrs
+        self.clock_hz = clock_hz
+
+    def pll_setting(self, platform) -> PLLSetting | None:
+        if self.clock_hz is None:
+            return None
+        search = ecp5_pll if platform.family == "ecp5" else ice40_pll
+        return search(platform.default_clk_frequency, self.clock_hz)
 
     def elaborate(self, platform):
         m = Module()
-        divisor = int(platform.default_clk_frequency // self.baud)
+        pll = self.pll_setting(platform)
+        if pll is not None:
+            add_pll(m, platform, pll)
+        clock = platform.default_clk_frequency if pll is None else pll.f_out
+        divisor = int(clock // self.baud)
         m.submodules.core = core = BoardCore(
-            self.shape, divisor=divisor, timeout=int(platform.default_clk_frequency // 100)
+            self.shape,
+            divisor=divisor,
+            timeout=int(clock // 100),
+            weight_attrs=self.weight_attrs,
         )
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
@@ -97,21 +141,39 @@ def build_board(
     baud: int = DEFAULT_BAUD,
     build_dir="build/boards",
     seed: int = 1,
+    clock_mhz: float | None = None,
 ) -> dict:
-    """Build the bitstream of ``model_path``'s shape for ``board``; returns the report."""
+    """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
+    ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator."""
     platform = _platform(board)
     shape = AcceleratorShape.from_model(load_model(model_path), lanes=lanes)
     _toolchain_env()
-    out = Path(build_dir) / f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}"
+    clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
+    name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{clock}"
+    out = Path(build_dir) / name
     report_json = out / "report.json"
+    options = {}
+    in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
+    if any(in_spram):
+        # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
+        options = {"synth_opts": "-spram", "script_after_read": "delete t:$meminit_v2"}
+    weight_attrs = [{"ram_style": "huge"} if s else {} for s in in_spram]
+    top = BoardTop(
+        shape,
+        baud=baud,
+        weight_attrs=weight_attrs,
+        clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
+    )
+    pll = top.pll_setting(platform)
     t0 = time.perf_counter()
     try:
         platform.build(
-            BoardTop(shape, baud=baud),
+            top,
             name="top",
             build_dir=str(out),
             do_program=False,
             nextpnr_opts=f"--report report.json --seed {seed}",
+            **options,
         )
     except Exception as e:  # the toolchain's own error
         raise BuildError(
@@ -125,6 +187,9 @@ def build_board(
         "shape": shape.as_dict(),
         "lanes": lanes,
         "baud": baud,
+        "weights_in_spram": in_spram,
+        "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
+        "pll": None if pll is None else pll.params,
         "seconds": seconds,
         "bitstream": str(next(iter(sorted(out.glob("top.bi*"))), "")),
         "utilization": report.get("utilization", {}),

@@ -130,10 +130,10 @@ class CommandProcessor(wiring.Component):
         result_cycles = Signal(32)
         n_result = 4 * self.shape.n_classes + 5
 
-        # READ: words left to send, and the byte of the current word.
+        # READ: the word count asked for (then ``count`` counts the words left, and ``data``
+        # holds the word being sent), and the byte of that word.
         read_count = data[:16]
         read_byte = Signal(range(self.data_bytes))
-        read_word = Signal(8 * self.data_bytes)
         max_read = MAX_PAYLOAD // self.data_bytes
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
@@ -294,6 +294,7 @@ class CommandProcessor(wiring.Component):
                         start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
                     with m.Else():
                         start_reply(Command.READ, n=read_count * self.data_bytes)
+                        m.d.sync += count.eq(read_count)
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.RUN):
                     with m.If(~well_formed):
@@ -322,20 +323,20 @@ class CommandProcessor(wiring.Component):
             with m.State("READ_WAIT"):
                 m.d.comb += self.read_data.ready.eq(1)
                 with m.If(self.read_data.valid):
-                    m.d.sync += [read_word.eq(self.read_data.payload), read_byte.eq(0)]
+                    m.d.sync += [data.eq(self.read_data.payload), read_byte.eq(0)]
                     m.next = "READ_SEND"
 
             with m.State("READ_SEND"):
                 m.d.comb += [
                     self.tx.valid.eq(1),
-                    self.tx.payload.eq(read_word.word_select(read_byte, 8)),
+                    self.tx.payload.eq(data.word_select(read_byte, 8)),
                 ]
                 with m.If(self.tx.ready):
                     m.d.comb += tx_crc.valid.eq(1)
                     m.d.sync += read_byte.eq(read_byte + 1)
                     with m.If(read_byte == self.data_bytes - 1):
-                        m.d.sync += [addr.eq(addr + 1), read_count.eq(read_count - 1)]
-                        with m.If(read_count == 1):
+                        m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
+                        with m.If(count == 1):
                             m.next = "REPLY_CRC0"
                         with m.Else():
                             m.next = "READ_REQUEST"

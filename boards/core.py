@@ -27,8 +27,8 @@ RX_FIFO_DEPTH = 512
 class BoardLogic(wiring.Component):
     """Command processor and accelerator: request bytes in on ``rx``, reply bytes out on ``tx``.
 
-    ``weight_attrs`` go to the LIF layers' weight memories (``{"ram_style": "huge"}`` puts them
-    in iCE40 SPRAM).
+    ``weight_attrs``: one dict per LIF layer for its weight memory (``{"ram_style": "huge"}``
+    puts it in iCE40 SPRAM), or None.
     """
 
     rx: In(stream.Signature(8))

@@ -58,6 +58,8 @@ class Accelerator(wiring.Component):
     -------
     i : In(stream.Signature(unsigned(PROB_BITS + 1)))  or  In(stream.Signature(event_layout(n_in)))
     o : Out(stream.Signature(result_layout(classes, score_bits)))
+        ``weight_attrs``: one dict of memory attributes per LIF layer's weight memory (e.g.
+        ``{"ram_style": "huge"}`` for iCE40 SPRAM), or None.
     cfg : In(stream.Signature(cfg_layout(shape)))
         Ready while nothing is in flight (no input pending, every block idle).
     read : In(stream.Signature(read_layout(shape)))
@@ -72,6 +74,12 @@ class Accelerator(wiring.Component):
     def __init__(self, shape: AcceleratorShape, *, weight_attrs=None):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
+        weight_attrs = list(weight_attrs or [{}] * shape.n_layers)
+        if len(weight_attrs) != shape.n_layers:
+            raise ValueError(
+                f"weight_attrs needs one dict per LIF layer ({shape.n_layers}), "
+                f"not {len(weight_attrs)}"
+            )
         self.shape = shape
         self.weight_attrs = weight_attrs
         n_in = shape.sizes[0]
@@ -153,7 +161,7 @@ class Accelerator(wiring.Component):
                 acc_bits=s.acc_bits(l),
                 update_bits=s.update_bits(l),
                 reset=s.reset,
-                weight_attrs=self.weight_attrs,
+                weight_attrs=self.weight_attrs[l],
             )
             m.submodules[f"layer{l}"] = layer
             layers.append(layer)

@@ -176,7 +176,9 @@ class LIFLayer(wiring.Component):
         w_rd, w_wr = weights.read_port(), weights.write_port()
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
-        s_rd = state.read_port(transparent_for=(s_wr,))
+        # A group is read again at the earliest G cycles after its write-back, so only G = 1
+        # needs the read to see the write of the same cycle.
+        s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
         # One weight address: the write's, else the read-back's, else the event phase's.

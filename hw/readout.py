@@ -120,7 +120,7 @@ class Readout(wiring.Component):
         m.submodules.counts = counts = Memory(shape=unsigned(count_bits), depth=H, init=[])
         w_rd, w_wr = weights.read_port(), weights.write_port()
         b_wr = biases.write_port()
-        b_rd = biases.read_port(domain="comb")
+        b_rd = biases.read_port()
         c_wr = counts.write_port()
         c_rd = counts.read_port(transparent_for=(c_wr,))
         for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
@@ -133,9 +133,14 @@ class Readout(wiring.Component):
         normal = self.mode == MODE_NORMAL
         maps = T - 1
 
-        def add_weights(scale):
-            for c in range(C):
-                m.d.sync += scores[c].eq(scores[c] + w_rd.data[c] * scale)
+        noise_stage = Signal()  # stage 1 of the noise pass (below)
+
+        # One adder per class: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike.
+        add = Signal()
+        for c in range(C):
+            addend = Mux(noise_stage, w_rd.data[c] * maps, w_rd.data[c])
+            with m.If(add):
+                m.d.sync += scores[c].eq(scores[c] + addend)
 
         # Temporal AND, at the moment an event is accepted.
         accept_event = Signal()
@@ -149,7 +154,7 @@ class Readout(wiring.Component):
         with m.If(event_stage):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(event_addr)]
             with m.If(normal | stable):
-                add_weights(1)
+                m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
                 m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(event_addr), c_wr.data.eq(c_rd.data + 1)]
         m.d.sync += event_stage.eq(0)
@@ -164,7 +169,6 @@ class Readout(wiring.Component):
         # Stage 1 of the noise pass: one Bernoulli draw per hidden neuron.
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
         m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
-        noise_stage = Signal()
         noise_addr = Signal(range(max(H, 2)))
         noise_lane_seed = Signal(self.lfsr_width)
         # p for each stable count, from the contract (a constant table: T entries).
@@ -192,7 +196,7 @@ class Readout(wiring.Component):
                 c_wr.data.eq(0),
             ]
             with m.If(draw.fire):
-                add_weights(maps)
+                m.d.comb += add.eq(1)
         m.d.sync += noise_stage.eq(0)
 
         neuron = Signal(range(H + 1))
@@ -201,8 +205,10 @@ class Readout(wiring.Component):
         best_score = Signal(signed(self.score_bits))
         out_score = Signal(signed(self.score_bits))
         bias_scaled = Mux(normal, b_rd.data * T, b_rd.data * maps)
+        # The bias read is synchronous: present the class of the next cycle's result word.
+        next_class = Mux(out_class == C - 1, 0, out_class + 1)
         m.d.comb += [
-            b_rd.addr.eq(out_class),
+            b_rd.addr.eq(Mux(self.o.valid & self.o.ready, next_class, out_class)),
             out_score.eq(scores[out_class] + bias_scaled),
             self.o.payload.index.eq(out_class),
             self.o.payload.score.eq(out_score),

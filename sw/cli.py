@@ -245,17 +245,21 @@ def cmd_bench_rtl(args):
     )
 
 
+LANES_HELP = "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S)"
+
+
 def cmd_build(args):
-    from boards.build import BuildError, build_board, format_report
+    from boards.build import BOARD_LANES, BuildError, build_board, format_report
 
     try:
         summary = build_board(
             args.model,
             args.board,
-            lanes=args.lanes,
+            lanes=args.lanes or BOARD_LANES[args.board],
             baud=args.baud,
             build_dir=args.build_dir,
             seed=args.seed,
+            clock_mhz=args.clock_mhz,
         )
     except BuildError as e:
         sys.exit(f"error: {e}")
@@ -263,6 +267,7 @@ def cmd_build(args):
 
 
 def cmd_deploy(args):
+    from boards.build import BOARD_LANES
     from boards.client import DeviceError
     from boards.deploy import deploy
 
@@ -273,7 +278,7 @@ def cmd_deploy(args):
             port=args.port,
             sim=args.sim,
             sim_link=args.sim_link,
-            lanes=args.lanes,
+            lanes=args.lanes or BOARD_LANES[args.board],
             samples=args.samples,
             baud=args.baud,
             bitstream=args.bitstream,
@@ -406,9 +411,15 @@ def build_parser():
     p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
     p.add_argument("model", help="model file (.npz); only its shape is built in")
     p.add_argument("--board", choices=BOARDS, required=True)
-    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        default=None,
+        help="run from a PLL at (at most) this frequency; default: the board oscillator",
+    )
     p.add_argument("--build-dir", default="build/boards")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)
@@ -430,7 +441,7 @@ def build_parser():
         "board's UART pins (slow; everything but the cable)",
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
-    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--samples", type=int, default=None, help="first N test samples")
     p.add_argument("--data-root", default=None)
