@@ -212,6 +212,8 @@ def format_report(summary: dict) -> str:
         "ICESTORM_RAM",
         "ICESTORM_SPRAM",
         "ICESTORM_DSP",
+        "ICESTORM_PLL",
+        "EHXPLLL",
         "TRELLIS_COMB",
         "TRELLIS_FF",
         "DP16KD",

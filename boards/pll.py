@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "add_pll"]
@@ -72,8 +72,9 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
 def add_pll(m: Module, platform, setting: PLLSetting):
     """Drive the ``sync`` domain from a PLL on the board oscillator; reset until it locks."""
     clk_in = platform.request(platform.default_clk, dir="-")
-    m.domains.sync = ClockDomain("sync")
-    clk_out, lock = Signal(), Signal()
+    m.domains.sync = sync = ClockDomain("sync")
+    clk_out = Signal()
+    lock = Signal()
     p = setting.params
     if setting.family == "ice40":
         m.submodules.pll = Instance(
@@ -127,7 +128,6 @@ def add_pll(m: Module, platform, setting: PLLSetting):
             a_MFG_ENABLE_FILTEROPAMP="1",
             a_MFG_GMCREF_SEL="2",
         )
-    m.d.comb += ClockSignal("sync").eq(clk_out)
+    m.d.comb += sync.clk.eq(clk_out)
     m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
-    platform.add_clock_constraint(clk_out, setting.f_out)
-    return ResetSignal("sync")
+    platform.add_clock_constraint(sync.clk, setting.f_out)

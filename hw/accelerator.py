@@ -106,6 +106,9 @@ class Accelerator(wiring.Component):
 
         # Configuration registers and write decoding; read-back in flight (see below).
         cfg = self.cfg.payload
+        # Idle: nothing was busy last cycle (a register, to keep the blocks' busy logic out of
+        # the write path) and no input is offered now.
+        was_idle = Signal()
         idle = Signal()
         read_phase = Signal(range(3))  # 1: address applied, 2: data captured
         m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0))
@@ -231,7 +234,8 @@ class Accelerator(wiring.Component):
         any_busy = self.i.valid
         for b in busy:
             any_busy = any_busy | b
-        m.d.comb += idle.eq(~any_busy)
+        m.d.sync += was_idle.eq(~any_busy)
+        m.d.comb += idle.eq(was_idle & ~self.i.valid)
         with m.If(self.o.valid & self.o.ready & self.o.payload.last):
             m.d.sync += cycles.eq(0)
         with m.Elif(any_busy):

@@ -11,8 +11,9 @@ groups, one per cycle: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, 
 accumulator cleared. Each group's spike mask goes into a small FIFO, from which a serialiser
 sends the spikes as address events in ascending order, one per cycle, then the layer's own
 end-of-timestep token; meanwhile the layer already accumulates the next timestep's events.
-Cycles per timestep: ``k * G`` for ``k`` input events plus ``G`` for the update pass, as long
-as the next layer keeps up with the spikes.
+Cycles per timestep: ``k * G`` for ``k`` input events plus ``G + 5`` for the update pass (four
+pipeline stages and a registered push, so that no cycle holds more than one carry chain), as
+long as the next layer keeps up with the spikes.
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
-SPIKE_FIFO_DEPTH = 4
+SPIKE_FIFO_DEPTH = 8
 
 
 def event_layout(n: int) -> data.StructLayout:
@@ -203,17 +204,25 @@ class LIFLayer(wiring.Component):
         event_stage = Signal()
         event_group = Signal.like(group)
 
-        # Update pass: one group read per issue; stage 1 pushes the group's spikes to `spikes`.
+        # Update pass: one group read per issue, three stages (below); the last pushes the
+        # group's spikes to `spikes`.
         update_group = Signal(range(G + 1))
-        update_stage = Signal()
+        update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
         update_stage_group = Signal.like(group)
+        sum_stage_group = Signal.like(group)
+        sat_stage_group = Signal.like(group)
+        write_stage_group = Signal.like(group)
+        push = Signal()  # a group's spike mask on its way into `spikes`
+        pushed_mask = Signal(P)
+        pushed_group = Signal.like(group)
+        in_flight = update_stage + sum_stage + sat_stage + write_stage + push
         new_spikes = Signal(P)
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
         )
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=SPIKE_FIFO_DEPTH)
         pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
-        room = spikes.w_level + update_stage < SPIKE_FIFO_DEPTH - 1
+        room = spikes.w_level + in_flight < SPIKE_FIFO_DEPTH - 1
 
         clear_group = Signal(range(G + 1))
 
@@ -235,33 +244,56 @@ class LIFLayer(wiring.Component):
                 ]
         m.d.sync += event_stage.eq(0)
 
-        # Stage 1 of the update pass: the LIF equation per lane.
+        # The update pass in four stages, so that no cycle holds more than one carry chain:
+        # 1 (data read): leaked = v_old - (v_old >> k) and drive = b + acc;
+        # 2: total = leaked + drive;   3: v = sat(total);
+        # 4: spike test, reset, write-back; the group's spikes go into `spikes` a cycle later.
+        leaked = [Signal(signed(self.membrane_bits + 1), name=f"leaked{p}") for p in range(P)]
+        drive_bits = max(self.bias_bits, self.acc_bits) + 1
+        drive = [Signal(signed(drive_bits), name=f"drive{p}") for p in range(P)]
+        total = [Signal(signed(self.update_bits), name=f"total{p}") for p in range(P)]
+        v = [Signal(signed(self.membrane_bits), name=f"v{p}") for p in range(P)]
+        m.d.sync += [stage.eq(0) for stage in (update_stage, sum_stage, sat_stage, write_stage)]
+        m.d.sync += push.eq(0)
         with m.If(update_stage):
-            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(update_stage_group)]
+            m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
             for p in range(P):
                 v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
-                total = Signal(signed(self.update_bits), name=f"total{p}")
-                v = Signal(signed(self.membrane_bits), name=f"v{p}")
+                m.d.sync += [
+                    leaked[p].eq(v_old - (v_old >> self.leak_shift)),
+                    drive[p].eq(b_rd.data[p] + s_rd.data[p].acc),
+                ]
+        with m.If(sum_stage):
+            m.d.sync += [sat_stage.eq(1), sat_stage_group.eq(sum_stage_group)]
+            m.d.sync += [total[p].eq(leaked[p] + drive[p]) for p in range(P)]
+        with m.If(sat_stage):
+            m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
+            m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]
+        with m.If(write_stage):
+            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_stage_group)]
+            for p in range(P):
                 lane_valid = (
-                    Const(1) if (G - 1) * P + p < self.n_out else (update_stage_group != G - 1)
+                    Const(1) if (G - 1) * P + p < self.n_out else (write_stage_group != G - 1)
                 )
                 m.d.comb += [
-                    total.eq(v_old - (v_old >> self.leak_shift) + b_rd.data[p] + s_rd.data[p].acc),
-                    v.eq(saturate(total, self.membrane_bits)),
-                    new_spikes[p].eq((v >= self.threshold) & lane_valid),
+                    new_spikes[p].eq((v[p] >= self.threshold) & lane_valid),
                     s_wr.data[p].acc.eq(0),
                 ]
                 if self.reset == "hard":
-                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], 0, v))
+                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], 0, v[p]))
                 else:
-                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], v - self.threshold, v))
-        m.d.sync += update_stage.eq(0)
+                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], v[p] - self.threshold, v[p]))
+            m.d.sync += [
+                push.eq(new_spikes.any()),
+                pushed_mask.eq(new_spikes),
+                pushed_group.eq(write_stage_group),
+            ]
 
-        with m.If(update_stage & new_spikes.any()):
+        with m.If(push):
             m.d.comb += [
                 spikes.w_en.eq(1),
-                pushed.mask.eq(new_spikes),
-                pushed.group.eq(update_stage_group),
+                pushed.mask.eq(pushed_mask),
+                pushed.group.eq(pushed_group),
             ]
 
         # Spike serialiser: lowest lane of the FIFO head not yet sent; eot entries as tokens.
@@ -314,7 +346,7 @@ class LIFLayer(wiring.Component):
                         update_stage_group.eq(update_group),
                         update_group.eq(update_group + 1),
                     ]
-                with m.If((update_group == G) & ~update_stage & spikes.w_rdy):
+                with m.If((update_group == G) & (in_flight == 0) & spikes.w_rdy):
                     m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     m.next = "EVENTS"

@@ -203,13 +203,12 @@ class Readout(wiring.Component):
         out_class = Signal(range(max(C, 2)))
         best_class = Signal.like(out_class)
         best_score = Signal(signed(self.score_bits))
-        out_score = Signal(signed(self.score_bits))
+        out_score = Signal(signed(self.score_bits))  # registered in SUM, sent in EMIT
         bias_scaled = Mux(normal, b_rd.data * T, b_rd.data * maps)
         # The bias read is synchronous: present the class of the next cycle's result word.
         next_class = Mux(out_class == C - 1, 0, out_class + 1)
         m.d.comb += [
             b_rd.addr.eq(Mux(self.o.valid & self.o.ready, next_class, out_class)),
-            out_score.eq(scores[out_class] + bias_scaled),
             self.o.payload.index.eq(out_class),
             self.o.payload.score.eq(out_score),
             self.o.payload.last.eq(out_class == C - 1),
@@ -256,6 +255,10 @@ class Readout(wiring.Component):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # let the last addition land in the scores
+                m.next = "SUM"
+
+            with m.State("SUM"):  # one register between the score mux + bias and the compare
+                m.d.sync += out_score.eq(scores[out_class] + bias_scaled)
                 m.next = "EMIT"
 
             with m.State("EMIT"):
@@ -270,6 +273,8 @@ class Readout(wiring.Component):
                         m.d.sync += out_class.eq(0)
                         m.d.sync += [s.eq(0) for s in scores]
                         m.next = "EVENTS"
+                    with m.Else():
+                        m.next = "SUM"
 
         # Read-back (only while idle) takes the weight and bias read ports.
         with m.If(self.weight_read.en):
