@@ -18,9 +18,16 @@ from hw.layout import AcceleratorShape
 
 from .command import identify_payload
 from .host import Result, SendWindow, load_frames, parse_result, readback_frames, run_frame
-from .protocol import Command, Frame, FrameDecoder, encode_frame
+from .protocol import Command, Frame, FrameDecoder, FrameError, Status, encode_frame
 
 __all__ = ["SimulatedLink", "SerialLink", "BoardClient", "DeviceError"]
+
+
+def progress_bar(total: int, where: str):
+    """Replies received so far (shown on a terminal only)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"frames to {where}", unit="frame", disable=None, leave=False)
 
 
 class DeviceError(RuntimeError):
@@ -94,12 +101,15 @@ class SimulatedLink:
                     for reply in decoder.feed(bytes([payload])):
                         replies.append(reply)
                         window.answered()
+                        self._bar.update()
                     if len(replies) == n_replies:
                         return
 
         sim.add_testbench(send, background=True)
         sim.add_testbench(receive)
-        sim.run()
+        with progress_bar(n_replies, "simulated board") as bar:
+            self._bar = bar
+            sim.run()
         return replies
 
 
@@ -108,14 +118,22 @@ class SerialLink:
 
     persistent = True
 
-    def __init__(self, port: str, *, baud: int, timeout: float = 2.0):
-        import serial
+    def __init__(self, port: str, *, baud: int, timeout: float = 2.0, connection=None):
+        """``connection``: an open pyserial-like object to use instead of opening ``port``."""
+        if connection is None:
+            import serial
 
-        self.port = serial.Serial(port, baudrate=baud, timeout=timeout)
+            connection = serial.Serial(port, baudrate=baud, timeout=timeout)
+        self.port = connection
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         decoder, replies, window = FrameDecoder(), [], SendWindow()
         queue = list(reversed(frames))
+        with progress_bar(n_replies, self.port.port) as bar:
+            self._serve(queue, decoder, replies, window, n_replies, bar)
+        return replies
+
+    def _serve(self, queue, decoder, replies, window, n_replies, bar):
         while len(replies) < n_replies:
             while queue and window.fits(len(queue[-1])):
                 frame = queue.pop()
@@ -129,7 +147,7 @@ class SerialLink:
             for reply in decoder.feed(chunk):
                 replies.append(reply)
                 window.answered()
-        return replies
+                bar.update()
 
 
 @dataclass
@@ -144,12 +162,38 @@ class Session:
     results: list[Result]
 
 
+#: Replies after which a frame is sent again: the frame (or the reply) was damaged on the line.
+RETRY_STATUSES = (Status.BAD_CRC, Status.TIMEOUT)
+
+
+def damaged(reply) -> bool:
+    if isinstance(reply, FrameError):  # the reply itself arrived damaged
+        return True
+    return reply.command == Command.ERROR and reply.payload[:1] in (
+        bytes([s]) for s in RETRY_STATUSES
+    )
+
+
 class BoardClient:
     """Identify, load and run in one batch of frames (the simulated board keeps its state only
-    within one batch; a real board keeps it until it is reset or reprogrammed)."""
+    within one batch; a real board keeps it until it is reset or reprogrammed). On a real board
+    a frame whose request or reply was damaged on the line (CRC, timeout) is sent again, up to
+    ``retries`` times; every frame is idempotent."""
 
-    def __init__(self, link, shape: AcceleratorShape):
-        self.link, self.shape = link, shape
+    def __init__(self, link, shape: AcceleratorShape, *, retries: int = 3):
+        self.link, self.shape, self.retries = link, shape, retries
+        self.resent = 0
+
+    def _exchange(self, frames: list[bytes]) -> list:
+        replies = self.link.transact(frames, len(frames))
+        for _ in range(self.retries if self.link.persistent else 0):
+            again = [i for i, r in enumerate(replies) if damaged(r)]
+            if not again:
+                break
+            self.resent += len(again)
+            for i, reply in zip(again, self.link.transact([frames[i] for i in again], len(again))):
+                replies[i] = reply
+        return replies
 
     def session(self, model, samples: np.ndarray, mode: str = "normal", noise_seed=None) -> Session:
         """Load ``model`` (identify first), read every word back and compare, then run
@@ -161,9 +205,9 @@ class BoardClient:
         identify = encode_frame(Command.IDENTIFY)
         t0 = time.perf_counter()
         if self.link.persistent:  # a real board: no write before the shape is confirmed
-            self._check_identify(self.link.transact([identify], 1)[0])
-            frames = writes + reads + runs
-            replies = [None] + self.link.transact(frames, len(frames))
+            self._check_identify(self._exchange([identify])[0])
+            # Writes (retried as needed) all land before the read-back and the runs.
+            replies = [None] + self._exchange(writes) + self._exchange(reads + runs)
         else:
             frames = [identify] + writes + reads + runs
             replies = self.link.transact(frames, len(frames))

@@ -2,8 +2,9 @@
 # Set up (if needed), then train the demo net with and without Stable Spike, export it to an
 # integer model file, evaluate it on the golden model, generate the accelerator's Verilog and
 # simulate it with cocotb against the golden model on Verilator (whole test split, with stalls)
-# and Icarus, load and run it over the board protocol on the simulated board, and build its
-# ULX3S-85F bitstream (the digits net does not fit the iCEBreaker's UP5K yet).
+# and Icarus, build its ULX3S-85F and iCEBreaker bitstreams (the iCEBreaker's from a 24 MHz PLL
+# with a 3 Mbaud UART), and load, read back and run it on the simulated board: over its UART pins
+# for a few samples, then over the byte bridge for the whole test split.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,5 +21,7 @@ $ss rtl models/digits-ss.npz --lanes 8 --out build/rtl
 $ss sim models/digits-ss.npz --simulator verilator --samples 450 --stall 0.3
 $ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
 $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
-$ss deploy models/digits-ss.npz --board icebreaker --sim --samples 50
-$ss build models/digits-ss.npz --board ulx3s-85f --lanes 8
+$ss build models/digits-ss.npz --board ulx3s-85f
+$ss build models/digits-ss.npz --board icebreaker --clock-mhz 24 --baud 3000000
+$ss deploy models/digits-ss.npz --board icebreaker --sim --sim-link uart --samples 3
+$ss deploy models/digits-ss.npz --board icebreaker --sim

@@ -245,6 +245,20 @@ def cmd_bench_rtl(args):
     )
 
 
+def cmd_bench_board(args):
+    from boards.bench import bench_board
+
+    bench_board(
+        args.model,
+        args.board,
+        lanes=args.lanes,
+        seeds=args.seeds,
+        clock_mhz=args.clock_mhz,
+        samples=args.samples,
+        out_dir=Path(args.out_dir),
+    )
+
+
 LANES_HELP = "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S)"
 
 
@@ -407,6 +421,19 @@ def build_parser():
     r.set_defaults(func=cmd_bench_rtl)
 
     from boards.build import BOARDS, DEFAULT_BAUD
+
+    r = bench.add_parser(
+        "board",
+        help="bitstreams per lane count and placement seed (cells, Fmax) and inferences/s",
+    )
+    r.add_argument("model", help="model file (.npz)")
+    r.add_argument("--board", choices=BOARDS, required=True)
+    r.add_argument("--lanes", type=int, nargs="+", default=[4])
+    r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    r.add_argument("--clock-mhz", type=float, default=None, help="PLL clock (default: oscillator)")
+    r.add_argument("--samples", type=int, default=200, help="test samples for the cycle count")
+    r.add_argument("--out-dir", default="docs/results")
+    r.set_defaults(func=cmd_bench_board)
 
     p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
     p.add_argument("model", help="model file (.npz); only its shape is built in")

@@ -1,0 +1,146 @@
+"""Board benchmark: for each lane count, bitstream builds with several placement seeds
+(utilisation, Fmax), cycles per inference from the RTL on Verilator, and inferences per second
+at the lowest Fmax of the seeds; written to ``docs/results/boards-<board>-<model>.{md,json}``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from sw.modelfile import atomic_write
+from sw.report import invoked_command, report_header
+
+from .build import BuildError, build_board
+
+__all__ = ["bench_board"]
+
+#: Cells reported per family, in table order.
+CELLS = {
+    "icebreaker": ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "ICESTORM_DSP"),
+    "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
+}
+
+
+def bench_board(
+    model_path,
+    board: str,
+    *,
+    lanes=(4,),
+    seeds=(1, 2, 3),
+    clock_mhz=None,
+    samples=200,
+    out_dir=Path("docs/results"),
+    build_dir="build/boards",
+):
+    from tqdm import tqdm
+
+    from sim.runner import run_cosim
+
+    command = invoked_command()
+    rows = []
+    for p in lanes:
+        builds = []
+        for seed in tqdm(seeds, desc=f"{board} P={p}", unit="build"):
+            try:
+                s = build_board(
+                    model_path,
+                    board,
+                    lanes=p,
+                    seed=seed,
+                    clock_mhz=clock_mhz,
+                    build_dir=build_dir,
+                )
+                builds.append({"seed": seed, "ok": True, **_figures(s)})
+            except BuildError as e:
+                builds.append({"seed": seed, "ok": False, "error": str(e)[:300]})
+        sim = run_cosim(
+            model_path, simulator="verilator", samples=samples, lanes=p, tests=("inference",)
+        )
+        inf = sim["tests"]["inference"]
+        fmax = [b["fmax_mhz"] for b in builds if b["ok"]]
+        rows.append(
+            {
+                "lanes": p,
+                "builds": builds,
+                "cycles_per_inference": inf["cycles_per_inference"],
+                "bit_exact_samples": inf["samples"] if inf["errors"] == 0 else 0,
+                "fmax_min_mhz": min(fmax) if fmax else None,
+                "inferences_per_second_at_fmax": (
+                    min(fmax) * 1e6 / inf["cycles_per_inference"] if fmax else None
+                ),
+            }
+        )
+    name = Path(model_path).stem
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "board": board,
+        "model": str(model_path),
+        "clock_mhz": clock_mhz,
+        "rows": rows,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"boards-{board}-{name}"
+    atomic_write(out_dir / f"{stem}.json", json.dumps(result, indent=1).encode())
+    md = _markdown(result)
+    atomic_write(out_dir / f"{stem}.md", md.encode())
+    print(md)
+    return result
+
+
+def _figures(summary: dict) -> dict:
+    util = summary["utilization"]
+    (clock,) = summary["fmax"].values()
+    return {
+        "cells": {k: [v["used"], v["available"]] for k, v in util.items()},
+        "fmax_mhz": clock["achieved"],
+        "clock_mhz": clock["constraint"],
+        "seconds": summary["seconds"],
+    }
+
+
+def _markdown(result) -> str:
+    board = result["board"]
+    cells = CELLS["icebreaker" if board == "icebreaker" else "ecp5"]
+    lines = report_header(
+        f"Board: {board}, {Path(result['model']).stem}", result["date"], result["command"]
+    )
+    lines += [
+        "Bitstreams through yowasp Yosys/nextpnr (2-core machine), one row per placement seed; "
+        "cycles per inference from the RTL on Verilator over the test split (bit-exact against "
+        "the golden model); inferences per second at the lowest Fmax of the seeds.",
+        "",
+        "| lanes P | seed | " + " | ".join(cells) + " | Fmax MHz (clock) | build s |",
+        "|---|---|" + "---|" * len(cells) + "---|---|",
+    ]
+    for r in result["rows"]:
+        for b in r["builds"]:
+            if not b["ok"]:
+                lines.append(f"| {r['lanes']} | {b['seed']} | failed: {b['error'][:120]} |")
+                continue
+            used = [
+                f"{b['cells'][c][0]:,} / {b['cells'][c][1]:,}" if c in b["cells"] else "-"
+                for c in cells
+            ]
+            lines.append(
+                f"| {r['lanes']} | {b['seed']} | " + " | ".join(used) + f" | {b['fmax_mhz']:.1f} "
+                f"({b['clock_mhz']:.0f}) | {b['seconds']:.0f} |"
+            )
+    lines += [
+        "",
+        "| lanes P | cycles / inference | bit-exact samples | Fmax (min of seeds) | "
+        "inferences / s at Fmax | latency at Fmax |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if r["fmax_min_mhz"] is None:
+            lines.append(f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | - | - | - | - |")
+            continue
+        lines.append(
+            f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} | "
+            f"{r['fmax_min_mhz']:.1f} MHz | {r['inferences_per_second_at_fmax']:,.0f} | "
+            f"{1e6 / r['inferences_per_second_at_fmax']:.1f} us |"
+        )
+    lines.append("")
+    return "\n".join(lines)

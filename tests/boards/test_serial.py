@@ -1,0 +1,101 @@
+"""The serial client's flow control and retries, against a pyserial-like fake of the board that
+answers IDENTIFY, WRITE and READ as the protocol says and damages some replies on the way."""
+
+import pytest
+
+from boards.client import BoardClient, DeviceError, SerialLink
+from boards.command import identify_payload
+from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame
+from hw.layout import AcceleratorShape
+
+from ..sw.helpers import random_model
+
+RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
+
+
+class FakeBoard:
+    """Answers frames written to it; the first ``damage`` WRITEs get ERROR BAD_CRC (as if a bit
+    flipped on the line). Records the largest number of request bytes waiting unanswered."""
+
+    port = "fake"
+
+    def __init__(self, shape, damage=0):
+        self.shape, self.damage = shape, damage
+        self.nbytes = -(-shape.cfg_data_bits // 8)
+        self.decoder, self.out, self.memory = FrameDecoder(), bytearray(), {}
+        self.writes_seen = 0
+
+    @property
+    def in_waiting(self):
+        return len(self.out)
+
+    def write(self, data):
+        for frame in self.decoder.feed(data):
+            self.out += encode_frame(*self.answer(frame))
+
+    def read(self, n):
+        chunk, self.out = bytes(self.out[:n]), self.out[n:]
+        return chunk
+
+    def answer(self, frame):
+        p = frame.payload
+        if frame.command == Command.IDENTIFY:
+            return Command.IDENTIFY, identify_payload(self.shape)
+        if frame.command == Command.WRITE:
+            self.writes_seen += 1
+            if self.writes_seen <= self.damage:
+                return Command.ERROR, bytes([Status.BAD_CRC, Command.WRITE])
+            select, addr = p[0], int.from_bytes(p[1:3], "little")
+            mask = (1 << self.shape.word_bits(select, addr)) - 1
+            self.memory[(select, addr)] = int.from_bytes(p[3:], "little") & mask
+            return Command.WRITE, b""
+        if frame.command == Command.READ:
+            select, addr, count = p[0], int.from_bytes(p[1:3], "little"), p[3] | p[4] << 8
+            words = (self.memory.get((select, a), 0) for a in range(addr, addr + count))
+            return Command.READ, b"".join(w.to_bytes(self.nbytes, "little") for w in words)
+        return Command.ERROR, bytes([Status.UNKNOWN_COMMAND, frame.command])
+
+
+@pytest.fixture
+def model_and_shape():
+    model = random_model(sizes=(20, 9, 4), timesteps=2, encoder=RATE, threshold=40)
+    return model, AcceleratorShape.from_model(model, lanes=4)
+
+
+def test_damaged_writes_are_sent_again(model_and_shape):
+    model, shape = model_and_shape
+    board = FakeBoard(shape, damage=5)
+    client = BoardClient(SerialLink("fake", baud=115_200, connection=board), shape)
+    session = client.session(model, [])
+    assert client.resent == 5
+    assert session.verified_words == session.writes
+
+
+def test_a_board_that_keeps_failing_is_reported(model_and_shape):
+    model, shape = model_and_shape
+    board = FakeBoard(shape, damage=10**6)
+    client = BoardClient(SerialLink("fake", baud=115_200, connection=board), shape, retries=2)
+    with pytest.raises(DeviceError, match="writes failed"):
+        client.session(model, [])
+
+
+def test_silence_is_an_error_not_a_hang(model_and_shape):
+    model, shape = model_and_shape
+
+    class Mute(FakeBoard):
+        def write(self, data):
+            pass
+
+    link = SerialLink("fake", baud=115_200, connection=Mute(shape))
+    with pytest.raises(DeviceError, match="no answer from fake: 0 of 1 replies"):
+        BoardClient(link, shape).session(model, [])
+
+
+def test_identify_mismatch_stops_before_any_write(model_and_shape):
+    model, shape = model_and_shape
+    other = AcceleratorShape(sizes=(20, 9, 4), timesteps=2, lanes=2)
+    board = FakeBoard(other)
+    with pytest.raises(DeviceError, match="build the bitstream"):
+        BoardClient(SerialLink("fake", baud=115_200, connection=board), shape).session(model, [])
+    assert board.writes_seen == 0
+    assert Frame(Command.WRITE, b"") not in list(FrameDecoder().feed(bytes(board.out)))
