@@ -156,6 +156,7 @@ class Session:
     the read-back), the host time and a result per sample."""
 
     writes: int
+    load_bytes: tuple  # (to the board, from the board) for identify, writes and read-back
     verified_words: int
     readback_sha256: str
     seconds: float
@@ -230,8 +231,14 @@ class BoardClient:
             if reply.command != Command.RESULT:
                 raise DeviceError(f"sample {i}: expected a RESULT, got {reply}")
             results.append(parse_result(reply.payload, self.shape.n_classes))
+        replies_bytes = sum(6 + len(r.payload) for r in replies[1 : 1 + len(writes) + len(reads)])
+        load_bytes = (
+            len(identify) + sum(map(len, writes)) + sum(map(len, reads)),
+            6 + len(identify_payload(self.shape)) + replies_bytes,
+        )
         return Session(
             writes=len(writes),
+            load_bytes=load_bytes,
             verified_words=len(readback.expected),
             readback_sha256=hashlib.sha256(b"".join(payloads)).hexdigest(),
             seconds=seconds,

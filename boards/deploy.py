@@ -83,6 +83,10 @@ def deploy(
         "cycles_per_inference": float(cycles.mean()),
         "host_seconds": session.seconds,
         "load_writes": session.writes,
+        "load_bytes": list(session.load_bytes),
+        "baud": baud,
+        # 10 bits a byte; replies travel while requests do, so the longer direction counts.
+        "load_seconds_at_baud": max(session.load_bytes) * 10 / baud,
         "verified_words": session.verified_words,
         "readback_sha256": session.readback_sha256,
     }

@@ -57,15 +57,15 @@ class Result:
 
 
 def load_frames(model, shape: AcceleratorShape, mode: str = "normal", noise_seed=None):
-    """One WRITE frame per configuration write of ``model``."""
-    nbytes = -(-shape.cfg_data_bits // 8)
-    return [
-        encode_frame(
-            Command.WRITE,
-            bytes([select]) + addr.to_bytes(2, "little") + int(data).to_bytes(nbytes, "little"),
-        )
-        for select, addr, data in config_writes(model, shape, mode=mode, noise_seed=noise_seed)
-    ]
+    """One WRITE frame per configuration write of ``model``, each carrying only the bytes its
+    word has (the board zero-extends shorter data)."""
+    frames = []
+    for select, addr, data in config_writes(model, shape, mode=mode, noise_seed=noise_seed):
+        nbytes = -(-shape.word_bits(select, addr) // 8)
+        word = int(data) & ((1 << shape.word_bits(select, addr)) - 1)
+        payload = bytes([select]) + addr.to_bytes(2, "little") + word.to_bytes(nbytes, "little")
+        frames.append(encode_frame(Command.WRITE, payload))
+    return frames
 
 
 @dataclass

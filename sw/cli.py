@@ -309,7 +309,10 @@ def cmd_deploy(args):
         f"model (scores and class); accuracy {summary['accuracy']:.4f}; "
         f"{summary['cycles_per_inference']:,.0f} cycles/inference; weights loaded with "
         f"{summary['load_writes']} writes and all {summary['verified_words']} words read back "
-        f"equal (sha256 {summary['readback_sha256'][:16]}); {summary['host_seconds']:.1f} s in all"
+        f"equal (sha256 {summary['readback_sha256'][:16]}); loading moves "
+        f"{summary['load_bytes'][0]:,} / {summary['load_bytes'][1]:,} bytes to / from the board, "
+        f"{summary['load_seconds_at_baud']:.2f} s at {summary['baud']:,} baud; "
+        f"{summary['host_seconds']:.1f} s in all"
     )
 
 
