@@ -17,6 +17,10 @@ WRITE is held until its CRC has been checked, so a bad frame changes nothing. A 
 arriving for ``timeout`` cycles is dropped with a TIMEOUT error reply.
 """
 
+import hashlib
+import json
+from pathlib import Path
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -36,8 +40,32 @@ __all__ = ["PROTOCOL_VERSION", "identify_payload", "select_depths", "CommandProc
 PROTOCOL_VERSION = 2
 
 
+#: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
+DESIGN_SOURCES = (
+    "hw/*.py",
+    "sw/numerics.py",
+    "boards/command.py",
+    "boards/core.py",
+    "boards/uart.py",
+    "boards/crc.py",
+)
+
+
+def design_hash(shape: AcceleratorShape) -> bytes:
+    """4 bytes of sha256 over the shape, the protocol version and :data:`DESIGN_SOURCES`: a
+    board built from other sources answers IDENTIFY with another hash."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode())
+    digest.update(bytes([PROTOCOL_VERSION]))
+    for pattern in DESIGN_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.digest()[:4]
+
+
 def identify_payload(shape: AcceleratorShape) -> bytes:
-    """IDENTIFY reply: version, T, lanes, W, V, number of sizes, sizes (u16 little endian)."""
+    """IDENTIFY reply: version, T, lanes, W, V, number of sizes, sizes (u16 little endian), then
+    the 4-byte :func:`design_hash`."""
     head = bytes(
         [
             PROTOCOL_VERSION,
@@ -48,7 +76,8 @@ def identify_payload(shape: AcceleratorShape) -> bytes:
             len(shape.sizes),
         ]
     )
-    return head + b"".join(n.to_bytes(2, "little") for n in shape.sizes)
+    sizes = b"".join(n.to_bytes(2, "little") for n in shape.sizes)
+    return head + sizes + design_hash(shape)
 
 
 def select_depths(shape: AcceleratorShape) -> list[int]:

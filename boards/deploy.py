@@ -58,7 +58,10 @@ def deploy(
     ds = load_dataset(model.meta["dataset"], model.timesteps, data_root)
     n = len(ds.test_y) if samples is None else min(samples, len(ds.test_y))
     x, y = ds.test_x[:n], ds.test_y[:n]
-    session = BoardClient(link, shape).session(model, x)
+    client = BoardClient(link, shape)
+    session = client.session(model, x)
+    for warning in client.warnings:
+        progress(f"warning: {warning}")
     results = session.results
     ref = golden.run(model, x)
     mismatches = [
@@ -88,6 +91,8 @@ def deploy(
         # 10 bits a byte; replies travel while requests do, so the longer direction counts.
         "load_seconds_at_baud": max(session.load_bytes) * 10 / baud,
         "verified_words": session.verified_words,
+        "frames_resent": client.resent,
+        "warnings": client.warnings,
         "readback_sha256": session.readback_sha256,
     }
     if clock_hz:

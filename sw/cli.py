@@ -297,6 +297,7 @@ def cmd_deploy(args):
             baud=args.baud,
             bitstream=args.bitstream,
             data_root=args.data_root,
+            progress=lambda text: print(text, file=sys.stderr),
         )
     except DeviceError as e:
         sys.exit(f"error: {e}")

@@ -99,3 +99,18 @@ def test_identify_mismatch_stops_before_any_write(model_and_shape):
         BoardClient(SerialLink("fake", baud=115_200, connection=board), shape).session(model, [])
     assert board.writes_seen == 0
     assert Frame(Command.WRITE, b"") not in list(FrameDecoder().feed(bytes(board.out)))
+
+
+def test_a_board_built_from_other_sources_is_used_with_a_warning(model_and_shape):
+    model, shape = model_and_shape
+
+    class OtherBuild(FakeBoard):
+        def answer(self, frame):
+            command, payload = super().answer(frame)
+            if command == Command.IDENTIFY:
+                payload = payload[:-4] + bytes(4)  # another design hash
+            return command, payload
+
+    client = BoardClient(SerialLink("fake", baud=115_200, connection=OtherBuild(shape)), shape)
+    client.session(model, [])
+    assert len(client.warnings) == 1 and "built from other sources" in client.warnings[0]
