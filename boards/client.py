@@ -55,20 +55,18 @@ class SimulatedLink:
         from amaranth.hdl import Module
         from amaranth.sim import Simulator
 
-        from .core import BoardCore, BoardLogic
-        from .uart import UARTReceiver, UARTTransmitter
+        from .core import BoardLogic
+        from .simboard import HostUARTHarness
 
         m = Module()
         if self.uart_divisor is None:
             m.submodules.board = board = BoardLogic(self.shape, timeout=self.timeout)
             to_board, from_board = board.rx, board.tx
         else:  # the host's own UART on the board's pins
-            d = self.uart_divisor
-            m.submodules.board = board = BoardCore(self.shape, divisor=d, timeout=self.timeout)
-            m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
-            m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
-            m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]
-            to_board, from_board = host_tx.i, host_rx.o
+            m.submodules.board = board = HostUARTHarness(
+                self.shape, divisor=self.uart_divisor, timeout=self.timeout
+            )
+            to_board, from_board = board.to_board, board.from_board
         sim = Simulator(m)
         sim.add_clock(1e-8)
         decoder, replies, window = FrameDecoder(), [], SendWindow()

@@ -16,9 +16,11 @@ from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
 __all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
 
-#: How ``--sim`` reaches the simulated board: a byte-level bridge into the command processor
-#: (fast), or 8N1 frames on the board's UART pins at 4 cycles a bit (everything but the cable).
-SIM_LINKS = ("bridge", "uart")
+#: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
+#: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
+#: the same in the Amaranth simulator (slow); ``bridge``, bytes straight into the command
+#: processor in the Amaranth simulator (no UART).
+SIM_LINKS = ("verilator", "amaranth", "bridge")
 
 #: openFPGALoader's names for the boards.
 OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "ulx3s-85f": "ulx3s", "ulx3s-25f": "ulx3s"}
@@ -30,7 +32,7 @@ def deploy(
     *,
     port=None,
     sim=False,
-    sim_link="bridge",
+    sim_link="verilator",
     lanes=8,
     samples=None,
     baud=115_200,
@@ -44,7 +46,12 @@ def deploy(
     if sim:
         if sim_link not in SIM_LINKS:
             raise ValueError(f"sim_link must be one of {SIM_LINKS}, not {sim_link!r}")
-        link = SimulatedLink(shape, uart_divisor=None if sim_link == "bridge" else 4)
+        if sim_link == "verilator":
+            from sim.board_link import VerilatorBoardLink
+
+            link = VerilatorBoardLink(shape)
+        else:
+            link = SimulatedLink(shape, uart_divisor=None if sim_link == "bridge" else 4)
     else:
         if port is None:
             raise ValueError("a real board needs --port (or use --sim)")

@@ -228,7 +228,9 @@ class Accelerator(wiring.Component):
         ]
         busy.append(readout.busy)
 
-        # Cycle counter: cycles with work in flight since the last result.
+        # Cycle counter: cycles with work in flight since the last result, not counting cycles
+        # in which a result word waits for its consumer (a slow reader, e.g. a UART, would
+        # otherwise add its own time).
         cycles = Signal(32)
         m.d.comb += readout.cycles.eq(cycles + 1)
         any_busy = self.i.valid
@@ -238,7 +240,7 @@ class Accelerator(wiring.Component):
         m.d.comb += idle.eq(was_idle & ~self.i.valid)
         with m.If(self.o.valid & self.o.ready & self.o.payload.last):
             m.d.sync += cycles.eq(0)
-        with m.Elif(any_busy):
+        with m.Elif(any_busy & ~(self.o.valid & ~self.o.ready)):
             m.d.sync += cycles.eq(cycles + 1)
 
         # Read-back: take a request while idle, apply its address to every read port for two

@@ -3,8 +3,8 @@
 # integer model file, evaluate it on the golden model, generate the accelerator's Verilog and
 # simulate it with cocotb against the golden model on Verilator (whole test split, with stalls)
 # and Icarus, build its ULX3S-85F and iCEBreaker bitstreams (the iCEBreaker's from a 24 MHz PLL
-# with a 3 Mbaud UART), and load, read back and run it on the simulated board (byte bridge into
-# the command processor; the UART pins themselves are exercised by the tests, --sim-link uart).
+# with a 3 Mbaud UART), and load, read back and run the whole test split on the simulated
+# board: the board's logic on its UART pins in Verilator, with a host UART on the other end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,4 +23,4 @@ $ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
 $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
 $ss build models/digits-ss.npz --board ulx3s-85f
 $ss build models/digits-ss.npz --board icebreaker --clock-mhz 24 --baud 3000000
-$ss deploy models/digits-ss.npz --board icebreaker --sim --samples 150
+$ss deploy models/digits-ss.npz --board icebreaker --sim

@@ -466,10 +466,10 @@ def build_parser():
     p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
     p.add_argument(
         "--sim-link",
-        choices=("bridge", "uart"),
-        default="bridge",
-        help="with --sim: a byte bridge into the command processor (fast), or frames on the "
-        "board's UART pins (slow; everything but the cable)",
+        choices=("verilator", "amaranth", "bridge"),
+        default="verilator",
+        help="with --sim: the board on its UART pins in Verilator (default) or in the Amaranth "
+        "simulator (slow), or bytes bridged into the command processor (no UART)",
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)

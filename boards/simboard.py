@@ -1,0 +1,37 @@
+"""The board as a simulation sees it: :class:`~boards.core.BoardCore` on its UART pins, with the
+host's own UART (the same 8N1 transmitter and receiver) on the other end of the two wires, so a
+testbench moves whole bytes while every bit crosses the pins."""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.layout import AcceleratorShape
+
+from .core import BoardCore
+from .uart import UARTReceiver, UARTTransmitter
+
+__all__ = ["HostUARTHarness"]
+
+
+class HostUARTHarness(wiring.Component):
+    """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes); the link
+    runs at ``divisor`` clock cycles a bit."""
+
+    to_board: In(stream.Signature(8))
+    from_board: Out(stream.Signature(8))
+
+    def __init__(self, shape: AcceleratorShape, *, divisor: int = 4, timeout: int = 100_000):
+        self.shape, self.divisor, self.timeout = shape, divisor, timeout
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.divisor
+        m.submodules.board = board = BoardCore(self.shape, divisor=d, timeout=self.timeout)
+        m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
+        m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
+        m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]
+        wiring.connect(m, wiring.flipped(self.to_board), host_tx.i)
+        wiring.connect(m, host_rx.o, wiring.flipped(self.from_board))
+        return m

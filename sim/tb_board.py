@@ -1,0 +1,80 @@
+"""cocotb testbench: a host on the board's UART pins. Sends the frames of ``frames.bin`` through
+the host-side UART (as many on the wire as the board's receive buffer allows, the same
+:class:`~boards.host.SendWindow` as a serial port) and writes every byte the board sends back to
+``replies.bin``, until the expected number of reply frames has arrived.
+
+The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
+``lengths`` (bytes per frame), ``replies`` (path), ``n_replies`` and ``silence_cycles`` (how long
+the board may stay silent before the run fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import Event, ReadOnly, RisingEdge, with_timeout
+
+from boards.host import SendWindow
+from boards.protocol import FrameDecoder
+
+CLOCK_NS = 10
+
+
+async def send(dut, frames, window, answered):
+    for frame in frames:
+        while not window.fits(len(frame)):
+            answered.clear()
+            await answered.wait()
+        window.sent(len(frame))
+        for byte in frame:
+            dut.to_board__payload.value = byte
+            dut.to_board__valid.value = 1
+            while True:
+                await ReadOnly()
+                if dut.to_board__ready.value:
+                    await RisingEdge(dut.clk)
+                    break
+                await RisingEdge(dut.to_board__ready)
+    dut.to_board__valid.value = 0
+
+
+@cocotb.test()
+async def serve(dut):
+    with open(os.environ["STABLESPIKE_BOARD_IO"]) as f:
+        io = json.load(f)
+    with open(io["frames"], "rb") as f:
+        data = f.read()
+    frames, offset = [], 0
+    for n in io["lengths"]:
+        frames.append(data[offset : offset + n])
+        offset += n
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    dut.to_board__valid.value = 0
+    dut.from_board__ready.value = 1
+    dut.rst.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+    window, answered, decoder = SendWindow(), Event(), FrameDecoder()
+    cocotb.start_soon(send(dut, frames, window, answered))
+    received, n_replies = bytearray(), 0
+    try:
+        while n_replies < io["n_replies"]:
+            await with_timeout(
+                RisingEdge(dut.from_board__valid), io["silence_cycles"] * CLOCK_NS, "ns"
+            )
+            await ReadOnly()
+            byte = int(dut.from_board__payload.value)
+            await RisingEdge(dut.clk)  # taken (ready is always 1); out of the read-only phase
+            received.append(byte)
+            for _ in decoder.feed(bytes([byte])):
+                n_replies += 1
+                window.answered()
+                answered.set()
+    finally:
+        with open(io["replies"], "wb") as f:
+            f.write(received)
