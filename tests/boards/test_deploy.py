@@ -76,3 +76,34 @@ def test_a_board_of_another_shape_is_refused(digits_shaped_model):
     client = BoardClient(SimulatedLink(other), AcceleratorShape.from_model(model, lanes=4))
     with pytest.raises(DeviceError, match="build the bitstream for this model's shape"):
         client.session(model, [])
+
+
+def test_train_export_and_run_on_the_simulated_board(tmp_path, capsys):
+    """End to end: train a tiny Stable Spike net, export it, then load it over the simulated
+    UART (Verilator), read it back and run test samples, every result equal to the golden model."""
+    run, model = tmp_path / "run", tmp_path / "m.npz"
+    main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--method",
+            "stablespike",
+            "--arch",
+            "mlp:24",
+            "--timesteps",
+            "2",
+            "--epochs",
+            "3",
+            "--out",
+            str(run),
+            "--quiet",
+        ]
+    )
+    main(["export", str(run), "--out", str(model), "--finetune-epochs", "1", "--quiet"])
+    capsys.readouterr()
+    main(["deploy", str(model), "--board", "icebreaker", "--sim", "--samples", "40", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["exact"] and summary["samples"] == 40 and summary["sim"] == "verilator"
+    assert summary["verified_words"] == summary["load_writes"]
+    assert summary["accuracy"] > 0.5
