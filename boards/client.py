@@ -17,7 +17,15 @@ import numpy as np
 from hw.layout import AcceleratorShape
 
 from .command import identify_payload
-from .host import Result, SendWindow, load_frames, parse_result, readback_frames, run_frame
+from .host import (
+    Result,
+    SendWindow,
+    commit_frame,
+    load_frames,
+    parse_result,
+    readback_frames,
+    run_frame,
+)
 from .protocol import Command, Frame, FrameDecoder, FrameError, Status, encode_frame
 
 __all__ = ["SimulatedLink", "SerialLink", "BoardClient", "DeviceError"]
@@ -204,45 +212,55 @@ class BoardClient:
         runs = [run_frame(self.shape, s) for s in samples]
         identify = encode_frame(Command.IDENTIFY)
         t0 = time.perf_counter()
-        if self.link.persistent:  # a real board: no write before the shape is confirmed
+        if self.link.persistent:  # a real board: each step only after the one before is sound
             self._check_identify(self._exchange([identify])[0])
-            # Writes (retried as needed) all land before the read-back and the runs.
-            replies = [None] + self._exchange(writes) + self._exchange(reads + runs)
-        else:
-            frames = [identify] + writes + reads + runs
+            replies = [None] + self._exchange(writes) + self._exchange(reads)
+            self._check_load(replies, len(writes), readback)
+            replies += self._exchange([commit_frame()] + runs)
+        else:  # the simulated board lives for one batch: send it all, then check in order
+            frames = [identify] + writes + reads + [commit_frame()] + runs
             replies = self.link.transact(frames, len(frames))
             self._check_identify(replies[0])
+            self._check_load(replies, len(writes), readback)
         seconds = time.perf_counter() - t0
-        acks = replies[1 : 1 + len(writes)]
-        bad = [r for r in acks if r != Frame(Command.WRITE, b"")]
-        if bad:
-            raise DeviceError(f"{len(bad)} of {len(writes)} writes failed, first: {bad[0]}")
-        read_replies = replies[1 + len(writes) : 1 + len(writes) + len(reads)]
-        wrong = [r for r in read_replies if r.command != Command.READ]
-        if wrong:
-            raise DeviceError(f"{len(wrong)} of {len(reads)} reads failed, first: {wrong[0]}")
-        payloads = [r.payload for r in read_replies]
-        difference = readback.first_difference(payloads)
-        if difference:
-            raise DeviceError(f"read-back differs from the model: {difference}")
+        n_load = 1 + len(writes) + len(reads)
+        if replies[n_load] != Frame(Command.COMMIT, b""):
+            raise DeviceError(f"the board did not take the commit: {replies[n_load]}")
         results = []
-        for i, reply in enumerate(replies[1 + len(writes) + len(reads) :]):
+        for i, reply in enumerate(replies[n_load + 1 :]):
             if reply.command != Command.RESULT:
                 raise DeviceError(f"sample {i}: expected a RESULT, got {reply}")
             results.append(parse_result(reply.payload, self.shape.n_classes))
-        replies_bytes = sum(6 + len(r.payload) for r in replies[1 : 1 + len(writes) + len(reads)])
         load_bytes = (
             len(identify) + sum(map(len, writes)) + sum(map(len, reads)),
-            6 + len(identify_payload(self.shape)) + replies_bytes,
+            6
+            + len(identify_payload(self.shape))
+            + sum(6 + len(r.payload) for r in replies[1:n_load]),
         )
+        readback_bytes = b"".join(r.payload for r in replies[1 + len(writes) : n_load])
         return Session(
             writes=len(writes),
             load_bytes=load_bytes,
             verified_words=len(readback.expected),
-            readback_sha256=hashlib.sha256(b"".join(payloads)).hexdigest(),
+            readback_sha256=hashlib.sha256(readback_bytes).hexdigest(),
             seconds=seconds,
             results=results,
         )
+
+    @staticmethod
+    def _check_load(replies, n_writes, readback):
+        """Every write acknowledged and every word read back as written, else DeviceError."""
+        bad = [r for r in replies[1 : 1 + n_writes] if r != Frame(Command.WRITE, b"")]
+        if bad:
+            raise DeviceError(f"{len(bad)} of {n_writes} writes failed, first: {bad[0]}")
+        n_reads = len(readback.requests)
+        read_replies = replies[1 + n_writes : 1 + n_writes + n_reads]
+        wrong = [r for r in read_replies if r.command != Command.READ]
+        if wrong:
+            raise DeviceError(f"{len(wrong)} of {n_reads} reads failed, first: {wrong[0]}")
+        difference = readback.first_difference([r.payload for r in read_replies])
+        if difference:
+            raise DeviceError(f"read-back differs from the model: {difference}")
 
     def _check_identify(self, reply):
         """Refuse a board of another shape; note one built from other sources (its last 4

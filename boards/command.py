@@ -1,5 +1,8 @@
 """Board command processor: frame parsing, CRC check, configuration writes and their read-back,
-IDENTIFY, RUN with its RESULT, error replies and the byte timeout (docs/protocol.md).
+IDENTIFY, COMMIT, RUN with its RESULT, error replies and the byte timeout (docs/protocol.md).
+
+RUN is refused (``NOT_COMMITTED``) until the host sends COMMIT after loading and verifying a
+model; any later WRITE withdraws the commit, so a partly written model never computes.
 
 A RUN payload is one sample's input words, two bytes each, little endian: intensities
 ``0..256`` (rate-coded models, exactly ``n_in`` words) or spike events ``addr | eot << 15``
@@ -37,7 +40,7 @@ from .protocol import MAX_PAYLOAD, SYNC, Command, Status
 
 __all__ = ["PROTOCOL_VERSION", "identify_payload", "select_depths", "CommandProcessor"]
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
@@ -144,6 +147,9 @@ class CommandProcessor(wiring.Component):
         addr = Signal(16)
         data = Signal(8 * self.data_bytes)
         idle = Signal(range(self.timeout + 1))
+        # A model is runnable only once the host has committed it; any write withdraws that,
+        # so a half-loaded (or half-replaced) model never computes.
+        committed = Signal()
 
         # RUN: the sample's words, checked while they arrive.
         words = self.sample_words
@@ -325,8 +331,18 @@ class CommandProcessor(wiring.Component):
                         start_reply(Command.READ, n=read_count * self.data_bytes)
                         m.d.sync += count.eq(read_count)
                     m.next = "REPLY_HEADER"
+                with m.Elif(command == Command.COMMIT):
+                    with m.If(length != 0):
+                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                    with m.Else():
+                        m.d.sync += committed.eq(1)
+                        start_reply(Command.COMMIT)
+                    m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.RUN):
-                    with m.If(~well_formed):
+                    with m.If(~committed):
+                        start_reply(Command.ERROR, Status.NOT_COMMITTED, 2)
+                        m.next = "REPLY_HEADER"
+                    with m.Elif(~well_formed):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
                         m.next = "REPLY_HEADER"
                     with m.Else():
@@ -340,6 +356,7 @@ class CommandProcessor(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += self.cfg.valid.eq(1)
                 with m.If(self.cfg.ready):
+                    m.d.sync += committed.eq(0)
                     start_reply(Command.WRITE)
                     m.next = "REPLY_HEADER"
 

@@ -21,6 +21,7 @@ __all__ = [
     "load_frames",
     "readback_frames",
     "run_frame",
+    "commit_frame",
     "parse_result",
 ]
 
@@ -126,6 +127,11 @@ def readback_frames(
         else:
             requests.append((s, a, 1))
     return ReadBack(requests=requests, expected=expected, nbytes=nbytes)
+
+
+def commit_frame() -> bytes:
+    """COMMIT: the model just written is complete and verified; the board may run it."""
+    return encode_frame(Command.COMMIT)
 
 
 def run_frame(shape: AcceleratorShape, sample: np.ndarray) -> bytes:

@@ -33,6 +33,7 @@ class Command(enum.IntEnum):
     READ = 0x03  # payload: select, addr (u16)
     RUN = 0x04  # payload: one sample's input words
     RESULT = 0x05  # reply: class, cycles, scores
+    COMMIT = 0x06  # no payload: the written model is complete and verified; RUN allowed
     ERROR = 0x7F  # reply: Status code, the offending command
 
 
@@ -43,6 +44,7 @@ class Status(enum.IntEnum):
     UNKNOWN_COMMAND = 0x03
     OUT_OF_RANGE = 0x04
     TIMEOUT = 0x05
+    NOT_COMMITTED = 0x06  # RUN before a COMMIT (or after a WRITE that followed it)
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:

@@ -5,8 +5,8 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from boards.core import BoardCore
-from boards.host import load_frames, parse_result, run_frame
-from boards.protocol import Command, Frame, FrameDecoder
+from boards.host import commit_frame, load_frames, parse_result, run_frame
+from boards.protocol import Command, Frame, FrameDecoder, Status
 from boards.uart import uart_frame
 from hw.layout import AcceleratorShape
 from sw import golden
@@ -56,12 +56,13 @@ def test_load_and_run_over_the_uart_matches_golden():
     model = random_model(sizes=(6, 5, 3), timesteps=2, encoder=rate, threshold=30)
     shape = AcceleratorShape.from_model(model, lanes=2)
     x = np.random.default_rng(0).integers(0, 257, size=(3, 6))
-    frames = load_frames(model, shape) + [run_frame(shape, s) for s in x]
+    frames = load_frames(model, shape) + [commit_frame()] + [run_frame(shape, s) for s in x]
     replies = simulate_board(model, shape, frames, n_replies=len(frames))
-    n_load = len(frames) - len(x)
+    n_load = len(frames) - len(x) - 1
     assert replies[:n_load] == [Frame(Command.WRITE, b"")] * n_load
+    assert replies[n_load] == Frame(Command.COMMIT, b"")
     ref = golden.run(model, x)
-    for s, reply in enumerate(replies[n_load:]):
+    for s, reply in enumerate(replies[n_load + 1 :]):
         assert reply.command == Command.RESULT
         result = parse_result(reply.payload, shape.n_classes)
         assert result.scores == ref.scores[s].tolist()
@@ -73,8 +74,21 @@ def test_spike_inputs_over_the_uart():
     model = random_model(sizes=(7, 4, 3), timesteps=2, threshold=20)
     shape = AcceleratorShape.from_model(model, lanes=4)
     x = (np.random.default_rng(1).random((2, 2, 7)) < 0.5).astype(np.uint8)
-    frames = load_frames(model, shape) + [run_frame(shape, s) for s in x]
+    frames = load_frames(model, shape) + [commit_frame()] + [run_frame(shape, s) for s in x]
     replies = simulate_board(model, shape, frames, n_replies=len(frames))
     ref = golden.run(model, x)
     results = [parse_result(r.payload, 3) for r in replies[-2:]]
     assert [r.scores for r in results] == ref.scores.tolist()
+
+
+def test_run_is_refused_until_committed_and_after_any_later_write():
+    model = random_model(sizes=(7, 4, 3), timesteps=2, threshold=20)
+    shape = AcceleratorShape.from_model(model, lanes=4)
+    x = (np.random.default_rng(1).random((2, 7)) < 0.5).astype(np.uint8)
+    load = load_frames(model, shape)
+    frames = load + [run_frame(shape, x), commit_frame(), load[0], run_frame(shape, x)]
+    replies = simulate_board(model, shape, frames, n_replies=len(frames))
+    refused = Frame(Command.ERROR, bytes([Status.NOT_COMMITTED, Command.RUN]))
+    assert replies[len(load)] == refused  # loaded but not committed
+    assert replies[len(load) + 1] == Frame(Command.COMMIT, b"")
+    assert replies[-1] == refused  # a write after the commit withdraws it

@@ -49,6 +49,8 @@ class FakeBoard:
             mask = (1 << self.shape.word_bits(select, addr)) - 1
             self.memory[(select, addr)] = int.from_bytes(p[3:], "little") & mask
             return Command.WRITE, b""
+        if frame.command == Command.COMMIT:
+            return Command.COMMIT, b""
         if frame.command == Command.READ:
             select, addr, count = p[0], int.from_bytes(p[1:3], "little"), p[3] | p[4] << 8
             words = (self.memory.get((select, a), 0) for a in range(addr, addr + count))
