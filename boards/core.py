@@ -56,10 +56,13 @@ class BoardLogic(wiring.Component):
 
 class BoardCore(wiring.Component):
     """:class:`BoardLogic` behind an 8N1 UART: ``uart_rx`` In(1) and ``uart_tx`` Out(1), idle
-    high, ``divisor`` clock cycles a bit."""
+    high, ``divisor`` clock cycles a bit; ``rx_overruns`` and ``rx_framing_errors`` count the
+    bytes the UART dropped."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
+    rx_overruns: Out(16)  # bytes the UART dropped because the receive buffer was full
+    rx_framing_errors: Out(16)  # bytes dropped for a missing stop bit
 
     def __init__(
         self,
@@ -90,5 +93,10 @@ class BoardCore(wiring.Component):
             rx_fifo.r_en.eq(logic.rx.ready),
         ]
         wiring.connect(m, logic.tx, tx.i)
-        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+        m.d.comb += [
+            rx.rx.eq(self.uart_rx),
+            self.uart_tx.eq(tx.tx),
+            self.rx_overruns.eq(rx.overruns),
+            self.rx_framing_errors.eq(rx.framing_errors),
+        ]
         return m

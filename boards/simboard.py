@@ -16,10 +16,13 @@ __all__ = ["HostUARTHarness"]
 
 class HostUARTHarness(wiring.Component):
     """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes); the link
-    runs at ``divisor`` clock cycles a bit."""
+    runs at ``divisor`` clock cycles a bit. ``rx_overruns``, ``rx_framing_errors``: the board
+    UART's counts of dropped bytes."""
 
     to_board: In(stream.Signature(8))
     from_board: Out(stream.Signature(8))
+    rx_overruns: Out(16)
+    rx_framing_errors: Out(16)
 
     def __init__(self, shape: AcceleratorShape, *, divisor: int = 4, timeout: int = 100_000):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
@@ -32,6 +35,10 @@ class HostUARTHarness(wiring.Component):
         m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
         m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
         m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]
+        m.d.comb += [
+            self.rx_overruns.eq(board.rx_overruns),
+            self.rx_framing_errors.eq(board.rx_framing_errors),
+        ]
         wiring.connect(m, wiring.flipped(self.to_board), host_tx.i)
         wiring.connect(m, host_rx.o, wiring.flipped(self.from_board))
         return m

@@ -83,6 +83,7 @@ class VerilatorBoardLink:
         (work / "frames.bin").write_bytes(b"".join(frames))
         replies_path = work / "replies.bin"
         replies_path.unlink(missing_ok=True)
+        Path(f"{replies_path}.uart.json").unlink(missing_ok=True)
         io = {
             "frames": str(work / "frames.bin"),
             "lengths": [len(f) for f in frames],
@@ -110,6 +111,14 @@ class VerilatorBoardLink:
         self.sim_seconds = time.perf_counter() - t0
         data = replies_path.read_bytes() if replies_path.is_file() else b""
         replies = list(FrameDecoder().feed(data))
+        uart_path = Path(f"{replies_path}.uart.json")
+        dropped = json.loads(uart_path.read_text()) if uart_path.is_file() else {}
+        if any(dropped.values()):
+            raise SimulationError(
+                f"the simulated board's UART dropped bytes: {dropped['overruns']} receive "
+                f"buffer overruns, {dropped['framing_errors']} framing errors "
+                f"(log: {work / 'sim.log'})"
+            )
         if len(replies) != n_replies:
             raise SimulationError(
                 f"the simulated board sent {len(replies)} of {n_replies} replies "

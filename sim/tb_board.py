@@ -38,7 +38,7 @@ async def send(dut, frames, window, answered):
                     await RisingEdge(dut.clk)
                     break
                 await RisingEdge(dut.to_board__ready)
-    dut.to_board__valid.value = 0
+        dut.to_board__valid.value = 0  # nothing more on the line until the next frame
 
 
 @cocotb.test()
@@ -78,3 +78,9 @@ async def serve(dut):
     finally:
         with open(io["replies"], "wb") as f:
             f.write(received)
+        dropped = {
+            "overruns": int(dut.rx_overruns.value),
+            "framing_errors": int(dut.rx_framing_errors.value),
+        }
+        with open(io["replies"] + ".uart.json", "w") as f:
+            json.dump(dropped, f)
