@@ -102,6 +102,8 @@ def deploy(
         "warnings": client.warnings,
         "readback_sha256": session.readback_sha256,
     }
-    if clock_hz:
+    if clock_hz:  # the board's clock: latency and throughput from the device's cycle counter
+        summary["clock_mhz"] = clock_hz / 1e6
         summary["latency_us"] = float(cycles.mean() / clock_hz * 1e6)
+        summary["inferences_per_second"] = float(clock_hz / cycles.mean())
     return summary

@@ -298,6 +298,7 @@ def cmd_deploy(args):
             bitstream=args.bitstream,
             data_root=args.data_root,
             progress=lambda text: print(text, file=sys.stderr),
+            clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
         )
     except DeviceError as e:
         sys.exit(f"error: {e}")
@@ -315,6 +316,11 @@ def cmd_deploy(args):
         f"{summary['load_seconds_at_baud']:.2f} s at {summary['baud']:,} baud; "
         f"{summary['host_seconds']:.1f} s in all"
     )
+    if "latency_us" in summary:
+        print(
+            f"at {summary['clock_mhz']:g} MHz: {summary['latency_us']:.1f} us per inference, "
+            f"{summary['inferences_per_second']:,.0f} inferences/s"
+        )
 
 
 def cmd_data(args):
@@ -475,6 +481,12 @@ def build_parser():
     p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--samples", type=int, default=None, help="first N test samples")
+    p.add_argument(
+        "--clock-mhz",
+        type=float,
+        default=None,
+        help="the board's clock (as built), for latency and inferences/s from the cycle counts",
+    )
     p.add_argument("--data-root", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_deploy)

@@ -102,8 +102,11 @@ def test_train_export_and_run_on_the_simulated_board(tmp_path, capsys):
     )
     main(["export", str(run), "--out", str(model), "--finetune-epochs", "1", "--quiet"])
     capsys.readouterr()
-    main(["deploy", str(model), "--board", "icebreaker", "--sim", "--samples", "40", "--json"])
+    deploy_args = ["deploy", str(model), "--board", "icebreaker", "--sim", "--samples", "40"]
+    main(deploy_args + ["--clock-mhz", "24", "--json"])
     summary = json.loads(capsys.readouterr().out)
+    assert summary["latency_us"] == pytest.approx(summary["cycles_per_inference"] / 24)
+    assert summary["inferences_per_second"] == pytest.approx(24e6 / summary["cycles_per_inference"])
     assert summary["exact"] and summary["samples"] == 40 and summary["sim"] == "verilator"
     assert summary["verified_words"] == summary["load_writes"]
     assert summary["accuracy"] > 0.5
