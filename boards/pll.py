@@ -130,4 +130,5 @@ def add_pll(m: Module, platform, setting: PLLSetting):
         )
     m.d.comb += sync.clk.eq(clk_out)
     m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
-    platform.add_clock_constraint(sync.clk, setting.f_out)
+    # No explicit constraint: nextpnr derives the output clock from the PLL's parameters (a
+    # constraint on the domain's clock net is dropped, as that net is renamed in synthesis).

@@ -3,7 +3,10 @@
 
 import json
 
+import pytest
+
 from boards.build import spram_layers
+from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
 from sw.cli import main
 from sw.modelfile import save_model
@@ -47,3 +50,14 @@ def test_weights_go_to_spram_largest_first_while_blocks_last():
     assert spram_layers(deep) == [True, False]  # both need 4 blocks; the larger wins
     small = AcceleratorShape(sizes=(64, 32, 32, 10), timesteps=2, lanes=4)
     assert spram_layers(small) == [True, True]  # 2 + 2 blocks
+
+
+def test_pll_settings_match_icepll_and_ecppll():
+    s = ice40_pll(12e6, 48e6)  # icepll -i 12 -o 48: DIVR 0, DIVF 63, DIVQ 4, FILTER_RANGE 1
+    assert s.f_out == 48e6 and s.params == {"DIVR": 0, "DIVF": 63, "DIVQ": 4, "FILTER_RANGE": 1}
+    assert ice40_pll(12e6, 25e6).f_out <= 25e6  # the closest at or below
+    e = ecp5_pll(25e6, 100e6)
+    assert e.f_out == 100e6
+    assert 400e6 <= e.f_out * e.params["CLKOP_DIV"] <= 800e6
+    with pytest.raises(ValueError, match="no iCE40 PLL setting"):
+        ice40_pll(12e6, 1e6)
