@@ -78,6 +78,7 @@ class SimulatedLink:
         sim = Simulator(m)
         sim.add_clock(1e-8)
         decoder, replies, window = FrameDecoder(), [], SendWindow()
+        bar = progress_bar(n_replies, "simulated board")
 
         async def send(ctx):
             for frame in frames:
@@ -107,14 +108,13 @@ class SimulatedLink:
                     for reply in decoder.feed(bytes([payload])):
                         replies.append(reply)
                         window.answered()
-                        self._bar.update()
+                        bar.update()
                     if len(replies) == n_replies:
                         return
 
         sim.add_testbench(send, background=True)
         sim.add_testbench(receive)
-        with progress_bar(n_replies, "simulated board") as bar:
-            self._bar = bar
+        with bar:
             sim.run()
         return replies
 

@@ -20,17 +20,13 @@ WRITE is held until its CRC has been checked, so a bad frame changes nothing. A 
 arriving for ``timeout`` cycles is dropped with a TIMEOUT error reply.
 """
 
-import hashlib
-import json
-from pathlib import Path
-
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import cfg_layout, read_layout
-from hw.layout import AcceleratorShape, Select
+from hw.layout import AcceleratorShape, Select, design_digest
 from hw.lif import event_layout
 from hw.readout import result_layout
 from sw import numerics
@@ -57,13 +53,7 @@ DESIGN_SOURCES = (
 def design_hash(shape: AcceleratorShape) -> bytes:
     """4 bytes of sha256 over the shape, the protocol version and :data:`DESIGN_SOURCES`: a
     board built from other sources answers IDENTIFY with another hash."""
-    root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode())
-    digest.update(bytes([PROTOCOL_VERSION]))
-    for pattern in DESIGN_SOURCES:
-        for path in sorted(root.glob(pattern)):
-            digest.update(path.read_bytes())
-    return digest.digest()[:4]
+    return design_digest(shape, DESIGN_SOURCES, PROTOCOL_VERSION)[:4]
 
 
 def identify_payload(shape: AcceleratorShape) -> bytes:

@@ -21,14 +21,17 @@ Every write is ``(select, address, data)``; see :class:`Select`.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from sw import numerics
 from sw.golden import IntegerModel
 
-__all__ = ["Select", "AcceleratorShape", "config_writes", "pack_lanes"]
+__all__ = ["Select", "AcceleratorShape", "config_writes", "pack_lanes", "design_digest"]
 
 
 class Select(enum.IntEnum):
@@ -211,6 +214,21 @@ class AcceleratorShape:
                 "data_bits": self.cfg_data_bits,
             },
         }
+
+
+#: The project's top folder (source patterns below are relative to it).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def design_digest(shape: AcceleratorShape, sources: tuple, *extra) -> bytes:
+    """sha256 over ``shape``, the JSON of ``extra`` and the files matching the ``sources``
+    patterns (relative to the project): identifies a design built from them (cache keys,
+    the board's design hash)."""
+    digest = hashlib.sha256(json.dumps([shape.as_dict(), *extra], sort_keys=True).encode())
+    for pattern in sources:
+        for path in sorted(PROJECT_ROOT.glob(pattern)):
+            digest.update(path.read_bytes())
+    return digest.digest()
 
 
 def pack_lanes(values, bits: int) -> int:

@@ -5,14 +5,13 @@ than the Amaranth simulator."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
 from boards.protocol import FrameDecoder
-from hw.layout import AcceleratorShape
+from hw.layout import PROJECT_ROOT, AcceleratorShape, design_digest
 from sw.modelfile import atomic_write
 
 from .runner import SimulationError, simulator_env
@@ -20,15 +19,11 @@ from .runner import SimulationError, simulator_env
 __all__ = ["VerilatorBoardLink"]
 
 TOP = "board_top"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _build_key(shape: AcceleratorShape, divisor: int, timeout: int) -> str:
-    digest = hashlib.sha256(json.dumps([shape.as_dict(), divisor, timeout]).encode())
-    for pattern in ("hw/*.py", "boards/*.py", "sw/numerics.py"):
-        for path in sorted(ROOT.glob(pattern)):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    sources = ("hw/*.py", "boards/*.py", "sw/numerics.py")
+    return design_digest(shape, sources, divisor, timeout).hex()[:12]
 
 
 class VerilatorBoardLink:
@@ -94,7 +89,7 @@ class VerilatorBoardLink:
         (work / "io.json").write_text(json.dumps(io))
         env = {
             "STABLESPIKE_BOARD_IO": str(work / "io.json"),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
         }
         t0 = time.perf_counter()
         try:

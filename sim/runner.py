@@ -7,7 +7,6 @@ per accelerator shape and simulator (cached under ``build_dir``), runs the tests
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.accelerator import generate_verilog
-from hw.layout import AcceleratorShape, config_writes
+from hw.layout import AcceleratorShape, config_writes, design_digest
 from sw import golden
 from sw.data import load_dataset
 from sw.modelfile import load_model
@@ -142,10 +141,7 @@ def prepare_stimulus(
 
 def _build_key(shape: AcceleratorShape) -> str:
     """Cache key of a simulator build: the shape and the source of every ``hw`` module."""
-    digest = hashlib.sha256(json.dumps(shape.as_dict(), sort_keys=True).encode())
-    for path in sorted((Path(__file__).resolve().parent.parent / "hw").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+    return design_digest(shape, ("hw/*.py", "sw/numerics.py")).hex()[:12]
 
 
 def _first_failure(results_xml: Path) -> str | None:
