@@ -21,9 +21,8 @@ from .host import (
     Result,
     SendWindow,
     commit_frame,
-    load_frames,
+    load_blocks,
     parse_result,
-    readback_frames,
     run_frame,
 )
 from .protocol import Command, Frame, FrameDecoder, FrameError, Status, encode_frame
@@ -192,10 +191,16 @@ class BoardClient:
         self.resent = 0
         self.warnings: list[str] = []
 
-    def _exchange(self, frames: list[bytes]) -> list:
+    def _exchange(self, frames: list[bytes], *, write_read_pairs: bool = False) -> list:
+        """Send ``frames``, then send again those whose reply was damaged. With
+        ``write_read_pairs`` the frames are (WRITE, READ of what it wrote) pairs, and a
+        damaged WRITE is sent again with its READ."""
         replies = self.link.transact(frames, len(frames))
         for _ in range(self.retries if self.link.persistent else 0):
-            again = [i for i, r in enumerate(replies) if damaged(r)]
+            again = {i for i, r in enumerate(replies) if damaged(r)}
+            if write_read_pairs:
+                again |= {i + 1 for i in again if i % 2 == 0}
+            again = sorted(again)
             if not again:
                 break
             self.resent += len(again)
@@ -204,26 +209,26 @@ class BoardClient:
         return replies
 
     def session(self, model, samples: np.ndarray, mode: str = "normal", noise_seed=None) -> Session:
-        """Load ``model`` (identify first), read every word back and compare, then run
-        ``samples``; raises :class:`DeviceError` on any wrong answer."""
-        writes = load_frames(model, self.shape, mode=mode, noise_seed=noise_seed)
-        readback = readback_frames(model, self.shape, mode=mode, noise_seed=noise_seed)
-        reads = readback.frames()
+        """Load ``model`` (identify first) in blocks, each WRITE followed by a READ of what it
+        wrote, compare every word, commit, then run ``samples``; raises :class:`DeviceError`
+        on any wrong answer."""
+        blocks = load_blocks(model, self.shape, mode=mode, noise_seed=noise_seed)
+        load = [f for b in blocks for f in (b.write_frame(self.shape), b.read_frame())]
         runs = [run_frame(self.shape, s) for s in samples]
         identify = encode_frame(Command.IDENTIFY)
         t0 = time.perf_counter()
         if self.link.persistent:  # a real board: each step only after the one before is sound
             self._check_identify(self._exchange([identify])[0])
-            replies = [None] + self._exchange(writes) + self._exchange(reads)
-            self._check_load(replies, len(writes), readback)
+            replies = [None] + self._exchange(load, write_read_pairs=True)
+            self._check_load(replies[1:], blocks)
             replies += self._exchange([commit_frame()] + runs)
         else:  # the simulated board lives for one batch: send it all, then check in order
-            frames = [identify] + writes + reads + [commit_frame()] + runs
+            frames = [identify] + load + [commit_frame()] + runs
             replies = self.link.transact(frames, len(frames))
             self._check_identify(replies[0])
-            self._check_load(replies, len(writes), readback)
+            self._check_load(replies[1 : 1 + len(load)], blocks)
         seconds = time.perf_counter() - t0
-        n_load = 1 + len(writes) + len(reads)
+        n_load = 1 + len(load)
         if replies[n_load] != Frame(Command.COMMIT, b""):
             raise DeviceError(f"the board did not take the commit: {replies[n_load]}")
         results = []
@@ -232,35 +237,35 @@ class BoardClient:
                 raise DeviceError(f"sample {i}: expected a RESULT, got {reply}")
             results.append(parse_result(reply.payload, self.shape.n_classes))
         load_bytes = (
-            len(identify) + sum(map(len, writes)) + sum(map(len, reads)),
+            len(identify) + sum(map(len, load)),
             6
             + len(identify_payload(self.shape))
             + sum(6 + len(r.payload) for r in replies[1:n_load]),
         )
-        readback_bytes = b"".join(r.payload for r in replies[1 + len(writes) : n_load])
+        readback_bytes = b"".join(r.payload for r in replies[2:n_load:2])
         return Session(
-            writes=len(writes),
+            writes=len(blocks),
             load_bytes=load_bytes,
-            verified_words=len(readback.expected),
+            verified_words=sum(len(b.words) for b in blocks),
             readback_sha256=hashlib.sha256(readback_bytes).hexdigest(),
             seconds=seconds,
             results=results,
         )
 
-    @staticmethod
-    def _check_load(replies, n_writes, readback):
-        """Every write acknowledged and every word read back as written, else DeviceError."""
-        bad = [r for r in replies[1 : 1 + n_writes] if r != Frame(Command.WRITE, b"")]
+    def _check_load(self, replies, blocks):
+        """Every block's WRITE acknowledged and its READ equal to what was written, else
+        DeviceError naming the first failure."""
+        writes, reads = replies[0::2], replies[1::2]
+        bad = [r for r in writes if r != Frame(Command.WRITE, b"")]
         if bad:
-            raise DeviceError(f"{len(bad)} of {n_writes} writes failed, first: {bad[0]}")
-        n_reads = len(readback.requests)
-        read_replies = replies[1 + n_writes : 1 + n_writes + n_reads]
-        wrong = [r for r in read_replies if r.command != Command.READ]
+            raise DeviceError(f"{len(bad)} of {len(blocks)} writes failed, first: {bad[0]}")
+        wrong = [r for r in reads if not isinstance(r, Frame) or r.command != Command.READ]
         if wrong:
-            raise DeviceError(f"{len(wrong)} of {n_reads} reads failed, first: {wrong[0]}")
-        difference = readback.first_difference([r.payload for r in read_replies])
-        if difference:
-            raise DeviceError(f"read-back differs from the model: {difference}")
+            raise DeviceError(f"{len(wrong)} of {len(blocks)} reads failed, first: {wrong[0]}")
+        for block, reply in zip(blocks, reads):
+            difference = block.first_difference(self.shape, reply.payload)
+            if difference:
+                raise DeviceError(f"read-back differs from the model: {difference}")
 
     def _check_identify(self, reply):
         """Refuse a board of another shape; note one built from other sources (its last 4

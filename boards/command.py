@@ -11,13 +11,15 @@ checked; only a frame with a good CRC reaches the accelerator. The RESULT payloa
 class's score (4 bytes, little endian, two's complement), then the class (1 byte) and the cycle
 count (4 bytes).
 
-A READ payload is ``select, addr (u16), count (u16)``; its reply carries ``count`` words of the
-configuration (each as many bytes as a WRITE's data, little endian) read from the accelerator's
-memories and registers, from ``addr`` up.
+A WRITE payload is ``select, addr (u16)``, then one or more words of the select, each
+``shape.word_bytes(select)`` bytes, little endian, for ``addr`` up (a block). A READ payload is
+``select, addr (u16), count (u16)``; its reply carries ``count`` words in the same format, read
+from the accelerator's memories and registers.
 
-Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. A
-WRITE is held until its CRC has been checked, so a bad frame changes nothing. A frame that stops
-arriving for ``timeout`` cycles is dropped with a TIMEOUT error reply.
+Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. The
+payloads of WRITE and RUN are kept in the frame buffer (:func:`buffer_bytes`) until the CRC has
+been checked, so a bad frame changes nothing. A frame that stops arriving for ``timeout`` cycles
+is dropped with a TIMEOUT error reply.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
@@ -34,9 +36,16 @@ from sw import numerics
 from .crc import CRC16
 from .protocol import MAX_PAYLOAD, SYNC, Command, Status
 
-__all__ = ["PROTOCOL_VERSION", "identify_payload", "select_depths", "CommandProcessor"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "identify_payload",
+    "select_depths",
+    "sample_words",
+    "buffer_bytes",
+    "CommandProcessor",
+]
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
@@ -81,6 +90,18 @@ def select_depths(shape: AcceleratorShape) -> list[int]:
     return depths[: Select.LAYER_CONST + 4 * (shape.n_layers - 1) + 1]
 
 
+def sample_words(shape: AcceleratorShape) -> int:
+    """Most input words one RUN can carry (2 bytes each)."""
+    if shape.encoder == "rate-lfsr":
+        return shape.sizes[0]
+    return shape.timesteps * (shape.sizes[0] + 1)
+
+
+def buffer_bytes(shape: AcceleratorShape) -> int:
+    """The frame buffer (``sample_words`` 16-bit words): the most data one WRITE can carry."""
+    return 2 * sample_words(shape)
+
+
 class CommandProcessor(wiring.Component):
     """Frames in, configuration writes and replies out.
 
@@ -118,12 +139,6 @@ class CommandProcessor(wiring.Component):
             return numerics.PROB_BITS + 1
         return event_layout(shape.sizes[0])
 
-    @property
-    def sample_words(self) -> int:
-        """Most input words one RUN can carry."""
-        s = self.shape
-        return s.sizes[0] if s.encoder == "rate-lfsr" else s.timesteps * (s.sizes[0] + 1)
-
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx_crc = rx_crc = CRC16()
@@ -141,10 +156,10 @@ class CommandProcessor(wiring.Component):
         # so a half-loaded (or half-replaced) model never computes.
         committed = Signal()
 
-        # RUN: the sample's words, checked while they arrive.
-        words = self.sample_words
+        # The frame buffer: a RUN's words, checked while they arrive, or a WRITE's data bytes.
+        words = sample_words(self.shape)
         m.submodules.buffer = buffer = Memory(shape=16, depth=words, init=[])
-        b_wr, b_rd = buffer.write_port(), buffer.read_port()
+        b_wr, b_rd = buffer.write_port(granularity=8), buffer.read_port()
         low_byte = Signal(8)
         word_count = Signal(range(words + 2))
         eot_count = Signal(range(self.shape.timesteps + 2))
@@ -155,11 +170,19 @@ class CommandProcessor(wiring.Component):
         result_cycles = Signal(32)
         n_result = 4 * self.shape.n_classes + 5
 
-        # READ: the word count asked for (then ``count`` counts the words left, and ``data``
-        # holds the word being sent), and the byte of that word.
+        # WRITE and READ: bytes per word of the select, the byte within the word, the words
+        # in the block. READ: the word count asked for (then ``count`` counts the words left,
+        # and ``data`` holds the word being sent) and the reply length.
+        depths = select_depths(self.shape)
+        word_bytes_rom = Array(Const(self.shape.word_bytes(s), 8) for s in range(len(depths)))
+        word_bytes = Signal(8)
+        m.d.comb += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
+        word_byte = Signal(range(self.data_bytes + 1))
+        block_words = Signal(16)
+        data_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # WRITE data received
+        data_index = Signal.like(data_bytes)  # WRITE data applied
         read_count = data[:16]
-        read_byte = Signal(range(self.data_bytes))
-        max_read = MAX_PAYLOAD // self.data_bytes
+        read_length = Signal(range(max(depths) * self.data_bytes + 1))
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
@@ -168,7 +191,6 @@ class CommandProcessor(wiring.Component):
         reply_index = Signal(16)
         identify = identify_payload(self.shape)
         identify_rom = Array(Const(b, 8) for b in identify)
-        depths = select_depths(self.shape)
         depth_rom = Array(Const(d, 17) for d in depths)
 
         byte = self.rx.payload
@@ -240,6 +262,9 @@ class CommandProcessor(wiring.Component):
                         count.eq(0),
                         data.eq(0),
                         word_count.eq(0),
+                        word_byte.eq(0),
+                        block_words.eq(0),
+                        data_bytes.eq(0),
                         eot_count.eq(0),
                         last_is_eot.eq(0),
                     ]
@@ -262,15 +287,30 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += addr[:8].eq(byte)
                         with m.Case(2):
                             m.d.sync += addr[8:].eq(byte)
-                        with m.Default():
-                            for k in range(self.data_bytes):
-                                with m.If(count == 3 + k):
-                                    m.d.sync += data[8 * k : 8 * k + 8].eq(byte)
+                        with m.Case(3):
+                            m.d.sync += read_count[:8].eq(byte)
+                        with m.Case(4):
+                            m.d.sync += read_count[8:].eq(byte)
+                    with m.If((command == Command.WRITE) & (count >= 3)):
+                        with m.If(data_bytes < buffer_bytes(self.shape)):
+                            m.d.comb += [
+                                b_wr.en.eq(Mux(data_bytes[0], 0b10, 0b01)),
+                                b_wr.addr.eq(data_bytes[1:]),
+                                b_wr.data.eq(Cat(byte, byte)),
+                            ]
+                            m.d.sync += data_bytes.eq(data_bytes + 1)
+                        m.d.sync += word_byte.eq(word_byte + 1)
+                        with m.If(word_byte + 1 == word_bytes):
+                            m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
                     with m.If(count[0] == 0):
                         m.d.sync += low_byte.eq(byte)
                     with m.Elif((command == Command.RUN) & (word_count < words)):
                         word = Cat(low_byte, byte)
-                        m.d.comb += [b_wr.en.eq(1), b_wr.addr.eq(word_count), b_wr.data.eq(word)]
+                        m.d.comb += [
+                            b_wr.en.eq(0b11),
+                            b_wr.addr.eq(word_count),
+                            b_wr.data.eq(word),
+                        ]
                         m.d.sync += [last_is_eot.eq(word[15])]
                         with m.If(word[15]):
                             m.d.sync += eot_count.eq(eot_count + 1)
@@ -299,28 +339,31 @@ class CommandProcessor(wiring.Component):
                     start_reply(Command.IDENTIFY, n=len(identify))
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.WRITE):
-                    with m.If((length < 3) | (length > 3 + self.data_bytes)):
+                    with m.If(
+                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
+                    ):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
                         m.next = "REPLY_HEADER"
-                    with m.Elif((select >= len(depths)) | (addr >= depth_rom[select])):
+                    with m.Elif((select >= len(depths)) | (addr + block_words > depth_rom[select])):
                         start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
                         m.next = "REPLY_HEADER"
                     with m.Else():
-                        m.next = "WRITE"
+                        m.d.sync += [data_index.eq(0), data.eq(0)]
+                        m.next = "WRITE_FETCH"
                 with m.Elif(command == Command.READ):
                     with m.If(length != 5):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                        m.next = "REPLY_HEADER"
                     with m.Elif(
                         (select >= len(depths))
                         | (read_count == 0)
-                        | (read_count > max_read)
                         | (addr + read_count > depth_rom[select])
                     ):
                         start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
+                        m.next = "REPLY_HEADER"
                     with m.Else():
-                        start_reply(Command.READ, n=read_count * self.data_bytes)
-                        m.d.sync += count.eq(read_count)
-                    m.next = "REPLY_HEADER"
+                        m.d.sync += [read_length.eq(read_count), word_byte.eq(1)]
+                        m.next = "READ_LENGTH"
                 with m.Elif(command == Command.COMMIT):
                     with m.If(length != 0):
                         start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
@@ -342,13 +385,53 @@ class CommandProcessor(wiring.Component):
                     start_reply(Command.ERROR, Status.UNKNOWN_COMMAND, 2)
                     m.next = "REPLY_HEADER"
 
-            # WRITE: the accelerator takes it once idle.
+            # WRITE: gather each word from the frame buffer, low byte first (the buffer's
+            # read port answers a cycle later), then the accelerator takes it once idle.
+            with m.State("WRITE_FETCH"):
+                m.d.comb += b_rd.addr.eq(data_index[1:])
+                m.next = "WRITE_TAKE"
+
+            with m.State("WRITE_TAKE"):
+                m.d.sync += [
+                    data.word_select(word_byte, 8).eq(b_rd.data.word_select(data_index[0], 8)),
+                    data_index.eq(data_index + 1),
+                    word_byte.eq(word_byte + 1),
+                ]
+                with m.If(word_byte + 1 == word_bytes):
+                    m.next = "WRITE"
+                with m.Else():
+                    m.next = "WRITE_FETCH"
+
             with m.State("WRITE"):
                 m.d.comb += self.cfg.valid.eq(1)
                 with m.If(self.cfg.ready):
-                    m.d.sync += committed.eq(0)
-                    start_reply(Command.WRITE)
+                    m.d.sync += [
+                        committed.eq(0),
+                        addr.eq(addr + 1),
+                        data.eq(0),
+                        word_byte.eq(0),
+                        block_words.eq(block_words - 1),
+                    ]
+                    with m.If(block_words == 1):
+                        start_reply(Command.WRITE)
+                        m.next = "REPLY_HEADER"
+                    with m.Else():
+                        m.next = "WRITE_FETCH"
+
+            # READ: the reply length is count * word_bytes (added up, a word size a cycle).
+            with m.State("READ_LENGTH"):
+                with m.If(word_byte == word_bytes):
+                    with m.If(read_length > MAX_PAYLOAD):
+                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
+                    with m.Else():
+                        start_reply(Command.READ, n=read_length)
+                        m.d.sync += count.eq(read_count)
                     m.next = "REPLY_HEADER"
+                with m.Else():
+                    m.d.sync += [
+                        read_length.eq(read_length + read_count),
+                        word_byte.eq(word_byte + 1),
+                    ]
 
             # READ: one request per word, then its bytes, low byte first.
             with m.State("READ_REQUEST"):
@@ -359,18 +442,18 @@ class CommandProcessor(wiring.Component):
             with m.State("READ_WAIT"):
                 m.d.comb += self.read_data.ready.eq(1)
                 with m.If(self.read_data.valid):
-                    m.d.sync += [data.eq(self.read_data.payload), read_byte.eq(0)]
+                    m.d.sync += [data.eq(self.read_data.payload), word_byte.eq(0)]
                     m.next = "READ_SEND"
 
             with m.State("READ_SEND"):
                 m.d.comb += [
                     self.tx.valid.eq(1),
-                    self.tx.payload.eq(data.word_select(read_byte, 8)),
+                    self.tx.payload.eq(data.word_select(word_byte, 8)),
                 ]
                 with m.If(self.tx.ready):
                     m.d.comb += tx_crc.valid.eq(1)
-                    m.d.sync += read_byte.eq(read_byte + 1)
-                    with m.If(read_byte == self.data_bytes - 1):
+                    m.d.sync += word_byte.eq(word_byte + 1)
+                    with m.If(word_byte + 1 == word_bytes):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
                         with m.If(count == 1):
                             m.next = "REPLY_CRC0"

@@ -102,6 +102,11 @@ def deploy(
         "warnings": client.warnings,
         "readback_sha256": session.readback_sha256,
     }
+    if getattr(link, "reply_cycles", None):
+        # Measured on the simulated line: cycles until the last read-back reply, at ``divisor``
+        # cycles a bit (the board gets fewer cycles a bit than on hardware: an upper bound).
+        load_cycles = link.reply_cycles[2 * session.writes]
+        summary["load_seconds_simulated_at_baud"] = load_cycles / link.divisor / baud
     if clock_hz:  # the board's clock: latency and throughput from the device's cycle counter
         summary["clock_mhz"] = clock_hz / 1e6
         summary["latency_us"] = float(cycles.mean() / clock_hz * 1e6)

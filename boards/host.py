@@ -11,15 +11,17 @@ import numpy as np
 
 from hw.layout import AcceleratorShape, config_writes
 
+from .command import buffer_bytes
 from .core import RX_FIFO_DEPTH
-from .protocol import MAX_PAYLOAD, Command, encode_frame
+from .protocol import Command, encode_frame
 
 __all__ = [
+    "BLOCK_BYTES",
+    "Block",
     "Result",
-    "ReadBack",
     "SendWindow",
+    "load_blocks",
     "load_frames",
-    "readback_frames",
     "run_frame",
     "commit_frame",
     "parse_result",
@@ -57,76 +59,83 @@ class Result:
     cycles: int
 
 
-def load_frames(model, shape: AcceleratorShape, mode: str = "normal", noise_seed=None):
-    """One WRITE frame per configuration write of ``model``, each carrying only the bytes its
-    word has (the board zero-extends shorter data)."""
-    frames = []
-    for select, addr, data in config_writes(model, shape, mode=mode, noise_seed=noise_seed):
-        nbytes = -(-shape.word_bits(select, addr) // 8)
-        word = int(data) & ((1 << shape.word_bits(select, addr)) - 1)
-        payload = bytes([select]) + addr.to_bytes(2, "little") + word.to_bytes(nbytes, "little")
-        frames.append(encode_frame(Command.WRITE, payload))
-    return frames
+#: Data bytes per WRITE (and per READ reply) the host aims for: two blocks and their reads fit
+#: the board's receive buffer, so requests keep arriving while a read-back reply goes out.
+BLOCK_BYTES = 240
 
 
 @dataclass
-class ReadBack:
-    """READ requests covering every written word, and the words expected back."""
+class Block:
+    """Words of one select at consecutive addresses from ``addr``: one WRITE, one READ."""
 
-    requests: list  # (select, addr, count)
-    expected: dict  # (select, addr) -> word
-    nbytes: int
+    select: int
+    addr: int
+    words: list[int]
 
-    def frames(self) -> list[bytes]:
-        return [
-            encode_frame(
-                Command.READ,
-                bytes([s]) + a.to_bytes(2, "little") + n.to_bytes(2, "little"),
-            )
-            for s, a, n in self.requests
-        ]
-
-    def expected_bytes(self) -> bytes:
-        return b"".join(
-            self.expected[(s, a + k)].to_bytes(self.nbytes, "little")
-            for s, a, n in self.requests
-            for k in range(n)
+    def write_frame(self, shape: AcceleratorShape) -> bytes:
+        n = shape.word_bytes(self.select)
+        data = b"".join(w.to_bytes(n, "little") for w in self.words)
+        return encode_frame(
+            Command.WRITE, bytes([self.select]) + self.addr.to_bytes(2, "little") + data
         )
 
-    def first_difference(self, payloads: list[bytes]) -> str | None:
-        """``None`` if the READ replies' payloads hold the expected words, else the first word
+    def read_frame(self) -> bytes:
+        payload = (
+            bytes([self.select])
+            + self.addr.to_bytes(2, "little")
+            + len(self.words).to_bytes(2, "little")
+        )
+        return encode_frame(Command.READ, payload)
+
+    def first_difference(self, shape: AcceleratorShape, payload: bytes) -> str | None:
+        """``None`` if a READ reply's payload holds the block's words, else the first word
         that differs, as text."""
-        for (s, a, n), payload in zip(self.requests, payloads):
-            if len(payload) != n * self.nbytes:
-                return f"select {s} addr {a}: {len(payload)} bytes, expected {n * self.nbytes}"
-            for k in range(n):
-                word = int.from_bytes(payload[k * self.nbytes : (k + 1) * self.nbytes], "little")
-                if word != self.expected[(s, a + k)]:
-                    return (
-                        f"select {s} addr {a + k}: board {word:#x}, "
-                        f"written {self.expected[(s, a + k)]:#x}"
-                    )
+        n = shape.word_bytes(self.select)
+        if len(payload) != n * len(self.words):
+            return (
+                f"select {self.select} addr {self.addr}: {len(payload)} bytes, "
+                f"expected {n * len(self.words)}"
+            )
+        for k, written in enumerate(self.words):
+            word = int.from_bytes(payload[k * n : (k + 1) * n], "little")
+            if word != written:
+                return (
+                    f"select {self.select} addr {self.addr + k}: board {word:#x}, "
+                    f"written {written:#x}"
+                )
         return None
 
 
-def readback_frames(
-    model, shape: AcceleratorShape, mode: str = "normal", noise_seed=None
-) -> ReadBack:
-    """READ requests for every word :func:`load_frames` writes, in runs of consecutive
-    addresses, each reply at most :data:`MAX_PAYLOAD` bytes."""
-    nbytes = -(-shape.cfg_data_bits // 8)
-    expected = {
-        (s, a): int(d) & ((1 << shape.word_bits(s, a)) - 1)
-        for s, a, d in config_writes(model, shape, mode=mode, noise_seed=noise_seed)
-    }
-    requests, longest = [], MAX_PAYLOAD // nbytes
-    for s, a in sorted(expected):
-        last = requests[-1] if requests else None
-        if last and last[0] == s and last[1] + last[2] == a and last[2] < longest:
-            requests[-1] = (s, last[1], last[2] + 1)
+def load_blocks(
+    model,
+    shape: AcceleratorShape,
+    mode: str = "normal",
+    noise_seed=None,
+    max_bytes: int = BLOCK_BYTES,
+) -> list[Block]:
+    """Every configuration word of ``model`` (``hw.layout.config_writes``, in that order) in
+    blocks of consecutive addresses of at most ``max_bytes`` (and the board's frame buffer,
+    :func:`boards.command.buffer_bytes`)."""
+    limit = min(max_bytes, buffer_bytes(shape))
+    blocks: list[Block] = []
+    for select, addr, data in config_writes(model, shape, mode=mode, noise_seed=noise_seed):
+        word = int(data) & ((1 << shape.word_bits(select, addr)) - 1)
+        last = blocks[-1] if blocks else None
+        if (
+            last is not None
+            and last.select == select
+            and last.addr + len(last.words) == addr
+            and (len(last.words) + 1) * shape.word_bytes(select) <= limit
+        ):
+            last.words.append(word)
         else:
-            requests.append((s, a, 1))
-    return ReadBack(requests=requests, expected=expected, nbytes=nbytes)
+            blocks.append(Block(select, addr, [word]))
+    return blocks
+
+
+def load_frames(model, shape: AcceleratorShape, mode: str = "normal", noise_seed=None):
+    """The WRITE frames of :func:`load_blocks` (no read-back)."""
+    return [b.write_frame(shape) for b in load_blocks(model, shape, mode, noise_seed)]
 
 
 def commit_frame() -> bytes:

@@ -194,6 +194,15 @@ class AcceleratorShape:
             return self.lanes * self.bias_bits
         return (self.membrane_bits - 1, (self.membrane_bits - 1).bit_length())[addr]
 
+    def word_bytes(self, select: int) -> int:
+        """Bytes a configuration word of ``select`` takes in a WRITE or a READ reply: enough
+        for its widest address (docs/protocol.md)."""
+        kind = select
+        if select >= Select.LAYER_WEIGHT:
+            kind = Select.LAYER_WEIGHT + (select - Select.LAYER_WEIGHT) % 4
+        addrs = {Select.MODE: 4, Select.LAYER_CONST: 2}.get(kind, 1)
+        return max(-(-self.word_bits(select, a) // 8) for a in range(addrs))
+
     def as_dict(self) -> dict:
         return {
             "sizes": list(self.sizes),

@@ -45,6 +45,8 @@ class VerilatorBoardLink:
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0
         self.sim_seconds = 0.0
+        #: Clock cycle (after reset) at which each reply of the last ``transact`` ended.
+        self.reply_cycles: list[int] = []
 
     def _compile(self, runner):
         from amaranth.back import verilog
@@ -79,6 +81,7 @@ class VerilatorBoardLink:
         replies_path = work / "replies.bin"
         replies_path.unlink(missing_ok=True)
         Path(f"{replies_path}.uart.json").unlink(missing_ok=True)
+        Path(f"{replies_path}.cycles.json").unlink(missing_ok=True)
         io = {
             "frames": str(work / "frames.bin"),
             "lengths": [len(f) for f in frames],
@@ -108,6 +111,8 @@ class VerilatorBoardLink:
         replies = list(FrameDecoder().feed(data))
         uart_path = Path(f"{replies_path}.uart.json")
         dropped = json.loads(uart_path.read_text()) if uart_path.is_file() else {}
+        cycles_path = Path(f"{replies_path}.cycles.json")
+        self.reply_cycles = json.loads(cycles_path.read_text()) if cycles_path.is_file() else []
         if any(dropped.values()):
             raise SimulationError(
                 f"the simulated board's UART dropped bytes: {dropped['overruns']} receive "

@@ -1,7 +1,8 @@
 """cocotb testbench: a host on the board's UART pins. Sends the frames of ``frames.bin`` through
 the host-side UART (as many on the wire as the board's receive buffer allows, the same
 :class:`~boards.host.SendWindow` as a serial port) and writes every byte the board sends back to
-``replies.bin``, until the expected number of reply frames has arrived.
+``replies.bin``, until the expected number of reply frames has arrived; the clock cycle at
+which each reply frame ended goes to ``replies.bin.cycles.json``.
 
 The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
 ``lengths`` (bytes per frame), ``replies`` (path), ``n_replies`` and ``silence_cycles`` (how long
@@ -16,6 +17,7 @@ import os
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import Event, ReadOnly, RisingEdge, with_timeout
+from cocotb.utils import get_sim_time
 
 from boards.host import SendWindow
 from boards.protocol import FrameDecoder
@@ -61,7 +63,8 @@ async def serve(dut):
 
     window, answered, decoder = SendWindow(), Event(), FrameDecoder()
     cocotb.start_soon(send(dut, frames, window, answered))
-    received, n_replies = bytearray(), 0
+    received, n_replies, reply_cycles = bytearray(), 0, []
+    start = get_sim_time(unit="ns")
     try:
         while n_replies < io["n_replies"]:
             await with_timeout(
@@ -72,6 +75,7 @@ async def serve(dut):
             await RisingEdge(dut.clk)  # taken (ready is always 1); out of the read-only phase
             received.append(byte)
             for _ in decoder.feed(bytes([byte])):
+                reply_cycles.append(round((get_sim_time(unit="ns") - start) / CLOCK_NS))
                 n_replies += 1
                 window.answered()
                 answered.set()
@@ -84,3 +88,5 @@ async def serve(dut):
         }
         with open(io["replies"] + ".uart.json", "w") as f:
             json.dump(dropped, f)
+        with open(io["replies"] + ".cycles.json", "w") as f:
+            json.dump(reply_cycles, f)

@@ -316,6 +316,11 @@ def cmd_deploy(args):
         f"{summary['load_seconds_at_baud']:.2f} s at {summary['baud']:,} baud; "
         f"{summary['host_seconds']:.1f} s in all"
     )
+    if "load_seconds_simulated_at_baud" in summary:
+        print(
+            f"load and read-back on the simulated line: "
+            f"{summary['load_seconds_simulated_at_baud']:.2f} s at {summary['baud']:,} baud"
+        )
     if "latency_us" in summary:
         print(
             f"at {summary['clock_mhz']:g} MHz: {summary['latency_us']:.1f} us per inference, "

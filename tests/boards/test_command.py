@@ -4,7 +4,7 @@ import random
 
 from amaranth.sim import Simulator
 
-from boards.command import CommandProcessor, identify_payload
+from boards.command import CommandProcessor, buffer_bytes, identify_payload
 from boards.protocol import SYNC, Command, Frame, FrameDecoder, FrameError, Status, encode_frame
 from hw.layout import AcceleratorShape
 
@@ -54,17 +54,44 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0):
     return out, writes
 
 
-def write_frame(select, addr, data, nbytes=4):
-    return encode_frame(
-        Command.WRITE,
-        bytes([select]) + addr.to_bytes(2, "little") + data.to_bytes(nbytes, "little"),
-    )
+def write_frame(select, addr, *words, nbytes=None):
+    """A WRITE of ``words`` from ``addr`` up, each ``nbytes`` (default: the select's size)."""
+    nbytes = SHAPE.word_bytes(select) if nbytes is None else nbytes
+    data = b"".join(w.to_bytes(nbytes, "little") for w in words)
+    return encode_frame(Command.WRITE, bytes([select]) + addr.to_bytes(2, "little") + data)
 
 
 def test_identify_and_write():
     out, writes = run([encode_frame(Command.IDENTIFY), write_frame(4, 17, 0x123456)])
     assert out == [Frame(Command.IDENTIFY, identify_payload(SHAPE)), Frame(Command.WRITE, b"")]
     assert writes == [(4, 17, 0x123456)]
+
+
+def test_block_write_lands_word_by_word():
+    words = [0x010203, 0xA0B0C0, 0xFFFFFF, 0x7F0080, 0x000001, 0x123456]  # 18 of 20 bytes
+    assert 3 * len(words) <= buffer_bytes(SHAPE)
+    bias = [0x0102_0304_0506, 0xFFFF_0000_8001]  # 6 bytes each
+    out, writes = run([write_frame(4, 20, *words), write_frame(5, 1, *bias)])
+    assert out == [Frame(Command.WRITE, b"")] * 2
+    assert writes == [(4, 20 + k, w) for k, w in enumerate(words)] + [
+        (5, 1 + k, w) for k, w in enumerate(bias)
+    ]
+
+
+def test_malformed_blocks_change_nothing():
+    frames = [
+        write_frame(4, 0, *range(7)),  # 21 bytes: more than the frame buffer
+        write_frame(4, 0, 1, 2, nbytes=2),  # 4 bytes: not a whole number of 3-byte words
+        write_frame(4, 28, 1, 2, 3),  # runs past the last address (29)
+    ]
+    out, writes = run(frames, gap_cycles=40)
+    statuses = [(f.command, f.payload[0]) for f in out]
+    assert statuses == [
+        (Command.ERROR, Status.BAD_LENGTH),
+        (Command.ERROR, Status.BAD_LENGTH),
+        (Command.ERROR, Status.OUT_OF_RANGE),
+    ]
+    assert writes == []
 
 
 def test_bad_frames_get_errors_and_change_nothing():

@@ -6,7 +6,7 @@ import pytest
 
 from boards.client import BoardClient, DeviceError, SimulatedLink
 from boards.protocol import Command, Frame
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, config_writes
 from sw.cli import main
 from sw.modelfile import save_model
 
@@ -24,10 +24,10 @@ def digits_shaped_model(tmp_path):
 
 @pytest.mark.parametrize("link,samples", [("verilator", 6), ("amaranth", 2), ("bridge", 6)])
 def test_deploy_sim_matches_golden(digits_shaped_model, capsys, link, samples):
-    """Over the UART pins (verilator, amaranth) the read-back replies (1,920 bytes for the first
-    layer's weights) are longer than the board's receive buffer: the host's send window must
-    hold frames back."""
-    _, path = digits_shaped_model
+    """Over the UART pins (verilator, amaranth) the load (some 4 kB of WRITE and READ frames,
+    while the board sends read-back replies) is far longer than the board's receive buffer:
+    the host's send window must hold frames back."""
+    model, path = digits_shaped_model
     main(
         [
             "deploy",
@@ -46,8 +46,11 @@ def test_deploy_sim_matches_golden(digits_shaped_model, capsys, link, samples):
     )
     summary = json.loads(capsys.readouterr().out)
     assert summary["exact"] and summary["samples"] == samples
-    assert summary["load_writes"] > 64 * 3 and summary["cycles_per_inference"] > 0
-    assert summary["verified_words"] == summary["load_writes"]  # every address written once
+    assert summary["cycles_per_inference"] > 0
+    # Every word written once, in blocks of at most the frame buffer (64 RUN words = 128 bytes).
+    words = len(config_writes(model, AcceleratorShape.from_model(model, lanes=4)))
+    assert summary["verified_words"] == words
+    assert words / 32 < summary["load_writes"] < words / 4
 
 
 class CorruptingLink(SimulatedLink):
@@ -108,5 +111,5 @@ def test_train_export_and_run_on_the_simulated_board(tmp_path, capsys):
     assert summary["latency_us"] == pytest.approx(summary["cycles_per_inference"] / 24)
     assert summary["inferences_per_second"] == pytest.approx(24e6 / summary["cycles_per_inference"])
     assert summary["exact"] and summary["samples"] == 40 and summary["sim"] == "verilator"
-    assert summary["verified_words"] == summary["load_writes"]
+    assert summary["verified_words"] > summary["load_writes"] > 0  # blocks of words
     assert summary["accuracy"] > 0.5

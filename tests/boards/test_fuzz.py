@@ -7,14 +7,13 @@ import random
 
 from amaranth.sim import Simulator
 
-from boards.command import select_depths
+from boards.command import buffer_bytes, select_depths
 from boards.core import BoardLogic
 from boards.protocol import SYNC, Command, Frame, FrameDecoder, Status, encode_frame
 from hw.layout import AcceleratorShape, Select
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
 TIMEOUT = 64
-NBYTES = -(-SHAPE.cfg_data_bits // 8)
 DEPTHS = select_depths(SHAPE)
 
 
@@ -34,7 +33,8 @@ def read_frame(select, addr, count):
 
 def read_reply(memory, select, addr, count):
     words = (memory[(select, a)] for a in range(addr, addr + count))
-    return Frame(Command.READ, b"".join(w.to_bytes(NBYTES, "little") for w in words))
+    nbytes = SHAPE.word_bytes(select)
+    return Frame(Command.READ, b"".join(w.to_bytes(nbytes, "little") for w in words))
 
 
 def make_cases(n, memory, seed=0):
@@ -42,17 +42,32 @@ def make_cases(n, memory, seed=0):
     valid writes."""
     rng = random.Random(seed)
     kinds = ["write", "read", "bad_read", "bad_crc", "unknown", "range", "truncated", "noise"]
+    kinds += ["bad_length", "past_end"]
     cases = []
     for _ in range(n):
         kind = rng.choice(kinds)
         select = rng.choice([s for s, d in enumerate(DEPTHS) if d])
         addr = rng.randrange(DEPTHS[select])
-        data = rng.randrange(1 << (8 * NBYTES))
-        payload = bytes([select]) + addr.to_bytes(2, "little") + data.to_bytes(NBYTES, "little")
+        nbytes = SHAPE.word_bytes(select)
+        most = min(buffer_bytes(SHAPE) // nbytes, DEPTHS[select] - addr)
+        words = [rng.randrange(1 << (8 * nbytes)) for _ in range(rng.randint(1, most))]
+        data = b"".join(w.to_bytes(nbytes, "little") for w in words)
+        payload = bytes([select]) + addr.to_bytes(2, "little") + data
         frame = encode_frame(Command.WRITE, payload)
         if kind == "write":
-            memory[(select, addr)] = data & ((1 << SHAPE.word_bits(select, addr)) - 1)
+            for k, word in enumerate(words):
+                memory[(select, addr + k)] = word & ((1 << SHAPE.word_bits(select, addr + k)) - 1)
             cases.append((frame, 0, Frame(Command.WRITE, b"")))
+        elif kind == "bad_length":  # a partial word, or more data than the frame buffer
+            extra = rng.randrange(1, nbytes) if nbytes > 1 and rng.random() < 0.5 else 0
+            cut = payload + bytes(extra or buffer_bytes(SHAPE) + 1 - len(data))
+            error = Frame(Command.ERROR, bytes([Status.BAD_LENGTH, Command.WRITE]))
+            cases.append((encode_frame(Command.WRITE, cut), 0, error))
+        elif kind == "past_end":
+            start = DEPTHS[select] - len(words) + 1 + rng.randrange(3)
+            late = bytes([select]) + start.to_bytes(2, "little") + data
+            error = Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.WRITE]))
+            cases.append((encode_frame(Command.WRITE, late), 0, error))
         elif kind == "read":
             count = rng.randint(1, DEPTHS[select] - addr)
             reply = read_reply(memory, select, addr, count)
@@ -130,4 +145,4 @@ def test_fuzz_frames_then_read_back_every_word():
     host = hashlib.sha256(b"".join(e.payload for e in expected[-n_full:])).hexdigest()
     assert board == host
     kinds = [c[2].command if c[2] else None for c in cases]
-    assert kinds.count(Command.WRITE) > 200 and kinds.count(Command.READ) > 200
+    assert kinds.count(Command.WRITE) > 150 and kinds.count(Command.READ) > 150
