@@ -151,7 +151,8 @@ class CommandProcessor(wiring.Component):
         select = Signal(8)
         addr = Signal(16)
         data = Signal(8 * self.data_bytes)
-        idle = Signal(range(self.timeout + 1))
+        idle = Signal(range(self.timeout))  # cycles without a byte, up to ``timeout``
+        expired = Signal()
         # A model is runnable only once the host has committed it; any write withdraws that,
         # so a half-loaded (or half-replaced) model never computes.
         committed = Signal()
@@ -175,8 +176,8 @@ class CommandProcessor(wiring.Component):
         # and ``data`` holds the word being sent) and the reply length.
         depths = select_depths(self.shape)
         word_bytes_rom = Array(Const(self.shape.word_bytes(s), 8) for s in range(len(depths)))
-        word_bytes = Signal(8)
-        m.d.comb += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
+        word_bytes = Signal(8)  # follows ``select`` a cycle later (1 for an unknown select)
+        m.d.sync += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
         word_byte = Signal(range(self.data_bytes + 1))
         block_words = Signal(16)
         data_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # WRITE data received
@@ -192,15 +193,26 @@ class CommandProcessor(wiring.Component):
         identify = identify_payload(self.shape)
         identify_rom = Array(Const(b, 8) for b in identify)
         depth_rom = Array(Const(d, 17) for d in depths)
+        # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
+        depth = Signal(17)
+        write_end = Signal(17)  # one past the last address of a WRITE block
+        read_end = Signal(17)  # one past the last address a READ asks for
+        m.d.sync += [
+            depth.eq(Mux(select < len(depths), depth_rom[select], 0)),
+            write_end.eq(addr + block_words),
+            read_end.eq(addr + read_count),
+        ]
 
         byte = self.rx.payload
         took = self.rx.valid & self.rx.ready
         m.d.comb += [rx_crc.data.eq(byte), tx_crc.data.eq(self.tx.payload)]
 
         with m.If(took):
-            m.d.sync += idle.eq(0)
-        with m.Elif(idle != self.timeout):
+            m.d.sync += [idle.eq(0), expired.eq(0)]
+        with m.Elif(~expired):
             m.d.sync += idle.eq(idle + 1)
+            with m.If(idle == self.timeout - 1):
+                m.d.sync += expired.eq(1)
 
         def start_reply(cmd, status=None, n=0):
             m.d.sync += [reply_command.eq(cmd), reply_length.eq(n), reply_index.eq(0)]
@@ -232,7 +244,7 @@ class CommandProcessor(wiring.Component):
             m.d.comb += self.rx.ready.eq(1)
             if fold_crc:
                 m.d.comb += rx_crc.valid.eq(took)
-            with m.If(~took & (idle == self.timeout)):
+            with m.If(~took & expired):
                 m.next = "TIMEOUT"
 
         with m.FSM():
@@ -268,13 +280,16 @@ class CommandProcessor(wiring.Component):
                         eot_count.eq(0),
                         last_is_eot.eq(0),
                     ]
-                    with m.If(Cat(length[:8], byte) > MAX_PAYLOAD):
-                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Elif(Cat(length[:8], byte) == 0):
-                        m.next = "CRC0"
-                    with m.Else():
-                        m.next = "PAYLOAD"
+                    m.next = "LENGTH"
+
+            with m.State("LENGTH"):  # judged from the registered length (a cycle later)
+                with m.If(length > MAX_PAYLOAD):
+                    start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
+                    m.next = "REPLY_HEADER"
+                with m.Elif(length == 0):
+                    m.next = "CRC0"
+                with m.Else():
+                    m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
                 expect_byte(fold_crc=True)
@@ -331,59 +346,60 @@ class CommandProcessor(wiring.Component):
                     m.d.sync += received_crc[:8].eq(byte)
                     m.next = "CHECK"
 
+            # CHECK registers the verdict from registered inputs (``depth``, ``write_end``,
+            # ``read_end`` follow the header bytes); DECIDE acts on it. Two short paths
+            # instead of one long one.
             with m.State("CHECK"):
+                status = Signal(8)
                 with m.If(received_crc != rx_crc.crc):
-                    start_reply(Command.ERROR, Status.BAD_CRC, 2)
+                    m.d.comb += status.eq(Status.BAD_CRC)
+                with m.Elif(command == Command.IDENTIFY):
+                    m.d.comb += status.eq(Status.OK)
+                with m.Elif(command == Command.WRITE):
+                    with m.If(
+                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
+                    ):
+                        m.d.comb += status.eq(Status.BAD_LENGTH)
+                    with m.Elif(write_end > depth):
+                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
+                with m.Elif(command == Command.READ):
+                    with m.If(length != 5):
+                        m.d.comb += status.eq(Status.BAD_LENGTH)
+                    with m.Elif((read_count == 0) | (read_end > depth)):
+                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
+                with m.Elif(command == Command.COMMIT):
+                    with m.If(length != 0):
+                        m.d.comb += status.eq(Status.BAD_LENGTH)
+                with m.Elif(command == Command.RUN):
+                    with m.If(~committed):
+                        m.d.comb += status.eq(Status.NOT_COMMITTED)
+                    with m.Elif(~well_formed):
+                        m.d.comb += status.eq(Status.BAD_LENGTH)
+                with m.Else():
+                    m.d.comb += status.eq(Status.UNKNOWN_COMMAND)
+                m.d.sync += reply_status.eq(status)
+                m.next = "DECIDE"
+
+            with m.State("DECIDE"):
+                with m.If(reply_status != Status.OK):
+                    start_reply(Command.ERROR, n=2)
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.IDENTIFY):
                     start_reply(Command.IDENTIFY, n=len(identify))
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.WRITE):
-                    with m.If(
-                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
-                    ):
-                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Elif((select >= len(depths)) | (addr + block_words > depth_rom[select])):
-                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Else():
-                        m.d.sync += [data_index.eq(0), data.eq(0)]
-                        m.next = "WRITE_FETCH"
+                    m.d.sync += [data_index.eq(0), data.eq(0)]
+                    m.next = "WRITE_FETCH"
                 with m.Elif(command == Command.READ):
-                    with m.If(length != 5):
-                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Elif(
-                        (select >= len(depths))
-                        | (read_count == 0)
-                        | (addr + read_count > depth_rom[select])
-                    ):
-                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Else():
-                        m.d.sync += [read_length.eq(read_count), word_byte.eq(1)]
-                        m.next = "READ_LENGTH"
+                    m.d.sync += [read_length.eq(read_count), word_byte.eq(1)]
+                    m.next = "READ_LENGTH"
                 with m.Elif(command == Command.COMMIT):
-                    with m.If(length != 0):
-                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                    with m.Else():
-                        m.d.sync += committed.eq(1)
-                        start_reply(Command.COMMIT)
+                    m.d.sync += committed.eq(1)
+                    start_reply(Command.COMMIT)
                     m.next = "REPLY_HEADER"
-                with m.Elif(command == Command.RUN):
-                    with m.If(~committed):
-                        start_reply(Command.ERROR, Status.NOT_COMMITTED, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Elif(~well_formed):
-                        start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                        m.next = "REPLY_HEADER"
-                    with m.Else():
-                        m.d.sync += sent.eq(0)
-                        m.next = "FEED"
-                with m.Else():
-                    start_reply(Command.ERROR, Status.UNKNOWN_COMMAND, 2)
-                    m.next = "REPLY_HEADER"
+                with m.Else():  # RUN
+                    m.d.sync += sent.eq(0)
+                    m.next = "FEED"
 
             # WRITE: gather each word from the frame buffer, low byte first (the buffer's
             # read port answers a cycle later), then the accelerator takes it once idle.
@@ -405,18 +421,21 @@ class CommandProcessor(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += self.cfg.valid.eq(1)
                 with m.If(self.cfg.ready):
-                    m.d.sync += [
-                        committed.eq(0),
-                        addr.eq(addr + 1),
-                        data.eq(0),
-                        word_byte.eq(0),
-                        block_words.eq(block_words - 1),
-                    ]
-                    with m.If(block_words == 1):
-                        start_reply(Command.WRITE)
-                        m.next = "REPLY_HEADER"
-                    with m.Else():
-                        m.next = "WRITE_FETCH"
+                    m.next = "WRITE_NEXT"
+
+            with m.State("WRITE_NEXT"):  # taken: on to the next word (a cycle apart from ready)
+                m.d.sync += [
+                    committed.eq(0),
+                    addr.eq(addr + 1),
+                    data.eq(0),
+                    word_byte.eq(0),
+                    block_words.eq(block_words - 1),
+                ]
+                with m.If(block_words == 1):
+                    start_reply(Command.WRITE)
+                    m.next = "REPLY_HEADER"
+                with m.Else():
+                    m.next = "WRITE_FETCH"
 
             # READ: the reply length is count * word_bytes (added up, a word size a cycle).
             with m.State("READ_LENGTH"):

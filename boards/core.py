@@ -5,7 +5,7 @@ Board tops (``boards.build``) add the clock and the pins around :class:`BoardCor
 simulated board (``boards.client.SimulatedLink``) drives :class:`BoardLogic`'s byte streams.
 """
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -49,7 +49,18 @@ class BoardLogic(wiring.Component):
         wiring.connect(m, command.cfg, accelerator.cfg)
         wiring.connect(m, command.read, accelerator.read)
         wiring.connect(m, accelerator.read_data, command.read_data)
-        wiring.connect(m, command.sample, accelerator.i)
+        # A register stage on the input words keeps the accelerator's ready logic out of the
+        # command processor's paths (and the other way round).
+        width = len(Value.cast(command.sample.payload))
+        m.submodules.sample_fifo = fifo = SyncFIFOBuffered(width=width, depth=2)
+        m.d.comb += [
+            fifo.w_data.eq(command.sample.payload),
+            fifo.w_en.eq(command.sample.valid),
+            command.sample.ready.eq(fifo.w_rdy),
+            accelerator.i.payload.eq(fifo.r_data),
+            accelerator.i.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(accelerator.i.ready),
+        ]
         wiring.connect(m, accelerator.o, command.result)
         return m
 
