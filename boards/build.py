@@ -81,10 +81,10 @@ class BoardTop(Elaboratable):
         shape: AcceleratorShape,
         *,
         baud: int = DEFAULT_BAUD,
-        weight_attrs=None,
+        accelerator_options=None,
         clock_hz: float | None = None,
     ):
-        self.shape, self.baud, self.weight_attrs = shape, baud, weight_attrs
+        self.shape, self.baud, self.accelerator_options = shape, baud, accelerator_options
         self.clock_hz = clock_hz
 
     def pll_setting(self, platform) -> PLLSetting | None:
@@ -104,7 +104,7 @@ class BoardTop(Elaboratable):
             self.shape,
             divisor=divisor,
             timeout=int(clock // 100),
-            weight_attrs=self.weight_attrs,
+            accelerator_options=self.accelerator_options,
         )
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
@@ -157,11 +157,15 @@ def build_board(
     if any(in_spram):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         options = {"synth_opts": "-spram", "script_after_read": "delete t:$meminit_v2"}
-    weight_attrs = [{"ram_style": "huge"} if s else {} for s in in_spram]
+    accelerator_options = {
+        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
+        # ECP5 block RAM outputs take most of a cycle; the iCE40 has no LCs to spare.
+        "register_weights": platform.family == "ecp5",
+    }
     top = BoardTop(
         shape,
         baud=baud,
-        weight_attrs=weight_attrs,
+        accelerator_options=accelerator_options,
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
     )
     pll = top.pll_setting(platform)

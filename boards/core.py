@@ -27,23 +27,24 @@ RX_FIFO_DEPTH = 512
 class BoardLogic(wiring.Component):
     """Command processor and accelerator: request bytes in on ``rx``, reply bytes out on ``tx``.
 
-    ``weight_attrs``: one dict per LIF layer for its weight memory (``{"ram_style": "huge"}``
-    puts it in iCE40 SPRAM), or None.
+    ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator`
+    (``weight_attrs``, ``register_weights``), or None.
     """
 
     rx: In(stream.Signature(8))
     tx: Out(stream.Signature(8))
 
-    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000, weight_attrs=None):
-        self.shape, self.timeout, self.weight_attrs = shape, timeout, weight_attrs
+    def __init__(
+        self, shape: AcceleratorShape, *, timeout: int = 100_000, accelerator_options=None
+    ):
+        self.shape, self.timeout = shape, timeout
+        self.accelerator_options = dict(accelerator_options or {})
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.command = command = CommandProcessor(self.shape, timeout=self.timeout)
-        m.submodules.accelerator = accelerator = Accelerator(
-            self.shape, weight_attrs=self.weight_attrs
-        )
+        m.submodules.accelerator = accelerator = Accelerator(self.shape, **self.accelerator_options)
         wiring.connect(m, wiring.flipped(self.rx), command.rx)
         wiring.connect(m, command.tx, wiring.flipped(self.tx))
         wiring.connect(m, command.cfg, accelerator.cfg)
@@ -81,10 +82,10 @@ class BoardCore(wiring.Component):
         *,
         divisor: int,
         timeout: int = 100_000,
-        weight_attrs=None,
+        accelerator_options=None,
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.weight_attrs = weight_attrs
+        self.accelerator_options = accelerator_options
         super().__init__()
 
     def elaborate(self, platform):
@@ -92,16 +93,21 @@ class BoardCore(wiring.Component):
         m.submodules.rx = rx = UARTReceiver(divisor=self.divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self.divisor)
         m.submodules.logic = logic = BoardLogic(
-            self.shape, timeout=self.timeout, weight_attrs=self.weight_attrs
+            self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
         )
         m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
+        # The block RAM's output is slow (5.8 ns on ECP5): a register stage after it.
+        m.submodules.rx_stage = rx_stage = SyncFIFOBuffered(width=8, depth=2)
         m.d.comb += [
             rx_fifo.w_data.eq(rx.o.payload),
             rx_fifo.w_en.eq(rx.o.valid),
             rx.o.ready.eq(rx_fifo.w_rdy),
-            logic.rx.payload.eq(rx_fifo.r_data),
-            logic.rx.valid.eq(rx_fifo.r_rdy),
-            rx_fifo.r_en.eq(logic.rx.ready),
+            rx_stage.w_data.eq(rx_fifo.r_data),
+            rx_stage.w_en.eq(rx_fifo.r_rdy),
+            rx_fifo.r_en.eq(rx_stage.w_rdy),
+            logic.rx.payload.eq(rx_stage.r_data),
+            logic.rx.valid.eq(rx_stage.r_rdy),
+            rx_stage.r_en.eq(logic.rx.ready),
         ]
         wiring.connect(m, logic.tx, tx.i)
         m.d.comb += [

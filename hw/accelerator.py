@@ -54,12 +54,21 @@ def read_layout(shape: AcceleratorShape) -> data.StructLayout:
 class Accelerator(wiring.Component):
     """The whole network for one :class:`AcceleratorShape`.
 
+    Parameters
+    ----------
+    weight_attrs : list of dict, optional
+        Memory attributes per LIF layer's weight memory (e.g. ``{"ram_style": "huge"}`` for
+        iCE40 SPRAM).
+    register_weights : bool
+        Register the weight memories' outputs before the adders (for block RAMs with a slow
+        output, as on ECP5): a pipeline stage in every LIF layer's event phase and in the
+        readout; a few cycles more per sample, and ``P * W`` (``n_classes * W`` in the
+        readout) flip-flops each.
+
     Members
     -------
     i : In(stream.Signature(unsigned(PROB_BITS + 1)))  or  In(stream.Signature(event_layout(n_in)))
     o : Out(stream.Signature(result_layout(classes, score_bits)))
-        ``weight_attrs``: one dict of memory attributes per LIF layer's weight memory (e.g.
-        ``{"ram_style": "huge"}`` for iCE40 SPRAM), or None.
     cfg : In(stream.Signature(cfg_layout(shape)))
         Ready while nothing is in flight (no input pending, every block idle).
     read : In(stream.Signature(read_layout(shape)))
@@ -71,7 +80,7 @@ class Accelerator(wiring.Component):
     noise : Out(TraceSignature(n_hidden))
     """
 
-    def __init__(self, shape: AcceleratorShape, *, weight_attrs=None):
+    def __init__(self, shape: AcceleratorShape, *, weight_attrs=None, register_weights=False):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
         weight_attrs = list(weight_attrs or [{}] * shape.n_layers)
@@ -81,7 +90,7 @@ class Accelerator(wiring.Component):
                 f"not {len(weight_attrs)}"
             )
         self.shape = shape
-        self.weight_attrs = weight_attrs
+        self.weight_attrs, self.register_weights = weight_attrs, register_weights
         n_in = shape.sizes[0]
         in_payload = (
             unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
@@ -165,6 +174,7 @@ class Accelerator(wiring.Component):
                 update_bits=s.update_bits(l),
                 reset=s.reset,
                 weight_attrs=self.weight_attrs[l],
+                register_weights=self.register_weights,
             )
             m.submodules[f"layer{l}"] = layer
             layers.append(layer)
@@ -209,6 +219,7 @@ class Accelerator(wiring.Component):
             bias_bits=s.bias_bits,
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
+            register_weights=self.register_weights,
         )
         wiring.connect(m, upstream, readout.i)
         wiring.connect(m, readout.o, wiring.flipped(self.o))

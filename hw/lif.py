@@ -91,6 +91,11 @@ class LIFLayer(wiring.Component):
         Attributes of the weight memory, e.g. ``{"ram_style": "huge"}`` for iCE40 SPRAM. The
         weight memory has one address shared by reads and writes (a write takes the cycle), as
         single-port RAMs like SPRAM need; writes come only while the layer is idle.
+    register_weights : bool
+        Register the weight memory's output before the accumulators (for block RAMs with a
+        slow output, as on ECP5): the event phase gets a third stage (the lane state is read a
+        cycle later, then written), and the update pass waits for it, up to 2 cycles a
+        timestep.
 
     Members
     -------
@@ -124,6 +129,7 @@ class LIFLayer(wiring.Component):
         update_bits,
         reset="hard",
         weight_attrs=None,
+        register_weights=False,
     ):
         for name, value in (
             ("n_in", n_in),
@@ -139,6 +145,7 @@ class LIFLayer(wiring.Component):
         self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.weight_attrs = dict(weight_attrs or {})
+        self.register_weights = register_weights
         self.groups = -(-n_out // lanes)
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
         bias_addr_bits = (self.groups - 1).bit_length() or 1
@@ -177,8 +184,8 @@ class LIFLayer(wiring.Component):
         w_rd, w_wr = weights.read_port(), weights.write_port()
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
-        # A group is read again at the earliest G cycles after its write-back, so only G = 1
-        # needs the read to see the write of the same cycle.
+        # A group is read again at the earliest G cycles after its write-back (G - 1 with
+        # ``register_weights``), so only G = 1 needs the read to see the write of the same cycle.
         s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
@@ -198,11 +205,16 @@ class LIFLayer(wiring.Component):
         group = Signal(range(max(G, 2)))
         last_group = group == G - 1
 
-        # Event phase: one (event, group) read per cycle; stage 1 writes the sums back.
+        # Event phase: one (event, group) read per cycle; stage 1 writes the sums back (with
+        # ``register_weights``: stage 1 registers the weights and reads the state, stage 2
+        # writes the sums back).
         event_active = Signal()
         weight_base = Signal(range(max(self.n_in * G, 2)))
         event_stage = Signal()
         event_group = Signal.like(group)
+        event_write = Signal()  # the stage that writes the sums back
+        write_group = Signal.like(group)
+        weight = w_rd.data
 
         # Update pass: one group read per issue, three stages (below); the last pushes the
         # group's spikes to `spikes`.
@@ -232,14 +244,24 @@ class LIFLayer(wiring.Component):
             m.d.comb += weight_addr.eq(self.weight_read.addr)
         with m.Else():
             m.d.comb += weight_addr.eq(weight_base + group)
-        m.d.comb += s_rd.addr.eq(group)
+        if self.register_weights:
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P))
+            m.d.sync += [
+                weight.eq(w_rd.data),
+                event_write.eq(event_stage),
+                write_group.eq(event_group),
+            ]
+            m.d.comb += s_rd.addr.eq(event_group)
+        else:
+            m.d.comb += [event_write.eq(event_stage), write_group.eq(event_group)]
+            m.d.comb += s_rd.addr.eq(group)
 
-        # Stage 1 of the event phase: acc += w for every lane of the group read last cycle.
-        with m.If(event_stage):
-            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(event_group)]
+        # The write-back of the event phase: acc += w for every lane of the group read.
+        with m.If(event_write):
+            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
             for p in range(P):
                 m.d.comb += [
-                    s_wr.data[p].acc.eq(s_rd.data[p].acc + w_rd.data[p]),
+                    s_wr.data[p].acc.eq(s_rd.data[p].acc + weight[p]),
                     s_wr.data[p].v.eq(s_rd.data[p].v),
                 ]
         m.d.sync += event_stage.eq(0)
@@ -339,8 +361,12 @@ class LIFLayer(wiring.Component):
                         ]
 
             with m.State("UPDATE"):
-                m.d.comb += s_rd.addr.eq(update_group)
-                with m.If((update_group < G) & room):
+                drained = Const(1)
+                if self.register_weights:  # the last event's sums must land first
+                    drained = ~event_stage & ~event_write
+                with m.If(drained):
+                    m.d.comb += s_rd.addr.eq(update_group)
+                with m.If((update_group < G) & room & drained):
                     m.d.sync += [
                         update_stage.eq(1),
                         update_stage_group.eq(update_group),
@@ -353,6 +379,11 @@ class LIFLayer(wiring.Component):
 
         m.d.comb += b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_group))
         m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS") | event_active | event_stage | spikes.r_rdy | (timestep != 0)
+            ~fsm.ongoing("EVENTS")
+            | event_active
+            | event_stage
+            | event_write
+            | spikes.r_rdy
+            | (timestep != 0)
         )
         return m

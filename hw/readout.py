@@ -77,16 +77,28 @@ class Readout(wiring.Component):
     stable : Out(TraceSignature)              one pulse per stable spike
     noise : Out(TraceSignature)               one pulse per noise spike (eps_j = 1)
     busy : Out(1)
+
+    ``register_weights``: register the weight memory's output before the score adders (the
+    additions land a cycle later; see :class:`hw.accelerator.Accelerator`).
     """
 
     def __init__(
-        self, *, n_hidden, n_classes, timesteps, weight_bits, bias_bits, score_bits, lfsr_width=16
+        self,
+        *,
+        n_hidden,
+        n_classes,
+        timesteps,
+        weight_bits,
+        bias_bits,
+        score_bits,
+        lfsr_width=16,
+        register_weights=False,
     ):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, not {n_classes!r}")
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
-        self.lfsr_width = lfsr_width
+        self.lfsr_width, self.register_weights = lfsr_width, register_weights
         hidden_addr_bits = max(1, (n_hidden - 1).bit_length())
         class_addr_bits = max(1, (n_classes - 1).bit_length())
         super().__init__(
@@ -133,13 +145,20 @@ class Readout(wiring.Component):
         normal = self.mode == MODE_NORMAL
         maps = T - 1
 
-        noise_stage = Signal()  # stage 1 of the noise pass (below)
+        noise_stage = Signal()  # stage 2 of the noise pass (below)
 
         # One adder per class: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike.
+        # With ``register_weights`` the weight memory's output is registered first (a block
+        # RAM's clock-to-output is most of a cycle on ECP5) and the addition lands a cycle later.
         add = Signal()
+        do_add, from_noise, weight = add, noise_stage, w_rd.data
+        if self.register_weights:
+            do_add, from_noise = Signal(), Signal()
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), C))
+            m.d.sync += [do_add.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
         for c in range(C):
-            addend = Mux(noise_stage, w_rd.data[c] * maps, w_rd.data[c])
-            with m.If(add):
+            addend = Mux(from_noise, weight[c] * maps, weight[c])
+            with m.If(do_add):
                 m.d.sync += scores[c].eq(scores[c] + addend)
 
         # Temporal AND, at the moment an event is accepted.
@@ -166,11 +185,17 @@ class Readout(wiring.Component):
                 current.bit_select(self.i.payload.addr, 1).eq(1),
             ]
 
-        # Stage 1 of the noise pass: one Bernoulli draw per hidden neuron.
+        # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
+        # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
+        # clears the count and reads the weights; stage 2 (``noise_stage``) draws and adds.
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
         m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
+        noise_fetch = Signal()
+        fetch_addr = Signal(range(max(H, 2)))
+        fetch_seed = Signal(self.lfsr_width)
         noise_addr = Signal(range(max(H, 2)))
         noise_lane_seed = Signal(self.lfsr_width)
+        noise_probability = Signal(numerics.PROB_BITS + 1)
         # p for each stable count, from the contract (a constant table: T entries).
         prob_table = Array(
             Const(int(numerics.stable_probability(c, max(maps, 1))), numerics.PROB_BITS + 1)
@@ -179,31 +204,34 @@ class Readout(wiring.Component):
         m.d.comb += [
             seeds.base.eq(self.noise_seed),
             draw.state.eq(noise_lane_seed),
-            draw.probability.eq(
-                Mux(
-                    self.noise_fixed,
-                    1 << (numerics.PROB_BITS - 1),
-                    prob_table[c_rd.data] >> self.noise_shift,
-                )
-            ),
+            draw.probability.eq(noise_probability),
         ]
-        with m.If(noise_stage):
-            m.d.comb += [
-                self.noise.valid.eq(draw.fire),
-                self.noise.addr.eq(noise_addr),
-                c_wr.en.eq(1),
-                c_wr.addr.eq(noise_addr),
-                c_wr.data.eq(0),
+        m.d.sync += [noise_fetch.eq(0), noise_stage.eq(0)]  # unless set below
+        with m.If(noise_fetch):
+            m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(fetch_addr), c_wr.data.eq(0)]
+            m.d.sync += [
+                noise_stage.eq(1),
+                noise_addr.eq(fetch_addr),
+                noise_lane_seed.eq(fetch_seed),
+                noise_probability.eq(
+                    Mux(
+                        self.noise_fixed,
+                        1 << (numerics.PROB_BITS - 1),
+                        prob_table[c_rd.data] >> self.noise_shift,
+                    )
+                ),
             ]
+        with m.If(noise_stage):
+            m.d.comb += [self.noise.valid.eq(draw.fire), self.noise.addr.eq(noise_addr)]
             with m.If(draw.fire):
                 m.d.comb += add.eq(1)
-        m.d.sync += noise_stage.eq(0)
 
         neuron = Signal(range(H + 1))
         out_class = Signal(range(max(C, 2)))
         best_class = Signal.like(out_class)
         best_score = Signal(signed(self.score_bits))
         out_score = Signal(signed(self.score_bits))  # registered in SUM, sent in EMIT
+        leads = Signal()  # registered in COMPARE: this class is the first largest so far
         bias_scaled = Mux(normal, b_rd.data * T, b_rd.data * maps)
         # The bias read is synchronous: present the class of the next cycle's result word.
         next_class = Mux(out_class == C - 1, 0, out_class + 1)
@@ -213,10 +241,8 @@ class Readout(wiring.Component):
             self.o.payload.score.eq(out_score),
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
-            self.o.payload.cls.eq(
-                Mux((out_class == 0) | (out_score > best_score), out_class, best_class)
-            ),
-            w_rd.addr.eq(self.i.payload.addr),
+            self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
+            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, self.i.payload.addr)),
             c_rd.addr.eq(self.i.payload.addr),
         ]
 
@@ -244,21 +270,29 @@ class Readout(wiring.Component):
                         m.d.comb += accept_event.eq(1)
 
             with m.State("NOISE"):
-                m.d.comb += [w_rd.addr.eq(neuron), c_rd.addr.eq(neuron), seeds.advance.eq(1)]
+                m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
                 m.d.sync += [
-                    noise_stage.eq(1),
-                    noise_addr.eq(neuron),
-                    noise_lane_seed.eq(seeds.seed),
+                    noise_fetch.eq(1),
+                    fetch_addr.eq(neuron),
+                    fetch_seed.eq(seeds.seed),
                     neuron.eq(neuron + 1),
                 ]
                 with m.If(neuron == H - 1):
                     m.next = "SETTLE"
 
-            with m.State("SETTLE"):  # let the last addition land in the scores
-                m.next = "SUM"
+            with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
+                settled = ~noise_fetch
+                if self.register_weights:
+                    settled &= ~noise_stage
+                with m.If(settled):
+                    m.next = "SUM"
 
             with m.State("SUM"):  # one register between the score mux + bias and the compare
                 m.d.sync += out_score.eq(scores[out_class] + bias_scaled)
+                m.next = "COMPARE"
+
+            with m.State("COMPARE"):  # and one between the compare and the result word
+                m.d.sync += leads.eq((out_class == 0) | (out_score > best_score))
                 m.next = "EMIT"
 
             with m.State("EMIT"):
@@ -267,7 +301,7 @@ class Readout(wiring.Component):
                     m.d.sync += [
                         out_class.eq(out_class + 1),
                         best_class.eq(self.o.payload.cls),
-                        best_score.eq(Mux(self.o.payload.cls == out_class, out_score, best_score)),
+                        best_score.eq(Mux(leads, out_score, best_score)),
                     ]
                     with m.If(out_class == C - 1):
                         m.d.sync += out_class.eq(0)
@@ -282,5 +316,5 @@ class Readout(wiring.Component):
         with m.If(self.bias_read.en):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         m.d.comb += [self.weight_read.data.eq(w_rd.data), self.bias_read.data.eq(b_rd.data)]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_stage | (timestep != 0))
+        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_stage | do_add | (timestep != 0))
         return m

@@ -39,6 +39,16 @@ def check(model, x, result, mode, noise_seed=None):
 
 @pytest.mark.parametrize("sizes,T,lanes,wb,reset,encoder,stall", CASES)
 def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, encoder, stall):
+    check_every_mode(sizes, T, lanes, wb, reset, encoder, stall)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[3]])
+def test_registered_readout_weights_match_golden(case):
+    """The ECP5 variant (the readout's weights registered before the adders) computes the same."""
+    check_every_mode(*case, register_weights=True)
+
+
+def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, register_weights=False):
     model = random_model(
         sizes=sizes,
         timesteps=T,
@@ -57,7 +67,13 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
     for mode in ["normal", "skeleton", "noise"] if T > 1 else ["normal"]:
         noise_seed = 1234 if mode == "noise" else None
         result = run_accelerator(
-            model, x, lanes=lanes, mode=mode, stall=stall, noise_seed=noise_seed
+            model,
+            x,
+            lanes=lanes,
+            mode=mode,
+            stall=stall,
+            noise_seed=noise_seed,
+            register_weights=register_weights,
         )
         ref = check(model, x, result, mode, noise_seed)
         active += sum(int(s.sum()) for s in ref.spikes)

@@ -43,6 +43,7 @@ def rtl_lif(
     i_gap=0.0,
     o_delay=0.0,
     seed=0,
+    register_weights=False,
 ):
     n_out, n_in = weight.shape
     n, T, _ = spikes.shape
@@ -61,6 +62,7 @@ def rtl_lif(
         acc_bits=acc_bits,
         update_bits=update_bits,
         reset=reset,
+        register_weights=register_weights,
     )
     G = dut.groups
     pw = np.zeros((n_in, G * lanes), dtype=np.int64)
@@ -137,7 +139,8 @@ CASES = [
 
 @pytest.mark.parametrize("n_in,n_out,lanes,T,wb,vb,reset", CASES)
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.3, 0.4)], ids=["no-stall", "stall"])
-def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls):
+@pytest.mark.parametrize("register_weights", [False, True], ids=["", "registered"])
+def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls, register_weights):
     rng = np.random.default_rng(n_in * 100 + n_out)
     wmax = numerics.weight_range(wb)[1]
     weight = rng.integers(-wmax, wmax + 1, size=(n_out, n_in))
@@ -149,7 +152,15 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
     kw = dict(threshold=threshold, leak_shift=1 + n_in % 3, membrane_bits=vb, reset=reset)
     expected = ref_lif(weight, bias, spikes, **kw)
     got = rtl_lif(
-        weight, bias, spikes, lanes=lanes, weight_bits=wb, i_gap=stalls[0], o_delay=stalls[1], **kw
+        weight,
+        bias,
+        spikes,
+        lanes=lanes,
+        weight_bits=wb,
+        i_gap=stalls[0],
+        o_delay=stalls[1],
+        register_weights=register_weights,
+        **kw,
     )
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(got, expected)
