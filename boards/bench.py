@@ -11,7 +11,7 @@ from pathlib import Path
 from sw.modelfile import atomic_write
 from sw.report import invoked_command, report_header
 
-from .build import BuildError, build_board
+from .build import REGISTERED_WEIGHT_BOARDS, BuildError, build_board
 
 __all__ = ["bench_board"]
 
@@ -55,7 +55,12 @@ def bench_board(
             except BuildError as e:
                 builds.append({"seed": seed, "ok": False, "error": str(e)[:300]})
         sim = run_cosim(
-            model_path, simulator="verilator", samples=samples, lanes=p, tests=("inference",)
+            model_path,
+            simulator="verilator",
+            samples=samples,
+            lanes=p,
+            tests=("inference",),
+            register_weights=board in REGISTERED_WEIGHT_BOARDS,
         )
         inf = sim["tests"]["inference"]
         fmax = [b["fmax_mhz"] for b in builds if b["ok"]]

@@ -22,7 +22,15 @@ from sw.modelfile import atomic_write, load_model
 from .core import BoardCore
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
-__all__ = ["BOARDS", "BOARD_LANES", "BoardTop", "build_board", "format_report", "BuildError"]
+__all__ = [
+    "BOARDS",
+    "BOARD_LANES",
+    "REGISTERED_WEIGHT_BOARDS",
+    "BoardTop",
+    "build_board",
+    "format_report",
+    "BuildError",
+]
 
 DEFAULT_BAUD = 115_200
 
@@ -47,6 +55,10 @@ BOARDS = ("icebreaker", "ulx3s-85f", "ulx3s-25f")
 
 #: Default neuron lanes per board: what fits the digits net (64-128-10) with room to route.
 BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
+
+#: Boards whose block RAM outputs take most of a clock cycle: the accelerator registers them
+#: (``register_weights``); the iCE40 has no logic cells to spare for it.
+REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
 SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
@@ -159,8 +171,7 @@ def build_board(
         options = {"synth_opts": "-spram", "script_after_read": "delete t:$meminit_v2"}
     accelerator_options = {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        # ECP5 block RAM outputs take most of a cycle; the iCE40 has no LCs to spare.
-        "register_weights": platform.family == "ecp5",
+        "register_weights": board in REGISTERED_WEIGHT_BOARDS,
     }
     top = BoardTop(
         shape,

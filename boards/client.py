@@ -54,8 +54,16 @@ class SimulatedLink:
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
 
-    def __init__(self, shape: AcceleratorShape, *, uart_divisor: int | None = 4, timeout=100_000):
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        *,
+        uart_divisor: int | None = 4,
+        timeout=100_000,
+        register_weights=False,
+    ):
         self.shape, self.uart_divisor, self.timeout = shape, uart_divisor, timeout
+        self.accelerator_options = {"register_weights": register_weights}
         self.cycles = 0
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
@@ -67,11 +75,16 @@ class SimulatedLink:
 
         m = Module()
         if self.uart_divisor is None:
-            m.submodules.board = board = BoardLogic(self.shape, timeout=self.timeout)
+            m.submodules.board = board = BoardLogic(
+                self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
+            )
             to_board, from_board = board.rx, board.tx
         else:  # the host's own UART on the board's pins
             m.submodules.board = board = HostUARTHarness(
-                self.shape, divisor=self.uart_divisor, timeout=self.timeout
+                self.shape,
+                divisor=self.uart_divisor,
+                timeout=self.timeout,
+                accelerator_options=self.accelerator_options,
             )
             to_board, from_board = board.to_board, board.from_board
         sim = Simulator(m)

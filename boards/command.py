@@ -179,11 +179,10 @@ class CommandProcessor(wiring.Component):
         word_bytes = Signal(8)  # follows ``select`` a cycle later (1 for an unknown select)
         m.d.sync += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
         word_byte = Signal(range(self.data_bytes + 1))
-        block_words = Signal(16)
+        block_words = Signal(range(buffer_bytes(self.shape) + 1))
         data_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # WRITE data received
         data_index = Signal.like(data_bytes)  # WRITE data applied
         read_count = data[:16]
-        read_length = Signal(range(max(depths) * self.data_bytes + 1))
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
@@ -195,12 +194,10 @@ class CommandProcessor(wiring.Component):
         depth_rom = Array(Const(d, 17) for d in depths)
         # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
         depth = Signal(17)
-        write_end = Signal(17)  # one past the last address of a WRITE block
-        read_end = Signal(17)  # one past the last address a READ asks for
+        end = Signal(17)  # one past the last address of a WRITE block or a READ
         m.d.sync += [
             depth.eq(Mux(select < len(depths), depth_rom[select], 0)),
-            write_end.eq(addr + block_words),
-            read_end.eq(addr + read_count),
+            end.eq(addr + Mux(command == Command.READ, read_count, block_words)),
         ]
 
         byte = self.rx.payload
@@ -346,8 +343,8 @@ class CommandProcessor(wiring.Component):
                     m.d.sync += received_crc[:8].eq(byte)
                     m.next = "CHECK"
 
-            # CHECK registers the verdict from registered inputs (``depth``, ``write_end``,
-            # ``read_end`` follow the header bytes); DECIDE acts on it. Two short paths
+            # CHECK registers the verdict from registered inputs (``depth`` and ``end`` follow
+            # the header bytes); DECIDE acts on it. Two short paths
             # instead of one long one.
             with m.State("CHECK"):
                 status = Signal(8)
@@ -360,12 +357,12 @@ class CommandProcessor(wiring.Component):
                         (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
                     ):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif(write_end > depth):
+                    with m.Elif(end > depth):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Elif(command == Command.READ):
                     with m.If(length != 5):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif((read_count == 0) | (read_end > depth)):
+                    with m.Elif((read_count == 0) | (read_count > MAX_PAYLOAD) | (end > depth)):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Elif(command == Command.COMMIT):
                     with m.If(length != 0):
@@ -391,7 +388,7 @@ class CommandProcessor(wiring.Component):
                     m.d.sync += [data_index.eq(0), data.eq(0)]
                     m.next = "WRITE_FETCH"
                 with m.Elif(command == Command.READ):
-                    m.d.sync += [read_length.eq(read_count), word_byte.eq(1)]
+                    m.d.sync += [reply_length.eq(read_count), word_byte.eq(1)]
                     m.next = "READ_LENGTH"
                 with m.Elif(command == Command.COMMIT):
                     m.d.sync += committed.eq(1)
@@ -437,20 +434,19 @@ class CommandProcessor(wiring.Component):
                 with m.Else():
                     m.next = "WRITE_FETCH"
 
-            # READ: the reply length is count * word_bytes (added up, a word size a cycle).
+            # READ: the reply length is count * word_bytes, added up a word size a cycle and
+            # refused as soon as it passes MAX_PAYLOAD (so it never overflows).
             with m.State("READ_LENGTH"):
+                longer = reply_length + read_count
                 with m.If(word_byte == word_bytes):
-                    with m.If(read_length > MAX_PAYLOAD):
-                        start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
-                    with m.Else():
-                        start_reply(Command.READ, n=read_length)
-                        m.d.sync += count.eq(read_count)
+                    start_reply(Command.READ, n=reply_length)
+                    m.d.sync += count.eq(read_count)
+                    m.next = "REPLY_HEADER"
+                with m.Elif(longer > MAX_PAYLOAD):
+                    start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
                     m.next = "REPLY_HEADER"
                 with m.Else():
-                    m.d.sync += [
-                        read_length.eq(read_length + read_count),
-                        word_byte.eq(word_byte + 1),
-                    ]
+                    m.d.sync += [reply_length.eq(longer), word_byte.eq(word_byte + 1)]
 
             # READ: one request per word, then its bytes, low byte first.
             with m.State("READ_REQUEST"):

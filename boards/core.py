@@ -69,7 +69,8 @@ class BoardLogic(wiring.Component):
 class BoardCore(wiring.Component):
     """:class:`BoardLogic` behind an 8N1 UART: ``uart_rx`` In(1) and ``uart_tx`` Out(1), idle
     high, ``divisor`` clock cycles a bit; ``rx_overruns`` and ``rx_framing_errors`` count the
-    bytes the UART dropped."""
+    bytes the UART dropped. With ``register_weights`` in ``accelerator_options`` (boards whose
+    block RAM outputs are slow) the receive FIFO's output is registered too."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
@@ -96,18 +97,24 @@ class BoardCore(wiring.Component):
             self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
         )
         m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
-        # The block RAM's output is slow (5.8 ns on ECP5): a register stage after it.
-        m.submodules.rx_stage = rx_stage = SyncFIFOBuffered(width=8, depth=2)
         m.d.comb += [
             rx_fifo.w_data.eq(rx.o.payload),
             rx_fifo.w_en.eq(rx.o.valid),
             rx.o.ready.eq(rx_fifo.w_rdy),
-            rx_stage.w_data.eq(rx_fifo.r_data),
-            rx_stage.w_en.eq(rx_fifo.r_rdy),
-            rx_fifo.r_en.eq(rx_stage.w_rdy),
-            logic.rx.payload.eq(rx_stage.r_data),
-            logic.rx.valid.eq(rx_stage.r_rdy),
-            rx_stage.r_en.eq(logic.rx.ready),
+        ]
+        received = rx_fifo
+        if (self.accelerator_options or {}).get("register_weights"):
+            # Block RAM outputs are slow on this board (5.8 ns on ECP5): a register stage.
+            m.submodules.rx_stage = received = SyncFIFOBuffered(width=8, depth=2)
+            m.d.comb += [
+                received.w_data.eq(rx_fifo.r_data),
+                received.w_en.eq(rx_fifo.r_rdy),
+                rx_fifo.r_en.eq(received.w_rdy),
+            ]
+        m.d.comb += [
+            logic.rx.payload.eq(received.r_data),
+            logic.rx.valid.eq(received.r_rdy),
+            received.r_en.eq(logic.rx.ready),
         ]
         wiring.connect(m, logic.tx, tx.i)
         m.d.comb += [

@@ -12,6 +12,7 @@ from sw import golden
 from sw.data import load_dataset
 from sw.modelfile import load_model
 
+from .build import REGISTERED_WEIGHT_BOARDS
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
 __all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
@@ -49,9 +50,13 @@ def deploy(
         if sim_link == "verilator":
             from sim.board_link import VerilatorBoardLink
 
-            link = VerilatorBoardLink(shape)
+            link = VerilatorBoardLink(shape, register_weights=board in REGISTERED_WEIGHT_BOARDS)
         else:
-            link = SimulatedLink(shape, uart_divisor=None if sim_link == "bridge" else 4)
+            link = SimulatedLink(
+                shape,
+                uart_divisor=None if sim_link == "bridge" else 4,
+                register_weights=board in REGISTERED_WEIGHT_BOARDS,
+            )
     else:
         if port is None:
             raise ValueError("a real board needs --port (or use --sim)")

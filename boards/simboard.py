@@ -17,21 +17,35 @@ __all__ = ["HostUARTHarness"]
 class HostUARTHarness(wiring.Component):
     """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes); the link
     runs at ``divisor`` clock cycles a bit. ``rx_overruns``, ``rx_framing_errors``: the board
-    UART's counts of dropped bytes."""
+    UART's counts of dropped bytes. ``accelerator_options``: as for
+    :class:`~boards.core.BoardCore`."""
 
     to_board: In(stream.Signature(8))
     from_board: Out(stream.Signature(8))
     rx_overruns: Out(16)
     rx_framing_errors: Out(16)
 
-    def __init__(self, shape: AcceleratorShape, *, divisor: int = 4, timeout: int = 100_000):
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        *,
+        divisor: int = 4,
+        timeout: int = 100_000,
+        accelerator_options=None,
+    ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
+        self.accelerator_options = accelerator_options
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         d = self.divisor
-        m.submodules.board = board = BoardCore(self.shape, divisor=d, timeout=self.timeout)
+        m.submodules.board = board = BoardCore(
+            self.shape,
+            divisor=d,
+            timeout=self.timeout,
+            accelerator_options=self.accelerator_options,
+        )
         m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
         m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
         m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]

@@ -302,13 +302,19 @@ class Accelerator(wiring.Component):
         return m
 
 
-def generate_verilog(shape: AcceleratorShape, out_dir: str | Path, name: str = "stablespike_top"):
+def generate_verilog(
+    shape: AcceleratorShape,
+    out_dir: str | Path,
+    name: str = "stablespike_top",
+    *,
+    register_weights: bool = False,
+):
     """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``."""
     from amaranth.back import verilog
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = Accelerator(shape)
+    top = Accelerator(shape, register_weights=register_weights)
     text = verilog.convert(top, name=name, emit_src=False)
 
     atomic_write(out_dir / f"{name}.v", text.encode())

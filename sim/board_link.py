@@ -21,13 +21,14 @@ __all__ = ["VerilatorBoardLink"]
 TOP = "board_top"
 
 
-def _build_key(shape: AcceleratorShape, divisor: int, timeout: int) -> str:
+def _build_key(shape: AcceleratorShape, divisor: int, timeout: int, options: dict) -> str:
     sources = ("hw/*.py", "boards/*.py", "sw/numerics.py")
-    return design_digest(shape, sources, divisor, timeout).hex()[:12]
+    return design_digest(shape, sources, divisor, timeout, options).hex()[:12]
 
 
 class VerilatorBoardLink:
-    """Bytes over the board's UART pins at ``divisor`` cycles a bit, in Verilator."""
+    """Bytes over the board's UART pins at ``divisor`` cycles a bit, in Verilator.
+    ``register_weights``: the accelerator variant of the ECP5 boards."""
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
@@ -39,9 +40,11 @@ class VerilatorBoardLink:
         divisor: int = 4,
         timeout: int = 100_000,
         build_dir="build/sim-board",
+        register_weights: bool = False,
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        key = _build_key(shape, divisor, timeout)
+        self.accelerator_options = {"register_weights": register_weights}
+        key = _build_key(shape, divisor, timeout, self.accelerator_options)
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0
         self.sim_seconds = 0.0
@@ -56,7 +59,12 @@ class VerilatorBoardLink:
         source = self.build / f"{TOP}.v"
         if not source.is_file():
             self.build.mkdir(parents=True, exist_ok=True)
-            harness = HostUARTHarness(self.shape, divisor=self.divisor, timeout=self.timeout)
+            harness = HostUARTHarness(
+                self.shape,
+                divisor=self.divisor,
+                timeout=self.timeout,
+                accelerator_options=self.accelerator_options,
+            )
             atomic_write(source, verilog.convert(harness, name=TOP, emit_src=False).encode())
         t0 = time.perf_counter()
         runner.build(

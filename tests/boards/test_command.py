@@ -11,10 +11,10 @@ from hw.layout import AcceleratorShape
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
 
 
-def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0):
+def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=SHAPE):
     """Send each chunk of bytes (with ``gap_cycles`` idle cycles after it); return the decoded
     replies and the configuration writes."""
-    dut = CommandProcessor(SHAPE, timeout=timeout)
+    dut = CommandProcessor(shape, timeout=timeout)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng = random.Random(seed)
@@ -134,3 +134,13 @@ def test_random_garbage_is_survived():
     assert out and out[-1] == Frame(Command.IDENTIFY, identify_payload(SHAPE))
     assert not [f for f in out if isinstance(f, FrameError)]  # every reply is a valid frame
     assert all(w[0] < 8 for w in writes)
+
+
+def test_a_read_longer_than_a_frame_is_refused():
+    shape = AcceleratorShape(sizes=(300, 20, 5), timesteps=2, lanes=8)  # 900 words of 8 bytes
+    frames = [
+        encode_frame(Command.READ, bytes([4, 0, 0]) + n.to_bytes(2, "little"))
+        for n in (513, 5000)  # 4,104 bytes; more words than any reply could hold
+    ]
+    out, _ = run(frames, gap_cycles=40, shape=shape)
+    assert out == [Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.READ]))] * 2
