@@ -8,10 +8,11 @@ import json
 import time
 from pathlib import Path
 
-from sw.modelfile import atomic_write
+from hw.layout import AcceleratorShape
+from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header
 
-from .build import REGISTERED_WEIGHT_BOARDS, BuildError, build_board
+from .build import BuildError, accelerator_options, build_board
 
 __all__ = ["bench_board"]
 
@@ -60,7 +61,9 @@ def bench_board(
             samples=samples,
             lanes=p,
             tests=("inference",),
-            register_weights=board in REGISTERED_WEIGHT_BOARDS,
+            accelerator_options=accelerator_options(
+                board, AcceleratorShape.from_model(load_model(model_path), lanes=p)
+            ),
         )
         inf = sim["tests"]["inference"]
         fmax = [b["fmax_mhz"] for b in builds if b["ok"]]

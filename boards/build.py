@@ -26,6 +26,7 @@ __all__ = [
     "BOARDS",
     "BOARD_LANES",
     "REGISTERED_WEIGHT_BOARDS",
+    "accelerator_options",
     "BoardTop",
     "build_board",
     "format_report",
@@ -60,6 +61,11 @@ BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 #: (``register_weights``); the iCE40 has no logic cells to spare for it.
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
+#: Multipliers per board for the LIF leak (``leak_multiplier``, one per lane and layer) and
+#: the widest membrane they take: the UP5K's 8 SB_MAC16 (16 x 16); on the ECP5 half the
+#: MULT18X18D (18 x 18), the rest left to Yosys.
+LEAK_MULTIPLIERS = {"icebreaker": (8, 16), "ulx3s-85f": (78, 18), "ulx3s-25f": (14, 18)}
+
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
 SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
 
@@ -77,6 +83,20 @@ def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bo
         if used + need[l] <= blocks:
             chosen[l], used = True, used + need[l]
     return chosen
+
+
+def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
+    """The accelerator variant ``board`` builds (keyword arguments of
+    :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
+    ECP5, the leak on DSP multipliers where there are enough of them. The arithmetic is the
+    same in every variant."""
+    in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
+    count, width = LEAK_MULTIPLIERS[board]
+    return {
+        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
+        "register_weights": board in REGISTERED_WEIGHT_BOARDS,
+        "leak_multiplier": shape.n_layers * shape.lanes <= count and shape.membrane_bits <= width,
+    }
 
 
 class BuildError(RuntimeError):
@@ -164,19 +184,20 @@ def build_board(
     name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{clock}"
     out = Path(build_dir) / name
     report_json = out / "report.json"
-    options = {}
-    in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
-    if any(in_spram):
+    variant = accelerator_options(board, shape)
+    options, synth_opts = {}, []
+    if any(variant["weight_attrs"]):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
-        options = {"synth_opts": "-spram", "script_after_read": "delete t:$meminit_v2"}
-    accelerator_options = {
-        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        "register_weights": board in REGISTERED_WEIGHT_BOARDS,
-    }
+        synth_opts.append("-spram")
+        options["script_after_read"] = "delete t:$meminit_v2"
+    if variant["leak_multiplier"] and board == "icebreaker":
+        synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
+    if synth_opts:
+        options["synth_opts"] = " ".join(synth_opts)
     top = BoardTop(
         shape,
         baud=baud,
-        accelerator_options=accelerator_options,
+        accelerator_options=variant,
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
     )
     pll = top.pll_setting(platform)
@@ -202,7 +223,8 @@ def build_board(
         "shape": shape.as_dict(),
         "lanes": lanes,
         "baud": baud,
-        "weights_in_spram": in_spram,
+        "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
+        "accelerator_variant": {k: variant[k] for k in ("register_weights", "leak_multiplier")},
         "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         "pll": None if pll is None else pll.params,
         "seconds": seconds,

@@ -60,10 +60,10 @@ class SimulatedLink:
         *,
         uart_divisor: int | None = 4,
         timeout=100_000,
-        register_weights=False,
+        accelerator_options=None,
     ):
         self.shape, self.uart_divisor, self.timeout = shape, uart_divisor, timeout
-        self.accelerator_options = {"register_weights": register_weights}
+        self.accelerator_options = dict(accelerator_options or {})
         self.cycles = 0
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:

@@ -28,7 +28,7 @@ class BoardLogic(wiring.Component):
     """Command processor and accelerator: request bytes in on ``rx``, reply bytes out on ``tx``.
 
     ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator`
-    (``weight_attrs``, ``register_weights``), or None.
+    (``weight_attrs``, ``register_weights``, ``leak_multiplier``), or None.
     """
 
     rx: In(stream.Signature(8))

@@ -12,7 +12,7 @@ from sw import golden
 from sw.data import load_dataset
 from sw.modelfile import load_model
 
-from .build import REGISTERED_WEIGHT_BOARDS
+from .build import accelerator_options
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
 __all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
@@ -45,17 +45,18 @@ def deploy(
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes)
     if sim:
+        options = accelerator_options(board, shape)
         if sim_link not in SIM_LINKS:
             raise ValueError(f"sim_link must be one of {SIM_LINKS}, not {sim_link!r}")
         if sim_link == "verilator":
             from sim.board_link import VerilatorBoardLink
 
-            link = VerilatorBoardLink(shape, register_weights=board in REGISTERED_WEIGHT_BOARDS)
+            link = VerilatorBoardLink(shape, accelerator_options=options)
         else:
             link = SimulatedLink(
                 shape,
                 uart_divisor=None if sim_link == "bridge" else 4,
-                register_weights=board in REGISTERED_WEIGHT_BOARDS,
+                accelerator_options=options,
             )
     else:
         if port is None:

@@ -64,6 +64,9 @@ class Accelerator(wiring.Component):
         output, as on ECP5): a pipeline stage in every LIF layer's event phase and in the
         readout; a few cycles more per sample, and ``P * W`` (``n_classes * W`` in the
         readout) flip-flops each.
+    leak_multiplier : bool
+        Compute every LIF layer's leak with a multiplier (a DSP block per lane) instead of a
+        barrel shifter (:class:`hw.lif.LIFLayer`); the same arithmetic.
 
     Members
     -------
@@ -80,7 +83,14 @@ class Accelerator(wiring.Component):
     noise : Out(TraceSignature(n_hidden))
     """
 
-    def __init__(self, shape: AcceleratorShape, *, weight_attrs=None, register_weights=False):
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        *,
+        weight_attrs=None,
+        register_weights=False,
+        leak_multiplier=False,
+    ):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
         weight_attrs = list(weight_attrs or [{}] * shape.n_layers)
@@ -91,6 +101,7 @@ class Accelerator(wiring.Component):
             )
         self.shape = shape
         self.weight_attrs, self.register_weights = weight_attrs, register_weights
+        self.leak_multiplier = leak_multiplier
         n_in = shape.sizes[0]
         in_payload = (
             unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
@@ -175,6 +186,7 @@ class Accelerator(wiring.Component):
                 reset=s.reset,
                 weight_attrs=self.weight_attrs[l],
                 register_weights=self.register_weights,
+                leak_multiplier=self.leak_multiplier,
             )
             m.submodules[f"layer{l}"] = layer
             layers.append(layer)
@@ -306,15 +318,15 @@ def generate_verilog(
     shape: AcceleratorShape,
     out_dir: str | Path,
     name: str = "stablespike_top",
-    *,
-    register_weights: bool = False,
+    **options,
 ):
-    """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``."""
+    """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``;
+    ``options``: keyword arguments of :class:`Accelerator`."""
     from amaranth.back import verilog
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = Accelerator(shape, register_weights=register_weights)
+    top = Accelerator(shape, **options)
     text = verilog.convert(top, name=name, emit_src=False)
 
     atomic_write(out_dir / f"{name}.v", text.encode())

@@ -96,6 +96,13 @@ class LIFLayer(wiring.Component):
         slow output, as on ECP5): the event phase gets a third stage (the lane state is read a
         cycle later, then written), and the update pass waits for it, up to 2 cycles a
         timestep.
+    leak_multiplier : bool
+        Compute the leak with a multiplier (a DSP block) instead of a barrel shifter:
+        ``v - (v >> k) == (v * f + S - 1) >> (V - 1)`` with ``S = 2**(V-1)`` and
+        ``f = S - (S >> k)`` (exact for every ``v`` and ``1 <= k < V``: the left side is
+        ``ceil(v * (1 - 2**-k))``). Stage 1 registers the product (the DSP's output register),
+        stage 2 adds its high part, the drive and a carry for a nonzero low part in one carry
+        chain. One multiplier per lane.
 
     Members
     -------
@@ -130,6 +137,7 @@ class LIFLayer(wiring.Component):
         reset="hard",
         weight_attrs=None,
         register_weights=False,
+        leak_multiplier=False,
     ):
         for name, value in (
             ("n_in", n_in),
@@ -145,7 +153,7 @@ class LIFLayer(wiring.Component):
         self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.weight_attrs = dict(weight_attrs or {})
-        self.register_weights = register_weights
+        self.register_weights, self.leak_multiplier = register_weights, leak_multiplier
         self.groups = -(-n_out // lanes)
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
         bias_addr_bits = (self.groups - 1).bit_length() or 1
@@ -267,10 +275,18 @@ class LIFLayer(wiring.Component):
         m.d.sync += event_stage.eq(0)
 
         # The update pass in four stages, so that no cycle holds more than one carry chain:
-        # 1 (data read): leaked = v_old - (v_old >> k) and drive = b + acc;
+        # 1 (data read): leaked = v_old - (v_old >> k) (or its product, below) and
+        #    drive = b + acc;
         # 2: total = leaked + drive;   3: v = sat(total);
         # 4: spike test, reset, write-back; the group's spikes go into `spikes` a cycle later.
-        leaked = [Signal(signed(self.membrane_bits + 1), name=f"leaked{p}") for p in range(P)]
+        V = self.membrane_bits
+        if self.leak_multiplier:
+            scale = 1 << (V - 1)
+            factor = Signal(signed(V))  # S - (S >> k): 0 .. S - 1, positive
+            m.d.comb += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
+            product = [Signal(signed(2 * V), name=f"product{p}") for p in range(P)]
+        else:
+            leaked = [Signal(signed(V + 1), name=f"leaked{p}") for p in range(P)]
         drive_bits = max(self.bias_bits, self.acc_bits) + 1
         drive = [Signal(signed(drive_bits), name=f"drive{p}") for p in range(P)]
         total = [Signal(signed(self.update_bits), name=f"total{p}") for p in range(P)]
@@ -281,13 +297,19 @@ class LIFLayer(wiring.Component):
             m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
             for p in range(P):
                 v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
-                m.d.sync += [
-                    leaked[p].eq(v_old - (v_old >> self.leak_shift)),
-                    drive[p].eq(b_rd.data[p] + s_rd.data[p].acc),
-                ]
+                m.d.sync += drive[p].eq(b_rd.data[p] + s_rd.data[p].acc)
+                if self.leak_multiplier:
+                    m.d.sync += product[p].eq(v_old * factor)
+                else:
+                    m.d.sync += leaked[p].eq(v_old - (v_old >> self.leak_shift))
         with m.If(sum_stage):
             m.d.sync += [sat_stage.eq(1), sat_stage_group.eq(sum_stage_group)]
-            m.d.sync += [total[p].eq(leaked[p] + drive[p]) for p in range(P)]
+            for p in range(P):
+                if self.leak_multiplier:  # ceil(product / S): high part + (low part != 0)
+                    high, low = product[p][V - 1 :].as_signed(), product[p][: V - 1]
+                    m.d.sync += total[p].eq(high + drive[p] + low.any())
+                else:
+                    m.d.sync += total[p].eq(leaked[p] + drive[p])
         with m.If(sat_stage):
             m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
             m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]

@@ -28,7 +28,8 @@ def _build_key(shape: AcceleratorShape, divisor: int, timeout: int, options: dic
 
 class VerilatorBoardLink:
     """Bytes over the board's UART pins at ``divisor`` cycles a bit, in Verilator.
-    ``register_weights``: the accelerator variant of the ECP5 boards."""
+    ``accelerator_options``: the accelerator variant the board builds
+    (``boards.build.accelerator_options``)."""
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
@@ -40,10 +41,10 @@ class VerilatorBoardLink:
         divisor: int = 4,
         timeout: int = 100_000,
         build_dir="build/sim-board",
-        register_weights: bool = False,
+        accelerator_options=None,
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.accelerator_options = {"register_weights": register_weights}
+        self.accelerator_options = dict(accelerator_options or {})
         key = _build_key(shape, divisor, timeout, self.accelerator_options)
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0

@@ -139,10 +139,10 @@ def prepare_stimulus(
     return out_dir / "stimulus.json", bounds, source
 
 
-def _build_key(shape: AcceleratorShape, register_weights: bool) -> str:
+def _build_key(shape: AcceleratorShape, options: dict) -> str:
     """Cache key of a simulator build: the shape, the options and the source of every ``hw``
     module."""
-    return design_digest(shape, ("hw/*.py", "sw/numerics.py"), register_weights).hex()[:12]
+    return design_digest(shape, ("hw/*.py", "sw/numerics.py"), options).hex()[:12]
 
 
 def _first_failure(results_xml: Path) -> str | None:
@@ -170,17 +170,19 @@ def run_cosim(
     tests=("inference", "read_back", "reset_mid_inference"),
     quiet=True,
     random_inputs=False,
-    register_weights=False,
+    accelerator_options=None,
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
-    ``register_weights``: the accelerator variant with registered weight memories (ECP5)."""
+    ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator` (the
+    variant a board builds, ``boards.build.accelerator_options``)."""
+    options = dict(accelerator_options or {})
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes)
-    key = _build_key(shape, register_weights)
+    key = _build_key(shape, options)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"
     stimulus, bounds, source = prepare_stimulus(
@@ -197,7 +199,7 @@ def run_cosim(
     )
     verilog = build / f"{TOP}.v"
     if not verilog.is_file():
-        generate_verilog(shape, build, TOP, register_weights=register_weights)
+        generate_verilog(shape, build, TOP, **options)
         if simulator == "icarus":
             verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
 

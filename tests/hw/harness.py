@@ -19,12 +19,12 @@ def run_accelerator(
     seed=0,
     shape=None,
     max_cycles=200_000,
-    register_weights=False,
+    **options,
 ):
     """Returns per sample: dict(scores, cls, cycles, spikes=[per layer: list of T sets],
     stable=set((t?) j), noise=set(j))."""
     shape = shape or AcceleratorShape.from_model(model, lanes=lanes)
-    dut = Accelerator(shape, register_weights=register_weights)
+    dut = Accelerator(shape, **options)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng = random.Random(seed)

@@ -43,12 +43,14 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3]])
-def test_registered_readout_weights_match_golden(case):
-    """The ECP5 variant (the readout's weights registered before the adders) computes the same."""
-    check_every_mode(*case, register_weights=True)
+@pytest.mark.parametrize("options", [{"register_weights": True}, {"leak_multiplier": True}])
+def test_board_variants_match_golden(case, options):
+    """The variants the board builds choose (registered weight memories on ECP5, the leak on
+    DSP multipliers) compute the same."""
+    check_every_mode(*case, **options)
 
 
-def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, register_weights=False):
+def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, **options):
     model = random_model(
         sizes=sizes,
         timesteps=T,
@@ -73,7 +75,7 @@ def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, register_weight
             mode=mode,
             stall=stall,
             noise_seed=noise_seed,
-            register_weights=register_weights,
+            **options,
         )
         ref = check(model, x, result, mode, noise_seed)
         active += sum(int(s.sum()) for s in ref.spikes)

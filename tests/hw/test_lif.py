@@ -43,7 +43,7 @@ def rtl_lif(
     i_gap=0.0,
     o_delay=0.0,
     seed=0,
-    register_weights=False,
+    **options,
 ):
     n_out, n_in = weight.shape
     n, T, _ = spikes.shape
@@ -62,7 +62,7 @@ def rtl_lif(
         acc_bits=acc_bits,
         update_bits=update_bits,
         reset=reset,
-        register_weights=register_weights,
+        **options,
     )
     G = dut.groups
     pw = np.zeros((n_in, G * lanes), dtype=np.int64)
@@ -137,10 +137,18 @@ CASES = [
 ]
 
 
+#: Implementation variants of the same arithmetic (the board builds choose them).
+VARIANTS = {
+    "plain": {},
+    "registered": {"register_weights": True},
+    "multiplier": {"leak_multiplier": True},
+}
+
+
 @pytest.mark.parametrize("n_in,n_out,lanes,T,wb,vb,reset", CASES)
 @pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.3, 0.4)], ids=["no-stall", "stall"])
-@pytest.mark.parametrize("register_weights", [False, True], ids=["", "registered"])
-def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls, register_weights):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls, variant):
     rng = np.random.default_rng(n_in * 100 + n_out)
     wmax = numerics.weight_range(wb)[1]
     weight = rng.integers(-wmax, wmax + 1, size=(n_out, n_in))
@@ -159,7 +167,7 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
         weight_bits=wb,
         i_gap=stalls[0],
         o_delay=stalls[1],
-        register_weights=register_weights,
+        **VARIANTS[variant],
         **kw,
     )
     assert expected.any() and not expected.all()
