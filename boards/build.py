@@ -61,10 +61,10 @@ BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 #: (``register_weights``); the iCE40 has no logic cells to spare for it.
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
-#: Multipliers per board for the LIF leak (``leak_multiplier``, one per lane and layer) and
-#: the widest membrane they take: the UP5K's 8 SB_MAC16 (16 x 16); on the ECP5 half the
-#: MULT18X18D (18 x 18), the rest left to Yosys.
-LEAK_MULTIPLIERS = {"icebreaker": (8, 16), "ulx3s-85f": (78, 18), "ulx3s-25f": (14, 18)}
+#: Multipliers for the LIF leak (``leak_multiplier``, one per lane and layer) and the widest
+#: membrane they take, on boards short of logic cells: the UP5K's 8 SB_MAC16 (16 x 16). The
+#: ECP5 boards have logic to spare, and the barrel shifter is faster there than a MULT18X18D.
+LEAK_MULTIPLIERS = {"icebreaker": (8, 16)}
 
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
 SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
@@ -91,7 +91,7 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     ECP5, the leak on DSP multipliers where there are enough of them. The arithmetic is the
     same in every variant."""
     in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
-    count, width = LEAK_MULTIPLIERS[board]
+    count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
     return {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
         "register_weights": board in REGISTERED_WEIGHT_BOARDS,

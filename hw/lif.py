@@ -282,8 +282,9 @@ class LIFLayer(wiring.Component):
         V = self.membrane_bits
         if self.leak_multiplier:
             scale = 1 << (V - 1)
-            factor = Signal(signed(V))  # S - (S >> k): 0 .. S - 1, positive
-            m.d.comb += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
+            # S - (S >> k): 0 .. S - 1, positive; registered (k only changes while idle).
+            factor = Signal(signed(V))
+            m.d.sync += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
             product = [Signal(signed(2 * V), name=f"product{p}") for p in range(P)]
         else:
             leaked = [Signal(signed(V + 1), name=f"leaked{p}") for p in range(P)]
