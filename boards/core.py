@@ -51,9 +51,10 @@ class BoardLogic(wiring.Component):
         wiring.connect(m, command.read, accelerator.read)
         wiring.connect(m, accelerator.read_data, command.read_data)
         # A register stage on the input words keeps the accelerator's ready logic out of the
-        # command processor's paths (and the other way round).
+        # command processor's paths (and the other way round); three entries pass a word every
+        # cycle (two would pass one every other cycle).
         width = len(Value.cast(command.sample.payload))
-        m.submodules.sample_fifo = fifo = SyncFIFOBuffered(width=width, depth=2)
+        m.submodules.sample_fifo = fifo = SyncFIFOBuffered(width=width, depth=3)
         m.d.comb += [
             fifo.w_data.eq(command.sample.payload),
             fifo.w_en.eq(command.sample.valid),
