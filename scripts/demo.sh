@@ -23,4 +23,4 @@ $ss sim models/digits-ss.npz --simulator verilator --samples 450 --mode noise
 $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
 $ss build models/digits-ss.npz --board ulx3s-85f
 $ss build models/digits-ss.npz --board icebreaker --clock-mhz 24 --baud 3000000
-$ss deploy models/digits-ss.npz --board icebreaker --sim --clock-mhz 24
+$ss deploy models/digits-ss.npz --board icebreaker --sim --clock-mhz 24 --baud 3000000
