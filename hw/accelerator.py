@@ -130,7 +130,10 @@ class Accelerator(wiring.Component):
         # the write path) and no input is offered now.
         was_idle = Signal()
         idle = Signal()
-        read_phase = Signal(range(3))  # 1: address applied, 2: data captured
+        # 1: address applied, then the ports answer; captured in ``capture`` (a cycle later
+        # with ``register_weights``: the weight read-back comes from the registered copies).
+        capture = 3 if self.register_weights else 2
+        read_phase = Signal(range(capture + 1))
         m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0))
         write = self.cfg.valid & self.cfg.ready
 
@@ -266,8 +269,9 @@ class Accelerator(wiring.Component):
         with m.Elif(any_busy & ~(self.o.valid & ~self.o.ready)):
             m.d.sync += cycles.eq(cycles + 1)
 
-        # Read-back: take a request while idle, apply its address to every read port for two
-        # cycles (synchronous ports answer in the second), then hold the word until taken.
+        # Read-back: take a request while idle, apply its address to every read port until the
+        # word is captured (synchronous ports answer in the second cycle, registered weights in
+        # the third), then hold the word until taken.
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
         m.d.comb += self.read.ready.eq(idle & (read_phase == 0) & ~self.read_data.valid)
@@ -277,8 +281,8 @@ class Accelerator(wiring.Component):
                 read_addr.eq(self.read.payload.addr),
                 read_phase.eq(1),
             ]
-        with m.If(read_phase == 1):
-            m.d.sync += read_phase.eq(2)
+        with m.If((read_phase != 0) & (read_phase != capture)):
+            m.d.sync += read_phase.eq(read_phase + 1)
         ports = [readout.weight_read, readout.bias_read]
         ports += [layer.weight_read for layer in layers] + [layer.bias_read for layer in layers]
         for port in ports:
@@ -293,7 +297,7 @@ class Accelerator(wiring.Component):
             words[Select.LAYER_WEIGHT + 4 * l] = layer.weight_read.data
             words[Select.LAYER_BIAS + 4 * l] = layer.bias_read.data
             words[Select.LAYER_CONST + 4 * l] = list(constants[l])
-        with m.If(read_phase == 2):
+        with m.If(read_phase == capture):
             m.d.sync += [read_phase.eq(0), self.read_data.valid.eq(1)]
             with m.Switch(read_select):
                 for select, word in words.items():

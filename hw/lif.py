@@ -197,6 +197,11 @@ class LIFLayer(wiring.Component):
         s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
+        # The weight word read: straight from the memory, or a cycle later from a register.
+        weight = w_rd.data
+        if self.register_weights:
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P))
+            m.d.sync += weight.eq(w_rd.data)
         # One weight address: the write's, else the read-back's, else the event phase's.
         weight_addr = Signal.like(w_rd.addr)
         m.d.comb += [
@@ -205,7 +210,7 @@ class LIFLayer(wiring.Component):
             w_wr.data.eq(self.weight_write.data),
             w_rd.addr.eq(weight_addr),
             w_rd.en.eq(~self.weight_write.en),
-            self.weight_read.data.eq(w_rd.data),
+            self.weight_read.data.eq(weight),  # a cycle later with ``register_weights``
             self.bias_read.data.eq(b_rd.data),
         ]
 
@@ -222,7 +227,6 @@ class LIFLayer(wiring.Component):
         event_group = Signal.like(group)
         event_write = Signal()  # the stage that writes the sums back
         write_group = Signal.like(group)
-        weight = w_rd.data
 
         # Update pass: one group read per issue, three stages (below); the last pushes the
         # group's spikes to `spikes`.
@@ -253,12 +257,7 @@ class LIFLayer(wiring.Component):
         with m.Else():
             m.d.comb += weight_addr.eq(weight_base + group)
         if self.register_weights:
-            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P))
-            m.d.sync += [
-                weight.eq(w_rd.data),
-                event_write.eq(event_stage),
-                write_group.eq(event_group),
-            ]
+            m.d.sync += [event_write.eq(event_stage), write_group.eq(event_group)]
             m.d.comb += s_rd.addr.eq(event_group)
         else:
             m.d.comb += [event_write.eq(event_stage), write_group.eq(event_group)]

@@ -315,6 +315,7 @@ class Readout(wiring.Component):
             m.d.comb += w_rd.addr.eq(self.weight_read.addr)
         with m.If(self.bias_read.en):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
-        m.d.comb += [self.weight_read.data.eq(w_rd.data), self.bias_read.data.eq(b_rd.data)]
+        # The weight read-back comes a cycle later with ``register_weights``.
+        m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_stage | do_add | (timestep != 0))
         return m

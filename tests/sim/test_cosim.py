@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
+from boards.build import accelerator_options
+from hw.layout import AcceleratorShape
 from sim.runner import SimulationError, run_cosim
 from sw.cli import main
-from sw.modelfile import save_model
+from sw.modelfile import load_model, save_model
 
 from ..sw.helpers import random_model
 
@@ -56,6 +58,32 @@ def test_digits_on_verilator_with_stalls(digits_model, tmp_path):
     assert result["tests"]["reset_mid_inference"]["errors"] == 0
     # Event-driven: far below the dense cost of T * (64*128 + 128*10) accumulates.
     assert inference["cycles_per_inference"] < 2 * 64 * 128 / 8
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_board_variants_on_verilator(digits_model, tmp_path, board):
+    """The variant each board builds (leak on DSP multipliers; registered weight memories and
+    their read-back a cycle later) in every mode, read back, reset mid-inference."""
+    options = accelerator_options(
+        board, AcceleratorShape.from_model(load_model(digits_model), lanes=4)
+    )
+    assert options["leak_multiplier"] != options["register_weights"]
+    for mode in ("normal", "noise"):
+        result = run_cosim(
+            digits_model,
+            simulator="verilator",
+            samples=40,
+            stall=0.3,
+            mode=mode,
+            lanes=4,
+            build_dir=tmp_path,
+            accelerator_options=options,
+        )
+        assert {name: t["errors"] for name, t in result["tests"].items()} == {
+            "inference": 0,
+            "read_back": 0,
+            "reset_mid_inference": 0,
+        }
 
 
 @pytest.mark.parametrize("mode", ["skeleton", "noise"])
