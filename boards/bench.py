@@ -40,6 +40,7 @@ def bench_board(
 
     command = invoked_command()
     rows = []
+    model = load_model(model_path)
     for p in lanes:
         builds = []
         for seed in tqdm(seeds, desc=f"{board} P={p}", unit="build"):
@@ -62,7 +63,7 @@ def bench_board(
             lanes=p,
             tests=("inference",),
             accelerator_options=accelerator_options(
-                board, AcceleratorShape.from_model(load_model(model_path), lanes=p)
+                board, AcceleratorShape.from_model(model, lanes=p)
             ),
         )
         inf = sim["tests"]["inference"]
