@@ -95,7 +95,7 @@ class LIFLayer(wiring.Component):
         Register the weight memory's output before the accumulators (for block RAMs with a
         slow output, as on ECP5): the event phase gets a third stage (the lane state is read a
         cycle later, then written), and the update pass waits for it, up to 2 cycles a
-        timestep.
+        timestep; the update pass's check for room in the spike FIFO is registered too.
     leak_multiplier : bool
         Compute the leak with a multiplier (a DSP block) instead of a barrel shifter:
         ``v - (v >> k) == (v * f + S - 1) >> (V - 1)`` with ``S = 2**(V-1)`` and
@@ -246,7 +246,12 @@ class LIFLayer(wiring.Component):
         )
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=SPIKE_FIFO_DEPTH)
         pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
-        room = spikes.w_level + in_flight < SPIKE_FIFO_DEPTH - 1
+        if self.register_weights:
+            # Registered: a cycle old, so one more group may have been issued since.
+            room = Signal()
+            m.d.sync += room.eq(spikes.w_level + in_flight < SPIKE_FIFO_DEPTH - 2)
+        else:
+            room = spikes.w_level + in_flight < SPIKE_FIFO_DEPTH - 1
 
         clear_group = Signal(range(G + 1))
 
