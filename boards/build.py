@@ -62,9 +62,10 @@ BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
 #: Multipliers for the LIF leak (``leak_multiplier``, one per lane and layer) and the widest
-#: membrane they take, on boards short of logic cells: the UP5K's 8 SB_MAC16 (16 x 16). The
-#: ECP5 boards have logic to spare, and the barrel shifter is faster there than a MULT18X18D.
-LEAK_MULTIPLIERS = {"icebreaker": (8, 16)}
+#: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16;
+#: Yosys maps the readout's constant multiplications to the others). The ECP5 boards have
+#: logic to spare, and the barrel shifter is faster there than a MULT18X18D.
+LEAK_MULTIPLIERS = {"icebreaker": (6, 16)}
 
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
 SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
