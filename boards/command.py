@@ -180,8 +180,8 @@ class CommandProcessor(wiring.Component):
         m.d.sync += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
         word_byte = Signal(range(self.data_bytes + 1))
         block_words = Signal(range(buffer_bytes(self.shape) + 1))
-        data_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # WRITE data received
-        data_index = Signal.like(data_bytes)  # WRITE data applied
+        received_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # of a WRITE block
+        applied_bytes = Signal.like(received_bytes)  # of those, gathered into words
         read_count = data[:16]
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
@@ -273,7 +273,7 @@ class CommandProcessor(wiring.Component):
                         word_count.eq(0),
                         word_byte.eq(0),
                         block_words.eq(0),
-                        data_bytes.eq(0),
+                        received_bytes.eq(0),
                         eot_count.eq(0),
                         last_is_eot.eq(0),
                     ]
@@ -304,13 +304,13 @@ class CommandProcessor(wiring.Component):
                         with m.Case(4):
                             m.d.sync += read_count[8:].eq(byte)
                     with m.If((command == Command.WRITE) & (count >= 3)):
-                        with m.If(data_bytes < buffer_bytes(self.shape)):
+                        with m.If(received_bytes < buffer_bytes(self.shape)):
                             m.d.comb += [
-                                b_wr.en.eq(Mux(data_bytes[0], 0b10, 0b01)),
-                                b_wr.addr.eq(data_bytes[1:]),
+                                b_wr.en.eq(Mux(received_bytes[0], 0b10, 0b01)),
+                                b_wr.addr.eq(received_bytes[1:]),
                                 b_wr.data.eq(Cat(byte, byte)),
                             ]
-                            m.d.sync += data_bytes.eq(data_bytes + 1)
+                            m.d.sync += received_bytes.eq(received_bytes + 1)
                         m.d.sync += word_byte.eq(word_byte + 1)
                         with m.If(word_byte + 1 == word_bytes):
                             m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
@@ -385,7 +385,7 @@ class CommandProcessor(wiring.Component):
                     start_reply(Command.IDENTIFY, n=len(identify))
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.WRITE):
-                    m.d.sync += [data_index.eq(0), data.eq(0)]
+                    m.d.sync += [applied_bytes.eq(0), data.eq(0)]
                     m.next = "WRITE_FETCH"
                 with m.Elif(command == Command.READ):
                     m.d.sync += [reply_length.eq(read_count), word_byte.eq(1)]
@@ -401,13 +401,13 @@ class CommandProcessor(wiring.Component):
             # WRITE: gather each word from the frame buffer, low byte first (the buffer's
             # read port answers a cycle later), then the accelerator takes it once idle.
             with m.State("WRITE_FETCH"):
-                m.d.comb += b_rd.addr.eq(data_index[1:])
+                m.d.comb += b_rd.addr.eq(applied_bytes[1:])
                 m.next = "WRITE_TAKE"
 
             with m.State("WRITE_TAKE"):
                 m.d.sync += [
-                    data.word_select(word_byte, 8).eq(b_rd.data.word_select(data_index[0], 8)),
-                    data_index.eq(data_index + 1),
+                    data.word_select(word_byte, 8).eq(b_rd.data.word_select(applied_bytes[0], 8)),
+                    applied_bytes.eq(applied_bytes + 1),
                     word_byte.eq(word_byte + 1),
                 ]
                 with m.If(word_byte + 1 == word_bytes):
