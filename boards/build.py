@@ -186,11 +186,16 @@ def build_board(
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_options(board, shape)
-    options, synth_opts = {}, []
+    # Amaranth gives every register an initial value, and Yosys leaves a state register with
+    # one as it is (binary, decoded in several logic levels). The state registers start at 0,
+    # as every flip-flop does after configuration, and the clock domain's reset holds them
+    # at the start: without the value Yosys re-encodes the FSMs one-hot.
+    script_after_read, synth_opts = ["setattr -unset init w:fsm_state"], []
     if any(variant["weight_attrs"]):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
-        options["script_after_read"] = "delete t:$meminit_v2"
+        script_after_read.append("delete t:$meminit_v2")
+    options = {"script_after_read": "\n".join(script_after_read)}
     if variant["leak_multiplier"] and board == "icebreaker":
         synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
     if synth_opts:

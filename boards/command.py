@@ -167,6 +167,8 @@ class CommandProcessor(wiring.Component):
         last_is_eot = Signal()
         sent = Signal(range(words + 1))
         result_byte = Signal(3)  # byte of the current 4-byte score
+        result_score = Signal(32)  # the score of the result word being sent, sign-extended
+        result_last = Signal()
         result_cls = Signal(8)
         result_cycles = Signal(32)
         n_result = 4 * self.shape.n_classes + 5
@@ -195,14 +197,36 @@ class CommandProcessor(wiring.Component):
         # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
         depth = Signal(17)
         end = Signal(17)  # one past the last address of a WRITE block or a READ
+        # The most words of the select one READ reply holds (MAX_PAYLOAD bytes).
+        max_read_rom = Array(
+            Const(MAX_PAYLOAD // self.shape.word_bytes(s), 16) for s in range(len(depths))
+        )
+        max_read = Signal(16)
         m.d.sync += [
             depth.eq(Mux(select < len(depths), depth_rom[select], 0)),
+            max_read.eq(Mux(select < len(depths), max_read_rom[select], 0)),
             end.eq(addr + Mux(command == Command.READ, read_count, block_words)),
         ]
 
         byte = self.rx.payload
         took = self.rx.valid & self.rx.ready
-        m.d.comb += [rx_crc.data.eq(byte), tx_crc.data.eq(self.tx.payload)]
+        m.d.comb += rx_crc.data.eq(byte)
+
+        # Reply bytes leave through a register (``tx`` is driven from flip-flops): a state
+        # offers ``send_byte`` with ``send`` and moves on when ``tx_free`` (the register takes
+        # it). The CRC folds each byte a cycle after the register took it (``fold``), so the
+        # CRC states wait for the last fold.
+        send, send_byte, send_fold = Signal(), Signal(8), Signal()
+        tx_free = Signal()
+        fold = Signal()
+        m.d.comb += [
+            tx_free.eq(~self.tx.valid | self.tx.ready),
+            tx_crc.data.eq(self.tx.payload),
+            tx_crc.valid.eq(fold),
+        ]
+        m.d.sync += fold.eq(tx_free & send & send_fold)
+        with m.If(tx_free):
+            m.d.sync += [self.tx.valid.eq(send), self.tx.payload.eq(send_byte)]
 
         with m.If(took):
             m.d.sync += [idle.eq(0), expired.eq(0)]
@@ -362,7 +386,7 @@ class CommandProcessor(wiring.Component):
                 with m.Elif(command == Command.READ):
                     with m.If(length != 5):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif((read_count == 0) | (read_count > MAX_PAYLOAD) | (end > depth)):
+                    with m.Elif((read_count == 0) | (read_count > max_read) | (end > depth)):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Elif(command == Command.COMMIT):
                     with m.If(length != 0):
@@ -434,19 +458,18 @@ class CommandProcessor(wiring.Component):
                 with m.Else():
                     m.next = "WRITE_FETCH"
 
-            # READ: the reply length is count * word_bytes, added up a word size a cycle and
-            # refused as soon as it passes MAX_PAYLOAD (so it never overflows).
+            # READ: the reply length is count * word_bytes (CHECK has bounded it by
+            # MAX_PAYLOAD), added up a word size a cycle.
             with m.State("READ_LENGTH"):
-                longer = reply_length + read_count
                 with m.If(word_byte == word_bytes):
                     start_reply(Command.READ, n=reply_length)
                     m.d.sync += count.eq(read_count)
                     m.next = "REPLY_HEADER"
-                with m.Elif(longer > MAX_PAYLOAD):
-                    start_reply(Command.ERROR, Status.OUT_OF_RANGE, 2)
-                    m.next = "REPLY_HEADER"
                 with m.Else():
-                    m.d.sync += [reply_length.eq(longer), word_byte.eq(word_byte + 1)]
+                    m.d.sync += [
+                        reply_length.eq(reply_length + read_count),
+                        word_byte.eq(word_byte + 1),
+                    ]
 
             # READ: one request per word, then its bytes, low byte first.
             with m.State("READ_REQUEST"):
@@ -462,11 +485,11 @@ class CommandProcessor(wiring.Component):
 
             with m.State("READ_SEND"):
                 m.d.comb += [
-                    self.tx.valid.eq(1),
-                    self.tx.payload.eq(data.word_select(word_byte, 8)),
+                    send.eq(1),
+                    send_byte.eq(data.word_select(word_byte, 8)),
+                    send_fold.eq(1),
                 ]
-                with m.If(self.tx.ready):
-                    m.d.comb += tx_crc.valid.eq(1)
+                with m.If(tx_free):
                     m.d.sync += word_byte.eq(word_byte + 1)
                     with m.If(word_byte + 1 == word_bytes):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
@@ -498,41 +521,51 @@ class CommandProcessor(wiring.Component):
             # Reply: SYNC, command, length (2), payload, CRC (2).
             with m.State("REPLY_HEADER"):
                 header = Array([Const(SYNC, 8), reply_command, reply_length[:8], reply_length[8:]])
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(header[reply_index[:2]])]
-                with m.If(self.tx.ready):
-                    m.d.comb += tx_crc.valid.eq(reply_index != 0)
+                m.d.comb += [
+                    send.eq(1),
+                    send_byte.eq(header[reply_index[:2]]),
+                    send_fold.eq(reply_index != 0),
+                ]
+                with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)
                     with m.If(reply_index == 3):
                         m.d.sync += reply_index.eq(0)
                         with m.If(reply_length == 0):
                             m.next = "REPLY_CRC0"
                         with m.Elif(reply_command == Command.RESULT):
-                            m.next = "REPLY_RESULT"
+                            m.next = "RESULT_TAKE"
                         with m.Elif(reply_command == Command.READ):
                             m.next = "READ_REQUEST"
                         with m.Else():
                             m.next = "REPLY_PAYLOAD"
 
-            with m.State("REPLY_RESULT"):  # 4 bytes per score, then class and cycles
-                score = self.result.payload.score.as_signed()
-                wide = Signal(32)
+            # 4 bytes per score, then class and cycles. A result word is taken into registers
+            # first, so the accelerator's handshake does not wait on the transmitter's.
+            with m.State("RESULT_TAKE"):
+                m.d.comb += self.result.ready.eq(1)
+                with m.If(self.result.valid):
+                    m.d.sync += [
+                        result_score.eq(self.result.payload.score.as_signed()),
+                        result_last.eq(self.result.payload.last),
+                        result_cls.eq(self.result.payload.cls),
+                        result_cycles.eq(self.result.payload.cycles),
+                    ]
+                    m.next = "REPLY_RESULT"
+
+            with m.State("REPLY_RESULT"):
                 m.d.comb += [
-                    wide.eq(score),
-                    self.tx.valid.eq(self.result.valid),
-                    self.tx.payload.eq(wide.word_select(result_byte[:2], 8)),
+                    send.eq(1),
+                    send_byte.eq(result_score.word_select(result_byte[:2], 8)),
+                    send_fold.eq(1),
                 ]
-                with m.If(self.result.valid & self.tx.ready):
-                    m.d.comb += tx_crc.valid.eq(1)
+                with m.If(tx_free):
                     m.d.sync += result_byte.eq(result_byte + 1)
                     with m.If(result_byte == 3):
-                        m.d.comb += self.result.ready.eq(1)
                         m.d.sync += result_byte.eq(0)
-                        with m.If(self.result.payload.last):
-                            m.d.sync += [
-                                result_cls.eq(self.result.payload.cls),
-                                result_cycles.eq(self.result.payload.cycles),
-                            ]
+                        with m.If(result_last):
                             m.next = "REPLY_TAIL"
+                        with m.Else():
+                            m.next = "RESULT_TAKE"
 
             with m.State("REPLY_TAIL"):
                 tail = Array(
@@ -544,9 +577,8 @@ class CommandProcessor(wiring.Component):
                         result_cycles[24:],
                     ]
                 )
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tail[result_byte])]
-                with m.If(self.tx.ready):
-                    m.d.comb += tx_crc.valid.eq(1)
+                m.d.comb += [send.eq(1), send_byte.eq(tail[result_byte]), send_fold.eq(1)]
+                with m.If(tx_free):
                     m.d.sync += result_byte.eq(result_byte + 1)
                     with m.If(result_byte == 4):
                         m.d.sync += result_byte.eq(0)
@@ -554,24 +586,23 @@ class CommandProcessor(wiring.Component):
 
             with m.State("REPLY_PAYLOAD"):
                 with m.If(reply_command == Command.ERROR):
-                    m.d.comb += self.tx.payload.eq(Mux(reply_index == 0, reply_status, command))
+                    m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
                 with m.Else():
-                    m.d.comb += self.tx.payload.eq(identify_rom[reply_index])
-                m.d.comb += self.tx.valid.eq(1)
-                with m.If(self.tx.ready):
-                    m.d.comb += tx_crc.valid.eq(1)
+                    m.d.comb += send_byte.eq(identify_rom[reply_index])
+                m.d.comb += [send.eq(1), send_fold.eq(1)]
+                with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)
                     with m.If(reply_index + 1 == reply_length):
                         m.next = "REPLY_CRC0"
 
             with m.State("REPLY_CRC0"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc[8:])]
-                with m.If(self.tx.ready):
+                m.d.comb += [send.eq(~fold), send_byte.eq(tx_crc.crc[8:])]
+                with m.If(tx_free & ~fold):
                     m.next = "REPLY_CRC1"
 
             with m.State("REPLY_CRC1"):
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(tx_crc.crc[:8])]
-                with m.If(self.tx.ready):
+                m.d.comb += [send.eq(1), send_byte.eq(tx_crc.crc[:8])]
+                with m.If(tx_free):
                     m.next = "SYNC"
 
             with m.State("TIMEOUT"):

@@ -15,7 +15,7 @@ timestep a pass over the hidden neurons draws ``eps_j`` from lane ``j`` of the n
 with the first largest score. See docs/numerics.md.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
+
+#: Bits of ``previous`` registered with an accepted event (the first half of its bit select).
+STABLE_WORD = 16
 
 
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
@@ -161,15 +164,18 @@ class Readout(wiring.Component):
             with m.If(do_add):
                 m.d.sync += scores[c].eq(scores[c] + addend)
 
-        # Temporal AND, at the moment an event is accepted.
+        # Temporal AND: ``previous`` is read when an event is accepted, in two halves (one
+        # mux level each cycle): the 16-bit word of the neuron is registered with the event,
+        # and stage 1 selects its bit.
         accept_event = Signal()
-        stable_now = Signal()
-        m.d.comb += stable_now.eq(previous.bit_select(self.i.payload.addr, 1))
+        padded = Cat(previous, Const(0, -H % STABLE_WORD))
+        previous_word = Signal(STABLE_WORD)
 
         # Stage 1 of the event phase: the score update and the stable count.
         event_stage = Signal()
         event_addr = Signal(range(max(H, 2)))
         stable = Signal()
+        m.d.comb += stable.eq(previous_word.bit_select(event_addr % STABLE_WORD, 1))
         with m.If(event_stage):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(event_addr)]
             with m.If(normal | stable):
@@ -181,7 +187,9 @@ class Readout(wiring.Component):
             m.d.sync += [
                 event_stage.eq(1),
                 event_addr.eq(self.i.payload.addr),
-                stable.eq(stable_now),
+                previous_word.eq(
+                    padded.word_select(self.i.payload.addr // STABLE_WORD, STABLE_WORD)
+                ),
                 current.bit_select(self.i.payload.addr, 1).eq(1),
             ]
 
