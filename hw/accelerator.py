@@ -166,7 +166,10 @@ class Accelerator(wiring.Component):
         upstream = None  # the stream feeding the next layer (None: the input itself)
         if s.encoder == "rate-lfsr":
             m.submodules.encoder = encoder = RateEncoder(
-                n_in=s.sizes[0], timesteps=s.timesteps, lfsr_width=s.lfsr_width
+                n_in=s.sizes[0],
+                timesteps=s.timesteps,
+                lfsr_width=s.lfsr_width,
+                register_memory=self.register_weights,
             )
             take_input(encoder.i)
             m.d.comb += encoder.seed.eq(encoder_seed)

@@ -5,11 +5,13 @@ two banks, so the next sample loads while this one is encoded), then for each ti
 walks the inputs: lane ``i`` (seeded with ``lane_seeds(seed, n_in)[i]`` at
 ``t = 0``, its state kept in a memory afterwards) makes one draw with ``p = intensity[i]``; a
 firing input leaves as an event. Every timestep ends with an end-of-timestep token. This is
-:func:`sw.numerics.rate_encode`, one input per cycle (two when it fires).
+:func:`sw.numerics.rate_encode`, one input per cycle while the queue of events for the next
+layer has room. ``register_memory`` registers the memory outputs before the draw (a stage more).
 """
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -32,10 +34,11 @@ class RateEncoder(wiring.Component):
     busy : Out(1)
     """
 
-    def __init__(self, *, n_in, timesteps, lfsr_width=16):
+    def __init__(self, *, n_in, timesteps, lfsr_width=16, register_memory=False):
         if n_in < 1 or timesteps < 1:
             raise ValueError(f"n_in and timesteps must be positive, not {n_in!r}, {timesteps!r}")
         self.n_in, self.timesteps, self.lfsr_width = n_in, timesteps, lfsr_width
+        self.register_memory = register_memory
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(numerics.PROB_BITS + 1))),
@@ -81,27 +84,53 @@ class RateEncoder(wiring.Component):
                     full.bit_select(load_bank, 1).eq(1),
                 ]
 
-        # Stage 1: the draw of the input read last cycle; a spike waits in `pending`.
-        stage = Signal()
-        stage_index = Signal(range(max(N, 2)))
-        stage_seed = Signal(self.lfsr_width)
-        pending = Signal()
-        pending_addr = Signal(range(max(N, 2)))
+        # The draw pipeline: RUN reads input ``index`` (intensity and lane state) and takes its
+        # seed; with ``register_memory`` the memory outputs are registered a stage later; the
+        # last stage draws, writes the lane state back and queues a firing input's event.
+        # RUN only starts an input while the queue has room for every one in flight, which it
+        # judges from registers alone.
+        stages = 2 if self.register_memory else 1
+        in_flight = Signal(stages)  # one bit per stage
+        stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
+        stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(stages)]
+        intensity_data, lane_data = p_rd.data, l_rd.data
+        if self.register_memory:
+            intensity_data = Signal.like(p_rd.data)
+            lane_data = Signal.like(l_rd.data)
+            m.d.sync += [intensity_data.eq(p_rd.data), lane_data.eq(l_rd.data)]
+        for k in range(1, stages):
+            m.d.sync += [
+                stage_index[k].eq(stage_index[k - 1]),
+                stage_seed[k].eq(stage_seed[k - 1]),
+            ]
+        drawing = in_flight[-1]
+        # Events of firing inputs waiting for the next layer: every input in flight, the one
+        # starting, and two more so that inputs start every cycle while events leave.
+        queue_depth = stages + 3
+        m.submodules.queue = queue = SyncFIFOBuffered(
+            width=len(self.o.payload.addr), depth=queue_depth
+        )
+        issue = Signal()
+        m.d.sync += in_flight.eq(Cat(issue, in_flight[:-1]))
         m.d.comb += [
             seeds.base.eq(self.seed),
-            draw.state.eq(Mux(timestep == 0, stage_seed, l_rd.data)),
-            draw.probability.eq(p_rd.data),
+            draw.state.eq(Mux(timestep == 0, stage_seed[-1], lane_data)),
+            draw.probability.eq(intensity_data),
             p_rd.addr.eq(Mux(run_bank, N, 0) + index),
             l_rd.addr.eq(index),
+            queue.w_data.eq(stage_index[-1]),
+            queue.w_en.eq(drawing & draw.fire),
         ]
-        with m.If(stage):
-            m.d.comb += [l_wr.en.eq(1), l_wr.addr.eq(stage_index), l_wr.data.eq(draw.next)]
-        pending_after = Mux(pending & self.o.ready, 0, pending)
-        pending_next = Mux(stage, draw.fire, pending_after)
-        m.d.sync += [stage.eq(0), pending.eq(pending_next)]
-        with m.If(stage):
-            m.d.sync += pending_addr.eq(stage_index)
-        m.d.comb += [self.o.payload.addr.eq(pending_addr), self.o.payload.eot.eq(0)]
+        with m.If(drawing):
+            m.d.comb += [l_wr.en.eq(1), l_wr.addr.eq(stage_index[-1]), l_wr.data.eq(draw.next)]
+        room = Signal()  # the queue takes every input in flight and one more
+        m.d.sync += room.eq(queue.level + sum(in_flight) + issue < queue_depth - 1)
+        m.d.comb += [
+            self.o.payload.addr.eq(queue.r_data),
+            self.o.payload.eot.eq(0),
+            self.o.valid.eq(queue.r_rdy),
+            queue.r_en.eq(self.o.ready),
+        ]
 
         with m.FSM() as fsm:
             with m.State("WAIT"):  # for a loaded bank
@@ -113,18 +142,17 @@ class RateEncoder(wiring.Component):
                 m.next = "RUN"
 
             with m.State("RUN"):
-                with m.If((index < N) & ~pending_next):
-                    m.d.comb += seeds.advance.eq(1)
+                with m.If((index < N) & room):
+                    m.d.comb += [issue.eq(1), seeds.advance.eq(1)]
                     m.d.sync += [
-                        stage.eq(1),
-                        stage_index.eq(index),
-                        stage_seed.eq(seeds.seed),
+                        stage_index[0].eq(index),
+                        stage_seed[0].eq(seeds.seed),
                         index.eq(index + 1),
                     ]
-                with m.If((index == N) & ~stage & ~pending):
+                with m.If((index == N) & ~in_flight.any() & (queue.level == 0)):
                     m.next = "EOT"
 
-            with m.State("EOT"):
+            with m.State("EOT"):  # the queue is empty: the token follows the events
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.eot.eq(1)]
                 with m.If(self.o.ready):
                     m.d.sync += index.eq(0)
@@ -139,7 +167,5 @@ class RateEncoder(wiring.Component):
                         m.d.sync += timestep.eq(timestep + 1)
                         m.next = "START"
 
-        with m.If(pending):
-            m.d.comb += self.o.valid.eq(1)
         m.d.comb += self.busy.eq(~fsm.ongoing("WAIT") | (load_index != 0) | full.any())
         return m

@@ -228,7 +228,7 @@ class LIFLayer(wiring.Component):
         event_write = Signal()  # the stage that writes the sums back
         write_group = Signal.like(group)
 
-        # Update pass: one group read per issue, three stages (below); the last pushes the
+        # Update pass: one group read per issue, four or five stages (below); the last pushes the
         # group's spikes to `spikes`.
         update_group = Signal(range(G + 1))
         update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
@@ -239,7 +239,14 @@ class LIFLayer(wiring.Component):
         push = Signal()  # a group's spike mask on its way into `spikes`
         pushed_mask = Signal(P)
         pushed_group = Signal.like(group)
+        # With ``register_weights`` (and no multiplier) the leak takes two stages: the shift,
+        # then the subtraction (``leak_stage``).
+        split_leak = self.register_weights and not self.leak_multiplier
+        leak_stage = Signal()
+        leak_stage_group = Signal.like(group)
         in_flight = update_stage + sum_stage + sat_stage + write_stage + push
+        if split_leak:
+            in_flight = in_flight + leak_stage
         new_spikes = Signal(P)
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
@@ -286,6 +293,8 @@ class LIFLayer(wiring.Component):
         #    drive = b + acc;
         # 2: total = leaked + drive;   3: v = sat(total);
         # 4: spike test, reset, write-back; the group's spikes go into `spikes` a cycle later.
+        # With ``split_leak`` stage 1 registers v_old and v_old >> k and ``leak_stage``
+        # subtracts them (the drive waits a stage in ``drive_late``).
         V = self.membrane_bits
         if self.leak_multiplier:
             scale = 1 << (V - 1)
@@ -297,19 +306,35 @@ class LIFLayer(wiring.Component):
             leaked = [Signal(signed(V + 1), name=f"leaked{p}") for p in range(P)]
         drive_bits = max(self.bias_bits, self.acc_bits) + 1
         drive = [Signal(signed(drive_bits), name=f"drive{p}") for p in range(P)]
+        drive_sum = drive  # the drive the sum stage adds
+        if split_leak:
+            kept = [Signal(signed(V), name=f"kept{p}") for p in range(P)]
+            shifted = [Signal(signed(V), name=f"shifted{p}") for p in range(P)]
+            drive_sum = [Signal(signed(drive_bits), name=f"drive_late{p}") for p in range(P)]
         total = [Signal(signed(self.update_bits), name=f"total{p}") for p in range(P)]
         v = [Signal(signed(self.membrane_bits), name=f"v{p}") for p in range(P)]
-        m.d.sync += [stage.eq(0) for stage in (update_stage, sum_stage, sat_stage, write_stage)]
+        stages = (update_stage, leak_stage, sum_stage, sat_stage, write_stage)
+        m.d.sync += [stage.eq(0) for stage in stages]
         m.d.sync += push.eq(0)
         with m.If(update_stage):
-            m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
+            if split_leak:
+                m.d.sync += [leak_stage.eq(1), leak_stage_group.eq(update_stage_group)]
+            else:
+                m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
             for p in range(P):
                 v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
                 m.d.sync += drive[p].eq(b_rd.data[p] + s_rd.data[p].acc)
                 if self.leak_multiplier:
                     m.d.sync += product[p].eq(v_old * factor)
+                elif split_leak:
+                    m.d.sync += [kept[p].eq(v_old), shifted[p].eq(v_old >> self.leak_shift)]
                 else:
                     m.d.sync += leaked[p].eq(v_old - (v_old >> self.leak_shift))
+        if split_leak:
+            with m.If(leak_stage):
+                m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(leak_stage_group)]
+                for p in range(P):
+                    m.d.sync += [leaked[p].eq(kept[p] - shifted[p]), drive_sum[p].eq(drive[p])]
         with m.If(sum_stage):
             m.d.sync += [sat_stage.eq(1), sat_stage_group.eq(sum_stage_group)]
             for p in range(P):
@@ -317,7 +342,7 @@ class LIFLayer(wiring.Component):
                     high, low = product[p][V - 1 :].as_signed(), product[p][: V - 1]
                     m.d.sync += total[p].eq(high + drive[p] + low.any())
                 else:
-                    m.d.sync += total[p].eq(leaked[p] + drive[p])
+                    m.d.sync += total[p].eq(leaked[p] + drive_sum[p])
         with m.If(sat_stage):
             m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
             m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]

@@ -164,25 +164,31 @@ class Readout(wiring.Component):
             with m.If(do_add):
                 m.d.sync += scores[c].eq(scores[c] + addend)
 
-        # Temporal AND: ``previous`` is read when an event is accepted, in two halves (one
-        # mux level each cycle): the 16-bit word of the neuron is registered with the event,
-        # and stage 1 selects its bit.
+        # The event phase in two stages after the event is accepted. Temporal AND: ``previous``
+        # is read at the accept in two halves (one mux level each cycle): the 16-bit word of
+        # the neuron is registered with the event, and stage 1 registers its bit (``stable``)
+        # while it reads the neuron's weights and stable count; stage 2 adds and counts.
         accept_event = Signal()
         padded = Cat(previous, Const(0, -H % STABLE_WORD))
         previous_word = Signal(STABLE_WORD)
-
-        # Stage 1 of the event phase: the score update and the stable count.
         event_stage = Signal()
         event_addr = Signal(range(max(H, 2)))
+        add_stage = Signal()
+        add_addr = Signal.like(event_addr)
         stable = Signal()
-        m.d.comb += stable.eq(previous_word.bit_select(event_addr % STABLE_WORD, 1))
+        m.d.sync += [event_stage.eq(0), add_stage.eq(0)]
         with m.If(event_stage):
-            m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(event_addr)]
+            m.d.sync += [
+                add_stage.eq(1),
+                add_addr.eq(event_addr),
+                stable.eq(previous_word.bit_select(event_addr % STABLE_WORD, 1)),
+            ]
+        with m.If(add_stage):
+            m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
             with m.If(normal | stable):
                 m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
-                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(event_addr), c_wr.data.eq(c_rd.data + 1)]
-        m.d.sync += event_stage.eq(0)
+                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(c_rd.data + 1)]
         with m.If(accept_event):
             m.d.sync += [
                 event_stage.eq(1),
@@ -250,8 +256,8 @@ class Readout(wiring.Component):
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
             self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
-            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, self.i.payload.addr)),
-            c_rd.addr.eq(self.i.payload.addr),
+            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, event_addr)),
+            c_rd.addr.eq(event_addr),
         ]
 
         with m.FSM(init="CLEAR") as fsm:
@@ -289,7 +295,7 @@ class Readout(wiring.Component):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
-                settled = ~noise_fetch
+                settled = ~event_stage & ~add_stage & ~noise_fetch
                 if self.register_weights:
                     settled &= ~noise_stage
                 with m.If(settled):
@@ -325,5 +331,7 @@ class Readout(wiring.Component):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes a cycle later with ``register_weights``.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | event_stage | do_add | (timestep != 0))
+        m.d.comb += self.busy.eq(
+            ~fsm.ongoing("EVENTS") | event_stage | add_stage | do_add | (timestep != 0)
+        )
         return m
