@@ -498,7 +498,8 @@ class CommandProcessor(wiring.Component):
                         with m.Else():
                             m.next = "READ_REQUEST"
 
-            # RUN: stream the buffered words into the accelerator (read one cycle ahead).
+            # RUN: stream the buffered words into the accelerator (read one cycle ahead; the
+            # read port holds its word until the accelerator takes it).
             with m.State("FEED"):
                 m.d.comb += b_rd.addr.eq(sent)
                 m.d.sync += sent.eq(sent + 1)
@@ -509,14 +510,13 @@ class CommandProcessor(wiring.Component):
                     self.sample.valid.eq(1),
                     self.sample.payload.eq(word_payload),
                     b_rd.addr.eq(sent),
+                    b_rd.en.eq(self.sample.ready),
                 ]
                 with m.If(self.sample.ready):
                     m.d.sync += sent.eq(sent + 1)
                     with m.If(sent == word_count):
                         start_reply(Command.RESULT, n=n_result)
                         m.next = "REPLY_HEADER"
-                with m.Else():
-                    m.d.comb += b_rd.addr.eq(sent - 1)
 
             # Reply: SYNC, command, length (2), payload, CRC (2).
             with m.State("REPLY_HEADER"):

@@ -44,13 +44,15 @@ class UARTTransmitter(wiring.Component):
         shift = Signal(10)  # stop, data[7:0], start: LSB leaves first
         bits_left = Signal(range(11))
         timer = Signal(range(self.divisor))
-        m.d.comb += self.i.ready.eq(bits_left == 0)
+        idle = Signal(init=1)  # bits_left == 0, as a flip-flop (``ready`` straight from it)
+        m.d.comb += self.i.ready.eq(idle)
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
                 shift.eq((1 << 9) | (self.i.payload << 1)),
                 bits_left.eq(10),
                 timer.eq(self.divisor - 1),
                 self.tx.eq(0),
+                idle.eq(0),
             ]
         with m.Elif(bits_left != 0):
             with m.If(timer == 0):
@@ -59,6 +61,7 @@ class UARTTransmitter(wiring.Component):
                     shift.eq(shift >> 1),
                     bits_left.eq(bits_left - 1),
                     self.tx.eq(shift[1] | (bits_left == 1)),
+                    idle.eq(bits_left == 1),
                 ]
             with m.Else():
                 m.d.sync += timer.eq(timer - 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from amaranth.hdl import Module, Signal, Value, unsigned
+from amaranth.hdl import Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -125,7 +125,6 @@ class Accelerator(wiring.Component):
         busy = []
 
         # Configuration registers and write decoding; read-back in flight (see below).
-        cfg = self.cfg.payload
         # Idle: nothing was busy last cycle (a register, to keep the blocks' busy logic out of
         # the write path) and no input is offered now.
         was_idle = Signal()
@@ -134,8 +133,17 @@ class Accelerator(wiring.Component):
         # with ``register_weights``: the weight read-back comes from the registered copies).
         capture = 3 if self.register_weights else 2
         read_phase = Signal(range(capture + 1))
-        m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0))
-        write = self.cfg.valid & self.cfg.ready
+        # With ``register_weights`` a taken word is registered and written a cycle later
+        # (``write_pending``: no other word, request or input is taken meanwhile).
+        write_pending = Signal() if self.register_weights else Const(0)
+        m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0) & ~write_pending)
+        cfg, write = self.cfg.payload, self.cfg.valid & self.cfg.ready
+        if self.register_weights:
+            cfg = Signal(cfg_layout(s))
+            m.d.sync += write_pending.eq(write)
+            with m.If(write):
+                m.d.sync += cfg.eq(self.cfg.payload)
+            write = write_pending
 
         def selected(sel):
             return write & (cfg.select == sel)
@@ -158,8 +166,8 @@ class Accelerator(wiring.Component):
             """Connect ``i`` to ``sink``; no input is taken while a read-back is in flight."""
             m.d.comb += [
                 sink.payload.eq(self.i.payload),
-                sink.valid.eq(self.i.valid & (read_phase == 0)),
-                self.i.ready.eq(sink.ready & (read_phase == 0)),
+                sink.valid.eq(self.i.valid & (read_phase == 0) & ~write_pending),
+                self.i.ready.eq(sink.ready & (read_phase == 0) & ~write_pending),
             ]
 
         # Front end.
@@ -277,7 +285,9 @@ class Accelerator(wiring.Component):
         # the third), then hold the word until taken.
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
-        m.d.comb += self.read.ready.eq(idle & (read_phase == 0) & ~self.read_data.valid)
+        m.d.comb += self.read.ready.eq(
+            idle & (read_phase == 0) & ~write_pending & ~self.read_data.valid
+        )
         with m.If(self.read.valid & self.read.ready):
             m.d.sync += [
                 read_select.eq(self.read.payload.select),

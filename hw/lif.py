@@ -245,8 +245,10 @@ class LIFLayer(wiring.Component):
         leak_stage = Signal()
         leak_stage_group = Signal.like(group)
         in_flight = update_stage + sum_stage + sat_stage + write_stage + push
+        any_in_flight = update_stage | sum_stage | sat_stage | write_stage | push
         if split_leak:
             in_flight = in_flight + leak_stage
+            any_in_flight = any_in_flight | leak_stage
         new_spikes = Signal(P)
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
@@ -427,7 +429,7 @@ class LIFLayer(wiring.Component):
                         update_stage_group.eq(update_group),
                         update_group.eq(update_group + 1),
                     ]
-                with m.If((update_group == G) & (in_flight == 0) & spikes.w_rdy):
+                with m.If((update_group == G) & ~any_in_flight & spikes.w_rdy):
                     m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     m.next = "EVENTS"
