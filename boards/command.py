@@ -179,7 +179,11 @@ class CommandProcessor(wiring.Component):
         depths = select_depths(self.shape)
         word_bytes_rom = Array(Const(self.shape.word_bytes(s), 8) for s in range(len(depths)))
         word_bytes = Signal(8)  # follows ``select`` a cycle later (1 for an unknown select)
-        m.d.sync += word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1))
+        last_byte = Signal(8)  # word_bytes - 1: the index of a word's last byte
+        m.d.sync += [
+            word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1)),
+            last_byte.eq(Mux(select < len(depths), word_bytes_rom[select] - 1, 0)),
+        ]
         word_byte = Signal(range(self.data_bytes + 1))
         block_words = Signal(range(buffer_bytes(self.shape) + 1))
         received_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # of a WRITE block
@@ -336,7 +340,7 @@ class CommandProcessor(wiring.Component):
                             ]
                             m.d.sync += received_bytes.eq(received_bytes + 1)
                         m.d.sync += word_byte.eq(word_byte + 1)
-                        with m.If(word_byte + 1 == word_bytes):
+                        with m.If(word_byte == last_byte):
                             m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
                     with m.If(count[0] == 0):
                         m.d.sync += low_byte.eq(byte)
@@ -434,7 +438,7 @@ class CommandProcessor(wiring.Component):
                     applied_bytes.eq(applied_bytes + 1),
                     word_byte.eq(word_byte + 1),
                 ]
-                with m.If(word_byte + 1 == word_bytes):
+                with m.If(word_byte == last_byte):
                     m.next = "WRITE"
                 with m.Else():
                     m.next = "WRITE_FETCH"
@@ -491,7 +495,7 @@ class CommandProcessor(wiring.Component):
                 ]
                 with m.If(tx_free):
                     m.d.sync += word_byte.eq(word_byte + 1)
-                    with m.If(word_byte + 1 == word_bytes):
+                    with m.If(word_byte == last_byte):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
                         with m.If(count == 1):
                             m.next = "REPLY_CRC0"

@@ -244,11 +244,19 @@ class LIFLayer(wiring.Component):
         split_leak = self.register_weights and not self.leak_multiplier
         leak_stage = Signal()
         leak_stage_group = Signal.like(group)
+        # With ``register_weights`` the spike test also gets a stage of its own (``test_stage``,
+        # between the saturation and the write-back).
+        split_test = self.register_weights
+        test_stage = Signal()
+        test_stage_group = Signal.like(group)
         in_flight = update_stage + sum_stage + sat_stage + write_stage + push
         any_in_flight = update_stage | sum_stage | sat_stage | write_stage | push
         if split_leak:
             in_flight = in_flight + leak_stage
             any_in_flight = any_in_flight | leak_stage
+        if split_test:
+            in_flight = in_flight + test_stage
+            any_in_flight = any_in_flight | test_stage
         new_spikes = Signal(P)
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
@@ -296,7 +304,8 @@ class LIFLayer(wiring.Component):
         # 2: total = leaked + drive;   3: v = sat(total);
         # 4: spike test, reset, write-back; the group's spikes go into `spikes` a cycle later.
         # With ``split_leak`` stage 1 registers v_old and v_old >> k and ``leak_stage``
-        # subtracts them (the drive waits a stage in ``drive_late``).
+        # subtracts them (the drive waits a stage in ``drive_late``); with ``split_test``
+        # ``test_stage`` registers the spike test and the reset value before the write-back.
         V = self.membrane_bits
         if self.leak_multiplier:
             scale = 1 << (V - 1)
@@ -315,7 +324,7 @@ class LIFLayer(wiring.Component):
             drive_sum = [Signal(signed(drive_bits), name=f"drive_late{p}") for p in range(P)]
         total = [Signal(signed(self.update_bits), name=f"total{p}") for p in range(P)]
         v = [Signal(signed(self.membrane_bits), name=f"v{p}") for p in range(P)]
-        stages = (update_stage, leak_stage, sum_stage, sat_stage, write_stage)
+        stages = (update_stage, leak_stage, sum_stage, sat_stage, test_stage, write_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
         m.d.sync += push.eq(0)
         with m.If(update_stage):
@@ -345,23 +354,47 @@ class LIFLayer(wiring.Component):
                     m.d.sync += total[p].eq(high + drive[p] + low.any())
                 else:
                     m.d.sync += total[p].eq(leaked[p] + drive_sum[p])
+
+        def lane_valid(p, group):
+            """Lane ``p`` of ``group`` is a neuron (the last group may be partly empty)."""
+            return Const(1) if (G - 1) * P + p < self.n_out else (group != G - 1)
+
+        def reset_value(p, value):
+            return 0 if self.reset == "hard" else value - self.threshold
+
         with m.If(sat_stage):
-            m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
+            if split_test:
+                m.d.sync += [test_stage.eq(1), test_stage_group.eq(sat_stage_group)]
+            else:
+                m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
             m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]
+        if split_test:  # the spike test and the reset value registered before the write-back
+            tested = Signal(P)
+            v_reset = [Signal(signed(V), name=f"v_reset{p}") for p in range(P)]
+            v_kept = [Signal(signed(V), name=f"v_kept{p}") for p in range(P)]
+            with m.If(test_stage):
+                m.d.sync += [write_stage.eq(1), write_stage_group.eq(test_stage_group)]
+                for p in range(P):
+                    m.d.sync += [
+                        tested[p].eq((v[p] >= self.threshold) & lane_valid(p, test_stage_group)),
+                        v_reset[p].eq(reset_value(p, v[p])),
+                        v_kept[p].eq(v[p]),
+                    ]
+            m.d.comb += new_spikes.eq(tested)
+        else:
+            v_reset = [reset_value(p, v[p]) for p in range(P)]
+            v_kept = v
+            for p in range(P):
+                m.d.comb += new_spikes[p].eq(
+                    (v[p] >= self.threshold) & lane_valid(p, write_stage_group)
+                )
         with m.If(write_stage):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_stage_group)]
             for p in range(P):
-                lane_valid = (
-                    Const(1) if (G - 1) * P + p < self.n_out else (write_stage_group != G - 1)
-                )
                 m.d.comb += [
-                    new_spikes[p].eq((v[p] >= self.threshold) & lane_valid),
                     s_wr.data[p].acc.eq(0),
+                    s_wr.data[p].v.eq(Mux(new_spikes[p], v_reset[p], v_kept[p])),
                 ]
-                if self.reset == "hard":
-                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], 0, v[p]))
-                else:
-                    m.d.comb += s_wr.data[p].v.eq(Mux(new_spikes[p], v[p] - self.threshold, v[p]))
             m.d.sync += [
                 push.eq(new_spikes.any()),
                 pushed_mask.eq(new_spikes),

@@ -1,10 +1,9 @@
 """Readout with the temporal-AND (skeleton) unit and the amplitude-aware noise unit.
 
-Consumes the last hidden layer's event stream. One stored bit per neuron (``previous``)
-says whether ``j`` fired at ``t - 1``; a spike of ``j`` at ``t`` with that bit set is *stable*
-(``S_{t-1} AND S_t``). At every end-of-timestep token ``previous`` takes the bits of the step
-that ended (``current``), and both clear at the end of the sample. In mode ``noise`` a stable
-count per neuron is kept in a memory that the noise pass reads and clears.
+Consumes the last hidden layer's event stream. A spike of ``j`` at ``t`` is *stable* when
+``j`` also fired at ``t - 1`` (``S_{t-1} AND S_t``); a memory of step stamps per neuron says
+so (see the event phase below). In mode ``noise`` a stable count per neuron is kept in a
+memory that the noise pass reads and clears.
 
 Scores accumulate ``w[:, j]`` for every spike (mode ``normal``) or every stable spike (modes
 ``skeleton`` and ``noise``), all classes in one cycle. In mode ``noise``, after the last
@@ -15,7 +14,7 @@ timestep a pass over the hidden neurons draws ``eps_j`` from lane ``j`` of the n
 with the first largest score. See docs/numerics.md.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -36,8 +35,6 @@ __all__ = [
 
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
 
-#: Bits of ``previous`` registered with an accepted event (the first half of its bit select).
-STABLE_WORD = 16
 
 
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
@@ -143,8 +140,6 @@ class Readout(wiring.Component):
 
         scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
-        previous = Signal(H)  # S_{t-1}
-        current = Signal(H)  # S_t so far
         normal = self.mode == MODE_NORMAL
         maps = T - 1
 
@@ -164,24 +159,65 @@ class Readout(wiring.Component):
             with m.If(do_add):
                 m.d.sync += scores[c].eq(scores[c] + addend)
 
-        # The event phase in two stages after the event is accepted. Temporal AND: ``previous``
-        # is read at the accept in two halves (one mux level each cycle): the 16-bit word of
-        # the neuron is registered with the event, and stage 1 registers its bit (``stable``)
-        # while it reads the neuron's weights and stable count; stage 2 adds and counts.
-        accept_event = Signal()
-        padded = Cat(previous, Const(0, -H % STABLE_WORD))
-        previous_word = Signal(STABLE_WORD)
-        event_stage = Signal()
+        # Temporal AND from step stamps: ``stamps[j]`` holds the (global, wrapping) step at
+        # which ``j`` last fired, and a spike of ``j`` at step ``g`` is stable when the stamp
+        # is ``g - 1`` and ``g`` is not the sample's first step. No clearing: every
+        # end-of-timestep token also *scrubs* one entry (round robin), writing ``g - 1`` over
+        # a stamp other than ``g`` when step ``g`` ends, so a stamp is never more than ``H``
+        # steps old and cannot alias ``g - 1`` modulo ``2**stamp_bits`` (``> H + 2``).
+        #
+        # Events and scrubs share three stages after the accept: 1 reads the stamp; 2 judges
+        # it (``stable``, registered), writes the new stamp and reads the weights and the
+        # stable count; 3 adds and counts.
+        stamp_bits = (H + 2).bit_length()
+        m.submodules.stamps = stamps = Memory(shape=unsigned(stamp_bits), depth=H, init=[])
+        st_wr = stamps.write_port()
+        st_rd = stamps.read_port(transparent_for=(st_wr,))
+        step = Signal(stamp_bits)  # g, counting every timestep since reset
+        scrub_addr = Signal(range(max(H, 2)))
+        accept_event, accept_eot = Signal(), Signal()
+        event_stage, check_stage, add_stage = Signal(), Signal(), Signal()
         event_addr = Signal(range(max(H, 2)))
-        add_stage = Signal()
+        check_addr = Signal.like(event_addr)
         add_addr = Signal.like(event_addr)
+        event_step, check_step = Signal(stamp_bits), Signal(stamp_bits)
+        event_later, check_later = Signal(), Signal()  # not the sample's first step
+        event_scrub, check_scrub = Signal(), Signal()
         stable = Signal()
-        m.d.sync += [event_stage.eq(0), add_stage.eq(0)]
+        m.d.sync += [event_stage.eq(0), check_stage.eq(0), add_stage.eq(0)]
+        with m.If(accept_event | accept_eot):
+            m.d.sync += [
+                event_stage.eq(1),
+                event_addr.eq(Mux(accept_eot, scrub_addr, self.i.payload.addr)),
+                event_step.eq(step),
+                event_later.eq(timestep != 0),
+                event_scrub.eq(accept_eot),
+            ]
+        with m.If(accept_eot):
+            m.d.sync += [
+                step.eq(step + 1),
+                scrub_addr.eq(Mux(scrub_addr == H - 1, 0, scrub_addr + 1)),
+            ]
+        m.d.comb += st_rd.addr.eq(event_addr)
         with m.If(event_stage):
             m.d.sync += [
-                add_stage.eq(1),
-                add_addr.eq(event_addr),
-                stable.eq(previous_word.bit_select(event_addr % STABLE_WORD, 1)),
+                check_stage.eq(1),
+                check_addr.eq(event_addr),
+                check_step.eq(event_step),
+                check_later.eq(event_later),
+                check_scrub.eq(event_scrub),
+            ]
+        with m.If(check_stage):
+            with m.If(check_scrub):
+                with m.If(st_rd.data != check_step):
+                    m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step - 1)]
+            with m.Else():
+                m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step)]
+                m.d.sync += add_stage.eq(1)
+            m.d.comb += st_wr.addr.eq(check_addr)
+            m.d.sync += [
+                add_addr.eq(check_addr),
+                stable.eq((st_rd.data == (check_step - 1)[:stamp_bits]) & check_later),
             ]
         with m.If(add_stage):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
@@ -189,15 +225,7 @@ class Readout(wiring.Component):
                 m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
                 m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(c_rd.data + 1)]
-        with m.If(accept_event):
-            m.d.sync += [
-                event_stage.eq(1),
-                event_addr.eq(self.i.payload.addr),
-                previous_word.eq(
-                    padded.word_select(self.i.payload.addr // STABLE_WORD, STABLE_WORD)
-                ),
-                current.bit_select(self.i.payload.addr, 1).eq(1),
-            ]
+        in_events = event_stage | check_stage | add_stage
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
@@ -256,13 +284,14 @@ class Readout(wiring.Component):
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
             self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
-            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, event_addr)),
-            c_rd.addr.eq(event_addr),
+            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, check_addr)),
+            c_rd.addr.eq(check_addr),
         ]
 
         with m.FSM(init="CLEAR") as fsm:
-            with m.State("CLEAR"):  # after reset: zero every stable count
+            with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
                 m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(neuron), c_wr.data.eq(0)]
+                m.d.comb += [st_wr.en.eq(1), st_wr.addr.eq(neuron), st_wr.data.eq(-2)]
                 m.d.sync += neuron.eq(neuron + 1)
                 with m.If(neuron == H - 1):
                     m.d.sync += neuron.eq(0)
@@ -272,9 +301,10 @@ class Readout(wiring.Component):
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
                     with m.If(self.i.payload.eot):
-                        m.d.sync += [timestep.eq(timestep + 1), previous.eq(current), current.eq(0)]
+                        m.d.comb += accept_eot.eq(1)
+                        m.d.sync += timestep.eq(timestep + 1)
                         with m.If(timestep == T - 1):
-                            m.d.sync += [timestep.eq(0), neuron.eq(0), previous.eq(0)]
+                            m.d.sync += [timestep.eq(0), neuron.eq(0)]
                             m.d.comb += seeds.restart.eq(1)
                             with m.If(self.mode == MODE_NOISE):
                                 m.next = "NOISE"
@@ -283,19 +313,20 @@ class Readout(wiring.Component):
                     with m.Else():
                         m.d.comb += accept_event.eq(1)
 
-            with m.State("NOISE"):
-                m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
-                m.d.sync += [
-                    noise_fetch.eq(1),
-                    fetch_addr.eq(neuron),
-                    fetch_seed.eq(seeds.seed),
-                    neuron.eq(neuron + 1),
-                ]
-                with m.If(neuron == H - 1):
-                    m.next = "SETTLE"
+            with m.State("NOISE"):  # once the last events have read their counts
+                with m.If(~event_stage & ~check_stage):
+                    m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
+                    m.d.sync += [
+                        noise_fetch.eq(1),
+                        fetch_addr.eq(neuron),
+                        fetch_seed.eq(seeds.seed),
+                        neuron.eq(neuron + 1),
+                    ]
+                    with m.If(neuron == H - 1):
+                        m.next = "SETTLE"
 
             with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
-                settled = ~event_stage & ~add_stage & ~noise_fetch
+                settled = ~in_events & ~noise_fetch
                 if self.register_weights:
                     settled &= ~noise_stage
                 with m.If(settled):
@@ -332,6 +363,6 @@ class Readout(wiring.Component):
         # The weight read-back comes a cycle later with ``register_weights``.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
         m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS") | event_stage | add_stage | do_add | (timestep != 0)
+            ~fsm.ongoing("EVENTS") | in_events | do_add | (timestep != 0)
         )
         return m
