@@ -261,17 +261,13 @@ class LIFLayer(wiring.Component):
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
         )
-        # With ``register_weights`` the room check is a cycle old: one entry more makes up for
-        # the margin it needs.
-        depth = SPIKE_FIFO_DEPTH + 1 if self.register_weights else SPIKE_FIFO_DEPTH
+        # The room check is registered (a cycle old, so one more group may have been issued
+        # since): one entry more than SPIKE_FIFO_DEPTH makes up for the margin it needs.
+        depth = SPIKE_FIFO_DEPTH + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
         pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
-        if self.register_weights:
-            # Registered: a cycle old, so one more group may have been issued since.
-            room = Signal()
-            m.d.sync += room.eq(spikes.w_level + in_flight < depth - 2)
-        else:
-            room = spikes.w_level + in_flight < depth - 1
+        room = Signal()
+        m.d.sync += room.eq(spikes.w_level + in_flight < depth - 2)
 
         clear_group = Signal(range(G + 1))
 

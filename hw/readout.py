@@ -36,7 +36,6 @@ __all__ = [
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
 
 
-
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
     """One result word: the score of class ``index``; ``cls`` and ``cycles`` valid when ``last``."""
     return data.StructLayout(
@@ -168,23 +167,25 @@ class Readout(wiring.Component):
         #
         # Events and scrubs share three stages after the accept: 1 reads the stamp; 2 judges
         # it (``stable``, registered), writes the new stamp and reads the weights and the
-        # stable count; 3 adds and counts.
+        # stable count; 3 adds and counts. With ``register_weights`` the stamp read is
+        # registered in a stage of its own (``fetch_stage``) before 2. An end-of-timestep token
+        # waits until no event is in these stages, so every read of a stamp or a count comes
+        # after the last write to it.
         stamp_bits = (H + 2).bit_length()
         m.submodules.stamps = stamps = Memory(shape=unsigned(stamp_bits), depth=H, init=[])
-        st_wr = stamps.write_port()
-        st_rd = stamps.read_port(transparent_for=(st_wr,))
+        st_wr, st_rd = stamps.write_port(), stamps.read_port()
         step = Signal(stamp_bits)  # g, counting every timestep since reset
         scrub_addr = Signal(range(max(H, 2)))
         accept_event, accept_eot = Signal(), Signal()
-        event_stage, check_stage, add_stage = Signal(), Signal(), Signal()
+        event_stage, fetch_stage, check_stage, add_stage = Signal(), Signal(), Signal(), Signal()
         event_addr = Signal(range(max(H, 2)))
-        check_addr = Signal.like(event_addr)
-        add_addr = Signal.like(event_addr)
-        event_step, check_step = Signal(stamp_bits), Signal(stamp_bits)
-        event_later, check_later = Signal(), Signal()  # not the sample's first step
-        event_scrub, check_scrub = Signal(), Signal()
+        fetch_addr, check_addr, add_addr = (Signal.like(event_addr) for _ in range(3))
+        event_step, fetch_step, check_step = (Signal(stamp_bits) for _ in range(3))
+        event_later, fetch_later, check_later = Signal(), Signal(), Signal()  # not step 0
+        event_scrub, fetch_scrub, check_scrub = Signal(), Signal(), Signal()
         stable = Signal()
-        m.d.sync += [event_stage.eq(0), check_stage.eq(0), add_stage.eq(0)]
+        stages = [event_stage, fetch_stage, check_stage, add_stage]
+        m.d.sync += [stage.eq(0) for stage in stages]
         with m.If(accept_event | accept_eot):
             m.d.sync += [
                 event_stage.eq(1),
@@ -199,17 +200,19 @@ class Readout(wiring.Component):
                 scrub_addr.eq(Mux(scrub_addr == H - 1, 0, scrub_addr + 1)),
             ]
         m.d.comb += st_rd.addr.eq(event_addr)
-        with m.If(event_stage):
-            m.d.sync += [
-                check_stage.eq(1),
-                check_addr.eq(event_addr),
-                check_step.eq(event_step),
-                check_later.eq(event_later),
-                check_scrub.eq(event_scrub),
-            ]
+        stamp = st_rd.data  # the stamp read for the event in check_stage
+        pipeline = [(event_stage, event_addr, event_step, event_later, event_scrub)]
+        if self.register_weights:
+            stamp = Signal(stamp_bits)
+            m.d.sync += stamp.eq(st_rd.data)
+            pipeline.append((fetch_stage, fetch_addr, fetch_step, fetch_later, fetch_scrub))
+        pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
+        for here, there in zip(pipeline, pipeline[1:]):
+            with m.If(here[0]):
+                m.d.sync += [there[0].eq(1)] + [b.eq(a) for a, b in zip(here[1:], there[1:])]
         with m.If(check_stage):
             with m.If(check_scrub):
-                with m.If(st_rd.data != check_step):
+                with m.If(stamp != check_step):
                     m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step - 1)]
             with m.Else():
                 m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step)]
@@ -217,7 +220,7 @@ class Readout(wiring.Component):
             m.d.comb += st_wr.addr.eq(check_addr)
             m.d.sync += [
                 add_addr.eq(check_addr),
-                stable.eq((st_rd.data == (check_step - 1)[:stamp_bits]) & check_later),
+                stable.eq((stamp == (check_step - 1)[:stamp_bits]) & check_later),
             ]
         with m.If(add_stage):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
@@ -225,7 +228,7 @@ class Readout(wiring.Component):
                 m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
                 m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(c_rd.data + 1)]
-        in_events = event_stage | check_stage | add_stage
+        in_events = event_stage | fetch_stage | check_stage | add_stage
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
@@ -298,8 +301,8 @@ class Readout(wiring.Component):
                     m.next = "EVENTS"
 
             with m.State("EVENTS"):
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(self.i.valid):
+                m.d.comb += self.i.ready.eq(~(self.i.payload.eot & in_events))
+                with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
                         m.d.comb += accept_eot.eq(1)
                         m.d.sync += timestep.eq(timestep + 1)
@@ -313,8 +316,8 @@ class Readout(wiring.Component):
                     with m.Else():
                         m.d.comb += accept_event.eq(1)
 
-            with m.State("NOISE"):  # once the last events have read their counts
-                with m.If(~event_stage & ~check_stage):
+            with m.State("NOISE"):  # once the last token's scrub is done with the ports
+                with m.If(~in_events):
                     m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
                     m.d.sync += [
                         noise_fetch.eq(1),
@@ -362,7 +365,5 @@ class Readout(wiring.Component):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes a cycle later with ``register_weights``.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
-        m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS") | in_events | do_add | (timestep != 0)
-        )
+        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | in_events | do_add | (timestep != 0))
         return m
