@@ -246,6 +246,9 @@ class CommandProcessor(wiring.Component):
             m.d.comb += tx_crc.clear.eq(1)
 
         well_formed = Signal()
+        # The frame's tests, registered in CHECK (see there).
+        crc_bad, write_length_bad, read_length_bad, read_count_bad = (Signal() for _ in range(4))
+        past_end, empty_bad, run_bad = Signal(), Signal(), Signal()
         word_payload = Signal(len(Value.cast(self.sample.payload)))
         if self.shape.encoder == "rate-lfsr":
             m.d.comb += [
@@ -371,34 +374,46 @@ class CommandProcessor(wiring.Component):
                     m.d.sync += received_crc[:8].eq(byte)
                     m.next = "CHECK"
 
-            # CHECK registers the verdict from registered inputs (``depth`` and ``end`` follow
-            # the header bytes); DECIDE acts on it. Two short paths
-            # instead of one long one.
+            # The verdict in three registered steps, each a short path: CHECK registers every
+            # test of the frame (from registered inputs: ``depth`` and ``end`` follow the
+            # header bytes), JUDGE registers the status they give, DECIDE acts on it.
             with m.State("CHECK"):
+                m.d.sync += [
+                    crc_bad.eq(received_crc != rx_crc.crc),
+                    write_length_bad.eq(
+                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
+                    ),
+                    read_length_bad.eq(length != 5),
+                    read_count_bad.eq((read_count == 0) | (read_count > max_read)),
+                    past_end.eq(end > depth),
+                    empty_bad.eq(length != 0),
+                    run_bad.eq(~well_formed),
+                ]
+                m.next = "JUDGE"
+
+            with m.State("JUDGE"):
                 status = Signal(8)
-                with m.If(received_crc != rx_crc.crc):
+                with m.If(crc_bad):
                     m.d.comb += status.eq(Status.BAD_CRC)
                 with m.Elif(command == Command.IDENTIFY):
                     m.d.comb += status.eq(Status.OK)
                 with m.Elif(command == Command.WRITE):
-                    with m.If(
-                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
-                    ):
+                    with m.If(write_length_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif(end > depth):
+                    with m.Elif(past_end):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Elif(command == Command.READ):
-                    with m.If(length != 5):
+                    with m.If(read_length_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif((read_count == 0) | (read_count > max_read) | (end > depth)):
+                    with m.Elif(read_count_bad | past_end):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Elif(command == Command.COMMIT):
-                    with m.If(length != 0):
+                    with m.If(empty_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                 with m.Elif(command == Command.RUN):
                     with m.If(~committed):
                         m.d.comb += status.eq(Status.NOT_COMMITTED)
-                    with m.Elif(~well_formed):
+                    with m.Elif(run_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                 with m.Else():
                     m.d.comb += status.eq(Status.UNKNOWN_COMMAND)
@@ -490,11 +505,11 @@ class CommandProcessor(wiring.Component):
             with m.State("READ_SEND"):
                 m.d.comb += [
                     send.eq(1),
-                    send_byte.eq(data.word_select(word_byte, 8)),
+                    send_byte.eq(data[:8]),
                     send_fold.eq(1),
                 ]
-                with m.If(tx_free):
-                    m.d.sync += word_byte.eq(word_byte + 1)
+                with m.If(tx_free):  # the word shifts down a byte (no byte multiplexer)
+                    m.d.sync += [word_byte.eq(word_byte + 1), data.eq(data >> 8)]
                     with m.If(word_byte == last_byte):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
                         with m.If(count == 1):
@@ -559,11 +574,14 @@ class CommandProcessor(wiring.Component):
             with m.State("REPLY_RESULT"):
                 m.d.comb += [
                     send.eq(1),
-                    send_byte.eq(result_score.word_select(result_byte[:2], 8)),
+                    send_byte.eq(result_score[:8]),
                     send_fold.eq(1),
                 ]
                 with m.If(tx_free):
-                    m.d.sync += result_byte.eq(result_byte + 1)
+                    m.d.sync += [
+                        result_byte.eq(result_byte + 1),
+                        result_score.eq(result_score >> 8),
+                    ]
                     with m.If(result_byte == 3):
                         m.d.sync += result_byte.eq(0)
                         with m.If(result_last):
@@ -592,7 +610,8 @@ class CommandProcessor(wiring.Component):
                 with m.If(reply_command == Command.ERROR):
                     m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
                 with m.Else():
-                    m.d.comb += send_byte.eq(identify_rom[reply_index])
+                    index_bits = (len(identify) - 1).bit_length()
+                    m.d.comb += send_byte.eq(identify_rom[reply_index[:index_bits]])
                 m.d.comb += [send.eq(1), send_fold.eq(1)]
                 with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)

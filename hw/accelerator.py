@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from amaranth.hdl import Const, Module, Signal, Value, unsigned
+from amaranth.hdl import Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -133,17 +133,15 @@ class Accelerator(wiring.Component):
         # with ``register_weights``: the weight read-back comes from the registered copies).
         capture = 3 if self.register_weights else 2
         read_phase = Signal(range(capture + 1))
-        # With ``register_weights`` a taken word is registered and written a cycle later
-        # (``write_pending``: no other word, request or input is taken meanwhile).
-        write_pending = Signal() if self.register_weights else Const(0)
+        # A taken word is registered and written a cycle later (``write_pending``: no other
+        # word, request or input is taken meanwhile).
+        write_pending = Signal()
+        cfg = Signal(cfg_layout(s))
         m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0) & ~write_pending)
-        cfg, write = self.cfg.payload, self.cfg.valid & self.cfg.ready
-        if self.register_weights:
-            cfg = Signal(cfg_layout(s))
-            m.d.sync += write_pending.eq(write)
-            with m.If(write):
-                m.d.sync += cfg.eq(self.cfg.payload)
-            write = write_pending
+        m.d.sync += write_pending.eq(self.cfg.valid & self.cfg.ready)
+        with m.If(self.cfg.valid & self.cfg.ready):
+            m.d.sync += cfg.eq(self.cfg.payload)
+        write = write_pending
 
         def selected(sel):
             return write & (cfg.select == sel)

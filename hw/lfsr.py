@@ -1,7 +1,7 @@
 """LFSR hardware: a leap-forward Galois LFSR and a Bernoulli draw, bit-exact with
 :class:`sw.numerics.LFSR` (whose ``generate()`` is the reference the tests compare against)."""
 
-from amaranth.hdl import C, Cat, Module, Signal
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,17 +109,19 @@ class LaneSeeds(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         period = (1 << self.width) - 1
+        stride = numerics.SEED_STRIDE % period
         index = Signal(self.width)  # seed - 1, in 0 .. period - 1
+        # (index + stride) mod period: both candidates in parallel, one carry chain each; the
+        # sign of the wrapped one picks.
         stepped = Signal(self.width + 1)
+        wrapped = Signal(signed(self.width + 2))
         m.d.comb += [
-            stepped.eq(index + numerics.SEED_STRIDE % period),
+            stepped.eq(index + stride),
+            wrapped.eq(index + (stride - period)),
             self.seed.eq(index + 1),
         ]
         with m.If(self.restart):
             m.d.sync += index.eq(self.base)
         with m.Elif(self.advance):
-            with m.If(stepped >= period):
-                m.d.sync += index.eq(stepped - period)
-            with m.Else():
-                m.d.sync += index.eq(stepped)
+            m.d.sync += index.eq(Mux(wrapped < 0, stepped, wrapped))
         return m

@@ -168,7 +168,7 @@ class Readout(wiring.Component):
         # Events and scrubs share three stages after the accept: 1 reads the stamp; 2 judges
         # it (``stable``, registered), writes the new stamp and reads the weights and the
         # stable count; 3 adds and counts. With ``register_weights`` the stamp read is
-        # registered in a stage of its own (``fetch_stage``) before 2. An end-of-timestep token
+        # registered in a stage of its own (``latch_stage``) before 2. An end-of-timestep token
         # waits until no event is in these stages, so every read of a stamp or a count comes
         # after the last write to it.
         stamp_bits = (H + 2).bit_length()
@@ -177,14 +177,15 @@ class Readout(wiring.Component):
         step = Signal(stamp_bits)  # g, counting every timestep since reset
         scrub_addr = Signal(range(max(H, 2)))
         accept_event, accept_eot = Signal(), Signal()
-        event_stage, fetch_stage, check_stage, add_stage = Signal(), Signal(), Signal(), Signal()
+        eot_pending = Signal()
+        event_stage, latch_stage, check_stage, add_stage = Signal(), Signal(), Signal(), Signal()
         event_addr = Signal(range(max(H, 2)))
-        fetch_addr, check_addr, add_addr = (Signal.like(event_addr) for _ in range(3))
-        event_step, fetch_step, check_step = (Signal(stamp_bits) for _ in range(3))
-        event_later, fetch_later, check_later = Signal(), Signal(), Signal()  # not step 0
-        event_scrub, fetch_scrub, check_scrub = Signal(), Signal(), Signal()
+        latch_addr, check_addr, add_addr = (Signal.like(event_addr) for _ in range(3))
+        event_step, latch_step, check_step = (Signal(stamp_bits) for _ in range(3))
+        event_later, latch_later, check_later = Signal(), Signal(), Signal()  # not step 0
+        event_scrub, latch_scrub, check_scrub = Signal(), Signal(), Signal()
         stable = Signal()
-        stages = [event_stage, fetch_stage, check_stage, add_stage]
+        stages = [event_stage, latch_stage, check_stage, add_stage]
         m.d.sync += [stage.eq(0) for stage in stages]
         with m.If(accept_event | accept_eot):
             m.d.sync += [
@@ -205,7 +206,7 @@ class Readout(wiring.Component):
         if self.register_weights:
             stamp = Signal(stamp_bits)
             m.d.sync += stamp.eq(st_rd.data)
-            pipeline.append((fetch_stage, fetch_addr, fetch_step, fetch_later, fetch_scrub))
+            pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
         pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
         for here, there in zip(pipeline, pipeline[1:]):
             with m.If(here[0]):
@@ -228,7 +229,7 @@ class Readout(wiring.Component):
                 m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
                 m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(c_rd.data + 1)]
-        in_events = event_stage | fetch_stage | check_stage | add_stage
+        in_events = event_stage | latch_stage | check_stage | add_stage
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
@@ -241,11 +242,12 @@ class Readout(wiring.Component):
         noise_addr = Signal(range(max(H, 2)))
         noise_lane_seed = Signal(self.lfsr_width)
         noise_probability = Signal(numerics.PROB_BITS + 1)
-        # p for each stable count, from the contract (a constant table: T entries).
-        prob_table = Array(
-            Const(int(numerics.stable_probability(c, max(maps, 1))), numerics.PROB_BITS + 1)
-            for c in range(T)
-        )
+        # p for each stable count, from the contract (a constant table: T entries), shifted by
+        # ``noise_shift`` into registers (the shift only changes while idle).
+        prob_table = Array(Signal(numerics.PROB_BITS + 1, name=f"probability{c}") for c in range(T))
+        for c in range(T):
+            p_c = Const(int(numerics.stable_probability(c, max(maps, 1))), numerics.PROB_BITS + 1)
+            m.d.sync += prob_table[c].eq(p_c >> self.noise_shift)
         m.d.comb += [
             seeds.base.eq(self.noise_seed),
             draw.state.eq(noise_lane_seed),
@@ -262,7 +264,7 @@ class Readout(wiring.Component):
                     Mux(
                         self.noise_fixed,
                         1 << (numerics.PROB_BITS - 1),
-                        prob_table[c_rd.data] >> self.noise_shift,
+                        prob_table[c_rd.data],
                     )
                 ),
             ]
@@ -301,32 +303,40 @@ class Readout(wiring.Component):
                     m.next = "EVENTS"
 
             with m.State("EVENTS"):
-                m.d.comb += self.i.ready.eq(~(self.i.payload.eot & in_events))
-                with m.If(self.i.valid & self.i.ready):
+                # An end-of-timestep token is taken into ``eot_pending`` (``ready`` straight
+                # from a flip-flop) and acted on once no event is in the stages.
+                m.d.comb += self.i.ready.eq(~eot_pending)
+                with m.If(self.i.valid & ~eot_pending):
                     with m.If(self.i.payload.eot):
-                        m.d.comb += accept_eot.eq(1)
-                        m.d.sync += timestep.eq(timestep + 1)
-                        with m.If(timestep == T - 1):
-                            m.d.sync += [timestep.eq(0), neuron.eq(0)]
-                            m.d.comb += seeds.restart.eq(1)
-                            with m.If(self.mode == MODE_NOISE):
-                                m.next = "NOISE"
-                            with m.Else():
-                                m.next = "SETTLE"
+                        m.d.sync += eot_pending.eq(1)
                     with m.Else():
                         m.d.comb += accept_event.eq(1)
+                with m.If(eot_pending & ~in_events):
+                    m.d.comb += accept_eot.eq(1)
+                    m.d.sync += [eot_pending.eq(0), timestep.eq(timestep + 1)]
+                    with m.If(timestep == T - 1):
+                        m.d.sync += timestep.eq(0)
+                        with m.If(self.mode == MODE_NOISE):
+                            m.next = "NOISE_START"
+                        with m.Else():
+                            m.next = "SETTLE"
 
-            with m.State("NOISE"):  # once the last token's scrub is done with the ports
+            with m.State("NOISE_START"):  # once the last token's scrub is done with the ports
+                m.d.comb += seeds.restart.eq(1)
                 with m.If(~in_events):
-                    m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
-                    m.d.sync += [
-                        noise_fetch.eq(1),
-                        fetch_addr.eq(neuron),
-                        fetch_seed.eq(seeds.seed),
-                        neuron.eq(neuron + 1),
-                    ]
-                    with m.If(neuron == H - 1):
-                        m.next = "SETTLE"
+                    m.next = "NOISE"
+
+            with m.State("NOISE"):
+                m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
+                m.d.sync += [
+                    noise_fetch.eq(1),
+                    fetch_addr.eq(neuron),
+                    fetch_seed.eq(seeds.seed),
+                    neuron.eq(neuron + 1),
+                ]
+                with m.If(neuron == H - 1):
+                    m.d.sync += neuron.eq(0)
+                    m.next = "SETTLE"
 
             with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
                 settled = ~in_events & ~noise_fetch
@@ -365,5 +375,7 @@ class Readout(wiring.Component):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes a cycle later with ``register_weights``.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENTS") | in_events | do_add | (timestep != 0))
+        m.d.comb += self.busy.eq(
+            ~fsm.ongoing("EVENTS") | eot_pending | in_events | do_add | (timestep != 0)
+        )
         return m
