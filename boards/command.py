@@ -454,13 +454,14 @@ class CommandProcessor(wiring.Component):
                     word_byte.eq(word_byte + 1),
                 ]
                 with m.If(word_byte == last_byte):
+                    m.d.sync += self.cfg.valid.eq(1)  # a flip-flop, for the accelerator's sake
                     m.next = "WRITE"
                 with m.Else():
                     m.next = "WRITE_FETCH"
 
             with m.State("WRITE"):
-                m.d.comb += self.cfg.valid.eq(1)
                 with m.If(self.cfg.ready):
+                    m.d.sync += self.cfg.valid.eq(0)
                     m.next = "WRITE_NEXT"
 
             with m.State("WRITE_NEXT"):  # taken: on to the next word (a cycle apart from ready)

@@ -262,12 +262,22 @@ class LIFLayer(wiring.Component):
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
         )
         # The room check is registered (a cycle old, so one more group may have been issued
-        # since): one entry more than SPIKE_FIFO_DEPTH makes up for the margin it needs.
-        depth = SPIKE_FIFO_DEPTH + 1
+        # since): one entry more than SPIKE_FIFO_DEPTH makes up for the margin it needs. With
+        # ``register_weights`` it looks at the FIFO's level alone, and the FIFO has an entry
+        # more for every stage a group may be in (no adder before the compare).
+        if self.register_weights:
+            # update, sum, sat, write and push; leak and test when split
+            stage_count = 5 + split_leak + split_test
+            depth = SPIKE_FIFO_DEPTH + stage_count + 1
+        else:
+            depth = SPIKE_FIFO_DEPTH + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
         pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
         room = Signal()
-        m.d.sync += room.eq(spikes.w_level + in_flight < depth - 2)
+        if self.register_weights:
+            m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
+        else:
+            m.d.sync += room.eq(spikes.w_level + in_flight < depth - 2)
 
         clear_group = Signal(range(G + 1))
 
