@@ -85,11 +85,13 @@ class RateEncoder(wiring.Component):
                 ]
 
         # The draw pipeline: RUN reads input ``index`` (intensity and lane state) and takes its
-        # seed; with ``register_memory`` the memory outputs are registered a stage later; the
-        # last stage draws, writes the lane state back and queues a firing input's event.
+        # seed; the next stage draws, writes the lane state back and queues a firing input's
+        # event. With ``register_memory`` the memory outputs are registered a stage before the
+        # draw, and the draw's verdict a stage before the queue.
         # RUN only starts an input while the queue has room for every one in flight, which it
         # judges from registers alone.
-        stages = 2 if self.register_memory else 1
+        stages = 3 if self.register_memory else 1
+        draw_at = 1 if self.register_memory else 0  # the stage that draws
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
         stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(stages)]
@@ -103,7 +105,11 @@ class RateEncoder(wiring.Component):
                 stage_index[k].eq(stage_index[k - 1]),
                 stage_seed[k].eq(stage_seed[k - 1]),
             ]
-        drawing = in_flight[-1]
+        drawing = in_flight[draw_at]
+        fire = draw.fire  # the verdict the last stage queues on
+        if self.register_memory:
+            fire = Signal()
+            m.d.sync += fire.eq(draw.fire)
         # Events of firing inputs waiting for the next layer: every input in flight, the one
         # starting, and two more so that inputs start every cycle while events leave.
         queue_depth = stages + 3
@@ -114,15 +120,19 @@ class RateEncoder(wiring.Component):
         m.d.sync += in_flight.eq(Cat(issue, in_flight[:-1]))
         m.d.comb += [
             seeds.base.eq(self.seed),
-            draw.state.eq(Mux(timestep == 0, stage_seed[-1], lane_data)),
+            draw.state.eq(Mux(timestep == 0, stage_seed[draw_at], lane_data)),
             draw.probability.eq(intensity_data),
             p_rd.addr.eq(Mux(run_bank, N, 0) + index),
             l_rd.addr.eq(index),
             queue.w_data.eq(stage_index[-1]),
-            queue.w_en.eq(drawing & draw.fire),
+            queue.w_en.eq(in_flight[-1] & fire),
         ]
         with m.If(drawing):
-            m.d.comb += [l_wr.en.eq(1), l_wr.addr.eq(stage_index[-1]), l_wr.data.eq(draw.next)]
+            m.d.comb += [
+                l_wr.en.eq(1),
+                l_wr.addr.eq(stage_index[draw_at]),
+                l_wr.data.eq(draw.next),
+            ]
         room = Signal()  # the queue takes every input in flight and one more
         m.d.sync += room.eq(queue.level + sum(in_flight) + issue < queue_depth - 1)
         m.d.comb += [
