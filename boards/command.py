@@ -246,6 +246,11 @@ class CommandProcessor(wiring.Component):
             m.d.comb += tx_crc.clear.eq(1)
 
         well_formed = Signal()
+        # Running flags of PAYLOAD (instead of comparing counters as bytes arrive): past the
+        # 3 header bytes of a WRITE; the frame buffer's bytes (WRITE) or words (RUN) all taken;
+        # and the index of the frame's last byte.
+        past_header, buffer_full, words_full = Signal(), Signal(), Signal()
+        last_count = Signal(16)
         # The frame's tests, registered in CHECK (see there).
         crc_bad, write_length_bad, read_length_bad, read_count_bad = (Signal() for _ in range(4))
         past_end, empty_bad, run_bad = Signal(), Signal(), Signal()
@@ -307,10 +312,14 @@ class CommandProcessor(wiring.Component):
                         received_bytes.eq(0),
                         eot_count.eq(0),
                         last_is_eot.eq(0),
+                        past_header.eq(0),
+                        buffer_full.eq(0),
+                        words_full.eq(0),
                     ]
                     m.next = "LENGTH"
 
             with m.State("LENGTH"):  # judged from the registered length (a cycle later)
+                m.d.sync += last_count.eq(length - 1)
                 with m.If(length > MAX_PAYLOAD):
                     start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
                     m.next = "REPLY_HEADER"
@@ -323,6 +332,8 @@ class CommandProcessor(wiring.Component):
                 expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
+                    with m.If(count == 2):
+                        m.d.sync += past_header.eq(1)
                     with m.Switch(count):
                         with m.Case(0):
                             m.d.sync += select.eq(byte)
@@ -334,20 +345,22 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += read_count[:8].eq(byte)
                         with m.Case(4):
                             m.d.sync += read_count[8:].eq(byte)
-                    with m.If((command == Command.WRITE) & (count >= 3)):
-                        with m.If(received_bytes < buffer_bytes(self.shape)):
+                    with m.If((command == Command.WRITE) & past_header):
+                        with m.If(~buffer_full):
                             m.d.comb += [
                                 b_wr.en.eq(Mux(received_bytes[0], 0b10, 0b01)),
                                 b_wr.addr.eq(received_bytes[1:]),
                                 b_wr.data.eq(Cat(byte, byte)),
                             ]
                             m.d.sync += received_bytes.eq(received_bytes + 1)
+                            with m.If(received_bytes == buffer_bytes(self.shape) - 1):
+                                m.d.sync += buffer_full.eq(1)
                         m.d.sync += word_byte.eq(word_byte + 1)
                         with m.If(word_byte == last_byte):
                             m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
                     with m.If(count[0] == 0):
                         m.d.sync += low_byte.eq(byte)
-                    with m.Elif((command == Command.RUN) & (word_count < words)):
+                    with m.Elif((command == Command.RUN) & ~words_full):
                         word = Cat(low_byte, byte)
                         m.d.comb += [
                             b_wr.en.eq(0b11),
@@ -359,7 +372,9 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += eot_count.eq(eot_count + 1)
                     with m.If(count[0] == 1):
                         m.d.sync += word_count.eq(word_count + 1)
-                    with m.If(count + 1 == length):
+                        with m.If(word_count == words - 1):
+                            m.d.sync += words_full.eq(1)
+                    with m.If(count == last_count):
                         m.next = "CRC0"
 
             with m.State("CRC0"):
