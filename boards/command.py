@@ -188,7 +188,7 @@ class CommandProcessor(wiring.Component):
         block_words = Signal(range(buffer_bytes(self.shape) + 1))
         received_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # of a WRITE block
         applied_bytes = Signal.like(received_bytes)  # of those, gathered into words
-        read_count = data[:16]
+        read_count = Signal(16)  # of a READ (its own register: ``data`` is written elsewhere)
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
@@ -305,7 +305,6 @@ class CommandProcessor(wiring.Component):
                     m.d.sync += [
                         length[8:].eq(byte),
                         count.eq(0),
-                        data.eq(0),
                         word_count.eq(0),
                         word_byte.eq(0),
                         block_words.eq(0),
