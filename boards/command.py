@@ -188,6 +188,7 @@ class CommandProcessor(wiring.Component):
         block_words = Signal(range(buffer_bytes(self.shape) + 1))
         received_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # of a WRITE block
         applied_bytes = Signal.like(received_bytes)  # of those, gathered into words
+        padding = Signal()  # WRITE: the word's bytes are in, zeros shift in after them
         read_count = Signal(16)  # of a READ (its own register: ``data`` is written elsewhere)
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
@@ -442,7 +443,7 @@ class CommandProcessor(wiring.Component):
                     start_reply(Command.IDENTIFY, n=len(identify))
                     m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.WRITE):
-                    m.d.sync += [applied_bytes.eq(0), data.eq(0)]
+                    m.d.sync += [applied_bytes.eq(0), word_byte.eq(0), padding.eq(0)]
                     m.next = "WRITE_FETCH"
                 with m.Elif(command == Command.READ):
                     m.d.sync += [reply_length.eq(read_count), word_byte.eq(1)]
@@ -456,20 +457,25 @@ class CommandProcessor(wiring.Component):
                     m.next = "FEED"
 
             # WRITE: gather each word from the frame buffer, low byte first (the buffer's
-            # read port answers a cycle later), then the accelerator takes it once idle.
+            # read port answers a cycle later), then the accelerator takes it once idle. The
+            # bytes shift in at the top of ``data``, zeros after the word's last one, so after
+            # ``data_bytes`` shifts the word sits at the bottom.
             with m.State("WRITE_FETCH"):
                 m.d.comb += b_rd.addr.eq(applied_bytes[1:])
                 m.next = "WRITE_TAKE"
 
             with m.State("WRITE_TAKE"):
-                m.d.sync += [
-                    data.word_select(word_byte, 8).eq(b_rd.data.word_select(applied_bytes[0], 8)),
-                    applied_bytes.eq(applied_bytes + 1),
-                    word_byte.eq(word_byte + 1),
-                ]
+                top = Mux(padding, 0, b_rd.data.word_select(applied_bytes[0], 8))
+                m.d.sync += [data.eq(Cat(data[8:], top)), word_byte.eq(word_byte + 1)]
+                with m.If(~padding):
+                    m.d.sync += applied_bytes.eq(applied_bytes + 1)
                 with m.If(word_byte == last_byte):
+                    m.d.sync += padding.eq(1)
+                with m.If(word_byte == self.data_bytes - 1):
                     m.d.sync += self.cfg.valid.eq(1)  # a flip-flop, for the accelerator's sake
                     m.next = "WRITE"
+                with m.Elif(padding | (word_byte == last_byte)):
+                    m.next = "WRITE_TAKE"  # zeros: nothing to fetch
                 with m.Else():
                     m.next = "WRITE_FETCH"
 
@@ -482,8 +488,8 @@ class CommandProcessor(wiring.Component):
                 m.d.sync += [
                     committed.eq(0),
                     addr.eq(addr + 1),
-                    data.eq(0),
                     word_byte.eq(0),
+                    padding.eq(0),
                     block_words.eq(block_words - 1),
                 ]
                 with m.If(block_words == 1):
@@ -524,7 +530,7 @@ class CommandProcessor(wiring.Component):
                     send_fold.eq(1),
                 ]
                 with m.If(tx_free):  # the word shifts down a byte (no byte multiplexer)
-                    m.d.sync += [word_byte.eq(word_byte + 1), data.eq(data >> 8)]
+                    m.d.sync += [word_byte.eq(word_byte + 1), data.eq(Cat(data[8:], Const(0, 8)))]
                     with m.If(word_byte == last_byte):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
                         with m.If(count == 1):
