@@ -165,10 +165,11 @@ class Readout(wiring.Component):
         # a stamp other than ``g`` when step ``g`` ends, so a stamp is never more than ``H``
         # steps old and cannot alias ``g - 1`` modulo ``2**stamp_bits`` (``> H + 2``).
         #
-        # Events and scrubs share three stages after the accept: 1 reads the stamp; 2 judges
-        # it (``stable``, registered), writes the new stamp and reads the weights and the
-        # stable count; 3 adds and counts. With ``register_weights`` the stamp read is
-        # registered in a stage of its own (``latch_stage``) before 2. An end-of-timestep token
+        # Events and scrubs share three stages after the accept: 1 reads the stamp and the
+        # stable count; 2 judges the stamp (``stable``, registered), writes the new one, reads
+        # the weights and registers the count plus one; 3 adds and counts. With
+        # ``register_weights`` the stamp and count reads are registered in a stage of their
+        # own (``latch_stage``) before 2. An end-of-timestep token
         # waits until no event is in these stages, so every read of a stamp or a count comes
         # after the last write to it.
         stamp_bits = (H + 2).bit_length()
@@ -201,11 +202,13 @@ class Readout(wiring.Component):
                 scrub_addr.eq(Mux(scrub_addr == H - 1, 0, scrub_addr + 1)),
             ]
         m.d.comb += st_rd.addr.eq(event_addr)
-        stamp = st_rd.data  # the stamp read for the event in check_stage
+        # The stamp and the stable count read for the event in check_stage.
+        stamp, count = st_rd.data, c_rd.data
+        count_next = Signal.like(c_rd.data)  # registered in check_stage, written in add_stage
         pipeline = [(event_stage, event_addr, event_step, event_later, event_scrub)]
         if self.register_weights:
-            stamp = Signal(stamp_bits)
-            m.d.sync += stamp.eq(st_rd.data)
+            stamp, count = Signal(stamp_bits), Signal.like(c_rd.data)
+            m.d.sync += [stamp.eq(st_rd.data), count.eq(c_rd.data)]
             pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
         pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
         for here, there in zip(pipeline, pipeline[1:]):
@@ -222,13 +225,14 @@ class Readout(wiring.Component):
             m.d.sync += [
                 add_addr.eq(check_addr),
                 stable.eq((stamp == (check_step - 1)[:stamp_bits]) & check_later),
+                count_next.eq(count + 1),
             ]
         with m.If(add_stage):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
             with m.If(normal | stable):
                 m.d.comb += add.eq(1)
             with m.If((self.mode == MODE_NOISE) & stable):
-                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(c_rd.data + 1)]
+                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(count_next)]
         in_events = event_stage | latch_stage | check_stage | add_stage
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
@@ -290,7 +294,7 @@ class Readout(wiring.Component):
             self.o.payload.cycles.eq(self.cycles),
             self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
             w_rd.addr.eq(Mux(noise_fetch, fetch_addr, check_addr)),
-            c_rd.addr.eq(check_addr),
+            c_rd.addr.eq(event_addr),
         ]
 
         with m.FSM(init="CLEAR") as fsm:
