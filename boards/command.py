@@ -161,6 +161,11 @@ class CommandProcessor(wiring.Component):
         words = sample_words(self.shape)
         m.submodules.buffer = buffer = Memory(shape=16, depth=words, init=[])
         b_wr, b_rd = buffer.write_port(granularity=8), buffer.read_port()
+        # Received bytes are written a cycle after they arrive, from registers (the buffer is
+        # read only once the frame has been checked).
+        store_en, store_addr, store_data = Signal(2), Signal.like(b_wr.addr), Signal(16)
+        m.d.sync += store_en.eq(0)
+        m.d.comb += [b_wr.en.eq(store_en), b_wr.addr.eq(store_addr), b_wr.data.eq(store_data)]
         low_byte = Signal(8)
         word_count = Signal(range(words + 2))
         eot_count = Signal(range(self.shape.timesteps + 2))
@@ -347,10 +352,10 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += read_count[8:].eq(byte)
                     with m.If((command == Command.WRITE) & past_header):
                         with m.If(~buffer_full):
-                            m.d.comb += [
-                                b_wr.en.eq(Mux(received_bytes[0], 0b10, 0b01)),
-                                b_wr.addr.eq(received_bytes[1:]),
-                                b_wr.data.eq(Cat(byte, byte)),
+                            m.d.sync += [
+                                store_en.eq(Mux(received_bytes[0], 0b10, 0b01)),
+                                store_addr.eq(received_bytes[1:]),
+                                store_data.eq(Cat(byte, byte)),
                             ]
                             m.d.sync += received_bytes.eq(received_bytes + 1)
                             with m.If(received_bytes == buffer_bytes(self.shape) - 1):
@@ -362,10 +367,10 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += low_byte.eq(byte)
                     with m.Elif((command == Command.RUN) & ~words_full):
                         word = Cat(low_byte, byte)
-                        m.d.comb += [
-                            b_wr.en.eq(0b11),
-                            b_wr.addr.eq(word_count),
-                            b_wr.data.eq(word),
+                        m.d.sync += [
+                            store_en.eq(0b11),
+                            store_addr.eq(word_count),
+                            store_data.eq(word),
                         ]
                         m.d.sync += [last_is_eot.eq(word[15])]
                         with m.If(word[15]):
