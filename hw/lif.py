@@ -201,9 +201,8 @@ class LIFLayer(wiring.Component):
         rows = self.bank_rows if self.banked else depth
         weight_banks = []
         for b in range(banks):
-            bank = Memory(
-                shape=word, depth=min(rows, depth - b * rows), init=[], attrs=self.weight_attrs
-            )
+            # Every bank has ``rows`` rows (the last one too: one kind of block RAM for all).
+            bank = Memory(shape=word, depth=rows, init=[], attrs=self.weight_attrs)
             m.submodules[f"weights{b}" if self.banked else "weights"] = bank
             weight_banks.append(bank)
         m.submodules.biases = biases = Memory(

@@ -134,12 +134,23 @@ class Readout(wiring.Component):
         b_rd = biases.read_port()
         c_wr = counts.write_port()
         c_rd = counts.read_port(transparent_for=(c_wr,))
+        # Stable counts are written a cycle after they are decided, from registers.
+        count_write = Signal(), Signal.like(c_wr.addr), Signal.like(c_wr.data)
+        count_we, count_waddr, count_wdata = count_write
+        m.d.sync += count_we.eq(0)
+        m.d.comb += [c_wr.en.eq(count_we), c_wr.addr.eq(count_waddr), c_wr.data.eq(count_wdata)]
+
+        def write_count(addr, value):
+            m.d.sync += [count_we.eq(1), count_waddr.eq(addr), count_wdata.eq(value)]
+
         for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
             m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr), port.data.eq(bus.data)]
 
         scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
-        normal = self.mode == MODE_NORMAL
+        # The mode, decoded into flip-flops (it only changes while idle).
+        normal, noise_mode = Signal(), Signal()
+        m.d.sync += [normal.eq(self.mode == MODE_NORMAL), noise_mode.eq(self.mode == MODE_NOISE)]
         maps = T - 1
 
         noise_stage = Signal()  # stage 2 of the noise pass (below)
@@ -231,9 +242,9 @@ class Readout(wiring.Component):
             m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
             with m.If(normal | stable):
                 m.d.comb += add.eq(1)
-            with m.If((self.mode == MODE_NOISE) & stable):
-                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(add_addr), c_wr.data.eq(count_next)]
-        in_events = event_stage | latch_stage | check_stage | add_stage
+            with m.If(noise_mode & stable):
+                write_count(add_addr, count_next)
+        in_events = event_stage | latch_stage | check_stage | add_stage | count_we
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
@@ -259,7 +270,7 @@ class Readout(wiring.Component):
         ]
         m.d.sync += [noise_fetch.eq(0), noise_stage.eq(0)]  # unless set below
         with m.If(noise_fetch):
-            m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(fetch_addr), c_wr.data.eq(0)]
+            write_count(fetch_addr, 0)
             m.d.sync += [
                 noise_stage.eq(1),
                 noise_addr.eq(fetch_addr),
@@ -299,7 +310,7 @@ class Readout(wiring.Component):
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
-                m.d.comb += [c_wr.en.eq(1), c_wr.addr.eq(neuron), c_wr.data.eq(0)]
+                write_count(neuron, 0)
                 m.d.comb += [st_wr.en.eq(1), st_wr.addr.eq(neuron), st_wr.data.eq(-2)]
                 m.d.sync += neuron.eq(neuron + 1)
                 with m.If(neuron == H - 1):
@@ -320,7 +331,7 @@ class Readout(wiring.Component):
                     m.d.sync += [eot_pending.eq(0), timestep.eq(timestep + 1)]
                     with m.If(timestep == T - 1):
                         m.d.sync += timestep.eq(0)
-                        with m.If(self.mode == MODE_NOISE):
+                        with m.If(noise_mode):
                             m.next = "NOISE_START"
                         with m.Else():
                             m.next = "SETTLE"
