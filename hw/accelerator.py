@@ -28,7 +28,7 @@ from sw.modelfile import atomic_write
 
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
-from .lif import WEIGHT_BANK_ROWS, LIFLayer, event_layout
+from .lif import LIFLayer, event_layout
 from .readout import Readout, TraceSignature, result_layout
 
 __all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
@@ -63,10 +63,7 @@ class Accelerator(wiring.Component):
         Register the weight memories' outputs before the adders (for block RAMs with a slow
         output, as on ECP5): a pipeline stage in every LIF layer's event phase and in the
         readout; a few cycles more per sample, and ``P * W`` (``n_classes * W`` in the
-        readout) flip-flops each. A weight memory deeper than ``weight_bank_rows`` is split
-        into banks with registered outputs (a stage more; :class:`hw.lif.LIFLayer`).
-    weight_bank_rows : int
-        Rows of one such bank (a power of two; the ECP5's DP16KD holds 512 x 36 bits).
+        readout) flip-flops each.
     leak_multiplier : bool
         Compute every LIF layer's leak with a multiplier (a DSP block per lane) instead of a
         barrel shifter (:class:`hw.lif.LIFLayer`); the same arithmetic.
@@ -92,7 +89,6 @@ class Accelerator(wiring.Component):
         *,
         weight_attrs=None,
         register_weights=False,
-        weight_bank_rows=WEIGHT_BANK_ROWS,
         leak_multiplier=False,
     ):
         if not isinstance(shape, AcceleratorShape):
@@ -105,7 +101,7 @@ class Accelerator(wiring.Component):
             )
         self.shape = shape
         self.weight_attrs, self.register_weights = weight_attrs, register_weights
-        self.leak_multiplier, self.weight_bank_rows = leak_multiplier, weight_bank_rows
+        self.leak_multiplier = leak_multiplier
         n_in = shape.sizes[0]
         in_payload = (
             unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
@@ -133,13 +129,9 @@ class Accelerator(wiring.Component):
         # the write path) and no input is offered now.
         was_idle = Signal()
         idle = Signal()
-        # 1: address applied, then the ports answer; captured in ``capture``: a cycle later
-        # with ``register_weights`` (the weight read-back comes from the registered copies),
-        # two with weight banks (see :class:`hw.lif.LIFLayer`).
-        banked = self.register_weights and any(
-            s.sizes[l] * s.groups(l) > self.weight_bank_rows for l in range(s.n_layers)
-        )
-        capture = 4 if banked else 3 if self.register_weights else 2
+        # 1: address applied, then the ports answer; captured in ``capture`` (a cycle later
+        # with ``register_weights``: the weight read-back comes from the registered copies).
+        capture = 3 if self.register_weights else 2
         read_phase = Signal(range(capture + 1))
         # A taken word is registered and written a cycle later (``write_pending``: no other
         # word, request or input is taken meanwhile).
@@ -206,7 +198,6 @@ class Accelerator(wiring.Component):
                 reset=s.reset,
                 weight_attrs=self.weight_attrs[l],
                 register_weights=self.register_weights,
-                bank_rows=self.weight_bank_rows,
                 leak_multiplier=self.leak_multiplier,
             )
             m.submodules[f"layer{l}"] = layer

@@ -16,7 +16,7 @@ pipeline stages and a registered push, so that no cycle holds more than one carr
 long as the next layer keeps up with the spikes.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -35,9 +35,6 @@ __all__ = [
 
 #: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
 SPIKE_FIFO_DEPTH = 8
-
-#: Rows of one weight bank with ``register_weights`` (an ECP5 DP16KD holds 512 x 36 bits).
-WEIGHT_BANK_ROWS = 512
 
 
 def event_layout(n: int) -> data.StructLayout:
@@ -140,7 +137,6 @@ class LIFLayer(wiring.Component):
         reset="hard",
         weight_attrs=None,
         register_weights=False,
-        bank_rows=WEIGHT_BANK_ROWS,
         leak_multiplier=False,
     ):
         for name, value in (
@@ -159,10 +155,6 @@ class LIFLayer(wiring.Component):
         self.weight_attrs = dict(weight_attrs or {})
         self.register_weights, self.leak_multiplier = register_weights, leak_multiplier
         self.groups = -(-n_out // lanes)
-        if bank_rows < 2 or bank_rows & (bank_rows - 1):
-            raise ValueError(f"bank_rows must be a power of two of at least 2, not {bank_rows!r}")
-        self.bank_rows = bank_rows
-        self.banked = register_weights and n_in * self.groups > bank_rows
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
         bias_addr_bits = (self.groups - 1).bit_length() or 1
         super().__init__(
@@ -179,11 +171,6 @@ class LIFLayer(wiring.Component):
             }
         )
 
-    @property
-    def weight_latency(self) -> int:
-        """Cycles from a ``weight_read`` address to its word on ``weight_read.data``."""
-        return 3 if self.banked else 2 if self.register_weights else 1
-
     def elaborate(self, platform):
         m = Module()
         P, G, T = self.lanes, self.groups, self.timesteps
@@ -191,24 +178,18 @@ class LIFLayer(wiring.Component):
             {"acc": signed(self.acc_bits), "v": signed(self.membrane_bits)}
         )
 
-        # Memories: weights and biases written at run time, per-group lane state. With
-        # ``register_weights`` a weight memory deeper than ``bank_rows`` is split into
-        # banks whose outputs are registered before the multiplexer that picks one (a stage
-        # more: see ``weight_latency``).
-        word = data.ArrayLayout(signed(self.weight_bits), P)
-        depth = self.n_in * G
-        banks = -(-depth // self.bank_rows) if self.banked else 1
-        rows = self.bank_rows if self.banked else depth
-        weight_banks = []
-        for b in range(banks):
-            # Every bank has ``rows`` rows (the last one too: one kind of block RAM for all).
-            bank = Memory(shape=word, depth=rows, init=[], attrs=self.weight_attrs)
-            m.submodules[f"weights{b}" if self.banked else "weights"] = bank
-            weight_banks.append(bank)
+        # Memories: weights and biases written at run time, per-group lane state.
+        m.submodules.weights = weights = Memory(
+            shape=data.ArrayLayout(signed(self.weight_bits), P),
+            depth=self.n_in * G,
+            init=[],
+            attrs=self.weight_attrs,
+        )
         m.submodules.biases = biases = Memory(
             shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[]
         )
         m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G, init=[])
+        w_rd, w_wr = weights.read_port(), weights.write_port()
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
         # A group is read again at the earliest G cycles after its write-back (G - 1 with
@@ -216,38 +197,20 @@ class LIFLayer(wiring.Component):
         s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
-        # One weight address: the write's, else the read-back's, else the event phase's.
-        weight_addr = Signal(range(max(depth, 2)))
-        row_bits = (rows - 1).bit_length()
-        bank_of = weight_addr[row_bits:] if banks > 1 else Const(0)
-        row = weight_addr[:row_bits] if banks > 1 else weight_addr
-        readouts = []
-        for b, bank in enumerate(weight_banks):
-            w_rd, w_wr = bank.read_port(), bank.write_port()
-            m.d.comb += [
-                w_wr.en.eq(self.weight_write.en & (bank_of == b)),
-                w_wr.addr.eq(row),
-                w_wr.data.eq(self.weight_write.data),
-                w_rd.addr.eq(row),
-                w_rd.en.eq(~self.weight_write.en),
-            ]
-            readouts.append(w_rd.data)
-        # The weight word read: straight from the memory, a cycle later from a register
-        # (``register_weights``), or with banks two cycles later (bank outputs registered,
-        # then the bank's picked into ``weight``).
-        weight = readouts[0]
+        # The weight word read: straight from the memory, or a cycle later from a register.
+        weight = w_rd.data
         if self.register_weights:
-            weight = Signal(word)
-            if banks > 1:
-                held = [Signal(word, name=f"bank{b}_data") for b in range(banks)]
-                bank_read, bank_held = Signal.like(bank_of), Signal.like(bank_of)
-                m.d.sync += [h.eq(r) for h, r in zip(held, readouts)]
-                m.d.sync += [bank_read.eq(bank_of), bank_held.eq(bank_read)]
-                m.d.sync += weight.eq(Array(held)[bank_held])
-            else:
-                m.d.sync += weight.eq(readouts[0])
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P))
+            m.d.sync += weight.eq(w_rd.data)
+        # One weight address: the write's, else the read-back's, else the event phase's.
+        weight_addr = Signal.like(w_rd.addr)
         m.d.comb += [
-            self.weight_read.data.eq(weight),  # weight_latency cycles after the address
+            w_wr.en.eq(self.weight_write.en),
+            w_wr.addr.eq(weight_addr),
+            w_wr.data.eq(self.weight_write.data),
+            w_rd.addr.eq(weight_addr),
+            w_rd.en.eq(~self.weight_write.en),
+            self.weight_read.data.eq(weight),  # a cycle later with ``register_weights``
             self.bias_read.data.eq(b_rd.data),
         ]
 
@@ -264,8 +227,6 @@ class LIFLayer(wiring.Component):
         event_group = Signal.like(group)
         event_write = Signal()  # the stage that writes the sums back
         write_group = Signal.like(group)
-        bank_stage = Signal()  # with weight banks: between event_stage and event_write
-        bank_group = Signal.like(group)
 
         # Update pass: one group read per issue, four or five stages (below); the last pushes the
         # group's spikes to `spikes`.
@@ -326,11 +287,7 @@ class LIFLayer(wiring.Component):
             m.d.comb += weight_addr.eq(self.weight_read.addr)
         with m.Else():
             m.d.comb += weight_addr.eq(weight_base + group)
-        if self.banked:
-            m.d.sync += [bank_stage.eq(event_stage), bank_group.eq(event_group)]
-            m.d.sync += [event_write.eq(bank_stage), write_group.eq(bank_group)]
-            m.d.comb += s_rd.addr.eq(bank_group)
-        elif self.register_weights:
+        if self.register_weights:
             m.d.sync += [event_write.eq(event_stage), write_group.eq(event_group)]
             m.d.comb += s_rd.addr.eq(event_group)
         else:
@@ -502,7 +459,7 @@ class LIFLayer(wiring.Component):
             with m.State("UPDATE"):
                 drained = Const(1)
                 if self.register_weights:  # the last event's sums must land first
-                    drained = ~event_stage & ~bank_stage & ~event_write
+                    drained = ~event_stage & ~event_write
                 with m.If(drained):
                     m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room & drained):
@@ -521,7 +478,6 @@ class LIFLayer(wiring.Component):
             ~fsm.ongoing("EVENTS")
             | event_active
             | event_stage
-            | bank_stage
             | event_write
             | spikes.r_rdy
             | (timestep != 0)

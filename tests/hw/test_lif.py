@@ -141,7 +141,6 @@ CASES = [
 VARIANTS = {
     "plain": {},
     "registered": {"register_weights": True},
-    "banked": {"register_weights": True, "bank_rows": 8},  # weight banks of 8 rows
     "multiplier": {"leak_multiplier": True},
 }
 
