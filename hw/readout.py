@@ -133,7 +133,7 @@ class Readout(wiring.Component):
         b_wr = biases.write_port()
         b_rd = biases.read_port()
         c_wr = counts.write_port()
-        c_rd = counts.read_port(transparent_for=(c_wr,))
+        c_rd = counts.read_port()  # never read in the cycle it is written (see below)
         # Stable counts are written a cycle after they are decided, from registers.
         count_write = Signal(), Signal.like(c_wr.addr), Signal.like(c_wr.data)
         count_we, count_waddr, count_wdata = count_write
@@ -148,9 +148,9 @@ class Readout(wiring.Component):
 
         scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
-        # The mode, decoded into flip-flops (it only changes while idle).
-        normal, noise_mode = Signal(), Signal()
-        m.d.sync += [normal.eq(self.mode == MODE_NORMAL), noise_mode.eq(self.mode == MODE_NOISE)]
+        # (Decoding the mode into flip-flops makes Yosys 0.70's ABC9 fail an assertion on the
+        # ECP5 build, so these stay comparisons.)
+        normal, noise_mode = self.mode == MODE_NORMAL, self.mode == MODE_NOISE
         maps = T - 1
 
         noise_stage = Signal()  # stage 2 of the noise pass (below)
