@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +30,8 @@ __all__ = [
     "accelerator_options",
     "BoardTop",
     "build_board",
+    "synthesis_options",
+    "synthesize",
     "format_report",
     "BuildError",
 ]
@@ -166,6 +169,57 @@ def _toolchain_env():
         os.environ.setdefault(var, str(path) if path.exists() else tool)
 
 
+def synthesis_options(board: str, variant: dict) -> dict:
+    """Keyword arguments of Amaranth's platform build for ``board`` and the accelerator
+    ``variant`` (:func:`accelerator_options`): Yosys script additions and synth flags."""
+    # Amaranth gives every register an initial value, and Yosys leaves a state register with
+    # one as it is (binary, decoded in several logic levels). The state registers start at 0,
+    # as every flip-flop does after configuration, and the clock domain's reset holds them
+    # at the start: without the value Yosys re-encodes the FSMs one-hot.
+    script_after_read, synth_opts = ["setattr -unset init w:fsm_state"], []
+    if any(variant["weight_attrs"]):
+        # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
+        synth_opts.append("-spram")
+        script_after_read.append("delete t:$meminit_v2")
+    if variant["leak_multiplier"] and board == "icebreaker":
+        synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
+    options = {"script_after_read": "\n".join(script_after_read)}
+    if synth_opts:
+        options["synth_opts"] = " ".join(synth_opts)
+    return options
+
+
+def synthesize(
+    shape: AcceleratorShape,
+    board: str,
+    out_dir,
+    *,
+    baud: int = DEFAULT_BAUD,
+    clock_mhz: float | None = None,
+) -> Path:
+    """Run only Yosys on ``board``'s top for ``shape`` (no place and route); returns the netlist
+    path. A quick check that the design synthesises, as the full build would."""
+    _toolchain_env()
+    platform = _platform(board)
+    variant = accelerator_options(board, shape)
+    clock_hz = None if clock_mhz is None else clock_mhz * 1e6
+    top = BoardTop(shape, baud=baud, accelerator_options=variant, clock_hz=clock_hz)
+    plan = platform.prepare(top, name="top", **synthesis_options(board, variant))
+    plan.extract(str(out_dir))
+    result = subprocess.run(
+        [os.environ["YOSYS"], "-q", "-l", "top.rpt", "top.ys"],
+        cwd=out_dir,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise BuildError(
+            f"{board}: Yosys failed: {(result.stderr or result.stdout)[-1000:]}; log in "
+            f"{Path(out_dir) / 'top.rpt'}"
+        )
+    return Path(out_dir) / "top.json"
+
+
 def build_board(
     model_path,
     board: str,
@@ -186,20 +240,7 @@ def build_board(
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_options(board, shape)
-    # Amaranth gives every register an initial value, and Yosys leaves a state register with
-    # one as it is (binary, decoded in several logic levels). The state registers start at 0,
-    # as every flip-flop does after configuration, and the clock domain's reset holds them
-    # at the start: without the value Yosys re-encodes the FSMs one-hot.
-    script_after_read, synth_opts = ["setattr -unset init w:fsm_state"], []
-    if any(variant["weight_attrs"]):
-        # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
-        synth_opts.append("-spram")
-        script_after_read.append("delete t:$meminit_v2")
-    options = {"script_after_read": "\n".join(script_after_read)}
-    if variant["leak_multiplier"] and board == "icebreaker":
-        synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
-    if synth_opts:
-        options["synth_opts"] = " ".join(synth_opts)
+    options = synthesis_options(board, variant)
     top = BoardTop(
         shape,
         baud=baud,
