@@ -104,7 +104,12 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
 
 
 class BuildError(RuntimeError):
-    """The design did not build, fit or meet its clock; the message has the numbers."""
+    """The design did not build, fit or meet its clock; the message has the numbers, and
+    ``summary`` the build's report when there is one (a missed clock)."""
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = summary
 
 
 class BoardTop(Elaboratable):
@@ -255,7 +260,8 @@ def build_board(
             name="top",
             build_dir=str(out),
             do_program=False,
-            nextpnr_opts=f"--report report.json --seed {seed}",
+            # nextpnr finishes a design that misses its clock; the check below names the numbers
+            nextpnr_opts=f"--report report.json --seed {seed} --timing-allow-fail",
             **options,
         )
     except Exception as e:  # the toolchain's own error
@@ -284,7 +290,8 @@ def build_board(
         if f["achieved"] < f["constraint"]:
             raise BuildError(
                 f"{board}: clock {clock} reaches {f['achieved']:.1f} MHz, below the "
-                f"{f['constraint']:.1f} MHz it runs at; report in {out}"
+                f"{f['constraint']:.1f} MHz it runs at; report in {out}",
+                summary,
             )
     return summary
 

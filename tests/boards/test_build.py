@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from boards.build import BuildError, spram_layers, synthesize
+from boards.build import BuildError, build_board, spram_layers, synthesize
 from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
 from sw.cli import main
@@ -59,6 +59,21 @@ def test_synthesis_failures_name_the_log(tmp_path, monkeypatch):
     shape = AcceleratorShape(sizes=(4, 4, 2), timesteps=1, lanes=2, encoder="rate-lfsr")
     with pytest.raises(BuildError, match="ulx3s-85f: Yosys failed.*top.rpt"):
         synthesize(shape, "ulx3s-85f", tmp_path)
+
+
+def test_a_missed_clock_fails_with_the_numbers(tmp_path):
+    """A small net asked to run at 200 MHz on the UP5K: placed and routed, then refused,
+    naming what it reaches and what it was built for; the report comes with the error."""
+    model = random_model(sizes=(8, 6, 2), timesteps=1, encoder=RATE)
+    model.meta = {}
+    save_model(model, tmp_path / "m.npz")
+    with pytest.raises(BuildError, match=r"reaches \d+\.\d MHz, below the 19\d\.\d MHz") as e:
+        build_board(
+            tmp_path / "m.npz", "icebreaker", lanes=2, clock_mhz=200, build_dir=tmp_path / "b"
+        )
+    (clock,) = e.value.summary["fmax"].values()
+    assert 0 < clock["achieved"] < clock["constraint"]
+    assert e.value.summary["utilization"]["ICESTORM_LC"]["used"] > 0
 
 
 def test_weights_go_to_spram_largest_first_while_blocks_last():
