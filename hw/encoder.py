@@ -94,17 +94,16 @@ class RateEncoder(wiring.Component):
         draw_at = 1 if self.register_memory else 0  # the stage that draws
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
-        stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(stages)]
+        stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(draw_at + 1)]
         intensity_data, lane_data = p_rd.data, l_rd.data
         if self.register_memory:
             intensity_data = Signal.like(p_rd.data)
             lane_data = Signal.like(l_rd.data)
             m.d.sync += [intensity_data.eq(p_rd.data), lane_data.eq(l_rd.data)]
         for k in range(1, stages):
-            m.d.sync += [
-                stage_index[k].eq(stage_index[k - 1]),
-                stage_seed[k].eq(stage_seed[k - 1]),
-            ]
+            m.d.sync += stage_index[k].eq(stage_index[k - 1])
+        for k in range(1, draw_at + 1):
+            m.d.sync += stage_seed[k].eq(stage_seed[k - 1])
         drawing = in_flight[draw_at]
         fire = draw.fire  # the verdict the last stage queues on
         if self.register_memory:

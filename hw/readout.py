@@ -135,8 +135,11 @@ class Readout(wiring.Component):
         c_wr = counts.write_port()
         c_rd = counts.read_port()  # never read in the cycle it is written (see below)
         # Stable counts are written a cycle after they are decided, from registers.
-        count_write = Signal(), Signal.like(c_wr.addr), Signal.like(c_wr.data)
-        count_we, count_waddr, count_wdata = count_write
+        count_we, count_waddr, count_wdata = (
+            Signal(),
+            Signal.like(c_wr.addr),
+            Signal.like(c_wr.data),
+        )
         m.d.sync += count_we.eq(0)
         m.d.comb += [c_wr.en.eq(count_we), c_wr.addr.eq(count_waddr), c_wr.data.eq(count_wdata)]
 
@@ -180,9 +183,8 @@ class Readout(wiring.Component):
         # stable count; 2 judges the stamp (``stable``, registered), writes the new one, reads
         # the weights and registers the count plus one; 3 adds and counts. With
         # ``register_weights`` the stamp and count reads are registered in a stage of their
-        # own (``latch_stage``) before 2. An end-of-timestep token
-        # waits until no event is in these stages, so every read of a stamp or a count comes
-        # after the last write to it.
+        # own (``latch_stage``) before 2. An end-of-timestep token waits until no event is in
+        # these stages, so every read of a stamp or a count comes after the last write to it.
         stamp_bits = (H + 2).bit_length()
         m.submodules.stamps = stamps = Memory(shape=unsigned(stamp_bits), depth=H, init=[])
         st_wr, st_rd = stamps.write_port(), stamps.read_port()
