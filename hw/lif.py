@@ -16,7 +16,7 @@ pipeline stages and a registered push, so that no cycle holds more than one carr
 long as the next layer keeps up with the spikes.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -228,7 +228,7 @@ class LIFLayer(wiring.Component):
         event_write = Signal()  # the stage that writes the sums back
         write_group = Signal.like(group)
 
-        # Update pass: one group read per issue, four or five stages (below); the last pushes the
+        # Update pass: one group read per issue, four to six stages (below); the last pushes the
         # group's spikes to `spikes`.
         update_group = Signal(range(G + 1))
         update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
@@ -249,14 +249,13 @@ class LIFLayer(wiring.Component):
         split_test = self.register_weights
         test_stage = Signal()
         test_stage_group = Signal.like(group)
-        in_flight = update_stage + sum_stage + sat_stage + write_stage + push
-        any_in_flight = update_stage | sum_stage | sat_stage | write_stage | push
+        # Every place a group can be between its issue and the spike FIFO.
+        flight = [update_stage, sum_stage, sat_stage, write_stage, push]
         if split_leak:
-            in_flight = in_flight + leak_stage
-            any_in_flight = any_in_flight | leak_stage
+            flight.append(leak_stage)
         if split_test:
-            in_flight = in_flight + test_stage
-            any_in_flight = any_in_flight | test_stage
+            flight.append(test_stage)
+        any_in_flight = Cat(*flight).any()
         new_spikes = Signal(P)
         entry = data.StructLayout(
             {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
@@ -266,9 +265,7 @@ class LIFLayer(wiring.Component):
         # ``register_weights`` it looks at the FIFO's level alone, and the FIFO has an entry
         # more for every stage a group may be in (no adder before the compare).
         if self.register_weights:
-            # update, sum, sat, write and push; leak and test when split
-            stage_count = 5 + split_leak + split_test
-            depth = SPIKE_FIFO_DEPTH + stage_count + 1
+            depth = SPIKE_FIFO_DEPTH + len(flight) + 1
         else:
             depth = SPIKE_FIFO_DEPTH + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
@@ -277,7 +274,7 @@ class LIFLayer(wiring.Component):
         if self.register_weights:
             m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
         else:
-            m.d.sync += room.eq(spikes.w_level + in_flight < depth - 2)
+            m.d.sync += room.eq(spikes.w_level + sum(flight) < depth - 2)
 
         clear_group = Signal(range(G + 1))
 

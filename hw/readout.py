@@ -14,7 +14,7 @@ timestep a pass over the hidden neurons draws ``eps_j`` from lane ``j`` of the n
 with the first largest score. See docs/numerics.md.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -246,7 +246,7 @@ class Readout(wiring.Component):
                 m.d.comb += add.eq(1)
             with m.If(noise_mode & stable):
                 write_count(add_addr, count_next)
-        in_events = event_stage | latch_stage | check_stage | add_stage | count_we
+        in_events = Cat(*stages).any() | count_we
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
