@@ -9,7 +9,8 @@ each of the ``G = ceil(n_out / P)`` neuron groups: ``G`` cycles, one group per c
 bubbles between events. At the end-of-timestep token it runs the LIF update pass over the
 groups, one per cycle: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, reset,
 accumulator cleared. Each group's spike mask goes into a small FIFO, from which a serialiser
-sends the spikes as address events in ascending order, one per cycle, then the layer's own
+(``hw.serialiser``: registered output, an entry's first spike 2 cycles after it is taken) sends
+the spikes as address events in ascending order, one per cycle, then the layer's own
 end-of-timestep token; meanwhile the layer already accumulates the next timestep's events.
 Cycles per timestep: ``k * G`` for ``k`` input events plus ``G + 5`` for the update pass (four
 pipeline stages and a registered push, so that no cycle holds more than one carry chain), as
@@ -22,6 +23,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
 
 __all__ = [
@@ -29,7 +31,6 @@ __all__ = [
     "MemoryWriteSignature",
     "MemoryReadSignature",
     "LIFLayer",
-    "lowest_set_bit",
     "saturate",
 ]
 
@@ -55,15 +56,6 @@ class MemoryReadSignature(wiring.Signature):
 
     def __init__(self, addr_bits: int, data_bits: int):
         super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": In(data_bits)})
-
-
-def lowest_set_bit(m: Module, mask):
-    """Index of the lowest set bit of ``mask`` (0 if none), as a new signal."""
-    index = Signal(range(max(len(mask), 2)))
-    for p in reversed(range(len(mask))):
-        with m.If(mask[p]):
-            m.d.comb += index.eq(p)
-    return index
 
 
 def saturate(value, bits: int):
@@ -257,9 +249,7 @@ class LIFLayer(wiring.Component):
             flight.append(test_stage)
         any_in_flight = Cat(*flight).any()
         new_spikes = Signal(P)
-        entry = data.StructLayout(
-            {"mask": P, "group": unsigned(max(1, (G - 1).bit_length())), "eot": 1}
-        )
+        entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since): one entry more than SPIKE_FIFO_DEPTH makes up for the margin it needs. With
         # ``register_weights`` it looks at the FIFO's level alone, and the FIFO has an entry
@@ -269,7 +259,7 @@ class LIFLayer(wiring.Component):
         else:
             depth = SPIKE_FIFO_DEPTH + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
-        pushed, head = data.View(entry, spikes.w_data), data.View(entry, spikes.r_data)
+        pushed = data.View(entry, spikes.w_data)
         room = Signal()
         if self.register_weights:
             m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
@@ -411,23 +401,16 @@ class LIFLayer(wiring.Component):
                 pushed.group.eq(pushed_group),
             ]
 
-        # Spike serialiser: lowest lane of the FIFO head not yet sent; eot entries as tokens.
-        sent = Signal(P)
-        remaining = Signal(P)
-        m.d.comb += remaining.eq(head.mask & ~sent)
-        lane = lowest_set_bit(m, remaining)
-        last_of_entry = (remaining & ~(1 << lane)) == 0
+        # Spike serialiser: each FIFO entry's spikes as address events, eot entries as tokens.
+        m.submodules.serialiser = serialiser = SpikeSerialiser(
+            lanes=P, groups=G, event_layout=event_layout(self.n_out)
+        )
         m.d.comb += [
-            self.o.valid.eq(spikes.r_rdy),
-            self.o.payload.addr.eq(head.group * P + lane),
-            self.o.payload.eot.eq(head.eot),
+            serialiser.i.valid.eq(spikes.r_rdy),
+            serialiser.i.payload.eq(spikes.r_data),
+            spikes.r_en.eq(serialiser.i.ready),
         ]
-        with m.If(self.o.valid & self.o.ready):
-            with m.If(head.eot | last_of_entry):
-                m.d.comb += spikes.r_en.eq(1)
-                m.d.sync += sent.eq(0)
-            with m.Else():
-                m.d.sync += sent.eq(sent | (1 << lane))
+        wiring.connect(m, serialiser.o, wiring.flipped(self.o))
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator
@@ -477,6 +460,7 @@ class LIFLayer(wiring.Component):
             | event_stage
             | event_write
             | spikes.r_rdy
+            | serialiser.busy
             | (timestep != 0)
         )
         return m

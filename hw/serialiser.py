@@ -1,0 +1,113 @@
+"""Spike serialiser: a group's spike mask in, its spikes out as address events, one per cycle."""
+
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["mask_entry_layout", "lowest_set_bit", "SpikeSerialiser"]
+
+
+def mask_entry_layout(lanes: int, groups: int) -> data.StructLayout:
+    """One entry: the ``lanes``-bit spike ``mask`` of neuron ``group``, or ``eot`` (end of
+    timestep; its mask is ignored)."""
+    return data.StructLayout(
+        {"mask": lanes, "group": unsigned(max(1, (groups - 1).bit_length())), "eot": 1}
+    )
+
+
+def lowest_set_bit(m: Module, mask):
+    """Index of the lowest set bit of ``mask`` (0 if none), as a new signal."""
+    index = Signal(range(max(len(mask), 2)))
+    for p in reversed(range(len(mask))):
+        with m.If(mask[p]):
+            m.d.comb += index.eq(p)
+    return index
+
+
+def without_lowest_bit(mask):
+    """``mask`` with its lowest set bit cleared (one carry chain: ``mask & (mask - 1)``)."""
+    return mask & (mask - 1)
+
+
+class SpikeSerialiser(wiring.Component):
+    """Sends the spikes of each entry as events ``addr = group * P + lane`` in ascending lane
+    order, one per cycle, then an entry's ``eot`` as an end-of-timestep token.
+
+    The output is registered, and whether an entry is taken depends only on registers and
+    ``o.ready``: the lowest-set-bit search (``P`` bits wide) and the mask bookkeeping each lie
+    between registers, away from the read enable of the FIFO that feeds ``i``. An entry's first
+    event leaves 2 cycles after the entry is taken; entries follow each other without bubbles.
+
+    Parameters
+    ----------
+    lanes : int
+        ``P``: bits of a spike mask.
+    groups : int
+        ``G``: neuron groups; events address ``G * P`` neurons (the layer's ``n_out`` of them).
+    event_layout : data.StructLayout
+        The output payload: ``addr`` (a neuron, wide enough for the layer's ``n_out``) and
+        ``eot``.
+
+    Members
+    -------
+    i : In(stream.Signature(mask_entry_layout(P, G)))
+    o : Out(stream.Signature(event_layout))
+    busy : Out(1)
+        An entry is held or an event is waiting at the output.
+    """
+
+    def __init__(self, *, lanes, groups, event_layout):
+        for name, value in (("lanes", lanes), ("groups", groups)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        self.lanes, self.groups = lanes, groups
+        super().__init__(
+            {
+                "i": In(stream.Signature(mask_entry_layout(lanes, groups))),
+                "o": Out(stream.Signature(event_layout)),
+                "busy": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        P = self.lanes
+
+        # The entry being sent: the lanes still to send, the same without the lowest, and
+        # whether the lowest is the entry's last event (an eot entry is a single token).
+        held = Signal()
+        held_mask, held_rest = Signal(P), Signal(P)
+        held_group = Signal.like(self.i.payload.group)
+        held_eot, held_last = Signal(), Signal()
+
+        advance = ~self.o.valid | self.o.ready  # the output register takes the next event
+        take = ~held | (advance & held_last)
+        m.d.comb += self.i.ready.eq(take)
+
+        # Output register: the held entry's lowest lane.
+        lane = lowest_set_bit(m, held_mask)
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(held),
+                self.o.payload.addr.eq(held_group * P + lane),
+                self.o.payload.eot.eq(held_eot),
+            ]
+            with m.If(held):
+                rest = without_lowest_bit(held_rest)
+                m.d.sync += [held_mask.eq(held_rest), held_rest.eq(rest), held_last.eq(rest == 0)]
+
+        # Taking an entry (overrides the bookkeeping above when the held one is done).
+        with m.If(take):
+            m.d.sync += held.eq(self.i.valid)
+            with m.If(self.i.valid):
+                rest = without_lowest_bit(self.i.payload.mask)
+                m.d.sync += [
+                    held_mask.eq(self.i.payload.mask),
+                    held_rest.eq(rest),
+                    held_last.eq(self.i.payload.eot | (rest == 0)),
+                    held_group.eq(self.i.payload.group),
+                    held_eot.eq(self.i.payload.eot),
+                ]
+
+        m.d.comb += self.busy.eq(held | self.o.valid)
+        return m
