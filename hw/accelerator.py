@@ -134,13 +134,14 @@ class Accelerator(wiring.Component):
         capture = 3 if self.register_weights else 2
         read_phase = Signal(range(capture + 1))
         # A taken word is registered and written a cycle later (``write_pending``: no other
-        # word, request or input is taken meanwhile).
+        # word, request or input is taken meanwhile). The register copies the payload every
+        # cycle (no enable fanning out from the handshake): a stream's payload holds while it
+        # waits, so the copy is the taken word when ``write_pending`` is set.
         write_pending = Signal()
-        cfg = Signal(cfg_layout(s))
+        cfg = Signal(cfg_layout(s), reset_less=True)
         m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0) & ~write_pending)
         m.d.sync += write_pending.eq(self.cfg.valid & self.cfg.ready)
-        with m.If(self.cfg.valid & self.cfg.ready):
-            m.d.sync += cfg.eq(self.cfg.payload)
+        m.d.sync += cfg.eq(self.cfg.payload)
         write = write_pending
 
         def selected(sel):

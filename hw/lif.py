@@ -192,7 +192,7 @@ class LIFLayer(wiring.Component):
         # The weight word read: straight from the memory, or a cycle later from a register.
         weight = w_rd.data
         if self.register_weights:
-            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P))
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P), reset_less=True)
             m.d.sync += weight.eq(w_rd.data)
         # One weight address: the write's, else the read-back's, else the event phase's.
         weight_addr = Signal.like(w_rd.addr)
@@ -207,6 +207,10 @@ class LIFLayer(wiring.Component):
         ]
 
         timestep = Signal(range(max(T, 2)))
+        # The sample's last timestep: its write-back leaves every membrane at zero for the next
+        # sample, so the update pass reads ``v_old`` without a mux (a register, not a compare,
+        # since it fans out to every bit of every lane).
+        last_timestep = Signal(init=T == 1)
         group = Signal(range(max(G, 2)))
         last_group = group == G - 1
 
@@ -326,7 +330,7 @@ class LIFLayer(wiring.Component):
             else:
                 m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
             for p in range(P):
-                v_old = Mux(timestep == 0, 0, s_rd.data[p].v)
+                v_old = s_rd.data[p].v  # zero at a sample's first timestep (see the write-back)
                 m.d.sync += drive[p].eq(b_rd.data[p] + s_rd.data[p].acc)
                 if self.leak_multiplier:
                     m.d.sync += product[p].eq(v_old * factor)
@@ -386,7 +390,9 @@ class LIFLayer(wiring.Component):
             for p in range(P):
                 m.d.comb += [
                     s_wr.data[p].acc.eq(0),
-                    s_wr.data[p].v.eq(Mux(new_spikes[p], v_reset[p], v_kept[p])),
+                    s_wr.data[p].v.eq(
+                        Mux(last_timestep, 0, Mux(new_spikes[p], v_reset[p], v_kept[p]))
+                    ),
                 ]
             m.d.sync += [
                 push.eq(new_spikes.any()),
@@ -451,6 +457,8 @@ class LIFLayer(wiring.Component):
                 with m.If((update_group == G) & ~any_in_flight & spikes.w_rdy):
                     m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
+                    if T > 1:
+                        m.d.sync += last_timestep.eq(timestep == T - 2)
                     m.next = "EVENTS"
 
         m.d.comb += b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_group))

@@ -165,7 +165,7 @@ class Readout(wiring.Component):
         do_add, from_noise, weight = add, noise_stage, w_rd.data
         if self.register_weights:
             do_add, from_noise = Signal(), Signal()
-            weight = Signal(data.ArrayLayout(signed(self.weight_bits), C))
+            weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
             m.d.sync += [do_add.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
         for c in range(C):
             addend = Mux(from_noise, weight[c] * maps, weight[c])
