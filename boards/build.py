@@ -64,6 +64,20 @@ BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 #: (``register_weights``); the iCE40 has no logic cells to spare for it.
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
+#: ECP5 DP16KD geometries, widest first: (bits a word, words).
+DP16KD_GEOMETRIES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+
+
+def block_ram_columns(depth: int) -> int | None:
+    """Bits of the widest DP16KD column that holds ``depth`` words in one block (``None``: up
+    to 512 words, where Yosys maps a memory that way by itself, or deeper than any block).
+    A LIF weight memory split into such columns (``weight_columns``) reads without a
+    multiplexer across blocks after the block RAM's slow output."""
+    if depth <= DP16KD_GEOMETRIES[0][1]:
+        return None
+    return next((bits for bits, words in DP16KD_GEOMETRIES if depth <= words), None)
+
+
 #: Multipliers for the LIF leak (``leak_multiplier``, one per lane and layer) and the widest
 #: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16;
 #: Yosys maps the readout's constant multiplications to the others). The ECP5 boards have
@@ -92,7 +106,8 @@ def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bo
 def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     """The accelerator variant ``board`` builds (keyword arguments of
     :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
-    ECP5, the leak on DSP multipliers where there are enough of them. The arithmetic is the
+    ECP5 (in block-RAM-deep columns), the leak on DSP multipliers where there are enough of
+    them. The arithmetic is the
     same in every variant."""
     in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
     count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
@@ -100,6 +115,12 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
         "register_weights": board in REGISTERED_WEIGHT_BOARDS,
         "leak_multiplier": shape.n_layers * shape.lanes <= count and shape.membrane_bits <= width,
+        "weight_columns": [
+            block_ram_columns(shape.sizes[l] * shape.groups(l))
+            if board in REGISTERED_WEIGHT_BOARDS
+            else None
+            for l in range(shape.n_layers)
+        ],
     }
 
 
@@ -277,7 +298,9 @@ def build_board(
         "lanes": lanes,
         "baud": baud,
         "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
-        "accelerator_variant": {k: variant[k] for k in ("register_weights", "leak_multiplier")},
+        "accelerator_variant": {
+            k: variant[k] for k in ("register_weights", "leak_multiplier", "weight_columns")
+        },
         "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         "pll": None if pll is None else pll.params,
         "seconds": seconds,

@@ -67,6 +67,10 @@ class Accelerator(wiring.Component):
     leak_multiplier : bool
         Compute every LIF layer's leak with a multiplier (a DSP block per lane) instead of a
         barrel shifter (:class:`hw.lif.LIFLayer`); the same arithmetic.
+    weight_columns : list of (int or None), optional
+        Per LIF layer: keep the weight words in column memories of this many bits, so that
+        each column fits one block RAM's depth (:class:`hw.lif.LIFLayer`); ``None``: one
+        memory.
 
     Members
     -------
@@ -90,15 +94,18 @@ class Accelerator(wiring.Component):
         weight_attrs=None,
         register_weights=False,
         leak_multiplier=False,
+        weight_columns=None,
     ):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
         weight_attrs = list(weight_attrs or [{}] * shape.n_layers)
-        if len(weight_attrs) != shape.n_layers:
-            raise ValueError(
-                f"weight_attrs needs one dict per LIF layer ({shape.n_layers}), "
-                f"not {len(weight_attrs)}"
-            )
+        weight_columns = list(weight_columns or [None] * shape.n_layers)
+        for name, per_layer in (("weight_attrs", weight_attrs), ("weight_columns", weight_columns)):
+            if len(per_layer) != shape.n_layers:
+                raise ValueError(
+                    f"{name} needs one entry per LIF layer ({shape.n_layers}), not {len(per_layer)}"
+                )
+        self.weight_columns = weight_columns
         self.shape = shape
         self.weight_attrs, self.register_weights = weight_attrs, register_weights
         self.leak_multiplier = leak_multiplier
@@ -200,6 +207,7 @@ class Accelerator(wiring.Component):
                 weight_attrs=self.weight_attrs[l],
                 register_weights=self.register_weights,
                 leak_multiplier=self.leak_multiplier,
+                weight_columns=self.weight_columns[l],
             )
             m.submodules[f"layer{l}"] = layer
             layers.append(layer)

@@ -95,6 +95,11 @@ class LIFLayer(wiring.Component):
         ``ceil(v * (1 - 2**-k))``). Stage 1 registers the product (the DSP's output register),
         stage 2 adds its high part, the drive and a carry for a nonzero low part in one carry
         chain. One multiplier per lane.
+    weight_columns : int or None
+        Keep the weight words in column memories of this many bits each (the last one may be
+        narrower) instead of one memory: a column as deep as the memory and as wide as one
+        block RAM holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no
+        multiplexer across blocks follows the read. ``None``: one memory.
 
     Members
     -------
@@ -130,6 +135,7 @@ class LIFLayer(wiring.Component):
         weight_attrs=None,
         register_weights=False,
         leak_multiplier=False,
+        weight_columns=None,
     ):
         for name, value in (
             ("n_in", n_in),
@@ -146,6 +152,13 @@ class LIFLayer(wiring.Component):
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.weight_attrs = dict(weight_attrs or {})
         self.register_weights, self.leak_multiplier = register_weights, leak_multiplier
+        if weight_columns is not None and (
+            not isinstance(weight_columns, int) or weight_columns < 1
+        ):
+            raise ValueError(
+                f"weight_columns must be a positive integer or None, not {weight_columns!r}"
+            )
+        self.weight_columns = weight_columns
         self.groups = -(-n_out // lanes)
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
         bias_addr_bits = (self.groups - 1).bit_length() or 1
@@ -170,18 +183,29 @@ class LIFLayer(wiring.Component):
             {"acc": signed(self.acc_bits), "v": signed(self.membrane_bits)}
         )
 
-        # Memories: weights and biases written at run time, per-group lane state.
-        m.submodules.weights = weights = Memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), P),
-            depth=self.n_in * G,
-            init=[],
-            attrs=self.weight_attrs,
-        )
+        # Memories: weights and biases written at run time, per-group lane state. The weight
+        # words are kept in one memory, or in column memories of ``weight_columns`` bits each.
+        word = data.ArrayLayout(signed(self.weight_bits), P)
+        step = self.weight_columns or word.size
+        columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
+        weight_addr = Signal(range(max(self.n_in * G, 2)))  # written, read back or read
+        weight_word = Signal(word)  # the word read (the cycle after its address)
+        for c, (lo, hi) in enumerate(columns):
+            column = Memory(shape=hi - lo, depth=self.n_in * G, init=[], attrs=self.weight_attrs)
+            m.submodules[f"weights{c}" if len(columns) > 1 else "weights"] = column
+            w_rd, w_wr = column.read_port(), column.write_port()
+            m.d.comb += [
+                w_wr.en.eq(self.weight_write.en),
+                w_wr.addr.eq(weight_addr),
+                w_wr.data.eq(self.weight_write.data[lo:hi]),
+                w_rd.addr.eq(weight_addr),
+                w_rd.en.eq(~self.weight_write.en),
+                weight_word.as_value()[lo:hi].eq(w_rd.data),
+            ]
         m.submodules.biases = biases = Memory(
             shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[]
         )
         m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G, init=[])
-        w_rd, w_wr = weights.read_port(), weights.write_port()
         b_rd, b_wr = biases.read_port(), biases.write_port()
         s_wr = state.write_port()
         # A group is read again at the earliest G cycles after its write-back (G - 1 with
@@ -190,18 +214,11 @@ class LIFLayer(wiring.Component):
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
         # The weight word read: straight from the memory, or a cycle later from a register.
-        weight = w_rd.data
+        weight = weight_word
         if self.register_weights:
-            weight = Signal(data.ArrayLayout(signed(self.weight_bits), P), reset_less=True)
-            m.d.sync += weight.eq(w_rd.data)
-        # One weight address: the write's, else the read-back's, else the event phase's.
-        weight_addr = Signal.like(w_rd.addr)
+            weight = Signal(word, reset_less=True)
+            m.d.sync += weight.eq(weight_word)
         m.d.comb += [
-            w_wr.en.eq(self.weight_write.en),
-            w_wr.addr.eq(weight_addr),
-            w_wr.data.eq(self.weight_write.data),
-            w_rd.addr.eq(weight_addr),
-            w_rd.en.eq(~self.weight_write.en),
             self.weight_read.data.eq(weight),  # a cycle later with ``register_weights``
             self.bias_read.data.eq(b_rd.data),
         ]

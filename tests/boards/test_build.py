@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from boards.build import BuildError, build_board, spram_layers, synthesize
+from boards.build import BuildError, block_ram_columns, build_board, spram_layers, synthesize
 from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
 from sw.cli import main
@@ -83,6 +83,13 @@ def test_weights_go_to_spram_largest_first_while_blocks_last():
     assert spram_layers(deep) == [True, False]  # both need 4 blocks; the larger wins
     small = AcceleratorShape(sizes=(64, 32, 32, 10), timesteps=2, lanes=4)
     assert spram_layers(small) == [True, True]  # 2 + 2 blocks
+
+
+def test_block_ram_columns_fit_one_dp16kd_deep():
+    """The widest DP16KD column holding the whole depth; none where one memory maps so anyway
+    (up to 512 words) or where no column is deep enough."""
+    cases = {512: None, 513: 18, 1024: 18, 2048: 9, 6272: 2, 16384: 1, 16385: None}
+    assert {depth: block_ram_columns(depth) for depth in cases} == cases
 
 
 def test_pll_settings_match_icepll_and_ecppll():

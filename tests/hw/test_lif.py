@@ -142,6 +142,8 @@ VARIANTS = {
     "plain": {},
     "registered": {"register_weights": True},
     "multiplier": {"leak_multiplier": True},
+    # 5-bit columns: a weight straddles two column memories
+    "columns": {"register_weights": True, "weight_columns": 5},
 }
 
 
@@ -197,4 +199,21 @@ def test_layer_parameters_are_validated():
             bias_bits=16,
             acc_bits=12,
             update_bits=20,
+        )
+
+
+def test_weight_columns_are_validated():
+    message = "weight_columns must be a positive integer or None, not 0"
+    with pytest.raises(ValueError, match=message):
+        LIFLayer(
+            n_in=3,
+            n_out=3,
+            lanes=2,
+            timesteps=2,
+            weight_bits=8,
+            membrane_bits=16,
+            bias_bits=16,
+            acc_bits=12,
+            update_bits=20,
+            weight_columns=0,
         )

@@ -68,6 +68,8 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
         board, AcceleratorShape.from_model(load_model(digits_model), lanes=4)
     )
     assert options["leak_multiplier"] != options["register_weights"]
+    # ECP5: the 2,048-word weight memory in 9-bit columns, one DP16KD deep each
+    assert options["weight_columns"] == ([9] if options["register_weights"] else [None])
     for mode in ("normal", "noise"):
         result = run_cosim(
             digits_model,
