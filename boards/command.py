@@ -145,11 +145,6 @@ class CommandProcessor(wiring.Component):
         m.submodules.tx_crc = tx_crc = CRC16()
 
         command = Signal(8)
-        # The command decoded as its byte arrives (one flag each: no compare on later paths).
-        is_command = {
-            c: Signal(name=f"is_{c.name.lower()}")
-            for c in (Command.IDENTIFY, Command.WRITE, Command.READ, Command.COMMIT, Command.RUN)
-        }
         length = Signal(16)
         count = Signal(16)  # payload bytes received
         received_crc = Signal(16)
@@ -220,7 +215,7 @@ class CommandProcessor(wiring.Component):
         m.d.sync += [
             depth.eq(Mux(select < len(depths), depth_rom[select], 0)),
             max_read.eq(Mux(select < len(depths), max_read_rom[select], 0)),
-            end.eq(addr + Mux(is_command[Command.READ], read_count, block_words)),
+            end.eq(addr + Mux(command == Command.READ, read_count, block_words)),
         ]
 
         byte = self.rx.payload
@@ -302,7 +297,6 @@ class CommandProcessor(wiring.Component):
                 expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += command.eq(byte)
-                    m.d.sync += [flag.eq(byte == c) for c, flag in is_command.items()]
                     m.next = "LEN0"
 
             with m.State("LEN0"):
@@ -356,7 +350,7 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += read_count[:8].eq(byte)
                         with m.Case(4):
                             m.d.sync += read_count[8:].eq(byte)
-                    with m.If(is_command[Command.WRITE] & past_header):
+                    with m.If((command == Command.WRITE) & past_header):
                         with m.If(~buffer_full):
                             m.d.sync += [
                                 store_en.eq(Mux(received_bytes[0], 0b10, 0b01)),
@@ -371,7 +365,7 @@ class CommandProcessor(wiring.Component):
                             m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
                     with m.If(count[0] == 0):
                         m.d.sync += low_byte.eq(byte)
-                    with m.Elif(is_command[Command.RUN] & ~words_full):
+                    with m.Elif((command == Command.RUN) & ~words_full):
                         word = Cat(low_byte, byte)
                         m.d.sync += [
                             store_en.eq(0b11),
@@ -421,22 +415,22 @@ class CommandProcessor(wiring.Component):
                 status = Signal(8)
                 with m.If(crc_bad):
                     m.d.comb += status.eq(Status.BAD_CRC)
-                with m.Elif(is_command[Command.IDENTIFY]):
+                with m.Elif(command == Command.IDENTIFY):
                     m.d.comb += status.eq(Status.OK)
-                with m.Elif(is_command[Command.WRITE]):
+                with m.Elif(command == Command.WRITE):
                     with m.If(write_length_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                     with m.Elif(past_end):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Elif(is_command[Command.READ]):
+                with m.Elif(command == Command.READ):
                     with m.If(read_length_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                     with m.Elif(read_count_bad | past_end):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Elif(is_command[Command.COMMIT]):
+                with m.Elif(command == Command.COMMIT):
                     with m.If(empty_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
-                with m.Elif(is_command[Command.RUN]):
+                with m.Elif(command == Command.RUN):
                     with m.If(~committed):
                         m.d.comb += status.eq(Status.NOT_COMMITTED)
                     with m.Elif(run_bad):
@@ -450,16 +444,16 @@ class CommandProcessor(wiring.Component):
                 with m.If(reply_status != Status.OK):
                     start_reply(Command.ERROR, n=2)
                     m.next = "REPLY_HEADER"
-                with m.Elif(is_command[Command.IDENTIFY]):
+                with m.Elif(command == Command.IDENTIFY):
                     start_reply(Command.IDENTIFY, n=len(identify))
                     m.next = "REPLY_HEADER"
-                with m.Elif(is_command[Command.WRITE]):
+                with m.Elif(command == Command.WRITE):
                     m.d.sync += [applied_bytes.eq(0), word_byte.eq(0), padding.eq(0)]
                     m.next = "WRITE_FETCH"
-                with m.Elif(is_command[Command.READ]):
+                with m.Elif(command == Command.READ):
                     m.d.sync += [reply_length.eq(read_count), word_byte.eq(1)]
                     m.next = "READ_LENGTH"
-                with m.Elif(is_command[Command.COMMIT]):
+                with m.Elif(command == Command.COMMIT):
                     m.d.sync += committed.eq(1)
                     start_reply(Command.COMMIT)
                     m.next = "REPLY_HEADER"
