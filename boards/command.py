@@ -167,6 +167,7 @@ class CommandProcessor(wiring.Component):
         m.d.sync += store_en.eq(0)
         m.d.comb += [b_wr.en.eq(store_en), b_wr.addr.eq(store_addr), b_wr.data.eq(store_data)]
         low_byte = Signal(8)
+        fetched = Signal(16)  # WRITE: the buffer word the next data byte comes from
         word_count = Signal(range(words + 2))
         eot_count = Signal(range(self.shape.timesteps + 2))
         last_is_eot = Signal()
@@ -462,15 +463,20 @@ class CommandProcessor(wiring.Component):
                     m.next = "FEED"
 
             # WRITE: gather each word from the frame buffer, low byte first (the buffer's
-            # read port answers a cycle later), then the accelerator takes it once idle. The
-            # bytes shift in at the top of ``data``, zeros after the word's last one, so after
-            # ``data_bytes`` shifts the word sits at the bottom.
+            # read port answers a cycle later, and its word is registered in ``fetched``
+            # before a byte of it is picked: block RAM outputs are slow), then the accelerator
+            # takes it once idle. The bytes shift in at the top of ``data``, zeros after the
+            # word's last one, so after ``data_bytes`` shifts the word sits at the bottom.
             with m.State("WRITE_FETCH"):
                 m.d.comb += b_rd.addr.eq(applied_bytes[1:])
+                m.next = "WRITE_LATCH"
+
+            with m.State("WRITE_LATCH"):
+                m.d.sync += fetched.eq(b_rd.data)
                 m.next = "WRITE_TAKE"
 
             with m.State("WRITE_TAKE"):
-                top = Mux(padding, 0, b_rd.data.word_select(applied_bytes[0], 8))
+                top = Mux(padding, 0, fetched.word_select(applied_bytes[0], 8))
                 m.d.sync += [data.eq(Cat(data[8:], top)), word_byte.eq(word_byte + 1)]
                 with m.If(~padding):
                     m.d.sync += applied_bytes.eq(applied_bytes + 1)
