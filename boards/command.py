@@ -172,6 +172,7 @@ class CommandProcessor(wiring.Component):
         eot_count = Signal(range(self.shape.timesteps + 2))
         last_is_eot = Signal()
         sent = Signal(range(words + 1))
+        staged = Signal()  # RUN: the buffer's read port holds a word not yet offered
         result_byte = Signal(3)  # byte of the current 4-byte score
         result_score = Signal(32)  # the score of the result word being sent, sign-extended
         result_last = Signal()
@@ -549,23 +550,23 @@ class CommandProcessor(wiring.Component):
                         with m.Else():
                             m.next = "READ_REQUEST"
 
-            # RUN: stream the buffered words into the accelerator (read one cycle ahead; the
-            # read port holds its word until the accelerator takes it).
+            # RUN: stream the buffered words into the accelerator, a word a cycle, from a
+            # register (block RAM outputs are slow): the read port holds the next word
+            # (``staged``) while the register waits for ``sample.ready``; ``sent`` words have
+            # been read.
             with m.State("FEED"):
                 m.d.comb += b_rd.addr.eq(sent)
-                m.d.sync += sent.eq(sent + 1)
+                m.d.sync += [sent.eq(sent + 1), staged.eq(1)]
                 m.next = "FEED_WORD"
 
             with m.State("FEED_WORD"):
-                m.d.comb += [
-                    self.sample.valid.eq(1),
-                    self.sample.payload.eq(word_payload),
-                    b_rd.addr.eq(sent),
-                    b_rd.en.eq(self.sample.ready),
-                ]
-                with m.If(self.sample.ready):
-                    m.d.sync += sent.eq(sent + 1)
-                    with m.If(sent == word_count):
+                move = ~self.sample.valid | self.sample.ready
+                m.d.comb += [b_rd.addr.eq(sent), b_rd.en.eq(move)]
+                with m.If(move):
+                    m.d.sync += [self.sample.valid.eq(staged), self.sample.payload.eq(word_payload)]
+                    with m.If(staged):
+                        m.d.sync += [sent.eq(sent + 1), staged.eq(sent != word_count)]
+                    with m.Else():  # the last word has been taken
                         start_reply(Command.RESULT, n=n_result)
                         m.next = "REPLY_HEADER"
 
