@@ -22,6 +22,9 @@ from .lif import event_layout
 
 __all__ = ["RateEncoder"]
 
+#: With ``register_memory``: inputs start while fewer events than this wait in the queue.
+QUEUE_START = 3
+
 
 class RateEncoder(wiring.Component):
     """Bernoulli rate encoder of ``n_in`` intensities over ``timesteps`` steps.
@@ -110,8 +113,13 @@ class RateEncoder(wiring.Component):
             fire = Signal()
             m.d.sync += fire.eq(draw.fire)
         # Events of firing inputs waiting for the next layer: every input in flight, the one
-        # starting, and two more so that inputs start every cycle while events leave.
+        # starting, and two more so that inputs start every cycle while events leave. With
+        # ``register_memory`` the room check looks at the queue's level alone (no adder before
+        # the compare): inputs start while fewer than ``QUEUE_START`` events wait, and the
+        # queue has room for those, the inputs in flight and the two started meanwhile.
         queue_depth = stages + 3
+        if self.register_memory:
+            queue_depth = QUEUE_START + stages + 1
         m.submodules.queue = queue = SyncFIFOBuffered(
             width=len(self.o.payload.addr), depth=queue_depth
         )
@@ -133,7 +141,10 @@ class RateEncoder(wiring.Component):
                 l_wr.data.eq(draw.next),
             ]
         room = Signal()  # the queue takes every input in flight and one more
-        m.d.sync += room.eq(queue.level + sum(in_flight) + issue < queue_depth - 1)
+        if self.register_memory:
+            m.d.sync += room.eq(queue.level < QUEUE_START)
+        else:
+            m.d.sync += room.eq(queue.level + sum(in_flight) + issue < queue_depth - 1)
         m.d.comb += [
             self.o.payload.addr.eq(queue.r_data),
             self.o.payload.eot.eq(0),
