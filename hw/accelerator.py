@@ -28,7 +28,7 @@ from sw.modelfile import atomic_write
 
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
-from .lif import LIFLayer, event_layout
+from .lif import LIFLayer, event_layout, weight_register_stages
 from .readout import Readout, TraceSignature, result_layout
 
 __all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
@@ -136,9 +136,13 @@ class Accelerator(wiring.Component):
         # the write path) and no input is offered now.
         was_idle = Signal()
         idle = Signal()
-        # 1: address applied, then the ports answer; captured in ``capture`` (a cycle later
-        # with ``register_weights``: the weight read-back comes from the registered copies).
-        capture = 3 if self.register_weights else 2
+        # 1: address applied, then the ports answer; captured in ``capture`` (later by the
+        # weight registers: the weight read-back comes from the registered copies).
+        weight_stages = [
+            weight_register_stages(self.register_weights, columns, s.lanes * s.weight_bits)
+            for columns in self.weight_columns
+        ]
+        capture = 2 + max(weight_stages + [int(self.register_weights)])
         read_phase = Signal(range(capture + 1))
         # A taken word is registered and written a cycle later (``write_pending``: no other
         # word, request or input is taken meanwhile). The register copies the payload every

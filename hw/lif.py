@@ -31,6 +31,7 @@ __all__ = [
     "MemoryWriteSignature",
     "MemoryReadSignature",
     "LIFLayer",
+    "weight_register_stages",
     "saturate",
 ]
 
@@ -56,6 +57,15 @@ class MemoryReadSignature(wiring.Signature):
 
     def __init__(self, addr_bits: int, data_bits: int):
         super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": In(data_bits)})
+
+
+def weight_register_stages(register_weights: bool, weight_columns, word_bits: int) -> int:
+    """Registers between a LIF layer's weight memory and its adders: one with
+    ``register_weights``, and one more when the words are split into columns, so that each
+    column's register can sit by its block RAM (the columns spread over the die). Read-back
+    data come as many cycles later."""
+    split = weight_columns is not None and weight_columns < word_bits
+    return int(register_weights) + int(register_weights and split)
 
 
 def saturate(value, bits: int):
@@ -99,7 +109,10 @@ class LIFLayer(wiring.Component):
         Keep the weight words in column memories of this many bits each (the last one may be
         narrower) instead of one memory: a column as deep as the memory and as wide as one
         block RAM holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no
-        multiplexer across blocks follows the read. ``None``: one memory.
+        multiplexer across blocks follows the read. ``None``: one memory. With
+        ``register_weights`` and more than one column the weights are registered twice (a
+        register by each block RAM, then one by the adders): the event phase and the read-back
+        take a cycle more.
 
     Members
     -------
@@ -159,6 +172,9 @@ class LIFLayer(wiring.Component):
                 f"weight_columns must be a positive integer or None, not {weight_columns!r}"
             )
         self.weight_columns = weight_columns
+        self.weight_stages = weight_register_stages(
+            register_weights, weight_columns, lanes * weight_bits
+        )
         self.groups = -(-n_out // lanes)
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
         bias_addr_bits = (self.groups - 1).bit_length() or 1
@@ -213,13 +229,15 @@ class LIFLayer(wiring.Component):
         s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
-        # The weight word read: straight from the memory, or a cycle later from a register.
+        # The weight word read: straight from the memory, or ``weight_stages`` cycles later
+        # from registers.
         weight = weight_word
-        if self.register_weights:
-            weight = Signal(word, reset_less=True)
-            m.d.sync += weight.eq(weight_word)
+        for k in range(self.weight_stages):
+            registered = Signal(word, reset_less=True, name=f"weight_stage{k}")
+            m.d.sync += registered.eq(weight)
+            weight = registered
         m.d.comb += [
-            self.weight_read.data.eq(weight),  # a cycle later with ``register_weights``
+            self.weight_read.data.eq(weight),  # ``weight_stages`` cycles later
             self.bias_read.data.eq(b_rd.data),
         ]
 
@@ -231,15 +249,17 @@ class LIFLayer(wiring.Component):
         group = Signal(range(max(G, 2)))
         last_group = group == G - 1
 
-        # Event phase: one (event, group) read per cycle; stage 1 writes the sums back (with
-        # ``register_weights``: stage 1 registers the weights and reads the state, stage 2
-        # writes the sums back).
+        # Event phase: one (event, group) read per cycle; then ``weight_stages + 1`` stages:
+        # the weights arrive in the last (registered ``weight_stages`` times), which writes the
+        # sums back, and the stage before it reads the lane state (without weight registers
+        # the state is read with the weights).
         event_active = Signal()
         weight_base = Signal(range(max(self.n_in * G, 2)))
-        event_stage = Signal()
-        event_group = Signal.like(group)
-        event_write = Signal()  # the stage that writes the sums back
-        write_group = Signal.like(group)
+        n_stages = self.weight_stages + 1
+        event_stages = [Signal(name=f"event_stage{k}") for k in range(n_stages)]
+        event_groups = [Signal.like(group, name=f"event_group{k}") for k in range(n_stages)]
+        event_stage, event_group = event_stages[0], event_groups[0]
+        event_write, write_group = event_stages[-1], event_groups[-1]
 
         # Update pass: one group read per issue, four to six stages (below); the last pushes the
         # group's spikes to `spikes`.
@@ -295,12 +315,12 @@ class LIFLayer(wiring.Component):
             m.d.comb += weight_addr.eq(self.weight_read.addr)
         with m.Else():
             m.d.comb += weight_addr.eq(weight_base + group)
-        if self.register_weights:
-            m.d.sync += [event_write.eq(event_stage), write_group.eq(event_group)]
-            m.d.comb += s_rd.addr.eq(event_group)
-        else:
-            m.d.comb += [event_write.eq(event_stage), write_group.eq(event_group)]
-            m.d.comb += s_rd.addr.eq(group)
+        for k in range(1, len(event_stages)):
+            m.d.sync += [
+                event_stages[k].eq(event_stages[k - 1]),
+                event_groups[k].eq(event_groups[k - 1]),
+            ]
+        m.d.comb += s_rd.addr.eq(event_groups[-2] if self.weight_stages else group)
 
         # The write-back of the event phase: acc += w for every lane of the group read.
         with m.If(event_write):
@@ -461,8 +481,8 @@ class LIFLayer(wiring.Component):
 
             with m.State("UPDATE"):
                 drained = Const(1)
-                if self.register_weights:  # the last event's sums must land first
-                    drained = ~event_stage & ~event_write
+                if self.weight_stages:  # the last event's sums must land first
+                    drained = ~Cat(*event_stages).any()
                 with m.If(drained):
                     m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room & drained):
@@ -482,8 +502,7 @@ class LIFLayer(wiring.Component):
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
             | event_active
-            | event_stage
-            | event_write
+            | Cat(*event_stages).any()
             | spikes.r_rdy
             | serialiser.busy
             | (timestep != 0)
