@@ -59,13 +59,22 @@ class MemoryReadSignature(wiring.Signature):
         super().__init__({"en": Out(1), "addr": Out(addr_bits), "data": In(data_bits)})
 
 
+#: Weight columns from which on the weights are registered twice (with ``register_weights``).
+MANY_COLUMNS = 16
+
+
 def weight_register_stages(register_weights: bool, weight_columns, word_bits: int) -> int:
     """Registers between a LIF layer's weight memory and its adders: one with
-    ``register_weights``, and one more when the words are split into columns, so that each
-    column's register can sit by its block RAM (the columns spread over the die). Read-back
-    data come as many cycles later."""
-    split = weight_columns is not None and weight_columns < word_bits
-    return int(register_weights) + int(register_weights and split)
+    ``register_weights``, and one more when the words are split into ``MANY_COLUMNS`` or more
+    columns (block RAMs, which then spread over the die's block RAM rows), so that each
+    column's register can sit by its block RAM. Read-back data come as many cycles later.
+
+    A few columns lie close together and need no second register (the ULX3S digits build at
+    P=8, 4 columns, reaches 127 MHz without it), and leaving it out there also keeps that
+    netlist clear of the Yosys 0.70 ABC9 assertion (docs/boards.md) which the second register
+    trips there."""
+    columns = -(-word_bits // weight_columns) if weight_columns else 1
+    return int(register_weights) + int(register_weights and columns >= MANY_COLUMNS)
 
 
 def saturate(value, bits: int):
@@ -110,9 +119,9 @@ class LIFLayer(wiring.Component):
         narrower) instead of one memory: a column as deep as the memory and as wide as one
         block RAM holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no
         multiplexer across blocks follows the read. ``None``: one memory. With
-        ``register_weights`` and more than one column the weights are registered twice (a
-        register by each block RAM, then one by the adders): the event phase and the read-back
-        take a cycle more.
+        ``register_weights`` and many columns (``MANY_COLUMNS``) the weights are registered
+        twice (a register by each block RAM, then one by the adders): the event phase and the
+        read-back take a cycle more.
 
     Members
     -------

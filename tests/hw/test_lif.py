@@ -144,6 +144,8 @@ VARIANTS = {
     "multiplier": {"leak_multiplier": True},
     # 5-bit columns: a weight straddles two column memories
     "columns": {"register_weights": True, "weight_columns": 5},
+    # 1-bit columns, 16 or more with 2 lanes: the weights are registered twice
+    "many-columns": {"register_weights": True, "weight_columns": 1},
 }
 
 

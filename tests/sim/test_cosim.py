@@ -60,16 +60,20 @@ def test_digits_on_verilator_with_stalls(digits_model, tmp_path):
     assert inference["cycles_per_inference"] < 2 * 64 * 128 / 8
 
 
-@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f", "ulx3s-85f-1-bit-columns"])
 def test_board_variants_on_verilator(digits_model, tmp_path, board):
     """The variant each board builds (leak on DSP multipliers; registered weight memories and
-    their read-back a cycle later) in every mode, read back, reset mid-inference."""
+    their read-back a cycle later) in every mode, read back, reset mid-inference. With 1-bit
+    columns (32 of them, as MNIST's 64 at P=16) the weights are registered twice."""
     options = accelerator_options(
-        board, AcceleratorShape.from_model(load_model(digits_model), lanes=4)
+        board.removesuffix("-1-bit-columns"),
+        AcceleratorShape.from_model(load_model(digits_model), lanes=4),
     )
     assert options["leak_multiplier"] != options["register_weights"]
     # ECP5: the 2,048-word weight memory in 9-bit columns, one DP16KD deep each
     assert options["weight_columns"] == ([9] if options["register_weights"] else [None])
+    if board.endswith("-1-bit-columns"):
+        options["weight_columns"] = [1]
     for mode in ("normal", "noise"):
         result = run_cosim(
             digits_model,
