@@ -149,7 +149,10 @@ def _markdown(result) -> str:
     ]
     for r in result["rows"]:
         if r["fmax_min_mhz"] is None:
-            lines.append(f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | - | - | - | - |")
+            lines.append(
+                f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} "
+                "| - | - | - |"
+            )
             continue
         lines.append(
             f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} | "
