@@ -79,9 +79,9 @@ def block_ram_columns(depth: int) -> int | None:
 
 
 #: Multipliers for the LIF leak (``leak_multiplier``, one per lane and layer) and the widest
-#: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16;
-#: Yosys maps the readout's constant multiplications to the others). The ECP5 boards have
-#: logic to spare, and the barrel shifter is faster there than a MULT18X18D.
+#: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16),
+#: two left for other products. The ECP5 boards have logic to spare, and the barrel shifter is
+#: faster there than a MULT18X18D.
 LEAK_MULTIPLIERS = {"icebreaker": (6, 16)}
 
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
@@ -107,8 +107,7 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     """The accelerator variant ``board`` builds (keyword arguments of
     :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
     ECP5 (in block-RAM-deep columns), the leak on DSP multipliers where there are enough of
-    them. The arithmetic is the
-    same in every variant."""
+    them. The arithmetic is the same in every variant."""
     in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
     count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
     return {

@@ -189,33 +189,24 @@ def test_saturation_at_both_rails():
     assert expected[0, :, 0].tolist() == [1, 1, 1, 1] and not expected[0, :, 1].any()
 
 
-def test_layer_parameters_are_validated():
-    with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
-        LIFLayer(
-            n_in=3,
-            n_out=3,
-            lanes=0,
-            timesteps=2,
-            weight_bits=8,
-            membrane_bits=16,
-            bias_bits=16,
-            acc_bits=12,
-            update_bits=20,
-        )
-
-
-def test_weight_columns_are_validated():
-    message = "weight_columns must be a positive integer or None, not 0"
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"lanes": 0}, "lanes must be a positive integer, not 0"),
+        ({"weight_columns": 0}, "weight_columns must be a positive integer or None, not 0"),
+    ],
+)
+def test_layer_parameters_are_validated(bad, message):
+    params = dict(
+        n_in=3,
+        n_out=3,
+        lanes=2,
+        timesteps=2,
+        weight_bits=8,
+        membrane_bits=16,
+        bias_bits=16,
+        acc_bits=12,
+        update_bits=20,
+    )
     with pytest.raises(ValueError, match=message):
-        LIFLayer(
-            n_in=3,
-            n_out=3,
-            lanes=2,
-            timesteps=2,
-            weight_bits=8,
-            membrane_bits=16,
-            bias_bits=16,
-            acc_bits=12,
-            update_bits=20,
-            weight_columns=0,
-        )
+        LIFLayer(**{**params, **bad})
