@@ -12,7 +12,13 @@ from hw.layout import AcceleratorShape
 from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header
 
-from .build import BuildError, accelerator_options, build_board
+from .build import (
+    BuildError,
+    accelerator_clock,
+    accelerator_options,
+    build_board,
+    link_clock,
+)
 
 __all__ = ["bench_board"]
 
@@ -103,11 +109,13 @@ def bench_board(
 
 def _figures(summary: dict) -> dict:
     util = summary["utilization"]
-    (clock,) = summary["fmax"].values()
+    clock, link = accelerator_clock(summary["fmax"]), link_clock(summary["fmax"])
     return {
         "cells": {k: [v["used"], v["available"]] for k, v in util.items()},
         "fmax_mhz": clock["achieved"],
         "clock_mhz": clock["constraint"],
+        "link_fmax_mhz": link["achieved"],
+        "link_clock_mhz": link["constraint"],
         "seconds": summary["seconds"],
     }
 
@@ -124,8 +132,9 @@ def _markdown(result) -> str:
         "the golden model); inferences per second at the lowest Fmax of the seeds (achieved, "
         "including seeds that missed the clock they were built for: `missed`).",
         "",
-        "| lanes P | seed | " + " | ".join(cells) + " | Fmax MHz (clock) | build s |",
-        "|---|---|" + "---|" * len(cells) + "---|---|",
+        "| lanes P | seed | " + " | ".join(cells) + " | Fmax MHz (clock) | link Fmax MHz (clock) "
+        "| build s |",
+        "|---|---|" + "---|" * len(cells) + "---|---|---|",
     ]
     for r in result["rows"]:
         for b in r["builds"]:
@@ -139,7 +148,8 @@ def _markdown(result) -> str:
             ]
             lines.append(
                 f"| {r['lanes']} | {b['seed']} | " + " | ".join(used) + f" | {b['fmax_mhz']:.1f} "
-                f"({b['clock_mhz']:.0f}{missed}) | {b['seconds']:.0f} |"
+                f"({b['clock_mhz']:.0f}{missed}) | {b['link_fmax_mhz']:.1f} "
+                f"({b['link_clock_mhz']:.0f}) | {b['seconds']:.0f} |"
             )
     lines += [
         "",

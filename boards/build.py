@@ -14,13 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
 from amaranth.lib import io
 
 from hw.layout import AcceleratorShape
 from sw.modelfile import atomic_write, load_model
 
-from .core import BoardCore
+from .core import LINK_DOMAIN, BoardCore
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
     "synthesize",
     "format_report",
     "BuildError",
+    "accelerator_clock",
+    "link_clock",
 ]
 
 DEFAULT_BAUD = 115_200
@@ -83,6 +85,9 @@ def block_ram_columns(depth: int) -> int | None:
 #: two left for other products. The ECP5 boards have logic to spare, and the barrel shifter is
 #: faster there than a MULT18X18D.
 LEAK_MULTIPLIERS = {"icebreaker": (6, 16)}
+
+#: Fewest flip-flops that share an enable signal on the iCE40 (``synth_ice40 -dffe_min_ce_use``).
+ICE40_MIN_ENABLE_USE = 8
 
 #: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
 SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
@@ -134,8 +139,10 @@ class BuildError(RuntimeError):
 
 class BoardTop(Elaboratable):
     """Pins around :class:`boards.core.BoardCore`: the board's UART and a LED that lights while
-    a byte is being sent back to the host. With ``clock_hz`` the logic runs from a PLL on the
-    board oscillator (:mod:`boards.pll`: the closest setting at or below ``clock_hz``)."""
+    a byte is being sent back to the host. With ``clock_hz`` the accelerator runs from a PLL on
+    the board oscillator (:mod:`boards.pll`: the closest setting at or below ``clock_hz``), and
+    the link (UART and command processor) at half its frequency on the iCE40, at the same on
+    the ECP5; without, both run from the oscillator."""
 
     def __init__(
         self,
@@ -158,13 +165,18 @@ class BoardTop(Elaboratable):
         m = Module()
         pll = self.pll_setting(platform)
         if pll is not None:
-            add_pll(m, platform, pll)
-        clock = platform.default_clk_frequency if pll is None else pll.f_out
-        divisor = int(clock // self.baud)
+            link_hz = add_pll(m, platform, pll)
+        else:  # the oscillator drives both domains (the platform's own ``sync``)
+            link_hz = platform.default_clk_frequency
+            m.domains.link = ClockDomain(LINK_DOMAIN)
+            m.d.comb += [
+                ClockSignal(LINK_DOMAIN).eq(ClockSignal("sync")),
+                ResetSignal(LINK_DOMAIN).eq(ResetSignal("sync", allow_reset_less=True)),
+            ]
         m.submodules.core = core = BoardCore(
             self.shape,
-            divisor=divisor,
-            timeout=int(clock // 100),
+            divisor=int(link_hz // self.baud),
+            timeout=int(link_hz // 100),  # 10 ms
             accelerator_options=self.accelerator_options,
         )
         uart = platform.request("uart", 0, dir="-")
@@ -208,6 +220,11 @@ def synthesis_options(board: str, variant: dict) -> dict:
         script_after_read.append("delete t:$meminit_v2")
     if variant["leak_multiplier"] and board == "icebreaker":
         synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
+    if board == "icebreaker":
+        # The 8 flip-flops of a logic block share one clock, enable and reset: an enable that
+        # only a few flip-flops use becomes a multiplexer in their LUTs instead, so the
+        # blocks fill up (with two clock domains the placer fails without this near 90 %).
+        synth_opts.append(f"-dffe_min_ce_use {ICE40_MIN_ENABLE_USE}")
     options = {"script_after_read": "\n".join(script_after_read)}
     if synth_opts:
         options["synth_opts"] = " ".join(synth_opts)
@@ -316,6 +333,17 @@ def build_board(
                 summary,
             )
     return summary
+
+
+def accelerator_clock(fmax: dict) -> dict:
+    """The accelerator's (``sync``) entry of a report's ``fmax``: the fastest clock (the link's
+    is half of it on the iCE40, the same clock elsewhere)."""
+    return max(fmax.values(), key=lambda f: f["constraint"])
+
+
+def link_clock(fmax: dict) -> dict:
+    """The link's (UART and command processor) entry of a report's ``fmax``: the slowest."""
+    return min(fmax.values(), key=lambda f: f["constraint"])
 
 
 def format_report(summary: dict) -> str:

@@ -48,7 +48,8 @@ class SimulatedLink:
     into the board's ``uart_rx`` pin and the replies come back from its ``uart_tx`` pin, paced
     by the same :class:`~boards.host.SendWindow` as a serial port: everything but the cable.
     With ``uart_divisor=None`` a byte-level bridge feeds the command processor one byte per
-    cycle (faster; the UART is then only checked by its own tests).
+    ``link`` cycle (faster; the UART is then only checked by its own tests). ``cycles`` counts
+    ``link`` cycles.
     """
 
     #: The board's state lasts only for one ``transact`` call.
@@ -70,8 +71,8 @@ class SimulatedLink:
         from amaranth.hdl import Module
         from amaranth.sim import Simulator
 
-        from .core import BoardLogic
-        from .simboard import HostUARTHarness
+        from .core import LINK_DOMAIN, BoardLogic
+        from .simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS, HostUARTHarness
 
         m = Module()
         if self.uart_divisor is None:
@@ -88,25 +89,26 @@ class SimulatedLink:
             )
             to_board, from_board = board.to_board, board.from_board
         sim = Simulator(m)
-        sim.add_clock(1e-8)
+        sim.add_clock(SYNC_PERIOD_NS * 1e-9)
+        sim.add_clock(LINK_PERIOD_NS * 1e-9, domain=LINK_DOMAIN)
         decoder, replies, window = FrameDecoder(), [], SendWindow()
         bar = progress_bar(n_replies, "simulated board")
 
         async def send(ctx):
             for frame in frames:
                 while not window.fits(len(frame)):
-                    await ctx.tick()
+                    await ctx.tick(LINK_DOMAIN)
                 window.sent(len(frame))
                 for byte in frame:
                     ctx.set(to_board.payload, byte)
                     ctx.set(to_board.valid, 1)
-                    await ctx.tick().until(to_board.ready)
+                    await ctx.tick(LINK_DOMAIN).until(to_board.ready)
                 ctx.set(to_board.valid, 0)
 
         async def receive(ctx):
             ctx.set(from_board.ready, 1)
             silent = 0
-            async for _, _, valid, payload in ctx.tick().sample(
+            async for _, _, valid, payload in ctx.tick(LINK_DOMAIN).sample(
                 from_board.valid, from_board.payload
             ):
                 self.cycles += 1

@@ -24,12 +24,12 @@ is dropped with a TIMEOUT error reply.
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import cfg_layout, read_layout
 from hw.layout import AcceleratorShape, Select, design_digest
 from hw.lif import event_layout
+from hw.ports import RegisteredRead, no_collision_memory
 from hw.readout import result_layout
 from sw import numerics
 
@@ -159,8 +159,9 @@ class CommandProcessor(wiring.Component):
 
         # The frame buffer: a RUN's words, checked while they arrive, or a WRITE's data bytes.
         words = sample_words(self.shape)
-        m.submodules.buffer = buffer = Memory(shape=16, depth=words, init=[])
-        b_wr, b_rd = buffer.write_port(granularity=8), buffer.read_port()
+        # Written while a frame arrives, read only once it has been checked (hw.ports).
+        m.submodules.buffer = buffer = no_collision_memory(shape=16, depth=words)
+        b_wr, b_rd = buffer.write_port(granularity=8), RegisteredRead(m, buffer)
         # Received bytes are written a cycle after they arrive, from registers (the buffer is
         # read only once the frame has been checked).
         store_en, store_addr, store_data = Signal(2), Signal.like(b_wr.addr), Signal(16)

@@ -1,22 +1,31 @@
 """The board's logic without pins: the command processor and the accelerator behind a byte
 stream (:class:`BoardLogic`), and the same behind a UART (:class:`BoardCore`).
 
-Board tops (``boards.build``) add the clock and the pins around :class:`BoardCore`; the
-simulated board (``boards.client.SimulatedLink``) drives :class:`BoardLogic`'s byte streams.
+Two clock domains: the UART and the command processor run in ``link`` (:data:`LINK_DOMAIN`),
+the accelerator in ``sync``. The link logic needs only a few times the baud rate, and its
+decisions take many logic levels; the accelerator is pipelined for a fast clock. The streams
+between them cross in :class:`boards.crossing.StreamCrossing` (one word now and then) and an
+``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops (``boards.build``) add the
+clocks and the pins around :class:`BoardCore` (the link clock may be the same as ``sync``'s);
+the simulated board (``boards.client.SimulatedLink``) drives :class:`BoardLogic`'s byte streams.
 """
 
-from amaranth.hdl import Module, Value
+from amaranth.hdl import DomainRenamer, Module, Value
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import Accelerator
 from hw.layout import AcceleratorShape
 
 from .command import CommandProcessor
+from .crossing import StreamCrossing
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardLogic", "BoardCore", "RX_FIFO_DEPTH"]
+__all__ = ["BoardLogic", "BoardCore", "LINK_DOMAIN", "RX_FIFO_DEPTH"]
+
+#: The clock domain of the UART and the command processor.
+LINK_DOMAIN = "link"
 
 #: Received bytes buffered while the command processor works on a frame (runs a sample, sends a
 #: reply): a host keeps at most this many bytes of requests on the wire beyond the oldest
@@ -25,10 +34,12 @@ RX_FIFO_DEPTH = 512
 
 
 class BoardLogic(wiring.Component):
-    """Command processor and accelerator: request bytes in on ``rx``, reply bytes out on ``tx``.
+    """Command processor (in ``link``) and accelerator (in ``sync``): request bytes in on
+    ``rx``, reply bytes out on ``tx``, both in ``link``.
 
     ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator`
-    (``weight_attrs``, ``register_weights``, ``leak_multiplier``), or None.
+    (``weight_attrs``, ``register_weights``, ``leak_multiplier``), or None. ``timeout``: in
+    ``link`` cycles.
     """
 
     rx: In(stream.Signature(8))
@@ -43,35 +54,52 @@ class BoardLogic(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.command = command = CommandProcessor(self.shape, timeout=self.timeout)
+        command = CommandProcessor(self.shape, timeout=self.timeout)
+        m.submodules.command = command = DomainRenamer(LINK_DOMAIN)(command)
         m.submodules.accelerator = accelerator = Accelerator(self.shape, **self.accelerator_options)
         wiring.connect(m, wiring.flipped(self.rx), command.rx)
         wiring.connect(m, command.tx, wiring.flipped(self.tx))
-        wiring.connect(m, command.cfg, accelerator.cfg)
-        wiring.connect(m, command.read, accelerator.read)
-        wiring.connect(m, accelerator.read_data, command.read_data)
-        # A register stage on the input words keeps the accelerator's ready logic out of the
-        # command processor's paths (and the other way round); three entries pass a word every
-        # cycle (two would pass one every other cycle).
+
+        def cross(name, source, sink, into):
+            other = LINK_DOMAIN if into == "sync" else "sync"
+            shape = source.signature.members["payload"].shape
+            crossing = StreamCrossing(shape, i_domain=other, o_domain=into)
+            m.submodules[name] = crossing
+            wiring.connect(m, source, crossing.i)
+            wiring.connect(m, crossing.o, sink)
+
+        cross("cfg_crossing", command.cfg, accelerator.cfg, into="sync")
+        cross("read_crossing", command.read, accelerator.read, into="sync")
+        cross("read_data_crossing", accelerator.read_data, command.read_data, into=LINK_DOMAIN)
+        cross("result_crossing", accelerator.o, command.result, into=LINK_DOMAIN)
+        # The input words, one a link cycle, cross in a FIFO; a register stage after it keeps
+        # the accelerator's ready logic out of the FIFO's pointer and memory paths (three
+        # entries pass a word every cycle).
         width = len(Value.cast(command.sample.payload))
-        m.submodules.sample_fifo = fifo = SyncFIFOBuffered(width=width, depth=3)
+        m.submodules.sample_crossing = crossing = AsyncFIFO(
+            width=width, depth=4, w_domain=LINK_DOMAIN, r_domain="sync"
+        )
+        m.submodules.sample_stage = stage = SyncFIFOBuffered(width=width, depth=3)
         m.d.comb += [
-            fifo.w_data.eq(command.sample.payload),
-            fifo.w_en.eq(command.sample.valid),
-            command.sample.ready.eq(fifo.w_rdy),
-            accelerator.i.payload.eq(fifo.r_data),
-            accelerator.i.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(accelerator.i.ready),
+            crossing.w_data.eq(command.sample.payload),
+            crossing.w_en.eq(command.sample.valid),
+            command.sample.ready.eq(crossing.w_rdy),
+            stage.w_data.eq(crossing.r_data),
+            stage.w_en.eq(crossing.r_rdy),
+            crossing.r_en.eq(stage.w_rdy),
+            accelerator.i.payload.eq(stage.r_data),
+            accelerator.i.valid.eq(stage.r_rdy),
+            stage.r_en.eq(accelerator.i.ready),
         ]
-        wiring.connect(m, accelerator.o, command.result)
         return m
 
 
 class BoardCore(wiring.Component):
-    """:class:`BoardLogic` behind an 8N1 UART: ``uart_rx`` In(1) and ``uart_tx`` Out(1), idle
-    high, ``divisor`` clock cycles a bit; ``rx_overruns`` and ``rx_framing_errors`` count the
-    bytes the UART dropped. With ``register_weights`` in ``accelerator_options`` (boards whose
-    block RAM outputs are slow) the receive FIFO's output is registered too."""
+    """:class:`BoardLogic` behind an 8N1 UART (in ``link``): ``uart_rx`` In(1) and ``uart_tx``
+    Out(1), idle high, ``divisor`` ``link`` cycles a bit; ``rx_overruns`` and
+    ``rx_framing_errors`` count the bytes the UART dropped. With ``register_weights`` in
+    ``accelerator_options`` (boards whose block RAM outputs are slow) the receive FIFO's
+    output is registered too."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
@@ -92,12 +120,13 @@ class BoardCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rx = rx = UARTReceiver(divisor=self.divisor)
-        m.submodules.tx = tx = UARTTransmitter(divisor=self.divisor)
+        link = DomainRenamer(LINK_DOMAIN)
+        m.submodules.rx = rx = link(UARTReceiver(divisor=self.divisor))
+        m.submodules.tx = tx = link(UARTTransmitter(divisor=self.divisor))
         m.submodules.logic = logic = BoardLogic(
             self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
         )
-        m.submodules.rx_fifo = rx_fifo = SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
+        m.submodules.rx_fifo = rx_fifo = link(SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH))
         m.d.comb += [
             rx_fifo.w_data.eq(rx.o.payload),
             rx_fifo.w_en.eq(rx.o.valid),
@@ -106,7 +135,7 @@ class BoardCore(wiring.Component):
         received = rx_fifo
         if (self.accelerator_options or {}).get("register_weights"):
             # Block RAM outputs are slow on this board (5.8 ns on ECP5): a register stage.
-            m.submodules.rx_stage = received = SyncFIFOBuffered(width=8, depth=2)
+            m.submodules.rx_stage = received = link(SyncFIFOBuffered(width=8, depth=2))
             m.d.comb += [
                 received.w_data.eq(rx_fifo.r_data),
                 received.w_en.eq(rx_fifo.r_rdy),

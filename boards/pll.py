@@ -1,7 +1,7 @@
 """Board clocks: the board oscillator through a PLL, searched for the closest reachable frequency
 at or below the one asked for.
 
-iCE40 (``SB_PLL40_PAD``): ``f = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)`` with the phase
+iCE40 (``SB_PLL40_2F_PAD``): ``f = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)`` with the phase
 detector at 10..133 MHz and the VCO at 533..1066 MHz (Lattice iCE40 sysCLOCK PLL guide; the
 same rules as icepll). ECP5 (``EHXPLLL``): ``f = f_in * CLKFB_DIV / CLKI_DIV`` with the VCO
 ``f * CLKOP_DIV`` at 400..800 MHz and the phase detector at >= 3.125 MHz (as ecppll).
@@ -69,30 +69,39 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
     return PLLSetting("ecp5", f_in, f, params)
 
 
-def add_pll(m: Module, platform, setting: PLLSetting):
-    """Drive the ``sync`` domain from a PLL on the board oscillator; reset until it locks."""
+def add_pll(m: Module, platform, setting: PLLSetting) -> float:
+    """Drive the ``sync`` domain from a PLL on the board oscillator, and the ``link`` domain
+    (``boards.core.LINK_DOMAIN``) at half that frequency on the iCE40 (the PLL's second output)
+    or at the same frequency elsewhere; both reset until the PLL locks. Returns the ``link``
+    clock's frequency (Hz)."""
     clk_in = platform.request(platform.default_clk, dir="-")
     m.domains.sync = sync = ClockDomain("sync")
+    m.domains.link = link = ClockDomain("link")
     clk_out = Signal()
     lock = Signal()
     p = setting.params
     if setting.family == "ice40":
+        link_hz = setting.f_out / 2
         m.submodules.pll = Instance(
-            "SB_PLL40_PAD",
+            "SB_PLL40_2F_PAD",
             p_FEEDBACK_PATH="SIMPLE",
             p_DIVR=p["DIVR"],
             p_DIVF=p["DIVF"],
             p_DIVQ=p["DIVQ"],
             p_FILTER_RANGE=p["FILTER_RANGE"],
+            p_PLLOUT_SELECT_PORTA="GENCLK_HALF",
+            p_PLLOUT_SELECT_PORTB="GENCLK",
             i_PACKAGEPIN=clk_in.io,
             i_RESETB=1,
             i_BYPASS=0,
-            o_PLLOUTGLOBAL=clk_out,
+            o_PLLOUTGLOBALA=link.clk,
+            o_PLLOUTGLOBALB=clk_out,
             o_LOCK=lock,
         )
     else:
         from amaranth.lib import io
 
+        link_hz = setting.f_out
         m.submodules.clk_in = clk_buf = io.Buffer("i", clk_in)
         m.submodules.pll = Instance(
             "EHXPLLL",
@@ -129,6 +138,10 @@ def add_pll(m: Module, platform, setting: PLLSetting):
             a_MFG_GMCREF_SEL="2",
         )
     m.d.comb += sync.clk.eq(clk_out)
+    if setting.family != "ice40":
+        m.d.comb += link.clk.eq(clk_out)
     m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
+    m.submodules.link_reset_sync = ResetSynchronizer(~lock, domain="link")
     # No explicit constraint: nextpnr derives the output clock from the PLL's parameters (a
     # constraint on the domain's clock net is dropped, as that net is renamed in synthesis).
+    return link_hz

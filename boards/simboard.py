@@ -1,23 +1,31 @@
 """The board as a simulation sees it: :class:`~boards.core.BoardCore` on its UART pins, with the
 host's own UART (the same 8N1 transmitter and receiver) on the other end of the two wires, so a
-testbench moves whole bytes while every bit crosses the pins."""
+testbench moves whole bytes while every bit crosses the pins.
 
-from amaranth.hdl import Module
+The harness has the board's two clock domains, ``sync`` (the accelerator) and ``link`` (the
+UARTs on both ends and the command processor); simulations run them at
+:data:`SYNC_PERIOD_NS` and :data:`LINK_PERIOD_NS`."""
+
+from amaranth.hdl import DomainRenamer, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.layout import AcceleratorShape
 
-from .core import BoardCore
+from .core import LINK_DOMAIN, BoardCore
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["HostUARTHarness"]
+__all__ = ["HostUARTHarness", "SYNC_PERIOD_NS", "LINK_PERIOD_NS"]
+
+#: Clock periods of simulations (ns): unrelated to each other, so the streams between the
+#: domains cross at every phase, and the link slower, as on the boards.
+SYNC_PERIOD_NS, LINK_PERIOD_NS = 10, 13
 
 
 class HostUARTHarness(wiring.Component):
-    """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes); the link
-    runs at ``divisor`` clock cycles a bit. ``rx_overruns``, ``rx_framing_errors``: the board
-    UART's counts of dropped bytes. ``accelerator_options``: as for
+    """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes), both in
+    ``link``; the line runs at ``divisor`` ``link`` cycles a bit. ``rx_overruns``,
+    ``rx_framing_errors``: the board UART's counts of dropped bytes. ``accelerator_options``: as for
     :class:`~boards.core.BoardCore`."""
 
     to_board: In(stream.Signature(8))
@@ -46,8 +54,8 @@ class HostUARTHarness(wiring.Component):
             timeout=self.timeout,
             accelerator_options=self.accelerator_options,
         )
-        m.submodules.host_tx = host_tx = UARTTransmitter(divisor=d)
-        m.submodules.host_rx = host_rx = UARTReceiver(divisor=d)
+        m.submodules.host_tx = host_tx = DomainRenamer(LINK_DOMAIN)(UARTTransmitter(divisor=d))
+        m.submodules.host_rx = host_rx = DomainRenamer(LINK_DOMAIN)(UARTReceiver(divisor=d))
         m.d.comb += [board.uart_rx.eq(host_tx.tx), host_rx.rx.eq(board.uart_tx)]
         m.d.comb += [
             self.rx_overruns.eq(board.rx_overruns),

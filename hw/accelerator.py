@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from amaranth.hdl import Module, Signal, Value, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,10 +60,10 @@ class Accelerator(wiring.Component):
         Memory attributes per LIF layer's weight memory (e.g. ``{"ram_style": "huge"}`` for
         iCE40 SPRAM).
     register_weights : bool
-        Register the weight memories' outputs before the adders (for block RAMs with a slow
-        output, as on ECP5): a pipeline stage in every LIF layer's event phase and in the
-        readout; a few cycles more per sample, and ``P * W`` (``n_classes * W`` in the
-        readout) flip-flops each.
+        Register the LIF weight memories' outputs before the adders (for block RAMs with a
+        slow output, as on ECP5): a pipeline stage in every LIF layer's event phase; a few
+        cycles more per sample, and ``P * W`` flip-flops a layer. (The readout always
+        registers its weights.)
     leak_multiplier : bool
         Compute every LIF layer's leak with a multiplier (a DSP block per lane) instead of a
         barrel shifter (:class:`hw.lif.LIFLayer`); the same arithmetic.
@@ -142,7 +142,7 @@ class Accelerator(wiring.Component):
             weight_register_stages(self.register_weights, columns, s.lanes * s.weight_bits)
             for columns in self.weight_columns
         ]
-        capture = 2 + max(weight_stages + [int(self.register_weights)])
+        capture = 2 + max(weight_stages + [1])  # the readout's weights are registered
         read_phase = Signal(range(capture + 1))
         # A taken word is registered and written a cycle later (``write_pending``: no other
         # word, request or input is taken meanwhile). The register copies the payload every
@@ -187,7 +187,6 @@ class Accelerator(wiring.Component):
                 n_in=s.sizes[0],
                 timesteps=s.timesteps,
                 lfsr_width=s.lfsr_width,
-                register_memory=self.register_weights,
             )
             take_input(encoder.i)
             m.d.comb += encoder.seed.eq(encoder_seed)
@@ -256,7 +255,6 @@ class Accelerator(wiring.Component):
             bias_bits=s.bias_bits,
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
-            register_weights=self.register_weights,
         )
         wiring.connect(m, upstream, readout.i)
         wiring.connect(m, readout.o, wiring.flipped(self.o))
@@ -277,8 +275,10 @@ class Accelerator(wiring.Component):
         busy.append(readout.busy)
 
         # Cycle counter: cycles with work in flight since the last result, not counting cycles
-        # in which a result word waits for its consumer (a slow reader, e.g. a UART, would
-        # otherwise add its own time).
+        # in which a result word is offered (a slow reader, e.g. a UART, would otherwise add
+        # its own time; and the word's count holds still while it waits). It counts from the
+        # registered busy (``was_idle``: the blocks' busy signals come from all over the die)
+        # and restarts the cycle after the last word was taken, both a cycle late.
         cycles = Signal(32)
         m.d.comb += readout.cycles.eq(cycles + 1)
         any_busy = self.i.valid
@@ -286,14 +286,18 @@ class Accelerator(wiring.Component):
             any_busy = any_busy | b
         m.d.sync += was_idle.eq(~any_busy)
         m.d.comb += idle.eq(was_idle & ~self.i.valid)
-        with m.If(self.o.valid & self.o.ready & self.o.payload.last):
+        last_taken = Signal()
+        m.d.sync += last_taken.eq(self.o.valid & self.o.ready & self.o.payload.last)
+        with m.If(last_taken):
             m.d.sync += cycles.eq(0)
-        with m.Elif(any_busy & ~(self.o.valid & ~self.o.ready)):
+        with m.Elif(~was_idle & ~self.o.valid):
             m.d.sync += cycles.eq(cycles + 1)
 
         # Read-back: take a request while idle, apply its address to every read port until the
         # word is captured (synchronous ports answer in the second cycle, registered weights in
-        # the third), then hold the word until taken.
+        # the third), then hold the word until taken. The request is decoded into one flag per
+        # source in the first cycle, so the capture is an AND-OR of registered flags and the
+        # sources (no address compare in front of the wide multiplexer).
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
         m.d.comb += self.read.ready.eq(
@@ -321,22 +325,28 @@ class Accelerator(wiring.Component):
             words[Select.LAYER_WEIGHT + 4 * l] = layer.weight_read.data
             words[Select.LAYER_BIAS + 4 * l] = layer.bias_read.data
             words[Select.LAYER_CONST + 4 * l] = list(constants[l])
+        # (source, hit): a register answers its (select, addr), a memory every addr of its
+        # select; an unknown select or address hits nothing and reads 0.
+        sources = []
+        for select, word in words.items():
+            if isinstance(word, list):
+                for addr, reg in enumerate(word):
+                    hit = (read_select == select) & (read_addr == addr)
+                    sources.append((reg, hit))
+            else:
+                sources.append((word, read_select == select))
+        hits = Signal(len(sources))
+        with m.If(read_phase == 1):
+            m.d.sync += hits.eq(Cat(hit for _, hit in sources))
         with m.If(read_phase == capture):
-            m.d.sync += [read_phase.eq(0), self.read_data.valid.eq(1)]
-            with m.Switch(read_select):
-                for select, word in words.items():
-                    with m.Case(select):
-                        if isinstance(word, list):  # registers, one per address
-                            with m.Switch(read_addr):
-                                for addr, reg in enumerate(word):
-                                    with m.Case(addr):
-                                        m.d.sync += self.read_data.payload.eq(reg)
-                                with m.Default():
-                                    m.d.sync += self.read_data.payload.eq(0)
-                        else:
-                            m.d.sync += self.read_data.payload.eq(word)
-                with m.Default():
-                    m.d.sync += self.read_data.payload.eq(0)
+            captured = 0
+            for i, (source, _) in enumerate(sources):
+                captured = captured | Mux(hits[i], source, 0)
+            m.d.sync += [
+                read_phase.eq(0),
+                self.read_data.valid.eq(1),
+                self.read_data.payload.eq(captured),
+            ]
         with m.If(self.read_data.valid & self.read_data.ready):
             m.d.sync += self.read_data.valid.eq(0)
         return m

@@ -6,15 +6,16 @@ walks the inputs: lane ``i`` (seeded with ``lane_seeds(seed, n_in)[i]`` at
 ``t = 0``, its state kept in a memory afterwards) makes one draw with ``p = intensity[i]``; a
 firing input leaves as an event. Every timestep ends with an end-of-timestep token. This is
 :func:`sw.numerics.rate_encode`, one input per cycle while the queue of events for the next
-layer has room. ``register_memory`` registers the memory outputs before the draw (a stage more).
+layer has room. The memory outputs are registered before the draw, and the draw's verdict
+before the queue (block RAM outputs and the draw are slow on every board).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
 from .lfsr import BernoulliDraw, LaneSeeds
@@ -22,7 +23,7 @@ from .lif import event_layout
 
 __all__ = ["RateEncoder"]
 
-#: With ``register_memory``: inputs start while fewer events than this wait in the queue.
+#: Inputs start while fewer events than this wait in the queue.
 QUEUE_START = 3
 
 
@@ -37,11 +38,10 @@ class RateEncoder(wiring.Component):
     busy : Out(1)
     """
 
-    def __init__(self, *, n_in, timesteps, lfsr_width=16, register_memory=False):
+    def __init__(self, *, n_in, timesteps, lfsr_width=16):
         if n_in < 1 or timesteps < 1:
             raise ValueError(f"n_in and timesteps must be positive, not {n_in!r}, {timesteps!r}")
         self.n_in, self.timesteps, self.lfsr_width = n_in, timesteps, lfsr_width
-        self.register_memory = register_memory
         super().__init__(
             {
                 "i": In(stream.Signature(unsigned(numerics.PROB_BITS + 1))),
@@ -55,12 +55,15 @@ class RateEncoder(wiring.Component):
         m = Module()
         N, T = self.n_in, self.timesteps
         # Two banks of intensities: the next sample loads while the current one is encoded.
-        m.submodules.intensity = intensity = Memory(
-            shape=unsigned(numerics.PROB_BITS + 1), depth=2 * N, init=[]
+        # The bank being loaded is never the bank being read; a lane's state is written back
+        # two cycles after its read, and a timestep's reads start once every write-back is
+        # done. (hw.ports)
+        m.submodules.intensity = intensity = no_collision_memory(
+            shape=unsigned(numerics.PROB_BITS + 1), depth=2 * N
         )
-        m.submodules.lanes = lanes = Memory(shape=unsigned(self.lfsr_width), depth=N, init=[])
-        p_wr, p_rd = intensity.write_port(), intensity.read_port()
-        l_wr, l_rd = lanes.write_port(), lanes.read_port()
+        m.submodules.lanes = lanes = no_collision_memory(shape=unsigned(self.lfsr_width), depth=N)
+        p_wr, p_rd = intensity.write_port(), RegisteredRead(m, intensity)
+        l_wr, l_rd = lanes.write_port(), RegisteredRead(m, lanes)
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
         m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
 
@@ -88,38 +91,30 @@ class RateEncoder(wiring.Component):
                 ]
 
         # The draw pipeline: RUN reads input ``index`` (intensity and lane state) and takes its
-        # seed; the next stage draws, writes the lane state back and queues a firing input's
-        # event. With ``register_memory`` the memory outputs are registered a stage before the
-        # draw, and the draw's verdict a stage before the queue.
-        # RUN only starts an input while the queue has room for every one in flight, which it
-        # judges from registers alone.
-        stages = 3 if self.register_memory else 1
-        draw_at = 1 if self.register_memory else 0  # the stage that draws
+        # seed; the memory outputs are registered; the next stage draws and writes the lane
+        # state back; the draw's verdict is registered, and the last stage queues a firing
+        # input's event. RUN only starts an input while the queue has room for every one in
+        # flight, which it judges from registers alone.
+        stages = 3
+        draw_at = 1  # the stage that draws
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
         stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(draw_at + 1)]
-        intensity_data, lane_data = p_rd.data, l_rd.data
-        if self.register_memory:
-            intensity_data = Signal.like(p_rd.data)
-            lane_data = Signal.like(l_rd.data)
-            m.d.sync += [intensity_data.eq(p_rd.data), lane_data.eq(l_rd.data)]
+        intensity_data = Signal.like(p_rd.data, reset_less=True)
+        lane_data = Signal.like(l_rd.data, reset_less=True)
+        m.d.sync += [intensity_data.eq(p_rd.data), lane_data.eq(l_rd.data)]
         for k in range(1, stages):
             m.d.sync += stage_index[k].eq(stage_index[k - 1])
         for k in range(1, draw_at + 1):
             m.d.sync += stage_seed[k].eq(stage_seed[k - 1])
         drawing = in_flight[draw_at]
-        fire = draw.fire  # the verdict the last stage queues on
-        if self.register_memory:
-            fire = Signal()
-            m.d.sync += fire.eq(draw.fire)
-        # Events of firing inputs waiting for the next layer: every input in flight, the one
-        # starting, and two more so that inputs start every cycle while events leave. With
-        # ``register_memory`` the room check looks at the queue's level alone (no adder before
-        # the compare): inputs start while fewer than ``QUEUE_START`` events wait, and the
-        # queue has room for those, the inputs in flight and the two started meanwhile.
-        queue_depth = stages + 3
-        if self.register_memory:
-            queue_depth = QUEUE_START + stages + 1
+        fire = Signal()  # the verdict the last stage queues on
+        m.d.sync += fire.eq(draw.fire)
+        # Events of firing inputs waiting for the next layer. The room check looks at the
+        # queue's level alone (no adder before the compare): inputs start while fewer than
+        # ``QUEUE_START`` events wait, and the queue has room for those, the inputs in flight
+        # and the two started meanwhile.
+        queue_depth = QUEUE_START + stages + 1
         m.submodules.queue = queue = SyncFIFOBuffered(
             width=len(self.o.payload.addr), depth=queue_depth
         )
@@ -141,10 +136,7 @@ class RateEncoder(wiring.Component):
                 l_wr.data.eq(draw.next),
             ]
         room = Signal()  # the queue takes every input in flight and one more
-        if self.register_memory:
-            m.d.sync += room.eq(queue.level < QUEUE_START)
-        else:
-            m.d.sync += room.eq(queue.level + sum(in_flight) + issue < queue_depth - 1)
+        m.d.sync += room.eq(queue.level < QUEUE_START)
         m.d.comb += [
             self.o.payload.addr.eq(queue.r_data),
             self.o.payload.eot.eq(0),

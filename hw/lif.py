@@ -12,8 +12,8 @@ accumulator cleared. Each group's spike mask goes into a small FIFO, from which 
 (``hw.serialiser``: registered output, an entry's first spike 2 cycles after it is taken) sends
 the spikes as address events in ascending order, one per cycle, then the layer's own
 end-of-timestep token; meanwhile the layer already accumulates the next timestep's events.
-Cycles per timestep: ``k * G`` for ``k`` input events plus ``G + 5`` for the update pass (four
-pipeline stages and a registered push, so that no cycle holds more than one carry chain), as
+Cycles per timestep: ``k * G`` for ``k`` input events plus ``G + 7`` for the update pass (five
+pipeline stages and registered pushes, so that no cycle holds more than one carry chain), as
 long as the next layer keeps up with the spikes.
 """
 
@@ -23,6 +23,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.ports import RegisteredRead, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
 
@@ -210,15 +211,18 @@ class LIFLayer(wiring.Component):
 
         # Memories: weights and biases written at run time, per-group lane state. The weight
         # words are kept in one memory, or in column memories of ``weight_columns`` bits each.
+        # Weights and biases are written only while idle (configuration). (hw.ports)
         word = data.ArrayLayout(signed(self.weight_bits), P)
         step = self.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
         weight_addr = Signal(range(max(self.n_in * G, 2)))  # written, read back or read
         weight_word = Signal(word)  # the word read (the cycle after its address)
         for c, (lo, hi) in enumerate(columns):
-            column = Memory(shape=hi - lo, depth=self.n_in * G, init=[], attrs=self.weight_attrs)
+            column = no_collision_memory(
+                shape=hi - lo, depth=self.n_in * G, attrs=self.weight_attrs
+            )
             m.submodules[f"weights{c}" if len(columns) > 1 else "weights"] = column
-            w_rd, w_wr = column.read_port(), column.write_port()
+            w_rd, w_wr = RegisteredRead(m, column), column.write_port()
             m.d.comb += [
                 w_wr.en.eq(self.weight_write.en),
                 w_wr.addr.eq(weight_addr),
@@ -227,15 +231,21 @@ class LIFLayer(wiring.Component):
                 w_rd.en.eq(~self.weight_write.en),
                 weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
-        m.submodules.biases = biases = Memory(
-            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G, init=[]
+        m.submodules.biases = biases = no_collision_memory(
+            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G
         )
-        m.submodules.state = state = Memory(shape=data.ArrayLayout(lane_state, P), depth=G, init=[])
-        b_rd, b_wr = biases.read_port(), biases.write_port()
-        s_wr = state.write_port()
+        b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
         # A group is read again at the earliest G cycles after its write-back (G - 1 with
-        # ``register_weights``), so only G = 1 needs the read to see the write of the same cycle.
-        s_rd = state.read_port(transparent_for=(s_wr,) if G == 1 else ())
+        # ``register_weights``), so only G = 1 needs the read to see the write of the same
+        # cycle; otherwise a read never meets the write of its address.
+        state_shape = data.ArrayLayout(lane_state, P)
+        if G == 1:
+            m.submodules.state = state = Memory(shape=state_shape, depth=G, init=[])
+            s_wr = state.write_port()
+            s_rd = state.read_port(transparent_for=(s_wr,))
+        else:
+            m.submodules.state = state = no_collision_memory(shape=state_shape, depth=G)
+            s_wr, s_rd = state.write_port(), RegisteredRead(m, state)
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
         # The weight word read: straight from the memory, or ``weight_stages`` cycles later
@@ -256,7 +266,7 @@ class LIFLayer(wiring.Component):
         # since it fans out to every bit of every lane).
         last_timestep = Signal(init=T == 1)
         group = Signal(range(max(G, 2)))
-        last_group = group == G - 1
+        last_group = Signal(init=G == 1)  # group == G - 1, as a register (it gates ``i.ready``)
 
         # Event phase: one (event, group) read per cycle; then ``weight_stages + 1`` stages:
         # the weights arrive in the last (registered ``weight_stages`` times), which writes the
@@ -279,6 +289,7 @@ class LIFLayer(wiring.Component):
         sat_stage_group = Signal.like(group)
         write_stage_group = Signal.like(group)
         push = Signal()  # a group's spike mask on its way into `spikes`
+        push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         pushed_mask = Signal(P)
         pushed_group = Signal.like(group)
         # With ``register_weights`` (and no multiplier) the leak takes two stages: the shift,
@@ -286,35 +297,26 @@ class LIFLayer(wiring.Component):
         split_leak = self.register_weights and not self.leak_multiplier
         leak_stage = Signal()
         leak_stage_group = Signal.like(group)
-        # With ``register_weights`` the spike test also gets a stage of its own (``test_stage``,
-        # between the saturation and the write-back).
-        split_test = self.register_weights
+        # The spike test gets a stage of its own (``test_stage``, between the saturation and
+        # the write-back).
         test_stage = Signal()
         test_stage_group = Signal.like(group)
         # Every place a group can be between its issue and the spike FIFO.
-        flight = [update_stage, sum_stage, sat_stage, write_stage, push]
+        flight = [update_stage, sum_stage, sat_stage, test_stage, write_stage, push]
         if split_leak:
             flight.append(leak_stage)
-        if split_test:
-            flight.append(test_stage)
         any_in_flight = Cat(*flight).any()
         new_spikes = Signal(P)
         entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
-        # since): one entry more than SPIKE_FIFO_DEPTH makes up for the margin it needs. With
-        # ``register_weights`` it looks at the FIFO's level alone, and the FIFO has an entry
-        # more for every stage a group may be in (no adder before the compare).
-        if self.register_weights:
-            depth = SPIKE_FIFO_DEPTH + len(flight) + 1
-        else:
-            depth = SPIKE_FIFO_DEPTH + 1
+        # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
+        # has an entry more than SPIKE_FIFO_DEPTH for every stage a group may be in, and one
+        # for the margin. It also admits the end-of-timestep entry, once nothing is in flight.
+        depth = SPIKE_FIFO_DEPTH + len(flight) + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
         pushed = data.View(entry, spikes.w_data)
         room = Signal()
-        if self.register_weights:
-            m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
-        else:
-            m.d.sync += room.eq(spikes.w_level + sum(flight) < depth - 2)
+        m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
 
         clear_group = Signal(range(G + 1))
 
@@ -341,14 +343,14 @@ class LIFLayer(wiring.Component):
                 ]
         m.d.sync += event_stage.eq(0)
 
-        # The update pass in four stages, so that no cycle holds more than one carry chain:
+        # The update pass in five stages, so that no cycle holds more than one carry chain:
         # 1 (data read): leaked = v_old - (v_old >> k) (or its product, below) and
         #    drive = b + acc;
         # 2: total = leaked + drive;   3: v = sat(total);
-        # 4: spike test, reset, write-back; the group's spikes go into `spikes` a cycle later.
+        # 4 (``test_stage``): the spike test and the reset value, registered;
+        # 5: write-back; the group's spikes go into `spikes` a cycle later.
         # With ``split_leak`` stage 1 registers v_old and v_old >> k and ``leak_stage``
-        # subtracts them (the drive waits a stage in ``drive_late``); with ``split_test``
-        # ``test_stage`` registers the spike test and the reset value before the write-back.
+        # subtracts them (the drive waits a stage in ``drive_late``).
         V = self.membrane_bits
         if self.leak_multiplier:
             scale = 1 << (V - 1)
@@ -369,7 +371,7 @@ class LIFLayer(wiring.Component):
         v = [Signal(signed(self.membrane_bits), name=f"v{p}") for p in range(P)]
         stages = (update_stage, leak_stage, sum_stage, sat_stage, test_stage, write_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
-        m.d.sync += push.eq(0)
+        m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
                 m.d.sync += [leak_stage.eq(1), leak_stage_group.eq(update_stage_group)]
@@ -406,31 +408,21 @@ class LIFLayer(wiring.Component):
             return 0 if self.reset == "hard" else value - self.threshold
 
         with m.If(sat_stage):
-            if split_test:
-                m.d.sync += [test_stage.eq(1), test_stage_group.eq(sat_stage_group)]
-            else:
-                m.d.sync += [write_stage.eq(1), write_stage_group.eq(sat_stage_group)]
+            m.d.sync += [test_stage.eq(1), test_stage_group.eq(sat_stage_group)]
             m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]
-        if split_test:  # the spike test and the reset value registered before the write-back
-            tested = Signal(P)
-            v_reset = [Signal(signed(V), name=f"v_reset{p}") for p in range(P)]
-            v_kept = [Signal(signed(V), name=f"v_kept{p}") for p in range(P)]
-            with m.If(test_stage):
-                m.d.sync += [write_stage.eq(1), write_stage_group.eq(test_stage_group)]
-                for p in range(P):
-                    m.d.sync += [
-                        tested[p].eq((v[p] >= self.threshold) & lane_valid(p, test_stage_group)),
-                        v_reset[p].eq(reset_value(p, v[p])),
-                        v_kept[p].eq(v[p]),
-                    ]
-            m.d.comb += new_spikes.eq(tested)
-        else:
-            v_reset = [reset_value(p, v[p]) for p in range(P)]
-            v_kept = v
+        # The spike test and the reset value, registered before the write-back.
+        tested = Signal(P)
+        v_reset = [Signal(signed(V), name=f"v_reset{p}") for p in range(P)]
+        v_kept = [Signal(signed(V), name=f"v_kept{p}") for p in range(P)]
+        with m.If(test_stage):
+            m.d.sync += [write_stage.eq(1), write_stage_group.eq(test_stage_group)]
             for p in range(P):
-                m.d.comb += new_spikes[p].eq(
-                    (v[p] >= self.threshold) & lane_valid(p, write_stage_group)
-                )
+                m.d.sync += [
+                    tested[p].eq((v[p] >= self.threshold) & lane_valid(p, test_stage_group)),
+                    v_reset[p].eq(reset_value(p, v[p])),
+                    v_kept[p].eq(v[p]),
+                ]
+        m.d.comb += new_spikes.eq(tested)
         with m.If(write_stage):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_stage_group)]
             for p in range(P):
@@ -446,6 +438,8 @@ class LIFLayer(wiring.Component):
                 pushed_group.eq(write_stage_group),
             ]
 
+        with m.If(push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
+            m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
         with m.If(push):
             m.d.comb += [
                 spikes.w_en.eq(1),
@@ -473,9 +467,14 @@ class LIFLayer(wiring.Component):
 
             with m.State("EVENTS"):
                 with m.If(event_active):
-                    m.d.sync += [event_stage.eq(1), event_group.eq(group), group.eq(group + 1)]
+                    m.d.sync += [
+                        event_stage.eq(1),
+                        event_group.eq(group),
+                        group.eq(group + 1),
+                        last_group.eq(group == G - 2),
+                    ]
                     with m.If(last_group):
-                        m.d.sync += [event_active.eq(0), group.eq(0)]
+                        m.d.sync += [event_active.eq(0), group.eq(0), last_group.eq(G == 1)]
                 m.d.comb += self.i.ready.eq(~event_active | last_group)
                 with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
@@ -485,6 +484,7 @@ class LIFLayer(wiring.Component):
                         m.d.sync += [
                             event_active.eq(1),
                             group.eq(0),
+                            last_group.eq(G == 1),
                             weight_base.eq(self.i.payload.addr * G),
                         ]
 
@@ -500,8 +500,8 @@ class LIFLayer(wiring.Component):
                         update_stage_group.eq(update_group),
                         update_group.eq(update_group + 1),
                     ]
-                with m.If((update_group == G) & ~any_in_flight & spikes.w_rdy):
-                    m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
+                with m.If((update_group == G) & ~any_in_flight & room):
+                    m.d.sync += push_eot.eq(1)
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     if T > 1:
                         m.d.sync += last_timestep.eq(timestep == T - 2)
@@ -512,6 +512,7 @@ class LIFLayer(wiring.Component):
             ~fsm.ongoing("EVENTS")
             | event_active
             | Cat(*event_stages).any()
+            | push_eot
             | spikes.r_rdy
             | serialiser.busy
             | (timestep != 0)

@@ -16,9 +16,9 @@ with the first largest score. See docs/numerics.md.
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
 from .lfsr import BernoulliDraw, LaneSeeds
@@ -85,8 +85,8 @@ class Readout(wiring.Component):
     noise : Out(TraceSignature)               one pulse per noise spike (eps_j = 1)
     busy : Out(1)
 
-    ``register_weights``: register the weight memory's output before the score adders (the
-    additions land a cycle later; see :class:`hw.accelerator.Accelerator`).
+    The weight memory's output is registered before the score adders (the additions land a
+    cycle after the weights are read, and read-back words come a cycle later).
     """
 
     def __init__(
@@ -99,13 +99,12 @@ class Readout(wiring.Component):
         bias_bits,
         score_bits,
         lfsr_width=16,
-        register_weights=False,
     ):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, not {n_classes!r}")
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
-        self.lfsr_width, self.register_weights = lfsr_width, register_weights
+        self.lfsr_width = lfsr_width
         hidden_addr_bits = max(1, (n_hidden - 1).bit_length())
         class_addr_bits = max(1, (n_classes - 1).bit_length())
         super().__init__(
@@ -132,16 +131,18 @@ class Readout(wiring.Component):
         H, C, T = self.n_hidden, self.n_classes, self.timesteps
         count_bits = max(1, (T - 1).bit_length())
 
-        m.submodules.weights = weights = Memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), C), depth=H, init=[]
+        # Weights and biases are written only while idle (configuration); a stable count is
+        # never read in the cycle it is written (see below). (hw.ports)
+        m.submodules.weights = weights = no_collision_memory(
+            shape=data.ArrayLayout(signed(self.weight_bits), C), depth=H
         )
-        m.submodules.biases = biases = Memory(shape=signed(self.bias_bits), depth=C, init=[])
-        m.submodules.counts = counts = Memory(shape=unsigned(count_bits), depth=H, init=[])
-        w_rd, w_wr = weights.read_port(), weights.write_port()
+        m.submodules.biases = biases = no_collision_memory(shape=signed(self.bias_bits), depth=C)
+        m.submodules.counts = counts = no_collision_memory(shape=unsigned(count_bits), depth=H)
+        w_rd, w_wr = RegisteredRead(m, weights), weights.write_port()
         b_wr = biases.write_port()
-        b_rd = biases.read_port()
+        b_rd = RegisteredRead(m, biases)
         c_wr = counts.write_port()
-        c_rd = counts.read_port()  # never read in the cycle it is written (see below)
+        c_rd = RegisteredRead(m, counts)
         # Stable counts are written a cycle after they are decided, from registers.
         count_we, count_waddr, count_wdata = (
             Signal(),
@@ -167,14 +168,13 @@ class Readout(wiring.Component):
         noise_stage = Signal()  # stage 2 of the noise pass (below)
 
         # One adder per class: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike.
-        # With ``register_weights`` the weight memory's output is registered first (a block
-        # RAM's clock-to-output is most of a cycle on ECP5) and the addition lands a cycle later.
+        # The weight memory's output is registered first (a block RAM's output and the
+        # multiplexer before the adders do not fit in one cycle with the carry chain) and the
+        # addition lands a cycle later.
         add = Signal()
-        do_add, from_noise, weight = add, noise_stage, w_rd.data
-        if self.register_weights:
-            do_add, from_noise = Signal(), Signal()
-            weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
-            m.d.sync += [do_add.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
+        do_add, from_noise = Signal(), Signal()
+        weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
+        m.d.sync += [do_add.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
         for c in range(C):
             addend = Mux(from_noise, times_constant(weight[c], maps), weight[c])
             with m.If(do_add):
@@ -187,16 +187,20 @@ class Readout(wiring.Component):
         # a stamp other than ``g`` when step ``g`` ends, so a stamp is never more than ``H``
         # steps old and cannot alias ``g - 1`` modulo ``2**stamp_bits`` (``> H + 2``).
         #
-        # Events and scrubs share three stages after the accept: 1 reads the stamp and the
-        # stable count; 2 judges the stamp (``stable``, registered), writes the new one, reads
-        # the weights and registers the count plus one; 3 adds and counts. With
-        # ``register_weights`` the stamp and count reads are registered in a stage of their
-        # own (``latch_stage``) before 2. An end-of-timestep token waits until no event is in
-        # these stages, so every read of a stamp or a count comes after the last write to it.
+        # Events and scrubs share four stages after the accept: 1 reads the stamp and the
+        # stable count; 2 compares the stamp with ``g`` and ``g - 1`` (``latch_stage``); 3
+        # judges it (``stable``, registered), writes the new one, reads the weights and
+        # registers the count plus one; 4 adds and counts. An end-of-timestep token waits
+        # until no event is in these stages, so every read of a stamp or a count comes after
+        # the last write to it.
         stamp_bits = (H + 2).bit_length()
-        m.submodules.stamps = stamps = Memory(shape=unsigned(stamp_bits), depth=H, init=[])
-        st_wr, st_rd = stamps.write_port(), stamps.read_port()
+        # A stamp is read in the event stage and written in the check stage: the same neuron
+        # is never in both (a neuron spikes once a timestep, and tokens wait for the stages to
+        # drain); the reads during CLEAR are not used.
+        m.submodules.stamps = stamps = no_collision_memory(shape=unsigned(stamp_bits), depth=H)
+        st_wr, st_rd = stamps.write_port(), RegisteredRead(m, stamps)
         step = Signal(stamp_bits)  # g, counting every timestep since reset
+        step_before = Signal(stamp_bits, init=(1 << stamp_bits) - 1)  # g - 1, wrapping
         scrub_addr = Signal(range(max(H, 2)))
         accept_event, accept_eot = Signal(), Signal()
         eot_pending = Signal()
@@ -204,6 +208,7 @@ class Readout(wiring.Component):
         event_addr = Signal(range(max(H, 2)))
         latch_addr, check_addr, add_addr = (Signal.like(event_addr) for _ in range(3))
         event_step, latch_step, check_step = (Signal(stamp_bits) for _ in range(3))
+        event_before, latch_before = Signal(stamp_bits), Signal(stamp_bits)  # their g - 1
         event_later, latch_later, check_later = Signal(), Signal(), Signal()  # not step 0
         event_scrub, latch_scrub, check_scrub = Signal(), Signal(), Signal()
         stable = Signal()
@@ -214,38 +219,48 @@ class Readout(wiring.Component):
                 event_stage.eq(1),
                 event_addr.eq(Mux(accept_eot, scrub_addr, self.i.payload.addr)),
                 event_step.eq(step),
+                event_before.eq(step_before),
                 event_later.eq(timestep != 0),
                 event_scrub.eq(accept_eot),
             ]
         with m.If(accept_eot):
             m.d.sync += [
                 step.eq(step + 1),
+                step_before.eq(step),
                 scrub_addr.eq(Mux(scrub_addr == H - 1, 0, scrub_addr + 1)),
             ]
         m.d.comb += st_rd.addr.eq(event_addr)
-        # The stamp and the stable count read for the event in check_stage.
-        stamp, count = st_rd.data, c_rd.data
         count_next = Signal.like(c_rd.data)  # registered in check_stage, written in add_stage
         pipeline = [(event_stage, event_addr, event_step, event_later, event_scrub)]
-        if self.register_weights:
-            stamp, count = Signal(stamp_bits), Signal.like(c_rd.data)
-            m.d.sync += [stamp.eq(st_rd.data), count.eq(c_rd.data)]
-            pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
+        # The latch stage registers the stamp's verdicts (is it the current step ``g``, is it
+        # ``g - 1``) and ``g - 1``, so the check stage's write is a short path.
+        stamp_is_step, stamp_is_previous = Signal(), Signal()
+        previous_step = Signal(stamp_bits)  # g - 1, wrapping
+        count = Signal.like(c_rd.data)
+        m.d.sync += [
+            stamp_is_step.eq(st_rd.data == latch_step),
+            stamp_is_previous.eq(st_rd.data == latch_before),
+            previous_step.eq(latch_before),
+            count.eq(c_rd.data),
+        ]
+        pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
+        with m.If(event_stage):
+            m.d.sync += latch_before.eq(event_before)
         pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
         for here, there in zip(pipeline, pipeline[1:]):
             with m.If(here[0]):
                 m.d.sync += [there[0].eq(1)] + [b.eq(a) for a, b in zip(here[1:], there[1:])]
         with m.If(check_stage):
             with m.If(check_scrub):
-                with m.If(stamp != check_step):
-                    m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step - 1)]
+                with m.If(~stamp_is_step):
+                    m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(previous_step)]
             with m.Else():
                 m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step)]
                 m.d.sync += add_stage.eq(1)
             m.d.comb += st_wr.addr.eq(check_addr)
             m.d.sync += [
                 add_addr.eq(check_addr),
-                stable.eq((stamp == (check_step - 1)[:stamp_bits]) & check_later),
+                stable.eq(stamp_is_previous & check_later),
                 count_next.eq(count + 1),
             ]
         with m.If(add_stage):
@@ -303,6 +318,8 @@ class Readout(wiring.Component):
         best_class = Signal.like(out_class)
         best_score = Signal(signed(self.score_bits))
         out_score = Signal(signed(self.score_bits))  # registered in SUM, sent in EMIT
+        picked_score = Signal(signed(self.score_bits))  # registered in PICK
+        picked_bias = Signal(signed(self.score_bits))
         leads = Signal()  # registered in COMPARE: this class is the first largest so far
         bias_scaled = Mux(normal, times_constant(b_rd.data, T), times_constant(b_rd.data, maps))
         # The bias read is synchronous: present the class of the next cycle's result word.
@@ -364,14 +381,15 @@ class Readout(wiring.Component):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
-                settled = ~in_events & ~noise_fetch
-                if self.register_weights:
-                    settled &= ~noise_stage
-                with m.If(settled):
-                    m.next = "SUM"
+                with m.If(~in_events & ~noise_fetch & ~noise_stage):
+                    m.next = "PICK"
 
-            with m.State("SUM"):  # one register between the score mux + bias and the compare
-                m.d.sync += out_score.eq(scores[out_class] + bias_scaled)
+            with m.State("PICK"):  # the class's score and its scaled bias, registered
+                m.d.sync += [picked_score.eq(scores[out_class]), picked_bias.eq(bias_scaled)]
+                m.next = "SUM"
+
+            with m.State("SUM"):  # one register between the addition and the compare
+                m.d.sync += out_score.eq(picked_score + picked_bias)
                 m.next = "COMPARE"
 
             with m.State("COMPARE"):  # and one between the compare and the result word
@@ -391,14 +409,14 @@ class Readout(wiring.Component):
                         m.d.sync += [s.eq(0) for s in scores]
                         m.next = "EVENTS"
                     with m.Else():
-                        m.next = "SUM"
+                        m.next = "PICK"
 
         # Read-back (only while idle) takes the weight and bias read ports.
         with m.If(self.weight_read.en):
             m.d.comb += w_rd.addr.eq(self.weight_read.addr)
         with m.If(self.bias_read.en):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
-        # The weight read-back comes a cycle later with ``register_weights``.
+        # The weight read-back comes from the register, a cycle later.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS") | eot_pending | in_events | do_add | (timestep != 0)

@@ -1,8 +1,10 @@
 """cocotb testbench: a host on the board's UART pins. Sends the frames of ``frames.bin`` through
 the host-side UART (as many on the wire as the board's receive buffer allows, the same
 :class:`~boards.host.SendWindow` as a serial port) and writes every byte the board sends back to
-``replies.bin``, until the expected number of reply frames has arrived; the clock cycle at
-which each reply frame ended goes to ``replies.bin.cycles.json``.
+``replies.bin``, until the expected number of reply frames has arrived; the ``link`` clock
+cycle at which each reply frame ended goes to ``replies.bin.cycles.json``. The accelerator's
+clock (``clk``) and the link's (``link_clk``, the UARTs' and the command processor's) run at
+the periods of :mod:`boards.simboard`.
 
 The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
 ``lengths`` (bytes per frame), ``replies`` (path), ``n_replies`` and ``silence_cycles`` (how long
@@ -21,8 +23,7 @@ from cocotb.utils import get_sim_time
 
 from boards.host import SendWindow
 from boards.protocol import FrameDecoder
-
-CLOCK_NS = 10
+from boards.simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS
 
 
 async def send(dut, frames, window, answered):
@@ -37,7 +38,7 @@ async def send(dut, frames, window, answered):
             while True:
                 await ReadOnly()
                 if dut.to_board__ready.value:
-                    await RisingEdge(dut.clk)
+                    await RisingEdge(dut.link_clk)
                     break
                 await RisingEdge(dut.to_board__ready)
         dut.to_board__valid.value = 0  # nothing more on the line until the next frame
@@ -53,13 +54,16 @@ async def serve(dut):
     for n in io["lengths"]:
         frames.append(data[offset : offset + n])
         offset += n
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    Clock(dut.clk, SYNC_PERIOD_NS, unit="ns").start()
+    Clock(dut.link_clk, LINK_PERIOD_NS, unit="ns").start()
     dut.to_board__valid.value = 0
     dut.from_board__ready.value = 1
     dut.rst.value = 1
+    dut.link_rst.value = 1  # both domains leave reset together
     for _ in range(2):
-        await RisingEdge(dut.clk)
+        await RisingEdge(dut.link_clk)
     dut.rst.value = 0
+    dut.link_rst.value = 0
 
     window, answered, decoder = SendWindow(), Event(), FrameDecoder()
     cocotb.start_soon(send(dut, frames, window, answered))
@@ -68,14 +72,14 @@ async def serve(dut):
     try:
         while n_replies < io["n_replies"]:
             await with_timeout(
-                RisingEdge(dut.from_board__valid), io["silence_cycles"] * CLOCK_NS, "ns"
+                RisingEdge(dut.from_board__valid), io["silence_cycles"] * LINK_PERIOD_NS, "ns"
             )
             await ReadOnly()
             byte = int(dut.from_board__payload.value)
-            await RisingEdge(dut.clk)  # taken (ready is always 1); out of the read-only phase
+            await RisingEdge(dut.link_clk)  # taken (ready is always 1); out of the read-only phase
             received.append(byte)
             for _ in decoder.feed(bytes([byte])):
-                reply_cycles.append(round((get_sim_time(unit="ns") - start) / CLOCK_NS))
+                reply_cycles.append(round((get_sim_time(unit="ns") - start) / LINK_PERIOD_NS))
                 n_replies += 1
                 window.answered()
                 answered.set()

@@ -4,7 +4,7 @@ and the RESULT frames match the golden model."""
 import numpy as np
 from amaranth.sim import Simulator
 
-from boards.core import BoardCore
+from boards.core import LINK_DOMAIN, BoardCore
 from boards.host import commit_frame, load_frames, parse_result, run_frame
 from boards.protocol import Command, Frame, FrameDecoder, Status
 from boards.uart import uart_frame
@@ -14,12 +14,14 @@ from sw import golden
 from ..sw.helpers import random_model
 
 DIVISOR = 4
+LINK_PERIOD = 1.3e-8  # s; the accelerator's clock has 1e-8
 
 
 def simulate_board(model, shape, frames, n_replies, max_cycles=300_000):
     dut = BoardCore(shape, divisor=DIVISOR, timeout=10_000)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    sim.add_clock(LINK_PERIOD, domain=LINK_DOMAIN)  # the UART and command processor
     replies = []
     decoder = FrameDecoder()
 
@@ -28,20 +30,20 @@ def simulate_board(model, shape, frames, n_replies, max_cycles=300_000):
             for byte in frame:
                 for level in uart_frame(byte):
                     ctx.set(dut.uart_rx, level)
-                    await ctx.tick().repeat(DIVISOR)
+                    await ctx.tick(LINK_DOMAIN).repeat(DIVISOR)
 
     async def host_rx(ctx):  # the host's receiver on the board's tx pin
         cycles = 0
         while len(replies) < n_replies:
-            await ctx.tick()
+            await ctx.tick(LINK_DOMAIN)
             cycles += 1
             assert cycles < max_cycles, f"{len(replies)} of {n_replies} replies"
             if ctx.get(dut.uart_tx) == 0:  # start bit
-                await ctx.tick().repeat(DIVISOR // 2 + DIVISOR)
+                await ctx.tick(LINK_DOMAIN).repeat(DIVISOR // 2 + DIVISOR)
                 byte = 0
                 for i in range(8):
                     byte |= ctx.get(dut.uart_tx) << i
-                    await ctx.tick().repeat(DIVISOR)
+                    await ctx.tick(LINK_DOMAIN).repeat(DIVISOR)
                 cycles += 10 * DIVISOR
                 replies.extend(decoder.feed(bytes([byte])))
 

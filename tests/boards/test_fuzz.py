@@ -8,12 +8,13 @@ import random
 from amaranth.sim import Simulator
 
 from boards.command import buffer_bytes, select_depths
-from boards.core import BoardLogic
+from boards.core import LINK_DOMAIN, BoardLogic
 from boards.protocol import SYNC, Command, Frame, FrameDecoder, Status, encode_frame
 from hw.layout import AcceleratorShape, Select
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
 TIMEOUT = 64
+LINK_PERIOD = 1.3e-8  # s; the accelerator's clock has 1e-8
 DEPTHS = select_depths(SHAPE)
 
 
@@ -108,6 +109,7 @@ def test_fuzz_frames_then_read_back_every_word():
     dut = BoardLogic(SHAPE, timeout=TIMEOUT)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    sim.add_clock(LINK_PERIOD, domain=LINK_DOMAIN)  # the UART and command processor
     expected = [c[2] for c in cases if c[2] is not None]
     replies, decoder = [], FrameDecoder()
 
@@ -116,14 +118,14 @@ def test_fuzz_frames_then_read_back_every_word():
             for byte in data:
                 ctx.set(dut.rx.payload, byte)
                 ctx.set(dut.rx.valid, 1)
-                await ctx.tick().until(dut.rx.ready)
+                await ctx.tick(LINK_DOMAIN).until(dut.rx.ready)
             ctx.set(dut.rx.valid, 0)
-            await ctx.tick().repeat(gap + 1)
+            await ctx.tick(LINK_DOMAIN).repeat(gap + 1)
 
     async def monitor(ctx):
         ctx.set(dut.tx.ready, 1)
         idle = 0
-        async for _, _, tv, tp in ctx.tick().sample(dut.tx.valid, dut.tx.payload):
+        async for _, _, tv, tp in ctx.tick(LINK_DOMAIN).sample(dut.tx.valid, dut.tx.payload):
             idle += 1
             if tv:
                 idle = 0

@@ -1,0 +1,42 @@
+"""Synchronous memory reads that never meet a write to the same address.
+
+A synchronous read port of ``amaranth.lib.memory`` that is not transparent returns the old word
+when the same address is written in the same cycle. The iCE40's block RAM does not promise
+that, so Yosys emulates it: it delays every write by a cycle and adds a bypass multiplexer on
+the read data (flip-flops as wide as the word, and a compare and a multiplexer in the read
+path). None of this design's memories is read at an address while it is written there (each
+use says why), so the read is built as an asynchronous port and a register, and the memory
+carries Yosys' ``no_rw_check`` attribute: Yosys merges the register into a plain block RAM read
+whose data is left undefined on such a collision. In simulation the register holds the old
+word, as before.
+"""
+
+from amaranth.hdl import Signal
+from amaranth.lib.memory import Memory
+
+__all__ = ["NO_COLLISION", "no_collision_memory", "RegisteredRead"]
+
+#: Memory attributes: reads never meet a write to the same address in the same cycle.
+NO_COLLISION = {"no_rw_check": 1}
+
+
+def no_collision_memory(*, shape, depth, attrs=None) -> Memory:
+    """A ``Memory`` of ``depth`` words of ``shape`` (no initial contents) with
+    :data:`NO_COLLISION` added to ``attrs``."""
+    return Memory(shape=shape, depth=depth, init=[], attrs={**(attrs or {}), **NO_COLLISION})
+
+
+class RegisteredRead:
+    """A synchronous read of ``memory`` in ``m``'s ``sync`` domain: ``addr`` in, ``data`` the
+    word at the ``addr`` of the last cycle with ``en`` set (``en`` starts at 1, like a read
+    port's). ``memory`` should be a :func:`no_collision_memory`; reading an address while it
+    is written gives an undefined word on the board."""
+
+    def __init__(self, m, memory: Memory):
+        port = memory.read_port(domain="comb")
+        self.addr = Signal.like(port.addr)
+        self.en = Signal(init=1)
+        self.data = Signal(memory.shape, reset_less=True)
+        m.d.comb += port.addr.eq(self.addr)
+        with m.If(self.en):
+            m.d.sync += self.data.eq(port.data)
