@@ -149,8 +149,11 @@ class Accelerator(wiring.Component):
         # cycle (no enable fanning out from the handshake): a stream's payload holds while it
         # waits, so the copy is the taken word when ``write_pending`` is set.
         write_pending = Signal()
+        # A write or a read-back in flight: ``(read_phase != 0) | write_pending``, as a register
+        # of its own (it gates the input stream's ready).
+        configuring = Signal()
         cfg = Signal(cfg_layout(s), reset_less=True)
-        m.d.comb += self.cfg.ready.eq(idle & (read_phase == 0) & ~write_pending)
+        m.d.comb += self.cfg.ready.eq(idle & ~configuring)
         m.d.sync += write_pending.eq(self.cfg.valid & self.cfg.ready)
         m.d.sync += cfg.eq(self.cfg.payload)
         write = write_pending
@@ -176,8 +179,8 @@ class Accelerator(wiring.Component):
             """Connect ``i`` to ``sink``; no input is taken while a read-back is in flight."""
             m.d.comb += [
                 sink.payload.eq(self.i.payload),
-                sink.valid.eq(self.i.valid & (read_phase == 0) & ~write_pending),
-                self.i.ready.eq(sink.ready & (read_phase == 0) & ~write_pending),
+                sink.valid.eq(self.i.valid & ~configuring),
+                self.i.ready.eq(sink.ready & ~configuring),
             ]
 
         # Front end.
@@ -300,8 +303,11 @@ class Accelerator(wiring.Component):
         # sources (no address compare in front of the wide multiplexer).
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
-        m.d.comb += self.read.ready.eq(
-            idle & (read_phase == 0) & ~write_pending & ~self.read_data.valid
+        m.d.comb += self.read.ready.eq(idle & ~configuring & ~self.read_data.valid)
+        m.d.sync += configuring.eq(
+            (self.cfg.valid & self.cfg.ready)
+            | (self.read.valid & self.read.ready)
+            | ((read_phase != 0) & (read_phase != capture))
         )
         with m.If(self.read.valid & self.read.ready):
             m.d.sync += [

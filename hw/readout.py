@@ -320,7 +320,12 @@ class Readout(wiring.Component):
         out_score = Signal(signed(self.score_bits))  # registered in SUM, sent in EMIT
         picked_score = Signal(signed(self.score_bits))  # registered in PICK
         picked_bias = Signal(signed(self.score_bits))
-        leads = Signal()  # registered in COMPARE: this class is the first largest so far
+        # This class is the first largest so far: registered every cycle (no enable from the
+        # state machine), right from COMPARE on, as ``out_score`` and ``best_score`` hold
+        # until the word is taken in EMIT.
+        leads = Signal()
+        # ``out_score > best_score`` as the sign of a difference a bit wider (a carry chain)
+        m.d.sync += leads.eq((out_class == 0) | (best_score - out_score)[-1])
         bias_scaled = Mux(normal, times_constant(b_rd.data, T), times_constant(b_rd.data, maps))
         # The bias read is synchronous: present the class of the next cycle's result word.
         next_class = Mux(out_class == C - 1, 0, out_class + 1)
@@ -393,7 +398,6 @@ class Readout(wiring.Component):
                 m.next = "COMPARE"
 
             with m.State("COMPARE"):  # and one between the compare and the result word
-                m.d.sync += leads.eq((out_class == 0) | (out_score > best_score))
                 m.next = "EMIT"
 
             with m.State("EMIT"):
