@@ -111,13 +111,17 @@ def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bo
 def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     """The accelerator variant ``board`` builds (keyword arguments of
     :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
-    ECP5 (in block-RAM-deep columns), the leak on DSP multipliers where there are enough of
-    them. The arithmetic is the same in every variant."""
+    ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
+    SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
+    there are enough of them. The arithmetic is the same in every variant."""
     in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
+    deep_spram = any(
+        s and shape.sizes[l] * shape.groups(l) > SPRAM_DEPTH for l, s in enumerate(in_spram)
+    )
     count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
     return {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        "register_weights": board in REGISTERED_WEIGHT_BOARDS,
+        "register_weights": board in REGISTERED_WEIGHT_BOARDS or deep_spram,
         "leak_multiplier": shape.n_layers * shape.lanes <= count and shape.membrane_bits <= width,
         "weight_columns": [
             block_ram_columns(shape.sizes[l] * shape.groups(l))

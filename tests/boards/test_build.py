@@ -5,7 +5,14 @@ import json
 
 import pytest
 
-from boards.build import BuildError, block_ram_columns, build_board, spram_layers, synthesize
+from boards.build import (
+    BuildError,
+    accelerator_options,
+    block_ram_columns,
+    build_board,
+    spram_layers,
+    synthesize,
+)
 from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
 from sw.cli import main
@@ -85,6 +92,17 @@ def test_weights_go_to_spram_largest_first_while_blocks_last():
     assert spram_layers(deep) == [True, False]  # both need 4 blocks; the larger wins
     small = AcceleratorShape(sizes=(64, 32, 32, 10), timesteps=2, lanes=4)
     assert spram_layers(small) == [True, True]  # 2 + 2 blocks
+
+
+@pytest.mark.parametrize("lanes, registered", [(2, True), (8, False)])
+def test_weights_deeper_than_one_spram_are_registered(lanes, registered):
+    """MNIST's layer 0 at P=2 is 50,176 words deep, 4 SPRAMs behind a multiplexer: its
+    weights are registered; at P=8 (12,544 words, 4 SPRAMs side by side) and for the digits
+    net (one SPRAM) they are not."""
+    mnist = AcceleratorShape(sizes=(784, 128, 10), timesteps=4, lanes=lanes)
+    assert accelerator_options("icebreaker", mnist)["register_weights"] is registered
+    digits = AcceleratorShape(sizes=(64, 128, 10), timesteps=2, lanes=lanes)
+    assert accelerator_options("icebreaker", digits)["register_weights"] is False
 
 
 def test_block_ram_columns_fit_one_dp16kd_deep():

@@ -43,7 +43,14 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3]])
-@pytest.mark.parametrize("options", [{"register_weights": True}, {"leak_multiplier": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"register_weights": True},
+        {"leak_multiplier": True},
+        {"register_weights": True, "leak_multiplier": True},  # MNIST on the UP5K
+    ],
+)
 def test_board_variants_match_golden(case, options):
     """The variants the board builds choose (registered weight memories on ECP5, the leak on
     DSP multipliers) compute the same."""
