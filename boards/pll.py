@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from amaranth.hdl import ClockDomain, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
+from .core import LINK_DOMAIN
+
 __all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "add_pll"]
 
 
@@ -71,12 +73,12 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
 
 def add_pll(m: Module, platform, setting: PLLSetting) -> float:
     """Drive the ``sync`` domain from a PLL on the board oscillator, and the ``link`` domain
-    (``boards.core.LINK_DOMAIN``) at half that frequency on the iCE40 (the PLL's second output)
+    (:data:`boards.core.LINK_DOMAIN`) at half that frequency on the iCE40 (the PLL's second output)
     or at the same frequency elsewhere; both reset until the PLL locks. Returns the ``link``
     clock's frequency (Hz)."""
     clk_in = platform.request(platform.default_clk, dir="-")
     m.domains.sync = sync = ClockDomain("sync")
-    m.domains.link = link = ClockDomain("link")
+    m.domains.link = link = ClockDomain(LINK_DOMAIN)
     clk_out = Signal()
     lock = Signal()
     p = setting.params
@@ -141,7 +143,7 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
     if setting.family != "ice40":
         m.d.comb += link.clk.eq(clk_out)
     m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
-    m.submodules.link_reset_sync = ResetSynchronizer(~lock, domain="link")
+    m.submodules.link_reset_sync = ResetSynchronizer(~lock, domain=LINK_DOMAIN)
     # No explicit constraint: nextpnr derives the output clock from the PLL's parameters (a
     # constraint on the domain's clock net is dropped, as that net is renamed in synthesis).
     return link_hz
