@@ -182,6 +182,7 @@ class BoardTop(Elaboratable):
             divisor=int(link_hz // self.baud),
             timeout=int(link_hz // 100),  # 10 ms
             accelerator_options=self.accelerator_options,
+            register_rx=platform.family == "ecp5",
         )
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)

@@ -97,9 +97,9 @@ class BoardLogic(wiring.Component):
 class BoardCore(wiring.Component):
     """:class:`BoardLogic` behind an 8N1 UART (in ``link``): ``uart_rx`` In(1) and ``uart_tx``
     Out(1), idle high, ``divisor`` ``link`` cycles a bit; ``rx_overruns`` and
-    ``rx_framing_errors`` count the bytes the UART dropped. With ``register_weights`` in
-    ``accelerator_options`` (boards whose block RAM outputs are slow) the receive FIFO's
-    output is registered too."""
+    ``rx_framing_errors`` count the bytes the UART dropped. ``register_rx``: register the
+    receive FIFO's output too (for boards whose block RAM outputs are slow, and whose link runs
+    at the accelerator's clock: the ECP5)."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
@@ -113,9 +113,10 @@ class BoardCore(wiring.Component):
         divisor: int,
         timeout: int = 100_000,
         accelerator_options=None,
+        register_rx: bool = False,
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.accelerator_options = accelerator_options
+        self.accelerator_options, self.register_rx = accelerator_options, register_rx
         super().__init__()
 
     def elaborate(self, platform):
@@ -133,8 +134,7 @@ class BoardCore(wiring.Component):
             rx.o.ready.eq(rx_fifo.w_rdy),
         ]
         received = rx_fifo
-        if (self.accelerator_options or {}).get("register_weights"):
-            # Block RAM outputs are slow on this board (5.8 ns on ECP5): a register stage.
+        if self.register_rx:  # block RAM outputs are slow on this board (5.8 ns on ECP5)
             m.submodules.rx_stage = received = link(SyncFIFOBuffered(width=8, depth=2))
             m.d.comb += [
                 received.w_data.eq(rx_fifo.r_data),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from sw import numerics
@@ -157,9 +158,17 @@ class Accelerator(wiring.Component):
         m.d.sync += write_pending.eq(self.cfg.valid & self.cfg.ready)
         m.d.sync += cfg.eq(self.cfg.payload)
         write = write_pending
+        # The select and the low addresses are decoded as the word is copied (flags registered
+        # every cycle), so a write's enable is one gate from registers.
+        select_is = {}
+        address_is = [Signal(name=f"address_is_{a}", reset_less=True) for a in range(4)]
+        m.d.sync += [flag.eq(self.cfg.payload.addr == a) for a, flag in enumerate(address_is)]
 
         def selected(sel):
-            return write & (cfg.select == sel)
+            if sel not in select_is:
+                select_is[sel] = Signal(name=f"select_is_{sel}", reset_less=True)
+                m.d.sync += select_is[sel].eq(self.cfg.payload.select == sel)
+            return write & select_is[sel]
 
         # The model's configuration survives a reset, like the weight memories do.
         mode = Signal(2, reset_less=True)
@@ -167,11 +176,9 @@ class Accelerator(wiring.Component):
         noise_shift = Signal(4, reset_less=True)
         noise_fixed = Signal(reset_less=True)
         encoder_seed = Signal(s.lfsr_width, reset_less=True)
-        with m.If(selected(Select.MODE)):
-            with m.Switch(cfg.addr):
-                for addr, reg in enumerate((mode, noise_seed, noise_shift, noise_fixed)):
-                    with m.Case(addr):
-                        m.d.sync += reg.eq(cfg.data)
+        for addr, reg in enumerate((mode, noise_seed, noise_shift, noise_fixed)):
+            with m.If(selected(Select.MODE) & address_is[addr]):
+                m.d.sync += reg.eq(cfg.data)
         with m.If(selected(Select.ENCODER_SEED)):
             m.d.sync += encoder_seed.eq(cfg.data)
 
@@ -223,12 +230,9 @@ class Accelerator(wiring.Component):
                 wiring.connect(m, upstream, layer.i)
             threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
             leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
-            with m.If(selected(Select.LAYER_CONST + 4 * l)):
-                with m.Switch(cfg.addr):
-                    with m.Case(0):
-                        m.d.sync += threshold.eq(cfg.data)
-                    with m.Case(1):
-                        m.d.sync += leak_shift.eq(cfg.data)
+            for addr, reg in enumerate((threshold, leak_shift)):
+                with m.If(selected(Select.LAYER_CONST + 4 * l) & address_is[addr]):
+                    m.d.sync += reg.eq(cfg.data)
             constants.append((threshold, leak_shift))
             m.d.comb += [
                 layer.threshold.eq(threshold),
@@ -259,7 +263,22 @@ class Accelerator(wiring.Component):
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
         )
-        wiring.connect(m, upstream, readout.i)
+        # A FIFO between the last layer and the readout: its ``w_rdy`` comes from its own level
+        # register, so the readout's ready does not reach into the layer's serialiser. Depth 3
+        # (two entries and the output register) passes an event every cycle.
+        hidden_events = event_layout(s.n_hidden)
+        m.submodules.hidden_events = hidden_fifo = SyncFIFOBuffered(
+            width=hidden_events.size, depth=3
+        )
+        m.d.comb += [
+            hidden_fifo.w_data.eq(upstream.payload),
+            hidden_fifo.w_en.eq(upstream.valid),
+            upstream.ready.eq(hidden_fifo.w_rdy),
+            readout.i.payload.eq(hidden_fifo.r_data),
+            readout.i.valid.eq(hidden_fifo.r_rdy),
+            hidden_fifo.r_en.eq(readout.i.ready),
+        ]
+        busy.append(hidden_fifo.level != 0)
         wiring.connect(m, readout.o, wiring.flipped(self.o))
         wiring.connect(m, readout.stable, wiring.flipped(self.stable))
         wiring.connect(m, readout.noise, wiring.flipped(self.noise))

@@ -73,6 +73,7 @@ class RateEncoder(wiring.Component):
         run_bank = Signal()
         index = Signal(range(N + 1))
         timestep = Signal(range(max(T, 2)))
+        first_timestep = Signal(init=1)  # timestep == 0, as a register (it selects the seeds)
 
         # Loading: intensities in input order into the free bank.
         m.d.comb += [
@@ -91,22 +92,24 @@ class RateEncoder(wiring.Component):
                 ]
 
         # The draw pipeline: RUN reads input ``index`` (intensity and lane state) and takes its
-        # seed; the memory outputs are registered; the next stage draws and writes the lane
-        # state back; the draw's verdict is registered, and the last stage queues a firing
-        # input's event. RUN only starts an input while the queue has room for every one in
-        # flight, which it judges from registers alone.
+        # seed; the intensity and the state to draw from (the seed at timestep 0, else the lane
+        # state read) are registered; the next stage draws and writes the lane state back; the
+        # draw's verdict is registered, and the last stage queues a firing input's event. RUN
+        # only starts an input while the queue has room for every one in flight, which it
+        # judges from registers alone.
         stages = 3
         draw_at = 1  # the stage that draws
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
-        stage_seed = [Signal(self.lfsr_width, name=f"stage{k}_seed") for k in range(draw_at + 1)]
+        stage_seed = Signal(self.lfsr_width)  # the seed of the input read
         intensity_data = Signal.like(p_rd.data, reset_less=True)
-        lane_data = Signal.like(l_rd.data, reset_less=True)
-        m.d.sync += [intensity_data.eq(p_rd.data), lane_data.eq(l_rd.data)]
+        draw_state = Signal.like(l_rd.data, reset_less=True)
+        m.d.sync += [
+            intensity_data.eq(p_rd.data),
+            draw_state.eq(Mux(first_timestep, stage_seed, l_rd.data)),
+        ]
         for k in range(1, stages):
             m.d.sync += stage_index[k].eq(stage_index[k - 1])
-        for k in range(1, draw_at + 1):
-            m.d.sync += stage_seed[k].eq(stage_seed[k - 1])
         drawing = in_flight[draw_at]
         fire = Signal()  # the verdict the last stage queues on
         m.d.sync += fire.eq(draw.fire)
@@ -122,7 +125,7 @@ class RateEncoder(wiring.Component):
         m.d.sync += in_flight.eq(Cat(issue, in_flight[:-1]))
         m.d.comb += [
             seeds.base.eq(self.seed),
-            draw.state.eq(Mux(timestep == 0, stage_seed[draw_at], lane_data)),
+            draw.state.eq(draw_state),
             draw.probability.eq(intensity_data),
             p_rd.addr.eq(Mux(run_bank, N, 0) + index),
             l_rd.addr.eq(index),
@@ -158,7 +161,7 @@ class RateEncoder(wiring.Component):
                     m.d.comb += [issue.eq(1), seeds.advance.eq(1)]
                     m.d.sync += [
                         stage_index[0].eq(index),
-                        stage_seed[0].eq(seeds.seed),
+                        stage_seed.eq(seeds.seed),
                         index.eq(index + 1),
                     ]
                 with m.If((index == N) & ~in_flight.any() & (queue.level == 0)):
@@ -171,12 +174,13 @@ class RateEncoder(wiring.Component):
                     with m.If(timestep == T - 1):
                         m.d.sync += [
                             timestep.eq(0),
+                            first_timestep.eq(1),
                             full.bit_select(run_bank, 1).eq(0),
                             run_bank.eq(~run_bank),
                         ]
                         m.next = "WAIT"
                     with m.Else():
-                        m.d.sync += timestep.eq(timestep + 1)
+                        m.d.sync += [timestep.eq(timestep + 1), first_timestep.eq(0)]
                         m.next = "START"
 
         m.d.comb += self.busy.eq(~fsm.ongoing("WAIT") | (load_index != 0) | full.any())

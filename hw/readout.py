@@ -169,14 +169,18 @@ class Readout(wiring.Component):
 
         # One adder per class: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike.
         # The weight memory's output is registered first (a block RAM's output and the
-        # multiplexer before the adders do not fit in one cycle with the carry chain) and the
-        # addition lands a cycle later.
+        # multiplexer before the adders do not fit in one cycle with the carry chain), then
+        # the addend (``(T-1) * w`` is itself a sum of shifted copies), and the addition lands
+        # two cycles after ``add``.
         add = Signal()
-        do_add, from_noise = Signal(), Signal()
+        weighted, from_noise, do_add = Signal(), Signal(), Signal()
         weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
-        m.d.sync += [do_add.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
+        m.d.sync += [weighted.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
+        m.d.sync += do_add.eq(weighted)
         for c in range(C):
-            addend = Mux(from_noise, times_constant(weight[c], maps), weight[c])
+            noise_addend = times_constant(weight[c], maps)
+            addend = Signal(signed(max(len(noise_addend), self.weight_bits) + 1), reset_less=True)
+            m.d.sync += addend.eq(Mux(from_noise, noise_addend, weight[c]))
             with m.If(do_add):
                 m.d.sync += scores[c].eq(scores[c] + addend)
 
@@ -270,6 +274,11 @@ class Readout(wiring.Component):
             with m.If(noise_mode & stable):
                 write_count(add_addr, count_next)
         in_events = Cat(*stages).any() | count_we
+        # Nothing is in the stages (nor a count written) this cycle: the stages were empty and
+        # nothing was accepted last cycle. A register, so a token's acceptance (which enables
+        # the event stage's registers) and the state machine's waits are gates of flip-flops.
+        drained = Signal()
+        m.d.sync += drained.eq(~(accept_event | accept_eot | Cat(*stages).any()))
 
         # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
         # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
@@ -351,14 +360,14 @@ class Readout(wiring.Component):
 
             with m.State("EVENTS"):
                 # An end-of-timestep token is taken into ``eot_pending`` (``ready`` straight
-                # from a flip-flop) and acted on once no event is in the stages.
+                # from a flip-flop) and acted on once no event is in the stages (``drained``).
                 m.d.comb += self.i.ready.eq(~eot_pending)
                 with m.If(self.i.valid & ~eot_pending):
                     with m.If(self.i.payload.eot):
                         m.d.sync += eot_pending.eq(1)
                     with m.Else():
                         m.d.comb += accept_event.eq(1)
-                with m.If(eot_pending & ~in_events):
+                with m.If(eot_pending & drained):
                     m.d.comb += accept_eot.eq(1)
                     m.d.sync += [eot_pending.eq(0), timestep.eq(timestep + 1)]
                     with m.If(timestep == T - 1):
@@ -370,7 +379,7 @@ class Readout(wiring.Component):
 
             with m.State("NOISE_START"):  # once the last token's scrub is done with the ports
                 m.d.comb += seeds.restart.eq(1)
-                with m.If(~in_events):
+                with m.If(drained):
                     m.next = "NOISE"
 
             with m.State("NOISE"):
@@ -385,8 +394,8 @@ class Readout(wiring.Component):
                     m.d.sync += neuron.eq(0)
                     m.next = "SETTLE"
 
-            with m.State("SETTLE"):  # the last addition lands in the scores in this cycle
-                with m.If(~in_events & ~noise_fetch & ~noise_stage):
+            with m.State("SETTLE"):  # until the last addition has landed in the scores
+                with m.If(drained & ~noise_fetch & ~noise_stage & ~weighted & ~do_add):
                     m.next = "PICK"
 
             with m.State("PICK"):  # the class's score and its scaled bias, registered
@@ -423,6 +432,6 @@ class Readout(wiring.Component):
         # The weight read-back comes from the register, a cycle later.
         m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
         m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS") | eot_pending | in_events | do_add | (timestep != 0)
+            ~fsm.ongoing("EVENTS") | eot_pending | in_events | weighted | do_add | (timestep != 0)
         )
         return m
