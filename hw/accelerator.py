@@ -317,9 +317,10 @@ class Accelerator(wiring.Component):
 
         # Read-back: take a request while idle, apply its address to every read port until the
         # word is captured (synchronous ports answer in the second cycle, registered weights in
-        # the third), then hold the word until taken. The request is decoded into one flag per
-        # source in the first cycle, so the capture is an AND-OR of registered flags and the
-        # sources (no address compare in front of the wide multiplexer).
+        # the third; ``capture`` is at least 3), then hold the word until taken. The request is
+        # decoded into one flag per select and per low address in the first cycle and into one
+        # flag per source in the second, so the capture is an AND-OR of registered flags and
+        # the sources (no address compare in front of the wide multiplexer).
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
         m.d.comb += self.read.ready.eq(idle & ~configuring & ~self.read_data.valid)
@@ -352,16 +353,23 @@ class Accelerator(wiring.Component):
             words[Select.LAYER_CONST + 4 * l] = list(constants[l])
         # (source, hit): a register answers its (select, addr), a memory every addr of its
         # select; an unknown select or address hits nothing and reads 0.
+        registers = max(len(word) for word in words.values() if isinstance(word, list))
+        read_address_is = Signal(registers)
+        read_select_is = Signal(max(words) + 1)
+        with m.If(read_phase == 1):
+            m.d.sync += [
+                read_address_is.eq(Cat(read_addr == a for a in range(registers))),
+                read_select_is.eq(Cat(read_select == sel for sel in range(len(read_select_is)))),
+            ]
         sources = []
         for select, word in words.items():
             if isinstance(word, list):
                 for addr, reg in enumerate(word):
-                    hit = (read_select == select) & (read_addr == addr)
-                    sources.append((reg, hit))
+                    sources.append((reg, read_select_is[select] & read_address_is[addr]))
             else:
-                sources.append((word, read_select == select))
+                sources.append((word, read_select_is[select]))
         hits = Signal(len(sources))
-        with m.If(read_phase == 1):
+        with m.If(read_phase == 2):
             m.d.sync += hits.eq(Cat(hit for _, hit in sources))
         with m.If(read_phase == capture):
             captured = 0

@@ -1,7 +1,7 @@
 """LFSR hardware: a leap-forward Galois LFSR and a Bernoulli draw, bit-exact with
 :class:`sw.numerics.LFSR` (whose ``generate()`` is the reference the tests compare against)."""
 
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -88,8 +88,7 @@ class BernoulliDraw(wiring.Component):
 class LaneSeeds(wiring.Component):
     """Seeds of consecutive LFSR lanes, ``((base + i * SEED_STRIDE) mod (2**w - 1)) + 1``.
 
-    ``restart`` loads lane 0 from ``base``; ``advance`` steps to the next lane. One
-    end-around-carry addition per lane.
+    ``restart`` loads lane 0 from ``base``; ``advance`` steps to the next lane.
 
     Members
     -------
@@ -111,17 +110,35 @@ class LaneSeeds(wiring.Component):
         period = (1 << self.width) - 1
         stride = numerics.SEED_STRIDE % period
         index = Signal(self.width)  # seed - 1, in 0 .. period - 1
-        # (index + stride) mod period: both candidates in parallel, one carry chain each; the
-        # sign of the wrapped one picks.
-        stepped = Signal(self.width + 1)
-        wrapped = Signal(signed(self.width + 2))
+        # A step is ``index + stride`` or, when that reaches ``period``, ``index + stride -
+        # period``. Whether the next step wraps is known a step ahead (``wraps``, a register):
+        # from ``index``, for either outcome of this step, by compares with constants. So every
+        # carry chain runs from ``index`` to a register, and only a register selects.
+        wraps = Signal()  # index + stride >= period
+
+        def wraps_from(value, offset):
+            """``value + offset`` would wrap on its next step (``value + offset`` in range)."""
+            bound = period - stride - offset
+            return Const(1) if bound <= 0 else value >= bound
+
+        stepped = Signal(self.width)
+        wrapped = Signal(self.width)
         m.d.comb += [
             stepped.eq(index + stride),
             wrapped.eq(index + (stride - period)),
             self.seed.eq(index + 1),
         ]
         with m.If(self.restart):
-            m.d.sync += index.eq(self.base)
+            m.d.sync += [index.eq(self.base), wraps.eq(wraps_from(self.base, 0))]
         with m.Elif(self.advance):
-            m.d.sync += index.eq(Mux(wrapped < 0, stepped, wrapped))
+            m.d.sync += [
+                index.eq(Mux(wraps, wrapped, stepped)),
+                wraps.eq(
+                    Mux(
+                        wraps,
+                        wraps_from(index, stride - period),
+                        wraps_from(index, stride),
+                    )
+                ),
+            ]
         return m

@@ -54,26 +54,36 @@ def test_bernoulli_draw_matches_contract():
     assert [g[1] for g in got] == fire.tolist()
 
 
-@pytest.mark.parametrize("base", [0, 1, 0xFFFE, 12345])
-def test_lane_seeds_match_contract(base):
-    dut = LaneSeeds(width=16)
+@pytest.mark.parametrize("width", [8, 16])
+@pytest.mark.parametrize("base", [0, 1, -2, 12345])
+def test_lane_seeds_match_contract(base, width):
+    """Seeds of 200 lanes, advanced on a random two cycles in three, then a restart."""
+    base %= (1 << width) - 1
+    dut = LaneSeeds(width=width)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
+    rng = np.random.default_rng(base)
     got = []
 
     async def bench(ctx):
-        ctx.set(dut.base, base)
-        ctx.set(dut.restart, 1)
-        await ctx.tick()
-        ctx.set(dut.restart, 0)
-        ctx.set(dut.advance, 1)
-        for _ in range(40):
-            got.append(ctx.get(dut.seed))
+        for _ in range(2):
+            ctx.set(dut.base, base)
+            ctx.set(dut.restart, 1)
             await ctx.tick()
+            ctx.set(dut.restart, 0)
+            seeds = []
+            while len(seeds) < 200:
+                advance = int(rng.random() < 2 / 3)
+                ctx.set(dut.advance, advance)
+                if advance:
+                    seeds.append(ctx.get(dut.seed))
+                await ctx.tick()
+            got.append(seeds)
 
     sim.add_testbench(bench)
     sim.run()
-    assert got == numerics.lane_seeds(base, 40).tolist()
+    expected = numerics.lane_seeds(base, 200, width).tolist()
+    assert got == [expected, expected]
 
 
 def test_parameters_are_validated():
