@@ -139,7 +139,7 @@ def _markdown(result) -> str:
     for r in result["rows"]:
         for b in r["builds"]:
             if "fmax_mhz" not in b:
-                lines.append(f"| {r['lanes']} | {b['seed']} | failed: {b['error'][:120]} |")
+                lines.append(f"| {r['lanes']} | {b['seed']} | failed: {b['error'][:400]} |")
                 continue
             missed = ", missed" if b.get("missed") else ""
             used = [

@@ -132,6 +132,18 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     }
 
 
+def toolchain_error(build_dir: Path) -> str | None:
+    """The first ``ERROR`` line of the Yosys or nextpnr log in ``build_dir`` (``top.rpt``,
+    ``top.tim``), naming the log, or None."""
+    for log in ("top.rpt", "top.tim"):
+        path = Path(build_dir) / log
+        if path.is_file():
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith("ERROR"):
+                    return f"{log}: {line.strip()}"
+    return None
+
+
 class BuildError(RuntimeError):
     """The design did not build, fit or meet its clock; the message has the numbers, and
     ``summary`` the build's report when there is one (a missed clock)."""
@@ -307,9 +319,8 @@ def build_board(
             **options,
         )
     except Exception as e:  # the toolchain's own error
-        raise BuildError(
-            f"{board}: build failed ({type(e).__name__}: {str(e)[-2000:]}); logs in {out}"
-        ) from e
+        cause = toolchain_error(out) or f"{type(e).__name__}: {str(e)[-2000:]}"
+        raise BuildError(f"{board}: build failed, logs in {out}: {cause}") from e
     seconds = time.perf_counter() - t0
     report = json.loads(report_json.read_text()) if report_json.is_file() else {}
     summary = {

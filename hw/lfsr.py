@@ -1,7 +1,7 @@
 """LFSR hardware: a leap-forward Galois LFSR and a Bernoulli draw, bit-exact with
 :class:`sw.numerics.LFSR` (whose ``generate()`` is the reference the tests compare against)."""
 
-from amaranth.hdl import C, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -121,8 +121,10 @@ class LaneSeeds(wiring.Component):
             bound = period - stride - offset
             return Const(1) if bound <= 0 else value >= bound
 
-        stepped = Signal(self.width)
-        wrapped = Signal(self.width)
+        # The sums at full width (truncated to ``width`` bits, the ECP5 MNIST build made Yosys
+        # 0.70's ABC9 fail an assertion).
+        stepped = Signal(self.width + 1)
+        wrapped = Signal(signed(self.width + 2))
         m.d.comb += [
             stepped.eq(index + stride),
             wrapped.eq(index + (stride - period)),

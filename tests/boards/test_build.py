@@ -12,6 +12,7 @@ from boards.build import (
     build_board,
     spram_layers,
     synthesize,
+    toolchain_error,
 )
 from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
@@ -121,3 +122,9 @@ def test_pll_settings_match_icepll_and_ecppll():
     assert 400e6 <= e.f_out * e.params["CLKOP_DIV"] <= 800e6
     with pytest.raises(ValueError, match="no iCE40 PLL setting"):
         ice40_pll(12e6, 1e6)
+
+
+def test_a_toolchain_error_names_its_log_and_line(tmp_path):
+    assert toolchain_error(tmp_path) is None
+    (tmp_path / "top.rpt").write_text("1. Executing ABC9.\nERROR: Assert `x' failed.\nmore\n")
+    assert toolchain_error(tmp_path) == "top.rpt: ERROR: Assert `x' failed."
