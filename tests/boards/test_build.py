@@ -51,12 +51,18 @@ def test_icebreaker_bitstream_and_report(tmp_path, capsys):
     assert clock["achieved"] >= clock["constraint"] > 11.9
 
 
-def test_ulx3s_design_synthesises(tmp_path):
-    """Yosys alone on the ULX3S-85F top (the registered ECP5 variant) for the digits net's
-    shape, built as the benchmark builds it (120 MHz PLL, 3 Mbaud): ABC9 in Yosys 0.70 has
-    failed assertions on some ECP5 netlists, and only synthesis shows it."""
-    shape = AcceleratorShape(sizes=(64, 128, 10), timesteps=2, lanes=8, encoder="rate-lfsr")
-    netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=120)
+@pytest.mark.parametrize(
+    "sizes, timesteps, lanes, clock_mhz",
+    [((64, 128, 10), 2, 8, 120), ((784, 128, 10), 4, 16, 100)],
+    ids=["digits-P8", "mnist-P16"],
+)
+def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
+    """Yosys alone on the ULX3S-85F top (the registered ECP5 variant, in weight columns for
+    MNIST's layer 0) for the digits and the MNIST net's shapes, built as the benchmarks build
+    them (3 Mbaud): ABC9 in Yosys 0.70 has failed assertions on some ECP5 netlists, and only
+    synthesis shows it."""
+    shape = AcceleratorShape(sizes=sizes, timesteps=timesteps, lanes=lanes, encoder="rate-lfsr")
+    netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
     cells = json.loads(netlist.read_text())["modules"]["top"]["cells"]
     types = {c["type"] for c in cells.values()}
     assert {"TRELLIS_FF", "LUT4"} <= types
