@@ -2,15 +2,17 @@
 
 Per sample it takes ``n_in`` intensities (``0 .. 2**PROB_BITS``) in input order (into one of
 two banks, so the next sample loads while this one is encoded), then for each timestep ``t``
-walks the inputs: lane ``i`` (seeded with ``lane_seeds(seed, n_in)[i]`` at
-``t = 0``, its state kept in a memory afterwards) makes one draw with ``p = intensity[i]``; a
-firing input leaves as an event. Every timestep ends with an end-of-timestep token. This is
+walks the inputs: lane ``i`` makes its draw number ``t`` with ``p = intensity[i]``; a firing
+input leaves as an event. No lane state is stored: the seeds ``lane_seeds(seed, n_in)`` come
+one after another each timestep, and the state a lane draws from at timestep ``t`` is its seed
+advanced ``t * PROB_BITS`` LFSR steps (an XOR network per timestep, :func:`lfsr_advance`).
+Every timestep ends with an end-of-timestep token. This is
 :func:`sw.numerics.rate_encode`, one input per cycle while the queue of events for the next
 layer has room. The memory outputs are registered before the draw, and the draw's verdict
 before the queue (block RAM outputs and the draw are slow on every board).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -18,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
-from .lfsr import BernoulliDraw, LaneSeeds
+from .lfsr import BernoulliDraw, LaneSeeds, lfsr_advance
 from .lif import event_layout
 
 __all__ = ["RateEncoder"]
@@ -55,15 +57,11 @@ class RateEncoder(wiring.Component):
         m = Module()
         N, T = self.n_in, self.timesteps
         # Two banks of intensities: the next sample loads while the current one is encoded.
-        # The bank being loaded is never the bank being read; a lane's state is written back
-        # two cycles after its read, and a timestep's reads start once every write-back is
-        # done. (hw.ports)
+        # The bank being loaded is never the bank being read. (hw.ports)
         m.submodules.intensity = intensity = no_collision_memory(
             shape=unsigned(numerics.PROB_BITS + 1), depth=2 * N
         )
-        m.submodules.lanes = lanes = no_collision_memory(shape=unsigned(self.lfsr_width), depth=N)
         p_wr, p_rd = intensity.write_port(), RegisteredRead(m, intensity)
-        l_wr, l_rd = lanes.write_port(), RegisteredRead(m, lanes)
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
         m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
 
@@ -73,7 +71,6 @@ class RateEncoder(wiring.Component):
         run_bank = Signal()
         index = Signal(range(N + 1))
         timestep = Signal(range(max(T, 2)))
-        first_timestep = Signal(init=1)  # timestep == 0, as a register (it selects the seeds)
 
         # Loading: intensities in input order into the free bank.
         m.d.comb += [
@@ -91,26 +88,23 @@ class RateEncoder(wiring.Component):
                     full.bit_select(load_bank, 1).eq(1),
                 ]
 
-        # The draw pipeline: RUN reads input ``index`` (intensity and lane state) and takes its
-        # seed; the intensity and the state to draw from (the seed at timestep 0, else the lane
-        # state read) are registered; the next stage draws and writes the lane state back; the
-        # draw's verdict is registered, and the last stage queues a firing input's event. RUN
-        # only starts an input while the queue has room for every one in flight, which it
-        # judges from registers alone.
+        # The draw pipeline: RUN reads input ``index``'s intensity and takes its seed; the
+        # intensity and the state to draw from (the seed advanced ``timestep * PROB_BITS``
+        # steps) are registered; the next stage draws; the draw's verdict is registered, and
+        # the last stage queues a firing input's event. RUN only starts an input while the
+        # queue has room for every one in flight, which it judges from registers alone.
         stages = 3
-        draw_at = 1  # the stage that draws
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
         stage_seed = Signal(self.lfsr_width)  # the seed of the input read
         intensity_data = Signal.like(p_rd.data, reset_less=True)
-        draw_state = Signal.like(l_rd.data, reset_less=True)
-        m.d.sync += [
-            intensity_data.eq(p_rd.data),
-            draw_state.eq(Mux(first_timestep, stage_seed, l_rd.data)),
-        ]
+        draw_state = Signal(self.lfsr_width, reset_less=True)
+        advanced = Array(
+            lfsr_advance(stage_seed, self.lfsr_width, t * numerics.PROB_BITS) for t in range(T)
+        )
+        m.d.sync += [intensity_data.eq(p_rd.data), draw_state.eq(advanced[timestep])]
         for k in range(1, stages):
             m.d.sync += stage_index[k].eq(stage_index[k - 1])
-        drawing = in_flight[draw_at]
         fire = Signal()  # the verdict the last stage queues on
         m.d.sync += fire.eq(draw.fire)
         # Events of firing inputs waiting for the next layer. The room check looks at the
@@ -128,16 +122,9 @@ class RateEncoder(wiring.Component):
             draw.state.eq(draw_state),
             draw.probability.eq(intensity_data),
             p_rd.addr.eq(Mux(run_bank, N, 0) + index),
-            l_rd.addr.eq(index),
             queue.w_data.eq(stage_index[-1]),
             queue.w_en.eq(in_flight[-1] & fire),
         ]
-        with m.If(drawing):
-            m.d.comb += [
-                l_wr.en.eq(1),
-                l_wr.addr.eq(stage_index[draw_at]),
-                l_wr.data.eq(draw.next),
-            ]
         room = Signal()  # the queue takes every input in flight and one more
         m.d.sync += room.eq(queue.level < QUEUE_START)
         m.d.comb += [
@@ -174,13 +161,12 @@ class RateEncoder(wiring.Component):
                     with m.If(timestep == T - 1):
                         m.d.sync += [
                             timestep.eq(0),
-                            first_timestep.eq(1),
                             full.bit_select(run_bank, 1).eq(0),
                             run_bank.eq(~run_bank),
                         ]
                         m.next = "WAIT"
                     with m.Else():
-                        m.d.sync += [timestep.eq(timestep + 1), first_timestep.eq(0)]
+                        m.d.sync += timestep.eq(timestep + 1)
                         m.next = "START"
 
         m.d.comb += self.busy.eq(~fsm.ongoing("WAIT") | (load_index != 0) | full.any())

@@ -1,6 +1,9 @@
 """LFSR hardware: a leap-forward Galois LFSR and a Bernoulli draw, bit-exact with
 :class:`sw.numerics.LFSR` (whose ``generate()`` is the reference the tests compare against)."""
 
+import functools
+import operator
+
 from amaranth.hdl import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -11,13 +14,16 @@ __all__ = ["lfsr_advance", "LFSRLeap", "BernoulliDraw", "LaneSeeds"]
 
 
 def lfsr_advance(state, width: int, steps: int):
-    """Amaranth expression of ``state`` advanced ``steps`` Galois steps (an XOR network)."""
-    mask = numerics.lfsr_mask(width)
-    bits = [state[i] for i in range(width)]
-    for _ in range(steps):
-        lsb = bits[0]
-        bits = bits[1:] + [C(0, 1)]
-        bits = [b ^ lsb if (mask >> i) & 1 else b for i, b in enumerate(bits)]
+    """Amaranth expression of ``state`` advanced ``steps`` Galois steps (``steps >= 0``).
+
+    A Galois step is linear over GF(2), so each bit of the result is the XOR of the ``state``
+    bits whose unit vector, advanced ``steps`` steps, has that bit set: one XOR tree per bit,
+    however many steps."""
+    columns = [int(numerics.lfsr_step(1 << i, width, steps)) for i in range(width)]
+    bits = []
+    for j in range(width):
+        terms = [state[i] for i in range(width) if (columns[i] >> j) & 1]
+        bits.append(functools.reduce(operator.xor, terms) if terms else C(0, 1))
     return Cat(*bits)
 
 

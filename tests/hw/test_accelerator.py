@@ -14,7 +14,7 @@ RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
 
 CASES = [
     # sizes, T, lanes, weight_bits, reset, encoder, stall
-    ((10, 7, 5), 2, 3, 8, "hard", RATE, 0.3),
+    ((10, 7, 5), 4, 3, 8, "hard", RATE, 0.3),
     ((6, 9, 4, 3), 4, 1, 4, "subtract", None, 0.2),
     ((13, 17, 4), 1, 8, 8, "hard", RATE, 0.0),
     ((11, 5, 6, 2), 3, 4, 8, "hard", None, 0.4),

@@ -25,7 +25,7 @@ def run_comb(dut, inputs, outputs):
     return got
 
 
-@pytest.mark.parametrize("width,steps", [(16, 1), (16, 8), (5, 3), (24, 8)])
+@pytest.mark.parametrize("width,steps", [(16, 1), (16, 8), (5, 3), (24, 8), (16, 24), (16, 200)])
 def test_leap_matches_generate(width, steps):
     dut = LFSRLeap(width=width, steps=steps)
     seed = 0xACE1 & ((1 << width) - 1) or 1
