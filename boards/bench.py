@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-from hw.layout import AcceleratorShape
 from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header
 
@@ -16,6 +15,7 @@ from .build import (
     BuildError,
     accelerator_clock,
     accelerator_options,
+    board_shape,
     build_board,
     link_clock,
 )
@@ -34,6 +34,7 @@ def bench_board(
     board: str,
     *,
     lanes=(4,),
+    update_lanes=None,
     seeds=(1, 2, 3),
     clock_mhz=None,
     samples=200,
@@ -48,6 +49,7 @@ def bench_board(
     rows = []
     model = load_model(model_path)
     for p in lanes:
+        shape = board_shape(model, board, p, update_lanes)
         builds = []
         for seed in tqdm(seeds, desc=f"{board} P={p}", unit="build"):
             try:
@@ -55,6 +57,7 @@ def bench_board(
                     model_path,
                     board,
                     lanes=p,
+                    update_lanes=update_lanes,
                     seed=seed,
                     clock_mhz=clock_mhz,
                     build_dir=build_dir,
@@ -70,16 +73,16 @@ def bench_board(
             simulator="verilator",
             samples=samples,
             lanes=p,
+            update_lanes=shape.update_lanes,
             tests=("inference",),
-            accelerator_options=accelerator_options(
-                board, AcceleratorShape.from_model(model, lanes=p)
-            ),
+            accelerator_options=accelerator_options(board, shape),
         )
         inf = sim["tests"]["inference"]
         fmax = [b["fmax_mhz"] for b in builds if "fmax_mhz" in b]  # achieved, met or not
         rows.append(
             {
                 "lanes": p,
+                "update_lanes": shape.update_lanes,
                 "builds": builds,
                 "cycles_per_inference": inf["cycles_per_inference"],
                 "bit_exact_samples": inf["samples"] if inf["errors"] == 0 else 0,
@@ -107,6 +110,12 @@ def bench_board(
     return result
 
 
+def _lanes(row: dict) -> str:
+    """``P``, and ``(U)`` when the update pass is narrower."""
+    u = row.get("update_lanes", row["lanes"])
+    return f"{row['lanes']}" + ("" if u == row["lanes"] else f" ({u})")
+
+
 def _figures(summary: dict) -> dict:
     util = summary["utilization"]
     clock, link = accelerator_clock(summary["fmax"]), link_clock(summary["fmax"])
@@ -132,14 +141,15 @@ def _markdown(result) -> str:
         "the golden model); inferences per second at the lowest Fmax of the seeds (achieved, "
         "including seeds that missed the clock they were built for: `missed`).",
         "",
-        "| lanes P | seed | " + " | ".join(cells) + " | Fmax MHz (clock) | link Fmax MHz (clock) "
-        "| build s |",
+        "| lanes P (update U) | seed | "
+        + " | ".join(cells)
+        + " | Fmax MHz (clock) | link Fmax MHz (clock) | build s |",
         "|---|---|" + "---|" * len(cells) + "---|---|---|",
     ]
     for r in result["rows"]:
         for b in r["builds"]:
             if "fmax_mhz" not in b:
-                lines.append(f"| {r['lanes']} | {b['seed']} | failed: {b['error'][:400]} |")
+                lines.append(f"| {_lanes(r)} | {b['seed']} | failed: {b['error'][:400]} |")
                 continue
             missed = ", missed" if b.get("missed") else ""
             used = [
@@ -147,25 +157,25 @@ def _markdown(result) -> str:
                 for c in cells
             ]
             lines.append(
-                f"| {r['lanes']} | {b['seed']} | " + " | ".join(used) + f" | {b['fmax_mhz']:.1f} "
+                f"| {_lanes(r)} | {b['seed']} | " + " | ".join(used) + f" | {b['fmax_mhz']:.1f} "
                 f"({b['clock_mhz']:.0f}{missed}) | {b['link_fmax_mhz']:.1f} "
                 f"({b['link_clock_mhz']:.0f}) | {b['seconds']:.0f} |"
             )
     lines += [
         "",
-        "| lanes P | cycles / inference | bit-exact samples | Fmax (min of seeds) | "
+        "| lanes P (update U) | cycles / inference | bit-exact samples | Fmax (min of seeds) | "
         "inferences / s at Fmax | latency at Fmax |",
         "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         if r["fmax_min_mhz"] is None:
             lines.append(
-                f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} "
+                f"| {_lanes(r)} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} "
                 "| - | - | - |"
             )
             continue
         lines.append(
-            f"| {r['lanes']} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} | "
+            f"| {_lanes(r)} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} | "
             f"{r['fmax_min_mhz']:.1f} MHz | {r['inferences_per_second_at_fmax']:,.0f} | "
             f"{1e6 / r['inferences_per_second_at_fmax']:.1f} us |"
         )

@@ -62,6 +62,21 @@ BOARDS = ("icebreaker", "ulx3s-85f", "ulx3s-25f")
 #: Default neuron lanes per board: what fits the digits net (64-128-10) with room to route.
 BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 
+#: Update lanes ``U`` per board, at most ``P`` (boards not named: ``U = P``). The UP5K is short
+#: of logic cells and block RAM: its update pass updates one neuron a cycle, so the membranes
+#: and biases take one deep block RAM each and one datapath updates them. Costs ``n_out * (1 -
+#: 1/P)`` cycles a timestep and layer.
+BOARD_UPDATE_LANES = {"icebreaker": 1}
+
+
+def board_shape(model, board: str, lanes: int, update_lanes: int | None = None):
+    """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
+    ``lanes``; ``update_lanes`` ``None``: the board's default (:data:`BOARD_UPDATE_LANES`)."""
+    if update_lanes is None:
+        update_lanes = min(BOARD_UPDATE_LANES.get(board, lanes), lanes)
+    return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
+
+
 #: Boards whose block RAM outputs take most of a clock cycle: the accelerator registers them
 #: (``register_weights``); the iCE40 has no logic cells to spare for it.
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
@@ -80,7 +95,7 @@ def block_ram_columns(depth: int) -> int | None:
     return next((bits for bits, words in DP16KD_GEOMETRIES if depth <= words), None)
 
 
-#: Multipliers for the LIF leak (``leak_multiplier``, one per lane and layer) and the widest
+#: Multipliers for the LIF leak (``leak_multiplier``, one per update lane and layer) and the widest
 #: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16),
 #: two left for other products. The ECP5 boards have logic to spare, and the barrel shifter is
 #: faster there than a MULT18X18D.
@@ -122,7 +137,8 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     return {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
         "register_weights": board in REGISTERED_WEIGHT_BOARDS or deep_spram,
-        "leak_multiplier": shape.n_layers * shape.lanes <= count and shape.membrane_bits <= width,
+        "leak_multiplier": shape.n_layers * shape.update_lanes <= count
+        and shape.membrane_bits <= width,
         "weight_columns": [
             block_ram_columns(shape.sizes[l] * shape.groups(l))
             if board in REGISTERED_WEIGHT_BOARDS
@@ -284,18 +300,21 @@ def build_board(
     board: str,
     *,
     lanes: int = 8,
+    update_lanes: int | None = None,
     baud: int = DEFAULT_BAUD,
     build_dir="build/boards",
     seed: int = 1,
     clock_mhz: float | None = None,
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
-    ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator."""
+    ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
+    ``update_lanes``: see :func:`board_shape`."""
     platform = _platform(board)
-    shape = AcceleratorShape.from_model(load_model(model_path), lanes=lanes)
+    shape = board_shape(load_model(model_path), board, lanes, update_lanes)
     _toolchain_env()
     clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
-    name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{clock}"
+    narrow = "" if shape.update_lanes == lanes else f"U{shape.update_lanes}"
+    name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{narrow}{clock}"
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_options(board, shape)
@@ -328,6 +347,7 @@ def build_board(
         "model": str(model_path),
         "shape": shape.as_dict(),
         "lanes": lanes,
+        "update_lanes": shape.update_lanes,
         "baud": baud,
         "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
         "accelerator_variant": {

@@ -45,7 +45,7 @@ __all__ = [
     "CommandProcessor",
 ]
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
@@ -66,13 +66,14 @@ def design_hash(shape: AcceleratorShape) -> bytes:
 
 
 def identify_payload(shape: AcceleratorShape) -> bytes:
-    """IDENTIFY reply: version, T, lanes, W, V, number of sizes, sizes (u16 little endian), then
-    the 4-byte :func:`design_hash`."""
+    """IDENTIFY reply: version, T, lanes, update lanes, W, V, number of sizes, sizes (u16 little
+    endian), then the 4-byte :func:`design_hash`."""
     head = bytes(
         [
             PROTOCOL_VERSION,
             shape.timesteps,
             shape.lanes,
+            shape.update_lanes,
             shape.weight_bits,
             shape.membrane_bits,
             len(shape.sizes),
@@ -86,7 +87,7 @@ def select_depths(shape: AcceleratorShape) -> list[int]:
     """Number of valid addresses of every configuration select (index = select)."""
     depths = [4, 1, shape.n_hidden, shape.n_classes]
     for layer in range(shape.n_layers):
-        depths += [shape.sizes[layer] * shape.groups(layer), shape.groups(layer), 2, 0]
+        depths += [shape.sizes[layer] * shape.groups(layer), shape.rows(layer), 2, 0]
     return depths[: Select.LAYER_CONST + 4 * (shape.n_layers - 1) + 1]
 
 

@@ -7,12 +7,11 @@ import subprocess
 
 import numpy as np
 
-from hw.layout import AcceleratorShape
 from sw import golden
 from sw.data import load_dataset
 from sw.modelfile import load_model
 
-from .build import accelerator_options
+from .build import accelerator_options, board_shape
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
 __all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
@@ -35,6 +34,7 @@ def deploy(
     sim=False,
     sim_link="verilator",
     lanes=8,
+    update_lanes=None,
     samples=None,
     baud=115_200,
     bitstream=None,
@@ -43,7 +43,7 @@ def deploy(
     progress=print,
 ) -> dict:
     model = load_model(model_path)
-    shape = AcceleratorShape.from_model(model, lanes=lanes)
+    shape = board_shape(model, board, lanes, update_lanes)
     if sim:
         options = accelerator_options(board, shape)
         if sim_link not in SIM_LINKS:

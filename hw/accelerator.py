@@ -210,6 +210,7 @@ class Accelerator(wiring.Component):
                 n_in=s.sizes[l],
                 n_out=s.sizes[l + 1],
                 lanes=s.lanes,
+                update_lanes=s.update_lanes,
                 timesteps=s.timesteps,
                 weight_bits=s.weight_bits,
                 membrane_bits=s.membrane_bits,

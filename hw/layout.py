@@ -8,9 +8,10 @@ Memory words
 LIF layer ``l`` with ``n_in`` inputs, ``n_out`` outputs and ``P`` lanes has ``G = ceil(n_out/P)``
 neuron groups. Its weight memory holds ``n_in * G`` words of ``P * W`` bits; word ``i * G + g``
 packs the weights from input ``i`` to neurons ``g*P .. g*P+P-1``, lane ``p`` in bits
-``[p*W, (p+1)*W)`` (two's complement; padding lanes are 0). The bias memory holds ``G`` words
-of ``P * B`` bits packed the same way. The readout weight memory holds ``n_hidden`` words of
-``classes * W`` bits (word ``j``: the weights from hidden neuron ``j`` to every class); the
+``[p*W, (p+1)*W)`` (two's complement; padding lanes are 0). The bias memory holds
+``G * P / U`` words of ``U * B`` bits (``U``: the update pass's lanes), word ``r`` the biases of
+neurons ``r*U .. r*U+U-1`` packed the same way. The readout weight memory holds ``n_hidden``
+words of ``classes * W`` bits (word ``j``: the weights from hidden neuron ``j`` to every class); the
 readout bias memory ``classes`` words of ``B`` bits.
 
 Configuration writes
@@ -64,7 +65,10 @@ class AcceleratorShape:
         ``(n_in, hidden_1, ..., hidden_L, classes)``.
     timesteps : int
     lanes : int
-        Parallel neuron lanes ``P`` per LIF layer.
+        Parallel neuron lanes ``P`` per LIF layer (the event phase's width).
+    update_lanes : int or None
+        Neurons ``U`` the LIF update pass updates per cycle, a divisor of ``P`` (``None``:
+        ``P``). Fewer update lanes take less logic and block RAM and more cycles a timestep.
     weight_bits, membrane_bits, bias_bits : int
     encoder : {"rate-lfsr", "spikes"}
     reset : {"hard", "subtract"}
@@ -80,12 +84,20 @@ class AcceleratorShape:
     encoder: str = "rate-lfsr"
     reset: str = "hard"
     lfsr_width: int = 16
+    update_lanes: int | None = None
 
     def __post_init__(self):
+        if self.update_lanes is None:
+            object.__setattr__(self, "update_lanes", self.lanes)
         if len(self.sizes) < 3 or min(self.sizes) < 1:
             raise ValueError(f"sizes must be (inputs, hidden..., classes), not {self.sizes!r}")
         if self.lanes < 1:
             raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
+        if self.update_lanes < 1 or self.lanes % self.update_lanes:
+            raise ValueError(
+                f"update_lanes must be a positive divisor of lanes ({self.lanes}), "
+                f"not {self.update_lanes!r}"
+            )
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")
         if self.encoder not in ("rate-lfsr", "spikes"):
@@ -93,7 +105,9 @@ class AcceleratorShape:
         numerics.weight_range(self.weight_bits)
 
     @classmethod
-    def from_model(cls, model: IntegerModel, lanes: int = 8) -> "AcceleratorShape":
+    def from_model(
+        cls, model: IntegerModel, lanes: int = 8, update_lanes: int | None = None
+    ) -> "AcceleratorShape":
         resets = {layer.reset for layer in model.layers}
         if len(resets) != 1:
             raise ValueError(f"the accelerator needs one reset rule for all layers, found {resets}")
@@ -101,6 +115,7 @@ class AcceleratorShape:
             sizes=tuple(model.sizes),
             timesteps=model.timesteps,
             lanes=lanes,
+            update_lanes=update_lanes,
             weight_bits=model.weight_bits,
             membrane_bits=model.membrane_bits,
             bias_bits=model.bias_bits,
@@ -124,6 +139,10 @@ class AcceleratorShape:
 
     def groups(self, layer: int) -> int:
         return -(-self.sizes[layer + 1] // self.lanes)
+
+    def rows(self, layer: int) -> int:
+        """Words of the layer's bias memory (``U`` neurons each)."""
+        return self.groups(layer) * (self.lanes // self.update_lanes)
 
     def acc_bits(self, layer: int) -> int:
         """Accumulator width: holds ``sum_i w_i`` over all ``n_in`` inputs exactly."""
@@ -159,7 +178,7 @@ class AcceleratorShape:
     def cfg_data_bits(self) -> int:
         widths = [
             self.lanes * self.weight_bits,
-            self.lanes * self.bias_bits,
+            self.update_lanes * self.bias_bits,
             self.n_classes * self.weight_bits,
             self.bias_bits,
             self.membrane_bits,
@@ -170,6 +189,7 @@ class AcceleratorShape:
     @property
     def cfg_addr_bits(self) -> int:
         depths = [self.sizes[i] * self.groups(i) for i in range(self.n_layers)]
+        depths += [self.rows(i) for i in range(self.n_layers)]
         return _bits(max(depths + [self.n_hidden, self.n_classes, 3]))
 
     @property
@@ -191,7 +211,7 @@ class AcceleratorShape:
         if kind == 0:
             return self.lanes * self.weight_bits
         if kind == 1:
-            return self.lanes * self.bias_bits
+            return self.update_lanes * self.bias_bits
         return (self.membrane_bits - 1, (self.membrane_bits - 1).bit_length())[addr]
 
     def word_bytes(self, select: int) -> int:
@@ -208,6 +228,7 @@ class AcceleratorShape:
             "sizes": list(self.sizes),
             "timesteps": self.timesteps,
             "lanes": self.lanes,
+            "update_lanes": self.update_lanes,
             "weight_bits": self.weight_bits,
             "membrane_bits": self.membrane_bits,
             "bias_bits": self.bias_bits,
@@ -280,12 +301,13 @@ def config_writes(
                         pack_lanes(padded_w[i, g * P : (g + 1) * P], shape.weight_bits),
                     )
                 )
-        for g in range(G):
+        U = shape.update_lanes
+        for r in range(shape.rows(l)):
             writes.append(
                 (
                     Select.LAYER_BIAS + 4 * l,
-                    g,
-                    pack_lanes(padded_b[g * P : (g + 1) * P], shape.bias_bits),
+                    r,
+                    pack_lanes(padded_b[r * U : (r + 1) * U], shape.bias_bits),
                 )
             )
         writes.append((Select.LAYER_CONST + 4 * l, 0, layer.threshold))

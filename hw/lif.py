@@ -6,18 +6,21 @@ the membranes start again from zero (docs/numerics.md).
 
 Per input event the layer adds one weight word (``P`` weights) to the ``P`` lane accumulators of
 each of the ``G = ceil(n_out / P)`` neuron groups: ``G`` cycles, one group per cycle, without
-bubbles between events. At the end-of-timestep token it runs the LIF update pass over the
-groups, one per cycle: ``v = sat(v_old - (v_old >> k) + b + acc)``, spike test, reset,
-accumulator cleared. Each group's spike mask goes into a small FIFO, from which a serialiser
-(``hw.serialiser``: registered output, an entry's first spike 2 cycles after it is taken) sends
-the spikes as address events in ascending order, one per cycle, then the layer's own
-end-of-timestep token; meanwhile the layer already accumulates the next timestep's events.
-Cycles per timestep: ``k * G`` for ``k`` input events plus ``G + 7`` for the update pass (five
-pipeline stages and registered pushes, so that no cycle holds more than one carry chain), as
-long as the next layer keeps up with the spikes.
+bubbles between events. At the end-of-timestep token it runs the LIF update pass, ``U`` neurons
+a cycle (``U`` divides ``P``; ``R = G * P / U`` rows): ``v = sat(v_old - (v_old >> k) + b +
+acc)``, spike test, reset, accumulator cleared. The accumulators are kept ``P`` to a word (the
+event phase's width), the membranes and biases ``U`` to a word, so a narrow update pass keeps
+them in few, deep block RAMs and needs ``U`` datapaths instead of ``P``. Each group's spike
+mask goes into a small FIFO, from which a serialiser (``hw.serialiser``: registered output, an
+entry's first spike 2 cycles after it is taken) sends the spikes as address events in
+ascending order, one per cycle, then the layer's own end-of-timestep token; meanwhile the
+layer already accumulates the next timestep's events. Cycles per timestep: ``k * G`` for ``k``
+input events plus ``R + 7`` for the update pass (five pipeline stages and registered pushes,
+so that no cycle holds more than one carry chain), as long as the next layer keeps up with the
+spikes.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -91,7 +94,9 @@ class LIFLayer(wiring.Component):
     ----------
     n_in, n_out : int
     lanes : int
-        ``P``: neurons updated per cycle.
+        ``P``: neurons whose accumulators take an input event's weights per cycle.
+    update_lanes : int or None
+        ``U``: neurons the update pass updates per cycle, a divisor of ``P`` (``None``: ``P``).
     timesteps : int
         ``T``: end-of-timestep tokens per sample.
     weight_bits, membrane_bits, bias_bits : int
@@ -131,7 +136,7 @@ class LIFLayer(wiring.Component):
     weight_write : In(MemoryWriteSignature)
         Word ``i * G + g``: ``P`` signed ``W``-bit weights from input ``i`` to group ``g``.
     bias_write : In(MemoryWriteSignature)
-        Word ``g``: ``P`` signed ``B``-bit biases.
+        Word ``r``: ``U`` signed ``B``-bit biases, of neurons ``r*U .. r*U+U-1``.
     weight_read, bias_read : In(MemoryReadSignature)
         Read-back of the same words, while the layer is idle.
     threshold : In(V - 1)
@@ -150,6 +155,7 @@ class LIFLayer(wiring.Component):
         lanes,
         timesteps,
         weight_bits,
+        update_lanes=None,
         membrane_bits,
         bias_bits,
         acc_bits,
@@ -171,6 +177,15 @@ class LIFLayer(wiring.Component):
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
         self.n_in, self.n_out, self.lanes, self.timesteps = n_in, n_out, lanes, timesteps
+        self.update_lanes = lanes if update_lanes is None else update_lanes
+        if (
+            not isinstance(self.update_lanes, int)
+            or self.update_lanes < 1
+            or lanes % self.update_lanes
+        ):
+            raise ValueError(
+                f"update_lanes must be a positive divisor of lanes ({lanes}), not {update_lanes!r}"
+            )
         self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.weight_attrs = dict(weight_attrs or {})
@@ -186,16 +201,19 @@ class LIFLayer(wiring.Component):
             register_weights, weight_columns, lanes * weight_bits
         )
         self.groups = -(-n_out // lanes)
+        self.rows = self.groups * (lanes // self.update_lanes)
         weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
-        bias_addr_bits = (self.groups - 1).bit_length() or 1
+        bias_addr_bits = (self.rows - 1).bit_length() or 1
         super().__init__(
             {
                 "i": In(stream.Signature(event_layout(n_in))),
                 "o": Out(stream.Signature(event_layout(n_out))),
                 "weight_write": In(MemoryWriteSignature(weight_addr_bits, lanes * weight_bits)),
-                "bias_write": In(MemoryWriteSignature(bias_addr_bits, lanes * bias_bits)),
+                "bias_write": In(
+                    MemoryWriteSignature(bias_addr_bits, self.update_lanes * bias_bits)
+                ),
                 "weight_read": In(MemoryReadSignature(weight_addr_bits, lanes * weight_bits)),
-                "bias_read": In(MemoryReadSignature(bias_addr_bits, lanes * bias_bits)),
+                "bias_read": In(MemoryReadSignature(bias_addr_bits, self.update_lanes * bias_bits)),
                 "threshold": In(membrane_bits - 1),
                 "leak_shift": In(range(membrane_bits)),
                 "busy": Out(1),
@@ -205,13 +223,13 @@ class LIFLayer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         P, G, T = self.lanes, self.groups, self.timesteps
-        lane_state = data.StructLayout(
-            {"acc": signed(self.acc_bits), "v": signed(self.membrane_bits)}
-        )
+        U, R = self.update_lanes, self.rows
+        S = P // U  # update rows per group
 
-        # Memories: weights and biases written at run time, per-group lane state. The weight
-        # words are kept in one memory, or in column memories of ``weight_columns`` bits each.
-        # Weights and biases are written only while idle (configuration). (hw.ports)
+        # Memories: weights and biases written at run time; the accumulators (``P`` to a word,
+        # one word per group) and the membranes (``U`` to a word, one word per row). The
+        # weight words are kept in one memory, or in column memories of ``weight_columns``
+        # bits each. Weights and biases are written only while idle (configuration). (hw.ports)
         word = data.ArrayLayout(signed(self.weight_bits), P)
         step = self.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
@@ -232,20 +250,25 @@ class LIFLayer(wiring.Component):
                 weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
         m.submodules.biases = biases = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.bias_bits), P), depth=G
+            shape=data.ArrayLayout(signed(self.bias_bits), U), depth=R
         )
         b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
-        # A group is read again at the earliest G cycles after its write-back (G - 1 with
-        # ``register_weights``), so only G = 1 needs the read to see the write of the same
-        # cycle; otherwise a read never meets the write of its address.
-        state_shape = data.ArrayLayout(lane_state, P)
+        # A row's membrane is read once per update pass and written back stages later.
+        m.submodules.membranes = membranes = no_collision_memory(
+            shape=data.ArrayLayout(signed(self.membrane_bits), U), depth=R
+        )
+        v_rd, v_wr = RegisteredRead(m, membranes), membranes.write_port()
+        # A group's accumulators are read again at the earliest G cycles after their
+        # write-back (G - 1 with ``register_weights``), so only G = 1 needs the read to see the
+        # write of the same cycle; otherwise a read never meets the write of its address.
+        acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
         if G == 1:
-            m.submodules.state = state = Memory(shape=state_shape, depth=G, init=[])
-            s_wr = state.write_port()
-            s_rd = state.read_port(transparent_for=(s_wr,))
+            m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
+            s_wr = accumulators.write_port()
+            s_rd = accumulators.read_port(transparent_for=(s_wr,))
         else:
-            m.submodules.state = state = no_collision_memory(shape=state_shape, depth=G)
-            s_wr, s_rd = state.write_port(), RegisteredRead(m, state)
+            m.submodules.accumulators = accumulators = no_collision_memory(shape=acc_shape, depth=G)
+            s_wr, s_rd = accumulators.write_port(), RegisteredRead(m, accumulators)
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
         # The weight word read: straight from the memory, or ``weight_stages`` cycles later
@@ -270,8 +293,8 @@ class LIFLayer(wiring.Component):
 
         # Event phase: one (event, group) read per cycle; then ``weight_stages + 1`` stages:
         # the weights arrive in the last (registered ``weight_stages`` times), which writes the
-        # sums back, and the stage before it reads the lane state (without weight registers
-        # the state is read with the weights).
+        # sums back, and the stage before it reads the accumulators (without weight registers
+        # they are read with the weights).
         event_active = Signal()
         weight_base = Signal(range(max(self.n_in * G, 2)))
         n_stages = self.weight_stages + 1
@@ -280,14 +303,20 @@ class LIFLayer(wiring.Component):
         event_stage, event_group = event_stages[0], event_groups[0]
         event_write, write_group = event_stages[-1], event_groups[-1]
 
-        # Update pass: one group read per issue, four to six stages (below); the last pushes the
-        # group's spikes to `spikes`.
+        # Update pass: one row issued per cycle (its group ``g``, its place ``j`` in the group,
+        # ``0 .. S-1``, and its index ``g * S + j``), four to six stages (below); the last row
+        # of a group pushes the group's spikes to `spikes`.
+        row_layout = data.StructLayout(
+            {"group": range(max(G, 2)), "sub": range(max(S, 2)), "row": range(max(R, 2))}
+        )
         update_group = Signal(range(G + 1))
+        update_sub = Signal(range(max(S, 2)))
+        update_row = Signal(range(max(R, 2)))
         update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
-        update_stage_group = Signal.like(group)
-        sum_stage_group = Signal.like(group)
-        sat_stage_group = Signal.like(group)
-        write_stage_group = Signal.like(group)
+        update_at = Signal(row_layout)
+        sum_at = Signal(row_layout)
+        sat_at = Signal(row_layout)
+        write_at = Signal(row_layout)
         push = Signal()  # a group's spike mask on its way into `spikes`
         push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         pushed_mask = Signal(P)
@@ -296,17 +325,16 @@ class LIFLayer(wiring.Component):
         # then the subtraction (``leak_stage``).
         split_leak = self.register_weights and not self.leak_multiplier
         leak_stage = Signal()
-        leak_stage_group = Signal.like(group)
+        leak_at = Signal(row_layout)
         # The spike test gets a stage of its own (``test_stage``, between the saturation and
         # the write-back).
         test_stage = Signal()
-        test_stage_group = Signal.like(group)
-        # Every place a group can be between its issue and the spike FIFO.
+        test_at = Signal(row_layout)
+        # Every place a row can be between its issue and the spike FIFO.
         flight = [update_stage, sum_stage, sat_stage, test_stage, write_stage, push]
         if split_leak:
             flight.append(leak_stage)
         any_in_flight = Cat(*flight).any()
-        new_spikes = Signal(P)
         entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
@@ -318,7 +346,7 @@ class LIFLayer(wiring.Component):
         room = Signal()
         m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
 
-        clear_group = Signal(range(G + 1))
+        clear_row = Signal(range(R + 1))
 
         with m.If(self.weight_write.en):
             m.d.comb += weight_addr.eq(self.weight_write.addr)
@@ -336,19 +364,16 @@ class LIFLayer(wiring.Component):
         # The write-back of the event phase: acc += w for every lane of the group read.
         with m.If(event_write):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
-            for p in range(P):
-                m.d.comb += [
-                    s_wr.data[p].acc.eq(s_rd.data[p].acc + weight[p]),
-                    s_wr.data[p].v.eq(s_rd.data[p].v),
-                ]
+            m.d.comb += [s_wr.data[p].eq(s_rd.data[p] + weight[p]) for p in range(P)]
         m.d.sync += event_stage.eq(0)
 
         # The update pass in five stages, so that no cycle holds more than one carry chain:
         # 1 (data read): leaked = v_old - (v_old >> k) (or its product, below) and
-        #    drive = b + acc;
+        #    drive = b + acc (the row's ``U`` of the group's ``P`` accumulators);
         # 2: total = leaked + drive;   3: v = sat(total);
         # 4 (``test_stage``): the spike test and the reset value, registered;
-        # 5: write-back; the group's spikes go into `spikes` a cycle later.
+        # 5: write-back (the group's accumulators are cleared with its last row); the group's
+        #    spikes go into `spikes` a cycle later.
         # With ``split_leak`` stage 1 registers v_old and v_old >> k and ``leak_stage``
         # subtracts them (the drive waits a stage in ``drive_late``).
         V = self.membrane_bits
@@ -357,86 +382,94 @@ class LIFLayer(wiring.Component):
             # S - (S >> k): 0 .. S - 1, positive; registered (k only changes while idle).
             factor = Signal(signed(V))
             m.d.sync += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
-            product = [Signal(signed(2 * V), name=f"product{p}") for p in range(P)]
+            product = [Signal(signed(2 * V), name=f"product{u}") for u in range(U)]
         else:
-            leaked = [Signal(signed(V + 1), name=f"leaked{p}") for p in range(P)]
+            leaked = [Signal(signed(V + 1), name=f"leaked{u}") for u in range(U)]
         drive_bits = max(self.bias_bits, self.acc_bits) + 1
-        drive = [Signal(signed(drive_bits), name=f"drive{p}") for p in range(P)]
+        drive = [Signal(signed(drive_bits), name=f"drive{u}") for u in range(U)]
         drive_sum = drive  # the drive the sum stage adds
         if split_leak:
-            kept = [Signal(signed(V), name=f"kept{p}") for p in range(P)]
-            shifted = [Signal(signed(V), name=f"shifted{p}") for p in range(P)]
-            drive_sum = [Signal(signed(drive_bits), name=f"drive_late{p}") for p in range(P)]
-        total = [Signal(signed(self.update_bits), name=f"total{p}") for p in range(P)]
-        v = [Signal(signed(self.membrane_bits), name=f"v{p}") for p in range(P)]
+            kept = [Signal(signed(V), name=f"kept{u}") for u in range(U)]
+            shifted = [Signal(signed(V), name=f"shifted{u}") for u in range(U)]
+            drive_sum = [Signal(signed(drive_bits), name=f"drive_late{u}") for u in range(U)]
+        total = [Signal(signed(self.update_bits), name=f"total{u}") for u in range(U)]
+        v = [Signal(signed(self.membrane_bits), name=f"v{u}") for u in range(U)]
         stages = (update_stage, leak_stage, sum_stage, sat_stage, test_stage, write_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
         m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
-                m.d.sync += [leak_stage.eq(1), leak_stage_group.eq(update_stage_group)]
+                m.d.sync += [leak_stage.eq(1), leak_at.eq(update_at)]
             else:
-                m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(update_stage_group)]
-            for p in range(P):
-                v_old = s_rd.data[p].v  # zero at a sample's first timestep (see the write-back)
-                m.d.sync += drive[p].eq(b_rd.data[p] + s_rd.data[p].acc)
+                m.d.sync += [sum_stage.eq(1), sum_at.eq(update_at)]
+            for u in range(U):
+                v_old = v_rd.data[u]  # zero at a sample's first timestep (see the write-back)
+                acc = Array(s_rd.data[j * U + u] for j in range(S))[update_at.sub]
+                m.d.sync += drive[u].eq(b_rd.data[u] + acc)
                 if self.leak_multiplier:
-                    m.d.sync += product[p].eq(v_old * factor)
+                    m.d.sync += product[u].eq(v_old * factor)
                 elif split_leak:
-                    m.d.sync += [kept[p].eq(v_old), shifted[p].eq(v_old >> self.leak_shift)]
+                    m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> self.leak_shift)]
                 else:
-                    m.d.sync += leaked[p].eq(v_old - (v_old >> self.leak_shift))
+                    m.d.sync += leaked[u].eq(v_old - (v_old >> self.leak_shift))
         if split_leak:
             with m.If(leak_stage):
-                m.d.sync += [sum_stage.eq(1), sum_stage_group.eq(leak_stage_group)]
-                for p in range(P):
-                    m.d.sync += [leaked[p].eq(kept[p] - shifted[p]), drive_sum[p].eq(drive[p])]
+                m.d.sync += [sum_stage.eq(1), sum_at.eq(leak_at)]
+                for u in range(U):
+                    m.d.sync += [leaked[u].eq(kept[u] - shifted[u]), drive_sum[u].eq(drive[u])]
         with m.If(sum_stage):
-            m.d.sync += [sat_stage.eq(1), sat_stage_group.eq(sum_stage_group)]
-            for p in range(P):
+            m.d.sync += [sat_stage.eq(1), sat_at.eq(sum_at)]
+            for u in range(U):
                 if self.leak_multiplier:  # ceil(product / S): high part + (low part != 0)
-                    high, low = product[p][V - 1 :].as_signed(), product[p][: V - 1]
-                    m.d.sync += total[p].eq(high + drive[p] + low.any())
+                    high, low = product[u][V - 1 :].as_signed(), product[u][: V - 1]
+                    m.d.sync += total[u].eq(high + drive[u] + low.any())
                 else:
-                    m.d.sync += total[p].eq(leaked[p] + drive_sum[p])
+                    m.d.sync += total[u].eq(leaked[u] + drive_sum[u])
 
-        def lane_valid(p, group):
-            """Lane ``p`` of ``group`` is a neuron (the last group may be partly empty)."""
-            return Const(1) if (G - 1) * P + p < self.n_out else (group != G - 1)
+        def lane_valid(u, row):
+            """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
+            first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
+            return Const(1) if first_padding_row >= R else (row < first_padding_row)
 
-        def reset_value(p, value):
+        def reset_value(value):
             return 0 if self.reset == "hard" else value - self.threshold
 
         with m.If(sat_stage):
-            m.d.sync += [test_stage.eq(1), test_stage_group.eq(sat_stage_group)]
-            m.d.sync += [v[p].eq(saturate(total[p], self.membrane_bits)) for p in range(P)]
+            m.d.sync += [test_stage.eq(1), test_at.eq(sat_at)]
+            m.d.sync += [v[u].eq(saturate(total[u], self.membrane_bits)) for u in range(U)]
         # The spike test and the reset value, registered before the write-back.
-        tested = Signal(P)
-        v_reset = [Signal(signed(V), name=f"v_reset{p}") for p in range(P)]
-        v_kept = [Signal(signed(V), name=f"v_kept{p}") for p in range(P)]
+        tested = Signal(U)
+        v_reset = [Signal(signed(V), name=f"v_reset{u}") for u in range(U)]
+        v_kept = [Signal(signed(V), name=f"v_kept{u}") for u in range(U)]
         with m.If(test_stage):
-            m.d.sync += [write_stage.eq(1), write_stage_group.eq(test_stage_group)]
-            for p in range(P):
+            m.d.sync += [write_stage.eq(1), write_at.eq(test_at)]
+            for u in range(U):
                 m.d.sync += [
-                    tested[p].eq((v[p] >= self.threshold) & lane_valid(p, test_stage_group)),
-                    v_reset[p].eq(reset_value(p, v[p])),
-                    v_kept[p].eq(v[p]),
+                    tested[u].eq((v[u] >= self.threshold) & lane_valid(u, test_at.row)),
+                    v_reset[u].eq(reset_value(v[u])),
+                    v_kept[u].eq(v[u]),
                 ]
-        m.d.comb += new_spikes.eq(tested)
+        # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
+        collected = Signal(P)
+        group_spikes = Cat(
+            collected[p] | (tested[p % U] & (write_at.sub == p // U)) for p in range(P)
+        )
         with m.If(write_stage):
-            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_stage_group)]
-            for p in range(P):
-                m.d.comb += [
-                    s_wr.data[p].acc.eq(0),
-                    s_wr.data[p].v.eq(
-                        Mux(last_timestep, 0, Mux(new_spikes[p], v_reset[p], v_kept[p]))
-                    ),
+            m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(write_at.row)]
+            for u in range(U):
+                m.d.comb += v_wr.data[u].eq(
+                    Mux(last_timestep, 0, Mux(tested[u], v_reset[u], v_kept[u]))
+                )
+            with m.If(write_at.sub == S - 1):
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_at.group), s_wr.data.eq(0)]
+                m.d.sync += [
+                    collected.eq(0),
+                    push.eq(group_spikes.any()),
+                    pushed_mask.eq(group_spikes),
+                    pushed_group.eq(write_at.group),
                 ]
-            m.d.sync += [
-                push.eq(new_spikes.any()),
-                pushed_mask.eq(new_spikes),
-                pushed_group.eq(write_stage_group),
-            ]
+            with m.Else():
+                m.d.sync += collected.eq(group_spikes)
 
         with m.If(push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
             m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
@@ -459,10 +492,11 @@ class LIFLayer(wiring.Component):
         wiring.connect(m, serialiser.o, wiring.flipped(self.o))
 
         with m.FSM(init="CLEAR") as fsm:
-            with m.State("CLEAR"):  # after reset: zero every accumulator
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(clear_group), s_wr.data.eq(0)]
-                m.d.sync += clear_group.eq(clear_group + 1)
-                with m.If(clear_group == G - 1):
+            with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
+                m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row), v_wr.data.eq(0)]
+                m.d.comb += [s_wr.en.eq(clear_row < G), s_wr.addr.eq(clear_row), s_wr.data.eq(0)]
+                m.d.sync += clear_row.eq(clear_row + 1)
+                with m.If(clear_row == R - 1):
                     m.next = "EVENTS"
 
             with m.State("EVENTS"):
@@ -478,7 +512,7 @@ class LIFLayer(wiring.Component):
                 m.d.comb += self.i.ready.eq(~event_active | last_group)
                 with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
-                        m.d.sync += update_group.eq(0)
+                        m.d.sync += [update_group.eq(0), update_sub.eq(0), update_row.eq(0)]
                         m.next = "UPDATE"
                     with m.Else():
                         m.d.sync += [
@@ -497,9 +531,15 @@ class LIFLayer(wiring.Component):
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [
                         update_stage.eq(1),
-                        update_stage_group.eq(update_group),
-                        update_group.eq(update_group + 1),
+                        update_at.group.eq(update_group),
+                        update_at.sub.eq(update_sub),
+                        update_at.row.eq(update_row),
+                        update_row.eq(update_row + 1),
                     ]
+                    with m.If(update_sub == S - 1):
+                        m.d.sync += [update_sub.eq(0), update_group.eq(update_group + 1)]
+                    with m.Else():
+                        m.d.sync += update_sub.eq(update_sub + 1)
                 with m.If((update_group == G) & ~any_in_flight & room):
                     m.d.sync += push_eot.eq(1)
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
@@ -507,7 +547,10 @@ class LIFLayer(wiring.Component):
                         m.d.sync += last_timestep.eq(timestep == T - 2)
                     m.next = "EVENTS"
 
-        m.d.comb += b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_group))
+        m.d.comb += [
+            v_rd.addr.eq(update_row),
+            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_row)),
+        ]
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
             | event_active

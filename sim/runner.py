@@ -160,6 +160,7 @@ def run_cosim(
     simulator="verilator",
     samples=50,
     lanes=8,
+    update_lanes=None,
     stall=0.0,
     mode="normal",
     waves=False,
@@ -174,14 +175,15 @@ def run_cosim(
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
     ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator` (the
-    variant a board builds, ``boards.build.accelerator_options``)."""
+    variant a board builds, ``boards.build.accelerator_options``); ``update_lanes``: the update
+    pass's lanes ``U`` (``None``: ``P``)."""
     options = dict(accelerator_options or {})
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     model = load_model(model_path)
-    shape = AcceleratorShape.from_model(model, lanes=lanes)
+    shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
     key = _build_key(shape, options)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     work = build / "run"

@@ -252,6 +252,7 @@ def cmd_bench_board(args):
         args.model,
         args.board,
         lanes=args.lanes,
+        update_lanes=args.update_lanes,
         seeds=args.seeds,
         clock_mhz=args.clock_mhz,
         samples=args.samples,
@@ -260,6 +261,10 @@ def cmd_bench_board(args):
 
 
 LANES_HELP = "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S)"
+UPDATE_LANES_HELP = (
+    "neurons U the LIF update pass updates per cycle, a divisor of P "
+    "(default: 1 on the iCEBreaker, P on the ULX3S)"
+)
 
 
 def cmd_build(args):
@@ -270,6 +275,7 @@ def cmd_build(args):
             args.model,
             args.board,
             lanes=args.lanes or BOARD_LANES[args.board],
+            update_lanes=args.update_lanes,
             baud=args.baud,
             build_dir=args.build_dir,
             seed=args.seed,
@@ -293,6 +299,7 @@ def cmd_deploy(args):
             sim=args.sim,
             sim_link=args.sim_link,
             lanes=args.lanes or BOARD_LANES[args.board],
+            update_lanes=args.update_lanes,
             samples=args.samples,
             baud=args.baud,
             bitstream=args.bitstream,
@@ -444,6 +451,7 @@ def build_parser():
     r.add_argument("model", help="model file (.npz)")
     r.add_argument("--board", choices=BOARDS, required=True)
     r.add_argument("--lanes", type=int, nargs="+", default=[4])
+    r.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--clock-mhz", type=float, default=None, help="PLL clock (default: oscillator)")
     r.add_argument("--samples", type=int, default=200, help="test samples for the cycle count")
@@ -454,6 +462,7 @@ def build_parser():
     p.add_argument("model", help="model file (.npz); only its shape is built in")
     p.add_argument("--board", choices=BOARDS, required=True)
     p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
+    p.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     p.add_argument(
@@ -484,6 +493,7 @@ def build_parser():
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
+    p.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--samples", type=int, default=None, help="first N test samples")
     p.add_argument(

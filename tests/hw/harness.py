@@ -13,6 +13,7 @@ def run_accelerator(
     inputs,
     *,
     lanes=4,
+    update_lanes=None,
     mode="normal",
     noise_seed=None,
     stall=0.0,
@@ -23,7 +24,7 @@ def run_accelerator(
 ):
     """Returns per sample: dict(scores, cls, cycles, spikes=[per layer: list of T sets],
     stable=set((t?) j), noise=set(j))."""
-    shape = shape or AcceleratorShape.from_model(model, lanes=lanes)
+    shape = shape or AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
     dut = Accelerator(shape, **options)
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -49,11 +49,13 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
         {"register_weights": True},
         {"leak_multiplier": True},
         {"register_weights": True, "leak_multiplier": True},  # MNIST on the UP5K
+        {"update_lanes": 1, "register_weights": True, "leak_multiplier": True},
+        {"update_lanes": 1},
     ],
 )
 def test_board_variants_match_golden(case, options):
     """The variants the board builds choose (registered weight memories on ECP5, the leak on
-    DSP multipliers) compute the same."""
+    DSP multipliers, the update pass one neuron a cycle on the UP5K) compute the same."""
     check_every_mode(*case, **options)
 
 
@@ -119,6 +121,8 @@ def test_shape_validation_messages():
         AcceleratorShape(sizes=(10, 5), timesteps=2)
     with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
         AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=0)
+    with pytest.raises(ValueError, match=r"update_lanes must be a positive divisor of lanes \(4\)"):
+        AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=4, update_lanes=3)
     with pytest.raises(TypeError, match="shape must be an AcceleratorShape"):
         Accelerator((10, 7, 5))
 

@@ -87,10 +87,11 @@ def rtl_lif(
                 )
                 await ctx.tick()
         ctx.set(dut.weight_write.en, 0)
-        for g in range(G):
+        U = dut.update_lanes
+        for r in range(dut.rows):
             ctx.set(dut.bias_write.en, 1)
-            ctx.set(dut.bias_write.addr, g)
-            ctx.set(dut.bias_write.data, pack_lanes(pb[g * lanes : (g + 1) * lanes], bias_bits))
+            ctx.set(dut.bias_write.addr, r)
+            ctx.set(dut.bias_write.data, pack_lanes(pb[r * U : (r + 1) * U], bias_bits))
             await ctx.tick()
         ctx.set(dut.bias_write.en, 0)
         for s in range(n):
@@ -146,6 +147,9 @@ VARIANTS = {
     "columns": {"register_weights": True, "weight_columns": 5},
     # 1-bit columns, 16 or more with 2 lanes: the weights are registered twice
     "many-columns": {"register_weights": True, "weight_columns": 1},
+    # the update pass one neuron a cycle, or two (one with a single lane)
+    "narrow-update": {"update_lanes": 1, "leak_multiplier": True},
+    "split-update": {"update_lanes": 2, "register_weights": True},
 }
 
 
@@ -163,6 +167,9 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
     spikes[1] = 1  # and one with every input active
     kw = dict(threshold=threshold, leak_shift=1 + n_in % 3, membrane_bits=vb, reset=reset)
     expected = ref_lif(weight, bias, spikes, **kw)
+    options = dict(VARIANTS[variant])
+    if lanes % options.get("update_lanes", 1):
+        options["update_lanes"] = lanes
     got = rtl_lif(
         weight,
         bias,
@@ -171,7 +178,7 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
         weight_bits=wb,
         i_gap=stalls[0],
         o_delay=stalls[1],
-        **VARIANTS[variant],
+        **options,
         **kw,
     )
     assert expected.any() and not expected.all()
@@ -194,6 +201,8 @@ def test_saturation_at_both_rails():
     [
         ({"lanes": 0}, "lanes must be a positive integer, not 0"),
         ({"weight_columns": 0}, "weight_columns must be a positive integer or None, not 0"),
+        ({"update_lanes": 3}, r"update_lanes must be a positive divisor of lanes \(2\), not 3"),
+        ({"update_lanes": 0}, r"update_lanes must be a positive divisor of lanes \(2\), not 0"),
     ],
 )
 def test_layer_parameters_are_validated(bad, message):
