@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from boards.build import board_shape
 from boards.client import BoardClient, DeviceError, SimulatedLink
 from boards.protocol import Command, Frame
 from hw.layout import AcceleratorShape, config_writes
@@ -48,7 +49,7 @@ def test_deploy_sim_matches_golden(digits_shaped_model, capsys, link, samples):
     assert summary["exact"] and summary["samples"] == samples
     assert summary["cycles_per_inference"] > 0
     # Every word written once, in blocks of at most the frame buffer (64 RUN words = 128 bytes).
-    words = len(config_writes(model, AcceleratorShape.from_model(model, lanes=4)))
+    words = len(config_writes(model, board_shape(model, "icebreaker", 4)))  # U = 1 there
     assert summary["verified_words"] == words
     assert words / 32 < summary["load_writes"] < words / 4
 
@@ -73,9 +74,16 @@ def test_a_wrong_read_back_is_reported(digits_shaped_model):
         client.session(model, [])
 
 
-def test_a_board_of_another_shape_is_refused(digits_shaped_model):
+@pytest.mark.parametrize(
+    "other",
+    [
+        AcceleratorShape(sizes=(64, 13, 10), timesteps=2, lanes=4),
+        AcceleratorShape(sizes=(64, 12, 10), timesteps=2, lanes=4, update_lanes=2),
+    ],
+    ids=["sizes", "update-lanes"],
+)
+def test_a_board_of_another_shape_is_refused(digits_shaped_model, other):
     model, _ = digits_shaped_model
-    other = AcceleratorShape(sizes=(64, 13, 10), timesteps=2, lanes=4)
     client = BoardClient(SimulatedLink(other), AcceleratorShape.from_model(model, lanes=4))
     with pytest.raises(DeviceError, match="build the bitstream for this model's shape"):
         client.session(model, [])
