@@ -16,8 +16,8 @@ entry's first spike 2 cycles after it is taken) sends the spikes as address even
 ascending order, one per cycle, then the layer's own end-of-timestep token; meanwhile the
 layer already accumulates the next timestep's events. Cycles per timestep: ``k * G`` for ``k``
 input events plus ``R + 7`` for the update pass (five pipeline stages and registered pushes,
-so that no cycle holds more than one carry chain), as long as the next layer keeps up with the
-spikes.
+so that no cycle holds more than one carry chain; ``R + 8`` with ``U < P``), as long as the
+next layer keeps up with the spikes.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -314,6 +314,12 @@ class LIFLayer(wiring.Component):
         update_row = Signal(range(max(R, 2)))
         update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
         update_at = Signal(row_layout)
+        # With U < P a row's accumulators are picked from its group's word and registered in a
+        # stage of their own (``select_stage``), which reads the row's membranes and biases.
+        narrow = S > 1
+        select_stage = Signal()
+        select_at = Signal(row_layout)
+        issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
         sum_at = Signal(row_layout)
         sat_at = Signal(row_layout)
         write_at = Signal(row_layout)
@@ -334,6 +340,8 @@ class LIFLayer(wiring.Component):
         flight = [update_stage, sum_stage, sat_stage, test_stage, write_stage, push]
         if split_leak:
             flight.append(leak_stage)
+        if narrow:
+            flight.append(select_stage)
         any_in_flight = Cat(*flight).any()
         entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
@@ -368,8 +376,8 @@ class LIFLayer(wiring.Component):
         m.d.sync += event_stage.eq(0)
 
         # The update pass in five stages, so that no cycle holds more than one carry chain:
-        # 1 (data read): leaked = v_old - (v_old >> k) (or its product, below) and
-        #    drive = b + acc (the row's ``U`` of the group's ``P`` accumulators);
+        # 1 (data read; with U < P after ``select_stage``): leaked = v_old - (v_old >> k) (or
+        #    its product, below) and drive = b + acc (the row's U of the group's P accumulators);
         # 2: total = leaked + drive;   3: v = sat(total);
         # 4 (``test_stage``): the spike test and the reset value, registered;
         # 5: write-back (the group's accumulators are cleared with its last row); the group's
@@ -394,8 +402,24 @@ class LIFLayer(wiring.Component):
             drive_sum = [Signal(signed(drive_bits), name=f"drive_late{u}") for u in range(U)]
         total = [Signal(signed(self.update_bits), name=f"total{u}") for u in range(U)]
         v = [Signal(signed(self.membrane_bits), name=f"v{u}") for u in range(U)]
-        stages = (update_stage, leak_stage, sum_stage, sat_stage, test_stage, write_stage)
+        stages = (
+            select_stage,
+            update_stage,
+            leak_stage,
+            sum_stage,
+            sat_stage,
+            test_stage,
+            write_stage,
+        )
         m.d.sync += [stage.eq(0) for stage in stages]
+        row_acc = [s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
+        if narrow:
+            row_acc = [Signal(signed(self.acc_bits), name=f"row_acc{u}") for u in range(U)]
+            with m.If(select_stage):
+                m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
+                for u in range(U):
+                    lanes = Array(s_rd.data[j * U + u] for j in range(S))
+                    m.d.sync += row_acc[u].eq(lanes[select_at.sub])
         m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
@@ -404,8 +428,7 @@ class LIFLayer(wiring.Component):
                 m.d.sync += [sum_stage.eq(1), sum_at.eq(update_at)]
             for u in range(U):
                 v_old = v_rd.data[u]  # zero at a sample's first timestep (see the write-back)
-                acc = Array(s_rd.data[j * U + u] for j in range(S))[update_at.sub]
-                m.d.sync += drive[u].eq(b_rd.data[u] + acc)
+                m.d.sync += drive[u].eq(b_rd.data[u] + row_acc[u])
                 if self.leak_multiplier:
                     m.d.sync += product[u].eq(v_old * factor)
                 elif split_leak:
@@ -530,10 +553,10 @@ class LIFLayer(wiring.Component):
                     m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [
-                        update_stage.eq(1),
-                        update_at.group.eq(update_group),
-                        update_at.sub.eq(update_sub),
-                        update_at.row.eq(update_row),
+                        issue_stage.eq(1),
+                        issue_at.group.eq(update_group),
+                        issue_at.sub.eq(update_sub),
+                        issue_at.row.eq(update_row),
                         update_row.eq(update_row + 1),
                     ]
                     with m.If(update_sub == S - 1):
@@ -547,9 +570,10 @@ class LIFLayer(wiring.Component):
                         m.d.sync += last_timestep.eq(timestep == T - 2)
                     m.next = "EVENTS"
 
+        row_read = select_at.row if narrow else update_row  # read for ``update_stage``
         m.d.comb += [
-            v_rd.addr.eq(update_row),
-            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, update_row)),
+            v_rd.addr.eq(row_read),
+            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, row_read)),
         ]
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
