@@ -5,7 +5,8 @@ two banks, so the next sample loads while this one is encoded), then for each ti
 walks the inputs: lane ``i`` makes its draw number ``t`` with ``p = intensity[i]``; a firing
 input leaves as an event. No lane state is stored: the seeds ``lane_seeds(seed, n_in)`` come
 one after another each timestep, and the state a lane draws from at timestep ``t`` is its seed
-advanced ``t * PROB_BITS`` LFSR steps (an XOR network per timestep, :func:`lfsr_advance`).
+advanced ``t * PROB_BITS`` LFSR steps; its draw compares the low ``PROB_BITS`` of that state
+advanced ``PROB_BITS`` more (an XOR network per timestep and bit, :func:`lfsr_advance`).
 Every timestep ends with an end-of-timestep token. This is
 :func:`sw.numerics.rate_encode`, one input per cycle while the queue of events for the next
 layer has room. The memory outputs are registered before the draw, and the draw's verdict
@@ -20,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
-from .lfsr import BernoulliDraw, LaneSeeds, lfsr_advance
+from .lfsr import LaneSeeds, lfsr_advance
 from .lif import event_layout
 
 __all__ = ["RateEncoder"]
@@ -63,7 +64,6 @@ class RateEncoder(wiring.Component):
         )
         p_wr, p_rd = intensity.write_port(), RegisteredRead(m, intensity)
         m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
-        m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
 
         full = Signal(2)  # bank holds a whole sample not yet encoded
         load_bank = Signal()
@@ -89,24 +89,28 @@ class RateEncoder(wiring.Component):
                 ]
 
         # The draw pipeline: RUN reads input ``index``'s intensity and takes its seed; the
-        # intensity and the state to draw from (the seed advanced ``timestep * PROB_BITS``
-        # steps) are registered; the next stage draws; the draw's verdict is registered, and
-        # the last stage queues a firing input's event. RUN only starts an input while the
+        # intensity and the draw's uniform number (the low ``PROB_BITS`` of the seed advanced
+        # ``(timestep + 1) * PROB_BITS`` steps, the state :func:`sw.numerics.bernoulli_draw`
+        # compares) are registered; the next stage compares them and registers the verdict,
+        # and the last stage queues a firing input's event. RUN only starts an input while the
         # queue has room for every one in flight, which it judges from registers alone.
         stages = 3
         in_flight = Signal(stages)  # one bit per stage
         stage_index = [Signal(range(max(N, 2)), name=f"stage{k}_index") for k in range(stages)]
         stage_seed = Signal(self.lfsr_width)  # the seed of the input read
         intensity_data = Signal.like(p_rd.data, reset_less=True)
-        draw_state = Signal(self.lfsr_width, reset_less=True)
-        advanced = Array(
-            lfsr_advance(stage_seed, self.lfsr_width, t * numerics.PROB_BITS) for t in range(T)
+        uniform = Signal(numerics.PROB_BITS, reset_less=True)
+        uniforms = Array(
+            lfsr_advance(stage_seed, self.lfsr_width, (t + 1) * numerics.PROB_BITS)[
+                : numerics.PROB_BITS
+            ]
+            for t in range(T)
         )
-        m.d.sync += [intensity_data.eq(p_rd.data), draw_state.eq(advanced[timestep])]
+        m.d.sync += [intensity_data.eq(p_rd.data), uniform.eq(uniforms[timestep])]
         for k in range(1, stages):
             m.d.sync += stage_index[k].eq(stage_index[k - 1])
         fire = Signal()  # the verdict the last stage queues on
-        m.d.sync += fire.eq(draw.fire)
+        m.d.sync += fire.eq(uniform < intensity_data)
         # Events of firing inputs waiting for the next layer. The room check looks at the
         # queue's level alone (no adder before the compare): inputs start while fewer than
         # ``QUEUE_START`` events wait, and the queue has room for those, the inputs in flight
@@ -119,8 +123,6 @@ class RateEncoder(wiring.Component):
         m.d.sync += in_flight.eq(Cat(issue, in_flight[:-1]))
         m.d.comb += [
             seeds.base.eq(self.seed),
-            draw.state.eq(draw_state),
-            draw.probability.eq(intensity_data),
             p_rd.addr.eq(Mux(run_bank, N, 0) + index),
             queue.w_data.eq(stage_index[-1]),
             queue.w_en.eq(in_flight[-1] & fire),

@@ -303,15 +303,25 @@ class LIFLayer(wiring.Component):
         event_stage, event_group = event_stages[0], event_groups[0]
         event_write, write_group = event_stages[-1], event_groups[-1]
 
-        # Update pass: one row issued per cycle (its group ``g``, its place ``j`` in the group,
-        # ``0 .. S-1``, and its index ``g * S + j``), four to six stages (below); the last row
-        # of a group pushes the group's spikes to `spikes`.
-        row_layout = data.StructLayout(
-            {"group": range(max(G, 2)), "sub": range(max(S, 2)), "row": range(max(R, 2))}
-        )
+        # Update pass: one row issued per cycle (counting its group ``g``, its place ``j`` in
+        # the group, ``0 .. S-1``, and its index ``g * S + j``), four to seven stages (below);
+        # the last row of a group pushes the group's spikes to `spikes`. Rows leave the stages
+        # in order, so the write-back counts them again (``written_*``) rather than carrying
+        # the counts along. A row carries only which of its lanes are neurons, and only when the
+        # last rows hold padding lanes.
+        def lane_valid(u, row):
+            """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
+            first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
+            return Const(1) if first_padding_row >= R else (row < first_padding_row)
+
+        padded = R * U > self.n_out
+        row_layout = data.StructLayout({"valid": U} if padded else {})
         update_group = Signal(range(G + 1))
         update_sub = Signal(range(max(S, 2)))
         update_row = Signal(range(max(R, 2)))
+        written_group = Signal(range(max(G, 2)))
+        written_sub = Signal(range(max(S, 2)))
+        written_row = Signal(range(max(R, 2)))
         update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
         update_at = Signal(row_layout)
         # With U < P a row's accumulators are picked from its group's word and registered in a
@@ -319,6 +329,8 @@ class LIFLayer(wiring.Component):
         narrow = S > 1
         select_stage = Signal()
         select_at = Signal(row_layout)
+        select_sub = Signal.like(update_sub)
+        select_row = Signal.like(update_row)
         issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
         sum_at = Signal(row_layout)
         sat_at = Signal(row_layout)
@@ -419,7 +431,7 @@ class LIFLayer(wiring.Component):
                 m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
                 for u in range(U):
                     lanes = Array(s_rd.data[j * U + u] for j in range(S))
-                    m.d.sync += row_acc[u].eq(lanes[select_at.sub])
+                    m.d.sync += row_acc[u].eq(lanes[select_sub])
         m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
@@ -449,11 +461,6 @@ class LIFLayer(wiring.Component):
                 else:
                     m.d.sync += total[u].eq(leaked[u] + drive_sum[u])
 
-        def lane_valid(u, row):
-            """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
-            first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
-            return Const(1) if first_padding_row >= R else (row < first_padding_row)
-
         def reset_value(value):
             return 0 if self.reset == "hard" else value - self.threshold
 
@@ -468,31 +475,34 @@ class LIFLayer(wiring.Component):
             m.d.sync += [write_stage.eq(1), write_at.eq(test_at)]
             for u in range(U):
                 m.d.sync += [
-                    tested[u].eq((v[u] >= self.threshold) & lane_valid(u, test_at.row)),
+                    tested[u].eq((v[u] >= self.threshold) & (test_at.valid[u] if padded else 1)),
                     v_reset[u].eq(reset_value(v[u])),
                     v_kept[u].eq(v[u]),
                 ]
         # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
         collected = Signal(P)
         group_spikes = Cat(
-            collected[p] | (tested[p % U] & (write_at.sub == p // U)) for p in range(P)
+            collected[p] | (tested[p % U] & (written_sub == p // U)) for p in range(P)
         )
         with m.If(write_stage):
-            m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(write_at.row)]
+            m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(written_row)]
+            m.d.sync += written_row.eq(written_row + 1)
             for u in range(U):
                 m.d.comb += v_wr.data[u].eq(
                     Mux(last_timestep, 0, Mux(tested[u], v_reset[u], v_kept[u]))
                 )
-            with m.If(write_at.sub == S - 1):
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_at.group), s_wr.data.eq(0)]
+            with m.If(written_sub == S - 1):
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group), s_wr.data.eq(0)]
                 m.d.sync += [
                     collected.eq(0),
                     push.eq(group_spikes.any()),
                     pushed_mask.eq(group_spikes),
-                    pushed_group.eq(write_at.group),
+                    pushed_group.eq(written_group),
+                    written_sub.eq(0),
+                    written_group.eq(written_group + 1),
                 ]
             with m.Else():
-                m.d.sync += collected.eq(group_spikes)
+                m.d.sync += [collected.eq(group_spikes), written_sub.eq(written_sub + 1)]
 
         with m.If(push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
             m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
@@ -536,6 +546,7 @@ class LIFLayer(wiring.Component):
                 with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
                         m.d.sync += [update_group.eq(0), update_sub.eq(0), update_row.eq(0)]
+                        m.d.sync += [written_group.eq(0), written_sub.eq(0), written_row.eq(0)]
                         m.next = "UPDATE"
                     with m.Else():
                         m.d.sync += [
@@ -554,11 +565,13 @@ class LIFLayer(wiring.Component):
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [
                         issue_stage.eq(1),
-                        issue_at.group.eq(update_group),
-                        issue_at.sub.eq(update_sub),
-                        issue_at.row.eq(update_row),
+                        select_sub.eq(update_sub),
+                        select_row.eq(update_row),
                         update_row.eq(update_row + 1),
                     ]
+                    if padded:
+                        valid = Cat(lane_valid(u, update_row) for u in range(U))
+                        m.d.sync += issue_at.valid.eq(valid)
                     with m.If(update_sub == S - 1):
                         m.d.sync += [update_sub.eq(0), update_group.eq(update_group + 1)]
                     with m.Else():
@@ -570,7 +583,7 @@ class LIFLayer(wiring.Component):
                         m.d.sync += last_timestep.eq(timestep == T - 2)
                     m.next = "EVENTS"
 
-        row_read = select_at.row if narrow else update_row  # read for ``update_stage``
+        row_read = select_row if narrow else update_row  # read for ``update_stage``
         m.d.comb += [
             v_rd.addr.eq(row_read),
             b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, row_read)),

@@ -40,8 +40,10 @@ def test_icebreaker_bitstream_and_report(tmp_path, capsys):
         ]
     )
     summary = json.loads(capsys.readouterr().out)
-    bitstream = tmp_path / "b" / "icebreaker-64-128-10-T2-P4" / "top.bin"
+    # P = 4, and the iCEBreaker's update pass one neuron a cycle
+    bitstream = tmp_path / "b" / "icebreaker-64-128-10-T2-P4U1" / "top.bin"
     assert summary["bitstream"] == str(bitstream) and bitstream.stat().st_size > 100_000
+    assert summary["shape"]["update_lanes"] == summary["update_lanes"] == 1
     lc = summary["utilization"]["ICESTORM_LC"]
     assert 0 < lc["used"] <= lc["available"] == 5280
     assert summary["weights_in_spram"] == [True]

@@ -43,8 +43,11 @@ def rtl_lif(
     i_gap=0.0,
     o_delay=0.0,
     seed=0,
+    padding=0,
     **options,
 ):
+    """``padding``: the weight and bias written to the padding lanes of the last group (the
+    layout says 0; a layer must not let them spike either way)."""
     n_out, n_in = weight.shape
     n, T, _ = spikes.shape
     wmax = numerics.weight_range(weight_bits)[1]
@@ -65,9 +68,9 @@ def rtl_lif(
         **options,
     )
     G = dut.groups
-    pw = np.zeros((n_in, G * lanes), dtype=np.int64)
+    pw = np.full((n_in, G * lanes), padding, dtype=np.int64)
     pw[:, :n_out] = weight.T
-    pb = np.zeros(G * lanes, dtype=np.int64)
+    pb = np.full(G * lanes, padding, dtype=np.int64)
     pb[:n_out] = bias
     rng = random.Random(seed)
     out = np.zeros((n, T, n_out), dtype=np.uint8)
@@ -182,6 +185,22 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
         **kw,
     )
     assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("variant", ["plain", "narrow-update", "split-update"])
+def test_padding_lanes_never_spike(variant):
+    """10 neurons in 3 groups of 4: the last group's 2 padding lanes get the largest weights
+    and biases, and still no event leaves for them."""
+    rng = np.random.default_rng(5)
+    weight = rng.integers(-127, 128, size=(10, 6))
+    bias = rng.integers(-20, 21, size=10)
+    spikes = (rng.random((3, 3, 6)) < 0.6).astype(np.uint8)
+    kw = dict(threshold=100, leak_shift=2, membrane_bits=16, reset="hard")
+    expected = ref_lif(weight, bias, spikes, **kw)
+    got = rtl_lif(
+        weight, bias, spikes, lanes=4, weight_bits=8, padding=127, **VARIANTS[variant], **kw
+    )
     np.testing.assert_array_equal(got, expected)
 
 
