@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import Accelerator
 from hw.layout import AcceleratorShape
+from hw.ports import drain_fifo, feed_fifo
 
 from .command import CommandProcessor
 from .crossing import StreamCrossing
@@ -80,17 +81,13 @@ class BoardLogic(wiring.Component):
             width=width, depth=4, w_domain=LINK_DOMAIN, r_domain="sync"
         )
         m.submodules.sample_stage = stage = SyncFIFOBuffered(width=width, depth=3)
+        feed_fifo(m, command.sample, crossing)
         m.d.comb += [
-            crossing.w_data.eq(command.sample.payload),
-            crossing.w_en.eq(command.sample.valid),
-            command.sample.ready.eq(crossing.w_rdy),
             stage.w_data.eq(crossing.r_data),
             stage.w_en.eq(crossing.r_rdy),
             crossing.r_en.eq(stage.w_rdy),
-            accelerator.i.payload.eq(stage.r_data),
-            accelerator.i.valid.eq(stage.r_rdy),
-            stage.r_en.eq(accelerator.i.ready),
         ]
+        drain_fifo(m, stage, accelerator.i)
         return m
 
 

@@ -30,6 +30,7 @@ from sw.modelfile import atomic_write
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
 from .lif import LIFLayer, event_layout, weight_register_stages
+from .ports import drain_fifo, feed_fifo
 from .readout import Readout, TraceSignature, result_layout
 
 __all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
@@ -271,14 +272,8 @@ class Accelerator(wiring.Component):
         m.submodules.hidden_events = hidden_fifo = SyncFIFOBuffered(
             width=hidden_events.size, depth=3
         )
-        m.d.comb += [
-            hidden_fifo.w_data.eq(upstream.payload),
-            hidden_fifo.w_en.eq(upstream.valid),
-            upstream.ready.eq(hidden_fifo.w_rdy),
-            readout.i.payload.eq(hidden_fifo.r_data),
-            readout.i.valid.eq(hidden_fifo.r_rdy),
-            hidden_fifo.r_en.eq(readout.i.ready),
-        ]
+        feed_fifo(m, upstream, hidden_fifo)
+        drain_fifo(m, hidden_fifo, readout.i)
         busy.append(hidden_fifo.level != 0)
         wiring.connect(m, readout.o, wiring.flipped(self.o))
         wiring.connect(m, readout.stable, wiring.flipped(self.stable))

@@ -26,7 +26,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.ports import RegisteredRead, no_collision_memory
+from hw.ports import RegisteredRead, drain_fifo, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
 
@@ -517,11 +517,7 @@ class LIFLayer(wiring.Component):
         m.submodules.serialiser = serialiser = SpikeSerialiser(
             lanes=P, groups=G, event_layout=event_layout(self.n_out)
         )
-        m.d.comb += [
-            serialiser.i.valid.eq(spikes.r_rdy),
-            serialiser.i.payload.eq(spikes.r_data),
-            spikes.r_en.eq(serialiser.i.ready),
-        ]
+        drain_fifo(m, spikes, serialiser.i)
         wiring.connect(m, serialiser.o, wiring.flipped(self.o))
 
         with m.FSM(init="CLEAR") as fsm:

@@ -14,7 +14,7 @@ word, as before.
 from amaranth.hdl import Signal
 from amaranth.lib.memory import Memory
 
-__all__ = ["NO_COLLISION", "no_collision_memory", "RegisteredRead"]
+__all__ = ["NO_COLLISION", "no_collision_memory", "RegisteredRead", "feed_fifo", "drain_fifo"]
 
 #: Memory attributes: reads never meet a write to the same address in the same cycle.
 NO_COLLISION = {"no_rw_check": 1}
@@ -40,3 +40,22 @@ class RegisteredRead:
         m.d.comb += port.addr.eq(self.addr)
         with m.If(self.en):
             m.d.sync += self.data.eq(port.data)
+
+
+def feed_fifo(m, source, fifo):
+    """Connect the valid/ready stream ``source`` to ``fifo``'s write side (Amaranth 0.5's FIFOs
+    have no stream ports)."""
+    m.d.comb += [
+        fifo.w_data.eq(source.payload),
+        fifo.w_en.eq(source.valid),
+        source.ready.eq(fifo.w_rdy),
+    ]
+
+
+def drain_fifo(m, fifo, sink):
+    """Connect ``fifo``'s read side to the valid/ready stream ``sink``."""
+    m.d.comb += [
+        sink.payload.eq(fifo.r_data),
+        sink.valid.eq(fifo.r_rdy),
+        fifo.r_en.eq(sink.ready),
+    ]
