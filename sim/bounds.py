@@ -1,7 +1,8 @@
 """Cycle bounds of the event-driven accelerator, from a golden-model trace.
 
 ``sequential``: the work of every unit added up, as if nothing overlapped: per LIF layer and
-timestep ``k * G + G`` (``k`` input events, ``G = ceil(n_out / P)`` groups), the encoder's
+timestep ``k * G + R`` (``k`` input events, ``G = ceil(n_out / P)`` groups, ``R = G * P / U``
+update rows), the encoder's
 ``n_in`` loads and ``T * n_in`` draws, the readout's events, noise pass and result words.
 ``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
 inference in a stream of samples.
@@ -27,8 +28,7 @@ def unit_work(
         work["encoder"] = np.full(len(input_spikes), shape.sizes[0] * (T + 1))
     events_in = input_spikes.sum(axis=2)  # [N, T]
     for l in range(shape.n_layers):
-        G = shape.groups(l)
-        work[f"layer{l}"] = (events_in * G + G).sum(axis=1)
+        work[f"layer{l}"] = (events_in * shape.groups(l) + shape.rows(l)).sum(axis=1)
         events_in = result.spikes[l].sum(axis=2)
     readout = events_in.sum(axis=1) + T + shape.n_classes
     if mode == "noise":
