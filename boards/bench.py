@@ -12,6 +12,7 @@ from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header
 
 from .build import (
+    DEFAULT_TIME_LIMIT_MIN,
     BuildError,
     accelerator_clock,
     accelerator_options,
@@ -40,6 +41,7 @@ def bench_board(
     samples=200,
     out_dir=Path("docs/results"),
     build_dir="build/boards",
+    time_limit_min=DEFAULT_TIME_LIMIT_MIN,
 ):
     from tqdm import tqdm
 
@@ -61,6 +63,7 @@ def bench_board(
                     seed=seed,
                     clock_mhz=clock_mhz,
                     build_dir=build_dir,
+                    time_limit_min=time_limit_min,
                 )
                 builds.append({"seed": seed, "ok": True, **_figures(s)})
             except BuildError as e:

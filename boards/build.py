@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -169,6 +171,38 @@ class BuildError(RuntimeError):
         self.summary = summary
 
 
+#: Minutes a build may take before it is given up: nextpnr's router can go on for ever on a
+#: design that fills the device (the UP5K near 96 % of its logic cells), where a build that
+#: routes takes 1-5 minutes on two cores.
+DEFAULT_TIME_LIMIT_MIN = 20
+
+
+#: nextpnr's utilisation line for the logic cells (iCE40, ECP5): name, used, available.
+LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
+
+
+def run_build_script(build_dir: Path, script: str, seconds: float):
+    """Run Amaranth's ``{script}.sh`` in ``build_dir``; after ``seconds``, stop it and the
+    tools it started and raise ``TimeoutError`` naming the limit and the logic-cell use
+    nextpnr reported (``subprocess.CalledProcessError`` if a tool fails)."""
+    process = subprocess.Popen(["sh", f"{script}.sh"], cwd=build_dir, start_new_session=True)
+    try:
+        returncode = process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        log = Path(build_dir) / "top.tim"
+        cells = re.search(LOGIC_CELLS, log.read_text()) if log.is_file() else None
+        use = f" ({cells[1]}: {cells[2]} of {cells[3]} used)" if cells else ""
+        raise TimeoutError(
+            f"place and route did not finish within {seconds / 60:g} min{use}: the router "
+            "does not converge on a device this full; try another --seed, fewer lanes or "
+            "--update-lanes 1"
+        ) from None
+    if returncode:
+        raise subprocess.CalledProcessError(returncode, ["sh", f"{script}.sh"])
+
+
 class BoardTop(Elaboratable):
     """Pins around :class:`boards.core.BoardCore`: the board's UART and a LED that lights while
     a byte is being sent back to the host. With ``clock_hz`` the accelerator runs from a PLL on
@@ -305,10 +339,12 @@ def build_board(
     build_dir="build/boards",
     seed: int = 1,
     clock_mhz: float | None = None,
+    time_limit_min: float = DEFAULT_TIME_LIMIT_MIN,
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
     ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
-    ``update_lanes``: see :func:`board_shape`."""
+    ``update_lanes``: see :func:`board_shape`; ``time_limit_min``: give up (BuildError) when
+    Yosys and nextpnr take longer."""
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
     _toolchain_env()
@@ -328,15 +364,19 @@ def build_board(
     pll = top.pll_setting(platform)
     t0 = time.perf_counter()
     try:
-        platform.build(
+        plan = platform.build(
             top,
             name="top",
             build_dir=str(out),
-            do_program=False,
+            do_build=False,
             # nextpnr finishes a design that misses its clock; the check below names the numbers
             nextpnr_opts=f"--report report.json --seed {seed} --timing-allow-fail",
             **options,
         )
+        plan.extract(out)
+        run_build_script(out, plan.script, time_limit_min * 60)
+    except TimeoutError as e:
+        raise BuildError(f"{board}: {e}; logs in {out}") from e
     except Exception as e:  # the toolchain's own error
         cause = toolchain_error(out) or f"{type(e).__name__}: {str(e)[-2000:]}"
         raise BuildError(f"{board}: build failed, logs in {out}: {cause}") from e

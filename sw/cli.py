@@ -257,10 +257,12 @@ def cmd_bench_board(args):
         clock_mhz=args.clock_mhz,
         samples=args.samples,
         out_dir=Path(args.out_dir),
+        time_limit_min=args.time_limit,
     )
 
 
 LANES_HELP = "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S)"
+LIMIT_HELP = "minutes a build may take before it is given up (the router can loop on a full device)"
 UPDATE_LANES_HELP = (
     "neurons U the LIF update pass updates per cycle, a divisor of P "
     "(default: 1 on the iCEBreaker, P on the ULX3S)"
@@ -280,6 +282,7 @@ def cmd_build(args):
             build_dir=args.build_dir,
             seed=args.seed,
             clock_mhz=args.clock_mhz,
+            time_limit_min=args.time_limit,
         )
     except BuildError as e:
         sys.exit(f"error: {e}")
@@ -442,7 +445,7 @@ def build_parser():
     r.add_argument("--out-dir", default="docs/results")
     r.set_defaults(func=cmd_bench_rtl)
 
-    from boards.build import BOARDS, DEFAULT_BAUD
+    from boards.build import BOARDS, DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
 
     r = bench.add_parser(
         "board",
@@ -455,6 +458,7 @@ def build_parser():
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--clock-mhz", type=float, default=None, help="PLL clock (default: oscillator)")
     r.add_argument("--samples", type=int, default=200, help="test samples for the cycle count")
+    r.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP)
     r.add_argument("--out-dir", default="docs/results")
     r.set_defaults(func=cmd_bench_board)
 
@@ -472,6 +476,7 @@ def build_parser():
         help="run from a PLL at (at most) this frequency; default: the board oscillator",
     )
     p.add_argument("--build-dir", default="build/boards")
+    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)
 

@@ -2,6 +2,9 @@
 (64-128-10, T=2; the bitstream depends on the shape only, so random weights do)."""
 
 import json
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from boards.build import (
     accelerator_options,
     block_ram_columns,
     build_board,
+    run_build_script,
     spram_layers,
     synthesize,
     toolchain_error,
@@ -136,3 +140,28 @@ def test_a_toolchain_error_names_its_log_and_line(tmp_path):
     assert toolchain_error(tmp_path) is None
     (tmp_path / "top.rpt").write_text("1. Executing ABC9.\nERROR: Assert `x' failed.\nmore\n")
     assert toolchain_error(tmp_path) == "top.rpt: ERROR: Assert `x' failed."
+
+
+def test_a_build_that_runs_too_long_is_stopped(tmp_path):
+    """The build script and what it started are stopped at the time limit, and the error
+    names the limit and nextpnr's logic-cell use."""
+    (tmp_path / "top.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    (tmp_path / "top.tim").write_text("Info: \t         ICESTORM_LC:    5057/   5280    95%\n")
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"within 0.01 min \(ICESTORM_LC: 5057 of 5280 used\)"):
+        run_build_script(tmp_path, "top", 0.6)
+    assert time.monotonic() - t0 < 10
+    child = int((tmp_path / "child.pid").read_text())
+    for _ in range(50):  # the child is gone (or at most a zombie about to be reaped)
+        state = Path(f"/proc/{child}/stat")
+        if not state.exists() or state.read_text().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the build script's child {child} still runs")
+
+
+def test_a_failing_build_script_raises(tmp_path):
+    (tmp_path / "top.sh").write_text("exit 3\n")
+    with pytest.raises(subprocess.CalledProcessError):
+        run_build_script(tmp_path, "top", 30)
