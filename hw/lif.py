@@ -334,7 +334,6 @@ class LIFLayer(wiring.Component):
         issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
         sum_at = Signal(row_layout)
         sat_at = Signal(row_layout)
-        write_at = Signal(row_layout)
         push = Signal()  # a group's spike mask on its way into `spikes`
         push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         pushed_mask = Signal(P)
@@ -472,7 +471,7 @@ class LIFLayer(wiring.Component):
         v_reset = [Signal(signed(V), name=f"v_reset{u}") for u in range(U)]
         v_kept = [Signal(signed(V), name=f"v_kept{u}") for u in range(U)]
         with m.If(test_stage):
-            m.d.sync += [write_stage.eq(1), write_at.eq(test_at)]
+            m.d.sync += write_stage.eq(1)
             for u in range(U):
                 m.d.sync += [
                     tested[u].eq((v[u] >= self.threshold) & (test_at.valid[u] if padded else 1)),
@@ -559,12 +558,9 @@ class LIFLayer(wiring.Component):
                 with m.If(drained):
                     m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room & drained):
-                    m.d.sync += [
-                        issue_stage.eq(1),
-                        select_sub.eq(update_sub),
-                        select_row.eq(update_row),
-                        update_row.eq(update_row + 1),
-                    ]
+                    m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
+                    if narrow:
+                        m.d.sync += [select_sub.eq(update_sub), select_row.eq(update_row)]
                     if padded:
                         valid = Cat(lane_valid(u, update_row) for u in range(U))
                         m.d.sync += issue_at.valid.eq(valid)
