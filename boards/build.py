@@ -185,12 +185,16 @@ def run_build_script(build_dir: Path, script: str, seconds: float):
     """Run Amaranth's ``{script}.sh`` in ``build_dir``; after ``seconds``, stop it and the
     tools it started and raise ``TimeoutError`` naming the limit and the logic-cell use
     nextpnr reported (``subprocess.CalledProcessError`` if a tool fails)."""
+    # A session of its own, so that the whole group can be stopped; which also means a Ctrl-C
+    # no longer reaches it, so any exception while waiting stops it too.
     process = subprocess.Popen(["sh", f"{script}.sh"], cwd=build_dir, start_new_session=True)
     try:
         returncode = process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
+    except BaseException as e:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait()
+        if not isinstance(e, subprocess.TimeoutExpired):
+            raise
         log = Path(build_dir) / "top.tim"
         cells = re.search(LOGIC_CELLS, log.read_text()) if log.is_file() else None
         use = f" ({cells[1]}: {cells[2]} of {cells[3]} used)" if cells else ""

@@ -2,6 +2,7 @@
 (64-128-10, T=2; the bitstream depends on the shape only, so random weights do)."""
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -151,17 +152,39 @@ def test_a_build_that_runs_too_long_is_stopped(tmp_path):
     with pytest.raises(TimeoutError, match=r"within 0.01 min \(ICESTORM_LC: 5057 of 5280 used\)"):
         run_build_script(tmp_path, "top", 0.6)
     assert time.monotonic() - t0 < 10
-    child = int((tmp_path / "child.pid").read_text())
-    for _ in range(50):  # the child is gone (or at most a zombie about to be reaped)
-        state = Path(f"/proc/{child}/stat")
-        if not state.exists() or state.read_text().split()[2] == "Z":
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"the build script's child {child} still runs")
+    assert_stopped(int((tmp_path / "child.pid").read_text()))
 
 
 def test_a_failing_build_script_raises(tmp_path):
     (tmp_path / "top.sh").write_text("exit 3\n")
     with pytest.raises(subprocess.CalledProcessError):
         run_build_script(tmp_path, "top", 30)
+
+
+def test_an_interrupted_build_stops_its_tools(tmp_path):
+    """The build script runs in a session of its own (so that it can be stopped as a group),
+    where a Ctrl-C does not reach it: an interrupt while waiting stops it too."""
+    (tmp_path / "top.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_build_script(tmp_path, "top", 30)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_stopped(int((tmp_path / "child.pid").read_text()))
+
+
+def assert_stopped(pid: int):
+    """Process ``pid`` is gone (or at most a zombie about to be reaped) within 5 s."""
+    for _ in range(50):
+        state = Path(f"/proc/{pid}/stat")
+        if not state.exists() or state.read_text().split()[2] == "Z":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the build script's child {pid} still runs")
