@@ -200,8 +200,8 @@ def run_build_script(build_dir: Path, script: str, seconds: float):
         use = f" ({cells[1]}: {cells[2]} of {cells[3]} used)" if cells else ""
         raise TimeoutError(
             f"place and route did not finish within {seconds / 60:g} min{use}: the router "
-            "does not converge on a device this full; try another --seed, fewer lanes or "
-            "--update-lanes 1"
+            "does not converge on a device this full; try other seeds (--seed 2 3), fewer lanes "
+            "or --update-lanes 1"
         ) from None
     if returncode:
         raise subprocess.CalledProcessError(returncode, ["sh", f"{script}.sh"])

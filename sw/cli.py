@@ -272,20 +272,27 @@ UPDATE_LANES_HELP = (
 def cmd_build(args):
     from boards.build import BOARD_LANES, BuildError, build_board, format_report
 
-    try:
-        summary = build_board(
-            args.model,
-            args.board,
-            lanes=args.lanes or BOARD_LANES[args.board],
-            update_lanes=args.update_lanes,
-            baud=args.baud,
-            build_dir=args.build_dir,
-            seed=args.seed,
-            clock_mhz=args.clock_mhz,
-            time_limit_min=args.time_limit,
-        )
-    except BuildError as e:
-        sys.exit(f"error: {e}")
+    failures = []  # placement seeds in turn, until one builds, fits and meets the clock
+    for seed in args.seed:
+        try:
+            summary = build_board(
+                args.model,
+                args.board,
+                lanes=args.lanes or BOARD_LANES[args.board],
+                update_lanes=args.update_lanes,
+                baud=args.baud,
+                build_dir=args.build_dir,
+                seed=seed,
+                clock_mhz=args.clock_mhz,
+                time_limit_min=args.time_limit,
+            )
+            break
+        except BuildError as e:
+            failures.append(f"seed {seed}: {e}")
+            if seed != args.seed[-1]:
+                print(f"{failures[-1]}; trying the next seed", file=sys.stderr)
+    else:
+        sys.exit("error: " + "\n".join(failures))
     print(json.dumps(summary, indent=1) if args.json else format_report(summary))
 
 
@@ -468,7 +475,14 @@ def build_parser():
     p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
     p.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="nextpnr placement seed; with several, each in turn until one builds and meets "
+        "the clock (a nearly full UP5K does not route on every seed)",
+    )
     p.add_argument(
         "--clock-mhz",
         type=float,

@@ -188,3 +188,29 @@ def assert_stopped(pid: int):
             return
         time.sleep(0.1)
     raise AssertionError(f"the build script's child {pid} still runs")
+
+
+def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
+    """`build --seed 1 2 3` takes the first seed that builds; the failures before it are
+    reported, and when every seed fails each one's error is named."""
+    import boards.build
+
+    tried = []
+
+    def build(model, board, *, seed, **options):
+        tried.append(seed)
+        if seed < 3:
+            raise BuildError(f"{board}: place and route did not finish within 20 min")
+        return {"board": board, "seed": seed}
+
+    monkeypatch.setattr(boards.build, "build_board", build)
+    command = ["build", "m.npz", "--board", "icebreaker", "--json", "--seed"]
+    main(command + ["1", "2", "3"])
+    out, err = capsys.readouterr()
+    assert tried == [1, 2, 3] and json.loads(out)["seed"] == 3
+    assert "seed 1: icebreaker: place and route did not finish" in err
+    assert "seed 2:" in err and "trying the next seed" in err
+    tried.clear()
+    with pytest.raises(SystemExit, match=r"(?s)error: seed 1: .*\nseed 2: .*did not finish"):
+        main(command + ["1", "2"])
+    assert tried == [1, 2]
