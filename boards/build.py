@@ -20,6 +20,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSi
 from amaranth.lib import io
 
 from hw.layout import AcceleratorShape
+from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
 from .core import LINK_DOMAIN, BoardCore
@@ -34,6 +35,7 @@ __all__ = [
     "build_board",
     "synthesis_options",
     "synthesize",
+    "toolchain_env",
     "format_report",
     "BuildError",
     "accelerator_clock",
@@ -262,7 +264,7 @@ class BoardTop(Elaboratable):
         return m
 
 
-def _toolchain_env():
+def toolchain_env():
     """Point Amaranth at the yowasp tools installed next to this Python."""
     bin_dir = Path(sys.executable).parent
     for var, tool in (
@@ -284,7 +286,14 @@ def synthesis_options(board: str, variant: dict) -> dict:
     # one as it is (binary, decoded in several logic levels). The state registers start at 0,
     # as every flip-flop does after configuration, and the clock domain's reset holds them
     # at the start: without the value Yosys re-encodes the FSMs one-hot.
-    script_after_read, synth_opts = ["setattr -unset init w:fsm_state"], []
+    # Likewise a memory's read register (hw.ports.RegisteredRead): block RAM and SPRAM cannot
+    # start with a value, so Yosys would emulate one with a flip-flop and an AND gate per bit
+    # in the read path (about 280 logic cells for MNIST on the UP5K).
+    script_after_read = [
+        "setattr -unset init w:fsm_state",
+        f"setattr -unset init a:{UNDEFINED_AT_START}",
+    ]
+    synth_opts = []
     if any(variant["weight_attrs"]):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
@@ -312,7 +321,7 @@ def synthesize(
 ) -> Path:
     """Run only Yosys on ``board``'s top for ``shape`` (no place and route); returns the netlist
     path. A quick check that the design synthesises, as the full build would."""
-    _toolchain_env()
+    toolchain_env()
     platform = _platform(board)
     variant = accelerator_options(board, shape)
     clock_hz = None if clock_mhz is None else clock_mhz * 1e6
@@ -351,7 +360,7 @@ def build_board(
     Yosys and nextpnr take longer."""
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
-    _toolchain_env()
+    toolchain_env()
     clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
     narrow = "" if shape.update_lanes == lanes else f"U{shape.update_lanes}"
     name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{narrow}{clock}"

@@ -146,12 +146,15 @@ class Accelerator(wiring.Component):
         ]
         capture = 2 + max(weight_stages + [1])  # the readout's weights are registered
         read_phase = Signal(range(capture + 1))
+        # ``read_phase != 0`` as a register of its own: it steers the read ports' addresses
+        # (the SPRAM's address multiplexer is on the critical path of the UP5K build).
+        reading = Signal()
         # A taken word is registered and written a cycle later (``write_pending``: no other
         # word, request or input is taken meanwhile). The register copies the payload every
         # cycle (no enable fanning out from the handshake): a stream's payload holds while it
         # waits, so the copy is the taken word when ``write_pending`` is set.
         write_pending = Signal()
-        # A write or a read-back in flight: ``(read_phase != 0) | write_pending``, as a register
+        # A write or a read-back in flight: ``reading | write_pending``, as a register
         # of its own (it gates the input stream's ready).
         configuring = Signal()
         cfg = Signal(cfg_layout(s), reset_less=True)
@@ -323,20 +326,21 @@ class Accelerator(wiring.Component):
         m.d.sync += configuring.eq(
             (self.cfg.valid & self.cfg.ready)
             | (self.read.valid & self.read.ready)
-            | ((read_phase != 0) & (read_phase != capture))
+            | (reading & (read_phase != capture))
         )
         with m.If(self.read.valid & self.read.ready):
             m.d.sync += [
                 read_select.eq(self.read.payload.select),
                 read_addr.eq(self.read.payload.addr),
                 read_phase.eq(1),
+                reading.eq(1),
             ]
-        with m.If((read_phase != 0) & (read_phase != capture)):
+        with m.If(reading & (read_phase != capture)):
             m.d.sync += read_phase.eq(read_phase + 1)
         ports = [readout.weight_read, readout.bias_read]
         ports += [layer.weight_read for layer in layers] + [layer.bias_read for layer in layers]
         for port in ports:
-            m.d.comb += [port.en.eq(read_phase != 0), port.addr.eq(read_addr)]
+            m.d.comb += [port.en.eq(reading), port.addr.eq(read_addr)]
         words = {
             Select.MODE: [mode, noise_seed, noise_shift, noise_fixed],
             Select.ENCODER_SEED: [encoder_seed],
@@ -373,6 +377,7 @@ class Accelerator(wiring.Component):
                 captured = captured | Mux(hits[i], source, 0)
             m.d.sync += [
                 read_phase.eq(0),
+                reading.eq(0),
                 self.read_data.valid.eq(1),
                 self.read_data.payload.eq(captured),
             ]

@@ -116,10 +116,11 @@ class LaneSeeds(wiring.Component):
         period = (1 << self.width) - 1
         stride = numerics.SEED_STRIDE % period
         index = Signal(self.width)  # seed - 1, in 0 .. period - 1
-        # A step is ``index + stride`` or, when that reaches ``period``, ``index + stride -
-        # period``. Whether the next step wraps is known a step ahead (``wraps``, a register):
-        # from ``index``, for either outcome of this step, by compares with constants. So every
-        # carry chain runs from ``index`` to a register, and only a register selects.
+        # A step adds ``stride`` or, when that reaches ``period``, ``stride - period``.
+        # Whether the next step wraps is known a step ahead (``wraps``, a register): from
+        # ``index``, for either outcome of this step, by compares with constants. So the step
+        # is one carry chain from ``index`` and ``wraps`` (which picks each bit of the constant
+        # added) to ``index``.
         wraps = Signal()  # index + stride >= period
 
         def wraps_from(value, offset):
@@ -127,20 +128,18 @@ class LaneSeeds(wiring.Component):
             bound = period - stride - offset
             return Const(1) if bound <= 0 else value >= bound
 
-        # The sums at full width (truncated to ``width`` bits, the ECP5 MNIST build made Yosys
+        # The sum at full width (truncated to ``width`` bits, the ECP5 MNIST build made Yosys
         # 0.70's ABC9 fail an assertion).
-        stepped = Signal(self.width + 1)
-        wrapped = Signal(signed(self.width + 2))
+        step = Signal(signed(self.width + 2))
         m.d.comb += [
-            stepped.eq(index + stride),
-            wrapped.eq(index + (stride - period)),
+            step.eq(index + Mux(wraps, stride - period, stride)),
             self.seed.eq(index + 1),
         ]
         with m.If(self.restart):
             m.d.sync += [index.eq(self.base), wraps.eq(wraps_from(self.base, 0))]
         with m.Elif(self.advance):
             m.d.sync += [
-                index.eq(Mux(wraps, wrapped, stepped)),
+                index.eq(step),
                 wraps.eq(
                     Mux(
                         wraps,

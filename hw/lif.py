@@ -15,9 +15,9 @@ mask goes into a small FIFO, from which a serialiser (``hw.serialiser``: registe
 entry's first spike 2 cycles after it is taken) sends the spikes as address events in
 ascending order, one per cycle, then the layer's own end-of-timestep token; meanwhile the
 layer already accumulates the next timestep's events. Cycles per timestep: ``k * G`` for ``k``
-input events plus ``R + 7`` for the update pass (five pipeline stages and registered pushes,
-so that no cycle holds more than one carry chain; ``R + 8`` with ``U < P``), as long as the
-next layer keeps up with the spikes.
+input events plus ``R + 8`` for the update pass (five pipeline stages, registered pushes and
+a registered end of the pass, so that no cycle holds more than one carry chain; ``R + 9`` with
+``U < P``), as long as the next layer keeps up with the spikes.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -354,6 +354,7 @@ class LIFLayer(wiring.Component):
         if narrow:
             flight.append(select_stage)
         any_in_flight = Cat(*flight).any()
+        quiet = Signal()  # the update pass is over (below)
         entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
@@ -401,7 +402,7 @@ class LIFLayer(wiring.Component):
             # S - (S >> k): 0 .. S - 1, positive; registered (k only changes while idle).
             factor = Signal(signed(V))
             m.d.sync += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
-            product = [Signal(signed(2 * V), name=f"product{u}") for u in range(U)]
+            product = [Signal(signed(2 * V), name=f"product{u}", reset_less=True) for u in range(U)]
         else:
             leaked = [Signal(signed(V + 1), name=f"leaked{u}") for u in range(U)]
         drive_bits = max(self.bias_bits, self.acc_bits) + 1
@@ -440,12 +441,15 @@ class LIFLayer(wiring.Component):
             for u in range(U):
                 v_old = v_rd.data[u]  # zero at a sample's first timestep (see the write-back)
                 m.d.sync += drive[u].eq(b_rd.data[u] + row_acc[u])
-                if self.leak_multiplier:
-                    m.d.sync += product[u].eq(v_old * factor)
-                elif split_leak:
+                if split_leak:
                     m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> self.leak_shift)]
-                else:
+                elif not self.leak_multiplier:
                     m.d.sync += leaked[u].eq(v_old - (v_old >> self.leak_shift))
+        if self.leak_multiplier:
+            # Every cycle, not only in the update stage, and without a reset: so the register
+            # merges into the DSP's output register (an enable or a synchronous reset would
+            # keep it in logic cells).
+            m.d.sync += [product[u].eq(v_rd.data[u] * factor) for u in range(U)]
         if split_leak:
             with m.If(leak_stage):
                 m.d.sync += [sum_stage.eq(1), sum_at.eq(leak_at)]
@@ -568,13 +572,17 @@ class LIFLayer(wiring.Component):
                         m.d.sync += [update_sub.eq(0), update_group.eq(update_group + 1)]
                     with m.Else():
                         m.d.sync += update_sub.eq(update_sub + 1)
-                with m.If((update_group == G) & ~any_in_flight & room):
+                with m.If(quiet & room):
                     m.d.sync += push_eot.eq(1)
                     m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
                     if T > 1:
                         m.d.sync += last_timestep.eq(timestep == T - 2)
                     m.next = "EVENTS"
 
+        # The pass is over: in the cycle before, in UPDATE, every row had been issued and none
+        # was in flight (so none is now). A register, a cycle late: the OR over the stages
+        # would otherwise lie before the state register.
+        m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & (update_group == G) & ~any_in_flight)
         row_read = select_row if narrow else update_row  # read for ``update_stage``
         m.d.comb += [
             v_rd.addr.eq(row_read),

@@ -9,15 +9,32 @@ use says why), so the read is built as an asynchronous port and a register, and 
 carries Yosys' ``no_rw_check`` attribute: Yosys merges the register into a plain block RAM read
 whose data is left undefined on such a collision. In simulation the register holds the old
 word, as before.
+
+Nor is the register's initial value promised (Amaranth gives every register one): the word is
+only used after an address was read, and the iCE40's block RAM and SPRAM cannot start with a
+value, so Yosys would emulate one with a flip-flop and an AND gate per bit in the read path.
+The register carries the attribute :data:`UNDEFINED_AT_START`, and the board builds remove the
+initial value of every wire that has it (``boards.build.synthesis_options``).
 """
 
 from amaranth.hdl import Signal
 from amaranth.lib.memory import Memory
 
-__all__ = ["NO_COLLISION", "no_collision_memory", "RegisteredRead", "feed_fifo", "drain_fifo"]
+__all__ = [
+    "NO_COLLISION",
+    "UNDEFINED_AT_START",
+    "no_collision_memory",
+    "RegisteredRead",
+    "feed_fifo",
+    "drain_fifo",
+]
 
 #: Memory attributes: reads never meet a write to the same address in the same cycle.
 NO_COLLISION = {"no_rw_check": 1}
+
+#: Wire attribute: the register's initial value may be dropped in synthesis (its word is only
+#: used after a read).
+UNDEFINED_AT_START = "stablespike_undefined_at_start"
 
 
 def no_collision_memory(*, shape, depth, attrs=None) -> Memory:
@@ -30,13 +47,14 @@ class RegisteredRead:
     """A synchronous read of ``memory`` in ``m``'s ``sync`` domain: ``addr`` in, ``data`` the
     word at the ``addr`` of the last cycle with ``en`` set (``en`` starts at 1, like a read
     port's). ``memory`` should be a :func:`no_collision_memory`; reading an address while it
-    is written gives an undefined word on the board."""
+    is written gives an undefined word on the board, and so does ``data`` before the first
+    read (:data:`UNDEFINED_AT_START`)."""
 
     def __init__(self, m, memory: Memory):
         port = memory.read_port(domain="comb")
         self.addr = Signal.like(port.addr)
         self.en = Signal(init=1)
-        self.data = Signal(memory.shape, reset_less=True)
+        self.data = Signal(memory.shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
         m.d.comb += port.addr.eq(self.addr)
         with m.If(self.en):
             m.d.sync += self.data.eq(port.data)

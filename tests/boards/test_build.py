@@ -2,12 +2,15 @@
 (64-128-10, T=2; the bitstream depends on the shape only, so random weights do)."""
 
 import json
+import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from amaranth.back import rtlil
+from amaranth.hdl import Elaboratable, Module, Signal
 
 from boards.build import (
     BuildError,
@@ -16,11 +19,14 @@ from boards.build import (
     build_board,
     run_build_script,
     spram_layers,
+    synthesis_options,
     synthesize,
+    toolchain_env,
     toolchain_error,
 )
 from boards.pll import ecp5_pll, ice40_pll
 from hw.layout import AcceleratorShape
+from hw.ports import RegisteredRead, no_collision_memory
 from sw.cli import main
 from sw.modelfile import save_model
 
@@ -214,3 +220,55 @@ def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit, match=r"(?s)error: seed 1: .*\nseed 2: .*did not finish"):
         main(command + ["1", "2"])
     assert tried == [1, 2]
+
+
+class RegisteredReadOnly(Elaboratable):
+    """A memory written from the inputs and read through :class:`hw.ports.RegisteredRead`
+    straight to ``rdata``: 256 x 16 bits (a block RAM), or 16 K x 16 bits with
+    ``ram_style = huge`` and read enable = not write enable (an SPRAM)."""
+
+    def __init__(self, spram: bool):
+        self.spram = spram
+        self.depth = 16384 if spram else 256
+        self.addr = Signal(range(self.depth), name="addr")
+        self.we = Signal(name="we")
+        self.wdata = Signal(16, name="wdata")
+        self.rdata = Signal(16, name="rdata")
+
+    def elaborate(self, platform):
+        m = Module()
+        attrs = {"ram_style": "huge"} if self.spram else {}
+        m.submodules.memory = memory = no_collision_memory(shape=16, depth=self.depth, attrs=attrs)
+        write, read = memory.write_port(), RegisteredRead(m, memory)
+        m.d.comb += [write.en.eq(self.we), write.addr.eq(self.addr), write.data.eq(self.wdata)]
+        m.d.comb += [read.addr.eq(self.addr), self.rdata.eq(read.data)]
+        if self.spram:
+            m.d.comb += read.en.eq(~self.we)
+        return m
+
+
+@pytest.mark.parametrize("spram", [False, True], ids=["block-ram", "spram"])
+def test_a_registered_read_is_a_bare_memory_read_on_the_ice40(tmp_path, spram):
+    """The board build drops the read register's initial value (``UNDEFINED_AT_START``), so
+    the memory's data pins drive the consumer directly. With the value, Yosys emulates it with
+    a flip-flop and an AND gate per bit in the read path (about 280 logic cells for MNIST)."""
+    top = RegisteredReadOnly(spram)
+    ports = [top.addr, top.we, top.wdata, top.rdata]
+    (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=ports))
+    variant = {"weight_attrs": [{"ram_style": "huge"} if spram else {}], "leak_multiplier": False}
+    options = synthesis_options("icebreaker", variant)
+    script = [
+        "read_rtlil top.il",
+        options["script_after_read"],
+        f"synth_ice40 {options.get('synth_opts', '')} -top top",
+        "write_json top.json",
+    ]
+    (tmp_path / "top.ys").write_text("\n".join(script))
+    toolchain_env()
+    subprocess.run([os.environ["YOSYS"], "-q", "top.ys"], cwd=tmp_path, check=True)
+    module = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]
+    memory_type, data_pins = ("SB_SPRAM256KA", "DATAOUT") if spram else ("SB_RAM40_4K", "RDATA")
+    memories = [c for c in module["cells"].values() if c["type"] == memory_type]
+    assert len(memories) == 1
+    # (a block RAM's 16-bit data pins are interleaved)
+    assert sorted(module["ports"]["rdata"]["bits"]) == sorted(memories[0]["connections"][data_pins])
