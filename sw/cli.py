@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -532,7 +533,15 @@ def build_parser():
     return parser
 
 
+def stop_on_sigterm():
+    """Let a SIGTERM end the command as a Ctrl-C does, by an exception (``SystemExit(143)``),
+    so that a build stops the tools it started (``boards.build.run_build_script``) instead of
+    leaving nextpnr running."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main(argv=None):
+    stop_on_sigterm()
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,6 +185,28 @@ def test_an_interrupted_build_stops_its_tools(tmp_path):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert_stopped(int((tmp_path / "child.pid").read_text()))
+
+
+def test_a_terminated_build_stops_its_tools(tmp_path):
+    """`stablespike` turns a SIGTERM into an exception, so a build stopped that way stops its
+    tools as well."""
+    (tmp_path / "top.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
+    code = (
+        "import pathlib, sys\n"
+        "from boards.build import run_build_script\n"
+        "from sw.cli import stop_on_sigterm\n"
+        "stop_on_sigterm()\n"
+        "run_build_script(pathlib.Path(sys.argv[1]), 'top', 60)\n"
+    )
+    command = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=Path.cwd())
+    child = tmp_path / "child.pid"
+    for _ in range(100):
+        if child.exists() and child.read_text().strip():
+            break
+        time.sleep(0.1)
+    command.terminate()
+    assert command.wait(timeout=10) == 128 + signal.SIGTERM
+    assert_stopped(int(child.read_text()))
 
 
 def assert_stopped(pid: int):
