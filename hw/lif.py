@@ -107,7 +107,8 @@ class LIFLayer(wiring.Component):
     weight_attrs : dict
         Attributes of the weight memory, e.g. ``{"ram_style": "huge"}`` for iCE40 SPRAM. The
         weight memory has one address shared by reads and writes (a write takes the cycle), as
-        single-port RAMs like SPRAM need; writes come only while the layer is idle.
+        single-port RAMs like SPRAM need, except in ``weight_columns`` (block RAMs, which have
+        a write address of their own); writes come only while the layer is idle.
     register_weights : bool
         Register the weight memory's output before the accumulators (for block RAMs with a
         slow output, as on ECP5): the event phase gets a third stage (the lane state is read a
@@ -233,7 +234,7 @@ class LIFLayer(wiring.Component):
         word = data.ArrayLayout(signed(self.weight_bits), P)
         step = self.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
-        weight_addr = Signal(range(max(self.n_in * G, 2)))  # written, read back or read
+        weight_addr = Signal(range(max(self.n_in * G, 2)))  # (written,) read back or read
         weight_word = Signal(word)  # the word read (the cycle after its address)
         for c, (lo, hi) in enumerate(columns):
             column = no_collision_memory(
@@ -243,7 +244,7 @@ class LIFLayer(wiring.Component):
             w_rd, w_wr = RegisteredRead(m, column), column.write_port()
             m.d.comb += [
                 w_wr.en.eq(self.weight_write.en),
-                w_wr.addr.eq(weight_addr),
+                w_wr.addr.eq(self.weight_write.addr if self.weight_columns else weight_addr),
                 w_wr.data.eq(self.weight_write.data[lo:hi]),
                 w_rd.addr.eq(weight_addr),
                 w_rd.en.eq(~self.weight_write.en),
@@ -296,7 +297,7 @@ class LIFLayer(wiring.Component):
         # sums back, and the stage before it reads the accumulators (without weight registers
         # they are read with the weights).
         event_active = Signal()
-        weight_base = Signal(range(max(self.n_in * G, 2)))
+        event_addr = Signal.like(weight_addr)  # the event's weight address for ``group``
         n_stages = self.weight_stages + 1
         event_stages = [Signal(name=f"event_stage{k}") for k in range(n_stages)]
         event_groups = [Signal.like(group, name=f"event_group{k}") for k in range(n_stages)]
@@ -368,12 +369,11 @@ class LIFLayer(wiring.Component):
 
         clear_row = Signal(range(R + 1))
 
-        with m.If(self.weight_write.en):
-            m.d.comb += weight_addr.eq(self.weight_write.addr)
-        with m.Elif(self.weight_read.en):
-            m.d.comb += weight_addr.eq(self.weight_read.addr)
-        with m.Else():
-            m.d.comb += weight_addr.eq(weight_base + group)
+        read_addr = Mux(self.weight_read.en, self.weight_read.addr, event_addr)
+        if self.weight_columns is None:  # one address, as single-port RAMs need
+            m.d.comb += weight_addr.eq(Mux(self.weight_write.en, self.weight_write.addr, read_addr))
+        else:  # block RAMs: the writes' own address keeps their multiplexer off the reads'
+            m.d.comb += weight_addr.eq(read_addr)
         for k in range(1, len(event_stages)):
             m.d.sync += [
                 event_stages[k].eq(event_stages[k - 1]),
@@ -537,6 +537,7 @@ class LIFLayer(wiring.Component):
                         event_stage.eq(1),
                         event_group.eq(group),
                         group.eq(group + 1),
+                        event_addr.eq(event_addr + 1),
                         last_group.eq(group == G - 2),
                     ]
                     with m.If(last_group):
@@ -552,7 +553,7 @@ class LIFLayer(wiring.Component):
                             event_active.eq(1),
                             group.eq(0),
                             last_group.eq(G == 1),
-                            weight_base.eq(self.i.payload.addr * G),
+                            event_addr.eq(self.i.payload.addr * G),
                         ]
 
             with m.State("UPDATE"):

@@ -74,12 +74,24 @@ def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
     """Yosys alone on the ULX3S-85F top (the registered ECP5 variant, in weight columns for
     MNIST's layer 0) for the digits and the MNIST net's shapes, built as the benchmarks build
     them (3 Mbaud): ABC9 in Yosys 0.70 has failed assertions on some ECP5 netlists, and only
-    synthesis shows it."""
+    synthesis shows it. Every weight column's read is registered in its block RAM's output
+    register (boards.ecp5_outreg), and the link runs at half the clock (the PLL's CLKOS)."""
     shape = AcceleratorShape(sizes=sizes, timesteps=timesteps, lanes=lanes, encoder="rate-lfsr")
     netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
     cells = json.loads(netlist.read_text())["modules"]["top"]["cells"]
     types = {c["type"] for c in cells.values()}
     assert {"TRELLIS_FF", "LUT4"} <= types
+    columns = accelerator_options("ulx3s-85f", shape)["weight_columns"][0]
+    weight_rams = [
+        c for name, c in cells.items() if c["type"] == "DP16KD" and ".layer0.weights" in name
+    ]
+    assert len(weight_rams) == (-(-lanes * 8 // columns) if columns else 1)
+    assert all(
+        "OUTREG" in (r["parameters"].get("REGMODE_A"), r["parameters"].get("REGMODE_B"))
+        for r in weight_rams
+    )
+    (pll,) = [c["parameters"] for c in cells.values() if c["type"] == "EHXPLLL"]
+    assert int(pll["CLKOS_DIV"], 2) == 2 * int(pll["CLKOP_DIV"], 2)
 
 
 def test_synthesis_failures_name_the_log(tmp_path, monkeypatch):
@@ -140,6 +152,7 @@ def test_pll_settings_match_icepll_and_ecppll():
     e = ecp5_pll(25e6, 100e6)
     assert e.f_out == 100e6
     assert 400e6 <= e.f_out * e.params["CLKOP_DIV"] <= 800e6
+    assert 2 * ecp5_pll(25e6, 6.25e6).params["CLKOP_DIV"] <= 128  # the link's CLKOS_DIV
     with pytest.raises(ValueError, match="no iCE40 PLL setting"):
         ice40_pll(12e6, 1e6)
 
