@@ -366,7 +366,7 @@ def synthesize(
         )
     netlist = Path(out_dir) / "top.json"
     if platform.family == "ecp5":
-        ecp5_outreg.main([str(netlist)])
+        ecp5_outreg.fold_file(netlist)
     return netlist
 
 

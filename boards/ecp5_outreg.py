@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sw.modelfile import atomic_write
 
-__all__ = ["fold_output_registers", "main"]
+__all__ = ["fold_output_registers", "fold_file", "main"]
 
 #: Data pins of a DP16KD port.
 DATA_PINS = 18
@@ -138,6 +138,15 @@ def fold_output_registers(netlist: dict) -> int:
     return folded
 
 
+def fold_file(path) -> int:
+    """:func:`fold_output_registers` on the Yosys JSON netlist at ``path``, rewritten in place
+    (atomically); returns how many ports were folded."""
+    netlist = json.loads(Path(path).read_text())
+    folded = fold_output_registers(netlist)
+    atomic_write(path, json.dumps(netlist).encode())
+    return folded
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m boards.ecp5_outreg",
@@ -146,9 +155,7 @@ def main(argv=None):
     )
     parser.add_argument("netlist", type=Path)
     args = parser.parse_args(argv)
-    netlist = json.loads(args.netlist.read_text())
-    folded = fold_output_registers(netlist)
-    atomic_write(args.netlist, json.dumps(netlist).encode())
+    folded = fold_file(args.netlist)
     print(f"{args.netlist}: {folded} block RAM read ports use their output register")
 
 
