@@ -65,6 +65,29 @@ def test_icebreaker_bitstream_and_report(tmp_path, capsys):
     assert clock["achieved"] >= clock["constraint"] > 11.9
 
 
+def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
+    """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
+    folds the registers after the weight memory's block RAM reads into the DP16KDs' output
+    registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS."""
+    model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
+    model.meta = {}
+    save_model(model, tmp_path / "m.npz")
+    summary = build_board(
+        tmp_path / "m.npz", "ulx3s-25f", lanes=8, clock_mhz=50, build_dir=tmp_path / "b"
+    )
+    out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
+    assert summary["bitstream"] == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
+    cells = json.loads((out / "top.json").read_text())["modules"]["top"]["cells"]
+    weight_rams = [
+        c for name, c in cells.items() if c["type"] == "DP16KD" and ".layer0.weights" in name
+    ]
+    regmodes = [{r["parameters"].get(f"REGMODE_{p}") for p in "AB"} for r in weight_rams]
+    assert regmodes and all("OUTREG" in modes for modes in regmodes)
+    link, clock = sorted(summary["fmax"].values(), key=lambda f: f["constraint"])
+    assert clock["achieved"] >= clock["constraint"] == pytest.approx(50, rel=1e-3)
+    assert link["achieved"] >= link["constraint"] == pytest.approx(25, rel=1e-3)
+
+
 @pytest.mark.parametrize(
     "sizes, timesteps, lanes, clock_mhz",
     [((64, 128, 10), 2, 8, 120), ((784, 128, 10), 4, 16, 100)],
