@@ -95,8 +95,7 @@ class BoardCore(wiring.Component):
     """:class:`BoardLogic` behind an 8N1 UART (in ``link``): ``uart_rx`` In(1) and ``uart_tx``
     Out(1), idle high, ``divisor`` ``link`` cycles a bit; ``rx_overruns`` and
     ``rx_framing_errors`` count the bytes the UART dropped. ``register_rx``: register the
-    receive FIFO's output too (for boards whose block RAM outputs are slow, and whose link runs
-    at the accelerator's clock: the ECP5)."""
+    receive FIFO's output too (for boards whose block RAM outputs are slow: the ECP5)."""
 
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)

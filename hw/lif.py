@@ -470,7 +470,10 @@ class LIFLayer(wiring.Component):
         with m.If(sat_stage):
             m.d.sync += [test_stage.eq(1), test_at.eq(sat_at)]
             m.d.sync += [v[u].eq(saturate(total[u], self.membrane_bits)) for u in range(U)]
-        # The spike test and the reset value, registered before the write-back.
+        # The spike test and the two values the write-back chooses from, registered: both zero
+        # at a sample's last timestep (``last_timestep`` holds through the pass). So the write
+        # data is one gate of registers, with no state decode before it (it fans out to every
+        # membrane bit); 0 outside the write stage, as the CLEAR state writes.
         tested = Signal(U)
         v_reset = [Signal(signed(V), name=f"v_reset{u}") for u in range(U)]
         v_kept = [Signal(signed(V), name=f"v_kept{u}") for u in range(U)]
@@ -479,8 +482,8 @@ class LIFLayer(wiring.Component):
             for u in range(U):
                 m.d.sync += [
                     tested[u].eq((v[u] >= self.threshold) & (test_at.valid[u] if padded else 1)),
-                    v_reset[u].eq(reset_value(v[u])),
-                    v_kept[u].eq(v[u]),
+                    v_reset[u].eq(Mux(last_timestep, 0, reset_value(v[u]))),
+                    v_kept[u].eq(Mux(last_timestep, 0, v[u])),
                 ]
         # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
         collected = Signal(P)
@@ -490,10 +493,7 @@ class LIFLayer(wiring.Component):
         with m.If(write_stage):
             m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(written_row)]
             m.d.sync += written_row.eq(written_row + 1)
-            for u in range(U):
-                m.d.comb += v_wr.data[u].eq(
-                    Mux(last_timestep, 0, Mux(tested[u], v_reset[u], v_kept[u]))
-                )
+            m.d.comb += [v_wr.data[u].eq(Mux(tested[u], v_reset[u], v_kept[u])) for u in range(U)]
             with m.If(written_sub == S - 1):
                 m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group), s_wr.data.eq(0)]
                 m.d.sync += [
@@ -525,7 +525,7 @@ class LIFLayer(wiring.Component):
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
-                m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row), v_wr.data.eq(0)]
+                m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row)]  # data 0 (no write stage)
                 m.d.comb += [s_wr.en.eq(clear_row < G), s_wr.addr.eq(clear_row), s_wr.data.eq(0)]
                 m.d.sync += clear_row.eq(clear_row + 1)
                 with m.If(clear_row == R - 1):
