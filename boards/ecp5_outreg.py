@@ -15,13 +15,12 @@ exactly one thing, a ``TRELLIS_FF``'s data input, and those flip-flops
 - have no set or reset (``LSR`` tied to 0, no global set/reset);
 - share one clock enable, or have none;
 
-and the port itself has no output reset (``RST`` tied to 0) and no output register yet. (A
-36-bit pseudo-dual-port block RAM has one read port over both DP16KD ports' pins: it takes
-both output registers.) The
+and the port itself has no output reset (``RST`` tied to 0) and no output register yet. The
 output register then does what they did: it takes the data pins at each clock edge where the
 enable (``OCE``) is set, and the flip-flops' outputs are connected to the data pins instead.
 The flip-flops' initial value (0, the same as the output register's after configuration) is
-not relied on (``hw.ports.UNDEFINED_AT_START``).
+not relied on (``hw.ports.UNDEFINED_AT_START``). A 36-bit pseudo-dual-port block RAM has one
+read port over both DP16KD ports' pins: it takes both output registers.
 """
 
 from __future__ import annotations
