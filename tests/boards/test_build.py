@@ -65,6 +65,16 @@ def test_icebreaker_bitstream_and_report(tmp_path, capsys):
     assert clock["achieved"] >= clock["constraint"] > 11.9
 
 
+def layer0_weight_rams(netlist: dict) -> list:
+    """The DP16KD cells of the first LIF layer's weight memory in a Yosys JSON netlist."""
+    cells = netlist["modules"]["top"]["cells"].items()
+    return [c for name, c in cells if c["type"] == "DP16KD" and ".layer0.weights" in name]
+
+
+def uses_output_register(ram: dict) -> bool:
+    return "OUTREG" in (ram["parameters"].get("REGMODE_A"), ram["parameters"].get("REGMODE_B"))
+
+
 def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
     """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
     folds the registers after the weight memory's block RAM reads into the DP16KDs' output
@@ -77,12 +87,8 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary["bitstream"] == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
-    cells = json.loads((out / "top.json").read_text())["modules"]["top"]["cells"]
-    weight_rams = [
-        c for name, c in cells.items() if c["type"] == "DP16KD" and ".layer0.weights" in name
-    ]
-    regmodes = [{r["parameters"].get(f"REGMODE_{p}") for p in "AB"} for r in weight_rams]
-    assert regmodes and all("OUTREG" in modes for modes in regmodes)
+    weight_rams = layer0_weight_rams(json.loads((out / "top.json").read_text()))
+    assert weight_rams and all(uses_output_register(r) for r in weight_rams)
     link, clock = sorted(summary["fmax"].values(), key=lambda f: f["constraint"])
     assert clock["achieved"] >= clock["constraint"] == pytest.approx(50, rel=1e-3)
     assert link["achieved"] >= link["constraint"] == pytest.approx(25, rel=1e-3)
@@ -101,18 +107,14 @@ def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
     register (boards.ecp5_outreg), and the link runs at half the clock (the PLL's CLKOS)."""
     shape = AcceleratorShape(sizes=sizes, timesteps=timesteps, lanes=lanes, encoder="rate-lfsr")
     netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
-    cells = json.loads(netlist.read_text())["modules"]["top"]["cells"]
+    design = json.loads(netlist.read_text())
+    cells = design["modules"]["top"]["cells"]
     types = {c["type"] for c in cells.values()}
     assert {"TRELLIS_FF", "LUT4"} <= types
     columns = accelerator_options("ulx3s-85f", shape)["weight_columns"][0]
-    weight_rams = [
-        c for name, c in cells.items() if c["type"] == "DP16KD" and ".layer0.weights" in name
-    ]
+    weight_rams = layer0_weight_rams(design)
     assert len(weight_rams) == (-(-lanes * 8 // columns) if columns else 1)
-    assert all(
-        "OUTREG" in (r["parameters"].get("REGMODE_A"), r["parameters"].get("REGMODE_B"))
-        for r in weight_rams
-    )
+    assert all(uses_output_register(r) for r in weight_rams)
     (pll,) = [c["parameters"] for c in cells.values() if c["type"] == "EHXPLLL"]
     assert int(pll["CLKOS_DIV"], 2) == 2 * int(pll["CLKOP_DIV"], 2)
 
