@@ -379,12 +379,27 @@ class LIFLayer(wiring.Component):
                 event_stages[k].eq(event_stages[k - 1]),
                 event_groups[k].eq(event_groups[k - 1]),
             ]
-        m.d.comb += s_rd.addr.eq(event_groups[-2] if self.weight_stages else group)
+        # The accumulators' read address: an event's group while the event is at the read (its
+        # stage, a register, selects), else the update pass's group (the pass issues rows only
+        # once no event is in the stages, and no event comes during the pass).
+        if self.weight_stages:
+            event_reading, event_read_group = event_stages[-2], event_groups[-2]
+        else:
+            event_reading, event_read_group = event_active, group
+        m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
 
-        # The write-back of the event phase: acc += w for every lane of the group read.
+        # The write-back of the event phase: acc += w for every lane of the group read. The
+        # write data is the sums gated by ``event_write`` alone, a register that fans out to
+        # every accumulator bit: the other writes (a group's clear with its last row, and the
+        # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. The
+        # gated sums are kept (Yosys ``keep``: one gate after each adder bit, as mapped anyway);
+        # without it Yosys 0.70's ABC9 reintegration fails an assertion on the ECP5 P=16 tops.
+        for p in range(P):
+            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}", attrs={"keep": 1})
+            m.d.comb += gated.eq(Mux(event_write, s_rd.data[p] + weight[p], 0))
+            m.d.comb += s_wr.data[p].eq(gated)
         with m.If(event_write):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
-            m.d.comb += [s_wr.data[p].eq(s_rd.data[p] + weight[p]) for p in range(P)]
         m.d.sync += event_stage.eq(0)
 
         # The update pass in five stages, so that no cycle holds more than one carry chain:
@@ -495,7 +510,7 @@ class LIFLayer(wiring.Component):
             m.d.sync += written_row.eq(written_row + 1)
             m.d.comb += [v_wr.data[u].eq(Mux(tested[u], v_reset[u], v_kept[u])) for u in range(U)]
             with m.If(written_sub == S - 1):
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group), s_wr.data.eq(0)]
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group)]  # data 0 (above)
                 m.d.sync += [
                     collected.eq(0),
                     push.eq(group_spikes.any()),
@@ -526,7 +541,7 @@ class LIFLayer(wiring.Component):
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
                 m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row)]  # data 0 (no write stage)
-                m.d.comb += [s_wr.en.eq(clear_row < G), s_wr.addr.eq(clear_row), s_wr.data.eq(0)]
+                m.d.comb += [s_wr.en.eq(clear_row < G), s_wr.addr.eq(clear_row)]  # data 0 (above)
                 m.d.sync += clear_row.eq(clear_row + 1)
                 with m.If(clear_row == R - 1):
                     m.next = "EVENTS"
@@ -560,8 +575,6 @@ class LIFLayer(wiring.Component):
                 drained = Const(1)
                 if self.weight_stages:  # the last event's sums must land first
                     drained = ~Cat(*event_stages).any()
-                with m.If(drained):
-                    m.d.comb += s_rd.addr.eq(update_group)
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
                     if narrow:
