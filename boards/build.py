@@ -317,6 +317,12 @@ def synthesis_options(board: str, variant: dict) -> dict:
         "setattr -unset init w:fsm_state",
         f"setattr -unset init a:{UNDEFINED_AT_START}",
     ]
+    if board.startswith("ulx3s"):
+        # The LIF layers' gated accumulator sums (hw.lif, ``acc_sum<lane>``) as wires of their
+        # own: one gate after each CCU2C adder bit, as mapped anyway. Without it Yosys 0.70's
+        # ABC9 reintegration fails an assertion on the P=16 tops. Not on the iCE40, where the
+        # gate merges into the adder bit's LUT.
+        script_after_read.append("setattr -set keep 1 w:acc_sum*")
     synth_opts = []
     if any(variant["weight_attrs"]):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).

@@ -391,11 +391,10 @@ class LIFLayer(wiring.Component):
         # The write-back of the event phase: acc += w for every lane of the group read. The
         # write data is the sums gated by ``event_write`` alone, a register that fans out to
         # every accumulator bit: the other writes (a group's clear with its last row, and the
-        # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. The
-        # gated sums are kept (Yosys ``keep``: one gate after each adder bit, as mapped anyway);
-        # without it Yosys 0.70's ABC9 reintegration fails an assertion on the ECP5 P=16 tops.
+        # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. (The
+        # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.synthesis_options``.)
         for p in range(P):
-            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}", attrs={"keep": 1})
+            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
             m.d.comb += gated.eq(Mux(event_write, s_rd.data[p] + weight[p], 0))
             m.d.comb += s_wr.data[p].eq(gated)
         with m.If(event_write):
