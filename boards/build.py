@@ -317,7 +317,7 @@ def synthesis_options(board: str, variant: dict) -> dict:
         "setattr -unset init w:fsm_state",
         f"setattr -unset init a:{UNDEFINED_AT_START}",
     ]
-    if board.startswith("ulx3s"):
+    if _platform(board).family == "ecp5":
         # The LIF layers' gated accumulator sums (hw.lif, ``acc_sum<lane>``) as wires of their
         # own: one gate after each CCU2C adder bit, as mapped anyway. Without it Yosys 0.70's
         # ABC9 reintegration fails an assertion on the P=16 tops. Not on the iCE40, where the
