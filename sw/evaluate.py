@@ -13,13 +13,11 @@ from .modelfile import load_model
 __all__ = ["evaluate_golden", "evaluate_float_run", "synaptic_events"]
 
 
-def synaptic_events(
-    model: golden.IntegerModel, input_spikes: np.ndarray, result: golden.GoldenResult
-) -> np.ndarray:
+def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
     """Accumulate operations per sample on event-driven hardware: every input spike of a layer
-    costs one weight add per output neuron; the readout adds one row per counted spike."""
-    totals = [input_spikes.sum(axis=(1, 2), dtype=np.int64)] + result.layer_spike_totals[:-1]
-    events = sum(t * layer.n_out for t, layer in zip(totals, model.layers))
+    costs one weight add per synapse it drives (``n_out`` in a fully connected layer, up to
+    ``k * k * C_out`` in a convolution); the readout adds one row per counted spike."""
+    events = sum(result.layer_synaptic_events)
     return events + result.layer_spike_totals[-1] * model.n_classes
 
 
@@ -42,7 +40,7 @@ def evaluate_golden(path, *, mode="normal", limit=None, data_root=None, batch_si
         correct += int((result.predictions == dataset.test_y[start : start + len(x)]).sum())
         encoded = golden.encode_inputs(model, x)
         inputs += int(encoded.sum())
-        events += int(synaptic_events(model, encoded, result).sum())
+        events += int(synaptic_events(model, result).sum())
         spikes += np.array([t.sum() for t in result.layer_spike_totals])
     sizes = [layer.n_out for layer in model.layers]
     return {
@@ -57,7 +55,7 @@ def evaluate_golden(path, *, mode="normal", limit=None, data_root=None, batch_si
         "input_rate": inputs / (model.n_inputs * model.timesteps * n),
         "synaptic_events_per_inference": events / n,
         "dense_ops_per_inference": model.timesteps
-        * sum(layer.n_in * layer.n_out for layer in model.layers)
+        * sum(int(layer.fan_out().sum()) for layer in model.layers)
         + model.timesteps * model.readout.weight.size,
     }
 

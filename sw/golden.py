@@ -35,21 +35,45 @@ NOISE_KINDS = ("amplitude", "fixed")
 
 @dataclass
 class LIFLayer:
-    """One integer LIF layer: ``weight`` [n_out, n_in] and ``bias`` [n_out] as int64."""
+    """One integer LIF layer, fully connected or convolutional.
+
+    Fully connected (``conv is None``): ``weight`` [n_out, n_in] and ``bias`` [n_out].
+    Convolutional: ``weight`` [C_out, C_in, k, k] and ``bias`` [C_out], shared by every output
+    position; ``conv`` gives the geometry and the numbering of inputs and neurons
+    (:class:`sw.numerics.ConvGeometry`). Arrays are int64.
+    """
 
     weight: np.ndarray
     bias: np.ndarray
     threshold: int
     leak_shift: int
     reset: str = "hard"
+    conv: numerics.ConvGeometry | None = None
 
     @property
     def n_in(self) -> int:
-        return int(self.weight.shape[1])
+        return self.conv.n_in if self.conv else int(self.weight.shape[1])
 
     @property
     def n_out(self) -> int:
-        return int(self.weight.shape[0])
+        return self.conv.n_out if self.conv else int(self.weight.shape[0])
+
+    @property
+    def fan_in(self) -> int:
+        """Most synapses onto one neuron (sets the accumulator width)."""
+        return self.conv.fan_in if self.conv else self.n_in
+
+    def fan_out(self) -> np.ndarray:
+        """Synapses each input drives, int64 [n_in] (the weight adds one input spike costs)."""
+        if self.conv:
+            return self.conv.fan_out()
+        return np.full(self.n_in, self.n_out, dtype=np.int64)
+
+    def current(self, spikes: np.ndarray) -> np.ndarray:
+        """Synaptic current [N, n_out] (int64, exact) of one timestep's spikes [N, n_in]."""
+        if self.conv:
+            return numerics.conv_current(spikes, self.weight, self.bias, self.conv)
+        return numerics.exact_matmul(spikes, self.weight.T) + self.bias
 
 
 @dataclass
@@ -98,6 +122,8 @@ class GoldenResult:
     """Outputs of :func:`run`; the trace fields are ``None`` unless ``trace=True``.
 
     predictions [N]; scores [N, classes]; counts [N, n_hidden] (what the readout consumed);
+    layer_spike_totals / layer_synaptic_events: per LIF layer, [N] spikes it sent and weight
+    adds its input spikes cost (each input spike adds the weights of every synapse it drives);
     spikes / membranes: one [N, T, n] array per LIF layer (membranes after reset);
     skeleton [N, T-1, n_hidden]; stable_count [N, n_hidden]; noise [N, n_hidden].
     """
@@ -106,6 +132,7 @@ class GoldenResult:
     scores: np.ndarray
     counts: np.ndarray
     layer_spike_totals: list[np.ndarray]
+    layer_synaptic_events: list[np.ndarray]
     spikes: list[np.ndarray] | None = None
     membranes: list[np.ndarray] | None = None
     skeleton: np.ndarray | None = None
@@ -185,15 +212,15 @@ def run(
     spikes_in = encode_inputs(model, inputs)
     n_samples = spikes_in.shape[0]
 
-    layer_spikes, layer_membranes, totals = [], [], []
+    layer_spikes, layer_membranes, totals, synaptic = [], [], [], []
     x = spikes_in
     for layer in model.layers:
-        weight_t = layer.weight.astype(np.int64).T
+        synaptic.append(numerics.exact_matmul(x.sum(axis=1, dtype=np.int64), layer.fan_out()))
         v = np.zeros((n_samples, layer.n_out), dtype=np.int64)
         out = np.empty((n_samples, T, layer.n_out), dtype=np.uint8)
         mem = np.empty((n_samples, T, layer.n_out), dtype=np.int64) if trace else None
         for t in range(T):
-            current = x[:, t].astype(np.int64) @ weight_t + layer.bias
+            current = layer.current(x[:, t])
             out[:, t], v = numerics.lif_step(
                 v,
                 current,
@@ -221,12 +248,13 @@ def run(
             noise = noise_draws(model, stable_count, noise_seed)
             counts = counts + maps * noise.astype(np.int64)
 
-    scores = counts @ model.readout.weight.astype(np.int64).T + maps * model.readout.bias
+    scores = numerics.exact_matmul(counts, model.readout.weight.T) + maps * model.readout.bias
     return GoldenResult(
         predictions=np.argmax(scores, axis=1),
         scores=scores,
         counts=counts,
         layer_spike_totals=totals,
+        layer_synaptic_events=synaptic,
         spikes=layer_spikes if trace else None,
         membranes=layer_membranes if trace else None,
         skeleton=skeleton if trace else None,

@@ -1,12 +1,14 @@
 """The versioned model file: integer weights and constants of a frozen network.
 
 A model file is an ``.npz`` archive holding one ``header`` (UTF-8 JSON stored as a uint8 array)
-and the integer arrays ``layer{i}.weight`` [n_out, n_in], ``layer{i}.bias`` [n_out],
-``readout.weight`` [classes, n_hidden], ``readout.bias`` [classes]. The header carries the
-shapes, widths, thresholds, leak shifts, T, encoder and LFSR parameters and a SHA-256 checksum
-over the header and every array. Files are written atomically; loading validates every field
-and raises :class:`ModelFileError` naming the file, the field, what was expected and what was
-found.
+and the integer arrays ``layer{i}.weight`` and ``layer{i}.bias`` ([n_out, n_in] and [n_out] for a
+fully connected layer, [C_out, C_in, k, k] and [C_out] for a convolutional one),
+``readout.weight`` [classes, n_hidden], ``readout.bias`` [classes]. Version 2 names each layer's
+``kind`` (``dense`` or ``conv``); version 1 files (dense layers only) still load. The header
+carries the shapes, widths, thresholds, leak shifts, T, encoder and LFSR parameters and a
+SHA-256 checksum over the header and every array. Files are written atomically; loading
+validates every field and raises :class:`ModelFileError` naming the file, the field, what
+was expected and what was found.
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from .golden import NOISE_KINDS, IntegerModel, LIFLayer, Readout
 __all__ = ["FORMAT", "VERSION", "ModelFileError", "save_model", "load_model", "atomic_write"]
 
 FORMAT = "stablespike-model"
-VERSION = 1
+VERSION = 2
+#: Versions this reader loads (1: fully connected layers only, no ``kind`` field).
+READABLE_VERSIONS = (1, 2)
 #: Accumulated readout scores must fit this signed width (the accelerator's score registers).
 SCORE_BITS = 32
 ENCODER_KINDS = ("rate-lfsr", "spikes")
+LAYER_KINDS = ("dense", "conv")
 
 
 class ModelFileError(ValueError):
@@ -90,21 +95,26 @@ def _header(model: IntegerModel) -> dict:
         "membrane_bits": model.membrane_bits,
         "bias_bits": model.bias_bits,
         "input_shape": list(model.input_shape),
-        "layers": [
-            {
-                "n_in": layer.n_in,
-                "n_out": layer.n_out,
-                "threshold": int(layer.threshold),
-                "leak_shift": int(layer.leak_shift),
-                "reset": layer.reset,
-            }
-            for layer in model.layers
-        ],
+        "layers": [_layer_header(layer) for layer in model.layers],
         "readout": {"n_in": int(model.readout.weight.shape[1]), "n_out": model.n_classes},
         "encoder": dict(model.encoder),
         "noise": dict(model.noise),
         "meta": dict(model.meta),
     }
+
+
+def _layer_header(layer: LIFLayer) -> dict:
+    spec = {"kind": "conv" if layer.conv else "dense", "n_in": layer.n_in, "n_out": layer.n_out}
+    if layer.conv:
+        spec.update(
+            in_shape=list(layer.conv.in_shape),
+            out_channels=layer.conv.out_channels,
+            kernel=layer.conv.kernel,
+            stride=layer.conv.stride,
+            padding=layer.conv.padding,
+        )
+    spec.update(threshold=int(layer.threshold), leak_shift=int(layer.leak_shift), reset=layer.reset)
+    return spec
 
 
 def save_model(model: IntegerModel, path: str | os.PathLike) -> str:
@@ -163,8 +173,9 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
 
     if header.get("format") != FORMAT:
         fail("format", repr(FORMAT), repr(header.get("format")))
-    if header.get("version") != VERSION:
-        fail("version", VERSION, repr(header.get("version")))
+    version = header.get("version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        fail("version", f"one of {READABLE_VERSIONS}", repr(version))
     timesteps = get(header, "timesteps", int)
     in_range("timesteps", timesteps, 1, 64)
     weight_bits = get(header, "weight_bits", int)
@@ -202,10 +213,22 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         where = f"layers[{i}]."
         if not isinstance(spec, dict):
             fail(f"layers[{i}]", "an object", repr(spec))
+        kind = get(spec, "kind", str, where) if version >= 2 else "dense"
+        if kind not in LAYER_KINDS:
+            fail(where + "kind", f"one of {LAYER_KINDS}", repr(kind))
         n_in, n_out = get(spec, "n_in", int, where), get(spec, "n_out", int, where)
         if n_in != n_prev:
             fail(where + "n_in", f"{n_prev} (the previous layer's outputs)", n_in)
         in_range(where + "n_out", n_out, 1, 1 << 16)
+        conv = _conv_geometry(spec, where, i, fail, get) if kind == "conv" else None
+        if conv is not None:
+            for name, value in (("n_in", conv.n_in), ("n_out", conv.n_out)):
+                if spec[name] != value:
+                    fail(where + name, f"{value} (from the convolution's shape)", spec[name])
+            weight_shape = (conv.out_channels, conv.in_channels, conv.kernel, conv.kernel)
+            bias_shape = (conv.out_channels,)
+        else:
+            weight_shape, bias_shape = (n_out, n_in), (n_out,)
         threshold = get(spec, "threshold", int, where)
         in_range(where + "threshold", threshold, 1, v_hi)
         leak_shift = get(spec, "leak_shift", int, where)
@@ -215,11 +238,12 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
             fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
         layers.append(
             LIFLayer(
-                weight=array(f"layer{i}.weight", (n_out, n_in), w_lo, w_hi),
-                bias=array(f"layer{i}.bias", (n_out,), b_lo, b_hi),
+                weight=array(f"layer{i}.weight", weight_shape, w_lo, w_hi),
+                bias=array(f"layer{i}.bias", bias_shape, b_lo, b_hi),
                 threshold=threshold,
                 leak_shift=leak_shift,
                 reset=reset,
+                conv=conv,
             )
         )
         n_prev = n_out
@@ -289,6 +313,30 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         input_shape=tuple(input_shape),
         meta=dict(meta),
     )
+
+
+def _conv_geometry(spec: dict, where: str, index: int, fail, get) -> numerics.ConvGeometry:
+    """The geometry of a ``conv`` layer spec; layer 0 reads the model's input (``chw``), every
+    later layer its predecessor's neurons (``hwc``)."""
+    in_shape = get(spec, "in_shape", list, where)
+    if len(in_shape) != 3 or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 12 for d in in_shape
+    ):
+        fail(where + "in_shape", "[channels, height, width], each 1..4096", in_shape)
+    values = {name: get(spec, name, int, where) for name in CONV_FIELDS}
+    for name, (lo, hi) in CONV_FIELDS.items():
+        if not lo <= values[name] <= hi:
+            fail(where + name, f"{lo}..{hi}", values[name])
+    try:
+        return numerics.ConvGeometry(
+            *in_shape, **values, input_order="chw" if index == 0 else "hwc"
+        )
+    except ValueError as e:
+        fail(where.rstrip("."), "a valid convolution", str(e))
+
+
+#: Integer fields of a ``conv`` layer spec besides ``in_shape``, with their allowed ranges.
+CONV_FIELDS = {"out_channels": (1, 4096), "kernel": (1, 15), "stride": (1, 15), "padding": (0, 14)}
 
 
 def _arrays_names(n_layers: int) -> list[str]:

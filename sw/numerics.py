@@ -33,6 +33,10 @@ __all__ = [
     "accumulator_bits",
     "score_bound",
     "lif_step",
+    "INPUT_ORDERS",
+    "ConvGeometry",
+    "exact_matmul",
+    "conv_current",
     "LFSR",
     "lfsr_mask",
     "lfsr_step",
@@ -169,6 +173,157 @@ def lif_step(
     else:
         v = np.where(spikes, v - threshold, v)
     return spikes.astype(np.uint8), v
+
+
+# ---------------------------------------------------------------------------------------------
+# Convolution: the synaptic current of a convolutional LIF layer
+# ---------------------------------------------------------------------------------------------
+
+#: How a layer's flat input index ``a`` maps to (channel c, row y, column x) of a (C, H, W) map:
+#: ``chw``: ``a = (c * H + y) * W + x`` (the model's own input, as datasets flatten it);
+#: ``hwc``: ``a = (y * W + x) * C + c`` (a convolutional layer's output: position-major).
+INPUT_ORDERS = ("chw", "hwc")
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shape of a 2-D convolution with zero padding, and the numbering of its neurons.
+
+    Input map (``in_channels``, ``in_height``, ``in_width``), read in ``input_order``;
+    ``out_channels`` kernels of ``kernel`` x ``kernel`` taps, ``stride`` and ``padding`` (in
+    input pixels, on every side). Output neuron ``(o, oy, ox)`` has the index
+    ``(oy * out_width + ox) * out_channels + o`` (``hwc``), and its current is
+    ``b_o + sum w[o, c, ky, kx] * s[c, oy*stride - padding + ky, ox*stride - padding + kx]``
+    over the taps that fall inside the input map (a padded position never spikes).
+    """
+
+    in_channels: int
+    in_height: int
+    in_width: int
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    input_order: str = "hwc"
+
+    def __post_init__(self):
+        for name in ("in_channels", "in_height", "in_width", "out_channels", "kernel", "stride"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"conv {name} must be a positive integer, not {value!r}")
+        p = self.padding
+        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p < self.kernel:
+            raise ValueError(f"conv padding must be in 0..kernel-1 ({self.kernel - 1}), not {p!r}")
+        if self.input_order not in INPUT_ORDERS:
+            raise ValueError(
+                f"conv input_order must be one of {INPUT_ORDERS}, not {self.input_order!r}"
+            )
+        if self.kernel > min(self.in_height, self.in_width) + 2 * p:
+            raise ValueError(
+                f"a {self.kernel}x{self.kernel} kernel does not fit a "
+                f"{self.in_height}x{self.in_width} input with padding {p}"
+            )
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.in_height, self.in_width)
+
+    @property
+    def out_height(self) -> int:
+        return (self.in_height + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.in_width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        """(C_out, H_out, W_out); the neurons are numbered position-major (``hwc``)."""
+        return (self.out_channels, self.out_height, self.out_width)
+
+    @property
+    def n_in(self) -> int:
+        return self.in_channels * self.in_height * self.in_width
+
+    @property
+    def n_out(self) -> int:
+        return self.out_channels * self.out_height * self.out_width
+
+    @property
+    def fan_in(self) -> int:
+        """Most synapses onto one neuron: ``C_in * k * k``."""
+        return self.in_channels * self.kernel * self.kernel
+
+    def input_coords(self, addr):
+        """(c, y, x) of flat input indices ``addr`` (ints or int arrays)."""
+        C, H, W = self.in_shape
+        if self.input_order == "chw":
+            return addr // (H * W), addr // W % H, addr % W
+        return addr % C, addr // (W * C), addr // C % W
+
+    def taps(self, coord: int, size_out: int) -> list[tuple[int, int]]:
+        """The ``(kernel tap, output position)`` pairs that input position ``coord`` reaches
+        along one axis, in ascending tap order: ``tap = coord + padding - out * stride``."""
+        pairs = []
+        for tap in range(self.kernel):
+            out, rem = divmod(coord + self.padding - tap, self.stride)
+            if rem == 0 and 0 <= out < size_out:
+                pairs.append((tap, out))
+        return pairs
+
+    def fan_out(self) -> np.ndarray:
+        """Synapses (output neurons) each input index drives: int64 [n_in]."""
+        c, y, x = self.input_coords(np.arange(self.n_in))
+        rows = np.array([len(self.taps(r, self.out_height)) for r in range(self.in_height)])
+        cols = np.array([len(self.taps(r, self.out_width)) for r in range(self.in_width)])
+        return (rows[y] * cols[x] * self.out_channels).astype(np.int64)
+
+    def as_chw(self, flat: np.ndarray) -> np.ndarray:
+        """Inputs [N, n_in] in ``input_order`` as [N, C, H, W]."""
+        C, H, W = self.in_shape
+        if self.input_order == "chw":
+            return flat.reshape(-1, C, H, W)
+        return flat.reshape(-1, H, W, C).transpose(0, 3, 1, 2)
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer arrays, exactly, as int64.
+
+    Computed in float64 (BLAS) when every partial sum provably stays below ``2**53``, where
+    float64 holds integers exactly whatever the order of summation; otherwise in int64.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    bound = int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0)) * max(a.shape[-1], 1)
+    if bound < 1 << 53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
+def conv_current(
+    spikes: np.ndarray, weight: np.ndarray, bias: np.ndarray, geometry: ConvGeometry
+) -> np.ndarray:
+    """Synaptic current of a convolutional layer, exactly.
+
+    Parameters
+    ----------
+    spikes : int array [N, n_in]
+        One timestep's input spikes (0/1), flat in ``geometry.input_order``.
+    weight : int array [C_out, C_in, k, k]
+    bias : int array [C_out]
+
+    Returns
+    -------
+    int64 array [N, n_out]: ``I`` of every output neuron, position-major (``hwc``).
+    """
+    g, k, s, p = geometry, geometry.kernel, geometry.stride, geometry.padding
+    x = g.as_chw(np.asarray(spikes))
+    x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    windows = windows[:, :, : g.out_height * s : s, : g.out_width * s : s]  # [N, C, Ho, Wo, k, k]
+    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, g.fan_in)
+    out = exact_matmul(patches, np.asarray(weight).reshape(g.out_channels, -1).T)
+    positions = g.out_height * g.out_width
+    return out.reshape(x.shape[0], g.n_out) + np.tile(np.asarray(bias, np.int64), positions)
 
 
 # ---------------------------------------------------------------------------------------------

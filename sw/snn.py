@@ -16,7 +16,10 @@ A network is given by a spec string:
 ``mlp:128`` / ``mlp:256,256``
     fully connected LIF layers of these widths;
 ``conv:8,16``
-    3x3 stride-2 padding-1 convolutional LIF layers with these channel counts.
+    3x3 stride-2 padding-1 convolutional LIF layers with these channel counts. A conv layer's
+    neurons are numbered position-major (``(y * W + x) * C + c``, docs/numerics.md), so the
+    readout (and any layer after it) reads them in that order; the first layer reads the
+    input in the dataset's (C, H, W) order.
 
 Both end in a linear readout on the last hidden layer's firing rate.
 """
@@ -33,7 +36,7 @@ from torch import nn
 from . import numerics
 from .golden import IntegerModel, LIFLayer, Readout
 
-__all__ = ["ATan", "atan", "SpikingNet", "parse_arch", "lower_conv"]
+__all__ = ["ATan", "atan", "SpikingNet", "parse_arch"]
 
 
 class ATan(torch.autograd.Function):
@@ -80,15 +83,6 @@ def parse_arch(arch: str) -> tuple[str, list[int]]:
     return kind, sizes
 
 
-def lower_conv(conv: nn.Conv2d, weight: torch.Tensor, in_shape) -> np.ndarray:
-    """Dense matrix [n_out, n_in] equal to ``conv`` with ``weight`` on flat (C, H, W) inputs."""
-    n_in = int(np.prod(in_shape))
-    eye = torch.eye(n_in, dtype=torch.float64).reshape(n_in, *in_shape)
-    with torch.no_grad():
-        out = F.conv2d(eye, weight.double(), None, conv.stride, conv.padding)
-    return out.reshape(n_in, -1).T.numpy()
-
-
 class SpikingNet(nn.Module):
     """LIF layers and a rate readout.
 
@@ -126,16 +120,29 @@ class SpikingNet(nn.Module):
         self.spike = atan(surrogate_alpha)
         self.synapses = nn.ModuleList()
         self.shapes = [self.input_shape]  # per-timestep shape of each layer's input
+        self.geometry = []  # numerics.ConvGeometry of each conv layer (None: fully connected)
         shape = self.input_shape
         for width in sizes:
             if self.kind == "mlp":
                 self.synapses.append(nn.Linear(int(np.prod(shape)), width))
+                self.geometry.append(None)
                 shape = (width,)
             else:
                 if len(shape) != 3:
                     raise ValueError(f"conv nets need (C, H, W) inputs, not {shape}")
-                self.synapses.append(nn.Conv2d(shape[0], width, 3, stride=2, padding=1))
-                shape = (width, (shape[1] + 1) // 2, (shape[2] + 1) // 2)
+                geometry = numerics.ConvGeometry(
+                    *shape,
+                    out_channels=width,
+                    kernel=3,
+                    stride=2,
+                    padding=1,
+                    input_order="chw" if not self.geometry else "hwc",
+                )
+                self.synapses.append(
+                    nn.Conv2d(shape[0], width, geometry.kernel, geometry.stride, geometry.padding)
+                )
+                self.geometry.append(geometry)
+                shape = geometry.out_shape
             self.shapes.append(shape)
         self.n_hidden = int(np.prod(shape))
         self.readout = nn.Linear(self.n_hidden, n_classes)
@@ -169,17 +176,25 @@ class SpikingNet(nn.Module):
 
     # -- forward --------------------------------------------------------------------------------
     def _current(self, i, x):
-        module = self.synapses[i]
-        x = x.reshape(x.shape[0], *self.shapes[i]) if self.kind == "conv" else x
+        """Synaptic current [B, n_out] of flat inputs [B, n_in] (conv: position-major out)."""
+        module, geometry = self.synapses[i], self.geometry[i]
+        if geometry is not None:
+            C, H, W = geometry.in_shape
+            if geometry.input_order == "chw":
+                x = x.reshape(-1, C, H, W)
+            else:
+                x = x.reshape(-1, H, W, C).permute(0, 3, 1, 2)
         if self.quant is None:
             out = module(x)
         else:
             weight, bias = self._int_params(module, self.quant["scales"][i])
             out = (
                 F.linear(x, weight, bias)
-                if self.kind == "mlp"
+                if geometry is None
                 else F.conv2d(x, weight, bias, module.stride, module.padding)
             )
+        if geometry is not None:
+            out = out.permute(0, 2, 3, 1)
         return out.reshape(x.shape[0], -1)
 
     def forward(self, spikes, record=False):
@@ -247,19 +262,14 @@ class SpikingNet(nn.Module):
         layers = []
         for i, module in enumerate(self.synapses):
             weight, bias = self._int_params(module, self.quant["scales"][i])
-            if self.kind == "conv":
-                dense = lower_conv(module, weight.detach(), self.shapes[i])
-                n_pos = int(np.prod(self.shapes[i + 1][1:]))
-                bias_dense = np.repeat(bias.detach().numpy(), n_pos)
-            else:
-                dense, bias_dense = weight.detach().numpy(), bias.detach().numpy()
             layers.append(
                 LIFLayer(
-                    weight=np.rint(dense).astype(np.int64),
-                    bias=np.rint(bias_dense).astype(np.int64),
+                    weight=np.rint(weight.detach().numpy()).astype(np.int64),
+                    bias=np.rint(bias.detach().numpy()).astype(np.int64),
                     threshold=self.quant["thresholds"][i],
                     leak_shift=self.leak_shift,
                     reset=self.reset,
+                    conv=self.geometry[i],
                 )
             )
         weight, bias = self._int_params(self.readout, self.quant["scales"][-1])

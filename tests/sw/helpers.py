@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from sw.golden import IntegerModel, LIFLayer, Readout
+from sw.numerics import ConvGeometry
 from sw.snn import SpikingNet
 
 NOISE = {"kind": "amplitude", "seed": 11, "lfsr_width": 16, "prob_shift": 0}
@@ -59,3 +60,66 @@ def random_quantized_net(
             p.mul_(gain)
     net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits)
     return net
+
+
+def random_conv_model(
+    input_shape=(2, 7, 6),
+    convs=((3, 3, 2, 1), (4, 3, 1, 1)),
+    dense=(),
+    classes=3,
+    timesteps=3,
+    weight_bits=8,
+    seed=0,
+    encoder=None,
+    reset="hard",
+    membrane_bits=16,
+    threshold=40,
+):
+    """Conv LIF layers ``(out_channels, kernel, stride, padding)`` on ``input_shape``, then
+    fully connected layers of the widths in ``dense``, then the readout."""
+    rng = np.random.default_rng(seed)
+    hi = 2 ** (weight_bits - 1) - 1
+    layers, shape = [], tuple(input_shape)
+    for i, (channels, kernel, stride, padding) in enumerate(convs):
+        geometry = ConvGeometry(
+            *shape, channels, kernel, stride, padding, input_order="chw" if i == 0 else "hwc"
+        )
+        layers.append(
+            LIFLayer(
+                weight=rng.integers(-hi, hi + 1, size=(channels, shape[0], kernel, kernel)),
+                bias=rng.integers(-10, 11, size=channels),
+                threshold=threshold,
+                leak_shift=1 + i % 3,
+                reset=reset,
+                conv=geometry,
+            )
+        )
+        shape = geometry.out_shape
+    n_prev = layers[-1].n_out if layers else int(np.prod(input_shape))
+    for i, width in enumerate(dense):
+        layers.append(
+            LIFLayer(
+                weight=rng.integers(-hi, hi + 1, size=(width, n_prev)),
+                bias=rng.integers(-10, 11, size=width),
+                threshold=threshold,
+                leak_shift=1 + i % 2,
+                reset=reset,
+            )
+        )
+        n_prev = width
+    readout = Readout(
+        weight=rng.integers(-hi, hi + 1, size=(classes, n_prev)),
+        bias=rng.integers(-5, 6, size=classes),
+    )
+    return IntegerModel(
+        timesteps=timesteps,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        bias_bits=16,
+        layers=layers,
+        readout=readout,
+        encoder=encoder or {"kind": "spikes"},
+        noise=dict(NOISE),
+        input_shape=tuple(input_shape),
+        meta={"dataset": "digits-events"},
+    )

@@ -152,8 +152,9 @@ def test_int4_export_of_conv_net_is_exact(tmp_path, capsys):
     )
     summary = json.loads(capsys.readouterr().out)
     assert summary["golden_equals_torch"] is True
-    w = load_model(tmp_path / "c.npz").layers[0].weight
-    assert w.shape == (4 * 4 * 4, 128) and np.abs(w).max() <= 7
+    layer = load_model(tmp_path / "c.npz").layers[0]
+    assert layer.conv.out_shape == (4, 4, 4) and layer.conv.in_shape == (2, 8, 8)
+    assert layer.weight.shape == (4, 2, 3, 3) and np.abs(layer.weight).max() <= 7
 
 
 def test_bench_accuracy_writes_table_json_and_plot(tmp_path):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sw import golden
-from sw.modelfile import ModelFileError, load_model, save_model
+from sw.modelfile import ModelFileError, _checksum, load_model, save_model
 
-from .helpers import random_model
+from .helpers import random_conv_model, random_model
 
 
 @pytest.fixture
@@ -162,4 +162,56 @@ def test_unreadable_files(tmp_path, saved):
         load_model(truncated)
     rewrite(path, raw_header=b"{not json")
     with pytest.raises(ModelFileError, match="field 'header'"):
+        load_model(path)
+
+
+def test_conv_model_round_trip(tmp_path):
+    model = random_conv_model(dense=(5,))
+    path = tmp_path / "c.npz"
+    save_model(model, path)
+    header = json.loads(np.load(path)["header"].tobytes())
+    assert header["version"] == 2
+    assert [spec["kind"] for spec in header["layers"]] == ["conv", "conv", "dense"]
+    assert header["layers"][0]["in_shape"] == [2, 7, 6]
+    loaded = load_model(path)
+    for a, b in zip(loaded.layers, model.layers):
+        assert a.conv == b.conv and np.array_equal(a.weight, b.weight)
+    x = (np.random.default_rng(0).random((8, 3, 84)) < 0.5).astype(np.uint8)
+    assert np.array_equal(golden.run(model, x).scores, golden.run(loaded, x).scores)
+
+
+def test_version_1_files_still_load(saved):
+    model, path = saved
+
+    def as_version_1(h):
+        h["version"] = 1
+        for spec in h["layers"]:
+            del spec["kind"]
+
+    rewrite(path, as_version_1)
+    with pytest.raises(ModelFileError, match="checksum"):  # the header changed: re-sign it
+        load_model(path)
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays.pop("header").tobytes())
+    header["checksum"] = _checksum(header, arrays)
+    rewrite(path, lambda h: h.update(checksum=header["checksum"]))
+    assert load_model(path).sizes == model.sizes
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda s: s.update(kind="pool"), r"layers\[0\].kind': expected one of"),
+        (lambda s: s.update(kernel=0), r"layers\[0\].kernel': expected 1..15"),
+        (lambda s: s.update(in_shape=[2, 7]), r"layers\[0\].in_shape'"),
+        (lambda s: s.update(padding=3), r"layers\[0\]': expected a valid convolution"),
+        (lambda s: s.update(stride=1), r"layers\[0\].n_out': expected 126"),
+    ],
+)
+def test_bad_conv_fields_are_named(tmp_path, edit, match):
+    path = tmp_path / "c.npz"
+    save_model(random_conv_model(), path)
+    rewrite(path, lambda h: edit(h["layers"][0]))
+    with pytest.raises(ModelFileError, match=match):
         load_model(path)

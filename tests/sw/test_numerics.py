@@ -162,3 +162,78 @@ def test_stable_probability():
 def test_score_bound_covers_skeleton_plus_noise_counts():
     # counts up to 2T per neuron, every weight at its maximum, T biases at the rail
     assert numerics.score_bound(2, 128, 8, 16) == 2 * 2 * 128 * 127 + 2 * 2**15
+
+
+def _conv_by_definition(spikes, weight, bias, g):
+    """The contract's sum, one neuron at a time, on the (c, y, x) coordinates of every input."""
+    out = np.zeros((spikes.shape[0], g.n_out), dtype=np.int64)
+    c_of, y_of, x_of = g.input_coords(np.arange(g.n_in))
+    for n in range(spikes.shape[0]):
+        image = np.zeros(g.in_shape, dtype=np.int64)
+        image[c_of, y_of, x_of] = spikes[n]
+        for oy in range(g.out_height):
+            for ox in range(g.out_width):
+                for o in range(g.out_channels):
+                    total = bias[o]
+                    for c in range(g.in_channels):
+                        for ky in range(g.kernel):
+                            for kx in range(g.kernel):
+                                y = oy * g.stride - g.padding + ky
+                                x = ox * g.stride - g.padding + kx
+                                if 0 <= y < g.in_height and 0 <= x < g.in_width:
+                                    total += weight[o, c, ky, kx] * image[c, y, x]
+                    out[n, (oy * g.out_width + ox) * g.out_channels + o] = total
+    return out
+
+
+@pytest.mark.parametrize(
+    "shape,out_channels,kernel,stride,padding,order",
+    [
+        ((1, 5, 7), 2, 3, 1, 1, "chw"),
+        ((2, 7, 5), 3, 3, 2, 1, "hwc"),
+        ((3, 6, 6), 2, 3, 2, 0, "chw"),
+        ((2, 5, 4), 2, 5, 1, 2, "hwc"),
+        ((1, 4, 9), 1, 2, 3, 1, "chw"),
+    ],
+)
+def test_conv_current_and_fan_out_follow_the_definition(
+    shape, out_channels, kernel, stride, padding, order
+):
+    g = numerics.ConvGeometry(*shape, out_channels, kernel, stride, padding, input_order=order)
+    rng = np.random.default_rng(kernel * 10 + stride)
+    spikes = (rng.random((3, g.n_in)) < 0.5).astype(np.uint8)
+    weight = rng.integers(-127, 128, size=(out_channels, shape[0], kernel, kernel))
+    bias = rng.integers(-100, 101, size=out_channels)
+    expected = _conv_by_definition(spikes, weight, bias, g)
+    assert np.array_equal(numerics.conv_current(spikes, weight, bias, g), expected)
+    # fan-out: the neurons a lone input spike changes, with every weight nonzero
+    ones = np.ones_like(weight)
+    lone = np.eye(g.n_in, dtype=np.uint8)
+    touched = (numerics.conv_current(lone, ones, np.zeros_like(bias), g) != 0).sum(axis=1)
+    assert np.array_equal(g.fan_out(), touched)
+
+
+def test_conv_geometry_numbering_and_errors():
+    g = numerics.ConvGeometry(2, 3, 4, 5, 3, 1, 1, input_order="hwc")
+    assert (g.out_height, g.out_width, g.n_in, g.n_out, g.fan_in) == (3, 4, 24, 60, 18)
+    c, y, x = g.input_coords(np.array([0, 1, 2, 23]))
+    assert c.tolist() == [0, 1, 0, 1] and y.tolist() == [0, 0, 0, 2] and x.tolist() == [0, 0, 1, 3]
+    chw = numerics.ConvGeometry(2, 3, 4, 5, 3, 1, 1, input_order="chw")
+    c, y, x = chw.input_coords(np.array([0, 1, 4, 23]))
+    assert c.tolist() == [0, 0, 0, 1] and y.tolist() == [0, 0, 1, 2] and x.tolist() == [0, 1, 0, 3]
+    assert g.taps(0, 3) == [(0, 1), (1, 0)] and g.taps(2, 3) == [(1, 2), (2, 1)]
+    with pytest.raises(ValueError, match="padding must be in 0..kernel-1"):
+        numerics.ConvGeometry(1, 4, 4, 1, 3, 1, 3)
+    with pytest.raises(ValueError, match="kernel does not fit"):
+        numerics.ConvGeometry(1, 2, 8, 1, 5, 1, 1)
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        numerics.ConvGeometry(1, 4, 4, 1, 3, 0, 1)
+
+
+def test_exact_matmul_is_exact_past_float32():
+    a = np.array([[1 << 30, 3]], dtype=np.int64)
+    b = np.array([[1 << 20], [1]], dtype=np.int64)
+    assert numerics.exact_matmul(a, b).tolist() == [[(1 << 50) + 3]]
+    # past 2**53 the int64 path: float64 would round 2**60 + 1
+    big = np.array([[1 << 40, 1]], dtype=np.int64)
+    assert numerics.exact_matmul(big, np.array([[1 << 20], [1]])).tolist() == [[(1 << 60) + 1]]

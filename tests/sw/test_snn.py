@@ -87,9 +87,13 @@ def test_zero_and_all_active_inputs():
     _compare(net, model, spikes)
 
 
-def test_conv_lowering_matches_torch_conv():
-    net = random_quantized_net("conv:4", (2, 7, 5))
-    x = (torch.rand(3, 1, 70) < 0.5).float()
-    model = net.to_integer_model(1, {"kind": "spikes"}, dict(NOISE))
-    assert model.layers[0].weight.shape == (4 * 4 * 3, 70)
-    _compare(net, model, x.numpy().astype(np.uint8))
+def test_conv_layers_stay_convolutions_with_shared_weights():
+    net = random_quantized_net("conv:4,3", (2, 7, 5))
+    model = net.to_integer_model(2, {"kind": "spikes"}, dict(NOISE))
+    first, second = model.layers
+    assert first.weight.shape == (4, 2, 3, 3) and first.bias.shape == (4,)
+    assert second.weight.shape == (3, 4, 3, 3)
+    assert (first.conv.input_order, second.conv.input_order) == ("chw", "hwc")
+    assert (first.n_out, second.n_out) == (4 * 4 * 3, 3 * 2 * 2)
+    x = (np.random.default_rng(4).random((6, 2, 70)) < 0.5).astype(np.uint8)
+    _compare(net, model, x)
