@@ -10,7 +10,13 @@ neuron groups. Its weight memory holds ``n_in * G`` words of ``P * W`` bits; wor
 packs the weights from input ``i`` to neurons ``g*P .. g*P+P-1``, lane ``p`` in bits
 ``[p*W, (p+1)*W)`` (two's complement; padding lanes are 0). The bias memory holds
 ``G * P / U`` words of ``U * B`` bits (``U``: the update pass's lanes), word ``r`` the biases of
-neurons ``r*U .. r*U+U-1`` packed the same way. The readout weight memory holds ``n_hidden``
+neurons ``r*U .. r*U+U-1`` packed the same way.
+
+A convolutional layer (``k x k`` kernels, ``C_in`` to ``C_out`` channels, ``P`` dividing
+``C_out``, ``Gc = C_out / P``) shares its weights between positions: its weight memory holds
+``C_in * k * k * Gc`` words, word ``((c * k + ky) * k + kx) * Gc + g`` packing
+``w[g*P .. g*P+P-1, c, ky, kx]``; its bias memory ``Gc * P / U`` words, word ``r`` the biases of
+channels ``r*U .. r*U+U-1`` (``hw.conv``). The readout weight memory holds ``n_hidden``
 words of ``classes * W`` bits (word ``j``: the weights from hidden neuron ``j`` to every class); the
 readout bias memory ``classes`` words of ``B`` bits.
 
@@ -21,6 +27,7 @@ Every write is ``(select, address, data)``; see :class:`Select`.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -32,7 +39,14 @@ import numpy as np
 from sw import numerics
 from sw.golden import IntegerModel
 
-__all__ = ["Select", "AcceleratorShape", "config_writes", "pack_lanes", "design_digest"]
+__all__ = [
+    "Select",
+    "AcceleratorShape",
+    "config_writes",
+    "layer_words",
+    "pack_lanes",
+    "design_digest",
+]
 
 
 class Select(enum.IntEnum):
@@ -53,6 +67,10 @@ MODE_CODES = {"normal": 0, "skeleton": 1, "noise": 2}
 
 def _bits(value: int) -> int:
     return max(int(value).bit_length(), 1)
+
+
+def _largest_divisor(n: int, at_most: int) -> int:
+    return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
 @dataclass(frozen=True)
@@ -85,10 +103,13 @@ class AcceleratorShape:
     reset: str = "hard"
     lfsr_width: int = 16
     update_lanes: int | None = None
+    convs: tuple = ()
 
     def __post_init__(self):
         if self.update_lanes is None:
             object.__setattr__(self, "update_lanes", self.lanes)
+        convs = tuple(self.convs) or (None,) * (len(self.sizes) - 2)
+        object.__setattr__(self, "convs", convs)
         if len(self.sizes) < 3 or min(self.sizes) < 1:
             raise ValueError(f"sizes must be (inputs, hidden..., classes), not {self.sizes!r}")
         if self.lanes < 1:
@@ -103,6 +124,24 @@ class AcceleratorShape:
         if self.encoder not in ("rate-lfsr", "spikes"):
             raise ValueError(f"encoder must be 'rate-lfsr' or 'spikes', not {self.encoder!r}")
         numerics.weight_range(self.weight_bits)
+        if len(convs) != self.n_layers:
+            raise ValueError(
+                f"convs needs one entry per LIF layer ({self.n_layers}), not {convs!r}"
+            )
+        for l, conv in enumerate(convs):
+            if conv is None:
+                continue
+            if (conv.n_in, conv.n_out) != (self.sizes[l], self.sizes[l + 1]):
+                raise ValueError(
+                    f"conv layer {l} maps {conv.n_in} to {conv.n_out} neurons, but sizes say "
+                    f"{self.sizes[l]} to {self.sizes[l + 1]}"
+                )
+            if conv.out_channels % self.lanes:
+                fits = _largest_divisor(conv.out_channels, self.lanes)
+                raise ValueError(
+                    f"conv layer {l} has {conv.out_channels} output channels: lanes must divide "
+                    f"them, not {self.lanes!r} (try {fits})"
+                )
 
     @classmethod
     def from_model(
@@ -122,6 +161,7 @@ class AcceleratorShape:
             encoder=model.encoder["kind"],
             reset=resets.pop(),
             lfsr_width=model.encoder.get("lfsr_width", model.noise["lfsr_width"]),
+            convs=tuple(layer.conv for layer in model.layers),
         )
 
     # -- derived widths ---------------------------------------------------------------------
@@ -138,22 +178,46 @@ class AcceleratorShape:
         return self.sizes[-1]
 
     def groups(self, layer: int) -> int:
+        """Neuron groups of ``P`` (accumulator words)."""
         return -(-self.sizes[layer + 1] // self.lanes)
 
+    def burst(self, layer: int) -> int:
+        """Groups one input event adds weights to per reached position: every group of a
+        fully connected layer, ``C_out / P`` of a convolutional one."""
+        conv = self.convs[layer]
+        return conv.out_channels // self.lanes if conv else self.groups(layer)
+
     def rows(self, layer: int) -> int:
-        """Words of the layer's bias memory (``U`` neurons each)."""
+        """Rows of ``U`` neurons the update pass walks each timestep."""
         return self.groups(layer) * (self.lanes // self.update_lanes)
 
+    def weight_words(self, layer: int) -> int:
+        """Words of the layer's weight memory (``P`` weights each)."""
+        conv = self.convs[layer]
+        fan = conv.fan_in if conv else self.sizes[layer]
+        return fan * self.burst(layer)
+
+    def bias_words(self, layer: int) -> int:
+        """Words of the layer's bias memory (``U`` biases each): per neuron, or per channel."""
+        return self.burst(layer) * (self.lanes // self.update_lanes)
+
+    def fan_in(self, layer: int) -> int:
+        """Most synapses onto one neuron of the layer."""
+        conv = self.convs[layer]
+        return conv.fan_in if conv else self.sizes[layer]
+
     def acc_bits(self, layer: int) -> int:
-        """Accumulator width: holds ``sum_i w_i`` over all ``n_in`` inputs exactly."""
+        """Accumulator width: holds ``sum_i w_i`` over a neuron's ``fan_in`` inputs exactly."""
         wmax = numerics.weight_range(self.weight_bits)[1]
-        return _bits(self.sizes[layer] * wmax) + 1
+        return _bits(self.fan_in(layer) * wmax) + 1
 
     def update_bits(self, layer: int) -> int:
         """Width of ``v - (v >> k) + b + acc`` before saturation."""
         wmax = numerics.weight_range(self.weight_bits)[1]
         bound = (
-            (1 << (self.membrane_bits - 1)) + (1 << (self.bias_bits - 1)) + self.sizes[layer] * wmax
+            (1 << (self.membrane_bits - 1))
+            + (1 << (self.bias_bits - 1))
+            + self.fan_in(layer) * wmax
         )
         return _bits(bound) + 1
 
@@ -188,8 +252,8 @@ class AcceleratorShape:
 
     @property
     def cfg_addr_bits(self) -> int:
-        depths = [self.sizes[i] * self.groups(i) for i in range(self.n_layers)]
-        depths += [self.rows(i) for i in range(self.n_layers)]
+        depths = [self.weight_words(i) for i in range(self.n_layers)]
+        depths += [self.bias_words(i) for i in range(self.n_layers)]
         return _bits(max(depths + [self.n_hidden, self.n_classes, 3]))
 
     @property
@@ -237,6 +301,7 @@ class AcceleratorShape:
             "lfsr_width": self.lfsr_width,
             "score_bits": self.score_bits,
             "groups": [self.groups(i) for i in range(self.n_layers)],
+            "convs": [dataclasses.asdict(c) if c else None for c in self.convs],
             "acc_bits": [self.acc_bits(i) for i in range(self.n_layers)],
             "cfg": {
                 "select_bits": self.cfg_select_bits,
@@ -269,6 +334,34 @@ def pack_lanes(values, bits: int) -> int:
     return word
 
 
+def layer_words(layer, shape: AcceleratorShape, l: int) -> tuple[list[int], list[int]]:
+    """The weight and bias memory words of LIF layer ``l`` (``layer``: a golden-model
+    :class:`sw.golden.LIFLayer`), in address order (see the module docstring)."""
+    P, U = shape.lanes, shape.update_lanes
+    if layer.conv:
+        # [C_in, k, k, C_out]: one row of C_out weights per (c, ky, kx) word address
+        per_tap = (
+            np.asarray(layer.weight).transpose(1, 2, 3, 0).reshape(-1, layer.conv.out_channels)
+        )
+        padded_b = np.asarray(layer.bias)
+    else:
+        G = shape.groups(l)
+        per_tap = np.zeros((layer.n_in, G * P), dtype=np.int64)
+        per_tap[:, : layer.n_out] = np.asarray(layer.weight).T
+        padded_b = np.zeros(G * P, dtype=np.int64)
+        padded_b[: layer.n_out] = layer.bias
+    weights = [
+        pack_lanes(row[g * P : (g + 1) * P], shape.weight_bits)
+        for row in per_tap
+        for g in range(shape.burst(l))
+    ]
+    biases = [
+        pack_lanes(padded_b[r * U : (r + 1) * U], shape.bias_bits)
+        for r in range(shape.bias_words(l))
+    ]
+    return weights, biases
+
+
 def config_writes(
     model: IntegerModel,
     shape: AcceleratorShape,
@@ -285,31 +378,11 @@ def config_writes(
         )
     if mode not in MODE_CODES:
         raise ValueError(f"mode must be one of {tuple(MODE_CODES)}, not {mode!r}")
-    P, writes = shape.lanes, []
+    writes = []
     for l, layer in enumerate(model.layers):
-        G = shape.groups(l)
-        padded_w = np.zeros((layer.n_in, G * P), dtype=np.int64)
-        padded_w[:, : layer.n_out] = layer.weight.T
-        padded_b = np.zeros(G * P, dtype=np.int64)
-        padded_b[: layer.n_out] = layer.bias
-        for i in range(layer.n_in):
-            for g in range(G):
-                writes.append(
-                    (
-                        Select.LAYER_WEIGHT + 4 * l,
-                        i * G + g,
-                        pack_lanes(padded_w[i, g * P : (g + 1) * P], shape.weight_bits),
-                    )
-                )
-        U = shape.update_lanes
-        for r in range(shape.rows(l)):
-            writes.append(
-                (
-                    Select.LAYER_BIAS + 4 * l,
-                    r,
-                    pack_lanes(padded_b[r * U : (r + 1) * U], shape.bias_bits),
-                )
-            )
+        weights, biases = layer_words(layer, shape, l)
+        writes += [(Select.LAYER_WEIGHT + 4 * l, a, word) for a, word in enumerate(weights)]
+        writes += [(Select.LAYER_BIAS + 4 * l, r, word) for r, word in enumerate(biases)]
         writes.append((Select.LAYER_CONST + 4 * l, 0, layer.threshold))
         writes.append((Select.LAYER_CONST + 4 * l, 1, layer.leak_shift))
     for j in range(shape.n_hidden):

@@ -32,6 +32,7 @@ from sw import numerics
 
 __all__ = [
     "event_layout",
+    "burst_layout",
     "MemoryWriteSignature",
     "MemoryReadSignature",
     "LIFLayer",
@@ -46,6 +47,14 @@ SPIKE_FIFO_DEPTH = 8
 def event_layout(n: int) -> data.StructLayout:
     """A spike event: ``addr`` of the neuron (``0 .. n-1``), or ``eot`` (end of timestep)."""
     return data.StructLayout({"addr": unsigned(max(1, (n - 1).bit_length())), "eot": 1})
+
+
+def burst_layout(weight_words: int, groups: int) -> data.StructLayout:
+    """A convolutional layer's synapse burst (``hw.conv``): the weight word ``weight_addr`` of
+    its first group ``group`` (the next ones follow), or ``eot`` (end of timestep)."""
+    return data.StructLayout(
+        {"weight_addr": range(max(weight_words, 2)), "group": range(max(groups, 2)), "eot": 1}
+    )
 
 
 class MemoryWriteSignature(wiring.Signature):
@@ -129,15 +138,25 @@ class LIFLayer(wiring.Component):
         ``register_weights`` and many columns (``MANY_COLUMNS``) the weights are registered
         twice (a register by each block RAM, then one by the adders): the event phase and the
         read-back take a cycle more.
+    conv : ConvGeometry or None
+        A convolutional layer (``n_in``, ``n_out`` its geometry's; ``lanes`` divides its output
+        channels): it takes the synapse bursts of :class:`hw.conv.ConvExpander`, ``Gc =
+        C_out / P`` groups each, from group ``group`` on; weight word ``((c * k + ky) * k + kx)
+        * Gc + g`` holds ``w[gP .. gP+P-1, c, ky, kx]``; the biases are per channel, ``Gc * P /
+        U`` words (every position's row ``j`` reads word ``j``). The update pass starts once
+        the last burst's sums are written (a cycle a timestep).
 
     Members
     -------
     i : In(stream.Signature(event_layout(n_in)))
+        or ``In(stream.Signature(burst_layout(weight_words, groups)))`` with ``conv``.
     o : Out(stream.Signature(event_layout(n_out)))
     weight_write : In(MemoryWriteSignature)
-        Word ``i * G + g``: ``P`` signed ``W``-bit weights from input ``i`` to group ``g``.
+        Word ``i * G + g``: ``P`` signed ``W``-bit weights from input ``i`` to group ``g``
+        (``conv``: as above).
     bias_write : In(MemoryWriteSignature)
-        Word ``r``: ``U`` signed ``B``-bit biases, of neurons ``r*U .. r*U+U-1``.
+        Word ``r``: ``U`` signed ``B``-bit biases, of neurons ``r*U .. r*U+U-1`` (``conv``: of
+        channels ``r*U .. r*U+U-1``).
     weight_read, bias_read : In(MemoryReadSignature)
         Read-back of the same words, while the layer is idle.
     threshold : In(V - 1)
@@ -166,6 +185,7 @@ class LIFLayer(wiring.Component):
         register_weights=False,
         leak_multiplier=False,
         weight_columns=None,
+        conv=None,
     ):
         for name, value in (
             ("n_in", n_in),
@@ -203,11 +223,28 @@ class LIFLayer(wiring.Component):
         )
         self.groups = -(-n_out // lanes)
         self.rows = self.groups * (lanes // self.update_lanes)
-        weight_addr_bits = (n_in * self.groups - 1).bit_length() or 1
-        bias_addr_bits = (self.rows - 1).bit_length() or 1
+        self.conv = conv
+        if conv is not None:
+            if not isinstance(conv, numerics.ConvGeometry):
+                raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
+            if (n_in, n_out) != (conv.n_in, conv.n_out) or conv.out_channels % lanes:
+                raise ValueError(
+                    f"a conv layer of {conv.n_in} inputs and {conv.n_out} neurons in "
+                    f"{conv.out_channels} channels needs n_in, n_out equal to those and lanes "
+                    f"dividing the channels, not {n_in!r}, {n_out!r}, {lanes!r}"
+                )
+            self.burst = conv.out_channels // lanes
+            self.weight_words = conv.fan_in * self.burst
+            self.bias_rows = self.burst * (lanes // self.update_lanes)
+            in_layout = burst_layout(self.weight_words, self.groups)
+        else:
+            self.burst, self.weight_words = self.groups, n_in * self.groups
+            self.bias_rows, in_layout = self.rows, event_layout(n_in)
+        weight_addr_bits = (self.weight_words - 1).bit_length() or 1
+        bias_addr_bits = (self.bias_rows - 1).bit_length() or 1
         super().__init__(
             {
-                "i": In(stream.Signature(event_layout(n_in))),
+                "i": In(stream.Signature(in_layout)),
                 "o": Out(stream.Signature(event_layout(n_out))),
                 "weight_write": In(MemoryWriteSignature(weight_addr_bits, lanes * weight_bits)),
                 "bias_write": In(
@@ -226,6 +263,8 @@ class LIFLayer(wiring.Component):
         P, G, T = self.lanes, self.groups, self.timesteps
         U, R = self.update_lanes, self.rows
         S = P // U  # update rows per group
+        B = self.burst  # groups an input event (dense) or a burst (conv) adds weights to
+        conv = self.conv is not None
 
         # Memories: weights and biases written at run time; the accumulators (``P`` to a word,
         # one word per group) and the membranes (``U`` to a word, one word per row). The
@@ -234,11 +273,11 @@ class LIFLayer(wiring.Component):
         word = data.ArrayLayout(signed(self.weight_bits), P)
         step = self.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
-        weight_addr = Signal(range(max(self.n_in * G, 2)))  # (written,) read back or read
+        weight_addr = Signal(range(max(self.weight_words, 2)))  # (written,) read back or read
         weight_word = Signal(word)  # the word read (the cycle after its address)
         for c, (lo, hi) in enumerate(columns):
             column = no_collision_memory(
-                shape=hi - lo, depth=self.n_in * G, attrs=self.weight_attrs
+                shape=hi - lo, depth=self.weight_words, attrs=self.weight_attrs
             )
             m.submodules[f"weights{c}" if len(columns) > 1 else "weights"] = column
             w_rd, w_wr = RegisteredRead(m, column), column.write_port()
@@ -251,7 +290,7 @@ class LIFLayer(wiring.Component):
                 weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
         m.submodules.biases = biases = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.bias_bits), U), depth=R
+            shape=data.ArrayLayout(signed(self.bias_bits), U), depth=self.bias_rows
         )
         b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
         # A row's membrane is read once per update pass and written back stages later.
@@ -261,7 +300,9 @@ class LIFLayer(wiring.Component):
         v_rd, v_wr = RegisteredRead(m, membranes), membranes.write_port()
         # A group's accumulators are read again at the earliest G cycles after their
         # write-back (G - 1 with ``register_weights``), so only G = 1 needs the read to see the
-        # write of the same cycle; otherwise a read never meets the write of its address.
+        # write of the same cycle; otherwise a read never meets the write of its address. (A
+        # conv layer's bursts never start at the group the burst before started at with
+        # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
         acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
         if G == 1:
             m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
@@ -289,8 +330,11 @@ class LIFLayer(wiring.Component):
         # sample, so the update pass reads ``v_old`` without a mux (a register, not a compare,
         # since it fans out to every bit of every lane).
         last_timestep = Signal(init=T == 1)
-        group = Signal(range(max(G, 2)))
-        last_group = Signal(init=G == 1)  # group == G - 1, as a register (it gates ``i.ready``)
+        group = Signal(range(max(B, 2)))  # the event's (burst's) group, 0 .. B - 1
+        last_group = Signal(init=B == 1)  # group == B - 1, as a register (it gates ``i.ready``)
+        # The accumulator group it adds to: the group count itself in a dense layer, from the
+        # burst's first group on in a conv layer.
+        acc_group = Signal(range(max(G, 2))) if conv else group
 
         # Event phase: one (event, group) read per cycle; then ``weight_stages + 1`` stages:
         # the weights arrive in the last (registered ``weight_stages`` times), which writes the
@@ -300,7 +344,7 @@ class LIFLayer(wiring.Component):
         event_addr = Signal.like(weight_addr)  # the event's weight address for ``group``
         n_stages = self.weight_stages + 1
         event_stages = [Signal(name=f"event_stage{k}") for k in range(n_stages)]
-        event_groups = [Signal.like(group, name=f"event_group{k}") for k in range(n_stages)]
+        event_groups = [Signal.like(acc_group, name=f"event_group{k}") for k in range(n_stages)]
         event_stage, event_group = event_stages[0], event_groups[0]
         event_write, write_group = event_stages[-1], event_groups[-1]
 
@@ -338,7 +382,7 @@ class LIFLayer(wiring.Component):
         push = Signal()  # a group's spike mask on its way into `spikes`
         push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         pushed_mask = Signal(P)
-        pushed_group = Signal.like(group)
+        pushed_group = Signal(range(max(G, 2)))
         # With ``register_weights`` (and no multiplier) the leak takes two stages: the shift,
         # then the subtraction (``leak_stage``).
         split_leak = self.register_weights and not self.leak_multiplier
@@ -368,6 +412,10 @@ class LIFLayer(wiring.Component):
         m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
 
         clear_row = Signal(range(R + 1))
+        # A conv layer's bias row: every position's rows read the same per-channel words.
+        if conv:
+            bias_row = Signal(range(max(self.bias_rows, 2)))
+            select_bias_row = Signal.like(bias_row)
 
         read_addr = Mux(self.weight_read.en, self.weight_read.addr, event_addr)
         if self.weight_columns is None:  # one address, as single-port RAMs need
@@ -385,7 +433,7 @@ class LIFLayer(wiring.Component):
         if self.weight_stages:
             event_reading, event_read_group = event_stages[-2], event_groups[-2]
         else:
-            event_reading, event_read_group = event_active, group
+            event_reading, event_read_group = event_active, acc_group
         m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
 
         # The write-back of the event phase: acc += w for every lane of the group read. The
@@ -549,35 +597,49 @@ class LIFLayer(wiring.Component):
                 with m.If(event_active):
                     m.d.sync += [
                         event_stage.eq(1),
-                        event_group.eq(group),
+                        event_group.eq(acc_group),
                         group.eq(group + 1),
                         event_addr.eq(event_addr + 1),
-                        last_group.eq(group == G - 2),
+                        last_group.eq(group == B - 2),
                     ]
+                    if conv:
+                        m.d.sync += acc_group.eq(acc_group + 1)
                     with m.If(last_group):
-                        m.d.sync += [event_active.eq(0), group.eq(0), last_group.eq(G == 1)]
+                        m.d.sync += [event_active.eq(0), group.eq(0), last_group.eq(B == 1)]
                 m.d.comb += self.i.ready.eq(~event_active | last_group)
                 with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
                         m.d.sync += [update_group.eq(0), update_sub.eq(0), update_row.eq(0)]
                         m.d.sync += [written_group.eq(0), written_sub.eq(0), written_row.eq(0)]
+                        if conv:
+                            m.d.sync += bias_row.eq(0)
                         m.next = "UPDATE"
                     with m.Else():
-                        m.d.sync += [
-                            event_active.eq(1),
-                            group.eq(0),
-                            last_group.eq(G == 1),
-                            event_addr.eq(self.i.payload.addr * G),
-                        ]
+                        m.d.sync += [event_active.eq(1), group.eq(0), last_group.eq(B == 1)]
+                        if conv:
+                            m.d.sync += [
+                                event_addr.eq(self.i.payload.weight_addr),
+                                acc_group.eq(self.i.payload.group),
+                            ]
+                        else:
+                            m.d.sync += event_addr.eq(self.i.payload.addr * G)
 
             with m.State("UPDATE"):
                 drained = Const(1)
-                if self.weight_stages:  # the last event's sums must land first
+                # The last event's sums must land first: with weight registers, and in a conv
+                # layer, whose last burst may have added to any group (a dense layer's last
+                # group is G - 1, read last).
+                if self.weight_stages or conv:
                     drained = ~Cat(*event_stages).any()
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
+                    if conv:
+                        last_bias_row = bias_row == self.bias_rows - 1
+                        m.d.sync += bias_row.eq(Mux(last_bias_row, 0, bias_row + 1))
                     if narrow:
                         m.d.sync += [select_sub.eq(update_sub), select_row.eq(update_row)]
+                        if conv:
+                            m.d.sync += select_bias_row.eq(bias_row)
                     if padded:
                         valid = Cat(lane_valid(u, update_row) for u in range(U))
                         m.d.sync += issue_at.valid.eq(valid)
@@ -597,9 +659,12 @@ class LIFLayer(wiring.Component):
         # would otherwise lie before the state register.
         m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & (update_group == G) & ~any_in_flight)
         row_read = select_row if narrow else update_row  # read for ``update_stage``
+        bias_read = row_read
+        if conv:
+            bias_read = select_bias_row if narrow else bias_row
         m.d.comb += [
             v_rd.addr.eq(row_read),
-            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, row_read)),
+            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, bias_read)),
         ]
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")

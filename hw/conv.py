@@ -1,0 +1,275 @@
+"""Address-event convolution: an input spike in, the synapse bursts it drives out.
+
+A convolutional LIF layer (``sw.numerics.ConvGeometry``) is a :class:`hw.lif.LIFLayer` whose
+neurons are numbered position-major, ``n = (oy * W_out + ox) * C_out + o``, and whose
+accumulator groups are ``P`` output channels of one position: group ``(oy * W_out + ox) * Gc +
+g`` holds channels ``g*P .. g*P+P-1`` (``Gc = C_out / P``). One input spike at ``(c, y, x)``
+reaches the output positions ``(oy, ox)`` with ``ky = y + pad - oy * stride`` and
+``kx = x + pad - ox * stride`` inside the kernel; for each it needs the weights
+``w[:, c, ky, kx]``, the same for every position (shared kernels). The weight memory holds them
+``P`` to a word at ``((c * k + ky) * k + kx) * Gc + g``.
+
+:class:`ConvExpander` turns each input event into those *bursts*, one per reached position, each
+``(weight_addr, group)`` of its first group; the layer then adds ``Gc`` weight words, one a cycle,
+to groups ``group .. group + Gc - 1``. Padding is address arithmetic: taps outside the map are
+never issued. The input's flat index is split into ``(c, y, x)`` by two divisions by constants
+(multiply by a reciprocal and shift, exact over the index range, checked when the design is
+built), then two small tables, one per axis, give the first tap, its output position and the
+number of taps; the bursts follow one a cycle by adding constants.
+"""
+
+from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from sw.numerics import ConvGeometry
+
+from .lif import burst_layout, event_layout
+
+__all__ = ["reciprocal", "ConvExpander"]
+
+
+def reciprocal(divisor: int, max_value: int) -> tuple[int, int]:
+    """``(multiplier, shift)`` with ``(a * multiplier) >> shift == a // divisor`` for every
+    ``0 <= a <= max_value``; a power-of-two ``divisor`` gives multiplier 1."""
+    if divisor < 1:
+        raise ValueError(f"divisor must be a positive integer, not {divisor!r}")
+    if divisor & (divisor - 1) == 0:
+        return 1, divisor.bit_length() - 1
+    bits = max(max_value, 1).bit_length()
+    for shift in range(bits, 2 * bits + divisor.bit_length() + 2):
+        multiplier = -(-(1 << shift) // divisor)
+        # multiplier = 2^s/d + e/d with 0 < e < d; exact while a * e < 2^s for every a.
+        if max_value * (multiplier * divisor - (1 << shift)) < (1 << shift):
+            return multiplier, shift
+    raise AssertionError("unreachable: shift = bits + bitlen(divisor) always suffices")
+
+
+def _divide(value, divisor: int, max_value: int):
+    """``value // divisor`` as an expression (``value`` at most ``max_value``)."""
+    multiplier, shift = reciprocal(divisor, max_value)
+    return (value * multiplier if multiplier != 1 else value) >> shift
+
+
+def axis_table(
+    geometry: ConvGeometry, size_in: int, size_out: int, word_step: int, group_step: int
+) -> list[tuple[int, int, int]]:
+    """Per input position along one axis: ``(first tap * word_step, its output position *
+    group_step, number of taps)`` (:meth:`ConvGeometry.taps`)."""
+    table = []
+    for coord in range(size_in):
+        taps = geometry.taps(coord, size_out)
+        tap, out = taps[0] if taps else (0, 0)
+        table.append((tap * word_step, out * group_step, len(taps)))
+    return table
+
+
+class ConvExpander(wiring.Component):
+    """The synapse bursts of each input spike of a convolutional layer, one per cycle.
+
+    Parameters
+    ----------
+    geometry : ConvGeometry
+        The layer's convolution (input numbering ``input_order``; neurons position-major).
+    lanes : int
+        ``P``, a divisor of ``geometry.out_channels``: channels a weight word holds.
+
+    Members
+    -------
+    i : In(stream.Signature(event_layout(n_in)))
+        Input spikes (flat indices in ``input_order``) and end-of-timestep tokens.
+    o : Out(stream.Signature(burst_layout(weight_words, groups)))
+        Per input spike, in ascending kernel-row then kernel-column order: ``weight_addr``
+        ``((c * k + ky) * k + kx) * Gc`` and ``group`` ``(oy * W_out + ox) * Gc``; then each
+        token as a burst with ``eot = 1``. A spike that reaches no neuron leaves nothing.
+        Two bursts in a row never start at the same group (a cycle without a burst is put
+        between them when ``Gc = 1``), so a group's sums are written back before they are read
+        again.
+    busy : Out(1)
+        An event or burst is in flight.
+
+    Raises
+    ------
+    ValueError
+        If ``lanes`` does not divide the output channels.
+    """
+
+    def __init__(self, *, geometry, lanes):
+        if not isinstance(geometry, ConvGeometry):
+            raise TypeError(f"geometry must be a ConvGeometry, not {geometry!r}")
+        if not isinstance(lanes, int) or lanes < 1 or geometry.out_channels % lanes:
+            raise ValueError(
+                f"lanes must divide the layer's {geometry.out_channels} output channels, "
+                f"not {lanes!r}"
+            )
+        self.geometry, self.lanes = geometry, lanes
+        self.burst = geometry.out_channels // lanes  # Gc: weight words (groups) per burst
+        self.weight_words = geometry.fan_in * self.burst
+        self.groups = geometry.out_height * geometry.out_width * self.burst
+        super().__init__(
+            {
+                "i": In(stream.Signature(event_layout(geometry.n_in))),
+                "o": Out(stream.Signature(burst_layout(self.weight_words, self.groups))),
+                "busy": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        g, Gc = self.geometry, self.burst
+        C, H, W = g.in_shape
+        k, s = g.kernel, g.stride
+        n_in = g.n_in
+
+        # Decode in three registered stages: a // d1; then a % d1 and q1 // d2; then q1 % d2.
+        # chw: a = (c H + y) W + x (d1 = W, d2 = H);  hwc: a = (y W + x) C + c (d1 = C, d2 = W).
+        d1, d2 = (W, H) if g.input_order == "chw" else (C, W)
+        q1_max = (n_in - 1) // d1
+        addr_shape = unsigned(max(1, (n_in - 1).bit_length()))
+        s1 = Signal(data.StructLayout({"a": addr_shape, "q1": range(q1_max + 1), "eot": 1}))
+        s2 = Signal(
+            data.StructLayout(
+                {"r1": range(d1), "q1": range(q1_max + 1), "q2": range(q1_max // d2 + 1), "eot": 1}
+            )
+        )
+        coords = data.StructLayout({"c": range(C), "y": range(H), "x": range(W), "eot": 1})
+        s3 = Signal(coords)
+        # Stage 4: the event's first burst and its tap counts, from the per-axis tables.
+        start = data.StructLayout(
+            {
+                "weight_addr": range(self.weight_words),
+                "group": range(self.groups),
+                "rows": range(k + 1),
+                "cols": range(k + 1),
+                "eot": 1,
+            }
+        )
+        s4 = Signal(start)
+        valid = [Signal(name=f"s{n}_valid") for n in range(1, 5)]
+        advance = [Signal(name=f"s{n}_advance") for n in range(1, 5)]  # stage n takes a new entry
+        take_s4 = Signal()  # the burst generator takes stage 4's entry
+        # A stage takes when it is empty or its entry moves on (a chain of gates, no state).
+        ready_after = [advance[1], advance[2], advance[3], take_s4]
+        for n in range(4):
+            m.d.comb += advance[n].eq(~valid[n] | ready_after[n])
+        incoming = [self.i.valid, valid[0], valid[1], valid[2]]
+        for n in range(4):
+            with m.If(advance[n]):
+                m.d.sync += valid[n].eq(incoming[n])
+        m.d.comb += self.i.ready.eq(advance[0])
+
+        with m.If(advance[0]):
+            a = self.i.payload.addr
+            m.d.sync += [
+                s1.a.eq(a),
+                s1.q1.eq(_divide(a, d1, n_in - 1)),
+                s1.eot.eq(self.i.payload.eot),
+            ]
+        with m.If(advance[1]):
+            m.d.sync += [
+                s2.r1.eq(s1.a - s1.q1 * d1),
+                s2.q1.eq(s1.q1),
+                s2.q2.eq(_divide(s1.q1, d2, q1_max)),
+                s2.eot.eq(s1.eot),
+            ]
+        with m.If(advance[2]):
+            r2 = s2.q1 - s2.q2 * d2
+            if g.input_order == "chw":
+                c, y, x = s2.q2, r2, s2.r1
+            else:
+                c, y, x = s2.r1, s2.q2, r2
+            m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2.eot)]
+
+        OW = g.out_width
+        row_table = axis_table(g, H, g.out_height, k * Gc, OW * Gc)
+        col_table = axis_table(g, W, OW, Gc, Gc)
+        row = Array(
+            Const(entry, start.size)
+            for entry in (_pack(start, weight_addr=w, group=a, rows=n) for w, a, n in row_table)
+        )
+        col = Array(
+            Const(entry, start.size)
+            for entry in (_pack(start, weight_addr=w, group=a, cols=n) for w, a, n in col_table)
+        )
+        with m.If(advance[3]):
+            row_entry = data.View(start, row[s3.y])
+            col_entry = data.View(start, col[s3.x])
+            m.d.sync += [
+                s4.weight_addr.eq(
+                    s3.c * (k * k * Gc) + row_entry.weight_addr + col_entry.weight_addr
+                ),
+                s4.group.eq(row_entry.group + col_entry.group),
+                s4.rows.eq(row_entry.rows),
+                s4.cols.eq(col_entry.cols),
+                s4.eot.eq(s3.eot),
+            ]
+
+        # Burst generator: the current event's bursts, kernel rows outer, columns inner. Along
+        # a row the tap moves ``stride`` columns (``stride * Gc`` words) and the output one
+        # position left (``Gc`` groups); a new row moves ``stride`` kernel rows and one output
+        # row up.
+        holding = Signal()  # a burst (or token) is offered
+        burst = Signal(burst_layout(self.weight_words, self.groups))
+        row_addr = Signal.like(burst.weight_addr)  # the current row's first burst
+        row_group = Signal.like(burst.group)
+        cols = Signal(range(k + 1))
+        col_left = Signal(range(k + 1))  # bursts left in the row after this one
+        rows_left = Signal(range(k + 1))  # rows left after this one
+        # Gc = 1: a cycle without a burst when the next event starts at the current burst's
+        # group (its sums are being written back).
+        gap = Signal()
+        last = Signal()
+        m.d.comb += last.eq((col_left == 0) & (rows_left == 0))
+        m.d.comb += [
+            self.o.valid.eq(holding & ~gap),
+            self.o.payload.eq(burst),
+            take_s4.eq(valid[3] & (~holding | (self.o.ready & ~gap & last))),
+        ]
+        m.d.sync += gap.eq(0)
+        with m.If(self.o.valid & self.o.ready & ~last):
+            with m.If(col_left != 0):
+                m.d.sync += [
+                    col_left.eq(col_left - 1),
+                    burst.weight_addr.eq(burst.weight_addr + s * Gc),
+                    burst.group.eq(burst.group - Gc),
+                ]
+            with m.Else():
+                next_addr = row_addr + s * k * Gc
+                next_group = row_group - OW * Gc
+                m.d.sync += [
+                    rows_left.eq(rows_left - 1),
+                    col_left.eq(cols - 1),
+                    row_addr.eq(next_addr),
+                    row_group.eq(next_group),
+                    burst.weight_addr.eq(next_addr),
+                    burst.group.eq(next_group),
+                ]
+        with m.Elif(self.o.valid & self.o.ready):
+            m.d.sync += holding.eq(0)
+        with m.If(take_s4):
+            empty = ~s4.eot & ((s4.rows == 0) | (s4.cols == 0))  # reaches no neuron
+            m.d.sync += [
+                holding.eq(~empty),
+                burst.weight_addr.eq(s4.weight_addr),
+                burst.group.eq(s4.group),
+                burst.eot.eq(s4.eot),
+                row_addr.eq(s4.weight_addr),
+                row_group.eq(s4.group),
+                cols.eq(s4.cols),
+                col_left.eq(Mux(s4.eot, 0, s4.cols - 1)),
+                rows_left.eq(Mux(s4.eot, 0, s4.rows - 1)),
+            ]
+            if Gc == 1:
+                m.d.sync += gap.eq(holding & ~burst.eot & ~s4.eot & (s4.group == burst.group))
+
+        m.d.comb += self.busy.eq(holding | valid[0] | valid[1] | valid[2] | valid[3])
+        return m
+
+
+def _pack(layout: data.StructLayout, **fields) -> int:
+    """An integer holding ``fields`` at their places in ``layout`` (others 0)."""
+    word = 0
+    for name, value in fields.items():
+        field = layout[name]
+        word |= (value & ((1 << field.width) - 1)) << field.offset
+    return word

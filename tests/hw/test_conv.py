@@ -1,0 +1,316 @@
+"""Convolution in hardware: the burst expander and a whole conv LIF layer in the Amaranth
+simulator, against the contract (sw.numerics.conv_current), with gaps and backpressure."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from hw.conv import ConvExpander, reciprocal
+from hw.layout import AcceleratorShape, layer_words
+from hw.lif import LIFLayer
+from sw import numerics
+from sw.golden import LIFLayer as GoldenLayer
+from sw.numerics import ConvGeometry
+
+
+@pytest.mark.parametrize("divisor", [1, 2, 3, 7, 16, 17, 34, 289, 1156])
+def test_reciprocal_divides_exactly_over_the_range(divisor):
+    top = 5000
+    multiplier, shift = reciprocal(divisor, top)
+    a = np.arange(top + 1, dtype=np.int64)
+    assert np.array_equal((a * multiplier) >> shift, a // divisor)
+
+
+def ref_bursts(geometry: ConvGeometry, lanes: int, addr: int) -> list[tuple[int, int]]:
+    """(weight word, group) of the first group of every burst of one input spike."""
+    Gc = geometry.out_channels // lanes
+    c, y, x = (int(v) for v in geometry.input_coords(addr))
+    k = geometry.kernel
+    return [
+        (((c * k + ky) * k + kx) * Gc, (oy * geometry.out_width + ox) * Gc)
+        for ky, oy in geometry.taps(y, geometry.out_height)
+        for kx, ox in geometry.taps(x, geometry.out_width)
+    ]
+
+
+def rtl_bursts(geometry, lanes, steps, *, i_gap=0.0, o_delay=0.0, seed=0):
+    """Bursts per timestep (lists of (weight word, group)) and the cycles in which a burst was
+    taken, for ``steps``: lists of input addresses, each followed by a token."""
+    dut = ConvExpander(geometry=geometry, lanes=lanes)
+    rng = random.Random(seed)
+    out, taken_at = [[] for _ in steps], []
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+
+    async def feed(ctx):
+        for addrs in steps:
+            for tok in [{"addr": a, "eot": 0} for a in addrs] + [{"addr": 0, "eot": 1}]:
+                while rng.random() < i_gap:
+                    ctx.set(dut.i.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.i.payload, tok)
+                ctx.set(dut.i.valid, 1)
+                await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+
+    async def collect(ctx):
+        t, cycle = 0, 0
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+            dut.o.valid, dut.o.ready, dut.o.payload
+        ):
+            cycle += 1
+            ctx.set(dut.o.ready, 0 if rng.random() < o_delay else 1)
+            if valid and ready:
+                if payload.eot:
+                    t += 1
+                    if t == len(steps):
+                        return
+                else:
+                    out[t].append((payload.weight_addr, payload.group))
+                    taken_at.append((cycle, payload.group))
+
+    sim.add_testbench(feed, background=True)
+    sim.add_testbench(collect)
+    sim.run()
+    return out, taken_at
+
+
+GEOMETRIES = [
+    # in (C, H, W), out channels, kernel, stride, padding, input order; lanes
+    ((1, 5, 7, 2, 3, 1, 1, "chw"), 1),  # Gc = 2
+    ((2, 7, 5, 4, 3, 2, 1, "hwc"), 4),  # Gc = 1: stride 2, odd sizes
+    ((3, 6, 6, 2, 3, 2, 0, "chw"), 2),  # no padding: the last row and column reach nothing
+    ((2, 5, 4, 6, 5, 1, 2, "hwc"), 3),  # 5x5 kernel, padding 2, P not a power of two
+    ((1, 4, 9, 1, 2, 3, 1, "chw"), 1),  # stride larger than the kernel: some inputs unused
+]
+
+
+@pytest.mark.parametrize("spec,lanes", GEOMETRIES)
+def test_expander_issues_every_burst_in_order(spec, lanes):
+    g = ConvGeometry(*spec[:7], input_order=spec[7])
+    rng = np.random.default_rng(lanes)
+    steps = [list(range(g.n_in)), [], sorted(rng.choice(g.n_in, g.n_in // 3, replace=False))]
+    out, taken_at = rtl_bursts(g, lanes, steps, i_gap=0.3, o_delay=0.3, seed=lanes)
+    for addrs, bursts in zip(steps, out):
+        assert bursts == [b for a in addrs for b in ref_bursts(g, lanes, int(a))]
+    # With one group a burst, no burst starts at the group the burst in the cycle before did.
+    if g.out_channels == lanes:
+        for (c0, g0), (c1, g1) in zip(taken_at, taken_at[1:]):
+            assert not (c1 == c0 + 1 and g1 == g0), (c0, g0)
+
+
+def test_expander_without_stalls_issues_a_burst_every_cycle():
+    g = ConvGeometry(2, 6, 6, 8, 3, 1, 1, input_order="hwc")  # Gc = 2 with P = 4: no gaps
+    steps = [[7, 9, 20, 40, 41]]
+    out, taken_at = rtl_bursts(g, 4, steps)
+    cycles = [c for c, _ in taken_at]
+    assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))
+    assert len(out[0]) == sum(len(ref_bursts(g, 4, a)) for a in steps[0])
+
+
+def test_expander_rejects_lanes_that_do_not_divide_the_channels():
+    with pytest.raises(ValueError, match="lanes must divide the layer's 6 output channels, not 4"):
+        ConvExpander(geometry=ConvGeometry(1, 4, 4, 6, 3, 1, 1), lanes=4)
+
+
+def ref_conv_lif(layer: GoldenLayer, spikes, membrane_bits):
+    n, T, _ = spikes.shape
+    v = np.zeros((n, layer.n_out), dtype=np.int64)
+    out = np.zeros((n, T, layer.n_out), dtype=np.uint8)
+    for t in range(T):
+        out[:, t], v = numerics.lif_step(
+            v,
+            layer.current(spikes[:, t]),
+            threshold=layer.threshold,
+            leak_shift=layer.leak_shift,
+            membrane_bits=membrane_bits,
+            reset=layer.reset,
+        )
+    return out
+
+
+def rtl_conv_lif(
+    layer: GoldenLayer,
+    spikes,
+    *,
+    lanes,
+    weight_bits,
+    membrane_bits,
+    update_lanes=None,
+    i_gap=0.0,
+    o_delay=0.0,
+    seed=0,
+    **options,
+):
+    """Output spikes [N, T, n_out] of an expander and a conv LIF layer, loaded through their
+    write ports with ``hw.layout.layer_words``."""
+    n, T, _ = spikes.shape
+    g = layer.conv
+    shape = AcceleratorShape(
+        sizes=(g.n_in, g.n_out, 2),
+        timesteps=T,
+        lanes=lanes,
+        update_lanes=update_lanes,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        encoder="spikes",
+        reset=layer.reset,
+        convs=(g,),
+    )
+    expander = ConvExpander(geometry=g, lanes=lanes)
+    lif = LIFLayer(
+        n_in=g.n_in,
+        n_out=g.n_out,
+        lanes=lanes,
+        update_lanes=update_lanes,
+        timesteps=T,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        bias_bits=shape.bias_bits,
+        acc_bits=shape.acc_bits(0),
+        update_bits=shape.update_bits(0),
+        reset=layer.reset,
+        conv=g,
+        **options,
+    )
+    m = Module()
+    m.submodules.expander, m.submodules.lif = expander, lif
+    wiring.connect(m, expander.o, lif.i)
+    weights, biases = layer_words(layer, shape, 0)
+    assert len(weights) == lif.weight_words and len(biases) == lif.bias_rows
+    rng = random.Random(seed)
+    out = np.zeros((n, T, g.n_out), dtype=np.uint8)
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+
+    async def feed(ctx):
+        ctx.set(lif.threshold, layer.threshold)
+        ctx.set(lif.leak_shift, layer.leak_shift)
+        for port, words in ((lif.weight_write, weights), (lif.bias_write, biases)):
+            for addr, word in enumerate(words):
+                ctx.set(port.en, 1)
+                ctx.set(port.addr, addr)
+                ctx.set(port.data, word)
+                await ctx.tick()
+            ctx.set(port.en, 0)
+        for s in range(n):
+            for t in range(T):
+                tokens = [{"addr": int(a), "eot": 0} for a in np.nonzero(spikes[s, t])[0]]
+                for tok in tokens + [{"addr": 0, "eot": 1}]:
+                    while rng.random() < i_gap:
+                        ctx.set(expander.i.valid, 0)
+                        await ctx.tick()
+                    ctx.set(expander.i.payload, tok)
+                    ctx.set(expander.i.valid, 1)
+                    await ctx.tick().until(expander.i.ready)
+                ctx.set(expander.i.valid, 0)
+
+    async def collect(ctx):
+        s = t = 0
+        async for _, _, valid, ready, payload in ctx.tick().sample(
+            lif.o.valid, lif.o.ready, lif.o.payload
+        ):
+            ctx.set(lif.o.ready, 0 if rng.random() < o_delay else 1)
+            if valid and ready:
+                if payload.eot:
+                    t += 1
+                    if t == T:
+                        s, t = s + 1, 0
+                        if s == n:
+                            return
+                else:
+                    out[s, t, payload.addr] = 1
+
+    sim.add_testbench(feed, background=True)
+    sim.add_testbench(collect)
+    sim.run()
+    return out
+
+
+def random_conv_layer(geometry, *, weight_bits, threshold, leak_shift, reset, seed, bias=10):
+    rng = np.random.default_rng(seed)
+    hi = numerics.weight_range(weight_bits)[1]
+    C = geometry.out_channels
+    return GoldenLayer(
+        weight=rng.integers(-hi, hi + 1, size=(C, geometry.in_channels, *(geometry.kernel,) * 2)),
+        bias=rng.integers(-bias, bias + 1, size=C),
+        threshold=threshold,
+        leak_shift=leak_shift,
+        reset=reset,
+        conv=geometry,
+    )
+
+
+CONV_LIF_CASES = [
+    # geometry, lanes, update lanes, T, W, V, reset, threshold, options
+    (ConvGeometry(1, 5, 7, 2, 3, 1, 1, "chw"), 1, 1, 2, 8, 16, "hard", 60, {}),
+    (ConvGeometry(2, 7, 5, 4, 3, 2, 1, "hwc"), 4, 2, 3, 8, 16, "subtract", 80, {}),
+    (ConvGeometry(3, 6, 6, 4, 3, 2, 0, "chw"), 2, 1, 2, 4, 16, "hard", 6, {}),
+    (ConvGeometry(2, 5, 4, 6, 5, 1, 2, "hwc"), 3, 3, 2, 8, 8, "hard", 100, {}),  # both rails
+    (
+        ConvGeometry(2, 6, 6, 8, 3, 1, 1, "hwc"),
+        4,
+        4,
+        2,
+        8,
+        16,
+        "subtract",
+        90,
+        {"register_weights": True, "leak_multiplier": True},
+    ),
+    (
+        ConvGeometry(1, 6, 5, 4, 3, 1, 1, "chw"),
+        4,
+        1,
+        3,
+        8,
+        16,
+        "hard",
+        70,
+        {"register_weights": True, "weight_columns": 2},  # 16 columns: two weight registers
+    ),
+]
+
+
+@pytest.mark.parametrize("geometry,P,U,T,W,V,reset,threshold,options", CONV_LIF_CASES)
+def test_conv_lif_layer_equals_the_contract(geometry, P, U, T, W, V, reset, threshold, options):
+    layer = random_conv_layer(
+        geometry, weight_bits=W, threshold=threshold, leak_shift=2, reset=reset, seed=P + T
+    )
+    rng = np.random.default_rng(T)
+    spikes = (rng.random((3, T, geometry.n_in)) < 0.4).astype(np.uint8)
+    spikes[1, 0] = 0  # an empty timestep
+    spikes[2, -1] = 1  # an all-active one
+    ref = ref_conv_lif(layer, spikes, V)
+    assert 0 < ref.mean() < 1
+    rtl = rtl_conv_lif(
+        layer,
+        spikes,
+        lanes=P,
+        update_lanes=U,
+        weight_bits=W,
+        membrane_bits=V,
+        i_gap=0.2,
+        o_delay=0.3,
+        seed=T,
+        **options,
+    )
+    for s, t, n in np.argwhere(rtl != ref)[:1]:
+        pytest.fail(f"sample {s}, timestep {t}, neuron {n}: rtl {rtl[s, t, n]}, ref {ref[s, t, n]}")
+
+
+def test_conv_lif_saturates_at_both_rails():
+    g = ConvGeometry(2, 5, 4, 6, 5, 1, 2, "hwc")
+    layer = random_conv_layer(
+        g, weight_bits=8, threshold=127, leak_shift=4, reset="hard", seed=3, bias=200
+    )
+    spikes = np.ones((1, 3, g.n_in), dtype=np.uint8)
+    current = layer.current(spikes[:, 0])[0]
+    assert current.max() > 127 and current.min() < -128  # both rails of 8-bit membranes
+    ref = ref_conv_lif(layer, spikes, 8)
+    rtl = rtl_conv_lif(layer, spikes, lanes=3, weight_bits=8, membrane_bits=8, o_delay=0.5)
+    assert np.array_equal(rtl, ref)
