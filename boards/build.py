@@ -139,11 +139,11 @@ def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bo
     as their blocks (``ceil(P*W/16) * ceil(depth/16K)`` each) fit in ``blocks``."""
     need = []
     for l in range(shape.n_layers):
-        depth = shape.sizes[l] * shape.groups(l)
+        depth = shape.weight_words(l)
         width = shape.lanes * shape.weight_bits
         need.append(-(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH))
     chosen, used = [False] * shape.n_layers, 0
-    for l in sorted(range(shape.n_layers), key=lambda l: -shape.sizes[l] * shape.groups(l)):
+    for l in sorted(range(shape.n_layers), key=lambda l: -shape.weight_words(l)):
         if used + need[l] <= blocks:
             chosen[l], used = True, used + need[l]
     return chosen
@@ -156,9 +156,7 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
     there are enough of them. The arithmetic is the same in every variant."""
     in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
-    deep_spram = any(
-        s and shape.sizes[l] * shape.groups(l) > SPRAM_DEPTH for l, s in enumerate(in_spram)
-    )
+    deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
     count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
     return {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
@@ -166,9 +164,7 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
         "leak_multiplier": shape.n_layers * shape.update_lanes <= count
         and shape.membrane_bits <= width,
         "weight_columns": [
-            block_ram_columns(shape.sizes[l] * shape.groups(l))
-            if board in REGISTERED_WEIGHT_BOARDS
-            else None
+            block_ram_columns(shape.weight_words(l)) if board in REGISTERED_WEIGHT_BOARDS else None
             for l in range(shape.n_layers)
         ],
     }

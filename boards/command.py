@@ -87,7 +87,7 @@ def select_depths(shape: AcceleratorShape) -> list[int]:
     """Number of valid addresses of every configuration select (index = select)."""
     depths = [4, 1, shape.n_hidden, shape.n_classes]
     for layer in range(shape.n_layers):
-        depths += [shape.sizes[layer] * shape.groups(layer), shape.rows(layer), 2, 0]
+        depths += [shape.weight_words(layer), shape.bias_words(layer), 2, 0]
     return depths[: Select.LAYER_CONST + 4 * (shape.n_layers - 1) + 1]
 
 

@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 from sw import numerics
 from sw.modelfile import atomic_write
 
+from .conv import ConvExpander
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
 from .lif import LIFLayer, event_layout, weight_register_stages
@@ -226,13 +227,21 @@ class Accelerator(wiring.Component):
                 register_weights=self.register_weights,
                 leak_multiplier=self.leak_multiplier,
                 weight_columns=self.weight_columns[l],
+                conv=s.convs[l],
             )
             m.submodules[f"layer{l}"] = layer
             layers.append(layer)
+            sink = layer.i
+            if s.convs[l] is not None:  # input spikes to synapse bursts (hw.conv)
+                expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes)
+                m.submodules[f"expander{l}"] = expander
+                wiring.connect(m, expander.o, layer.i)
+                busy.append(expander.busy)
+                sink = expander.i
             if upstream is None:
-                take_input(layer.i)
+                take_input(sink)
             else:
-                wiring.connect(m, upstream, layer.i)
+                wiring.connect(m, upstream, sink)
             threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
             leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
             for addr, reg in enumerate((threshold, leak_shift)):

@@ -2,7 +2,8 @@
 
 ``sequential``: the work of every unit added up, as if nothing overlapped: per LIF layer and
 timestep ``k * G + R`` (``k`` input events, ``G = ceil(n_out / P)`` groups, ``R = G * P / U``
-update rows), the encoder's
+update rows; in a convolutional layer an input event costs ``Gc = C_out / P`` cycles for each
+output position it reaches, its synapses over ``P``), the encoder's
 ``n_in`` loads and ``T * n_in`` draws, the readout's events, noise pass and result words.
 ``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
 inference in a stream of samples.
@@ -15,7 +16,7 @@ import numpy as np
 from hw.layout import AcceleratorShape
 from sw.golden import GoldenResult
 
-__all__ = ["unit_work", "cycle_bounds"]
+__all__ = ["unit_work", "event_cycles", "cycle_bounds"]
 
 
 def unit_work(
@@ -26,15 +27,26 @@ def unit_work(
     work = {}
     if shape.encoder == "rate-lfsr":
         work["encoder"] = np.full(len(input_spikes), shape.sizes[0] * (T + 1))
-    events_in = input_spikes.sum(axis=2)  # [N, T]
+    spikes_in = input_spikes
     for l in range(shape.n_layers):
-        work[f"layer{l}"] = (events_in * shape.groups(l) + shape.rows(l)).sum(axis=1)
-        events_in = result.spikes[l].sum(axis=2)
-    readout = events_in.sum(axis=1) + T + shape.n_classes
+        cycles = event_cycles(shape, l)
+        events = np.tensordot(spikes_in.astype(np.int64), cycles, axes=([2], [0]))  # [N, T]
+        work[f"layer{l}"] = (events + shape.rows(l)).sum(axis=1)
+        spikes_in = result.spikes[l]
+    readout = spikes_in.sum(axis=(1, 2)) + T + shape.n_classes
     if mode == "noise":
         readout = readout + shape.n_hidden
     work["readout"] = readout
     return work
+
+
+def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
+    """Cycles an input spike of each input index costs the layer's event phase, int64 [n_in]:
+    ``G``, or ``Gc`` per output position reached (the synapses it drives over ``P``)."""
+    conv = shape.convs[layer]
+    if conv is None:
+        return np.full(shape.sizes[layer], shape.groups(layer), dtype=np.int64)
+    return conv.fan_out() // shape.lanes
 
 
 def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:

@@ -7,7 +7,7 @@ from hw.accelerator import Accelerator, generate_verilog
 from hw.layout import AcceleratorShape, config_writes
 from sw import golden
 
-from ..sw.helpers import random_model
+from ..sw.helpers import random_conv_model, random_model
 from .harness import run_accelerator
 
 RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
@@ -92,6 +92,46 @@ def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, **options):
     assert active > 0
 
 
+CONV_CASES = [
+    # input shape, convs (C_out, k, stride, padding), dense widths, T, lanes, encoder, options
+    ((2, 7, 6), ((4, 3, 2, 1), (4, 3, 1, 1)), (), 3, 2, None, {}),
+    ((1, 8, 8), ((4, 3, 2, 1),), (6,), 2, 4, RATE, {"update_lanes": 1}),
+    (
+        (2, 6, 5),
+        ((2, 3, 1, 1), (4, 3, 2, 0)),
+        (),
+        2,
+        2,
+        None,
+        {"register_weights": True, "leak_multiplier": True, "weight_columns": [1, 1]},
+    ),
+]
+
+
+@pytest.mark.parametrize("input_shape,convs,dense,T,lanes,encoder,options", CONV_CASES)
+def test_conv_nets_match_golden(input_shape, convs, dense, T, lanes, encoder, options):
+    """Conv layers (after the encoder or the input, after each other, before a dense layer),
+    in every mode, with stalls; the board variants among them."""
+    model = random_conv_model(
+        input_shape, convs, dense, timesteps=T, encoder=encoder, threshold=60, seed=T
+    )
+    n_in = model.n_inputs
+    rng = np.random.default_rng(T)
+    if encoder:
+        x = rng.integers(0, 257, size=(3, n_in))
+    else:
+        x = (rng.random((3, T, n_in)) < 0.4).astype(np.uint8)
+    active = 0
+    for mode in ("normal", "skeleton", "noise"):
+        noise_seed = 4321 if mode == "noise" else None
+        result = run_accelerator(
+            model, x, lanes=lanes, mode=mode, stall=0.3, noise_seed=noise_seed, **options
+        )
+        ref = check(model, x, result, mode, noise_seed)
+        active += sum(int(s.sum()) for s in ref.spikes[1:])
+    assert active > 0  # the layers after the first saw spikes
+
+
 def test_skeleton_stamps_do_not_alias_over_many_steps():
     """The readout's step stamps wrap every 8 steps with 3 hidden neurons: 40 samples of T=3
     with sparse, bursty input make neurons fall silent for longer than a wrap, and every
@@ -125,6 +165,9 @@ def test_shape_validation_messages():
         AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=4, update_lanes=3)
     with pytest.raises(TypeError, match="shape must be an AcceleratorShape"):
         Accelerator((10, 7, 5))
+    model = random_conv_model((2, 7, 6), ((6, 3, 2, 1),))
+    with pytest.raises(ValueError, match=r"conv layer 0 has 6 output channels: .* not 4 \(try 3\)"):
+        AcceleratorShape.from_model(model, lanes=4)
 
 
 def test_verilog_and_port_list(tmp_path):
