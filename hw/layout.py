@@ -164,6 +164,16 @@ class AcceleratorShape:
             convs=tuple(layer.conv for layer in model.layers),
         )
 
+    @classmethod
+    def from_dict(cls, fields: dict) -> "AcceleratorShape":
+        """The shape :meth:`as_dict` described (derived entries are ignored)."""
+        kept = {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
+        kept["sizes"] = tuple(kept["sizes"])
+        kept["convs"] = tuple(
+            numerics.ConvGeometry(**conv) if conv else None for conv in kept.get("convs", ())
+        )
+        return cls(**kept)
+
     # -- derived widths ---------------------------------------------------------------------
     @property
     def n_layers(self) -> int:

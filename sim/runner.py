@@ -119,11 +119,8 @@ def prepare_stimulus(
     if ref.noise is not None:
         arrays["noise"] = ref.noise
     np.savez(out_dir / "stimulus.npz", **arrays)
-    shape_fields = {
-        k: v for k, v in shape.as_dict().items() if k in AcceleratorShape.__dataclass_fields__
-    }
     meta = {
-        "shape": shape_fields,
+        "shape": shape.as_dict(),
         "writes": config_writes(model, shape, mode=mode, noise_seed=noise_seed),
         "stall": stall,
         "seed": seed,

@@ -67,9 +67,7 @@ class Stimulus:
         with open(path) as f:
             meta = json.load(f)
         self.meta = meta
-        self.shape = AcceleratorShape(
-            **{k: (tuple(v) if k == "sizes" else v) for k, v in meta["shape"].items()}
-        )
+        self.shape = AcceleratorShape.from_dict(meta["shape"])
         self.writes = meta["writes"]
         self.stall = meta["stall"]
         self.seed = meta["seed"]
