@@ -5,7 +5,8 @@ neurons are numbered position-major, ``n = (oy * W_out + ox) * C_out + o``, and 
 accumulator groups are ``P`` output channels of one position: group ``(oy * W_out + ox) * Gc +
 g`` holds channels ``g*P .. g*P+P-1`` (``Gc = C_out / P``). One input spike at ``(c, y, x)``
 reaches the output positions ``(oy, ox)`` with ``ky = y + pad - oy * stride`` and
-``kx = x + pad - ox * stride`` inside the kernel; for each it needs the weights
+``kx = x + pad - ox * stride`` inside the kernel (``y // pool``, ``x // pool`` for ``y``, ``x``
+after a sum pooling: the pooling is the same table lookup); for each it needs the weights
 ``w[:, c, ky, kx]``, the same for every position (shared kernels). The weight memory holds them
 ``P`` to a word at ``((c * k + ky) * k + kx) * Gc + g``.
 
@@ -52,13 +53,18 @@ def _divide(value, divisor: int, max_value: int):
 
 
 def axis_table(
-    geometry: ConvGeometry, size_in: int, size_out: int, word_step: int, group_step: int
+    geometry: ConvGeometry,
+    size_in: int,
+    size_map: int,
+    size_out: int,
+    word_step: int,
+    group_step: int,
 ) -> list[tuple[int, int, int]]:
     """Per input position along one axis: ``(first tap * word_step, its output position *
-    group_step, number of taps)`` (:meth:`ConvGeometry.taps`)."""
+    group_step, number of taps)`` (:meth:`ConvGeometry.input_taps`: the pooling window's)."""
     table = []
     for coord in range(size_in):
-        taps = geometry.taps(coord, size_out)
+        taps = geometry.input_taps(coord, size_map, size_out)
         tap, out = taps[0] if taps else (0, 0)
         table.append((tap * word_step, out * group_step, len(taps)))
     return table
@@ -104,7 +110,7 @@ class ConvExpander(wiring.Component):
             )
         self.geometry, self.lanes = geometry, lanes
         self.burst = geometry.out_channels // lanes  # Gc: weight words (groups) per burst
-        self.weight_words = geometry.fan_in * self.burst
+        self.weight_words = geometry.kernel_taps * self.burst
         self.groups = geometry.out_height * geometry.out_width * self.burst
         super().__init__(
             {
@@ -181,8 +187,8 @@ class ConvExpander(wiring.Component):
             m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2.eot)]
 
         OW = g.out_width
-        row_table = axis_table(g, H, g.out_height, k * Gc, OW * Gc)
-        col_table = axis_table(g, W, OW, Gc, Gc)
+        row_table = axis_table(g, H, g.map_height, g.out_height, k * Gc, OW * Gc)
+        col_table = axis_table(g, W, g.map_width, OW, Gc, Gc)
         row = Array(
             Const(entry, start.size)
             for entry in (_pack(start, weight_addr=w, group=a, rows=n) for w, a, n in row_table)

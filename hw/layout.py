@@ -204,8 +204,8 @@ class AcceleratorShape:
     def weight_words(self, layer: int) -> int:
         """Words of the layer's weight memory (``P`` weights each)."""
         conv = self.convs[layer]
-        fan = conv.fan_in if conv else self.sizes[layer]
-        return fan * self.burst(layer)
+        rows = conv.kernel_taps if conv else self.sizes[layer]
+        return rows * self.burst(layer)
 
     def bias_words(self, layer: int) -> int:
         """Words of the layer's bias memory (``U`` biases each): per neuron, or per channel."""

@@ -234,7 +234,7 @@ class LIFLayer(wiring.Component):
                     f"dividing the channels, not {n_in!r}, {n_out!r}, {lanes!r}"
                 )
             self.burst = conv.out_channels // lanes
-            self.weight_words = conv.fan_in * self.burst
+            self.weight_words = conv.kernel_taps * self.burst
             self.bias_rows = self.burst * (lanes // self.update_lanes)
             in_layout = burst_layout(self.weight_words, self.groups)
         else:

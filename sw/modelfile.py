@@ -112,6 +112,7 @@ def _layer_header(layer: LIFLayer) -> dict:
             kernel=layer.conv.kernel,
             stride=layer.conv.stride,
             padding=layer.conv.padding,
+            pool=layer.conv.pool,
         )
     spec.update(threshold=int(layer.threshold), leak_shift=int(layer.leak_shift), reset=layer.reset)
     return spec
@@ -336,7 +337,13 @@ def _conv_geometry(spec: dict, where: str, index: int, fail, get) -> numerics.Co
 
 
 #: Integer fields of a ``conv`` layer spec besides ``in_shape``, with their allowed ranges.
-CONV_FIELDS = {"out_channels": (1, 4096), "kernel": (1, 15), "stride": (1, 15), "padding": (0, 14)}
+CONV_FIELDS = {
+    "out_channels": (1, 4096),
+    "kernel": (1, 15),
+    "stride": (1, 15),
+    "padding": (0, 14),
+    "pool": (1, 8),
+}
 
 
 def _arrays_names(n_layers: int) -> list[str]:

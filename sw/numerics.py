@@ -187,14 +187,19 @@ INPUT_ORDERS = ("chw", "hwc")
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Shape of a 2-D convolution with zero padding, and the numbering of its neurons.
+    """Shape of a 2-D convolution with zero padding, after an optional sum pooling, and the
+    numbering of its neurons.
 
-    Input map (``in_channels``, ``in_height``, ``in_width``), read in ``input_order``;
-    ``out_channels`` kernels of ``kernel`` x ``kernel`` taps, ``stride`` and ``padding`` (in
-    input pixels, on every side). Output neuron ``(o, oy, ox)`` has the index
-    ``(oy * out_width + ox) * out_channels + o`` (``hwc``), and its current is
-    ``b_o + sum w[o, c, ky, kx] * s[c, oy*stride - padding + ky, ox*stride - padding + kx]``
-    over the taps that fall inside the input map (a padded position never spikes).
+    Input map (``in_channels``, ``in_height``, ``in_width``), read in ``input_order``. With
+    ``pool`` = p > 1 it is first sum-pooled: ``n[c, py, px]`` counts the spikes of the p x p
+    window ``y = p*py .. p*py+p-1``, ``x = p*px .. p*px+p-1`` (stride p; rows and columns past
+    ``p * floor(H / p)`` belong to no window); the convolution sees that (C, H // p, W // p) map
+    of counts (with ``pool = 1``, the spikes). ``out_channels`` kernels of ``kernel`` x
+    ``kernel`` taps, ``stride`` and ``padding`` (in pooled positions, on every side). Output
+    neuron ``(o, oy, ox)`` has the index ``(oy * out_width + ox) * out_channels + o``
+    (``hwc``), and its current is
+    ``b_o + sum w[o, c, ky, kx] * n[c, oy*stride - padding + ky, ox*stride - padding + kx]``
+    over the taps that fall inside the map (a padded position never spikes).
     """
 
     in_channels: int
@@ -205,9 +210,18 @@ class ConvGeometry:
     stride: int = 1
     padding: int = 0
     input_order: str = "hwc"
+    pool: int = 1
 
     def __post_init__(self):
-        for name in ("in_channels", "in_height", "in_width", "out_channels", "kernel", "stride"):
+        for name in (
+            "in_channels",
+            "in_height",
+            "in_width",
+            "out_channels",
+            "kernel",
+            "stride",
+            "pool",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"conv {name} must be a positive integer, not {value!r}")
@@ -218,10 +232,11 @@ class ConvGeometry:
             raise ValueError(
                 f"conv input_order must be one of {INPUT_ORDERS}, not {self.input_order!r}"
             )
-        if self.kernel > min(self.in_height, self.in_width) + 2 * p:
+        if self.kernel > min(self.map_height, self.map_width) + 2 * p:
             raise ValueError(
                 f"a {self.kernel}x{self.kernel} kernel does not fit a "
-                f"{self.in_height}x{self.in_width} input with padding {p}"
+                f"{self.map_height}x{self.map_width} input with padding {p}"
+                + (f" (pooled by {self.pool})" if self.pool > 1 else "")
             )
 
     @property
@@ -229,12 +244,21 @@ class ConvGeometry:
         return (self.in_channels, self.in_height, self.in_width)
 
     @property
+    def map_height(self) -> int:
+        """Rows of the map the kernels slide over (after pooling)."""
+        return self.in_height // self.pool
+
+    @property
+    def map_width(self) -> int:
+        return self.in_width // self.pool
+
+    @property
     def out_height(self) -> int:
-        return (self.in_height + 2 * self.padding - self.kernel) // self.stride + 1
+        return (self.map_height + 2 * self.padding - self.kernel) // self.stride + 1
 
     @property
     def out_width(self) -> int:
-        return (self.in_width + 2 * self.padding - self.kernel) // self.stride + 1
+        return (self.map_width + 2 * self.padding - self.kernel) // self.stride + 1
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -250,9 +274,14 @@ class ConvGeometry:
         return self.out_channels * self.out_height * self.out_width
 
     @property
-    def fan_in(self) -> int:
-        """Most synapses onto one neuron: ``C_in * k * k``."""
+    def kernel_taps(self) -> int:
+        """Weights of one output channel: ``C_in * k * k`` (shared by every position)."""
         return self.in_channels * self.kernel * self.kernel
+
+    @property
+    def fan_in(self) -> int:
+        """Most synapses onto one neuron: ``C_in * k * k * pool * pool``."""
+        return self.in_channels * (self.kernel * self.pool) ** 2
 
     def input_coords(self, addr):
         """(c, y, x) of flat input indices ``addr`` (ints or int arrays)."""
@@ -262,7 +291,7 @@ class ConvGeometry:
         return addr % C, addr // (W * C), addr // C % W
 
     def taps(self, coord: int, size_out: int) -> list[tuple[int, int]]:
-        """The ``(kernel tap, output position)`` pairs that input position ``coord`` reaches
+        """The ``(kernel tap, output position)`` pairs that pooled position ``coord`` reaches
         along one axis, in ascending tap order: ``tap = coord + padding - out * stride``."""
         pairs = []
         for tap in range(self.kernel):
@@ -271,12 +300,22 @@ class ConvGeometry:
                 pairs.append((tap, out))
         return pairs
 
+    def input_taps(self, coord: int, size_map: int, size_out: int) -> list[tuple[int, int]]:
+        """:meth:`taps` of input row or column ``coord`` (before pooling): those of its
+        window, none past the last whole window."""
+        pooled = coord // self.pool
+        return self.taps(pooled, size_out) if pooled < size_map else []
+
     def fan_out(self) -> np.ndarray:
         """Synapses (output neurons) each input index drives: int64 [n_in]."""
         c, y, x = self.input_coords(np.arange(self.n_in))
-        rows = np.array([len(self.taps(r, self.out_height)) for r in range(self.in_height)])
-        cols = np.array([len(self.taps(r, self.out_width)) for r in range(self.in_width)])
-        return (rows[y] * cols[x] * self.out_channels).astype(np.int64)
+        rows = [
+            len(self.input_taps(r, self.map_height, self.out_height)) for r in range(self.in_height)
+        ]
+        cols = [
+            len(self.input_taps(r, self.map_width, self.out_width)) for r in range(self.in_width)
+        ]
+        return (np.array(rows)[y] * np.array(cols)[x] * self.out_channels).astype(np.int64)
 
     def as_chw(self, flat: np.ndarray) -> np.ndarray:
         """Inputs [N, n_in] in ``input_order`` as [N, C, H, W]."""
@@ -307,7 +346,8 @@ def conv_current(
     Parameters
     ----------
     spikes : int array [N, n_in]
-        One timestep's input spikes (0/1), flat in ``geometry.input_order``.
+        One timestep's input spikes (0/1), flat in ``geometry.input_order``; sum-pooled first
+        when ``geometry.pool > 1``.
     weight : int array [C_out, C_in, k, k]
     bias : int array [C_out]
 
@@ -317,10 +357,14 @@ def conv_current(
     """
     g, k, s, p = geometry, geometry.kernel, geometry.stride, geometry.padding
     x = g.as_chw(np.asarray(spikes))
+    if g.pool > 1:
+        q, C = g.pool, g.in_channels
+        x = x[:, :, : g.map_height * q, : g.map_width * q]
+        x = x.reshape(-1, C, g.map_height, q, g.map_width, q).sum(axis=(3, 5), dtype=np.int64)
     x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
     windows = windows[:, :, : g.out_height * s : s, : g.out_width * s : s]  # [N, C, Ho, Wo, k, k]
-    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, g.fan_in)
+    patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, g.kernel_taps)
     out = exact_matmul(patches, np.asarray(weight).reshape(g.out_channels, -1).T)
     positions = g.out_height * g.out_width
     return out.reshape(x.shape[0], g.n_out) + np.tile(np.asarray(bias, np.int64), positions)

@@ -15,8 +15,10 @@ A network is given by a spec string:
 
 ``mlp:128`` / ``mlp:256,256``
     fully connected LIF layers of these widths;
-``conv:8,16``
-    3x3 stride-2 padding-1 convolutional LIF layers with these channel counts. A conv layer's
+``conv:8,16`` / ``conv:16s1,pool2,32,fc64``
+    convolutional LIF layers: ``16`` is 3x3 stride 2 padding 1 with 16 channels, ``16s1``
+    stride 1, ``16k5`` a 5x5 kernel (padding 2); ``pool2`` sum-pools the next conv layer's
+    input spikes 2x2; ``fc64`` a fully connected LIF layer after the convs. A conv layer's
     neurons are numbered position-major (``(y * W + x) * C + c``, docs/numerics.md), so the
     readout (and any layer after it) reads them in that order; the first layer reads the
     input in the dataset's (C, H, W) order.
@@ -27,6 +29,8 @@ Both end in a linear readout on the last hidden layer's firing rate.
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -36,7 +40,7 @@ from torch import nn
 from . import numerics
 from .golden import IntegerModel, LIFLayer, Readout
 
-__all__ = ["ATan", "atan", "SpikingNet", "parse_arch"]
+__all__ = ["ATan", "atan", "SpikingNet", "LayerSpec", "parse_arch"]
 
 
 class ATan(torch.autograd.Function):
@@ -69,18 +73,59 @@ def _floor_ste(x):
     return x + (torch.floor(x) - x).detach()
 
 
-def parse_arch(arch: str) -> tuple[str, list[int]]:
-    """``'mlp:128'`` -> ``('mlp', [128])``; raises ``ValueError`` naming the accepted forms."""
-    kind, _, widths = arch.partition(":")
-    try:
-        sizes = [int(w) for w in widths.split(",")]
-    except ValueError:
-        sizes = []
-    if kind not in ("mlp", "conv") or not sizes or min(sizes) < 1:
-        raise ValueError(
-            f"arch must look like 'mlp:128', 'mlp:256,256' or 'conv:8,16', not {arch!r}"
-        )
-    return kind, sizes
+@dataclass(frozen=True)
+class LayerSpec:
+    """One LIF layer of an arch string: ``dense`` (``width`` neurons) or ``conv`` (``width``
+    channels, ``kernel`` x ``kernel``, ``stride``, padding ``kernel // 2``, after a ``pool`` x
+    ``pool`` sum pooling of its input)."""
+
+    kind: str
+    width: int
+    kernel: int = 3
+    stride: int = 2
+    pool: int = 1
+
+
+ARCH_FORMS = (
+    "arch must look like 'mlp:128', 'mlp:256,256' or 'conv:ITEM,...' with ITEMs "
+    "'16' (3x3 stride-2 conv, 16 channels), '16s1' (stride 1), '16k5' (5x5), "
+    "'pool2' (2x2 sum pooling before the next conv) and 'fc64' (a dense layer after the convs)"
+)
+_CONV_ITEM = re.compile(r"(\d+)(?:k(\d+))?(?:s(\d+))?$")
+
+
+def parse_arch(arch: str) -> list[LayerSpec]:
+    """The LIF layers of an arch string (see :data:`ARCH_FORMS`), e.g. ``'mlp:128'`` ->
+    ``[LayerSpec('dense', 128)]``, ``'conv:16s1,pool2,32,fc64'`` -> a stride-1 conv, a
+    stride-2 conv on its 2x2 sum-pooled spikes, a dense layer. Raises ``ValueError`` naming the
+    item and the accepted forms."""
+    kind, _, items = arch.partition(":")
+    if kind not in ("mlp", "conv") or not items:
+        raise ValueError(f"{ARCH_FORMS}, not {arch!r}")
+    specs, pool = [], 1
+    for item in items.split(","):
+        if kind == "mlp" or item.startswith("fc"):
+            width = item.removeprefix("fc") if kind == "conv" else item
+            if not width.isdigit() or int(width) < 1 or pool > 1:
+                raise ValueError(f"{ARCH_FORMS}; item {item!r} of {arch!r}")
+            specs.append(LayerSpec("dense", int(width)))
+        elif item.startswith("pool"):
+            size = item.removeprefix("pool")
+            if not size.isdigit() or int(size) < 2 or pool > 1:
+                raise ValueError(f"{ARCH_FORMS}; item {item!r} of {arch!r}")
+            pool = int(size)
+        else:
+            match = _CONV_ITEM.match(item)
+            if not match or (specs and specs[-1].kind == "dense"):
+                raise ValueError(f"{ARCH_FORMS}; item {item!r} of {arch!r}")
+            width, kernel, stride = (int(g) if g else d for g, d in zip(match.groups(), (0, 3, 2)))
+            if min(width, kernel, stride) < 1:
+                raise ValueError(f"{ARCH_FORMS}; item {item!r} of {arch!r}")
+            specs.append(LayerSpec("conv", width, kernel, stride, pool))
+            pool = 1
+    if pool > 1:
+        raise ValueError(f"{ARCH_FORMS}; {arch!r} ends in a pooling")
+    return specs
 
 
 class SpikingNet(nn.Module):
@@ -114,7 +159,7 @@ class SpikingNet(nn.Module):
         super().__init__()
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
-        self.kind, sizes = parse_arch(arch)
+        specs = parse_arch(arch)
         self.input_shape = tuple(input_shape)
         self.leak_shift, self.threshold, self.reset = leak_shift, threshold, reset
         self.spike = atan(surrogate_alpha)
@@ -122,24 +167,25 @@ class SpikingNet(nn.Module):
         self.shapes = [self.input_shape]  # per-timestep shape of each layer's input
         self.geometry = []  # numerics.ConvGeometry of each conv layer (None: fully connected)
         shape = self.input_shape
-        for width in sizes:
-            if self.kind == "mlp":
-                self.synapses.append(nn.Linear(int(np.prod(shape)), width))
+        for spec in specs:
+            if spec.kind == "dense":
+                self.synapses.append(nn.Linear(int(np.prod(shape)), spec.width))
                 self.geometry.append(None)
-                shape = (width,)
+                shape = (spec.width,)
             else:
                 if len(shape) != 3:
                     raise ValueError(f"conv nets need (C, H, W) inputs, not {shape}")
                 geometry = numerics.ConvGeometry(
                     *shape,
-                    out_channels=width,
-                    kernel=3,
-                    stride=2,
-                    padding=1,
+                    out_channels=spec.width,
+                    kernel=spec.kernel,
+                    stride=spec.stride,
+                    padding=spec.kernel // 2,
                     input_order="chw" if not self.geometry else "hwc",
+                    pool=spec.pool,
                 )
                 self.synapses.append(
-                    nn.Conv2d(shape[0], width, geometry.kernel, geometry.stride, geometry.padding)
+                    nn.Conv2d(shape[0], spec.width, spec.kernel, spec.stride, spec.kernel // 2)
                 )
                 self.geometry.append(geometry)
                 shape = geometry.out_shape
@@ -184,6 +230,8 @@ class SpikingNet(nn.Module):
                 x = x.reshape(-1, C, H, W)
             else:
                 x = x.reshape(-1, H, W, C).permute(0, 3, 1, 2)
+            if geometry.pool > 1:  # sum pooling: exact counts of spikes
+                x = F.avg_pool2d(x, geometry.pool) * geometry.pool**2
         if self.quant is None:
             out = module(x)
         else:

@@ -96,6 +96,7 @@ CONV_CASES = [
     # input shape, convs (C_out, k, stride, padding), dense widths, T, lanes, encoder, options
     ((2, 7, 6), ((4, 3, 2, 1), (4, 3, 1, 1)), (), 3, 2, None, {}),
     ((1, 8, 8), ((4, 3, 2, 1),), (6,), 2, 4, RATE, {"update_lanes": 1}),
+    ((2, 9, 7), ((2, 3, 1, 1), (4, 3, 1, 1, 2)), (5,), 2, 2, None, {}),  # sum pooling
     (
         (2, 6, 5),
         ((2, 3, 1, 1), (4, 3, 2, 0)),

@@ -32,8 +32,8 @@ def ref_bursts(geometry: ConvGeometry, lanes: int, addr: int) -> list[tuple[int,
     k = geometry.kernel
     return [
         (((c * k + ky) * k + kx) * Gc, (oy * geometry.out_width + ox) * Gc)
-        for ky, oy in geometry.taps(y, geometry.out_height)
-        for kx, ox in geometry.taps(x, geometry.out_width)
+        for ky, oy in geometry.input_taps(y, geometry.map_height, geometry.out_height)
+        for kx, ox in geometry.input_taps(x, geometry.map_width, geometry.out_width)
     ]
 
 
@@ -80,18 +80,20 @@ def rtl_bursts(geometry, lanes, steps, *, i_gap=0.0, o_delay=0.0, seed=0):
 
 
 GEOMETRIES = [
-    # in (C, H, W), out channels, kernel, stride, padding, input order; lanes
-    ((1, 5, 7, 2, 3, 1, 1, "chw"), 1),  # Gc = 2
-    ((2, 7, 5, 4, 3, 2, 1, "hwc"), 4),  # Gc = 1: stride 2, odd sizes
-    ((3, 6, 6, 2, 3, 2, 0, "chw"), 2),  # no padding: the last row and column reach nothing
-    ((2, 5, 4, 6, 5, 1, 2, "hwc"), 3),  # 5x5 kernel, padding 2, P not a power of two
-    ((1, 4, 9, 1, 2, 3, 1, "chw"), 1),  # stride larger than the kernel: some inputs unused
+    # in (C, H, W), out channels, kernel, stride, padding, input order, pool; lanes
+    ((1, 5, 7, 2, 3, 1, 1, "chw", 1), 1),  # Gc = 2
+    ((2, 7, 5, 4, 3, 2, 1, "hwc", 1), 4),  # Gc = 1: stride 2, odd sizes
+    ((3, 6, 6, 2, 3, 2, 0, "chw", 1), 2),  # no padding: the last row and column reach nothing
+    ((2, 5, 4, 6, 5, 1, 2, "hwc", 1), 3),  # 5x5 kernel, padding 2, P not a power of two
+    ((1, 4, 9, 1, 2, 3, 1, "chw", 1), 1),  # stride larger than the kernel: some inputs unused
+    ((2, 9, 7, 2, 3, 1, 1, "hwc", 2), 2),  # sum pooling 2x2: the last row and column unused
+    ((1, 9, 9, 3, 3, 1, 1, "chw", 3), 1),  # pooling 3x3
 ]
 
 
 @pytest.mark.parametrize("spec,lanes", GEOMETRIES)
 def test_expander_issues_every_burst_in_order(spec, lanes):
-    g = ConvGeometry(*spec[:7], input_order=spec[7])
+    g = ConvGeometry(*spec)
     rng = np.random.default_rng(lanes)
     steps = [list(range(g.n_in)), [], sorted(rng.choice(g.n_in, g.n_in // 3, replace=False))]
     out, taken_at = rtl_bursts(g, lanes, steps, i_gap=0.3, o_delay=0.3, seed=lanes)
@@ -251,6 +253,7 @@ CONV_LIF_CASES = [
     (ConvGeometry(2, 7, 5, 4, 3, 2, 1, "hwc"), 4, 2, 3, 8, 16, "subtract", 80, {}),
     (ConvGeometry(3, 6, 6, 4, 3, 2, 0, "chw"), 2, 1, 2, 4, 16, "hard", 6, {}),
     (ConvGeometry(2, 5, 4, 6, 5, 1, 2, "hwc"), 3, 3, 2, 8, 8, "hard", 100, {}),  # both rails
+    (ConvGeometry(2, 9, 7, 4, 3, 1, 1, "hwc", 2), 2, 1, 2, 8, 16, "hard", 150, {}),  # pooled
     (
         ConvGeometry(2, 6, 6, 8, 3, 1, 1, "hwc"),
         4,

@@ -75,15 +75,14 @@ def random_conv_model(
     membrane_bits=16,
     threshold=40,
 ):
-    """Conv LIF layers ``(out_channels, kernel, stride, padding)`` on ``input_shape``, then
-    fully connected layers of the widths in ``dense``, then the readout."""
+    """Conv LIF layers ``(out_channels, kernel, stride, padding[, pool])`` on ``input_shape``,
+    then fully connected layers of the widths in ``dense``, then the readout."""
     rng = np.random.default_rng(seed)
     hi = 2 ** (weight_bits - 1) - 1
     layers, shape = [], tuple(input_shape)
-    for i, (channels, kernel, stride, padding) in enumerate(convs):
-        geometry = ConvGeometry(
-            *shape, channels, kernel, stride, padding, input_order="chw" if i == 0 else "hwc"
-        )
+    for i, (channels, kernel, stride, padding, *pool) in enumerate(convs):
+        order = "chw" if i == 0 else "hwc"
+        geometry = ConvGeometry(*shape, channels, kernel, stride, padding, order, *pool)
         layers.append(
             LIFLayer(
                 weight=rng.integers(-hi, hi + 1, size=(channels, shape[0], kernel, kernel)),

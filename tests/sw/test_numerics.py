@@ -169,8 +169,14 @@ def _conv_by_definition(spikes, weight, bias, g):
     out = np.zeros((spikes.shape[0], g.n_out), dtype=np.int64)
     c_of, y_of, x_of = g.input_coords(np.arange(g.n_in))
     for n in range(spikes.shape[0]):
-        image = np.zeros(g.in_shape, dtype=np.int64)
-        image[c_of, y_of, x_of] = spikes[n]
+        pixels = np.zeros(g.in_shape, dtype=np.int64)
+        pixels[c_of, y_of, x_of] = spikes[n]
+        image = np.zeros((g.in_channels, g.map_height, g.map_width), dtype=np.int64)
+        for py in range(g.map_height):  # sum pooling, window by window
+            for px in range(g.map_width):
+                q = g.pool
+                window = pixels[:, py * q : (py + 1) * q, px * q : (px + 1) * q]
+                image[:, py, px] = window.sum(axis=(1, 2))
         for oy in range(g.out_height):
             for ox in range(g.out_width):
                 for o in range(g.out_channels):
@@ -180,26 +186,28 @@ def _conv_by_definition(spikes, weight, bias, g):
                             for kx in range(g.kernel):
                                 y = oy * g.stride - g.padding + ky
                                 x = ox * g.stride - g.padding + kx
-                                if 0 <= y < g.in_height and 0 <= x < g.in_width:
+                                if 0 <= y < g.map_height and 0 <= x < g.map_width:
                                     total += weight[o, c, ky, kx] * image[c, y, x]
                     out[n, (oy * g.out_width + ox) * g.out_channels + o] = total
     return out
 
 
 @pytest.mark.parametrize(
-    "shape,out_channels,kernel,stride,padding,order",
+    "shape,out_channels,kernel,stride,padding,order,pool",
     [
-        ((1, 5, 7), 2, 3, 1, 1, "chw"),
-        ((2, 7, 5), 3, 3, 2, 1, "hwc"),
-        ((3, 6, 6), 2, 3, 2, 0, "chw"),
-        ((2, 5, 4), 2, 5, 1, 2, "hwc"),
-        ((1, 4, 9), 1, 2, 3, 1, "chw"),
+        ((1, 5, 7), 2, 3, 1, 1, "chw", 1),
+        ((2, 7, 5), 3, 3, 2, 1, "hwc", 1),
+        ((3, 6, 6), 2, 3, 2, 0, "chw", 1),
+        ((2, 5, 4), 2, 5, 1, 2, "hwc", 1),
+        ((1, 4, 9), 1, 2, 3, 1, "chw", 1),
+        ((2, 9, 7), 2, 3, 1, 1, "hwc", 2),
+        ((1, 9, 10), 3, 3, 2, 1, "chw", 3),
     ],
 )
 def test_conv_current_and_fan_out_follow_the_definition(
-    shape, out_channels, kernel, stride, padding, order
+    shape, out_channels, kernel, stride, padding, order, pool
 ):
-    g = numerics.ConvGeometry(*shape, out_channels, kernel, stride, padding, input_order=order)
+    g = numerics.ConvGeometry(*shape, out_channels, kernel, stride, padding, order, pool)
     rng = np.random.default_rng(kernel * 10 + stride)
     spikes = (rng.random((3, g.n_in)) < 0.5).astype(np.uint8)
     weight = rng.integers(-127, 128, size=(out_channels, shape[0], kernel, kernel))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sw import golden
-from sw.snn import ATan, SpikingNet, parse_arch
+from sw.snn import ATan, LayerSpec, SpikingNet, parse_arch
 
 from .helpers import NOISE, random_quantized_net
 
@@ -35,9 +35,18 @@ def test_atan_surrogate_gradient_value():
 
 
 def test_parse_arch_errors_name_the_accepted_forms():
-    assert parse_arch("conv:8,16") == ("conv", [8, 16])
+    assert parse_arch("conv:8,16") == [LayerSpec("conv", 8), LayerSpec("conv", 16)]
+    assert parse_arch("conv:16k5s1,pool2,32,fc64") == [
+        LayerSpec("conv", 16, kernel=5, stride=1),
+        LayerSpec("conv", 32, pool=2),
+        LayerSpec("dense", 64),
+    ]
+    assert parse_arch("mlp:9,7") == [LayerSpec("dense", 9), LayerSpec("dense", 7)]
     with pytest.raises(ValueError, match="arch must look like 'mlp:128'"):
         parse_arch("resnet:18")
+    for bad in ("conv:16,fc8,4", "conv:16x", "conv:8,pool2", "conv:pool1,8", "mlp:0"):
+        with pytest.raises(ValueError, match=f"arch must look like .*'{bad}'"):
+            parse_arch(bad)
 
 
 def _compare(net, model, spikes):
@@ -56,7 +65,13 @@ def _compare(net, model, spikes):
 
 
 @pytest.mark.parametrize(
-    "arch,shape", [("mlp:13", (1, 3, 4)), ("mlp:9,7", (20,)), ("conv:3,2", (2, 5, 6))]
+    "arch,shape",
+    [
+        ("mlp:13", (1, 3, 4)),
+        ("mlp:9,7", (20,)),
+        ("conv:3,2", (2, 5, 6)),
+        ("conv:3s1,pool2,4,fc5", (2, 9, 7)),
+    ],
 )
 @pytest.mark.parametrize("weight_bits", [8, 4])
 @pytest.mark.parametrize("reset", ["hard", "subtract"])
