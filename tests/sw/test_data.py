@@ -74,6 +74,11 @@ def test_mnist_from_idx_files(tmp_path):
     assert ds.train_x.shape == (20, 784) and ds.test_y.shape == (10,)
     ev = data.load_dataset("mnist-events", 2, tmp_path)
     assert ev.train_x.shape == (20, 2, 2 * 784)
+    wide = data.load_dataset("mnist-events-34", 2, tmp_path)
+    assert wide.input_shape == (2, 34, 34) and wide.train_x.shape == (20, 2, 2 * 34 * 34)
+    # the same events, moved 3 pixels in from every side
+    inner = wide.train_x.reshape(20, 2, 2, 34, 34)[..., 3:31, 3:31]
+    assert np.array_equal(inner.reshape(20, 2, -1), ev.train_x)
 
 
 def _nmnist_bytes(events):
