@@ -19,7 +19,7 @@ built), then two small tables, one per axis, give the first tap, its output posi
 number of taps; the bursts follow one a cycle by adding constants.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -140,7 +140,8 @@ class ConvExpander(wiring.Component):
         )
         coords = data.StructLayout({"c": range(C), "y": range(H), "x": range(W), "eot": 1})
         s3 = Signal(coords)
-        # Stage 4: the event's first burst and its tap counts, from the per-axis tables.
+        # Stage 5: the event's first burst and its tap counts, from the per-axis tables (read in
+        # stage 4, with the channel's first weight word ``c * k * k * Gc``).
         start = data.StructLayout(
             {
                 "weight_addr": range(self.weight_words),
@@ -150,16 +151,21 @@ class ConvExpander(wiring.Component):
                 "eot": 1,
             }
         )
-        s4 = Signal(start)
-        valid = [Signal(name=f"s{n}_valid") for n in range(1, 5)]
-        advance = [Signal(name=f"s{n}_advance") for n in range(1, 5)]  # stage n takes a new entry
-        take_s4 = Signal()  # the burst generator takes stage 4's entry
+        s4 = Signal(
+            data.StructLayout(
+                {"c_word": range(self.weight_words), "row": start, "col": start, "eot": 1}
+            )
+        )
+        s5 = Signal(start)
+        stages = 5
+        valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
+        advance = [Signal(name=f"s{n + 1}_advance") for n in range(stages)]  # takes an entry
+        take_last = Signal()  # the burst generator takes the last stage's entry
         # A stage takes when it is empty or its entry moves on (a chain of gates, no state).
-        ready_after = [advance[1], advance[2], advance[3], take_s4]
-        for n in range(4):
+        ready_after = advance[1:] + [take_last]
+        incoming = [self.i.valid] + valid[:-1]
+        for n in range(stages):
             m.d.comb += advance[n].eq(~valid[n] | ready_after[n])
-        incoming = [self.i.valid, valid[0], valid[1], valid[2]]
-        for n in range(4):
             with m.If(advance[n]):
                 m.d.sync += valid[n].eq(incoming[n])
         m.d.comb += self.i.ready.eq(advance[0])
@@ -198,16 +204,19 @@ class ConvExpander(wiring.Component):
             for entry in (_pack(start, weight_addr=w, group=a, cols=n) for w, a, n in col_table)
         )
         with m.If(advance[3]):
-            row_entry = data.View(start, row[s3.y])
-            col_entry = data.View(start, col[s3.x])
             m.d.sync += [
-                s4.weight_addr.eq(
-                    s3.c * (k * k * Gc) + row_entry.weight_addr + col_entry.weight_addr
-                ),
-                s4.group.eq(row_entry.group + col_entry.group),
-                s4.rows.eq(row_entry.rows),
-                s4.cols.eq(col_entry.cols),
+                s4.c_word.eq(s3.c * (k * k * Gc)),
+                s4.row.eq(row[s3.y]),
+                s4.col.eq(col[s3.x]),
                 s4.eot.eq(s3.eot),
+            ]
+        with m.If(advance[4]):
+            m.d.sync += [
+                s5.weight_addr.eq(s4.c_word + s4.row.weight_addr + s4.col.weight_addr),
+                s5.group.eq(s4.row.group + s4.col.group),
+                s5.rows.eq(s4.row.rows),
+                s5.cols.eq(s4.col.cols),
+                s5.eot.eq(s4.eot),
             ]
 
         # Burst generator: the current event's bursts, kernel rows outer, columns inner. Along
@@ -229,7 +238,7 @@ class ConvExpander(wiring.Component):
         m.d.comb += [
             self.o.valid.eq(holding & ~gap),
             self.o.payload.eq(burst),
-            take_s4.eq(valid[3] & (~holding | (self.o.ready & ~gap & last))),
+            take_last.eq(valid[-1] & (~holding | (self.o.ready & ~gap & last))),
         ]
         m.d.sync += gap.eq(0)
         with m.If(self.o.valid & self.o.ready & ~last):
@@ -252,23 +261,23 @@ class ConvExpander(wiring.Component):
                 ]
         with m.Elif(self.o.valid & self.o.ready):
             m.d.sync += holding.eq(0)
-        with m.If(take_s4):
-            empty = ~s4.eot & ((s4.rows == 0) | (s4.cols == 0))  # reaches no neuron
+        with m.If(take_last):
+            empty = ~s5.eot & ((s5.rows == 0) | (s5.cols == 0))  # reaches no neuron
             m.d.sync += [
                 holding.eq(~empty),
-                burst.weight_addr.eq(s4.weight_addr),
-                burst.group.eq(s4.group),
-                burst.eot.eq(s4.eot),
-                row_addr.eq(s4.weight_addr),
-                row_group.eq(s4.group),
-                cols.eq(s4.cols),
-                col_left.eq(Mux(s4.eot, 0, s4.cols - 1)),
-                rows_left.eq(Mux(s4.eot, 0, s4.rows - 1)),
+                burst.weight_addr.eq(s5.weight_addr),
+                burst.group.eq(s5.group),
+                burst.eot.eq(s5.eot),
+                row_addr.eq(s5.weight_addr),
+                row_group.eq(s5.group),
+                cols.eq(s5.cols),
+                col_left.eq(Mux(s5.eot, 0, s5.cols - 1)),
+                rows_left.eq(Mux(s5.eot, 0, s5.rows - 1)),
             ]
             if Gc == 1:
-                m.d.sync += gap.eq(holding & ~burst.eot & ~s4.eot & (s4.group == burst.group))
+                m.d.sync += gap.eq(holding & ~burst.eot & ~s5.eot & (s5.group == burst.group))
 
-        m.d.comb += self.busy.eq(holding | valid[0] | valid[1] | valid[2] | valid[3])
+        m.d.comb += self.busy.eq(holding | Cat(*valid).any())
         return m
 
 
