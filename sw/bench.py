@@ -42,10 +42,16 @@ machine kind: digits 64-128-10 about 93 % at T=2 and 95 % at T=4; MNIST 784-256-
 int8 within 0.2 pt of float."""
 
 
-def _events_per_inference(sizes, input_rate, rates, timesteps, n_classes):
-    """Synaptic accumulates per inference on event-driven hardware, from firing rates."""
+def _events_per_inference(net, input_rate, rates, timesteps, n_classes):
+    """Synaptic accumulates per inference on event-driven hardware, from firing rates: each
+    layer's active inputs times their mean fan-out (a conv layer's inputs at the edges reach
+    fewer neurons)."""
+    sizes = [int(np.prod(s)) for s in net.shapes]
     active = [input_rate * sizes[0]] + [r * n for r, n in zip(rates, sizes[1:])]
-    fanout = sizes[1:] + [n_classes]
+    fanout = [
+        float(g.fan_out().mean()) if g is not None else n_out
+        for g, n_out in zip(net.geometry, sizes[1:])
+    ] + [n_classes]
     return timesteps * sum(a * f for a, f in zip(active, fanout))
 
 
@@ -98,7 +104,6 @@ def bench_accuracy(
         from .train import evaluate_float
 
         ev = evaluate_float(trainer.net, ds, t, config.encoder_seed)
-        sizes = [ds.n_inputs] + [int(np.prod(s)) for s in trainer.net.shapes[1:]]
         rows.append(
             {
                 "variant": variant,
@@ -108,7 +113,7 @@ def bench_accuracy(
                 "accuracy": ev["accuracy"],
                 "firing_rate": rates,
                 "events_per_inference": _events_per_inference(
-                    sizes, ev["input_rate"], rates, t, ds.n_classes
+                    trainer.net, ev["input_rate"], rates, t, ds.n_classes
                 ),
                 "epoch_seconds": float(np.mean([h["seconds"] for h in trainer.history])),
             }
@@ -157,7 +162,7 @@ def bench_accuracy(
                 quant.append({"variant": variant, "timesteps": t, "weight_bits": bits, **s})
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"accuracy-{dataset}"
+    stem = out_dir / f"accuracy-{dataset}{_arch_suffix(arch)}"
     result = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
@@ -178,6 +183,11 @@ def bench_accuracy(
     md = _markdown(result)
     atomic_write(stem.with_suffix(".md"), md.encode())
     print(md)
+
+
+def _arch_suffix(arch: str) -> str:
+    """File name suffix of an arch other than the default ``mlp:128``: ``-conv-16-32``."""
+    return "" if arch == "mlp:128" else "-" + arch.replace(":", "-").replace(",", "-")
 
 
 def _markdown(result) -> str:
@@ -212,5 +222,6 @@ def _markdown(result) -> str:
                 f"{100 * q['float_accuracy']:.2f} | {100 * q['quantized_accuracy']:.2f} | "
                 f"{100 * q['golden_accuracy']:.2f} | {q['golden_equals_torch']} |"
             )
-    lines += ["", f"![accuracy](accuracy-{result['dataset']}.png)", "", PUBLISHED, ""]
+    figure = f"accuracy-{result['dataset']}{_arch_suffix(result['arch'])}.png"
+    lines += ["", f"![accuracy]({figure})", "", PUBLISHED, ""]
     return "\n".join(lines)
