@@ -11,7 +11,7 @@ from sim.runner import SimulationError, run_cosim
 from sw.cli import main
 from sw.modelfile import load_model, save_model
 
-from ..sw.helpers import random_model
+from ..sw.helpers import random_conv_model, random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 5, "lfsr_width": 16, "prob_bits": 8}
 
@@ -140,6 +140,43 @@ def test_random_models_with_odd_sizes(tmp_path, simulator, sizes, T, wb, lanes, 
     )
     assert result["tests"]["inference"]["errors"] == 0
     assert result["tests"]["reset_mid_inference"]["errors"] == 0
+
+
+CONV_MODELS = [
+    # simulator, input shape, convs (C_out, k, stride, padding[, pool]), dense widths, T, lanes,
+    # encoder (the RTL is the same on both simulators: each runs one of the two nets)
+    ("icarus", (2, 9, 7), ((4, 3, 2, 1), (4, 3, 1, 1, 2)), (), 2, 2, None),
+    ("verilator", (1, 8, 8), ((4, 3, 1, 1), (8, 3, 2, 1, 2)), (5,), 3, 4, RATE),
+]
+
+
+@pytest.mark.parametrize("simulator,input_shape,convs,dense,T,lanes,encoder", CONV_MODELS)
+def test_conv_models(tmp_path, simulator, input_shape, convs, dense, T, lanes, encoder):
+    """Conv nets (pooling, a dense layer after the convs, the encoder in front) on both
+    simulators: every layer's spikes, the skeleton and noise, read-back of the shared weights,
+    a reset mid-inference."""
+    model = random_conv_model(
+        input_shape, convs, dense, timesteps=T, encoder=encoder, threshold=60, seed=T
+    )
+    model.meta = {}
+    save_model(model, tmp_path / "m.npz")
+    result = run_cosim(
+        tmp_path / "m.npz",
+        simulator=simulator,
+        samples=16 if simulator == "icarus" else 40,
+        lanes=lanes,
+        stall=0.3,
+        mode="noise",
+        build_dir=tmp_path,
+        seed=3,
+    )
+    assert {name: t["errors"] for name, t in result["tests"].items()} == {
+        "inference": 0,
+        "read_back": 0,
+        "reset_mid_inference": 0,
+    }
+    assert result["tests"]["read_back"]["words"] > 0
+    assert result["tests"]["inference"]["cycles_per_inference"] >= result["bounds"]["bottleneck"]
 
 
 def test_a_wrong_golden_trace_is_reported_with_its_location(digits_model, tmp_path, monkeypatch):
