@@ -23,8 +23,9 @@ from hw.layout import AcceleratorShape
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
-from . import ecp5_outreg
+from . import ecp5_outreg, memory
 from .core import LINK_DOMAIN, BoardCore
+from .memory import DP16KD_GEOMETRIES
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "toolchain_env",
     "format_report",
     "BuildError",
+    "check_memory_fits",
     "accelerator_clock",
     "link_clock",
 ]
@@ -106,9 +108,6 @@ def board_shape(model, board: str, lanes: int, update_lanes: int | None = None):
 #: Boards whose block RAM outputs take most of a clock cycle: the accelerator registers them
 #: (``register_weights``); the iCE40 has no logic cells to spare for it.
 REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
-
-#: ECP5 DP16KD geometries, widest first: (bits a word, words).
-DP16KD_GEOMETRIES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
 
 
 def block_ram_columns(depth: int) -> int | None:
@@ -397,6 +396,8 @@ def build_board(
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_options(board, shape)
+    plan = memory.memory_plan(shape, board, variant)
+    check_memory_fits(plan, board, shape)
     options = synthesis_options(board, variant)
     top = BoardTop(
         shape,
@@ -442,6 +443,10 @@ def build_board(
         "bitstream": str(next(iter(sorted(out.glob("top.bi*"))), "")),
         "utilization": report.get("utilization", {}),
         "fmax": report.get("fmax", {}),
+        "memory_estimate": {
+            "totals": memory.memory_totals(plan, board),
+            "memories": memory.as_json(plan),
+        },
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=1).encode())
     for clock, f in summary["fmax"].items():
@@ -452,6 +457,29 @@ def build_board(
                 summary,
             )
     return summary
+
+
+def check_memory_fits(plan, board: str, shape: AcceleratorShape) -> None:
+    """Refuse, before synthesis, a build whose memories (:mod:`boards.memory`'s estimate) need
+    more block RAM or SPRAM than ``board`` has; the message names the figures and the largest
+    users."""
+    over = {
+        k: t for k, t in memory.memory_totals(plan, board).items() if t["needed"] > t["available"]
+    }
+    if not over:
+        return
+    figures = ", ".join(
+        f"{t['needed']} {kind} needed, {t['available']} available" for kind, t in over.items()
+    )
+    largest = sorted((u for u in plan if u.kind in over), key=lambda u: -u.blocks)[:4]
+    users = "; ".join(
+        f"{u.block} {u.name} {u.words} x {u.bits} bits: {u.blocks} {u.kind}" for u in largest
+    )
+    raise BuildError(
+        f"{board}: the {'-'.join(map(str, shape.sizes))} net at P={shape.lanes} does not fit "
+        f"({figures}; estimated before synthesis). Largest: {users}. Try fewer lanes, "
+        "--update-lanes 1, fewer channels or a larger board"
+    )
 
 
 def accelerator_clock(fmax: dict) -> dict:
@@ -491,4 +519,13 @@ def format_report(summary: dict) -> str:
             )
     for clock, f in summary["fmax"].items():
         lines.append(f"  Fmax {clock}: {f['achieved']:.1f} MHz (runs at {f['constraint']:.1f} MHz)")
+    estimate = summary.get("memory_estimate")
+    if estimate:
+        per_block = {}
+        for use in estimate["memories"]:
+            if use["kind"] != "logic":
+                key = (use["block"], use["kind"])
+                per_block[key] = per_block.get(key, 0) + use["blocks"]
+        listed = ", ".join(f"{block} {n} {kind}" for (block, kind), n in per_block.items())
+        lines.append(f"  memory estimated before synthesis: {listed}")
     return "\n".join(lines)

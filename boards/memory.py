@@ -1,0 +1,143 @@
+"""Memory of a board build, estimated from the shape before synthesis: which block uses how
+much block RAM (and SPRAM), and whether it fits the board.
+
+Every memory of the design is listed with its words and bits a word, and mapped as Yosys maps
+it: an iCE40 memory to 4-kbit block RAMs (256 x 16, 512 x 8, 1024 x 4 or 2048 x 2, the
+geometry that takes the fewest blocks) or, for LIF weights marked for it, to 16 K x 16 SPRAMs;
+an ECP5 memory of at most :data:`ECP5_LUTRAM_WORDS` words or :data:`ECP5_LUTRAM_BITS` bits to
+LUT RAM or flip-flops (logic), a larger one to 18-kbit DP16KDs (512 x 36 .. 16 K x 1), in
+columns where the build splits the weights (``weight_columns``). Checked against the builds in
+docs/results/boards.md: UP5K digits P=2 / P=4 and MNIST P=8 16 / 18 / 30 EBR estimated (16 / 18
+/ 29 built), ULX3S digits P=8 and MNIST P=16 9 / 70 DP16KD (9 / 70), a conv net 7 (7). Cells
+are not estimated; nextpnr reports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hw.layout import AcceleratorShape
+from sw import numerics
+
+__all__ = ["MemoryUse", "BOARD_MEMORY", "memory_plan", "memory_totals", "format_memory_plan"]
+
+#: iCE40 EBR geometries: (bits a word, words).
+EBR_GEOMETRIES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+#: ECP5 DP16KD geometries, widest first: (bits a word, words).
+DP16KD_GEOMETRIES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+SPRAM_WIDTH, SPRAM_DEPTH = 16, 16384
+#: ECP5 memories up to this deep, or this small, are LUT RAM or flip-flops (Yosys prefers them
+#: to a DP16KD there).
+ECP5_LUTRAM_WORDS, ECP5_LUTRAM_BITS = 32, 1024
+
+#: Per board: (block RAM kind, blocks, SPRAMs).
+BOARD_MEMORY = {
+    "icebreaker": ("EBR", 30, 4),
+    "ulx3s-85f": ("DP16KD", 208, 0),
+    "ulx3s-25f": ("DP16KD", 56, 0),
+}
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """One memory: ``block`` (``layer0``, ``readout``, ...), ``name``, ``words`` x ``bits``,
+    and what it takes: ``blocks`` of ``kind`` (``EBR``, ``DP16KD``, ``SPRAM`` or ``logic``)."""
+
+    block: str
+    name: str
+    words: int
+    bits: int
+    kind: str
+    blocks: int
+
+
+def _blocks(words: int, bits: int, geometries) -> int:
+    return min(-(-bits // w) * -(-words // d) for w, d in geometries)
+
+
+def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=False, columns=None):
+    if board == "icebreaker":
+        if spram:
+            blocks = -(-bits // SPRAM_WIDTH) * -(-words // SPRAM_DEPTH)
+            return MemoryUse(block, name, words, bits, "SPRAM", blocks)
+        return MemoryUse(block, name, words, bits, "EBR", _blocks(words, bits, EBR_GEOMETRIES))
+    if words <= ECP5_LUTRAM_WORDS or words * bits <= ECP5_LUTRAM_BITS:
+        return MemoryUse(block, name, words, bits, "logic", 0)
+    if columns:
+        full, rest = divmod(bits, columns)
+        blocks = full * _blocks(words, columns, DP16KD_GEOMETRIES)
+        blocks += _blocks(words, rest, DP16KD_GEOMETRIES) if rest else 0
+    else:
+        blocks = _blocks(words, bits, DP16KD_GEOMETRIES)
+    return MemoryUse(block, name, words, bits, "DP16KD", blocks)
+
+
+def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[MemoryUse]:
+    """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
+    (:func:`boards.build.accelerator_options`), in design order."""
+    if board not in BOARD_MEMORY:
+        raise ValueError(f"board must be one of {tuple(BOARD_MEMORY)}, not {board!r}")
+    P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
+    plan = []
+    if shape.encoder == "rate-lfsr":
+        plan.append(
+            _map(board, "encoder", "intensities", 2 * shape.sizes[0], numerics.PROB_BITS + 1)
+        )
+    for l in range(shape.n_layers):
+        block = f"layer{l}"
+        plan.append(
+            _map(
+                board,
+                block,
+                "weights",
+                shape.weight_words(l),
+                P * shape.weight_bits,
+                spram=bool(variant["weight_attrs"][l]),
+                columns=variant["weight_columns"][l],
+            )
+        )
+        plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
+        plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
+        plan.append(_map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l)))
+        plan.append(_map(board, block, "spike FIFO", 16, P + shape.groups(l).bit_length() + 1))
+    H, C = shape.n_hidden, shape.n_classes
+    stamp_bits = max(1, (H + 2).bit_length())
+    plan += [
+        _map(board, "readout", "weights", H, C * shape.weight_bits),
+        _map(board, "readout", "biases", C, shape.bias_bits),
+        _map(board, "readout", "stable counts", H, max(1, (T - 1).bit_length())),
+        _map(board, "readout", "step stamps", H, stamp_bits),
+    ]
+    words = shape.sizes[0] if shape.encoder == "rate-lfsr" else T * (shape.sizes[0] + 1)
+    plan.append(_map(board, "link", "frame buffer", words, 16))
+    plan.append(_map(board, "link", "UART FIFOs", 512, 8))
+    return plan
+
+
+def memory_totals(plan: list[MemoryUse], board: str) -> dict:
+    """``{kind: {"needed", "available"}}`` for the board's block RAM and SPRAM."""
+    kind, blocks, sprams = BOARD_MEMORY[board]
+    totals = {kind: {"needed": 0, "available": blocks}}
+    if sprams:
+        totals["SPRAM"] = {"needed": 0, "available": sprams}
+    for use in plan:
+        if use.kind in totals:
+            totals[use.kind]["needed"] += use.blocks
+    return totals
+
+
+def format_memory_plan(plan: list[MemoryUse], board: str) -> str:
+    """A table of the memories per block, and the totals against the board's."""
+    lines = [f"{'block':<9} {'memory':<14} {'words':>7} x {'bits':<5} {'kind':<7} blocks"]
+    for use in plan:
+        lines.append(
+            f"{use.block:<9} {use.name:<14} {use.words:>7} x {use.bits:<5} {use.kind:<7} "
+            f"{use.blocks}"
+        )
+    for kind, t in memory_totals(plan, board).items():
+        lines.append(f"{kind}: {t['needed']} of {t['available']} (estimate)")
+    return "\n".join(lines)
+
+
+def as_json(plan: list[MemoryUse]) -> list[dict]:
+    return [asdict(use) for use in plan]

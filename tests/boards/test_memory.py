@@ -1,0 +1,57 @@
+"""The memory estimate before synthesis, and the refusal of a net that does not fit."""
+
+import time
+
+import pytest
+
+from boards.build import BuildError, accelerator_options, board_shape, build_board
+from boards.memory import memory_plan, memory_totals
+from hw.layout import AcceleratorShape
+from sw.modelfile import save_model
+
+from ..sw.helpers import random_conv_model, random_model
+
+RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
+
+
+def _totals(sizes, T, lanes, update_lanes, board):
+    shape = AcceleratorShape(sizes=sizes, timesteps=T, lanes=lanes, update_lanes=update_lanes)
+    return memory_totals(memory_plan(shape, board, accelerator_options(board, shape)), board)
+
+
+def test_estimate_matches_measured_builds():
+    """The block RAMs of builds in docs/results/boards.md (nextpnr's counts): the estimate is
+    within one block of each."""
+    measured = [
+        ((64, 128, 10), 2, 2, 1, "icebreaker", "EBR", 16),
+        ((64, 128, 10), 2, 4, 1, "icebreaker", "EBR", 18),
+        ((784, 128, 10), 4, 8, 1, "icebreaker", "EBR", 29),
+        ((64, 128, 10), 2, 8, 8, "ulx3s-85f", "DP16KD", 9),
+        ((784, 128, 10), 4, 16, 16, "ulx3s-85f", "DP16KD", 70),
+    ]
+    for sizes, T, P, U, board, kind, built in measured:
+        assert abs(_totals(sizes, T, P, U, board)[kind]["needed"] - built) <= 1, (sizes, P)
+    assert _totals((784, 128, 10), 4, 8, 1, "icebreaker")["SPRAM"]["needed"] == 4
+
+
+def test_conv_weights_are_shared_in_the_plan():
+    model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
+    shape = board_shape(model, "ulx3s-85f", 16)
+    plan = memory_plan(shape, "ulx3s-85f", accelerator_options("ulx3s-85f", shape))
+    weights = {u.block: u for u in plan if u.name == "weights"}
+    assert weights["layer0"].words == 2 * 3 * 3  # C_in k^2 Gc words of P weights
+    assert weights["layer1"].words == 16 * 3 * 3 * 2
+    membranes = {u.block: u for u in plan if u.name == "membranes"}
+    assert membranes["layer0"].words == 17 * 17  # one word of P = 16 neurons a position
+
+
+def test_a_net_that_does_not_fit_is_refused_before_synthesis(tmp_path):
+    model = random_model(sizes=(784, 512, 10), timesteps=2, encoder=RATE)
+    save_model(model, tmp_path / "big.npz")
+    t0 = time.perf_counter()
+    # its weights (4x the 4 SPRAMs) left for the block RAMs
+    with pytest.raises(BuildError, match=r"does not fit \(822 EBR needed, 30 available") as e:
+        build_board(tmp_path / "big.npz", "icebreaker", lanes=8, build_dir=tmp_path / "b")
+    assert time.perf_counter() - t0 < 10  # no Yosys, no nextpnr
+    assert "Largest: layer0 weights 50176 x 64 bits: 784 EBR" in str(e.value)
+    assert not (tmp_path / "b").exists()
