@@ -5,6 +5,9 @@
 # and Icarus, build its ULX3S-85F and iCEBreaker bitstreams (the iCEBreaker's from a 24 MHz PLL
 # with a 3 Mbaud UART), and load, read back and run the whole test split on the simulated
 # board: the board's logic on its UART pins in Verilator, with a host UART on the other end.
+# Then the same for a convolutional net on event data (conv layers with shared kernels, in the
+# model file and in the accelerator): train, export, simulate, build for the ULX3S at 120 MHz,
+# run on the simulated board.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -24,3 +27,9 @@ $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
 $ss build models/digits-ss.npz --board ulx3s-85f
 $ss build models/digits-ss.npz --board icebreaker --clock-mhz 24 --baud 3000000
 $ss deploy models/digits-ss.npz --board icebreaker --sim --clock-mhz 24 --baud 3000000
+$ss train --dataset digits-events --arch conv:8,16 --method spike-only --timesteps 2 --epochs 30 --seed 0 --out runs/digits-cnn
+$ss export runs/digits-cnn --weight-bits 8 --out models/digits-cnn.npz
+$ss sim models/digits-cnn.npz --simulator verilator --samples 450 --stall 0.3
+$ss sim models/digits-cnn.npz --simulator icarus --samples 50 --stall 0.3
+$ss build models/digits-cnn.npz --board ulx3s-85f --clock-mhz 120
+$ss deploy models/digits-cnn.npz --board ulx3s-85f --sim --clock-mhz 120
