@@ -172,13 +172,13 @@ def test_bench_accuracy_writes_table_json_and_plot(tmp_path):
         quant_bits=[8],
         runs_root=tmp_path / "runs",
     )
-    result = json.loads((tmp_path / "results" / "accuracy-digits.json").read_text())
+    result = json.loads((tmp_path / "results" / "accuracy-digits-mlp-16.json").read_text())
     assert [(s["variant"], s["timesteps"]) for s in result["summary"]] == [
         ("baseline", 1),
         ("baseline", 2),
         ("spike-only", 2),
     ]
     assert all(q["golden_equals_torch"] for q in result["quantized"])
-    md = (tmp_path / "results" / "accuracy-digits.md").read_text()
+    md = (tmp_path / "results" / "accuracy-digits-mlp-16.md").read_text()
     assert "| spike-only | 2 | 1 |" in md and "Published reference points" in md
-    assert (tmp_path / "results" / "accuracy-digits.png").stat().st_size > 1000
+    assert (tmp_path / "results" / "accuracy-digits-mlp-16.png").stat().st_size > 1000
