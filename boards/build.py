@@ -31,6 +31,7 @@ from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 __all__ = [
     "BOARDS",
     "BOARD_LANES",
+    "default_lanes",
     "REGISTERED_WEIGHT_BOARDS",
     "accelerator_options",
     "BoardTop",
@@ -95,6 +96,16 @@ BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
 #: and biases take one deep block RAM each and one datapath updates them. Costs ``n_out * (1 -
 #: 1/P)`` cycles a timestep and layer.
 BOARD_UPDATE_LANES = {"icebreaker": 1}
+
+
+def default_lanes(model, board: str) -> int:
+    """``board``'s lanes (:data:`BOARD_LANES`) for ``model``: the largest count up to them that
+    divides every conv layer's output channels."""
+    lanes = BOARD_LANES[board]
+    channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
+    while any(c % lanes for c in channels):
+        lanes -= 1
+    return lanes
 
 
 def board_shape(model, board: str, lanes: int, update_lanes: int | None = None):

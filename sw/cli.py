@@ -271,7 +271,9 @@ UPDATE_LANES_HELP = (
 
 
 def cmd_build(args):
-    from boards.build import BOARD_LANES, BuildError, build_board, format_report
+    from boards.build import BuildError, build_board, default_lanes, format_report
+
+    from .modelfile import load_model
 
     failures = []  # placement seeds in turn, until one builds, fits and meets the clock
     for seed in args.seed:
@@ -279,7 +281,7 @@ def cmd_build(args):
             summary = build_board(
                 args.model,
                 args.board,
-                lanes=args.lanes or BOARD_LANES[args.board],
+                lanes=args.lanes or default_lanes(load_model(args.model), args.board),
                 update_lanes=args.update_lanes,
                 baud=args.baud,
                 build_dir=args.build_dir,
@@ -298,9 +300,11 @@ def cmd_build(args):
 
 
 def cmd_deploy(args):
-    from boards.build import BOARD_LANES
+    from boards.build import default_lanes
     from boards.client import DeviceError
     from boards.deploy import deploy
+
+    from .modelfile import load_model
 
     try:
         summary = deploy(
@@ -309,7 +313,7 @@ def cmd_deploy(args):
             port=args.port,
             sim=args.sim,
             sim_link=args.sim_link,
-            lanes=args.lanes or BOARD_LANES[args.board],
+            lanes=args.lanes or default_lanes(load_model(args.model), args.board),
             update_lanes=args.update_lanes,
             samples=args.samples,
             baud=args.baud,
