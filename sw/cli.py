@@ -262,7 +262,10 @@ def cmd_bench_board(args):
     )
 
 
-LANES_HELP = "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S)"
+LANES_HELP = (
+    "neuron lanes P (default: 4 on the iCEBreaker, 8 on the ULX3S, fewer if a conv layer's "
+    "channels need it)"
+)
 LIMIT_HELP = "minutes a build may take before it is given up (the router can loop on a full device)"
 UPDATE_LANES_HELP = (
     "neurons U the LIF update pass updates per cycle, a divisor of P "
