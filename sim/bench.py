@@ -1,8 +1,10 @@
-"""RTL benchmark: cycles per inference against the event-driven bound for several lane counts,
-and simulation speed per simulator, written to ``docs/results/rtl-<model>.{md,json}``."""
+"""RTL benchmarks, written to ``docs/results/``: cycles per inference against the event-driven
+bound for several lane counts and simulation speed per simulator (``rtl-<model>.{md,json}``);
+and, for several models of one shape, how firing turns into cycles (``sparsity-<name>``)."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ from sw.report import invoked_command, report_header
 
 from .runner import run_cosim
 
-__all__ = ["bench_rtl"]
+__all__ = ["bench_rtl", "bench_sparsity"]
 
 
 def bench_rtl(
@@ -99,9 +101,10 @@ def _markdown(result, name) -> str:
         "Cycles per inference on Verilator, samples streamed back to back without stalls "
         "(the hardware's own cycle counter), against the event-driven bound from the golden "
         "trace: *bottleneck* is the busiest unit's essential work (per LIF layer and "
-        "timestep `k * ceil(n_out / P) + ceil(n_out / P)` for `k` input events; encoder "
-        "`n_in * (T + 1)`; readout one cycle per event), *sequential* all units' work added "
-        "up. Goal: within 15 % of the bottleneck.",
+        "timestep its input events' weight adds over `P` -- `k * ceil(n_out / P)` for `k` "
+        "events into a dense layer, each event's reached positions times `C_out / P` in a "
+        "conv layer -- plus its update rows; encoder `n_in * (T + 1)`; readout one cycle per "
+        "event), *sequential* all units' work added up. Goal: within 15 % of the bottleneck.",
         "",
         "| lanes P | samples | bit-exact | accuracy | cycles / inference | bottleneck bound | "
         "ratio | sequential work |",
@@ -133,3 +136,109 @@ def _markdown(result, name) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def bench_sparsity(
+    model_paths,
+    *,
+    name,
+    lanes=16,
+    samples=200,
+    limit=None,
+    out_dir=Path("docs/results"),
+    build_dir="build/sim",
+):
+    """For models of one shape trained differently (e.g. baseline vs Stable Spike): accuracy,
+    firing per layer and synaptic events on the golden model (test split, ``limit`` samples),
+    and cycles per inference on Verilator (``samples``, bit-exact) against the bound. Writes
+    ``sparsity-<name>.{md,json,png}``."""
+    from sw.evaluate import evaluate_golden
+
+    command = invoked_command()
+    rows = []
+    for path in model_paths:
+        golden = evaluate_golden(path, limit=limit)
+        r = run_cosim(
+            path,
+            simulator="verilator",
+            samples=samples,
+            lanes=lanes,
+            build_dir=build_dir,
+            tests=("inference",),
+        )
+        inf = r["tests"]["inference"]
+        rows.append(
+            {
+                "model": str(path),
+                "accuracy": golden["accuracy"],
+                "test_samples": golden["samples"],
+                "firing_rate": golden["firing_rate"],
+                "synaptic_events_per_inference": golden["synaptic_events_per_inference"],
+                "rtl_samples": inf["samples"],
+                "bit_exact": inf["errors"] == 0,
+                "cycles": inf["cycles_per_inference"],
+                "bottleneck": r["bounds"]["bottleneck"],
+                "units": r["bounds"]["units"],
+            }
+        )
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "lanes": lanes,
+        "rows": rows,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"sparsity-{name}"
+    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
+    _plot_sparsity(rows, stem.with_suffix(".png"), f"{name}, P={lanes}")
+    md = _sparsity_markdown(result, name)
+    atomic_write(stem.with_suffix(".md"), md.encode())
+    print(md)
+    return result
+
+
+def _sparsity_markdown(result, name) -> str:
+    first = result["rows"][0]
+    lines = report_header(f"Sparsity to cycles: {name}", result["date"], result["command"]) + [
+        "Golden model on the test split (accuracy, firing rate per LIF layer, synaptic events "
+        "per inference); RTL cycles per inference on Verilator at "
+        f"P = {result['lanes']}, samples back to back, bit-exact against the golden model, "
+        "against the bottleneck bound (the busiest unit's work). Relative columns: against "
+        f"the first row ({Path(first['model']).name}).",
+        "",
+        "| model | accuracy | firing per layer | synaptic events | rel. | cycles | rel. | "
+        "bottleneck | cycles / bound | bit-exact |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        rates = " / ".join(f"{x:.3f}" for x in r["firing_rate"])
+        lines.append(
+            f"| {Path(r['model']).name} | {100 * r['accuracy']:.2f} % | {rates} | "
+            f"{r['synaptic_events_per_inference']:,.0f} | "
+            f"{r['synaptic_events_per_inference'] / first['synaptic_events_per_inference']:.2f} | "
+            f"{r['cycles']:,.0f} | {r['cycles'] / first['cycles']:.2f} | "
+            f"{r['bottleneck']:,.0f} | {r['cycles'] / r['bottleneck']:.2f} | "
+            f"{'yes' if r['bit_exact'] else 'NO'} ({r['rtl_samples']}) |"
+        )
+    lines += ["", f"![sparsity](sparsity-{name}.png)", ""]
+    return "\n".join(lines)
+
+
+def _plot_sparsity(rows, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        x, y = r["synaptic_events_per_inference"], r["cycles"]
+        ax.scatter([x], [y])
+        ax.annotate(Path(r["model"]).stem, (x, y), fontsize=8)
+    ax.set_xlabel("synaptic events / inference (golden)")
+    ax.set_ylabel("RTL cycles / inference")
+    ax.set_title(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())

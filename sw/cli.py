@@ -246,6 +246,19 @@ def cmd_bench_rtl(args):
     )
 
 
+def cmd_bench_sparsity(args):
+    from sim.bench import bench_sparsity
+
+    bench_sparsity(
+        args.models,
+        name=args.name,
+        lanes=args.lanes,
+        samples=args.samples,
+        limit=args.limit,
+        out_dir=Path(args.out_dir),
+    )
+
+
 def cmd_bench_board(args):
     from boards.bench import bench_board
 
@@ -459,6 +472,18 @@ def build_parser():
     r.add_argument("--icarus-samples", type=int, default=40)
     r.add_argument("--out-dir", default="docs/results")
     r.set_defaults(func=cmd_bench_rtl)
+
+    r = bench.add_parser(
+        "sparsity",
+        help="models of one shape: firing and synaptic events (golden) vs RTL cycles",
+    )
+    r.add_argument("models", nargs="+", help="model files (.npz) of one shape")
+    r.add_argument("--name", required=True, help="report name: docs/results/sparsity-NAME.*")
+    r.add_argument("--lanes", type=int, default=16)
+    r.add_argument("--samples", type=int, default=200, help="samples simulated per model")
+    r.add_argument("--limit", type=int, default=None, help="test samples for the golden model")
+    r.add_argument("--out-dir", default="docs/results")
+    r.set_defaults(func=cmd_bench_sparsity)
 
     from boards.build import BOARDS, DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
 

@@ -238,3 +238,26 @@ def test_bench_rtl_report(digits_model, tmp_path):
     assert result["lanes"][1]["cycles"] < result["lanes"][0]["cycles"]
     assert all(r["cycles"] >= r["bottleneck"] for r in result["lanes"])
     assert "| 8 | 6 | yes |" in (tmp_path / "rtl-m.md").read_text()
+
+
+def test_bench_sparsity_report(tmp_path):
+    """Two conv models of one shape, the second with a higher threshold (sparser): fewer
+    synaptic events and fewer cycles, both bit-exact."""
+    from sim.bench import bench_sparsity
+
+    paths = []
+    for name, threshold in (("dense", 30), ("sparse", 90)):
+        model = random_conv_model(
+            (2, 8, 8), ((4, 3, 1, 1), (4, 3, 2, 1)), timesteps=2, threshold=threshold, seed=1
+        )
+        save_model(model, tmp_path / f"{name}.npz")
+        paths.append(tmp_path / f"{name}.npz")
+    result = bench_sparsity(
+        paths, name="t", lanes=2, samples=8, limit=40, out_dir=tmp_path, build_dir=tmp_path / "b"
+    )
+    dense, sparse = result["rows"]
+    assert dense["bit_exact"] and sparse["bit_exact"]
+    assert sparse["synaptic_events_per_inference"] < dense["synaptic_events_per_inference"]
+    assert sparse["cycles"] < dense["cycles"]
+    assert "| sparse.npz |" in (tmp_path / "sparsity-t.md").read_text()
+    assert (tmp_path / "sparsity-t.png").stat().st_size > 1000
