@@ -407,8 +407,8 @@ def build_board(
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_options(board, shape)
-    plan = memory.memory_plan(shape, board, variant)
-    check_memory_fits(plan, board, shape)
+    memories = memory.memory_plan(shape, board, variant)
+    check_memory_fits(memories, board, shape)
     options = synthesis_options(board, variant)
     top = BoardTop(
         shape,
@@ -455,8 +455,8 @@ def build_board(
         "utilization": report.get("utilization", {}),
         "fmax": report.get("fmax", {}),
         "memory_estimate": {
-            "totals": memory.memory_totals(plan, board),
-            "memories": memory.as_json(plan),
+            "totals": memory.memory_totals(memories, board),
+            "memories": memory.as_json(memories),
         },
     }
     atomic_write(out / "summary.json", json.dumps(summary, indent=1).encode())
