@@ -26,7 +26,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.ports import RegisteredRead, drain_fifo, no_collision_memory
+from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
 
@@ -304,6 +304,12 @@ class LIFLayer(wiring.Component):
         # conv layer's bursts never start at the group the burst before started at with
         # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
         acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
+        # A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
+        # output is slow: the event phase reads them through a port of its own, two cycles
+        # before the write-back (the second register is the block RAM's output register), and
+        # takes the sum of the write-back one or two cycles before instead when that was its
+        # group (forwarding: those writes came too late for the read).
+        forward = conv and self.weight_stages >= 1 and G > 1
         if G == 1:
             m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
             s_wr = accumulators.write_port()
@@ -430,20 +436,58 @@ class LIFLayer(wiring.Component):
         # The accumulators' read address: an event's group while the event is at the read (its
         # stage, a register, selects), else the update pass's group (the pass issues rows only
         # once no event is in the stages, and no event comes during the pass).
-        if self.weight_stages:
-            event_reading, event_read_group = event_stages[-2], event_groups[-2]
+        if forward:
+            m.d.comb += s_rd.addr.eq(update_group)
         else:
-            event_reading, event_read_group = event_active, acc_group
-        m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
+            if self.weight_stages:
+                event_reading, event_read_group = event_stages[-2], event_groups[-2]
+            else:
+                event_reading, event_read_group = event_active, acc_group
+            m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
+        event_acc = s_rd.data  # the accumulators an event's weights are added to
+        if forward:
+            # Read two cycles before the write-back stage: with the event's weight address
+            # (one weight register) or a stage later (two).
+            if self.weight_stages == 1:
+                reading, read_group = event_active, acc_group
+            else:
+                reading, read_group = event_stages[0], event_groups[0]
+            port = accumulators.read_port(domain="comb")
+            m.d.comb += port.addr.eq(read_group)
+            read_data = Signal(acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+            event_acc = Signal(acc_shape, reset_less=True, name="acc_outreg")
+            m.d.sync += [read_data.eq(port.data), event_acc.eq(read_data)]
+            # The groups read one and two cycles before (valid: an event's read).
+            last = [Signal.like(read_group, name=f"read_group_{k}") for k in (1, 2)]
+            last_valid = [Signal(name=f"read_valid_{k}") for k in (1, 2)]
+            m.d.sync += [
+                last[0].eq(read_group),
+                last[1].eq(last[0]),
+                last_valid[0].eq(reading),
+                last_valid[1].eq(last_valid[0]),
+            ]
+            # Which earlier write-back holds the read's group, carried to the write-back.
+            same = [Signal(name=f"same_as_{k}") for k in (1, 2)]
+            same_at_write = [Signal(name=f"same_as_{k}_at_write") for k in (1, 2)]
+            m.d.sync += [same[k].eq(last_valid[k] & (read_group == last[k])) for k in (0, 1)]
+            m.d.sync += [same_at_write[k].eq(same[k]) for k in (0, 1)]
+            written = [Signal(acc_shape, reset_less=True, name=f"written_sums_{k}") for k in (1, 2)]
 
         # The write-back of the event phase: acc += w for every lane of the group read. The
         # write data is the sums gated by ``event_write`` alone, a register that fans out to
         # every accumulator bit: the other writes (a group's clear with its last row, and the
         # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. (The
         # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.synthesis_options``.)
+        if forward:
+            forwarded = Signal(acc_shape, name="acc_forwarded")
+            m.d.comb += forwarded.eq(
+                Mux(same_at_write[0], written[0], Mux(same_at_write[1], written[1], event_acc))
+            )
+            m.d.sync += [written[0].eq(s_wr.data), written[1].eq(written[0])]
+            event_acc = forwarded
         for p in range(P):
             gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
-            m.d.comb += gated.eq(Mux(event_write, s_rd.data[p] + weight[p], 0))
+            m.d.comb += gated.eq(Mux(event_write, event_acc[p] + weight[p], 0))
             m.d.comb += s_wr.data[p].eq(gated)
         with m.If(event_write):
             m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]

@@ -146,10 +146,12 @@ def rtl_conv_lif(
     i_gap=0.0,
     o_delay=0.0,
     seed=0,
+    direct=False,
     **options,
 ):
     """Output spikes [N, T, n_out] of an expander and a conv LIF layer, loaded through their
-    write ports with ``hw.layout.layer_words``."""
+    write ports with ``hw.layout.layer_words``. ``direct``: the bursts (``ref_bursts``) go
+    straight into the layer, back to back, without the expander (and its gaps)."""
     n, T, _ = spikes.shape
     g = layer.conv
     shape = AcceleratorShape(
@@ -180,8 +182,10 @@ def rtl_conv_lif(
         **options,
     )
     m = Module()
-    m.submodules.expander, m.submodules.lif = expander, lif
-    wiring.connect(m, expander.o, lif.i)
+    m.submodules.lif = lif
+    if not direct:
+        m.submodules.expander = expander
+        wiring.connect(m, expander.o, lif.i)
     weights, biases = layer_words(layer, shape, 0)
     assert len(weights) == lif.weight_words and len(biases) == lif.bias_rows
     rng = random.Random(seed)
@@ -199,17 +203,27 @@ def rtl_conv_lif(
                 ctx.set(port.data, word)
                 await ctx.tick()
             ctx.set(port.en, 0)
+        sink = lif.i if direct else expander.i
         for s in range(n):
             for t in range(T):
-                tokens = [{"addr": int(a), "eot": 0} for a in np.nonzero(spikes[s, t])[0]]
-                for tok in tokens + [{"addr": 0, "eot": 1}]:
+                active = np.nonzero(spikes[s, t])[0]
+                if direct:
+                    tokens = [
+                        {"weight_addr": w, "group": a, "eot": 0}
+                        for i in active
+                        for w, a in ref_bursts(g, lanes, int(i))
+                    ] + [{"weight_addr": 0, "group": 0, "eot": 1}]
+                else:
+                    tokens = [{"addr": int(a), "eot": 0} for a in active]
+                    tokens.append({"addr": 0, "eot": 1})
+                for tok in tokens:
                     while rng.random() < i_gap:
-                        ctx.set(expander.i.valid, 0)
+                        ctx.set(sink.valid, 0)
                         await ctx.tick()
-                    ctx.set(expander.i.payload, tok)
-                    ctx.set(expander.i.valid, 1)
-                    await ctx.tick().until(expander.i.ready)
-                ctx.set(expander.i.valid, 0)
+                    ctx.set(sink.payload, tok)
+                    ctx.set(sink.valid, 1)
+                    await ctx.tick().until(sink.ready)
+                ctx.set(sink.valid, 0)
 
     async def collect(ctx):
         s = t = 0
@@ -317,3 +331,28 @@ def test_conv_lif_saturates_at_both_rails():
     ref = ref_conv_lif(layer, spikes, 8)
     rtl = rtl_conv_lif(layer, spikes, lanes=3, weight_bits=8, membrane_bits=8, o_delay=0.5)
     assert np.array_equal(rtl, ref)
+
+
+@pytest.mark.parametrize(
+    "options", [{"register_weights": True}, {"register_weights": True, "weight_columns": 1}]
+)
+def test_back_to_back_bursts_of_one_group_are_forwarded(options):
+    """With weight registers a conv layer reads its accumulators two cycles before their
+    write-back and forwards the sums of the one or two write-backs before: bursts fed back to
+    back (no expander, so no gap between two bursts of one group), every input active, a
+    1x1 output map (every burst adds to the same group)."""
+    g = ConvGeometry(2, 3, 3, 4, 3, 1, 0, "hwc")  # 1x1 output: every input reaches group 0..Gc-1
+    assert (g.out_height, g.out_width) == (1, 1)
+    g2 = ConvGeometry(2, 4, 4, 4, 3, 1, 0, "hwc")  # 2x2 output: neighbouring bursts collide
+    for geometry in (g, g2):
+        layer = random_conv_layer(
+            geometry, weight_bits=8, threshold=200, leak_shift=2, reset="hard", seed=5
+        )
+        spikes = np.ones((2, 2, geometry.n_in), dtype=np.uint8)
+        spikes[1, 1, ::3] = 0
+        ref = ref_conv_lif(layer, spikes, 16)
+        rtl = rtl_conv_lif(
+            layer, spikes, lanes=4, weight_bits=8, membrane_bits=16, direct=True, **options
+        )
+        assert np.array_equal(rtl, ref), geometry
+        assert 0 < ref.mean() < 1
