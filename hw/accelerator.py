@@ -233,7 +233,7 @@ class Accelerator(wiring.Component):
             layers.append(layer)
             sink = layer.i
             if s.convs[l] is not None:  # input spikes to synapse bursts (hw.conv)
-                expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes)
+                expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes, gaps=not layer.forwards)
                 m.submodules[f"expander{l}"] = expander
                 wiring.connect(m, expander.o, layer.i)
                 busy.append(expander.busy)

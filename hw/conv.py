@@ -79,6 +79,9 @@ class ConvExpander(wiring.Component):
         The layer's convolution (input numbering ``input_order``; neurons position-major).
     lanes : int
         ``P``, a divisor of ``geometry.out_channels``: channels a weight word holds.
+    gaps : bool
+        Keep two bursts of one group out of consecutive cycles (below); off for a layer that
+        forwards its write-back sums (``LIFLayer.forwards``).
 
     Members
     -------
@@ -88,9 +91,9 @@ class ConvExpander(wiring.Component):
         Per input spike, in ascending kernel-row then kernel-column order: ``weight_addr``
         ``((c * k + ky) * k + kx) * Gc`` and ``group`` ``(oy * W_out + ox) * Gc``; then each
         token as a burst with ``eot = 1``. A spike that reaches no neuron leaves nothing.
-        Two bursts in a row never start at the same group (a cycle without a burst is put
-        between them when ``Gc = 1``), so a group's sums are written back before they are read
-        again.
+        With ``gaps``, two bursts in a row never start at the same group (a cycle without a
+        burst is put between them when ``Gc = 1``), so a group's sums are written back before
+        they are read again.
     busy : Out(1)
         An event or burst is in flight.
 
@@ -100,7 +103,7 @@ class ConvExpander(wiring.Component):
         If ``lanes`` does not divide the output channels.
     """
 
-    def __init__(self, *, geometry, lanes):
+    def __init__(self, *, geometry, lanes, gaps=True):
         if not isinstance(geometry, ConvGeometry):
             raise TypeError(f"geometry must be a ConvGeometry, not {geometry!r}")
         if not isinstance(lanes, int) or lanes < 1 or geometry.out_channels % lanes:
@@ -108,7 +111,7 @@ class ConvExpander(wiring.Component):
                 f"lanes must divide the layer's {geometry.out_channels} output channels, "
                 f"not {lanes!r}"
             )
-        self.geometry, self.lanes = geometry, lanes
+        self.geometry, self.lanes, self.gaps = geometry, lanes, gaps
         self.burst = geometry.out_channels // lanes  # Gc: weight words (groups) per burst
         self.weight_words = geometry.kernel_taps * self.burst
         self.groups = geometry.out_height * geometry.out_width * self.burst
@@ -274,7 +277,7 @@ class ConvExpander(wiring.Component):
                 col_left.eq(Mux(s5.eot, 0, s5.cols - 1)),
                 rows_left.eq(Mux(s5.eot, 0, s5.rows - 1)),
             ]
-            if Gc == 1:
+            if Gc == 1 and self.gaps:
                 m.d.sync += gap.eq(holding & ~burst.eot & ~s5.eot & (s5.group == burst.group))
 
         m.d.comb += self.busy.eq(holding | Cat(*valid).any())

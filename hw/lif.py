@@ -224,6 +224,9 @@ class LIFLayer(wiring.Component):
         self.groups = -(-n_out // lanes)
         self.rows = self.groups * (lanes // self.update_lanes)
         self.conv = conv
+        #: A conv layer with weight registers forwards its write-back sums to the reads of the
+        #: next two cycles (see ``elaborate``): its bursts need no gaps.
+        self.forwards = conv is not None and self.weight_stages >= 1 and self.groups > 1
         if conv is not None:
             if not isinstance(conv, numerics.ConvGeometry):
                 raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
@@ -309,7 +312,7 @@ class LIFLayer(wiring.Component):
         # before the write-back (the second register is the block RAM's output register), and
         # takes the sum of the write-back one or two cycles before instead when that was its
         # group (forwarding: those writes came too late for the read).
-        forward = conv and self.weight_stages >= 1 and G > 1
+        forward = self.forwards
         if G == 1:
             m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
             s_wr = accumulators.write_port()

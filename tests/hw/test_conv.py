@@ -165,7 +165,6 @@ def rtl_conv_lif(
         reset=layer.reset,
         convs=(g,),
     )
-    expander = ConvExpander(geometry=g, lanes=lanes)
     lif = LIFLayer(
         n_in=g.n_in,
         n_out=g.n_out,
@@ -181,6 +180,7 @@ def rtl_conv_lif(
         conv=g,
         **options,
     )
+    expander = ConvExpander(geometry=g, lanes=lanes, gaps=not lif.forwards)
     m = Module()
     m.submodules.lif = lif
     if not direct:
