@@ -309,9 +309,9 @@ class LIFLayer(wiring.Component):
         acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
         # A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
         # output is slow: the event phase reads them through a port of its own, two cycles
-        # before the write-back (the second register is the block RAM's output register), and
-        # takes the sum of the write-back one or two cycles before instead when that was its
-        # group (forwarding: those writes came too late for the read).
+        # before the sums (the second register is the block RAM's output register), registers
+        # the sums before writing them, and takes the sums of one of the three write-backs
+        # before instead when that was its group (forwarding: those writes came too late).
         forward = self.forwards
         if G == 1:
             m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
@@ -460,21 +460,34 @@ class LIFLayer(wiring.Component):
             read_data = Signal(acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
             event_acc = Signal(acc_shape, reset_less=True, name="acc_outreg")
             m.d.sync += [read_data.eq(port.data), event_acc.eq(read_data)]
-            # The groups read one and two cycles before (valid: an event's read).
-            last = [Signal.like(read_group, name=f"read_group_{k}") for k in (1, 2)]
-            last_valid = [Signal(name=f"read_valid_{k}") for k in (1, 2)]
-            m.d.sync += [
-                last[0].eq(read_group),
-                last[1].eq(last[0]),
-                last_valid[0].eq(reading),
-                last_valid[1].eq(last_valid[0]),
+            # The sums are registered before they are written (the block RAMs of a wide word
+            # lie far apart), so a read misses the write-backs of the three reads before it:
+            # their groups (valid: an event's read) and which of them was the read's own,
+            # carried to the sum stage.
+            misses = 3
+            last = [Signal.like(read_group, name=f"read_group_{k + 1}") for k in range(misses)]
+            last_valid = [Signal(name=f"read_valid_{k + 1}") for k in range(misses)]
+            m.d.sync += [last[0].eq(read_group), last_valid[0].eq(reading)]
+            for k in range(1, misses):
+                m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
+            same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
+            same_at_sum = [Signal(name=f"same_as_{k + 1}_at_sum") for k in range(misses)]
+            for k in range(misses):
+                m.d.sync += [
+                    same[k].eq(last_valid[k] & (read_group == last[k])),
+                    same_at_sum[k].eq(same[k]),
+                ]
+            # The registered sums (the write data) and the two before them.
+            sums = Signal(acc_shape, reset_less=True, name="acc_write_data")
+            recent = [sums] + [
+                Signal(acc_shape, reset_less=True, name=f"written_sums_{k + 1}")
+                for k in range(1, misses)
             ]
-            # Which earlier write-back holds the read's group, carried to the write-back.
-            same = [Signal(name=f"same_as_{k}") for k in (1, 2)]
-            same_at_write = [Signal(name=f"same_as_{k}_at_write") for k in (1, 2)]
-            m.d.sync += [same[k].eq(last_valid[k] & (read_group == last[k])) for k in (0, 1)]
-            m.d.sync += [same_at_write[k].eq(same[k]) for k in (0, 1)]
-            written = [Signal(acc_shape, reset_less=True, name=f"written_sums_{k}") for k in (1, 2)]
+            for k in range(1, misses):
+                m.d.sync += recent[k].eq(recent[k - 1])
+            sums_written = Signal()  # the registered sums are an event's write-back
+            sums_group = Signal.like(write_group)
+            m.d.sync += [sums_written.eq(event_write), sums_group.eq(write_group)]
 
         # The write-back of the event phase: acc += w for every lane of the group read. The
         # write data is the sums gated by ``event_write`` alone, a register that fans out to
@@ -483,17 +496,25 @@ class LIFLayer(wiring.Component):
         # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.synthesis_options``.)
         if forward:
             forwarded = Signal(acc_shape, name="acc_forwarded")
-            m.d.comb += forwarded.eq(
-                Mux(same_at_write[0], written[0], Mux(same_at_write[1], written[1], event_acc))
-            )
-            m.d.sync += [written[0].eq(s_wr.data), written[1].eq(written[0])]
+            choice = event_acc
+            for k in reversed(range(misses)):  # the most recent write-back first
+                choice = Mux(same_at_sum[k], recent[k], choice)
+            m.d.comb += forwarded.eq(choice)
             event_acc = forwarded
         for p in range(P):
             gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
             m.d.comb += gated.eq(Mux(event_write, event_acc[p] + weight[p], 0))
-            m.d.comb += s_wr.data[p].eq(gated)
-        with m.If(event_write):
-            m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
+            if forward:  # written a cycle later (zero after any other cycle, as clears need)
+                m.d.sync += sums[p].eq(gated)
+                m.d.comb += s_wr.data[p].eq(sums[p])
+            else:
+                m.d.comb += s_wr.data[p].eq(gated)
+        if forward:
+            with m.If(sums_written):
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(sums_group)]
+        else:
+            with m.If(event_write):
+                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
         m.d.sync += event_stage.eq(0)
 
         # The update pass in five stages, so that no cycle holds more than one carry chain:
@@ -677,7 +698,7 @@ class LIFLayer(wiring.Component):
                 # layer, whose last burst may have added to any group (a dense layer's last
                 # group is G - 1, read last).
                 if self.weight_stages or conv:
-                    drained = ~Cat(*event_stages).any()
+                    drained = ~Cat(*event_stages, *([sums_written] if forward else [])).any()
                 with m.If((update_group < G) & room & drained):
                     m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
                     if conv:
@@ -716,7 +737,7 @@ class LIFLayer(wiring.Component):
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
             | event_active
-            | Cat(*event_stages).any()
+            | Cat(*event_stages, *([sums_written] if forward else [])).any()
             | push_eot
             | spikes.r_rdy
             | serialiser.busy
