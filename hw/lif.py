@@ -225,7 +225,7 @@ class LIFLayer(wiring.Component):
         self.rows = self.groups * (lanes // self.update_lanes)
         self.conv = conv
         #: A conv layer with weight registers forwards its write-back sums to the reads of the
-        #: next two cycles (see ``elaborate``): its bursts need no gaps.
+        #: next three cycles (see ``elaborate``): its bursts need no gaps.
         self.forwards = conv is not None and self.weight_stages >= 1 and self.groups > 1
         if conv is not None:
             if not isinstance(conv, numerics.ConvGeometry):
