@@ -301,6 +301,11 @@ class LIFLayer(wiring.Component):
             shape=data.ArrayLayout(signed(self.membrane_bits), U), depth=R
         )
         v_rd, v_wr = RegisteredRead(m, membranes), membranes.write_port()
+        v_data, b_data = v_rd.data, b_rd.data  # the row's membranes and biases in update_stage
+        if self.forwards:  # (see ``slow_rows`` below) a second register: the output register
+            v_data = Signal.like(v_rd.data, name="membranes_outreg", reset_less=True)
+            b_data = Signal.like(b_rd.data, name="biases_outreg", reset_less=True)
+            m.d.sync += [v_data.eq(v_rd.data), b_data.eq(b_rd.data)]
         # A group's accumulators are read again at the earliest G cycles after their
         # write-back (G - 1 with ``register_weights``), so only G = 1 needs the read to see the
         # write of the same cycle; otherwise a read never meets the write of its address. (A
@@ -380,7 +385,11 @@ class LIFLayer(wiring.Component):
         update_at = Signal(row_layout)
         # With U < P a row's accumulators are picked from its group's word and registered in a
         # stage of their own (``select_stage``), which reads the row's membranes and biases.
-        narrow = S > 1
+        # A forwarding conv layer's membranes and biases are many rows, in block RAM: they are
+        # read a stage early (with the row's issue) and registered twice (the block RAM's
+        # output register), so the update pass takes the select stage of a narrow pass.
+        slow_rows = self.forwards
+        narrow = S > 1 or slow_rows
         select_stage = Signal()
         select_at = Signal(row_layout)
         select_sub = Signal.like(update_sub)
@@ -569,8 +578,8 @@ class LIFLayer(wiring.Component):
             else:
                 m.d.sync += [sum_stage.eq(1), sum_at.eq(update_at)]
             for u in range(U):
-                v_old = v_rd.data[u]  # zero at a sample's first timestep (see the write-back)
-                m.d.sync += drive[u].eq(b_rd.data[u] + row_acc[u])
+                v_old = v_data[u]  # zero at a sample's first timestep (see the write-back)
+                m.d.sync += drive[u].eq(b_data[u] + row_acc[u])
                 if split_leak:
                     m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> self.leak_shift)]
                 elif not self.leak_multiplier:
@@ -579,7 +588,7 @@ class LIFLayer(wiring.Component):
             # Every cycle, not only in the update stage, and without a reset: so the register
             # merges into the DSP's output register (an enable or a synchronous reset would
             # keep it in logic cells).
-            m.d.sync += [product[u].eq(v_rd.data[u] * factor) for u in range(U)]
+            m.d.sync += [product[u].eq(v_data[u] * factor) for u in range(U)]
         if split_leak:
             with m.If(leak_stage):
                 m.d.sync += [sum_stage.eq(1), sum_at.eq(leak_at)]
@@ -726,10 +735,11 @@ class LIFLayer(wiring.Component):
         # was in flight (so none is now). A register, a cycle late: the OR over the stages
         # would otherwise lie before the state register.
         m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & (update_group == G) & ~any_in_flight)
-        row_read = select_row if narrow else update_row  # read for ``update_stage``
+        # read for ``update_stage``: at the select stage, or at the issue with ``slow_rows``
+        row_read = select_row if narrow and not slow_rows else update_row
         bias_read = row_read
         if conv:
-            bias_read = select_bias_row if narrow else bias_row
+            bias_read = select_bias_row if narrow and not slow_rows else bias_row
         m.d.comb += [
             v_rd.addr.eq(row_read),
             b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, bias_read)),
