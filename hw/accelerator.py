@@ -276,6 +276,7 @@ class Accelerator(wiring.Component):
             bias_bits=s.bias_bits,
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
+            register_reads=self.register_weights,
         )
         # A FIFO between the last layer and the readout: its ``w_rdy`` comes from its own level
         # register, so the readout's ready does not reach into the layer's serialiser. Depth 3

@@ -86,7 +86,10 @@ class Readout(wiring.Component):
     busy : Out(1)
 
     The weight memory's output is registered before the score adders (the additions land a
-    cycle after the weights are read, and read-back words come a cycle later).
+    cycle after the weights are read, and read-back words come a cycle later). With
+    ``register_reads`` (the ECP5 builds: many hidden neurons put the step stamps and stable
+    counts in block RAM, whose output is slow) their reads are registered once more, in a stage
+    of their own, for the events and for the noise pass.
     """
 
     def __init__(
@@ -99,12 +102,13 @@ class Readout(wiring.Component):
         bias_bits,
         score_bits,
         lfsr_width=16,
+        register_reads=False,
     ):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, not {n_classes!r}")
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
-        self.lfsr_width = lfsr_width
+        self.lfsr_width, self.register_reads = lfsr_width, register_reads
         hidden_addr_bits = max(1, (n_hidden - 1).bit_length())
         class_addr_bits = max(1, (n_classes - 1).bit_length())
         super().__init__(
@@ -216,7 +220,12 @@ class Readout(wiring.Component):
         event_later, latch_later, check_later = Signal(), Signal(), Signal()  # not step 0
         event_scrub, latch_scrub, check_scrub = Signal(), Signal(), Signal()
         stable = Signal()
+        # With ``register_reads`` the stamp and the count are registered once more (``hold``).
+        hold_stage, hold_addr, hold_step = Signal(), Signal.like(event_addr), Signal(stamp_bits)
+        hold_before, hold_later, hold_scrub = Signal(stamp_bits), Signal(), Signal()
         stages = [event_stage, latch_stage, check_stage, add_stage]
+        if self.register_reads:
+            stages.append(hold_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
         with m.If(accept_event | accept_eot):
             m.d.sync += [
@@ -236,20 +245,30 @@ class Readout(wiring.Component):
         m.d.comb += st_rd.addr.eq(event_addr)
         count_next = Signal.like(c_rd.data)  # registered in check_stage, written in add_stage
         pipeline = [(event_stage, event_addr, event_step, event_later, event_scrub)]
+        stamp_data, count_data = st_rd.data, c_rd.data
+        before_stage, before = event_stage, event_before  # where the latch stage's g - 1 is
+        if self.register_reads:
+            stamp_data = Signal.like(st_rd.data, name="stamp_outreg", reset_less=True)
+            count_data = Signal.like(c_rd.data, name="count_outreg", reset_less=True)
+            m.d.sync += [stamp_data.eq(st_rd.data), count_data.eq(c_rd.data)]
+            pipeline.append((hold_stage, hold_addr, hold_step, hold_later, hold_scrub))
+            with m.If(event_stage):
+                m.d.sync += hold_before.eq(event_before)
+            before_stage, before = hold_stage, hold_before
         # The latch stage registers the stamp's verdicts (is it the current step ``g``, is it
         # ``g - 1``) and ``g - 1``, so the check stage's write is a short path.
         stamp_is_step, stamp_is_previous = Signal(), Signal()
         previous_step = Signal(stamp_bits)  # g - 1, wrapping
         count = Signal.like(c_rd.data)
         m.d.sync += [
-            stamp_is_step.eq(st_rd.data == latch_step),
-            stamp_is_previous.eq(st_rd.data == latch_before),
+            stamp_is_step.eq(stamp_data == latch_step),
+            stamp_is_previous.eq(stamp_data == latch_before),
             previous_step.eq(latch_before),
-            count.eq(c_rd.data),
+            count.eq(count_data),
         ]
         pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
-        with m.If(event_stage):
-            m.d.sync += latch_before.eq(event_before)
+        with m.If(before_stage):
+            m.d.sync += latch_before.eq(before)
         pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
         for here, there in zip(pipeline, pipeline[1:]):
             with m.If(here[0]):
@@ -302,18 +321,29 @@ class Readout(wiring.Component):
             draw.state.eq(noise_lane_seed),
             draw.probability.eq(noise_probability),
         ]
-        m.d.sync += [noise_fetch.eq(0), noise_stage.eq(0)]  # unless set below
+        # With ``register_reads`` the count is registered once more (``noise_hold``).
+        noise_hold = Signal()
+        hold_addr_n, hold_seed = Signal.like(fetch_addr), Signal.like(fetch_seed)
+        m.d.sync += [noise_fetch.eq(0), noise_stage.eq(0), noise_hold.eq(0)]  # unless set below
         with m.If(noise_fetch):
             write_count(fetch_addr, 0)
+        # The stage that registers the probability and reads the weights.
+        if self.register_reads:
+            with m.If(noise_fetch):
+                m.d.sync += [noise_hold.eq(1), hold_addr_n.eq(fetch_addr), hold_seed.eq(fetch_seed)]
+            weigh, weigh_addr, weigh_seed = noise_hold, hold_addr_n, hold_seed
+        else:
+            weigh, weigh_addr, weigh_seed = noise_fetch, fetch_addr, fetch_seed
+        with m.If(weigh):
             m.d.sync += [
                 noise_stage.eq(1),
-                noise_addr.eq(fetch_addr),
-                noise_lane_seed.eq(fetch_seed),
+                noise_addr.eq(weigh_addr),
+                noise_lane_seed.eq(weigh_seed),
                 noise_probability.eq(
                     Mux(
                         self.noise_fixed,
                         1 << (numerics.PROB_BITS - 1),
-                        prob_table[c_rd.data],
+                        prob_table[count_data],
                     )
                 ),
             ]
@@ -345,7 +375,7 @@ class Readout(wiring.Component):
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
             self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
-            w_rd.addr.eq(Mux(noise_fetch, fetch_addr, check_addr)),
+            w_rd.addr.eq(Mux(weigh, weigh_addr, check_addr)),
             c_rd.addr.eq(event_addr),
         ]
 
@@ -395,7 +425,9 @@ class Readout(wiring.Component):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # until the last addition has landed in the scores
-                with m.If(drained & ~noise_fetch & ~noise_stage & ~weighted & ~do_add):
+                with m.If(
+                    drained & ~noise_fetch & ~noise_hold & ~noise_stage & ~weighted & ~do_add
+                ):
                     m.next = "PICK"
 
             with m.State("PICK"):  # the class's score and its scaled bias, registered
