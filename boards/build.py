@@ -173,6 +173,9 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
         "register_weights": board in REGISTERED_WEIGHT_BOARDS or deep_spram,
         "leak_multiplier": shape.n_layers * shape.update_lanes <= count
         and shape.membrane_bits <= width,
+        "readout_weight_columns": (
+            block_ram_columns(shape.n_hidden) if board in REGISTERED_WEIGHT_BOARDS else None
+        ),
         "weight_columns": [
             block_ram_columns(shape.weight_words(l)) if board in REGISTERED_WEIGHT_BOARDS else None
             for l in range(shape.n_layers)
@@ -446,7 +449,13 @@ def build_board(
         "baud": baud,
         "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
         "accelerator_variant": {
-            k: variant[k] for k in ("register_weights", "leak_multiplier", "weight_columns")
+            k: variant[k]
+            for k in (
+                "register_weights",
+                "leak_multiplier",
+                "weight_columns",
+                "readout_weight_columns",
+            )
         },
         "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         "pll": None if pll is None else pll.params,

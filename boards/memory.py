@@ -103,7 +103,14 @@ def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[Memo
     H, C = shape.n_hidden, shape.n_classes
     stamp_bits = max(1, (H + 2).bit_length())
     plan += [
-        _map(board, "readout", "weights", H, C * shape.weight_bits),
+        _map(
+            board,
+            "readout",
+            "weights",
+            H,
+            C * shape.weight_bits,
+            columns=variant.get("readout_weight_columns"),
+        ),
         _map(board, "readout", "biases", C, shape.bias_bits),
         _map(board, "readout", "stable counts", H, max(1, (T - 1).bit_length())),
         _map(board, "readout", "step stamps", H, stamp_bits),

@@ -74,6 +74,8 @@ class Accelerator(wiring.Component):
         Per LIF layer: keep the weight words in column memories of this many bits, so that
         each column fits one block RAM's depth (:class:`hw.lif.LIFLayer`); ``None``: one
         memory.
+    readout_weight_columns : int or None
+        The same for the readout's weight memory (:class:`hw.readout.Readout`).
 
     Members
     -------
@@ -98,6 +100,7 @@ class Accelerator(wiring.Component):
         register_weights=False,
         leak_multiplier=False,
         weight_columns=None,
+        readout_weight_columns=None,
     ):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
@@ -108,7 +111,7 @@ class Accelerator(wiring.Component):
                 raise ValueError(
                     f"{name} needs one entry per LIF layer ({shape.n_layers}), not {len(per_layer)}"
                 )
-        self.weight_columns = weight_columns
+        self.weight_columns, self.readout_weight_columns = weight_columns, readout_weight_columns
         self.shape = shape
         self.weight_attrs, self.register_weights = weight_attrs, register_weights
         self.leak_multiplier = leak_multiplier
@@ -277,6 +280,7 @@ class Accelerator(wiring.Component):
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
             register_reads=self.register_weights,
+            weight_columns=self.readout_weight_columns,
         )
         # A FIFO between the last layer and the readout: its ``w_rdy`` comes from its own level
         # register, so the readout's ready does not reach into the layer's serialiser. Depth 3

@@ -89,7 +89,9 @@ class Readout(wiring.Component):
     cycle after the weights are read, and read-back words come a cycle later). With
     ``register_reads`` (the ECP5 builds: many hidden neurons put the step stamps and stable
     counts in block RAM, whose output is slow) their reads are registered once more, in a stage
-    of their own, for the events and for the noise pass.
+    of their own, for the events and for the noise pass. ``weight_columns``: keep the weight
+    words in column memories of that many bits (as ``hw.lif.LIFLayer`` does), so that each
+    is one block RAM and its output register can be the register before the adders.
     """
 
     def __init__(
@@ -103,12 +105,14 @@ class Readout(wiring.Component):
         score_bits,
         lfsr_width=16,
         register_reads=False,
+        weight_columns=None,
     ):
         if n_classes < 2:
             raise ValueError(f"n_classes must be at least 2, not {n_classes!r}")
         self.n_hidden, self.n_classes, self.timesteps = n_hidden, n_classes, timesteps
         self.weight_bits, self.bias_bits, self.score_bits = weight_bits, bias_bits, score_bits
         self.lfsr_width, self.register_reads = lfsr_width, register_reads
+        self.weight_columns = weight_columns
         hidden_addr_bits = max(1, (n_hidden - 1).bit_length())
         class_addr_bits = max(1, (n_classes - 1).bit_length())
         super().__init__(
@@ -137,12 +141,27 @@ class Readout(wiring.Component):
 
         # Weights and biases are written only while idle (configuration); a stable count is
         # never read in the cycle it is written (see below). (hw.ports)
-        m.submodules.weights = weights = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.weight_bits), C), depth=H
-        )
+        # The weights in one memory, or in column memories of ``weight_columns`` bits (each a
+        # single block RAM as deep as the memory: no multiplexer across blocks after the read).
+        word = data.ArrayLayout(signed(self.weight_bits), C)
+        step = self.weight_columns or word.size
+        w_addr = Signal(range(max(H, 2)))
+        w_data = Signal(word)  # the word read (the cycle after its address)
+        w_wr = self.weight_write  # every column is written at the bus's address
+        for k, lo in enumerate(range(0, word.size, step)):
+            hi = min(lo + step, word.size)
+            column = no_collision_memory(shape=hi - lo, depth=H)
+            m.submodules[f"weights{k}" if step < word.size else "weights"] = column
+            column_rd, column_wr = RegisteredRead(m, column), column.write_port()
+            m.d.comb += [
+                column_rd.addr.eq(w_addr),
+                w_data.as_value()[lo:hi].eq(column_rd.data),
+                column_wr.en.eq(w_wr.en),
+                column_wr.addr.eq(w_wr.addr),
+                column_wr.data.eq(w_wr.data[lo:hi]),
+            ]
         m.submodules.biases = biases = no_collision_memory(shape=signed(self.bias_bits), depth=C)
         m.submodules.counts = counts = no_collision_memory(shape=unsigned(count_bits), depth=H)
-        w_rd, w_wr = RegisteredRead(m, weights), weights.write_port()
         b_wr = biases.write_port()
         b_rd = RegisteredRead(m, biases)
         c_wr = counts.write_port()
@@ -159,8 +178,8 @@ class Readout(wiring.Component):
         def write_count(addr, value):
             m.d.sync += [count_we.eq(1), count_waddr.eq(addr), count_wdata.eq(value)]
 
-        for port, bus in ((w_wr, self.weight_write), (b_wr, self.bias_write)):
-            m.d.comb += [port.en.eq(bus.en), port.addr.eq(bus.addr), port.data.eq(bus.data)]
+        bus = self.bias_write
+        m.d.comb += [b_wr.en.eq(bus.en), b_wr.addr.eq(bus.addr), b_wr.data.eq(bus.data)]
 
         scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
@@ -179,7 +198,7 @@ class Readout(wiring.Component):
         add = Signal()
         weighted, from_noise, do_add = Signal(), Signal(), Signal()
         weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
-        m.d.sync += [weighted.eq(add), from_noise.eq(noise_stage), weight.eq(w_rd.data)]
+        m.d.sync += [weighted.eq(add), from_noise.eq(noise_stage), weight.eq(w_data)]
         m.d.sync += do_add.eq(weighted)
         for c in range(C):
             noise_addend = times_constant(weight[c], maps)
@@ -375,7 +394,7 @@ class Readout(wiring.Component):
             self.o.payload.last.eq(out_class == C - 1),
             self.o.payload.cycles.eq(self.cycles),
             self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
-            w_rd.addr.eq(Mux(weigh, weigh_addr, check_addr)),
+            w_addr.eq(Mux(weigh, weigh_addr, check_addr)),
             c_rd.addr.eq(event_addr),
         ]
 
@@ -458,7 +477,7 @@ class Readout(wiring.Component):
 
         # Read-back (only while idle) takes the weight and bias read ports.
         with m.If(self.weight_read.en):
-            m.d.comb += w_rd.addr.eq(self.weight_read.addr)
+            m.d.comb += w_addr.eq(self.weight_read.addr)
         with m.If(self.bias_read.en):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes from the register, a cycle later.

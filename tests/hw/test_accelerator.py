@@ -104,7 +104,12 @@ CONV_CASES = [
         2,
         2,
         None,
-        {"register_weights": True, "leak_multiplier": True, "weight_columns": [1, 1]},
+        {
+            "register_weights": True,
+            "leak_multiplier": True,
+            "weight_columns": [1, 1],
+            "readout_weight_columns": 3,  # 3-bit columns of the readout's 24-bit words
+        },
     ),
 ]
 
