@@ -21,11 +21,13 @@ number of taps; the bursts follow one a cycle by adding constants.
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from sw.numerics import ConvGeometry
 
 from .lif import burst_layout, event_layout
+from .ports import feed_fifo
 
 __all__ = ["reciprocal", "ConvExpander"]
 
@@ -166,19 +168,26 @@ class ConvExpander(wiring.Component):
         take_last = Signal()  # the burst generator takes the last stage's entry
         # A stage takes when it is empty or its entry moves on (a chain of gates, no state).
         ready_after = advance[1:] + [take_last]
-        incoming = [self.i.valid] + valid[:-1]
+        # The input goes through a three-entry FIFO whose ``ready`` is its own level register, so
+        # the stages' chain of ``advance`` gates ends at its read side and does not reach into
+        # the block upstream (on the UP5K that chain ran through the serialiser or the input).
+        events = event_layout(g.n_in)
+        m.submodules.queue = queue = SyncFIFOBuffered(width=events.size, depth=3)
+        feed_fifo(m, self.i, queue)
+        taken = data.View(events, queue.r_data)
+        incoming = [queue.r_rdy] + valid[:-1]
         for n in range(stages):
             m.d.comb += advance[n].eq(~valid[n] | ready_after[n])
             with m.If(advance[n]):
                 m.d.sync += valid[n].eq(incoming[n])
-        m.d.comb += self.i.ready.eq(advance[0])
+        m.d.comb += queue.r_en.eq(advance[0])
 
         with m.If(advance[0]):
-            a = self.i.payload.addr
+            a = taken.addr
             m.d.sync += [
                 s1.a.eq(a),
                 s1.q1.eq(_divide(a, d1, n_in - 1)),
-                s1.eot.eq(self.i.payload.eot),
+                s1.eot.eq(taken.eot),
             ]
         with m.If(advance[1]):
             m.d.sync += [
@@ -280,7 +289,7 @@ class ConvExpander(wiring.Component):
             if Gc == 1 and self.gaps:
                 m.d.sync += gap.eq(holding & ~burst.eot & ~s5.eot & (s5.group == burst.group))
 
-        m.d.comb += self.busy.eq(holding | Cat(*valid).any())
+        m.d.comb += self.busy.eq(holding | Cat(*valid).any() | (queue.level != 0))
         return m
 
 

@@ -565,7 +565,9 @@ class LIFLayer(wiring.Component):
         m.d.sync += [stage.eq(0) for stage in stages]
         row_acc = [s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
         if narrow:
-            row_acc = [Signal(signed(self.acc_bits), name=f"row_acc{u}") for u in range(U)]
+            row_acc = [
+                Signal(signed(self.acc_bits), name=f"row_acc{u}", reset_less=True) for u in range(U)
+            ]
             with m.If(select_stage):
                 m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
                 for u in range(U):
