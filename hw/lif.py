@@ -571,8 +571,13 @@ class LIFLayer(wiring.Component):
             with m.If(select_stage):
                 m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
                 for u in range(U):
-                    lanes = Array(s_rd.data[j * U + u] for j in range(S))
-                    m.d.sync += row_acc[u].eq(lanes[select_sub])
+                    if S == 1:  # (``slow_rows``) straight from the read: no multiplexer, whose
+                        # out-of-range zero would become a reset that keeps the register from
+                        # being the block RAM's output register
+                        m.d.sync += row_acc[u].eq(s_rd.data[u])
+                    else:
+                        lanes = Array(s_rd.data[j * U + u] for j in range(S))
+                        m.d.sync += row_acc[u].eq(lanes[select_sub])
         m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
