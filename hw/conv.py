@@ -27,7 +27,6 @@ from amaranth.lib.wiring import In, Out
 from sw.numerics import ConvGeometry
 
 from .lif import burst_layout, event_layout
-from .ports import feed_fifo
 
 __all__ = ["reciprocal", "ConvExpander"]
 
@@ -162,47 +161,40 @@ class ConvExpander(wiring.Component):
             )
         )
         s5 = Signal(start)
+        # The stages move every cycle, into ``starts``, a FIFO with an entry for each stage and
+        # three more: an input is taken while its level (a cycle old: a register) leaves room
+        # for everything in flight. So ``i.ready`` is a register, and no chain of ready gates
+        # runs from the layer through the stages into the block upstream (it limited the UP5K
+        # to 40 MHz and the ULX3S to 103 MHz).
         stages = 5
         valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
-        advance = [Signal(name=f"s{n + 1}_advance") for n in range(stages)]  # takes an entry
-        take_last = Signal()  # the burst generator takes the last stage's entry
-        # A stage takes when it is empty or its entry moves on (a chain of gates, no state).
-        ready_after = advance[1:] + [take_last]
-        # The input goes through a three-entry FIFO whose ``ready`` is its own level register, so
-        # the stages' chain of ``advance`` gates ends at its read side and does not reach into
-        # the block upstream (on the UP5K that chain ran through the serialiser or the input).
-        events = event_layout(g.n_in)
-        m.submodules.queue = queue = SyncFIFOBuffered(width=events.size, depth=3)
-        feed_fifo(m, self.i, queue)
-        taken = data.View(events, queue.r_data)
-        incoming = [queue.r_rdy] + valid[:-1]
-        for n in range(stages):
-            m.d.comb += advance[n].eq(~valid[n] | ready_after[n])
-            with m.If(advance[n]):
-                m.d.sync += valid[n].eq(incoming[n])
-        m.d.comb += queue.r_en.eq(advance[0])
+        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 3)
+        room = Signal()
+        m.d.sync += room.eq(starts.w_level < 2)
+        m.d.comb += self.i.ready.eq(room)
+        m.d.sync += [valid[0].eq(self.i.valid & room)]
+        m.d.sync += [valid[n].eq(valid[n - 1]) for n in range(1, stages)]
+        m.d.comb += [starts.w_data.eq(s5), starts.w_en.eq(valid[-1])]
+        s5_out = data.View(start, starts.r_data)
 
-        with m.If(advance[0]):
-            a = taken.addr
-            m.d.sync += [
-                s1.a.eq(a),
-                s1.q1.eq(_divide(a, d1, n_in - 1)),
-                s1.eot.eq(taken.eot),
-            ]
-        with m.If(advance[1]):
-            m.d.sync += [
-                s2.r1.eq(s1.a - s1.q1 * d1),
-                s2.q1.eq(s1.q1),
-                s2.q2.eq(_divide(s1.q1, d2, q1_max)),
-                s2.eot.eq(s1.eot),
-            ]
-        with m.If(advance[2]):
-            r2 = s2.q1 - s2.q2 * d2
-            if g.input_order == "chw":
-                c, y, x = s2.q2, r2, s2.r1
-            else:
-                c, y, x = s2.r1, s2.q2, r2
-            m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2.eot)]
+        a = self.i.payload.addr
+        m.d.sync += [
+            s1.a.eq(a),
+            s1.q1.eq(_divide(a, d1, n_in - 1)),
+            s1.eot.eq(self.i.payload.eot),
+        ]
+        m.d.sync += [
+            s2.r1.eq(s1.a - s1.q1 * d1),
+            s2.q1.eq(s1.q1),
+            s2.q2.eq(_divide(s1.q1, d2, q1_max)),
+            s2.eot.eq(s1.eot),
+        ]
+        r2 = s2.q1 - s2.q2 * d2
+        if g.input_order == "chw":
+            c, y, x = s2.q2, r2, s2.r1
+        else:
+            c, y, x = s2.r1, s2.q2, r2
+        m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2.eot)]
 
         OW = g.out_width
         row_table = axis_table(g, H, g.map_height, g.out_height, k * Gc, OW * Gc)
@@ -215,27 +207,26 @@ class ConvExpander(wiring.Component):
             Const(entry, start.size)
             for entry in (_pack(start, weight_addr=w, group=a, cols=n) for w, a, n in col_table)
         )
-        with m.If(advance[3]):
-            m.d.sync += [
-                s4.c_word.eq(s3.c * (k * k * Gc)),
-                s4.row.eq(row[s3.y]),
-                s4.col.eq(col[s3.x]),
-                s4.eot.eq(s3.eot),
-            ]
-        with m.If(advance[4]):
-            m.d.sync += [
-                s5.weight_addr.eq(s4.c_word + s4.row.weight_addr + s4.col.weight_addr),
-                s5.group.eq(s4.row.group + s4.col.group),
-                s5.rows.eq(s4.row.rows),
-                s5.cols.eq(s4.col.cols),
-                s5.eot.eq(s4.eot),
-            ]
+        m.d.sync += [
+            s4.c_word.eq(s3.c * (k * k * Gc)),
+            s4.row.eq(row[s3.y]),
+            s4.col.eq(col[s3.x]),
+            s4.eot.eq(s3.eot),
+        ]
+        m.d.sync += [
+            s5.weight_addr.eq(s4.c_word + s4.row.weight_addr + s4.col.weight_addr),
+            s5.group.eq(s4.row.group + s4.col.group),
+            s5.rows.eq(s4.row.rows),
+            s5.cols.eq(s4.col.cols),
+            s5.eot.eq(s4.eot),
+        ]
 
         # Burst generator: the current event's bursts, kernel rows outer, columns inner. Along
         # a row the tap moves ``stride`` columns (``stride * Gc`` words) and the output one
         # position left (``Gc`` groups); a new row moves ``stride`` kernel rows and one output
         # row up.
         holding = Signal()  # a burst (or token) is offered
+        take_last = Signal()  # the next event's first burst (or token) is taken from ``starts``
         burst = Signal(burst_layout(self.weight_words, self.groups))
         row_addr = Signal.like(burst.weight_addr)  # the current row's first burst
         row_group = Signal.like(burst.group)
@@ -250,7 +241,8 @@ class ConvExpander(wiring.Component):
         m.d.comb += [
             self.o.valid.eq(holding & ~gap),
             self.o.payload.eq(burst),
-            take_last.eq(valid[-1] & (~holding | (self.o.ready & ~gap & last))),
+            starts.r_en.eq(take_last),
+            take_last.eq(starts.r_rdy & (~holding | (self.o.ready & ~gap & last))),
         ]
         m.d.sync += gap.eq(0)
         with m.If(self.o.valid & self.o.ready & ~last):
@@ -274,22 +266,24 @@ class ConvExpander(wiring.Component):
         with m.Elif(self.o.valid & self.o.ready):
             m.d.sync += holding.eq(0)
         with m.If(take_last):
-            empty = ~s5.eot & ((s5.rows == 0) | (s5.cols == 0))  # reaches no neuron
+            empty = ~s5_out.eot & ((s5_out.rows == 0) | (s5_out.cols == 0))  # reaches no neuron
             m.d.sync += [
                 holding.eq(~empty),
-                burst.weight_addr.eq(s5.weight_addr),
-                burst.group.eq(s5.group),
-                burst.eot.eq(s5.eot),
-                row_addr.eq(s5.weight_addr),
-                row_group.eq(s5.group),
-                cols.eq(s5.cols),
-                col_left.eq(Mux(s5.eot, 0, s5.cols - 1)),
-                rows_left.eq(Mux(s5.eot, 0, s5.rows - 1)),
+                burst.weight_addr.eq(s5_out.weight_addr),
+                burst.group.eq(s5_out.group),
+                burst.eot.eq(s5_out.eot),
+                row_addr.eq(s5_out.weight_addr),
+                row_group.eq(s5_out.group),
+                cols.eq(s5_out.cols),
+                col_left.eq(Mux(s5_out.eot, 0, s5_out.cols - 1)),
+                rows_left.eq(Mux(s5_out.eot, 0, s5_out.rows - 1)),
             ]
             if Gc == 1 and self.gaps:
-                m.d.sync += gap.eq(holding & ~burst.eot & ~s5.eot & (s5.group == burst.group))
+                m.d.sync += gap.eq(
+                    holding & ~burst.eot & ~s5_out.eot & (s5_out.group == burst.group)
+                )
 
-        m.d.comb += self.busy.eq(holding | Cat(*valid).any() | (queue.level != 0))
+        m.d.comb += self.busy.eq(holding | Cat(*valid).any() | (starts.level != 0))
         return m
 
 
