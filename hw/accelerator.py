@@ -145,8 +145,13 @@ class Accelerator(wiring.Component):
         # 1: address applied, then the ports answer; captured in ``capture`` (later by the
         # weight registers: the weight read-back comes from the registered copies).
         weight_stages = [
-            weight_register_stages(self.register_weights, columns, s.lanes * s.weight_bits)
-            for columns in self.weight_columns
+            weight_register_stages(
+                self.register_weights,
+                columns,
+                s.lanes * s.weight_bits,
+                forwarding=s.convs[l] is not None and s.groups(l) > 1,
+            )
+            for l, columns in enumerate(self.weight_columns)
         ]
         capture = 2 + max(weight_stages + [1])  # the readout's weights are registered
         read_phase = Signal(range(capture + 1))

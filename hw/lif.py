@@ -76,7 +76,9 @@ class MemoryReadSignature(wiring.Signature):
 MANY_COLUMNS = 16
 
 
-def weight_register_stages(register_weights: bool, weight_columns, word_bits: int) -> int:
+def weight_register_stages(
+    register_weights: bool, weight_columns, word_bits: int, forwarding: bool = False
+) -> int:
     """Registers between a LIF layer's weight memory and its adders: one with
     ``register_weights``, and one more when the words are split into ``MANY_COLUMNS`` or more
     columns (block RAMs, which then spread over the die's block RAM rows), so that each
@@ -85,9 +87,14 @@ def weight_register_stages(register_weights: bool, weight_columns, word_bits: in
     A few columns lie close together and need no second register (the ULX3S digits build at
     P=8, 4 columns, reaches 127 MHz without it), and leaving it out there also keeps that
     netlist clear of the Yosys 0.70 ABC9 assertion (docs/boards.md) which the second register
-    trips there."""
+    trips there.
+
+    ``forwarding`` (a conv layer with more than one group, whose accumulators are read three
+    cycles before their sums: ``LIFLayer.forwards``): two registers at least, so that the
+    accumulators can be read with the weights."""
     columns = -(-word_bits // weight_columns) if weight_columns else 1
-    return int(register_weights) + int(register_weights and columns >= MANY_COLUMNS)
+    stages = int(register_weights) + int(register_weights and columns >= MANY_COLUMNS)
+    return max(stages, 2) if register_weights and forwarding else stages
 
 
 def saturate(value, bits: int):
@@ -218,15 +225,15 @@ class LIFLayer(wiring.Component):
                 f"weight_columns must be a positive integer or None, not {weight_columns!r}"
             )
         self.weight_columns = weight_columns
-        self.weight_stages = weight_register_stages(
-            register_weights, weight_columns, lanes * weight_bits
-        )
         self.groups = -(-n_out // lanes)
         self.rows = self.groups * (lanes // self.update_lanes)
         self.conv = conv
         #: A conv layer with weight registers forwards its write-back sums to the reads of the
-        #: next three cycles (see ``elaborate``): its bursts need no gaps.
-        self.forwards = conv is not None and self.weight_stages >= 1 and self.groups > 1
+        #: next four cycles (see ``elaborate``): its bursts need no gaps.
+        self.forwards = conv is not None and register_weights and self.groups > 1
+        self.weight_stages = weight_register_stages(
+            register_weights, weight_columns, lanes * weight_bits, self.forwards
+        )
         if conv is not None:
             if not isinstance(conv, numerics.ConvGeometry):
                 raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
@@ -460,7 +467,9 @@ class LIFLayer(wiring.Component):
         if forward:
             # Read two cycles before the write-back stage: with the event's weight address
             # (one weight register) or a stage later (two).
-            if self.weight_stages == 1:
+            # Read three cycles before the sums: with the event's weight address (two weight
+            # registers) or a stage later (three).
+            if self.weight_stages == 2:
                 reading, read_group = event_active, acc_group
             else:
                 reading, read_group = event_stages[0], event_groups[0]
@@ -468,23 +477,28 @@ class LIFLayer(wiring.Component):
             m.d.comb += port.addr.eq(read_group)
             read_data = Signal(acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
             event_acc = Signal(acc_shape, reset_less=True, name="acc_outreg")
-            m.d.sync += [read_data.eq(port.data), event_acc.eq(read_data)]
+            # The block RAM's register, its output register, and one by the adders (the blocks of
+            # a wide word lie far apart: 4.5 ns of routing).
+            outreg = Signal(acc_shape, reset_less=True, name="acc_outreg_near")
+            m.d.sync += [read_data.eq(port.data), outreg.eq(read_data), event_acc.eq(outreg)]
             # The sums are registered before they are written (the block RAMs of a wide word
-            # lie far apart), so a read misses the write-backs of the three reads before it:
+            # lie far apart), so a read misses the write-backs of the four reads before it:
             # their groups (valid: an event's read) and which of them was the read's own,
             # carried to the sum stage.
-            misses = 3
+            misses = 4
             last = [Signal.like(read_group, name=f"read_group_{k + 1}") for k in range(misses)]
             last_valid = [Signal(name=f"read_valid_{k + 1}") for k in range(misses)]
             m.d.sync += [last[0].eq(read_group), last_valid[0].eq(reading)]
             for k in range(1, misses):
                 m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
             same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
+            same_later = [Signal(name=f"same_as_{k + 1}_later") for k in range(misses)]
             same_at_sum = [Signal(name=f"same_as_{k + 1}_at_sum") for k in range(misses)]
             for k in range(misses):
                 m.d.sync += [
                     same[k].eq(last_valid[k] & (read_group == last[k])),
-                    same_at_sum[k].eq(same[k]),
+                    same_later[k].eq(same[k]),
+                    same_at_sum[k].eq(same_later[k]),
                 ]
             # The registered sums (the write data) and the two before them.
             sums = Signal(acc_shape, reset_less=True, name="acc_write_data")
