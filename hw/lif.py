@@ -320,9 +320,9 @@ class LIFLayer(wiring.Component):
         # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
         acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
         # A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
-        # output is slow: the event phase reads them through a port of its own, two cycles
+        # output is slow: the event phase reads them through a port of its own, three cycles
         # before the sums (the second register is the block RAM's output register), registers
-        # the sums before writing them, and takes the sums of one of the three write-backs
+        # the sums before writing them, and takes the sums of one of the four write-backs
         # before instead when that was its group (forwarding: those writes came too late).
         forward = self.forwards
         if G == 1:
@@ -465,8 +465,6 @@ class LIFLayer(wiring.Component):
             m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
         event_acc = s_rd.data  # the accumulators an event's weights are added to
         if forward:
-            # Read two cycles before the write-back stage: with the event's weight address
-            # (one weight register) or a stage later (two).
             # Read three cycles before the sums: with the event's weight address (two weight
             # registers) or a stage later (three).
             if self.weight_stages == 2:
