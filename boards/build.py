@@ -176,8 +176,12 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
         "readout_weight_columns": (
             block_ram_columns(shape.n_hidden) if board in REGISTERED_WEIGHT_BOARDS else None
         ),
+        # (a shallow memory in one column: it is written at an address of its own, and no
+        # write multiplexer lies before its reads)
         "weight_columns": [
-            block_ram_columns(shape.weight_words(l)) if board in REGISTERED_WEIGHT_BOARDS else None
+            (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
+            if board in REGISTERED_WEIGHT_BOARDS
+            else None
             for l in range(shape.n_layers)
         ],
     }

@@ -98,7 +98,18 @@ def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[Memo
         )
         plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
-        plan.append(_map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l)))
+        accumulators = _map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l))
+        if shape.convs[l] and variant["register_weights"] and shape.groups(l) > 1:
+            # read through two ports (hw.lif: the forwarding event phase): two copies
+            accumulators = MemoryUse(
+                block,
+                "accumulators x2",
+                accumulators.words,
+                accumulators.bits,
+                accumulators.kind,
+                2 * accumulators.blocks,
+            )
+        plan.append(accumulators)
         plan.append(_map(board, block, "spike FIFO", 16, P + shape.groups(l).bit_length() + 1))
     H, C = shape.n_hidden, shape.n_classes
     stamp_bits = max(1, (H + 2).bit_length())
