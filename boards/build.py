@@ -108,9 +108,12 @@ def default_lanes(model, board: str) -> int:
     return lanes
 
 
-def board_shape(model, board: str, lanes: int, update_lanes: int | None = None):
+def board_shape(model, board: str, lanes: int | None, update_lanes: int | None = None):
     """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
-    ``lanes``; ``update_lanes`` ``None``: the board's default (:data:`BOARD_UPDATE_LANES`)."""
+    ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
+    (:data:`BOARD_UPDATE_LANES`)."""
+    if lanes is None:
+        lanes = default_lanes(model, board)
     if update_lanes is None:
         update_lanes = min(BOARD_UPDATE_LANES.get(board, lanes), lanes)
     return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
@@ -393,7 +396,7 @@ def build_board(
     model_path,
     board: str,
     *,
-    lanes: int = 8,
+    lanes: int | None = None,
     update_lanes: int | None = None,
     baud: int = DEFAULT_BAUD,
     build_dir="build/boards",
@@ -407,6 +410,7 @@ def build_board(
     Yosys and nextpnr take longer."""
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
+    lanes = shape.lanes
     toolchain_env()
     clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
     narrow = "" if shape.update_lanes == lanes else f"U{shape.update_lanes}"

@@ -33,7 +33,7 @@ def deploy(
     port=None,
     sim=False,
     sim_link="verilator",
-    lanes=8,
+    lanes=None,
     update_lanes=None,
     samples=None,
     baud=115_200,

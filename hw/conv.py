@@ -131,15 +131,36 @@ class ConvExpander(wiring.Component):
         k, s = g.kernel, g.stride
         n_in = g.n_in
 
-        # Decode in three registered stages: a // d1; then a % d1 and q1 // d2; then q1 % d2.
+        # Decode in four registered stages: q1 = a // d1; q1 * d1 and q2 = q1 // d2; a % d1 and
+        # q2 * d2; q1 % d2.
         # chw: a = (c H + y) W + x (d1 = W, d2 = H);  hwc: a = (y W + x) C + c (d1 = C, d2 = W).
         d1, d2 = (W, H) if g.input_order == "chw" else (C, W)
         q1_max = (n_in - 1) // d1
         addr_shape = unsigned(max(1, (n_in - 1).bit_length()))
         s1 = Signal(data.StructLayout({"a": addr_shape, "q1": range(q1_max + 1), "eot": 1}))
+        # (each product by a constant, a DSP block, in a stage of its own, and each
+        # difference in the next)
+        q2_max = q1_max // d2
         s2 = Signal(
             data.StructLayout(
-                {"r1": range(d1), "q1": range(q1_max + 1), "q2": range(q1_max // d2 + 1), "eot": 1}
+                {
+                    "a": addr_shape,
+                    "p1": range(q1_max * d1 + 1),
+                    "q1": range(q1_max + 1),
+                    "q2": range(q2_max + 1),
+                    "eot": 1,
+                }
+            )
+        )
+        s2b = Signal(
+            data.StructLayout(
+                {
+                    "r1": range(d1),
+                    "q1": range(q1_max + 1),
+                    "q2": range(q2_max + 1),
+                    "p2": range(q2_max * d2 + 1),
+                    "eot": 1,
+                }
             )
         )
         coords = data.StructLayout({"c": range(C), "y": range(H), "x": range(W), "eot": 1})
@@ -162,15 +183,15 @@ class ConvExpander(wiring.Component):
         )
         s5 = Signal(start)
         # The stages move every cycle, into ``starts``, a FIFO with an entry for each stage and
-        # three more: an input is taken while its level (a cycle old: a register) leaves room
+        # four more: an input is taken while its level (a cycle old: a register) leaves room
         # for everything in flight. So ``i.ready`` is a register, and no chain of ready gates
         # runs from the layer through the stages into the block upstream (it limited the UP5K
         # to 40 MHz and the ULX3S to 103 MHz).
-        stages = 5
+        stages = 6
         valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
-        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 3)
+        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 4)
         room = Signal()
-        m.d.sync += room.eq(starts.w_level < 2)
+        m.d.sync += room.eq(starts.level < 2)
         m.d.comb += self.i.ready.eq(room)
         m.d.sync += [valid[0].eq(self.i.valid & room)]
         m.d.sync += [valid[n].eq(valid[n - 1]) for n in range(1, stages)]
@@ -184,17 +205,25 @@ class ConvExpander(wiring.Component):
             s1.eot.eq(self.i.payload.eot),
         ]
         m.d.sync += [
-            s2.r1.eq(s1.a - s1.q1 * d1),
+            s2.a.eq(s1.a),
+            s2.p1.eq(s1.q1 * d1),
             s2.q1.eq(s1.q1),
             s2.q2.eq(_divide(s1.q1, d2, q1_max)),
             s2.eot.eq(s1.eot),
         ]
-        r2 = s2.q1 - s2.q2 * d2
+        m.d.sync += [
+            s2b.r1.eq(s2.a - s2.p1),
+            s2b.q1.eq(s2.q1),
+            s2b.q2.eq(s2.q2),
+            s2b.p2.eq(s2.q2 * d2),
+            s2b.eot.eq(s2.eot),
+        ]
+        r2 = s2b.q1 - s2b.p2
         if g.input_order == "chw":
-            c, y, x = s2.q2, r2, s2.r1
+            c, y, x = s2b.q2, r2, s2b.r1
         else:
-            c, y, x = s2.r1, s2.q2, r2
-        m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2.eot)]
+            c, y, x = s2b.r1, s2b.q2, r2
+        m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2b.eot)]
 
         OW = g.out_width
         row_table = axis_table(g, H, g.map_height, g.out_height, k * Gc, OW * Gc)

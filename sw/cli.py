@@ -287,9 +287,7 @@ UPDATE_LANES_HELP = (
 
 
 def cmd_build(args):
-    from boards.build import BuildError, build_board, default_lanes, format_report
-
-    from .modelfile import load_model
+    from boards.build import BuildError, build_board, format_report
 
     failures = []  # placement seeds in turn, until one builds, fits and meets the clock
     for seed in args.seed:
@@ -297,7 +295,7 @@ def cmd_build(args):
             summary = build_board(
                 args.model,
                 args.board,
-                lanes=args.lanes or default_lanes(load_model(args.model), args.board),
+                lanes=args.lanes,
                 update_lanes=args.update_lanes,
                 baud=args.baud,
                 build_dir=args.build_dir,
@@ -316,11 +314,8 @@ def cmd_build(args):
 
 
 def cmd_deploy(args):
-    from boards.build import default_lanes
     from boards.client import DeviceError
     from boards.deploy import deploy
-
-    from .modelfile import load_model
 
     try:
         summary = deploy(
@@ -329,7 +324,7 @@ def cmd_deploy(args):
             port=args.port,
             sim=args.sim,
             sim_link=args.sim_link,
-            lanes=args.lanes or default_lanes(load_model(args.model), args.board),
+            lanes=args.lanes,
             update_lanes=args.update_lanes,
             samples=args.samples,
             baud=args.baud,
