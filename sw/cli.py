@@ -4,12 +4,102 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
 
 __all__ = ["main"]
+
+#: Set to 1 to see the traceback behind an error line.
+DEBUG_ENV = "STABLESPIKE_DEBUG"
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``PROG: error: ...``, exit code 2); the
+    usage is one ``--help`` away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def integer(lo: int | None = None, hi: int | None = None):
+    """An argparse type: an integer in ``lo..hi`` (either end open when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, found {text!r}")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, found {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a probability in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), found {text!r}")
+    return value
+
+
+def _writable_folder(path: Path) -> str | None:
+    """Why files cannot be made in ``path`` (created if missing), or None."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def output_folder(text: str) -> Path:
+    """An argparse type: a folder that exists or can be made, and is writable."""
+    problem = _writable_folder(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {problem}")
+    return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file path whose folder is writable (the file is replaced)."""
+    path = Path(text)
+    problem = f"{path} is a folder" if path.is_dir() else _writable_folder(path.parent)
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {problem}")
+    return path
+
+
+def fail(message: str):
+    """End the command with one error line and exit code 2."""
+    print(f"stablespike: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+COUNT = integer(1)
+SEED = integer(0, (1 << 31) - 1)
+LANES = integer(1, 256)
 
 
 def _train_parser(sub):
@@ -31,19 +121,21 @@ def _train_parser(sub):
         default=d.method,
         help="baseline (CE only), stablespike (CE + L_spike + L_noise), or one term",
     )
-    p.add_argument("--timesteps", "-T", type=int, default=d.timesteps)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--timesteps", "-T", type=integer(1, 64), default=d.timesteps)
+    p.add_argument("--epochs", type=COUNT, default=d.epochs)
+    p.add_argument("--seed", type=SEED, default=d.seed)
     p.add_argument(
         "--arch", default=d.arch, help="mlp:128 | mlp:256,256 | conv:8,16 (default %(default)s)"
     )
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--leak-shift", type=int, default=d.leak_shift, help="k of the leak v - v/2^k")
+    p.add_argument("--batch-size", type=COUNT, default=d.batch_size)
+    p.add_argument("--lr", type=positive_number, default=d.lr)
+    p.add_argument(
+        "--leak-shift", type=integer(1, 30), default=d.leak_shift, help="k of the leak v - v/2^k"
+    )
     p.add_argument("--reset", choices=("hard", "subtract"), default=d.reset)
     p.add_argument("--beta", type=float, default=d.beta, help="weight of L_spike")
     p.add_argument("--gamma", type=float, default=d.gamma, help="weight of L_noise")
-    p.add_argument("--alpha", type=float, default=d.alpha, help="KL temperature")
+    p.add_argument("--alpha", type=positive_number, default=d.alpha, help="KL temperature")
     p.add_argument("--skeleton-op", choices=SKELETON_OPS, default=d.skeleton_op)
     p.add_argument(
         "--skeleton-all-layers",
@@ -65,7 +157,7 @@ def _train_parser(sub):
     )
     p.add_argument(
         "--noise-prob-shift",
-        type=int,
+        type=integer(0, 16),
         default=d.noise_prob_shift,
         help="noise probability = stable rate / 2^shift",
     )
@@ -75,9 +167,9 @@ def _train_parser(sub):
         default=d.noise_source,
         help="torch RNG, or the contract's LFSR (the accelerator's exact draws)",
     )
-    p.add_argument("--limit-train", type=int, default=None, help="train on the first N samples")
+    p.add_argument("--limit-train", type=COUNT, default=None, help="train on the first N samples")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--out", type=output_folder, required=True, help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -122,7 +214,7 @@ def cmd_export(args):
         f"{summary['golden_equals_torch']}"
     )
     if not summary["golden_equals_torch"]:
-        sys.exit("error: the golden model and the quantised forward disagree")
+        fail("the golden model and the quantised forward disagree")
 
 
 def cmd_eval(args):
@@ -131,14 +223,14 @@ def cmd_eval(args):
     target = Path(args.target)
     if args.engine == "golden":
         if target.is_dir():
-            sys.exit(
-                f"error: {target} is a run folder; --engine golden takes a model file "
+            fail(
+                f"{target} is a run folder; --engine golden takes a model file "
                 f"(make one with 'stablespike export {target} --out model.npz')"
             )
         result = evaluate_golden(target, mode=args.mode, limit=args.limit, data_root=args.data_root)
     else:
         if not target.is_dir():
-            sys.exit(f"error: --engine float takes a run folder, not {target}")
+            fail(f"--engine float takes a run folder, not {target}")
         result = evaluate_float_run(target)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -208,7 +300,7 @@ def cmd_sim(args):
             random_inputs=args.random_inputs,
         )
     except SimulationError as e:
-        sys.exit(f"error: {e}")
+        fail(str(e))
     if args.json:
         print(json.dumps(result, indent=1))
         return
@@ -309,7 +401,7 @@ def cmd_build(args):
             if seed != args.seed[-1]:
                 print(f"{failures[-1]}; trying the next seed", file=sys.stderr)
     else:
-        sys.exit("error: " + "\n".join(failures))
+        fail("; ".join(failures))
     print(json.dumps(summary, indent=1) if args.json else format_report(summary))
 
 
@@ -334,7 +426,7 @@ def cmd_deploy(args):
             clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
         )
     except DeviceError as e:
-        sys.exit(f"error: {e}")
+        fail(str(e))
     if args.json:
         print(json.dumps(summary, indent=1))
         return
@@ -370,7 +462,11 @@ def cmd_data(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="stablespike", description=__doc__)
+    parser = Parser(
+        prog="stablespike",
+        description=__doc__,
+        epilog=f"{DEBUG_ENV}=1 shows the traceback behind an error.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub).set_defaults(func=cmd_train)
 
@@ -378,10 +474,10 @@ def build_parser():
         "export", help="quantisation-aware fine-tune, then freeze a run into a model file"
     )
     p.add_argument("run", help="run folder made by 'stablespike train'")
-    p.add_argument("--out", required=True, help="model file (.npz)")
+    p.add_argument("--out", type=output_file, required=True, help="model file (.npz)")
     p.add_argument("--weight-bits", type=int, choices=(4, 8), default=8)
-    p.add_argument("--membrane-bits", type=int, default=16)
-    p.add_argument("--finetune-epochs", type=int, default=3)
+    p.add_argument("--membrane-bits", type=integer(8, 32), default=16)
+    p.add_argument("--finetune-epochs", type=integer(0), default=3)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_export)
@@ -392,7 +488,7 @@ def build_parser():
     p.add_argument("target", help="model file (--engine golden) or run folder (--engine float)")
     p.add_argument("--engine", choices=("golden", "float"), default="golden")
     p.add_argument("--mode", choices=MODES, default="normal", help="golden readout mode")
-    p.add_argument("--limit", type=int, default=None, help="first N test samples")
+    p.add_argument("--limit", type=COUNT, default=None, help="first N test samples")
     p.add_argument("--data-root", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
@@ -403,29 +499,30 @@ def build_parser():
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("accuracy", help="accuracy and firing of variants over T and seeds")
     b.add_argument("--dataset", default="digits")
-    b.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4])
-    b.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--timesteps", type=integer(1, 64), nargs="+", default=[1, 2, 4])
+    b.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2])
     b.add_argument(
         "--variants", nargs="+", choices=tuple(VARIANTS), default=["baseline", "stablespike"]
     )
-    b.add_argument("--epochs", type=int, default=30)
+    b.add_argument("--epochs", type=COUNT, default=30)
     b.add_argument("--arch", default="mlp:128")
-    b.add_argument("--limit-train", type=int, default=None)
+    b.add_argument("--limit-train", type=COUNT, default=None)
     b.add_argument(
         "--quant-bits",
         type=int,
+        choices=(4, 8),
         nargs="*",
         default=[8, 4],
         help="also export seed 0 of baseline/stablespike at these weight widths",
     )
     b.add_argument("--data-root", default=None)
-    b.add_argument("--out-dir", default="docs/results")
+    b.add_argument("--out-dir", type=output_folder, default="docs/results")
     b.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("rtl", help="generate the accelerator's Verilog for a model file")
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("--lanes", type=int, default=8, help="parallel neuron lanes P")
-    p.add_argument("--out", default="build/rtl", help="output folder")
+    p.add_argument("--lanes", type=LANES, default=8, help="parallel neuron lanes P")
+    p.add_argument("--out", type=output_folder, default="build/rtl", help="output folder")
     p.add_argument("--name", default="stablespike_top", help="top module name")
     p.set_defaults(func=cmd_rtl)
 
@@ -434,23 +531,23 @@ def build_parser():
     )
     p.add_argument("model", help="model file (.npz)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
-    p.add_argument("--samples", type=int, default=100, help="first N test samples")
-    p.add_argument("--lanes", type=int, default=8)
+    p.add_argument("--samples", type=COUNT, default=100, help="first N test samples")
+    p.add_argument("--lanes", type=LANES, default=8)
     p.add_argument(
         "--stall",
-        type=float,
+        type=fraction,
         default=0.0,
         help="probability of an idle input cycle and of output backpressure",
     )
     p.add_argument("--mode", choices=MODES, default="normal")
-    p.add_argument("--seed", type=int, default=0, help="seed of the stall patterns")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the stall patterns")
     p.add_argument(
         "--random-inputs",
         action="store_true",
         help="seeded random inputs instead of the model's test split",
     )
     p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
-    p.add_argument("--build-dir", default="build/sim")
+    p.add_argument("--build-dir", type=output_folder, default="build/sim")
     p.add_argument("--data-root", default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", action="store_true", help="show the simulator's output")
@@ -462,10 +559,10 @@ def build_parser():
         "simulation speed, for several lane counts",
     )
     r.add_argument("model", help="model file (.npz)")
-    r.add_argument("--lanes", type=int, nargs="+", default=[1, 4, 8, 16])
-    r.add_argument("--samples", type=int, default=450)
-    r.add_argument("--icarus-samples", type=int, default=40)
-    r.add_argument("--out-dir", default="docs/results")
+    r.add_argument("--lanes", type=LANES, nargs="+", default=[1, 4, 8, 16])
+    r.add_argument("--samples", type=COUNT, default=450)
+    r.add_argument("--icarus-samples", type=integer(0), default=40)
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_rtl)
 
     r = bench.add_parser(
@@ -474,10 +571,10 @@ def build_parser():
     )
     r.add_argument("models", nargs="+", help="model files (.npz) of one shape")
     r.add_argument("--name", required=True, help="report name: docs/results/sparsity-NAME.*")
-    r.add_argument("--lanes", type=int, default=16)
-    r.add_argument("--samples", type=int, default=200, help="samples simulated per model")
-    r.add_argument("--limit", type=int, default=None, help="test samples for the golden model")
-    r.add_argument("--out-dir", default="docs/results")
+    r.add_argument("--lanes", type=LANES, default=16)
+    r.add_argument("--samples", type=COUNT, default=200, help="samples simulated per model")
+    r.add_argument("--limit", type=COUNT, default=None, help="test samples for the golden model")
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_sparsity)
 
     from boards.build import BOARDS, DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
@@ -488,24 +585,28 @@ def build_parser():
     )
     r.add_argument("model", help="model file (.npz)")
     r.add_argument("--board", choices=BOARDS, required=True)
-    r.add_argument("--lanes", type=int, nargs="+", default=[4])
-    r.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
-    r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    r.add_argument("--clock-mhz", type=float, default=None, help="PLL clock (default: oscillator)")
-    r.add_argument("--samples", type=int, default=200, help="test samples for the cycle count")
-    r.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP)
-    r.add_argument("--out-dir", default="docs/results")
+    r.add_argument("--lanes", type=LANES, nargs="+", default=[4])
+    r.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
+    r.add_argument("--seeds", type=SEED, nargs="+", default=[1, 2, 3])
+    r.add_argument(
+        "--clock-mhz", type=positive_number, default=None, help="PLL clock (default: oscillator)"
+    )
+    r.add_argument("--samples", type=COUNT, default=200, help="test samples for the cycle count")
+    r.add_argument(
+        "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
+    )
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_board)
 
     p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
     p.add_argument("model", help="model file (.npz); only its shape is built in")
     p.add_argument("--board", choices=BOARDS, required=True)
-    p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
-    p.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--lanes", type=LANES, default=None, help=LANES_HELP)
+    p.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
+    p.add_argument("--baud", type=integer(1200), default=DEFAULT_BAUD)
     p.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         nargs="+",
         default=[1],
         help="nextpnr placement seed; with several, each in turn until one builds and meets "
@@ -513,12 +614,14 @@ def build_parser():
     )
     p.add_argument(
         "--clock-mhz",
-        type=float,
+        type=positive_number,
         default=None,
         help="run from a PLL at (at most) this frequency; default: the board oscillator",
     )
-    p.add_argument("--build-dir", default="build/boards")
-    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP)
+    p.add_argument("--build-dir", type=output_folder, default="build/boards")
+    p.add_argument(
+        "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)
 
@@ -539,13 +642,13 @@ def build_parser():
         "simulator (slow), or bytes bridged into the command processor (no UART)",
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
-    p.add_argument("--lanes", type=int, default=None, help=LANES_HELP)
-    p.add_argument("--update-lanes", type=int, default=None, help=UPDATE_LANES_HELP)
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    p.add_argument("--samples", type=int, default=None, help="first N test samples")
+    p.add_argument("--lanes", type=LANES, default=None, help=LANES_HELP)
+    p.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
+    p.add_argument("--baud", type=integer(1200), default=DEFAULT_BAUD)
+    p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
     p.add_argument(
         "--clock-mhz",
-        type=float,
+        type=positive_number,
         default=None,
         help="the board's clock (as built), for latency and inferences/s from the cycle counts",
     )
@@ -572,8 +675,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        print("stablespike: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, RuntimeError, OSError) as e:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        fail(" ".join(str(e).split()) or type(e).__name__)
 
 
 if __name__ == "__main__":

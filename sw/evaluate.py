@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from . import golden
-from .data import load_dataset
-from .modelfile import load_model
+from .data import Dataset, load_dataset
+from .modelfile import atomic_write, dataset_name, load_model
 
-__all__ = ["evaluate_golden", "evaluate_float_run", "synaptic_events"]
+__all__ = ["load_model_dataset", "evaluate_golden", "evaluate_float_run", "synaptic_events"]
 
 
 def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
@@ -21,27 +22,64 @@ def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> 
     return events + result.layer_spike_totals[-1] * model.n_classes
 
 
-def evaluate_golden(path, *, mode="normal", limit=None, data_root=None, batch_size=1000) -> dict:
-    """Accuracy, firing rates and synaptic events of a model file on its dataset's test split."""
+def load_model_dataset(model: golden.IntegerModel, path, data_root=None) -> Dataset:
+    """The dataset ``model`` (loaded from ``path``) names in ``meta.dataset``, checked to give
+    it inputs of its shape and encoding and labels of its classes."""
+    name = dataset_name(model, path)
+    dataset = load_dataset(name, model.timesteps, data_root)
+    model_encoding = "rate" if model.encoder["kind"] == "rate-lfsr" else "spikes"
+    found = (dataset.n_inputs, dataset.encoding, dataset.n_classes)
+    expected = (model.n_inputs, model_encoding, model.n_classes)
+    if found != expected:
+        raise ValueError(
+            f"{path}: field 'meta.dataset': expected data of {expected[0]} {expected[1]} inputs "
+            f"and {expected[2]} classes, found {name!r} with {found[0]} {found[1]} inputs and "
+            f"{found[2]} classes"
+        )
+    return dataset
+
+
+def evaluate_golden(
+    path,
+    *,
+    mode="normal",
+    limit=None,
+    data_root=None,
+    batch_size=1000,
+    noise_seed=None,
+    per_sample=None,
+) -> dict:
+    """Accuracy, firing rates and synaptic events of a model file on its dataset's test split.
+
+    ``noise_seed`` replaces the model's noise LFSR seed (``mode="noise"``); ``per_sample``, a
+    path, receives one JSON line per sample: ``{"index", "label", "class", "scores"}``.
+    """
     from tqdm import tqdm
 
     model = load_model(path)
-    name = model.meta.get("dataset")
-    if name is None:
-        raise ValueError(f"{path}: meta.dataset is missing; cannot tell which data to evaluate on")
-    dataset = load_dataset(name, model.timesteps, data_root)
+    dataset = load_model_dataset(model, path, data_root)
+    name = dataset.name
     n = len(dataset.test_y) if limit is None else min(limit, len(dataset.test_y))
     correct, spikes, events, inputs = 0, np.zeros(len(model.layers)), 0, 0
+    lines = []
     for start in tqdm(
         range(0, n, batch_size), desc="golden", unit="batch", leave=False, disable=n <= batch_size
     ):
         x = dataset.test_x[start : min(start + batch_size, n)]
-        result = golden.run(model, x, mode=mode)
-        correct += int((result.predictions == dataset.test_y[start : start + len(x)]).sum())
-        encoded = golden.encode_inputs(model, x)
-        inputs += int(encoded.sum())
+        labels = dataset.test_y[start : start + len(x)]
+        result = golden.run(model, x, mode=mode, noise_seed=noise_seed)
+        correct += int((result.predictions == labels).sum())
+        inputs += int(result.input_spike_totals.sum())
         events += int(synaptic_events(model, result).sum())
         spikes += np.array([t.sum() for t in result.layer_spike_totals])
+        if per_sample is not None:
+            for i, (label, cls, scores) in enumerate(
+                zip(labels, result.predictions, result.scores)
+            ):
+                record = {"index": start + i, "label": int(label), "class": int(cls)}
+                lines.append(json.dumps({**record, "scores": [int(v) for v in scores]}))
+    if per_sample is not None:
+        atomic_write(per_sample, ("\n".join(lines) + "\n").encode())
     sizes = [layer.n_out for layer in model.layers]
     return {
         "model": str(path),

@@ -122,6 +122,7 @@ class GoldenResult:
     """Outputs of :func:`run`; the trace fields are ``None`` unless ``trace=True``.
 
     predictions [N]; scores [N, classes]; counts [N, n_hidden] (what the readout consumed);
+    input_spike_totals [N]: the encoded input spikes of each sample;
     layer_spike_totals / layer_synaptic_events: per LIF layer, [N] spikes it sent and weight
     adds its input spikes cost (each input spike adds the weights of every synapse it drives);
     spikes / membranes: one [N, T, n] array per LIF layer (membranes after reset);
@@ -131,6 +132,7 @@ class GoldenResult:
     predictions: np.ndarray
     scores: np.ndarray
     counts: np.ndarray
+    input_spike_totals: np.ndarray
     layer_spike_totals: list[np.ndarray]
     layer_synaptic_events: list[np.ndarray]
     spikes: list[np.ndarray] | None = None
@@ -253,6 +255,7 @@ def run(
         predictions=np.argmax(scores, axis=1),
         scores=scores,
         counts=counts,
+        input_spike_totals=spikes_in.sum(axis=(1, 2), dtype=np.int64),
         layer_spike_totals=totals,
         layer_synaptic_events=synaptic,
         spikes=layer_spikes if trace else None,

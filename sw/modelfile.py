@@ -16,17 +16,26 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import numerics
+from .archive import ArchiveError, read_npz
 from .golden import NOISE_KINDS, IntegerModel, LIFLayer, Readout
 
-__all__ = ["FORMAT", "VERSION", "ModelFileError", "save_model", "load_model", "atomic_write"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ModelFileError",
+    "save_model",
+    "load_model",
+    "atomic_write",
+    "dataset_name",
+]
 
 FORMAT = "stablespike-model"
 VERSION = 2
@@ -36,6 +45,24 @@ READABLE_VERSIONS = (1, 2)
 SCORE_BITS = 32
 ENCODER_KINDS = ("rate-lfsr", "spikes")
 LAYER_KINDS = ("dense", "conv")
+#: Longest JSON header (bytes).
+MAX_HEADER_BYTES = 1 << 20
+#: Most inputs (the product of ``input_shape``) and neurons of a layer.
+MAX_NEURONS = 1 << 20
+#: The fields a header, a layer, the readout, the encoder and the noise may hold; any other is
+#: refused (a newer writer names a new ``version``). ``meta`` is free-form.
+HEADER_FIELDS = (
+    "format", "version", "timesteps", "weight_bits", "membrane_bits", "bias_bits",
+    "input_shape", "layers", "readout", "encoder", "noise", "meta", "checksum",
+)  # fmt: skip
+LAYER_FIELDS = {
+    "dense": ("kind", "n_in", "n_out", "threshold", "leak_shift", "reset"),
+    "conv": ("kind", "n_in", "n_out", "in_shape", "out_channels", "kernel", "stride",
+             "padding", "pool", "threshold", "leak_shift", "reset"),
+}  # fmt: skip
+READOUT_FIELDS = ("n_in", "n_out")
+ENCODER_FIELDS = {"spikes": ("kind",), "rate-lfsr": ("kind", "lfsr_width", "seed", "prob_bits")}
+NOISE_FIELDS = ("kind", "seed", "lfsr_width", "prob_shift")
 
 
 class ModelFileError(ValueError):
@@ -138,19 +165,39 @@ def load_model(path: str | os.PathLike) -> IntegerModel:
     if not path.is_file():
         raise ModelFileError(path, "(file)", "an existing model file", "no such file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(path, "(file)", "an .npz archive", f"unreadable ({e})") from None
+        arrays = read_npz(path)
+    except ArchiveError as e:
+        field = "(file)" if e.member == "(file)" else e.member.removesuffix(".npy")
+        raise ModelFileError(path, field, e.expected, e.found) from None
     if "header" not in arrays:
         raise ModelFileError(path, "header", "a JSON header array", "none")
+    header_bytes = arrays.pop("header")
+    if header_bytes.dtype != np.uint8 or header_bytes.ndim != 1:
+        raise ModelFileError(
+            path, "header", "a 1-D uint8 array", f"{header_bytes.dtype} {header_bytes.shape}"
+        )
+    if header_bytes.size > MAX_HEADER_BYTES:
+        raise ModelFileError(
+            path, "header", f"at most {MAX_HEADER_BYTES} bytes", f"{header_bytes.size}"
+        )
     try:
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        header = json.loads(header_bytes.tobytes().decode())
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        # ValueError: bad JSON, or an integer of more digits than Python converts
         raise ModelFileError(path, "header", "UTF-8 JSON", f"undecodable ({e})") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, "header", "a JSON object", type(header).__name__)
     return _validate(header, arrays, path)
+
+
+def dataset_name(model: IntegerModel, path) -> str:
+    """The dataset ``model`` (loaded from ``path``) was trained on, from ``meta.dataset``."""
+    name = model.meta.get("dataset")
+    if name is None:
+        raise ModelFileError(
+            path, "meta.dataset", "the name of the data the model was trained on", "nothing"
+        )
+    return name
 
 
 def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel:
@@ -172,11 +219,17 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         if not lo <= value <= hi:
             fail(name, f"{lo}..{hi}", value)
 
+    def only(obj, known, where=""):
+        unknown = sorted(set(obj) - set(known))
+        if unknown:
+            fail(where + unknown[0], f"only the fields {', '.join(known)}", "an unknown field")
+
     if header.get("format") != FORMAT:
         fail("format", repr(FORMAT), repr(header.get("format")))
     version = header.get("version")
     if isinstance(version, bool) or version not in READABLE_VERSIONS:
         fail("version", f"one of {READABLE_VERSIONS}", repr(version))
+    only(header, HEADER_FIELDS)
     timesteps = get(header, "timesteps", int)
     in_range("timesteps", timesteps, 1, 64)
     weight_bits = get(header, "weight_bits", int)
@@ -187,8 +240,12 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     bias_bits = get(header, "bias_bits", int)
     in_range("bias_bits", bias_bits, 2, 32)
     input_shape = get(header, "input_shape", list)
-    if not input_shape or not all(isinstance(d, int) and d > 0 for d in input_shape):
+    if not input_shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
+    ):
         fail("input_shape", "a list of positive integers", input_shape)
+    if math.prod(input_shape) > MAX_NEURONS:
+        fail("input_shape", f"at most {MAX_NEURONS} inputs", f"{math.prod(input_shape)}")
 
     layer_specs = get(header, "layers", list)
     if not layer_specs:
@@ -209,7 +266,7 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     w_lo, w_hi = numerics.weight_range(weight_bits)
     b_lo, b_hi = numerics.signed_range(bias_bits)
     v_hi = numerics.signed_range(membrane_bits)[1]
-    layers, n_prev = [], int(np.prod(input_shape))
+    layers, n_prev = [], math.prod(input_shape)
     for i, spec in enumerate(layer_specs):
         where = f"layers[{i}]."
         if not isinstance(spec, dict):
@@ -217,6 +274,7 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         kind = get(spec, "kind", str, where) if version >= 2 else "dense"
         if kind not in LAYER_KINDS:
             fail(where + "kind", f"one of {LAYER_KINDS}", repr(kind))
+        only(spec, LAYER_FIELDS[kind], where)
         n_in, n_out = get(spec, "n_in", int, where), get(spec, "n_out", int, where)
         if n_in != n_prev:
             fail(where + "n_in", f"{n_prev} (the previous layer's outputs)", n_in)
@@ -250,6 +308,7 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         n_prev = n_out
 
     readout_spec = get(header, "readout", dict)
+    only(readout_spec, READOUT_FIELDS, "readout.")
     n_classes = get(readout_spec, "n_out", int, "readout.")
     in_range("readout.n_out", n_classes, 2, 1 << 16)
     if get(readout_spec, "n_in", int, "readout.") != n_prev:
@@ -266,19 +325,21 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     kind = get(encoder, "kind", str, "encoder.")
     if kind not in ENCODER_KINDS:
         fail("encoder.kind", f"one of {ENCODER_KINDS}", repr(kind))
+    only(encoder, ENCODER_FIELDS[kind], "encoder.")
     if kind == "rate-lfsr":
         width = get(encoder, "lfsr_width", int, "encoder.")
         if width not in numerics.LFSR_TAPS:
             fail(
                 "encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", width
             )
-        if n_prev and int(np.prod(input_shape)) >= (1 << width) - 1:
+        if math.prod(input_shape) >= (1 << width) - 1:
             fail("encoder.lfsr_width", "enough bits for one lane per input", width)
         in_range("encoder.seed", get(encoder, "seed", int, "encoder."), 0, (1 << width) - 2)
         if get(encoder, "prob_bits", int, "encoder.") != numerics.PROB_BITS:
             fail("encoder.prob_bits", numerics.PROB_BITS, encoder["prob_bits"])
 
     noise = get(header, "noise", dict)
+    only(noise, NOISE_FIELDS, "noise.")
     noise_kind = get(noise, "kind", str, "noise.")
     if noise_kind not in NOISE_KINDS:
         fail("noise.kind", f"one of {NOISE_KINDS}", repr(noise_kind))
@@ -292,6 +353,8 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
         fail("meta", "an object", repr(meta))
+    if "dataset" in meta and not isinstance(meta["dataset"], str):
+        fail("meta.dataset", "a dataset name", repr(meta["dataset"]))
 
     expected_names = set(_arrays_names(len(layers)))
     extra = set(arrays) - expected_names

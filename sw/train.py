@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import pickle
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -91,8 +92,25 @@ class TrainConfig:
             raise ValueError(
                 f"noise source must be one of {ss.NOISE_SOURCES}, not {self.noise_source!r}"
             )
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch size >= 1")
+        whole = {
+            "epochs": (self.epochs, 1, 100_000),
+            "batch_size": (self.batch_size, 1, 1 << 20),
+            "seed": (self.seed, 0, (1 << 31) - 1),
+            "encoder_seed": (self.encoder_seed, 0, (1 << 31) - 1),
+            "leak_shift": (self.leak_shift, 1, 30),
+            "noise_prob_shift": (self.noise_prob_shift, 0, 16),
+        }
+        if self.limit_train is not None:
+            whole["limit_train"] = (self.limit_train, 1, 1 << 31)
+        for name, (value, lo, hi) in whole.items():
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value!r}")
+        for name in ("lr", "alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
+        for name in ("beta", "gamma", "noise_scale"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be at least 0, not {getattr(self, name)!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -230,7 +248,7 @@ class Trainer:
             atomic_write(config_path, json.dumps(config, indent=2).encode())
         checkpoint = self.out / "checkpoint.pt"
         if checkpoint.is_file():
-            state = torch.load(checkpoint, weights_only=False)
+            state = load_checkpoint(checkpoint)
             self.net.load_state_dict(state["model"])
             self.opt.load_state_dict(state["optimizer"])
             self.sched.load_state_dict(state["scheduler"])
@@ -353,8 +371,28 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, SpikingNet, Dataset]:
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
     dataset = load_dataset(config.dataset, config.timesteps, config.data_root)
     net = build_net(config, dataset)
-    net.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    net.load_state_dict(load_checkpoint(checkpoint)["model"])
     return config, net, dataset
+
+
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "history", "config")
+
+
+def load_checkpoint(path: Path) -> dict:
+    """The state saved by :meth:`Trainer.save`, read with ``weights_only=True``: tensors and
+    plain data only, so a crafted checkpoint cannot run code. Raises ``ValueError`` naming the
+    file for a truncated, foreign or tampered checkpoint."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path}: not a readable checkpoint ({reason}); delete it to train from the start"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(f"{path}: not a stablespike checkpoint (no {', '.join(missing)})")
+    return state
 
 
 def _write_metrics(out: Path, history: list[dict]):

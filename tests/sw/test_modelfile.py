@@ -97,6 +97,13 @@ MALFORMED_HEADERS = [
     ("noise width", lambda h: h["noise"].update(lfsr_width=64), "noise.lfsr_width"),
     ("checksum", _set("checksum", "sha256:" + "0" * 64), "checksum"),
     ("meta", _set("meta", [1, 2]), "meta"),
+    ("meta dataset", lambda h: h["meta"].update(dataset=3), "meta.dataset"),
+    ("unknown field", _set("weights_url", "x"), "weights_url"),
+    ("unknown layer field", _layer("bias_shift", 2), "layers[0].bias_shift"),
+    ("unknown noise field", lambda h: h["noise"].update(taps=[1, 2]), "noise.taps"),
+    ("input overflow", _set("input_shape", [1 << 40, 1 << 40]), "input_shape"),
+    ("input as booleans", _set("input_shape", [True, 12]), "input_shape"),
+    ("huge timesteps", _set("timesteps", 1 << 200), "timesteps"),
 ]
 
 
@@ -154,15 +161,23 @@ def test_unreadable_files(tmp_path, saved):
         load_model(tmp_path / "absent.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
-    with pytest.raises(ModelFileError, match="unreadable"):
+    with pytest.raises(ModelFileError, match="not a zip archive"):
         load_model(junk)
     truncated = tmp_path / "cut.npz"
     truncated.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ModelFileError, match="unreadable"):
+    with pytest.raises(ModelFileError, match="not a zip archive"):
         load_model(truncated)
-    rewrite(path, raw_header=b"{not json")
-    with pytest.raises(ModelFileError, match="field 'header'"):
-        load_model(path)
+    renamed = tmp_path / "plain.npz"
+    np.save(renamed.with_suffix(".npy"), np.zeros(3, np.int32))
+    renamed.with_suffix(".npy").rename(renamed)
+    with pytest.raises(ModelFileError, match="a single .npy array"):
+        load_model(renamed)
+    original = path.read_bytes()
+    for raw in (b"{not json", b"[" * 100_000, b'{"timesteps": ' + b"9" * 5000 + b"}"):
+        path.write_bytes(original)
+        rewrite(path, raw_header=raw)  # bad JSON, too deep, too many digits
+        with pytest.raises(ModelFileError, match="field 'header'"):
+            load_model(path)
 
 
 def test_conv_model_round_trip(tmp_path):
