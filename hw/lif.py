@@ -437,6 +437,7 @@ class LIFLayer(wiring.Component):
         m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
 
         clear_row = Signal(range(R + 1))
+        clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
         # A conv layer's bias row: every position's rows read the same per-channel words.
         if conv:
             bias_row = Signal(range(max(self.bias_rows, 2)))
@@ -643,6 +644,14 @@ class LIFLayer(wiring.Component):
                     v_reset[u].eq(Mux(last_timestep, 0, reset_value(v[u]))),
                     v_kept[u].eq(Mux(last_timestep, 0, v[u])),
                 ]
+        # ``written_sub == S - 1`` as a register: it enables the accumulators' write (a clear),
+        # which fans out to every block RAM of a wide word.
+        at_last_sub = Signal(init=S == 1)
+        if S > 1:
+            with m.If(write_stage):
+                m.d.sync += at_last_sub.eq(written_sub == S - 2)
+            with m.If(self.i.valid & self.i.ready & self.i.payload.eot):
+                m.d.sync += at_last_sub.eq(0)
         # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
         collected = Signal(P)
         group_spikes = Cat(
@@ -652,7 +661,7 @@ class LIFLayer(wiring.Component):
             m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(written_row)]
             m.d.sync += written_row.eq(written_row + 1)
             m.d.comb += [v_wr.data[u].eq(Mux(tested[u], v_reset[u], v_kept[u])) for u in range(U)]
-            with m.If(written_sub == S - 1):
+            with m.If(at_last_sub):
                 m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group)]  # data 0 (above)
                 m.d.sync += [
                     collected.eq(0),
@@ -684,8 +693,10 @@ class LIFLayer(wiring.Component):
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
                 m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row)]  # data 0 (no write stage)
-                m.d.comb += [s_wr.en.eq(clear_row < G), s_wr.addr.eq(clear_row)]  # data 0 (above)
+                m.d.comb += [s_wr.en.eq(clearing_accs), s_wr.addr.eq(clear_row)]  # data 0 (above)
                 m.d.sync += clear_row.eq(clear_row + 1)
+                with m.If(clear_row == G - 1):
+                    m.d.sync += clearing_accs.eq(0)
                 with m.If(clear_row == R - 1):
                     m.next = "EVENTS"
 
