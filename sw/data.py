@@ -29,12 +29,14 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import numerics
+from .archive import ArchiveError, read_npz
 
 __all__ = [
     "DATASETS",
@@ -166,22 +168,50 @@ def _mnist_images(data_root: Path):
         return tr_x, tr_y.astype(np.int64), te_x, te_y.astype(np.int64)
     cache = folder / "mnist.npz"
     if cache.is_file():
-        with np.load(cache) as npz:
-            return npz["train_x"], npz["train_y"], npz["test_x"], npz["test_y"]
+        return _read_mnist_cache(cache)
     raise DataError(
         f"MNIST not found: expected either {cache} (made by 'stablespike data mnist') or the four "
         f"idx files {', '.join(idx_names)} (optionally .gz) in {folder}/"
     )
 
 
+def _read_mnist_cache(cache: Path):
+    """The four arrays of the cache ``stablespike data mnist`` writes, checked."""
+    redo = "delete it and run 'stablespike data mnist' again"
+    try:
+        arrays = read_npz(cache)
+    except ArchiveError as e:
+        raise DataError(f"{cache}: {e}; {redo}") from None
+    shapes = {"train_x": 3, "train_y": 1, "test_x": 3, "test_y": 1}
+    for name, ndim in shapes.items():
+        a = arrays.get(name)
+        if a is None or a.ndim != ndim or (ndim == 3 and a.shape[1:] != (28, 28)):
+            found = "nothing" if a is None else f"shape {a.shape}"
+            raise DataError(f"{cache}: {name}: expected {ndim}-D MNIST data, found {found}; {redo}")
+    if len(arrays["train_x"]) != len(arrays["train_y"]) or len(arrays["test_x"]) != len(
+        arrays["test_y"]
+    ):
+        raise DataError(f"{cache}: as many labels as images expected; {redo}")
+    x_tr, x_te = (arrays[k].astype(np.uint8) for k in ("train_x", "test_x"))
+    return x_tr, arrays["train_y"].astype(np.int64), x_te, arrays["test_y"].astype(np.int64)
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (the MNIST distribution format), gzip or plain."""
     raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: a damaged gzip file ({e})") from None
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
     ndim = raw[3]
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise DataError(
+            f"{path}: IDX header: expected 1..4 dimensions and their sizes, found {ndim} "
+            f"dimensions in a {len(raw)}-byte file"
+        )
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):

@@ -122,3 +122,19 @@ def random_conv_model(
         input_shape=tuple(input_shape),
         meta={"dataset": "digits-events"},
     )
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """The one error line ``stablespike ARGV`` ends with (exit code 2; progress lines may come
+    before it)."""
+    import pytest
+
+    from sw.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[-1].startswith("stablespike") and "error: " in lines[-1], lines
+    return lines[-1]

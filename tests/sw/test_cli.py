@@ -9,7 +9,7 @@ from sw import cli
 from sw.cli import main
 from sw.modelfile import save_model
 
-from .helpers import random_model
+from .helpers import cli_error, random_model
 
 
 @pytest.fixture
@@ -19,15 +19,6 @@ def model_file(tmp_path):
     path = tmp_path / "m.npz"
     save_model(model, path)
     return path
-
-
-def error_line(capsys, argv) -> str:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
-    return err
 
 
 BAD_FLAGS = [
@@ -53,7 +44,7 @@ def test_bad_flags_are_one_line_naming_the_flag(tmp_path, capsys, argv, flag, de
     argv = [str(tmp_path / "m.npz") if a == "M" else a for a in argv]
     if argv[0] == "train":
         argv += ["--out", str(tmp_path / "run")]
-    err = error_line(capsys, argv)
+    err = cli_error(capsys, argv)
     assert flag in err and detail in err
     assert not (tmp_path / "run").exists()  # nothing written, so a corrected retry runs
 
@@ -61,36 +52,36 @@ def test_bad_flags_are_one_line_naming_the_flag(tmp_path, capsys, argv, flag, de
 def test_outputs_that_cannot_be_written(tmp_path, capsys, model_file):
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    err = error_line(capsys, ["train", "--out", str(a_file)])
+    err = cli_error(capsys, ["train", "--out", str(a_file)])
     assert f"{a_file} is a file" in err
-    err = error_line(capsys, ["train", "--out", str(a_file / "run")])
+    err = cli_error(capsys, ["train", "--out", str(a_file / "run")])
     assert f"{a_file} is a file" in err
-    err = error_line(capsys, ["export", str(tmp_path), "--out", str(tmp_path)])
+    err = cli_error(capsys, ["export", str(tmp_path), "--out", str(tmp_path)])
     assert "is a folder" in err
-    err = error_line(capsys, ["rtl", str(model_file), "--out", str(a_file / "rtl")])
+    err = cli_error(capsys, ["rtl", str(model_file), "--out", str(a_file / "rtl")])
     assert "--out" in err and "is a file" in err
 
 
 def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
     # as root every folder is writable, so the permission check is what is tested
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
-    err = error_line(capsys, ["train", "--out", str(tmp_path / "run")])
+    err = cli_error(capsys, ["train", "--out", str(tmp_path / "run")])
     assert "not writable" in err
 
 
 def test_errors_of_the_work_are_one_line(tmp_path, capsys, model_file):
-    err = error_line(capsys, ["eval", str(tmp_path / "absent.npz")])
+    err = cli_error(capsys, ["eval", str(tmp_path / "absent.npz")])
     assert "absent.npz" in err and "no such file" in err
-    err = error_line(capsys, ["eval", str(tmp_path), "--engine", "golden"])
+    err = cli_error(capsys, ["eval", str(tmp_path), "--engine", "golden"])
     assert "run folder" in err
     # a model file whose header lacks the dataset the command needs
     model = random_model(weight_bits=8)
     del model.meta["dataset"]
     save_model(model, tmp_path / "nodata.npz")
-    err = error_line(capsys, ["eval", str(tmp_path / "nodata.npz")])
+    err = cli_error(capsys, ["eval", str(tmp_path / "nodata.npz")])
     assert "meta.dataset" in err and "nothing" in err
     # ... or names data of another shape (12 inputs and 3 classes against digits' 64 and 10)
-    err = error_line(capsys, ["eval", str(model_file)])
+    err = cli_error(capsys, ["eval", str(model_file)])
     assert "meta.dataset" in err and "'digits' with 64 rate inputs" in err
 
 

@@ -50,6 +50,28 @@ def test_idx_reader_plain_and_gzip(tmp_path):
     (tmp_path / "c").write_bytes(raw[:-3])
     with pytest.raises(data.DataError, match="header says"):
         data.read_idx(tmp_path / "c")
+    (tmp_path / "d").write_bytes(b"\x00\x00\x08\xff" + raw[4:])  # 255 dimensions
+    with pytest.raises(data.DataError, match="1..4 dimensions"):
+        data.read_idx(tmp_path / "d")
+    (tmp_path / "e.gz").write_bytes(gzip.compress(raw)[:-9])  # a cut download
+    with pytest.raises(data.DataError, match="damaged gzip"):
+        data.read_idx(tmp_path / "e.gz")
+
+
+def test_a_damaged_mnist_cache_says_how_to_remake_it(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    x = np.zeros((4, 28, 28), np.uint8)
+    y = np.zeros(4, np.int64)
+    np.savez_compressed(folder / "mnist.npz", train_x=x, train_y=y, test_x=x, test_y=y)
+    assert data.load_dataset("mnist", 2, tmp_path).test_x.shape == (4, 784)
+    whole = (folder / "mnist.npz").read_bytes()
+    (folder / "mnist.npz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(data.DataError, match="stablespike data mnist"):
+        data.load_dataset("mnist", 2, tmp_path)
+    np.savez(folder / "mnist.npz", train_x=x, train_y=y, test_x=x[:, :5], test_y=y)
+    with pytest.raises(data.DataError, match="test_x"):
+        data.load_dataset("mnist", 2, tmp_path)
 
 
 def test_mnist_missing_names_the_expected_files(tmp_path):

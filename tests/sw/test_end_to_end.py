@@ -1,12 +1,16 @@
 """train -> export -> eval through the command line, on a few epochs of digits."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sw.cli import main
 from sw.modelfile import load_model
+
+from .helpers import cli_error
 
 
 def test_train_export_eval(tmp_path, capsys):
@@ -68,7 +72,7 @@ def test_train_export_eval(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["samples"] == 450
 
 
-def test_training_resumes_from_its_checkpoint(tmp_path):
+def test_training_resumes_from_its_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
     args = [
         "train",
@@ -86,8 +90,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     ]
     main(args + ["--epochs", "2"])
     first = json.loads((run / "metrics.json").read_text())
-    with pytest.raises(SystemExit, match="different settings"):
-        main(args + ["--epochs", "3", "--lr", "0.5"])
+    assert "different settings" in cli_error(capsys, args + ["--epochs", "3", "--lr", "0.5"])
     config = json.loads((run / "config.json").read_text())
     config["epochs"] = 3
     (run / "config.json").write_text(json.dumps(config))
@@ -95,26 +98,35 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     history = json.loads((run / "metrics.json").read_text())
     assert len(history) == 3 and history[:2] == first
 
-
-def test_stablespike_at_one_timestep_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="needs at least 2 timesteps"):
-        main(
-            [
-                "train",
-                "--timesteps",
-                "1",
-                "--method",
-                "stablespike",
-                "--out",
-                str(tmp_path / "r"),
-                "--quiet",
-            ]
-        )
+    # a truncated checkpoint, and one that would run code when unpickled, are refused
+    checkpoint = run / "checkpoint.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    err = cli_error(capsys, args + ["--epochs", "3"])
+    assert "checkpoint.pt: not a readable checkpoint" in err
+    marker = tmp_path / "code-ran"
+    torch.save({"model": RunsCode(marker)}, checkpoint)
+    assert "not a readable checkpoint" in cli_error(capsys, ["export", str(run), "--out", "m.npz"])
+    assert not marker.exists()
 
 
-def test_export_of_a_non_run_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="is not a training run"):
-        main(["export", str(tmp_path), "--out", str(tmp_path / "m.npz")])
+class RunsCode:
+    """Unpickled, it creates ``marker`` (as a hostile checkpoint could run anything)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_stablespike_at_one_timestep_is_a_clear_error(tmp_path, capsys):
+    argv = ["train", "--timesteps", "1", "--method", "stablespike", "--out", str(tmp_path / "r")]
+    assert "needs at least 2 timesteps" in cli_error(capsys, argv)
+
+
+def test_export_of_a_non_run_is_a_clear_error(tmp_path, capsys):
+    argv = ["export", str(tmp_path), "--out", str(tmp_path / "m.npz")]
+    assert "is not a training run" in cli_error(capsys, argv)
 
 
 def test_int4_export_of_conv_net_is_exact(tmp_path, capsys):
