@@ -14,6 +14,7 @@ from boards.protocol import FrameDecoder
 from hw.layout import PROJECT_ROOT, AcceleratorShape, design_digest
 from sw.modelfile import atomic_write
 
+from .lock import build_lock
 from .runner import SimulationError, simulator_env
 
 __all__ = ["VerilatorBoardLink"]
@@ -83,7 +84,11 @@ class VerilatorBoardLink:
 
         simulator_env()
         runner = get_runner("verilator")
-        self._compile(runner)
+        with build_lock(self.build):
+            self._compile(runner)
+            return self._run(runner, frames, n_replies)
+
+    def _run(self, runner, frames: list[bytes], n_replies: int) -> list:
         work = self.build / "run"
         work.mkdir(parents=True, exist_ok=True)
         (work / "frames.bin").write_bytes(b"".join(frames))

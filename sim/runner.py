@@ -25,6 +25,7 @@ from sw.data import load_dataset
 from sw.modelfile import load_model
 
 from .bounds import cycle_bounds
+from .lock import build_lock
 
 __all__ = ["SIMULATORS", "SimulationError", "run_cosim", "prepare_stimulus", "simulator_env"]
 
@@ -183,99 +184,100 @@ def run_cosim(
     shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
     key = _build_key(shape, options)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
-    work = build / "run"
-    stimulus, bounds, source = prepare_stimulus(
-        model,
-        shape,
-        work,
-        samples=samples,
-        mode=mode,
-        stall=stall,
-        seed=seed,
-        data_root=data_root,
-        noise_seed=noise_seed,
-        random_inputs=random_inputs,
-    )
-    verilog = build / f"{TOP}.v"
-    if not verilog.is_file():
-        generate_verilog(shape, build, TOP, **options)
-        if simulator == "icarus":
-            verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
-
-    simulator_env()
-    if simulator == "icarus" and shutil.which("iverilog") is None:
-        raise SimulationError("Icarus Verilog is not installed: run scripts/setup.sh")
-    if simulator == "verilator" and shutil.which("verilator") is None:
-        raise SimulationError("Verilator is not installed: run scripts/setup.sh")
-    runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
-    t0 = time.perf_counter()
-    log = work / "build.log"
-    runner.build(
-        sources=[verilog],
-        hdl_toplevel=TOP,
-        build_dir=build,
-        timescale=("1ns", "1ps"),
-        waves=waves,
-        build_args=build_args,
-        log_file=log if quiet else None,
-    )
-    build_seconds = time.perf_counter() - t0
-    results_xml = work / "results.xml"
-    project_root = str(Path(__file__).resolve().parent.parent)
-    env = {
-        "STABLESPIKE_STIMULUS": str(stimulus),
-        "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")]),
-    }
-    t0 = time.perf_counter()
-    try:
-        runner.test(
-            test_module="sim.tb_accelerator",
-            hdl_toplevel=TOP,
-            testcase=list(tests),
-            extra_env=env,
-            waves=waves,
-            test_dir=work,
-            results_xml=str(results_xml),
-            log_file=work / "sim.log" if quiet else None,
+    with build_lock(build):  # another run of this build waits (stimulus, results)
+        work = build / "run"
+        stimulus, bounds, source = prepare_stimulus(
+            model,
+            shape,
+            work,
+            samples=samples,
+            mode=mode,
+            stall=stall,
+            seed=seed,
+            data_root=data_root,
+            noise_seed=noise_seed,
+            random_inputs=random_inputs,
         )
-    except SystemExit:
-        pass  # the failure is read from results.xml below
-    seconds = time.perf_counter() - t0
-    summary_path = work / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    failure = _first_failure(results_xml)
-    result = {
-        "simulator": simulator,
-        "model": str(model_path),
-        "inputs": source,
-        "mode": mode,
-        "lanes": lanes,
-        "stall": stall,
-        "shape": shape.as_dict(),
-        "bounds": bounds,
-        "build_seconds": build_seconds,
-        "sim_seconds": seconds,
-        "tests": summary,
-        "failure": failure,
-        "work_dir": str(work),
-    }
-    if waves:
-        result["waves"] = [
-            str(p)
-            for p in sorted(
-                {
-                    *work.glob("*.fst"),
-                    *work.glob("*.vcd"),
-                    *build.glob("*.fst"),
-                    *build.glob("*.vcd"),
-                }
+        verilog = build / f"{TOP}.v"
+        if not verilog.is_file():
+            generate_verilog(shape, build, TOP, **options)
+            if simulator == "icarus":
+                verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
+
+        simulator_env()
+        if simulator == "icarus" and shutil.which("iverilog") is None:
+            raise SimulationError("Icarus Verilog is not installed: run scripts/setup.sh")
+        if simulator == "verilator" and shutil.which("verilator") is None:
+            raise SimulationError("Verilator is not installed: run scripts/setup.sh")
+        runner = get_runner(simulator)
+        build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+        t0 = time.perf_counter()
+        log = work / "build.log"
+        runner.build(
+            sources=[verilog],
+            hdl_toplevel=TOP,
+            build_dir=build,
+            timescale=("1ns", "1ps"),
+            waves=waves,
+            build_args=build_args,
+            log_file=log if quiet else None,
+        )
+        build_seconds = time.perf_counter() - t0
+        results_xml = work / "results.xml"
+        project_root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            "STABLESPIKE_STIMULUS": str(stimulus),
+            "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")]),
+        }
+        t0 = time.perf_counter()
+        try:
+            runner.test(
+                test_module="sim.tb_accelerator",
+                hdl_toplevel=TOP,
+                testcase=list(tests),
+                extra_env=env,
+                waves=waves,
+                test_dir=work,
+                results_xml=str(results_xml),
+                log_file=work / "sim.log" if quiet else None,
             )
-        ]
-    if failure is not None or set(tests) - set(summary):
-        detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
-        raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")
-    return result
+        except SystemExit:
+            pass  # the failure is read from results.xml below
+        seconds = time.perf_counter() - t0
+        summary_path = work / "summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        failure = _first_failure(results_xml)
+        result = {
+            "simulator": simulator,
+            "model": str(model_path),
+            "inputs": source,
+            "mode": mode,
+            "lanes": lanes,
+            "stall": stall,
+            "shape": shape.as_dict(),
+            "bounds": bounds,
+            "build_seconds": build_seconds,
+            "sim_seconds": seconds,
+            "tests": summary,
+            "failure": failure,
+            "work_dir": str(work),
+        }
+        if waves:
+            result["waves"] = [
+                str(p)
+                for p in sorted(
+                    {
+                        *work.glob("*.fst"),
+                        *work.glob("*.vcd"),
+                        *build.glob("*.fst"),
+                        *build.glob("*.vcd"),
+                    }
+                )
+            ]
+        if failure is not None or set(tests) - set(summary):
+            detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
+            raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")
+        return result
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for debugging

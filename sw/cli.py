@@ -200,6 +200,8 @@ def cmd_export(args):
         finetune_epochs=args.finetune_epochs,
         progress=not args.quiet,
     )
+    if not summary["golden_equals_torch"]:
+        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
     if args.json:
         print(json.dumps(summary, indent=1))
         return
@@ -213,8 +215,6 @@ def cmd_export(args):
         f"  golden model == quantised torch forward (spikes, membranes, scores): "
         f"{summary['golden_equals_torch']}"
     )
-    if not summary["golden_equals_torch"]:
-        fail("the golden model and the quantised forward disagree")
 
 
 def cmd_eval(args):

@@ -4,12 +4,15 @@
    integer thresholds ``round(theta / scale)``;
 2. quantisation-aware fine-tuning: the integer-exact forward with straight-through rounding,
    trained with the run's own loss (CE plus the Stable Spike terms it used);
-3. freeze the integer weights into :class:`sw.golden.IntegerModel` and write the model file;
-4. check that the golden model reproduces the quantised torch forward exactly on the test split.
+3. freeze the integer weights into :class:`sw.golden.IntegerModel`;
+4. check that the golden model reproduces the quantised torch forward exactly on the test split,
+   and only then write the model file (verified under a temporary name, then renamed).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,10 +20,10 @@ import numpy as np
 import torch
 
 from . import golden, numerics
-from .modelfile import save_model
+from .modelfile import load_model, save_model
 from .train import Trainer, evaluate_float, fixed_batches, load_run
 
-__all__ = ["export_run", "quantized_equals_golden"]
+__all__ = ["export_run", "quantized_equals_golden", "write_verified"]
 
 
 def export_run(
@@ -42,7 +45,7 @@ def export_run(
     net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits)
     before = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
-    ft_config = replace(config, epochs=finetune_epochs, lr=lr)
+    ft_config = replace(config, epochs=max(finetune_epochs, 1), lr=lr)  # validated: >= 1
     trainer = Trainer(ft_config, None, dataset=dataset, progress=False)
     trainer.net = net
     trainer.opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -79,14 +82,12 @@ def export_run(
         "n_classes": dataset.n_classes,
     }
     model = net.to_integer_model(config.timesteps, encoder, noise, meta)
-    checksum = save_model(model, out)
-
-    test_x = dataset.test_x
-    result = golden.run(model, test_x)
-    golden_acc = float(np.mean(result.predictions == dataset.test_y))
     exact = quantized_equals_golden(net, model, dataset, config.timesteps, config.encoder_seed)
+    result = golden.run(model, dataset.test_x)
+    golden_acc = float(np.mean(result.predictions == dataset.test_y))
+    checksum = write_verified(model, out, dataset.test_x, result.scores) if exact else None
     return {
-        "out": str(out),
+        "out": str(out) if exact else None,
         "checksum": checksum,
         "float_accuracy": float_acc,
         "quantized_before_finetune": before,
@@ -96,6 +97,24 @@ def export_run(
         "weight_bits": weight_bits,
         "timesteps": config.timesteps,
     }
+
+
+def write_verified(model: golden.IntegerModel, out, inputs, scores) -> str:
+    """Write ``model`` to ``out`` only once the file, read back, gives ``scores`` on ``inputs``:
+    it is written under a temporary name in the same folder, loaded, run and renamed (the
+    temporary file is removed on any error or interruption). Returns the checksum."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".verify.npz")
+    os.close(fd)
+    try:
+        checksum = save_model(model, tmp)
+        if not np.array_equal(golden.run(load_model(tmp), inputs).scores, scores):
+            raise RuntimeError(f"{out}: the written model file does not reproduce the model")
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return checksum
 
 
 @torch.no_grad()

@@ -230,3 +230,19 @@ def test_bad_conv_fields_are_named(tmp_path, edit, match):
     rewrite(path, lambda h: edit(h["layers"][0]))
     with pytest.raises(ModelFileError, match=match):
         load_model(path)
+
+
+def test_export_writes_only_a_verified_file(tmp_path):
+    from sw.export import write_verified
+
+    model = random_model(weight_bits=8)
+    x = (np.random.default_rng(1).random((6, 3, 12)) < 0.5).astype(np.uint8)
+    scores = golden.run(model, x).scores
+    out = tmp_path / "m.npz"
+    checksum = write_verified(model, out, x, scores)
+    assert load_model(out).meta == model.meta and checksum.startswith("sha256:")
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError, match="does not reproduce"):
+        write_verified(random_model(weight_bits=8, seed=5), out, x, scores)
+    assert out.read_bytes() == before  # the old file stays, and no temporary file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
