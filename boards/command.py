@@ -45,7 +45,7 @@ __all__ = [
     "CommandProcessor",
 ]
 
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
@@ -264,6 +264,9 @@ class CommandProcessor(wiring.Component):
         # The frame's tests, registered in CHECK (see there).
         crc_bad, write_length_bad, read_length_bad, read_count_bad = (Signal() for _ in range(4))
         past_end, empty_bad, run_bad = Signal(), Signal(), Signal()
+        # A RUN word out of range so far (an intensity above 256, an event address past n_in:
+        # the accelerator would take only its low bits), and its registered test.
+        word_bad, word_range_bad = Signal(), Signal()
         word_payload = Signal(len(Value.cast(self.sample.payload)))
         if self.shape.encoder == "rate-lfsr":
             m.d.comb += [
@@ -324,6 +327,7 @@ class CommandProcessor(wiring.Component):
                         past_header.eq(0),
                         buffer_full.eq(0),
                         words_full.eq(0),
+                        word_bad.eq(0),
                     ]
                     m.next = "LENGTH"
 
@@ -379,6 +383,12 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += [last_is_eot.eq(word[15])]
                         with m.If(word[15]):
                             m.d.sync += eot_count.eq(eot_count + 1)
+                        if self.shape.encoder == "rate-lfsr":
+                            out_of_range = word > (1 << numerics.PROB_BITS)
+                        else:
+                            out_of_range = ~word[15] & (word[:15] >= self.shape.sizes[0])
+                        with m.If(out_of_range):
+                            m.d.sync += word_bad.eq(1)
                     with m.If(count[0] == 1):
                         m.d.sync += word_count.eq(word_count + 1)
                         with m.If(word_count == words - 1):
@@ -412,6 +422,7 @@ class CommandProcessor(wiring.Component):
                     past_end.eq(end > depth),
                     empty_bad.eq(length != 0),
                     run_bad.eq(~well_formed),
+                    word_range_bad.eq(word_bad),
                 ]
                 m.next = "JUDGE"
 
@@ -420,7 +431,8 @@ class CommandProcessor(wiring.Component):
                 with m.If(crc_bad):
                     m.d.comb += status.eq(Status.BAD_CRC)
                 with m.Elif(command == Command.IDENTIFY):
-                    m.d.comb += status.eq(Status.OK)
+                    with m.If(empty_bad):
+                        m.d.comb += status.eq(Status.BAD_LENGTH)
                 with m.Elif(command == Command.WRITE):
                     with m.If(write_length_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
@@ -439,6 +451,8 @@ class CommandProcessor(wiring.Component):
                         m.d.comb += status.eq(Status.NOT_COMMITTED)
                     with m.Elif(run_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
+                    with m.Elif(word_range_bad):
+                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
                 with m.Else():
                     m.d.comb += status.eq(Status.UNKNOWN_COMMAND)
                 m.d.sync += reply_status.eq(status)

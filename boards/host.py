@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.layout import AcceleratorShape, config_writes
+from sw import numerics
 
 from .command import buffer_bytes
 from .core import RX_FIFO_DEPTH
@@ -144,7 +145,19 @@ def commit_frame() -> bytes:
 
 
 def run_frame(shape: AcceleratorShape, sample: np.ndarray) -> bytes:
-    """RUN frame of one sample: intensities [n_in] or spikes [T, n_in]."""
+    """RUN frame of one sample: intensities [n_in] in ``0..256`` or spikes [T, n_in] of 0/1
+    (anything else raises ``ValueError``: the board would refuse it)."""
+    sample = np.asarray(sample)
+    expected = (
+        (shape.sizes[0],) if shape.encoder == "rate-lfsr" else (shape.timesteps, shape.sizes[0])
+    )
+    top = 1 << numerics.PROB_BITS if shape.encoder == "rate-lfsr" else 1
+    if sample.shape != expected:
+        raise ValueError(f"RUN: a sample of shape {expected} expected, found {sample.shape}")
+    if sample.size and (sample.min() < 0 or sample.max() > top):
+        raise ValueError(
+            f"RUN: input values in 0..{top} expected, found {sample.min()}..{sample.max()}"
+        )
     if shape.encoder == "rate-lfsr":
         words = [int(v) for v in sample]
     else:

@@ -19,7 +19,7 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=S
     sim.add_clock(1e-8)
     rng = random.Random(seed)
     replies, writes, done = FrameDecoder(), [], []
-    out = []
+    out, samples = [], []
 
     async def feed(ctx):
         for chunk in byte_chunks:
@@ -35,14 +35,17 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=S
         done.append(True)
 
     async def monitor(ctx):
-        tx, cfg = dut.tx, dut.cfg
-        async for _, _, tv, tr, tp, cv, cr, cp in ctx.tick().sample(
-            tx.valid, tx.ready, tx.payload, cfg.valid, cfg.ready, cfg.payload
+        tx, cfg, sample = dut.tx, dut.cfg, dut.sample
+        ctx.set(sample.ready, 1)
+        async for _, _, tv, tr, tp, cv, cr, cp, sv in ctx.tick().sample(
+            tx.valid, tx.ready, tx.payload, cfg.valid, cfg.ready, cfg.payload, sample.valid
         ):
             if tv and tr:
                 out.extend(replies.feed(bytes([tp])))
             if cv and cr:
                 writes.append((cp.select, cp.addr, cp.data))
+            if sv:
+                samples.append(True)
             ctx.set(dut.tx.ready, rng.random() >= tx_stall)
             ctx.set(dut.cfg.ready, rng.random() >= 0.5)  # a busy accelerator holds writes back
             if done:
@@ -51,6 +54,7 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=S
     sim.add_testbench(feed, background=True)
     sim.add_testbench(monitor)
     sim.run()
+    run.samples = len(samples)  # input words that reached the accelerator
     return out, writes
 
 
@@ -144,3 +148,30 @@ def test_a_read_longer_than_a_frame_is_refused():
     ]
     out, _ = run(frames, gap_cycles=40, shape=shape)
     assert out == [Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.READ]))] * 2
+
+
+def words_frame(command, *words):
+    return encode_frame(command, b"".join(w.to_bytes(2, "little") for w in words))
+
+
+def test_run_words_out_of_range_and_identify_with_a_payload_are_refused():
+    rate = [encode_frame(Command.COMMIT), words_frame(Command.RUN, *([256] * 9), 257)]
+    spikes_shape = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3, encoder="spikes")
+    eot = 1 << 15
+    spikes = [
+        encode_frame(Command.COMMIT),
+        words_frame(Command.RUN, 3, eot, 10, eot),  # address 10 of inputs 0..9
+        words_frame(Command.RUN, 3, eot, 1 << 14, eot),  # high address bits the port drops
+    ]
+    for shape, frames in ((SHAPE, rate), (spikes_shape, spikes)):
+        frames = frames + [encode_frame(Command.IDENTIFY, b"\x00"), encode_frame(Command.IDENTIFY)]
+        out, _ = run(frames, gap_cycles=60, shape=shape)
+        n_runs = len(frames) - 3
+        assert out[0] == Frame(Command.COMMIT, b"")
+        assert (
+            out[1 : 1 + n_runs]
+            == [Frame(Command.ERROR, bytes([Status.OUT_OF_RANGE, Command.RUN]))] * n_runs
+        )
+        assert out[-2] == Frame(Command.ERROR, bytes([Status.BAD_LENGTH, Command.IDENTIFY]))
+        assert out[-1] == Frame(Command.IDENTIFY, identify_payload(shape))
+        assert run.samples == 0

@@ -72,3 +72,19 @@ def test_random_garbage_never_yields_a_valid_frame_by_accident():
 def test_payload_limit():
     with pytest.raises(ValueError, match="payload must be at most 4096 bytes"):
         encode_frame(Command.WRITE, bytes(MAX_PAYLOAD + 1))
+
+
+def test_the_host_refuses_samples_the_board_would_refuse():
+    import numpy as np
+
+    from boards.host import run_frame
+    from hw.layout import AcceleratorShape
+
+    rate = AcceleratorShape(sizes=(4, 3, 2), timesteps=2, lanes=1)
+    assert len(run_frame(rate, np.array([0, 256, 7, 1]))) == 6 + 8
+    for bad in ([0, 257, 0, 0], [-1, 0, 0, 0], [0, 0, 0]):
+        with pytest.raises(ValueError, match="RUN: "):
+            run_frame(rate, np.array(bad))
+    spikes = AcceleratorShape(sizes=(4, 3, 2), timesteps=2, lanes=1, encoder="spikes")
+    with pytest.raises(ValueError, match=r"values in 0..1"):
+        run_frame(spikes, np.full((2, 4), 2))
