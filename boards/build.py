@@ -237,11 +237,13 @@ def run_build_script(build_dir: Path, script: str, seconds: float):
             raise
         log = Path(build_dir) / "top.tim"
         cells = re.search(LOGIC_CELLS, log.read_text()) if log.is_file() else None
-        use = f" ({cells[1]}: {cells[2]} of {cells[3]} used)" if cells else ""
+        use = f", {cells[1]}: {cells[2]} of {cells[3]} used" if cells else ""
+        synthesised = (Path(build_dir) / f"{script.removeprefix('build_')}.json").is_file()
+        stage = "place and route (nextpnr)" if synthesised else "synthesis (Yosys)"
         raise TimeoutError(
-            f"place and route did not finish within {seconds / 60:g} min{use}: the router "
-            "does not converge on a device this full; try other seeds (--seed 2 3), fewer lanes "
-            "or --update-lanes 1"
+            f"stopped at the time limit of {seconds / 60:g} min (--time-limit), during "
+            f"{stage}{use}; allow more minutes, or on a nearly full device, where the router "
+            "may not converge, try other seeds (--seed 2 3), fewer lanes or --update-lanes 1"
         ) from None
     if returncode:
         raise subprocess.CalledProcessError(returncode, ["sh", f"{script}.sh"])

@@ -203,10 +203,14 @@ def test_a_build_that_runs_too_long_is_stopped(tmp_path):
     (tmp_path / "top.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
     (tmp_path / "top.tim").write_text("Info: \t         ICESTORM_LC:    5057/   5280    95%\n")
     t0 = time.monotonic()
-    with pytest.raises(TimeoutError, match=r"within 0.01 min \(ICESTORM_LC: 5057 of 5280 used\)"):
+    limit = r"time limit of 0.01 min \(--time-limit\), during synthesis \(Yosys\), ICESTORM_LC: "
+    with pytest.raises(TimeoutError, match=limit + "5057 of 5280 used"):
         run_build_script(tmp_path, "top", 0.6)
     assert time.monotonic() - t0 < 10
     assert_stopped(int((tmp_path / "child.pid").read_text()))
+    (tmp_path / "top.json").write_text("{}")  # synthesis done: the stop was in nextpnr
+    with pytest.raises(TimeoutError, match=r"during place and route \(nextpnr\)"):
+        run_build_script(tmp_path, "top", 0.6)
 
 
 def test_a_failing_build_script_raises(tmp_path):
