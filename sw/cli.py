@@ -227,10 +227,19 @@ def cmd_eval(args):
                 f"{target} is a run folder; --engine golden takes a model file "
                 f"(make one with 'stablespike export {target} --out model.npz')"
             )
-        result = evaluate_golden(target, mode=args.mode, limit=args.limit, data_root=args.data_root)
+        result = evaluate_golden(
+            target,
+            mode=args.mode,
+            limit=args.limit,
+            data_root=args.data_root,
+            noise_seed=args.noise_seed,
+            per_sample=args.per_sample,
+        )
     else:
         if not target.is_dir():
             fail(f"--engine float takes a run folder, not {target}")
+        if args.per_sample or args.noise_seed is not None:
+            fail("--per-sample and --noise-seed are options of --engine golden")
         result = evaluate_float_run(target)
     if args.json:
         print(json.dumps(result, indent=1))
@@ -489,6 +498,19 @@ def build_parser():
     p.add_argument("--engine", choices=("golden", "float"), default="golden")
     p.add_argument("--mode", choices=MODES, default="normal", help="golden readout mode")
     p.add_argument("--limit", type=COUNT, default=None, help="first N test samples")
+    p.add_argument(
+        "--noise-seed",
+        type=integer(0, 0xFFFE),
+        default=None,
+        help="base seed of the noise LFSR lanes in --mode noise (default: the model's)",
+    )
+    p.add_argument(
+        "--per-sample",
+        type=output_file,
+        default=None,
+        metavar="FILE",
+        help='write one JSON line per sample: {"index", "label", "class", "scores"}',
+    )
     p.add_argument("--data-root", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -15,11 +15,12 @@ __all__ = ["load_model_dataset", "evaluate_golden", "evaluate_float_run", "synap
 
 
 def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
-    """Accumulate operations per sample on event-driven hardware: every input spike of a layer
-    costs one weight add per synapse it drives (``n_out`` in a fully connected layer, up to
-    ``k * k * C_out`` in a convolution); the readout adds one row per counted spike."""
+    """Weight additions per sample on event-driven hardware (docs/numerics.md, "Synaptic
+    events"): every input spike of a LIF layer adds the weight of each synapse it drives
+    (``n_out`` in a fully connected layer, up to ``k * k * C_out`` in a convolution), and the
+    readout adds a row of ``classes`` weights per event it counts, in the result's mode."""
     events = sum(result.layer_synaptic_events)
-    return events + result.layer_spike_totals[-1] * model.n_classes
+    return events + result.readout_additions * model.n_classes
 
 
 def load_model_dataset(model: golden.IntegerModel, path, data_root=None) -> Dataset:

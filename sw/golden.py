@@ -123,6 +123,8 @@ class GoldenResult:
 
     predictions [N]; scores [N, classes]; counts [N, n_hidden] (what the readout consumed);
     input_spike_totals [N]: the encoded input spikes of each sample;
+    readout_additions [N]: weight rows the readout adds, one per event it counts (hidden spikes
+    in ``normal`` mode, stable spikes in ``skeleton``, stable and noise spikes in ``noise``);
     layer_spike_totals / layer_synaptic_events: per LIF layer, [N] spikes it sent and weight
     adds its input spikes cost (each input spike adds the weights of every synapse it drives);
     spikes / membranes: one [N, T, n] array per LIF layer (membranes after reset);
@@ -133,6 +135,7 @@ class GoldenResult:
     scores: np.ndarray
     counts: np.ndarray
     input_spike_totals: np.ndarray
+    readout_additions: np.ndarray
     layer_spike_totals: list[np.ndarray]
     layer_synaptic_events: list[np.ndarray]
     spikes: list[np.ndarray] | None = None
@@ -244,11 +247,14 @@ def run(
     noise = None
     if mode == "normal":
         counts, maps = hidden.sum(axis=1, dtype=np.int64), T
+        additions = counts.sum(axis=1)
     else:
         counts, maps = stable_count, T - 1
+        additions = counts.sum(axis=1)
         if mode == "noise":
             noise = noise_draws(model, stable_count, noise_seed)
             counts = counts + maps * noise.astype(np.int64)
+            additions = additions + noise.sum(axis=1, dtype=np.int64)
 
     scores = numerics.exact_matmul(counts, model.readout.weight.T) + maps * model.readout.bias
     return GoldenResult(
@@ -256,6 +262,7 @@ def run(
         scores=scores,
         counts=counts,
         input_spike_totals=spikes_in.sum(axis=(1, 2), dtype=np.int64),
+        readout_additions=additions,
         layer_spike_totals=totals,
         layer_synaptic_events=synaptic,
         spikes=layer_spikes if trace else None,

@@ -3,6 +3,7 @@ is written."""
 
 import json
 
+import numpy as np
 import pytest
 
 from sw import cli
@@ -103,3 +104,32 @@ def test_train_seed_is_checked_before_the_run_folder_is_made(tmp_path):
         Trainer(TrainConfig(seed=-1, epochs=1), tmp_path / "run")
     assert not (tmp_path / "run").exists()
     assert json.dumps(TrainConfig().__dict__)  # the defaults stay valid JSON
+
+
+def test_eval_per_sample_and_noise_seed(tmp_path, capsys):
+    from sw import golden
+    from sw.data import load_dataset
+
+    from .helpers import random_conv_model
+
+    model = random_conv_model(input_shape=(2, 8, 8), dense=(5,), classes=10, threshold=20)
+    save_model(model, tmp_path / "c.npz")
+    data = load_dataset(model.meta["dataset"], model.timesteps)
+    lines = tmp_path / "per-sample.jsonl"
+    argv = ["eval", str(tmp_path / "c.npz"), "--mode", "noise", "--limit", "7", "--json"]
+    main(argv + ["--noise-seed", "9", "--per-sample", str(lines)])
+    summary = json.loads(capsys.readouterr().out)
+    records = [json.loads(line) for line in lines.read_text().splitlines()]
+    expected = golden.run(model, data.test_x[:7], mode="noise", noise_seed=9)
+    assert [r["index"] for r in records] == list(range(7))
+    assert [r["scores"] for r in records] == expected.scores.tolist()
+    assert [r["class"] for r in records] == expected.predictions.tolist()
+    assert [r["label"] for r in records] == data.test_y[:7].tolist()
+    assert summary["accuracy"] == np.mean(expected.predictions == data.test_y[:7])
+    # the seed was used (the model's own gives other scores), and the synaptic events count
+    # the noise spikes the readout adds
+    own = golden.run(model, data.test_x[:7], mode="noise")
+    assert not np.array_equal(own.scores, expected.scores)
+    assert expected.readout_additions.sum() > 0
+    events = sum(expected.layer_synaptic_events) + model.n_classes * (expected.readout_additions)
+    assert summary["synaptic_events_per_inference"] == pytest.approx(events.mean())
