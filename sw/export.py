@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,6 +67,12 @@ def export_run(
     else:
         encoder = {"kind": "spikes"}
     noise_kind = config.noise_kind if config.noise_kind in golden.NOISE_KINDS else "amplitude"
+    if noise_kind != config.noise_kind:
+        warnings.warn(
+            f"{run_dir}: noise kind {config.noise_kind!r} has no integer form; the model file "
+            f"gets 'amplitude' (docs/numerics.md, amplitude-aware noise)",
+            stacklevel=2,
+        )
     noise = {
         "kind": noise_kind,
         "seed": noise_seed,
@@ -96,6 +103,7 @@ def export_run(
         "golden_equals_torch": exact,
         "weight_bits": weight_bits,
         "timesteps": config.timesteps,
+        "noise_kind": noise_kind,
     }
 
 
