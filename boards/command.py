@@ -59,10 +59,15 @@ DESIGN_SOURCES = (
 )
 
 
+#: Bytes of the design hash in the IDENTIFY reply.
+HASH_BYTES = 4
+
+
 def design_hash(shape: AcceleratorShape) -> bytes:
-    """4 bytes of sha256 over the shape, the protocol version and :data:`DESIGN_SOURCES`: a
-    board built from other sources answers IDENTIFY with another hash."""
-    return design_digest(shape, DESIGN_SOURCES, PROTOCOL_VERSION)[:4]
+    """:data:`HASH_BYTES` bytes of sha256 over the shape, the protocol version and
+    :data:`DESIGN_SOURCES`: a board built from other sources answers IDENTIFY with another
+    hash."""
+    return design_digest(shape, DESIGN_SOURCES, PROTOCOL_VERSION)[:HASH_BYTES]
 
 
 def identify_payload(shape: AcceleratorShape) -> bytes:
@@ -206,7 +211,14 @@ class CommandProcessor(wiring.Component):
         reply_length = Signal(16)
         reply_index = Signal(16)
         identify = identify_payload(self.shape)
-        identify_rom = Array(Const(b, 8) for b in identify)
+        # The design hash, last in the IDENTIFY reply, is held in a register that turns a byte
+        # further per byte sent (back where it started after the reply), not in a table of
+        # constants: so the logic is the same for every hash, and a source edit cannot change
+        # the netlist's shape (Yosys 0.70's ABC9 fails an assertion on some hashes' tables of
+        # constants, docs/boards.md).
+        hash_at = len(identify) - HASH_BYTES
+        identify_rom = Array(Const(b, 8) for b in identify[:hash_at])
+        hash_bytes = Signal(8 * HASH_BYTES, init=int.from_bytes(identify[hash_at:], "little"))
         depth_rom = Array(Const(d, 17) for d in depths)
         # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
         depth = Signal(17)
@@ -658,9 +670,13 @@ class CommandProcessor(wiring.Component):
             with m.State("REPLY_PAYLOAD"):
                 with m.If(reply_command == Command.ERROR):
                     m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
-                with m.Else():
-                    index_bits = (len(identify) - 1).bit_length()
+                with m.Elif(reply_index < hash_at):
+                    index_bits = (hash_at - 1).bit_length()
                     m.d.comb += send_byte.eq(identify_rom[reply_index[:index_bits]])
+                with m.Else():
+                    m.d.comb += send_byte.eq(hash_bytes[:8])
+                    with m.If(tx_free):
+                        m.d.sync += hash_bytes.eq(hash_bytes.rotate_right(8))
                 m.d.comb += [send.eq(1), send_fold.eq(1)]
                 with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)
