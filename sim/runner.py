@@ -20,11 +20,13 @@ import numpy as np
 
 from hw.accelerator import generate_verilog
 from hw.layout import AcceleratorShape, config_writes, design_digest
+from hw.readout import result_layout
 from sw import golden
 from sw.data import load_dataset
 from sw.modelfile import load_model
 
 from .bounds import cycle_bounds
+from .harness import HARNESS, MAX_TOKENS, harness_verilog, write_tokens
 from .lock import build_lock
 
 __all__ = ["SIMULATORS", "SimulationError", "run_cosim", "prepare_stimulus", "simulator_env"]
@@ -140,7 +142,7 @@ def prepare_stimulus(
 def _build_key(shape: AcceleratorShape, options: dict) -> str:
     """Cache key of a simulator build: the shape, the options and the source of every ``hw``
     module."""
-    return design_digest(shape, ("hw/*.py", "sw/numerics.py"), options).hex()[:12]
+    return design_digest(shape, ("hw/*.py", "sw/numerics.py", "sim/harness.py"), options).hex()[:12]
 
 
 def _first_failure(results_xml: Path) -> str | None:
@@ -170,11 +172,13 @@ def run_cosim(
     quiet=True,
     random_inputs=False,
     accelerator_options=None,
+    fast=True,
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
     ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator` (the
     variant a board builds, ``boards.build.accelerator_options``); ``update_lanes``: the update
-    pass's lanes ``U`` (``None``: ``P``)."""
+    pass's lanes ``U`` (``None``: ``P``). ``fast``: the ``inference`` test runs in the Verilog
+    harness (:mod:`sim.harness`) instead of cycle by cycle in Python (same checks)."""
     options = dict(accelerator_options or {})
     from cocotb_tools.runner import get_runner
 
@@ -199,10 +203,24 @@ def run_cosim(
             random_inputs=random_inputs,
         )
         verilog = build / f"{TOP}.v"
-        if not verilog.is_file():
+        harness = build / f"{HARNESS}.v"
+        if not verilog.is_file() or not harness.is_file():
             generate_verilog(shape, build, TOP, **options)
             if simulator == "icarus":
                 verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
+            last = result_layout(shape.n_classes, shape.score_bits)["last"].offset
+            harness.write_text(
+                harness_verilog(verilog.read_text(), TOP, last_bit=last, n_traces=shape.n_layers)
+            )
+        plusargs = []
+        stimulus_meta = json.loads(stimulus.read_text())
+        inputs = np.load(stimulus_meta["arrays"])["inputs"]
+        n_tokens = write_tokens(work / "tokens.hex", shape, inputs) if fast else 0
+        if fast and n_tokens <= MAX_TOKENS:
+            log = work / "harness.log"
+            stimulus_meta["fast"] = {"log": str(log), "n_tokens": n_tokens}
+            plusargs = [f"+tokens={work / 'tokens.hex'}", f"+n_tokens={n_tokens}", f"+log={log}"]
+            stimulus.write_text(json.dumps(stimulus_meta))
 
         simulator_env()
         if simulator == "icarus" and shutil.which("iverilog") is None:
@@ -214,8 +232,8 @@ def run_cosim(
         t0 = time.perf_counter()
         log = work / "build.log"
         runner.build(
-            sources=[verilog],
-            hdl_toplevel=TOP,
+            sources=[verilog, harness],
+            hdl_toplevel=HARNESS,
             build_dir=build,
             timescale=("1ns", "1ps"),
             waves=waves,
@@ -233,7 +251,8 @@ def run_cosim(
         try:
             runner.test(
                 test_module="sim.tb_accelerator",
-                hdl_toplevel=TOP,
+                hdl_toplevel=HARNESS,
+                plusargs=plusargs,
                 testcase=list(tests),
                 extra_env=env,
                 waves=waves,

@@ -10,6 +10,11 @@ the golden model's trace. Driver, Monitor and Checker:
   per timestep, the stable (skeleton) spikes, the noise spikes and the result words;
 - :class:`Checker` compares each finished sample with the golden trace and keeps the first
   mismatch (sample, layer, timestep, neuron).
+
+The toplevel is the harness of :mod:`sim.harness`. When the stimulus names a ``fast`` run, the
+``inference`` test lets the harness drive the inputs and record the outputs in Verilog and
+replays its log through the same Monitor and Checker afterwards (no Python wake-up per cycle);
+the other tests, and ``inference`` without ``fast``, drive and watch every cycle from Python.
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ import cocotb
 import numpy as np
 from amaranth.hdl import Shape
 from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 from hw.accelerator import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
-from hw.lif import event_layout
 from hw.readout import result_layout
+
+from .harness import sample_tokens
+
+#: Clock period of the simulation (ns).
+CLOCK_NS = 10
 
 
 def field_decoder(layout):
@@ -84,15 +93,7 @@ class Stimulus:
 
     def tokens(self, sample: int) -> list[int]:
         """Input words of one sample, as raw payload integers."""
-        x = self.inputs[sample]
-        if self.shape.encoder == "rate-lfsr":
-            return [int(v) for v in x]
-        encode = field_encoder(event_layout(self.shape.sizes[0]))
-        words = []
-        for t in range(self.shape.timesteps):
-            words += [encode(addr=a, eot=0) for a in np.nonzero(x[t])[0]]
-            words.append(encode(addr=0, eot=1))
-        return words
+        return sample_tokens(self.shape, self.inputs[sample])
 
 
 async def handshake(clk, valid, ready):
@@ -187,16 +188,65 @@ class Monitor:
             "scores": [],
         }
 
+    def start(self, n_samples, on_sample):
+        """Expect ``n_samples`` samples; ``on_sample(index, record)`` gets each finished one."""
+        self.pending = [self._new() for _ in range(n_samples)]
+        self.layer_sample = [0] * len(self.traces)
+        self.layer_step = [0] * len(self.traces)
+        self.done, self.n_samples, self.on_sample = 0, n_samples, on_sample
+
+    def trace(self, layer: int, eot: int, addr: int):
+        """A spike (or end of timestep) of LIF layer ``layer``."""
+        if self.layer_sample[layer] >= self.n_samples:
+            return
+        if eot:
+            self.layer_step[layer] += 1
+            if self.layer_step[layer] == self.stimulus.shape.timesteps:
+                self.layer_step[layer] = 0
+                self.layer_sample[layer] += 1
+        else:
+            sample = self.pending[self.layer_sample[layer]]
+            sample["spikes"][layer][self.layer_step[layer]].append(addr)
+
+    def stable(self, addr: int):
+        self.pending[self.done]["stable"].append(addr)
+
+    def noise(self, addr: int):
+        self.pending[self.done]["noise"].append(addr)
+
+    def output(self, raw: int):
+        """A result word taken from ``o``."""
+        word = self.decode(raw)
+        sample = self.pending[self.done]
+        sample["scores"].append(word["score"])
+        if word["last"]:
+            sample.update(cls=word["cls"], cycles=word["cycles"])
+            self.on_sample(self.done, sample)
+            self.done += 1
+
+    def replay(self, log_path):
+        """Feed the harness's log (:mod:`sim.harness`) through the same steps as :meth:`run`."""
+        with open(log_path) as f:
+            for line in f:
+                kind, *values = line.split()
+                if kind == "t":
+                    self.trace(int(values[0]), int(values[1]), int(values[2]))
+                elif kind == "s":
+                    self.stable(int(values[0]))
+                elif kind == "n":
+                    self.noise(int(values[0]))
+                else:
+                    self.output(int(values[0], 16))
+
     async def run(self, n_samples, on_sample):
-        dut, stall, T = self.dut, self.stimulus.stall, self.stimulus.shape.timesteps
-        pending = [self._new() for _ in range(n_samples)]
-        layer_sample = [0] * len(self.traces)
-        layer_step = [0] * len(self.traces)
-        done, budget = 0, self.stimulus.max_cycles_per_sample * n_samples
-        while done < n_samples:
+        """Watch the ports cycle by cycle (driving ``o.ready``) until ``n_samples`` are done."""
+        dut, stall = self.dut, self.stimulus.stall
+        self.start(n_samples, on_sample)
+        budget = self.stimulus.max_cycles_per_sample * n_samples
+        while self.done < n_samples:
             if self.cycles > budget:
                 raise AssertionError(
-                    f"sample {done}: no result after {self.cycles} cycles "
+                    f"sample {self.done}: no result after {self.cycles} cycles "
                     f"(budget {budget}); the design is stuck"
                 )
             await RisingEdge(dut.clk)
@@ -204,24 +254,14 @@ class Monitor:
             await ReadOnly()
             self.cycles += 1
             for l, (valid, addr, eot) in enumerate(self.traces):
-                if valid.value and layer_sample[l] < n_samples:
-                    if eot.value:
-                        layer_step[l] += 1
-                        if layer_step[l] == T:
-                            layer_step[l], layer_sample[l] = 0, layer_sample[l] + 1
-                    else:
-                        pending[layer_sample[l]]["spikes"][l][layer_step[l]].append(int(addr.value))
+                if valid.value:
+                    self.trace(l, int(eot.value), int(addr.value))
             if dut.stable__valid.value:
-                pending[done]["stable"].append(int(dut.stable__addr.value))
+                self.stable(int(dut.stable__addr.value))
             if dut.noise__valid.value:
-                pending[done]["noise"].append(int(dut.noise__addr.value))
+                self.noise(int(dut.noise__addr.value))
             if dut.o__valid.value and dut.o__ready.value:
-                word = self.decode(int(dut.o__payload.value))
-                pending[done]["scores"].append(word["score"])
-                if word["last"]:
-                    pending[done].update(cls=word["cls"], cycles=word["cycles"])
-                    on_sample(done, pending[done])
-                    done += 1
+                self.output(int(dut.o__payload.value))
 
 
 class Checker:
@@ -278,7 +318,7 @@ class Checker:
 
 
 async def start(dut, stimulus):
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
     for port in (
         dut.i__valid,
         dut.i__payload,
@@ -288,6 +328,10 @@ async def start(dut, stimulus):
         dut.read__payload,
         dut.read_data__ready,
         dut.o__ready,
+        dut.fast,
+        dut.stall_threshold,
+        dut.stall_seed,
+        dut.n_results,
     ):
         port.value = 0
     dut.rst.value = 1
@@ -338,8 +382,26 @@ async def inference(dut):
     checker = Checker(stimulus)
     monitor = Monitor(dut, stimulus, rng)
     t0 = time.perf_counter()
-    cocotb.start_soon(InputDriver(dut, stimulus, random.Random(stimulus.seed + 1)).send(range(n)))
-    await monitor.run(n, checker.check)
+    fast = stimulus.meta.get("fast")
+    if fast:  # the harness drives and records (sim.harness); Python sleeps until the end
+        dut.stall_threshold.value = round(stimulus.stall * (1 << 16))
+        dut.stall_seed.value = (stimulus.seed * 0x9E3779B1 + 1) & 0xFFFFFFFF
+        dut.n_results.value = n
+        dut.fast.value = 1
+        budget = stimulus.max_cycles_per_sample * n
+        try:
+            await with_timeout(RisingEdge(dut.done), budget * CLOCK_NS, "ns")
+        except SimTimeoutError:
+            raise AssertionError(
+                f"no {n} results after {budget} cycles; the design is stuck (log: {fast['log']})"
+            ) from None
+        await RisingEdge(dut.clk)
+        monitor.start(n, checker.check)
+        monitor.replay(fast["log"])
+    else:
+        driver = InputDriver(dut, stimulus, random.Random(stimulus.seed + 1))
+        cocotb.start_soon(driver.send(range(n)))
+        await monitor.run(n, checker.check)
     write_summary(stimulus, checker, "inference", time.perf_counter() - t0)
     assert checker.errors == 0, checker.first_mismatch
     assert checker.checked == n

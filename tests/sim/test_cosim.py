@@ -92,8 +92,10 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
         }
 
 
-@pytest.mark.parametrize("mode", ["skeleton", "noise"])
-def test_digits_modes_on_icarus(digits_model, tmp_path, mode):
+@pytest.mark.parametrize("mode,fast", [("skeleton", False), ("noise", True)])
+def test_digits_modes_on_icarus(digits_model, tmp_path, mode, fast):
+    """Both modes; the skeleton with Python driving and watching every cycle, the noise in the
+    Verilog harness (sim.harness): the two paths check the same things."""
     result = run_cosim(
         digits_model,
         simulator="icarus",
@@ -102,8 +104,10 @@ def test_digits_modes_on_icarus(digits_model, tmp_path, mode):
         mode=mode,
         build_dir=tmp_path,
         tests=("inference",),
+        fast=fast,
     )
     assert result["tests"]["inference"]["errors"] == 0
+    assert result["tests"]["inference"]["bit_exact"] == 12
 
 
 ODD_MODELS = [
@@ -248,7 +252,12 @@ def test_bench_sparsity_report(tmp_path):
     paths = []
     for name, threshold in (("dense", 30), ("sparse", 90)):
         model = random_conv_model(
-            (2, 8, 8), ((4, 3, 1, 1), (4, 3, 2, 1)), timesteps=2, threshold=threshold, seed=1
+            (2, 8, 8),
+            ((4, 3, 1, 1), (4, 3, 2, 1)),
+            classes=10,
+            timesteps=2,
+            threshold=threshold,
+            seed=1,
         )
         save_model(model, tmp_path / f"{name}.npz")
         paths.append(tmp_path / f"{name}.npz")
