@@ -4,6 +4,7 @@ and, for several models of one shape, how firing turns into cycles (``sparsity-<
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -242,3 +243,113 @@ def _plot_sparsity(rows, path, title):
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     atomic_write(path, buf.getvalue())
+
+
+def bench_speed(
+    model_path,
+    *,
+    lanes=8,
+    samples=200,
+    icarus_samples=40,
+    stall=0.3,
+    out_dir=Path("docs/results"),
+    build_dir="build/sim",
+):
+    """Simulation and golden-model speed for one model: RTL samples/s and simulated cycles/s on
+    Verilator and Icarus with Python driving every cycle and with the Verilog harness
+    (:mod:`sim.harness`), both bit-exact; golden-model samples/s with float64 BLAS products
+    (``numerics.exact_matmul``) and with int64 ones. Writes ``speed-<model>.{md,json}``."""
+    import numpy as np
+
+    from sw import golden, numerics
+    from sw.evaluate import load_model_dataset
+    from sw.modelfile import load_model
+
+    command = invoked_command()
+    rows = []
+    for simulator, n in (("verilator", samples), ("icarus", icarus_samples)):
+        for fast in (False, True):
+            r = run_cosim(
+                model_path,
+                simulator=simulator,
+                samples=n,
+                lanes=lanes,
+                stall=stall,
+                build_dir=build_dir,
+                tests=("inference",),
+                fast=fast,
+            )
+            inf = r["tests"]["inference"]
+            rows.append(
+                {
+                    "simulator": simulator,
+                    "driver": "harness" if fast else "python",
+                    "samples": inf["samples"],
+                    "bit_exact": inf["errors"] == 0,
+                    "seconds": inf["seconds"],
+                    "samples_per_s": inf["samples"] / inf["seconds"],
+                    "cycles_per_s": inf["samples"] * inf["cycles_per_inference"] / inf["seconds"],
+                }
+            )
+    model = load_model(model_path)
+    x = load_model_dataset(model, model_path).test_x
+    int64_matmul = lambda a, b: np.asarray(a, np.int64) @ np.asarray(b, np.int64)  # noqa: E731
+    golden_rows = []
+    for name, matmul in (("float64 BLAS", numerics.exact_matmul), ("int64", int64_matmul)):
+        original, numerics.exact_matmul = numerics.exact_matmul, matmul
+        try:
+            t0 = time.perf_counter()
+            scores = golden.run(model, x).scores
+            seconds = time.perf_counter() - t0
+        finally:
+            numerics.exact_matmul = original
+        golden_rows.append({"products": name, "samples": len(x), "samples_per_s": len(x) / seconds})
+        golden_rows[-1]["scores_sha256"] = hashlib.sha256(scores.tobytes()).hexdigest()[:16]
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "model": str(model_path),
+        "lanes": lanes,
+        "stall": stall,
+        "rtl": rows,
+        "golden": golden_rows,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"speed-{Path(model_path).stem}"
+    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
+    md = _speed_markdown(result)
+    atomic_write(stem.with_suffix(".md"), md.encode())
+    print(md)
+    return result
+
+
+def _speed_markdown(result) -> str:
+    lines = report_header(
+        f"Simulation speed: {Path(result['model']).name}", result["date"], result["command"]
+    )
+    lines += [
+        f"RTL, P={result['lanes']}, stall {result['stall']} on both streams, the inference test "
+        "(every layer's spikes, skeleton, noise and scores checked):",
+        "",
+        "| simulator | driven by | samples | bit-exact | samples/s | simulated cycles/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rtl"]:
+        lines.append(
+            f"| {r['simulator']} | {r['driver']} | {r['samples']} | "
+            f"{'yes' if r['bit_exact'] else 'NO'} | {r['samples_per_s']:,.1f} | "
+            f"{r['cycles_per_s']:,.0f} |"
+        )
+    lines += [
+        "",
+        "Golden model, the whole test split in one batch (the same scores both ways: the hash):",
+        "",
+        "| products | samples | samples/s | scores sha256 |",
+        "|---|---|---|---|",
+    ]
+    for r in result["golden"]:
+        lines.append(
+            f"| {r['products']} | {r['samples']} | {r['samples_per_s']:,.0f} | "
+            f"`{r['scores_sha256']}` |"
+        )
+    return "\n".join(lines) + "\n"

@@ -360,6 +360,19 @@ def cmd_bench_sparsity(args):
     )
 
 
+def cmd_bench_speed(args):
+    from sim.bench import bench_speed
+
+    bench_speed(
+        args.model,
+        lanes=args.lanes,
+        samples=args.samples,
+        icarus_samples=args.icarus_samples,
+        stall=args.stall,
+        out_dir=Path(args.out_dir),
+    )
+
+
 def cmd_bench_board(args):
     from boards.bench import bench_board
 
@@ -598,6 +611,18 @@ def build_parser():
     r.add_argument("--limit", type=COUNT, default=None, help="test samples for the golden model")
     r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_sparsity)
+
+    r = bench.add_parser(
+        "speed",
+        help="RTL simulation speed (Python-driven vs the Verilog harness) and golden-model speed",
+    )
+    r.add_argument("model", help="model file (.npz)")
+    r.add_argument("--lanes", type=LANES, default=8)
+    r.add_argument("--samples", type=COUNT, default=200, help="samples on Verilator")
+    r.add_argument("--icarus-samples", type=COUNT, default=40)
+    r.add_argument("--stall", type=fraction, default=0.3)
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
+    r.set_defaults(func=cmd_bench_speed)
 
     from boards.build import BOARDS, DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
 

@@ -243,6 +243,23 @@ def test_bench_rtl_report(digits_model, tmp_path):
     assert all(r["cycles"] >= r["bottleneck"] for r in result["lanes"])
     assert "| 8 | 6 | yes |" in (tmp_path / "rtl-m.md").read_text()
 
+    from sim.bench import bench_speed
+
+    speed = bench_speed(
+        digits_model,
+        lanes=8,
+        samples=6,
+        icarus_samples=3,
+        out_dir=tmp_path,
+        build_dir=tmp_path / "b",
+    )
+    drivers = [(r["simulator"], r["driver"]) for r in speed["rtl"]]
+    assert drivers == [(s, d) for s in ("verilator", "icarus") for d in ("python", "harness")]
+    assert all(r["bit_exact"] and r["cycles_per_s"] > 0 for r in speed["rtl"])
+    hashes = {r["scores_sha256"] for r in speed["golden"]}
+    assert len(hashes) == 1 and len(speed["golden"]) == 2  # float64 and int64 products agree
+    assert "| icarus | harness | 3 | yes |" in (tmp_path / "speed-m.md").read_text()
+
 
 def test_bench_sparsity_report(tmp_path):
     """Two conv models of one shape, the second with a higher threshold (sparser): fewer
