@@ -309,10 +309,15 @@ class LIFLayer(wiring.Component):
         )
         v_rd, v_wr = RegisteredRead(m, membranes), membranes.write_port()
         v_data, b_data = v_rd.data, b_rd.data  # the row's membranes and biases in update_stage
-        if self.forwards:  # (see ``slow_rows`` below) a second register: the output register
-            v_data = Signal.like(v_rd.data, name="membranes_outreg", reset_less=True)
-            b_data = Signal.like(b_rd.data, name="biases_outreg", reset_less=True)
-            m.d.sync += [v_data.eq(v_rd.data), b_data.eq(b_rd.data)]
+        if self.forwards:  # (see ``slow_rows`` below) a second register: the output register,
+            # and a third by the update logic (``near_stage``: the block RAMs of a wide row lie
+            # far apart, 3.7 ns of routing before the leak's shifter on the 34x34 net)
+            outreg_v = Signal.like(v_rd.data, name="membranes_outreg", reset_less=True)
+            outreg_b = Signal.like(b_rd.data, name="biases_outreg", reset_less=True)
+            v_data = Signal.like(v_rd.data, name="membranes_near", reset_less=True)
+            b_data = Signal.like(b_rd.data, name="biases_near", reset_less=True)
+            m.d.sync += [outreg_v.eq(v_rd.data), outreg_b.eq(b_rd.data)]
+            m.d.sync += [v_data.eq(outreg_v), b_data.eq(outreg_b)]
         # A group's accumulators are read again at the earliest G cycles after their
         # write-back (G - 1 with ``register_weights``), so only G = 1 needs the read to see the
         # write of the same cycle; otherwise a read never meets the write of its address. (A
@@ -399,6 +404,10 @@ class LIFLayer(wiring.Component):
         narrow = S > 1 or slow_rows
         select_stage = Signal()
         select_at = Signal(row_layout)
+        # ``slow_rows``: a stage between the select and the update, while the row's data passes
+        # its register by the update logic.
+        near_stage = Signal()
+        near_at = Signal(row_layout)
         select_sub = Signal.like(update_sub)
         select_row = Signal.like(update_row)
         issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
@@ -423,6 +432,8 @@ class LIFLayer(wiring.Component):
             flight.append(leak_stage)
         if narrow:
             flight.append(select_stage)
+        if slow_rows:
+            flight.append(near_stage)
         any_in_flight = Cat(*flight).any()
         quiet = Signal()  # the update pass is over (below)
         entry = mask_entry_layout(P, G)
@@ -568,6 +579,7 @@ class LIFLayer(wiring.Component):
         v = [Signal(signed(self.membrane_bits), name=f"v{u}") for u in range(U)]
         stages = (
             select_stage,
+            near_stage,
             update_stage,
             leak_stage,
             sum_stage,
@@ -582,7 +594,10 @@ class LIFLayer(wiring.Component):
                 Signal(signed(self.acc_bits), name=f"row_acc{u}", reset_less=True) for u in range(U)
             ]
             with m.If(select_stage):
-                m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
+                if slow_rows:
+                    m.d.sync += [near_stage.eq(1), near_at.eq(select_at)]
+                else:
+                    m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
                 for u in range(U):
                     if S == 1:  # (``slow_rows``) straight from the read: no multiplexer, whose
                         # out-of-range zero would become a reset that keeps the register from
@@ -591,6 +606,15 @@ class LIFLayer(wiring.Component):
                     else:
                         lanes = Array(s_rd.data[j * U + u] for j in range(S))
                         m.d.sync += row_acc[u].eq(lanes[select_sub])
+            if slow_rows:
+                near_acc = [
+                    Signal(signed(self.acc_bits), name=f"row_acc_near{u}", reset_less=True)
+                    for u in range(U)
+                ]
+                m.d.sync += [near_acc[u].eq(row_acc[u]) for u in range(U)]
+                row_acc = near_acc
+                with m.If(near_stage):
+                    m.d.sync += [update_stage.eq(1), update_at.eq(near_at)]
         m.d.sync += [push.eq(0), push_eot.eq(0)]
         with m.If(update_stage):
             if split_leak:
