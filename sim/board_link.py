@@ -6,16 +6,15 @@ than the Amaranth simulator."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 from boards.protocol import FrameDecoder
-from hw.layout import PROJECT_ROOT, AcceleratorShape, design_digest
+from hw.layout import AcceleratorShape, design_digest
 from sw.modelfile import atomic_write
 
 from .lock import build_lock
-from .runner import SimulationError, simulator_env
+from .runner import SimulationError, simulator_env, testbench_env
 
 __all__ = ["VerilatorBoardLink"]
 
@@ -104,10 +103,7 @@ class VerilatorBoardLink:
             "silence_cycles": 4 * self.timeout,
         }
         (work / "io.json").write_text(json.dumps(io))
-        env = {
-            "STABLESPIKE_BOARD_IO": str(work / "io.json"),
-            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
+        env = testbench_env(STABLESPIKE_BOARD_IO=str(work / "io.json"))
         t0 = time.perf_counter()
         try:
             runner.test(

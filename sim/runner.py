@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.accelerator import generate_verilog
-from hw.layout import AcceleratorShape, config_writes, design_digest
+from hw.layout import PROJECT_ROOT, AcceleratorShape, config_writes, design_digest
 from hw.readout import result_layout
 from sw import golden
 from sw.data import load_dataset
@@ -56,6 +56,13 @@ def simulator_env():
     flag = "CFG_CXXFLAGS_PCH_I=-include"
     if flag not in os.environ.get("MAKEFLAGS", ""):
         os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {flag}".strip()
+
+
+def testbench_env(**variables: str) -> dict:
+    """Environment of a cocotb test process: ``variables``, and the project on ``PYTHONPATH``
+    (the testbench modules import ``hw``, ``sim`` and ``sw``)."""
+    path = os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])
+    return {**variables, "PYTHONPATH": path}
 
 
 def icarus_time_zero_fix(verilog: str) -> str:
@@ -242,11 +249,7 @@ def run_cosim(
         )
         build_seconds = time.perf_counter() - t0
         results_xml = work / "results.xml"
-        project_root = str(Path(__file__).resolve().parent.parent)
-        env = {
-            "STABLESPIKE_STIMULUS": str(stimulus),
-            "PYTHONPATH": os.pathsep.join([project_root, os.environ.get("PYTHONPATH", "")]),
-        }
+        env = testbench_env(STABLESPIKE_STIMULUS=str(stimulus))
         t0 = time.perf_counter()
         try:
             runner.test(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import signal
@@ -40,26 +41,26 @@ def integer(lo: int | None = None, hi: int | None = None):
     return parse
 
 
-def positive_number(text: str) -> float:
-    """An argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, found {text!r}")
-    return value
+def number(lo: float, hi: float, *, low_included: bool):
+    """An argparse type: a number between ``lo`` (included if ``low_included``) and ``hi``
+    (excluded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not ((lo <= value) if low_included else (lo < value)) or not value < hi:
+            bounds = f"{'[' if low_included else '('}{lo:g}, {hi:g})"
+            raise argparse.ArgumentTypeError(f"expected a number in {bounds}, found {text!r}")
+        return value
+
+    return parse
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a probability in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), found {text!r}")
-    return value
+#: A finite number above 0; a probability in [0, 1).
+positive_number = number(0, float("inf"), low_included=False)
+fraction = number(0, 1, low_included=True)
 
 
 def _writable_folder(path: Path) -> str | None:
@@ -89,6 +90,14 @@ def output_file(text: str) -> Path:
     if problem:
         raise argparse.ArgumentTypeError(f"cannot write {text}: {problem}")
     return path
+
+
+def call_with_args(function, args, *positional, **renamed):
+    """``function(args.<positional>..., **options)``, the options being the parsed arguments
+    that ``function`` takes by the same name, and ``renamed``."""
+    takes = inspect.signature(function).parameters
+    options = {k: v for k, v in vars(args).items() if k in takes and k not in positional}
+    return function(*(getattr(args, name) for name in positional), **options, **renamed)
 
 
 def fail(message: str):
@@ -338,55 +347,25 @@ def cmd_sim(args):
 def cmd_bench_rtl(args):
     from sim.bench import bench_rtl
 
-    bench_rtl(
-        args.model,
-        lanes=args.lanes,
-        samples=args.samples,
-        icarus_samples=args.icarus_samples,
-        out_dir=Path(args.out_dir),
-    )
+    call_with_args(bench_rtl, args, "model")
 
 
 def cmd_bench_sparsity(args):
     from sim.bench import bench_sparsity
 
-    bench_sparsity(
-        args.models,
-        name=args.name,
-        lanes=args.lanes,
-        samples=args.samples,
-        limit=args.limit,
-        out_dir=Path(args.out_dir),
-    )
+    call_with_args(bench_sparsity, args, "models")
 
 
 def cmd_bench_speed(args):
     from sim.bench import bench_speed
 
-    bench_speed(
-        args.model,
-        lanes=args.lanes,
-        samples=args.samples,
-        icarus_samples=args.icarus_samples,
-        stall=args.stall,
-        out_dir=Path(args.out_dir),
-    )
+    call_with_args(bench_speed, args, "model")
 
 
 def cmd_bench_board(args):
     from boards.bench import bench_board
 
-    bench_board(
-        args.model,
-        args.board,
-        lanes=args.lanes,
-        update_lanes=args.update_lanes,
-        seeds=args.seeds,
-        clock_mhz=args.clock_mhz,
-        samples=args.samples,
-        out_dir=Path(args.out_dir),
-        time_limit_min=args.time_limit,
-    )
+    call_with_args(bench_board, args, "model", "board", time_limit_min=args.time_limit)
 
 
 LANES_HELP = (

@@ -26,7 +26,7 @@ BAD_FLAGS = [
     (["train", "--epochs", "0"], "--epochs", "at least 1"),
     (["train", "--seed", "-1"], "--seed", "'-1'"),
     (["train", "--timesteps", "0"], "--timesteps", "'0'"),
-    (["train", "--lr", "nan"], "--lr", "above 0"),
+    (["train", "--lr", "nan"], "--lr", "(0, inf)"),
     (["eval", "M", "--limit", "0"], "--limit", "'0'"),
     (["eval", "M", "--limit", "-5"], "--limit", "'-5'"),
     (["sim", "M", "--samples", "0"], "--samples", "'0'"),
