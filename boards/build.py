@@ -7,6 +7,7 @@ and available per type, and achieved vs constrained Fmax per clock.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -221,13 +222,43 @@ DEFAULT_TIME_LIMIT_MIN = 20
 LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 
 
-def run_build_script(build_dir: Path, script: str, seconds: float):
+#: Records which synthesis input the ``top.json`` beside it came from (:func:`synthesis_key`).
+SYNTHESIS_KEY = "synthesis.key"
+
+
+def synthesis_key(build_dir: Path) -> str:
+    """sha256 of what Yosys reads in ``build_dir`` (``top.il``, ``top.ys``)."""
+    digest = hashlib.sha256()
+    for name in ("top.il", "top.ys"):
+        digest.update((Path(build_dir) / name).read_bytes())
+    return digest.hexdigest()
+
+
+def synthesis_done(build_dir: Path) -> bool:
+    """Whether ``build_dir`` holds the netlist of its current ``top.il`` and ``top.ys``: the key
+    recorded after the last synthesis that reached place and route matches."""
+    recorded = Path(build_dir) / SYNTHESIS_KEY
+    return (
+        recorded.is_file()
+        and (Path(build_dir) / "top.json").is_file()
+        and recorded.read_text() == synthesis_key(build_dir)
+    )
+
+
+def run_build_script(build_dir: Path, script: str, seconds: float, *, synthesised=False):
     """Run Amaranth's ``{script}.sh`` in ``build_dir``; after ``seconds``, stop it and the
     tools it started and raise ``TimeoutError`` naming the limit and the logic-cell use
-    nextpnr reported (``subprocess.CalledProcessError`` if a tool fails)."""
+    nextpnr reported (``subprocess.CalledProcessError`` if a tool fails). ``synthesised``: the
+    netlist is there already (another placement seed of the same design): Yosys and the ECP5
+    output-register fold are skipped."""
+    env = dict(os.environ)
+    if synthesised:
+        env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
     # A session of its own, so that the whole group can be stopped; which also means a Ctrl-C
     # no longer reaches it, so any exception while waiting stops it too.
-    process = subprocess.Popen(["sh", f"{script}.sh"], cwd=build_dir, start_new_session=True)
+    process = subprocess.Popen(
+        ["sh", f"{script}.sh"], cwd=build_dir, start_new_session=True, env=env
+    )
     try:
         returncode = process.wait(timeout=seconds)
     except BaseException as e:
@@ -430,7 +461,7 @@ def build_board(
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
     )
     pll = top.pll_setting(platform)
-    t0 = time.perf_counter()
+    t0, t_wall = time.perf_counter(), time.time()
     try:
         plan = platform.build(
             top,
@@ -442,7 +473,15 @@ def build_board(
             **options,
         )
         plan.extract(out)
-        run_build_script(out, plan.script, time_limit_min * 60)
+        synthesised = synthesis_done(out)
+        key = synthesis_key(out)
+        (out / SYNTHESIS_KEY).unlink(missing_ok=True)  # until this synthesis is known whole
+        try:
+            run_build_script(out, plan.script, time_limit_min * 60, synthesised=synthesised)
+        finally:  # nextpnr started (it writes top.tim): the netlist is whole, keep it
+            placed = (out / "top.tim").is_file() and (out / "top.tim").stat().st_mtime >= t_wall
+            if synthesised or placed:
+                (out / SYNTHESIS_KEY).write_text(key)
     except TimeoutError as e:
         raise BuildError(f"{board}: {e}; logs in {out}") from e
     except Exception as e:  # the toolchain's own error
@@ -457,6 +496,7 @@ def build_board(
         "lanes": lanes,
         "update_lanes": shape.update_lanes,
         "baud": baud,
+        "synthesis_reused": synthesised,
         "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
         "accelerator_variant": {
             k: variant[k]

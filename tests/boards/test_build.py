@@ -346,3 +346,23 @@ def test_a_registered_read_is_a_bare_memory_read_on_the_ice40(tmp_path, spram):
     assert len(memories) == 1
     # (a block RAM's 16-bit data pins are interleaved)
     assert sorted(module["ports"]["rdata"]["bits"]) == sorted(memories[0]["connections"][data_pins])
+
+
+def test_another_seed_reuses_the_synthesis(tmp_path):
+    """A netlist is reused only for the same Yosys input, and only once place and route began
+    on it; then the build script runs with Yosys and the output-register fold skipped."""
+    from boards.build import SYNTHESIS_KEY, synthesis_done, synthesis_key
+
+    (tmp_path / "top.il").write_text("module top")
+    (tmp_path / "top.ys").write_text("synth")
+    assert not synthesis_done(tmp_path)  # nothing recorded
+    (tmp_path / "top.json").write_text("{}")
+    (tmp_path / SYNTHESIS_KEY).write_text(synthesis_key(tmp_path))
+    assert synthesis_done(tmp_path)
+    (tmp_path / "top.il").write_text("module top2")  # another design: synthesise again
+    assert not synthesis_done(tmp_path)
+    (tmp_path / "top.sh").write_text('echo "$YOSYS $STABLESPIKE_PYTHON" > tools\n')
+    run_build_script(tmp_path, "top", 30, synthesised=True)
+    assert (tmp_path / "tools").read_text() == "true true\n"
+    run_build_script(tmp_path, "top", 30)
+    assert (tmp_path / "tools").read_text() != "true true\n"
