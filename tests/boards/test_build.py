@@ -366,3 +366,40 @@ def test_another_seed_reuses_the_synthesis(tmp_path):
     assert (tmp_path / "tools").read_text() == "true true\n"
     run_build_script(tmp_path, "top", 30)
     assert (tmp_path / "tools").read_text() != "true true\n"
+
+
+def test_a_netlist_too_big_for_the_logic_is_refused_before_place_and_route(tmp_path):
+    """Lower bounds from Yosys's cell counts: refused with the figures, nextpnr never runs."""
+    from boards import fit
+
+    def netlist(**cells):
+        listed = {f"{kind}{i}": {"type": kind} for kind, n in cells.items() for i in range(n)}
+        return {"modules": {"top": {"cells": listed}}}
+
+    small = netlist(SB_LUT4=3000, SB_DFFE=2000, SB_CARRY=900)
+    big = netlist(SB_LUT4=4000, SB_DFFER=5400, SB_CARRY=100)
+    (tmp_path / "small.json").write_text(json.dumps(small))
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    assert fit.check("icebreaker", tmp_path / "small.json") is None
+    problem = fit.check("icebreaker", tmp_path / "big.json")
+    assert "at least 5400 ICESTORM_LC" in problem and "icebreaker has 5280" in problem
+    ecp5 = netlist(LUT4=20000, CCU2C=3000)
+    (tmp_path / "ecp5.json").write_text(json.dumps(ecp5))
+    assert "at least 26000 TRELLIS_COMB" in fit.check("ulx3s-25f", tmp_path / "ecp5.json")
+    assert fit.check("ulx3s-85f", tmp_path / "ecp5.json") is None
+
+    # in a build: the wrapper stands in for nextpnr, which runs only when the netlist fits
+    (tmp_path / "top.json").write_text(json.dumps(big))
+    (tmp_path / "top.sh").write_text('"$NEXTPNR_ICE40" --json top.json\n')
+    with pytest.raises(subprocess.CalledProcessError):
+        run_build_script(tmp_path, "top", 60, board="icebreaker")
+    assert toolchain_error(tmp_path).startswith("top.fit: ERROR: the netlist needs at least 5400")
+    (tmp_path / "top.json").write_text(json.dumps(small))
+    fake = tmp_path / "fake-nextpnr"
+    fake.write_text('#!/bin/sh\necho "placed $*" > placed\n')
+    fake.chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEXTPNR_ICE40", str(fake))
+        run_build_script(tmp_path, "top", 60, board="icebreaker")
+    assert (tmp_path / "placed").read_text() == "placed --json top.json\n"
+    assert toolchain_error(tmp_path) is None
