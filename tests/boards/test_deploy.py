@@ -11,7 +11,7 @@ from hw.layout import AcceleratorShape, config_writes
 from sw.cli import main
 from sw.modelfile import save_model
 
-from ..sw.helpers import random_model
+from ..sw.helpers import cli_error, random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
 
@@ -121,3 +121,14 @@ def test_train_export_and_run_on_the_simulated_board(tmp_path, capsys):
     assert summary["exact"] and summary["samples"] == 40 and summary["sim"] == "verilator"
     assert summary["verified_words"] > summary["load_writes"] > 0  # blocks of words
     assert summary["accuracy"] > 0.5
+
+
+def test_deploy_without_a_dataset_stops_before_the_board(tmp_path, capsys):
+    """A model file that names no dataset cannot be checked on a board: one line, before any
+    simulated board is built or a port opened."""
+    model = random_model(weight_bits=8)
+    del model.meta["dataset"]
+    save_model(model, tmp_path / "m.npz")
+    argv = ["deploy", str(tmp_path / "m.npz"), "--board", "icebreaker", "--sim"]
+    err = cli_error(capsys, argv)
+    assert "field 'meta.dataset'" in err and "nothing" in err

@@ -102,6 +102,7 @@ MALFORMED_HEADERS = [
     ("unknown layer field", _layer("bias_shift", 2), "layers[0].bias_shift"),
     ("unknown noise field", lambda h: h["noise"].update(taps=[1, 2]), "noise.taps"),
     ("input overflow", _set("input_shape", [1 << 40, 1 << 40]), "input_shape"),
+    ("no inputs", _set("input_shape", [0, 12]), "input_shape"),
     ("input as booleans", _set("input_shape", [True, 12]), "input_shape"),
     ("huge timesteps", _set("timesteps", 1 << 200), "timesteps"),
 ]
