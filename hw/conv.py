@@ -265,8 +265,11 @@ class ConvExpander(wiring.Component):
         # Gc = 1: a cycle without a burst when the next event starts at the current burst's
         # group (its sums are being written back).
         gap = Signal()
+        # ``col_left == 0`` and, with it, ``rows_left == 0`` (the event's last burst), kept as
+        # registers beside the counters: they steer the handshake and the load of the next
+        # burst, which had seven logic levels after the compares on the UP5K.
+        row_end = Signal()
         last = Signal()
-        m.d.comb += last.eq((col_left == 0) & (rows_left == 0))
         m.d.comb += [
             self.o.valid.eq(holding & ~gap),
             self.o.payload.eq(burst),
@@ -275,8 +278,10 @@ class ConvExpander(wiring.Component):
         ]
         m.d.sync += gap.eq(0)
         with m.If(self.o.valid & self.o.ready & ~last):
-            with m.If(col_left != 0):
+            with m.If(~row_end):
                 m.d.sync += [
+                    row_end.eq(col_left == 1),
+                    last.eq((col_left == 1) & (rows_left == 0)),
                     col_left.eq(col_left - 1),
                     burst.weight_addr.eq(burst.weight_addr + s * Gc),
                     burst.group.eq(burst.group - Gc),
@@ -285,6 +290,8 @@ class ConvExpander(wiring.Component):
                 next_addr = row_addr + s * k * Gc
                 next_group = row_group - OW * Gc
                 m.d.sync += [
+                    row_end.eq(cols == 1),
+                    last.eq((cols == 1) & (rows_left == 1)),
                     rows_left.eq(rows_left - 1),
                     col_left.eq(cols - 1),
                     row_addr.eq(next_addr),
@@ -306,6 +313,8 @@ class ConvExpander(wiring.Component):
                 cols.eq(s5_out.cols),
                 col_left.eq(Mux(s5_out.eot, 0, s5_out.cols - 1)),
                 rows_left.eq(Mux(s5_out.eot, 0, s5_out.rows - 1)),
+                row_end.eq(s5_out.eot | (s5_out.cols == 1)),
+                last.eq(s5_out.eot | ((s5_out.cols == 1) & (s5_out.rows == 1))),
             ]
             if Gc == 1 and self.gaps:
                 m.d.sync += gap.eq(

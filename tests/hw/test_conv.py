@@ -57,12 +57,18 @@ def rtl_bursts(geometry, lanes, steps, *, i_gap=0.0, o_delay=0.0, seed=0):
                 await ctx.tick().until(dut.i.ready)
             ctx.set(dut.i.valid, 0)
 
+    # every burst and token may wait for ready and for the input: a generous cycle budget, so
+    # a unit that never ends a timestep fails instead of hanging
+    per_event = geometry.kernel**2 * (geometry.out_channels // lanes) + 1
+    budget = 1000 + 20 * per_event * sum(len(addrs) + 1 for addrs in steps)
+
     async def collect(ctx):
         t, cycle = 0, 0
         async for _, _, valid, ready, payload in ctx.tick().sample(
             dut.o.valid, dut.o.ready, dut.o.payload
         ):
             cycle += 1
+            assert cycle < budget, f"timestep {t} has not ended after {cycle} cycles"
             ctx.set(dut.o.ready, 0 if rng.random() < o_delay else 1)
             if valid and ready:
                 if payload.eot:
@@ -225,11 +231,16 @@ def rtl_conv_lif(
                     await ctx.tick().until(sink.ready)
                 ctx.set(sink.valid, 0)
 
+    per_event = g.kernel**2 * (g.out_channels // lanes) + 1
+    budget = 5000 + 20 * (per_event * int(spikes.sum()) + n * T * (g.n_out + 50))
+
     async def collect(ctx):
-        s = t = 0
+        s = t = cycle = 0
         async for _, _, valid, ready, payload in ctx.tick().sample(
             lif.o.valid, lif.o.ready, lif.o.payload
         ):
+            cycle += 1
+            assert cycle < budget, f"sample {s}, timestep {t}: not done after {cycle} cycles"
             ctx.set(lif.o.ready, 0 if rng.random() < o_delay else 1)
             if valid and ready:
                 if payload.eot:
