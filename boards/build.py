@@ -7,7 +7,6 @@ and available per type, and achieved vs constrained Fmax per clock.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from pathlib import Path
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
 from amaranth.lib import io
 
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, design_digest
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
@@ -223,26 +222,28 @@ DEFAULT_TIME_LIMIT_MIN = 20
 LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 
 
-#: Records which synthesis input the ``top.json`` beside it came from (:func:`synthesis_key`).
+#: Records which design the ``top.json`` beside it is the netlist of (:func:`synthesis_key`).
 SYNTHESIS_KEY = "synthesis.key"
+#: The sources a board's netlist is made from.
+GATEWARE_SOURCES = ("hw/*.py", "boards/*.py", "sw/numerics.py")
 
 
-def synthesis_key(build_dir: Path) -> str:
-    """sha256 of what Yosys reads in ``build_dir`` (``top.il``, ``top.ys``)."""
-    digest = hashlib.sha256()
-    for name in ("top.il", "top.ys"):
-        digest.update((Path(build_dir) / name).read_bytes())
-    return digest.hexdigest()
+def synthesis_key(shape: AcceleratorShape, board: str, settings: dict) -> str:
+    """What a board's netlist depends on, hashed: the shape, the board, the build ``settings``
+    (clock, baud, accelerator variant, Yosys options) and the gateware's sources. (Not the
+    emitted RTLIL: Amaranth numbers its anonymous signals across a process, so a second
+    elaboration of the same design reads differently.)"""
+    return design_digest(shape, GATEWARE_SOURCES, board, settings).hex()
 
 
-def synthesis_done(build_dir: Path) -> bool:
-    """Whether ``build_dir`` holds the netlist of its current ``top.il`` and ``top.ys``: the key
-    recorded after the last synthesis that reached place and route matches."""
+def synthesis_done(build_dir: Path, key: str) -> bool:
+    """Whether ``build_dir`` holds the netlist of the design ``key`` names: recorded after the
+    last synthesis that reached place and route."""
     recorded = Path(build_dir) / SYNTHESIS_KEY
     return (
         recorded.is_file()
         and (Path(build_dir) / "top.json").is_file()
-        and recorded.read_text() == synthesis_key(build_dir)
+        and recorded.read_text() == key
     )
 
 
@@ -489,8 +490,9 @@ def build_board(
             **options,
         )
         plan.extract(out)
-        synthesised = synthesis_done(out)
-        key = synthesis_key(out)
+        settings = {"clock_mhz": clock_mhz, "baud": baud, "variant": variant, **options}
+        key = synthesis_key(shape, board, settings)
+        synthesised = synthesis_done(out, key)
         (out / SYNTHESIS_KEY).unlink(missing_ok=True)  # until this synthesis is known whole
         try:
             run_build_script(

@@ -349,18 +349,22 @@ def test_a_registered_read_is_a_bare_memory_read_on_the_ice40(tmp_path, spram):
 
 
 def test_another_seed_reuses_the_synthesis(tmp_path):
-    """A netlist is reused only for the same Yosys input, and only once place and route began
-    on it; then the build script runs with Yosys and the output-register fold skipped."""
+    """A netlist is reused only for the same design (shape, board, settings, sources), and only
+    once place and route began on it; then the build script runs with Yosys and the
+    output-register fold skipped."""
     from boards.build import SYNTHESIS_KEY, synthesis_done, synthesis_key
 
-    (tmp_path / "top.il").write_text("module top")
-    (tmp_path / "top.ys").write_text("synth")
-    assert not synthesis_done(tmp_path)  # nothing recorded
+    shape = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=2)
+    key = synthesis_key(shape, "icebreaker", {"clock_mhz": 24})
+    assert key == synthesis_key(shape, "icebreaker", {"clock_mhz": 24})
+    assert key != synthesis_key(shape, "icebreaker", {"clock_mhz": 30})
+    assert key != synthesis_key(shape, "ulx3s-85f", {"clock_mhz": 24})
+    assert not synthesis_done(tmp_path, key)  # nothing recorded
+    (tmp_path / SYNTHESIS_KEY).write_text(key)
+    assert not synthesis_done(tmp_path, key)  # no netlist
     (tmp_path / "top.json").write_text("{}")
-    (tmp_path / SYNTHESIS_KEY).write_text(synthesis_key(tmp_path))
-    assert synthesis_done(tmp_path)
-    (tmp_path / "top.il").write_text("module top2")  # another design: synthesise again
-    assert not synthesis_done(tmp_path)
+    assert synthesis_done(tmp_path, key)
+    assert not synthesis_done(tmp_path, synthesis_key(shape, "icebreaker", {"clock_mhz": 30}))
     (tmp_path / "top.sh").write_text('echo "$YOSYS $STABLESPIKE_PYTHON" > tools\n')
     run_build_script(tmp_path, "top", 30, synthesised=True)
     assert (tmp_path / "tools").read_text() == "true true\n"
