@@ -31,5 +31,5 @@ $ss train --dataset digits-events --arch conv:8,16 --method spike-only --timeste
 $ss export runs/digits-cnn --weight-bits 8 --out models/digits-cnn.npz
 $ss sim models/digits-cnn.npz --simulator verilator --samples 450 --stall 0.3
 $ss sim models/digits-cnn.npz --simulator icarus --samples 50 --stall 0.3
-$ss build models/digits-cnn.npz --board ulx3s-85f --clock-mhz 120
+$ss build models/digits-cnn.npz --board ulx3s-85f --clock-mhz 120 --seed 1 2 3   # 120 MHz is near its limit: seeds in turn
 $ss deploy models/digits-cnn.npz --board ulx3s-85f --sim --clock-mhz 120
