@@ -407,3 +407,25 @@ def test_a_netlist_too_big_for_the_logic_is_refused_before_place_and_route(tmp_p
         run_build_script(tmp_path, "top", 60, board="icebreaker")
     assert (tmp_path / "placed").read_text() == "placed --json top.json\n"
     assert toolchain_error(tmp_path) is None
+
+
+def test_an_abc9_assertion_is_synthesised_again_with_classic_abc(tmp_path, monkeypatch):
+    """Yosys 0.70's ABC9 fails an assertion on some ECP5 netlists: the synthesis is run again
+    with the classic ABC mapper (a stand-in Yosys fails unless its script maps with it)."""
+    fake = tmp_path / "yosys"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if grep -q "abc -lut 4" top.ys; then\n'
+        '  echo \'{"modules": {"top": {"ports": {}, "cells": {}, "netnames": {}}}}\''
+        " > top.json; exit 0\n"
+        "fi\n"
+        'echo "ERROR: Assert \\`GetSize(conn.first) == GetSize(conn.second)\' failed" > top.rpt\n'
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("YOSYS", str(fake))
+    shape = AcceleratorShape(sizes=(4, 4, 2), timesteps=1, lanes=2, encoder="rate-lfsr")
+    netlist = synthesize(shape, "ulx3s-85f", tmp_path / "out")
+    assert netlist.is_file()
+    script = (tmp_path / "out" / "top.ys").read_text()
+    assert "-run begin:map_luts" in script and "synth_ecp5 -top top -run map_cells:" in script
