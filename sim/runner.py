@@ -22,7 +22,7 @@ from hw.accelerator import generate_verilog
 from hw.layout import PROJECT_ROOT, AcceleratorShape, config_writes, design_digest
 from hw.readout import result_layout
 from sw import golden
-from sw.data import load_dataset
+from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
 from .bounds import cycle_bounds
@@ -88,12 +88,13 @@ def icarus_time_zero_fix(verilog: str) -> str:
     return verilog.replace("always @* begin", f"always @* begin\n    if ({init}) begin end")
 
 
-def _inputs(model, samples, data_root, seed, random_inputs):
+def _inputs(model, samples, data_root, seed, random_inputs, model_path="the model"):
     """``(inputs, labels, source)``: the first ``samples`` test inputs of the model's dataset, or
     seeded random ones (labels -1) when asked or when the model names no dataset."""
     name = model.meta.get("dataset")
     if name and not random_inputs:
-        ds = load_dataset(name, model.timesteps, data_root)  # DataError says what is missing
+        # DataError says what is missing; a dataset of another shape is named
+        ds = load_model_dataset(model, model_path, data_root)
         n = min(samples, len(ds.test_y))
         return ds.test_x[:n], ds.test_y[:n], name
     rng = np.random.default_rng(seed)
@@ -116,10 +117,11 @@ def prepare_stimulus(
     data_root=None,
     noise_seed=None,
     random_inputs=False,
+    model_path="the model",
 ):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    x, labels, source = _inputs(model, samples, data_root, seed, random_inputs)
+    x, labels, source = _inputs(model, samples, data_root, seed, random_inputs, model_path)
     ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
     arrays = {"inputs": x, "labels": labels, "scores": ref.scores, "predictions": ref.predictions}
     for l, s in enumerate(ref.spikes):
@@ -208,6 +210,7 @@ def run_cosim(
             data_root=data_root,
             noise_seed=noise_seed,
             random_inputs=random_inputs,
+            model_path=model_path,
         )
         verilog = build / f"{TOP}.v"
         harness = build / f"{HARNESS}.v"
