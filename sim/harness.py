@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sw import numerics
+
 __all__ = [
     "HARNESS",
     "MAX_TOKENS",
@@ -38,8 +40,8 @@ __all__ = [
 HARNESS = "stablespike_tb"
 #: Most input words one fast run holds (the driver's memory).
 MAX_TOKENS = 1 << 20
-#: Galois mask of the stall LFSRs: x^32 + x^22 + x^2 + x + 1 (``sw.numerics.LFSR_TAPS[32]``).
-LFSR_MASK = 0x80200003
+#: Galois mask of the stall LFSRs: the contract's 32-bit polynomial (``sw.numerics.LFSR_TAPS``).
+LFSR_MASK = numerics.lfsr_mask(32)
 
 _PORT = re.compile(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+);", re.MULTILINE)
 
@@ -86,7 +88,8 @@ def harness_verilog(top_verilog: str, top: str, *, last_bit: int, n_traces: int)
         "  reg [8*1024-1:0] tokens_file, log_file;",
         "  integer log;",
         "  assign dut_i_valid = fast ? drv_valid : i__valid;",
-        "  assign dut_i_payload = fast ? tokens[ptr[19:0]] : i__payload;",
+        f"  assign dut_i_payload = fast ? tokens[ptr[{MAX_TOKENS.bit_length() - 2}:0]] "
+        ": i__payload;",
         "  assign dut_o_ready = fast ? drv_ready : o__ready;",
         "  initial begin",
         "    drv_valid = 0; drv_ready = 0; ptr = 0; results = 0; done = 0; n_tokens = 0;",

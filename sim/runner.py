@@ -118,7 +118,11 @@ def prepare_stimulus(
     noise_seed=None,
     random_inputs=False,
     model_path="the model",
+    fast=True,
 ):
+    """Write the stimulus of a run to ``out_dir`` (inputs, golden trace, configuration writes);
+    with ``fast``, also the input words for the Verilog harness (:mod:`sim.harness`) when they
+    fit its memory. Returns ``(stimulus.json, bounds, input source)``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x, labels, source = _inputs(model, samples, data_root, seed, random_inputs, model_path)
@@ -144,6 +148,12 @@ def prepare_stimulus(
     bounds = cycle_bounds(shape, golden.encode_inputs(model, x), ref, mode)
     # Stalls can at most multiply the time per sample by 1 / (1 - stall) on each stream.
     meta["max_cycles_per_sample"] = int(20 * bounds["sequential"] / (1 - stall) ** 2) + 2000
+    if fast:
+        tokens = out_dir / "tokens.hex"
+        n_tokens = write_tokens(tokens, shape, x)
+        if n_tokens <= MAX_TOKENS:
+            log = out_dir / "harness.log"
+            meta["fast"] = {"tokens": str(tokens), "n_tokens": n_tokens, "log": str(log)}
     (out_dir / "stimulus.json").write_text(json.dumps(meta))
     return out_dir / "stimulus.json", bounds, source
 
@@ -211,6 +221,7 @@ def run_cosim(
             noise_seed=noise_seed,
             random_inputs=random_inputs,
             model_path=model_path,
+            fast=fast,
         )
         verilog = build / f"{TOP}.v"
         harness = build / f"{HARNESS}.v"
@@ -222,15 +233,14 @@ def run_cosim(
             harness.write_text(
                 harness_verilog(verilog.read_text(), TOP, last_bit=last, n_traces=shape.n_layers)
             )
+        fast_run = json.loads(stimulus.read_text()).get("fast")
         plusargs = []
-        stimulus_meta = json.loads(stimulus.read_text())
-        inputs = np.load(stimulus_meta["arrays"])["inputs"]
-        n_tokens = write_tokens(work / "tokens.hex", shape, inputs) if fast else 0
-        if fast and n_tokens <= MAX_TOKENS:
-            log = work / "harness.log"
-            stimulus_meta["fast"] = {"log": str(log), "n_tokens": n_tokens}
-            plusargs = [f"+tokens={work / 'tokens.hex'}", f"+n_tokens={n_tokens}", f"+log={log}"]
-            stimulus.write_text(json.dumps(stimulus_meta))
+        if fast_run:
+            plusargs = [
+                f"+tokens={fast_run['tokens']}",
+                f"+n_tokens={fast_run['n_tokens']}",
+                f"+log={fast_run['log']}",
+            ]
 
         simulator_env()
         if simulator == "icarus" and shutil.which("iverilog") is None:
