@@ -1,4 +1,5 @@
-"""The ``stablespike`` command: train, export, eval, bench, rtl, sim, data."""
+"""The ``stablespike`` command: train, export, eval, bench, rtl, sim, build, deploy, data, and
+the NIR exchange (import, export-nir)."""
 
 from __future__ import annotations
 
@@ -224,6 +225,68 @@ def cmd_export(args):
         f"  golden model == quantised torch forward (spikes, membranes, scores): "
         f"{summary['golden_equals_torch']}"
     )
+
+
+def cmd_import(args):
+    import warnings
+
+    from .nir_import import import_nir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the notes are printed below
+        summary = import_nir(
+            args.nir,
+            args.dataset,
+            args.out,
+            timesteps=args.timesteps,
+            weight_bits=args.weight_bits,
+            membrane_bits=args.membrane_bits,
+            dt=args.dt,
+            peer=args.peer,
+            reset=args.reset,
+            finetune_epochs=args.finetune_epochs,
+            progress=not args.quiet,
+        )
+    if not summary["golden_equals_torch"]:
+        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return
+    for note in summary["notes"]:
+        print(f"note: {note}")
+    print(f"wrote {summary['out']} ({summary['checksum'][:19]}...)")
+    print(f"  layers: {'; '.join(summary['layers'])}; readout: {summary['readout']}")
+    print(
+        f"  leak shifts {summary['leak_shifts']}, thresholds {summary['thresholds']}, "
+        f"reset {summary['reset']}, dt {summary['dt']:g} s"
+    )
+    print(
+        f"  accuracy: NIR float {summary['reference_accuracy']:.4f}, contract float "
+        f"{summary['contract_float_accuracy']:.4f}, int{args.weight_bits} "
+        f"{summary['quantized_accuracy']:.4f}, golden {summary['golden_accuracy']:.4f}"
+    )
+    agree = summary["golden_vs_reference"]
+    print(
+        "  golden vs NIR float: spikes equal "
+        + ", ".join(f"L{i} {a:.2%}" for i, a in enumerate(agree["spikes"]))
+        + f"; classes equal {agree['predictions']:.2%}"
+    )
+
+
+def cmd_export_nir(args):
+    import warnings
+
+    from .nir_export import export_nir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        summary = export_nir(args.target, args.out, dt=args.dt)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return
+    for note in summary["notes"]:
+        print(f"note: {note}")
+    print(f"wrote {summary['out']} ({summary['kind']}: {' -> '.join(summary['nodes'])})")
 
 
 def cmd_eval(args):
@@ -483,6 +546,52 @@ def build_parser():
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_export)
 
+    from .data import DATASETS
+
+    p = sub.add_parser(
+        "import", help="a NIR graph (snnTorch, SpikingJelly, Norse, Sinabs...) to a model file"
+    )
+    p.add_argument("nir", help="NIR file (.nir)")
+    p.add_argument("--dataset", choices=DATASETS, required=True, help="data to run it on")
+    p.add_argument("--out", type=output_file, required=True, help="model file (.npz)")
+    p.add_argument("--timesteps", type=integer(1, 64), default=2)
+    p.add_argument("--weight-bits", type=int, choices=(4, 8), default=8)
+    p.add_argument("--membrane-bits", type=integer(8, 32), default=16)
+    p.add_argument(
+        "--dt",
+        type=positive_number,
+        default=None,
+        help="time step in seconds (default: the file's metadata, else snnTorch's 1e-4 when "
+        "the file carries its signature)",
+    )
+    p.add_argument(
+        "--peer",
+        choices=("snntorch", "norse"),
+        default=None,
+        help="the framework that wrote the file, for its conventions (docs/nir.md)",
+    )
+    p.add_argument(
+        "--reset",
+        choices=("hard", "subtract"),
+        default=None,
+        help="reset mode (default: the file's v_reset; NIR cannot say 'subtract')",
+    )
+    p.add_argument(
+        "--finetune-epochs", type=integer(0), default=0, help="quantisation-aware epochs"
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export-nir", help="a run folder or a model file as a NIR graph")
+    p.add_argument("target", help="run folder (float weights) or model file (integer)")
+    p.add_argument("--out", type=output_file, required=True, help="NIR file (.nir)")
+    p.add_argument(
+        "--dt", type=positive_number, default=1e-4, help="time step in seconds (snnTorch's)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export_nir)
+
     from .golden import MODES
 
     p = sub.add_parser("eval", help="accuracy and firing rates of a model file or a run")
@@ -704,7 +813,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("stablespike: interrupted", file=sys.stderr)
         sys.exit(130)
-    except (ValueError, RuntimeError, OSError) as e:
+    except (ValueError, RuntimeError, OSError, ImportError) as e:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
         fail(" ".join(str(e).split()) or type(e).__name__)

@@ -24,7 +24,7 @@ from . import golden, numerics
 from .modelfile import load_model, save_model
 from .train import Trainer, evaluate_float, fixed_batches, load_run
 
-__all__ = ["export_run", "quantized_equals_golden", "write_verified"]
+__all__ = ["export_run", "freeze_net", "quantized_equals_golden", "write_verified"]
 
 
 def export_run(
@@ -39,18 +39,57 @@ def export_run(
     progress=True,
 ) -> dict:
     """Quantise, fine-tune, freeze and write ``out``; returns a summary dict."""
+    config, net, dataset = load_run(run_dir)
+    meta = {
+        "dataset": config.dataset,
+        "method": config.method,
+        "arch": config.arch,
+        "run": Path(run_dir).name,
+    }
+    summary, _ = freeze_net(
+        net,
+        dataset,
+        config,
+        out,
+        weight_bits=weight_bits,
+        membrane_bits=membrane_bits,
+        finetune_epochs=finetune_epochs,
+        lr=lr,
+        noise_seed=noise_seed,
+        meta=meta,
+        source=run_dir,
+        progress=progress,
+    )
+    return summary
+
+
+def freeze_net(
+    net,
+    dataset,
+    config,
+    out,
+    *,
+    weight_bits,
+    membrane_bits,
+    finetune_epochs,
+    lr=3e-4,
+    noise_seed=0xACE1 % 0xFFFE,
+    meta,
+    source,
+    progress=True,
+) -> tuple[dict, golden.IntegerModel]:
+    """Steps 1-4 of the module docstring for a float ``net`` trained on ``dataset`` with
+    ``config`` (its loss, timesteps, encoder seed and noise settings); ``meta`` goes into the
+    model file with the accuracies added, ``source`` names the net in warnings. Returns the
+    summary and the frozen model (written to ``out`` only if ``golden_equals_torch``)."""
     from tqdm import tqdm
 
-    config, net, dataset = load_run(run_dir)
     float_acc = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
     net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits)
     before = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
     ft_config = replace(config, epochs=max(finetune_epochs, 1), lr=lr)  # validated: >= 1
-    trainer = Trainer(ft_config, None, dataset=dataset, progress=False)
-    trainer.net = net
-    trainer.opt = torch.optim.Adam(net.parameters(), lr=lr)
-    trainer.sched = torch.optim.lr_scheduler.CosineAnnealingLR(trainer.opt, max(finetune_epochs, 1))
+    trainer = Trainer(ft_config, None, dataset=dataset, net=net, progress=False)
     for epoch in tqdm(
         range(finetune_epochs), desc=f"QAT int{weight_bits}", disable=not progress, unit="epoch"
     ):
@@ -69,7 +108,7 @@ def export_run(
     noise_kind = config.noise_kind if config.noise_kind in golden.NOISE_KINDS else "amplitude"
     if noise_kind != config.noise_kind:
         warnings.warn(
-            f"{run_dir}: noise kind {config.noise_kind!r} has no integer form; the model file "
+            f"{source}: noise kind {config.noise_kind!r} has no integer form; the model file "
             f"gets 'amplitude' (docs/numerics.md, amplitude-aware noise)",
             stacklevel=2,
         )
@@ -80,10 +119,7 @@ def export_run(
         "prob_shift": config.noise_prob_shift,
     }
     meta = {
-        "dataset": config.dataset,
-        "method": config.method,
-        "arch": config.arch,
-        "run": Path(run_dir).name,
+        **meta,
         "float_accuracy": float_acc,
         "quantized_accuracy": quant_acc,
         "n_classes": dataset.n_classes,
@@ -93,7 +129,7 @@ def export_run(
     result = golden.run(model, dataset.test_x)
     golden_acc = float(np.mean(result.predictions == dataset.test_y))
     checksum = write_verified(model, out, dataset.test_x, result.scores) if exact else None
-    return {
+    summary = {
         "out": str(out) if exact else None,
         "checksum": checksum,
         "float_accuracy": float_acc,
@@ -105,6 +141,7 @@ def export_run(
         "timesteps": config.timesteps,
         "noise_kind": noise_kind,
     }
+    return summary, model
 
 
 def write_verified(model: golden.IntegerModel, out, inputs, scores) -> str:

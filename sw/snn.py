@@ -76,14 +76,19 @@ def _floor_ste(x):
 @dataclass(frozen=True)
 class LayerSpec:
     """One LIF layer of an arch string: ``dense`` (``width`` neurons) or ``conv`` (``width``
-    channels, ``kernel`` x ``kernel``, ``stride``, padding ``kernel // 2``, after a ``pool`` x
-    ``pool`` sum pooling of its input)."""
+    channels, ``kernel`` x ``kernel``, ``stride``, zero ``padding`` on every side (``None``:
+    ``kernel // 2``), after a ``pool`` x ``pool`` sum pooling of its input)."""
 
     kind: str
     width: int
     kernel: int = 3
     stride: int = 2
     pool: int = 1
+    padding: int | None = None
+
+    @property
+    def pad(self) -> int:
+        return self.kernel // 2 if self.padding is None else self.padding
 
 
 ARCH_FORMS = (
@@ -136,10 +141,11 @@ class SpikingNet(nn.Module):
     input_shape : (C, H, W)
         Shape of one timestep's input; MLPs flatten it.
     n_classes : int
-    arch : str
-        Spec string (see module docstring).
-    leak_shift : int
-        ``k`` of the leak ``v - v * 2**-k`` (float) / ``v - (v >> k)`` (integer).
+    arch : str or list of LayerSpec
+        Spec string (see module docstring), or its layers (``sw.nir_import`` builds those).
+    leak_shift : int or sequence of int
+        ``k`` of the leak ``v - v * 2**-k`` (float) / ``v - (v >> k)`` (integer): one for
+        every layer, or one per layer.
     threshold : float
         Float firing threshold (integer threshold after quantisation: ``round(theta / scale)``).
     reset : {"hard", "subtract"}
@@ -159,9 +165,14 @@ class SpikingNet(nn.Module):
         super().__init__()
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
-        specs = parse_arch(arch)
+        specs = parse_arch(arch) if isinstance(arch, str) else list(arch)
         self.input_shape = tuple(input_shape)
-        self.leak_shift, self.threshold, self.reset = leak_shift, threshold, reset
+        self.leak_shifts = (
+            [leak_shift] * len(specs) if isinstance(leak_shift, int) else list(leak_shift)
+        )
+        if len(self.leak_shifts) != len(specs):
+            raise ValueError(f"{len(self.leak_shifts)} leak shifts for {len(specs)} layers")
+        self.threshold, self.reset = threshold, reset
         self.spike = atan(surrogate_alpha)
         self.synapses = nn.ModuleList()
         self.shapes = [self.input_shape]  # per-timestep shape of each layer's input
@@ -180,12 +191,12 @@ class SpikingNet(nn.Module):
                     out_channels=spec.width,
                     kernel=spec.kernel,
                     stride=spec.stride,
-                    padding=spec.kernel // 2,
+                    padding=spec.pad,
                     input_order="chw" if not self.geometry else "hwc",
                     pool=spec.pool,
                 )
                 self.synapses.append(
-                    nn.Conv2d(shape[0], spec.width, spec.kernel, spec.stride, spec.kernel // 2)
+                    nn.Conv2d(shape[0], spec.width, spec.kernel, spec.stride, spec.pad)
                 )
                 self.geometry.append(geometry)
                 shape = geometry.out_shape
@@ -272,10 +283,11 @@ class SpikingNet(nn.Module):
                 current = self._current(i, x[t])
                 if v is None:
                     v = torch.zeros_like(current)
+                leak = 2.0 ** -self.leak_shifts[i]
                 if self.quant is None:
-                    v = v - v * 2.0**-self.leak_shift + current
+                    v = v - v * leak + current
                 else:
-                    v = torch.clamp(v - _floor_ste(v * 2.0**-self.leak_shift) + current, lo, hi)
+                    v = torch.clamp(v - _floor_ste(v * leak) + current, lo, hi)
                 s = self.spike((v - theta) / theta)
                 v = v * (1 - s) if self.reset == "hard" else v - s * theta
                 out.append(s)
@@ -315,7 +327,7 @@ class SpikingNet(nn.Module):
                     weight=np.rint(weight.detach().numpy()).astype(np.int64),
                     bias=np.rint(bias.detach().numpy()).astype(np.int64),
                     threshold=self.quant["thresholds"][i],
-                    leak_shift=self.leak_shift,
+                    leak_shift=self.leak_shifts[i],
                     reset=self.reset,
                     conv=self.geometry[i],
                 )

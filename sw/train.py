@@ -217,14 +217,16 @@ class Trainer:
         out: str | Path | None = None,
         *,
         dataset: Dataset | None = None,
+        net: SpikingNet | None = None,
         progress: bool = True,
     ):
+        """``dataset`` and ``net`` default to the config's (``net`` given: fine-tune it)."""
         config.validate()
         self.config, self.progress = config, progress
         self.out = Path(out) if out is not None else None
         torch.manual_seed(config.seed)
         self.dataset = dataset or load_dataset(config.dataset, config.timesteps, config.data_root)
-        self.net = build_net(config, self.dataset)
+        self.net = net if net is not None else build_net(config, self.dataset)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(config.epochs, 1))
         self.generator = torch.Generator().manual_seed(config.seed)
