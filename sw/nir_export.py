@@ -28,31 +28,37 @@ import numpy as np
 from .golden import LIFLayer, Readout
 from .nir_graph import SNNTORCH_DT, require_nir
 
-__all__ = ["export_nir", "graph_of_layers"]
+__all__ = ["export_nir", "graph_of_layers", "layers_of_net"]
 
 
 def _from_run(run_dir):
     from .train import load_run
 
     config, net, _ = load_run(run_dir)
-    layers = []
-    for module, geometry, shift in zip(net.synapses, net.geometry, net.leak_shifts):
-        layers.append(
-            LIFLayer(
-                weight=module.weight.detach().double().numpy(),
-                bias=module.bias.detach().double().numpy(),
-                threshold=net.threshold,
-                leak_shift=shift,
-                reset=net.reset,
-                conv=geometry,
-            )
+    layers, readout = layers_of_net(net)
+    meta = {"source": f"stablespike run {Path(run_dir).name}", "dataset": config.dataset}
+    return net.input_shape, layers, readout, meta
+
+
+def layers_of_net(net):
+    """The float layers (:class:`sw.golden.LIFLayer` holding float64 arrays, threshold as the
+    net's) and readout of a :class:`sw.snn.SpikingNet`."""
+    layers = [
+        LIFLayer(
+            weight=module.weight.detach().double().numpy(),
+            bias=module.bias.detach().double().numpy(),
+            threshold=net.threshold,
+            leak_shift=shift,
+            reset=net.reset,
+            conv=geometry,
         )
+        for module, geometry, shift in zip(net.synapses, net.geometry, net.leak_shifts)
+    ]
     readout = Readout(
         weight=net.readout.weight.detach().double().numpy(),
         bias=net.readout.bias.detach().double().numpy(),
     )
-    meta = {"source": f"stablespike run {Path(run_dir).name}", "dataset": config.dataset}
-    return net.input_shape, layers, readout, meta
+    return layers, readout
 
 
 def _from_model(path):
