@@ -17,6 +17,7 @@ from sw.modelfile import load_model, save_model
 from sw.nir_export import graph_of_layers, layers_of_net
 from sw.nir_graph import SNNTORCH_DT, NIRError, chain_from_graph
 from sw.nir_import import contract_net, import_nir, reference_forward
+from sw.nir_peers import snntorch_accuracy, train_snntorch_mlp
 from sw.snn import SpikingNet
 from sw.train import fixed_batches
 
@@ -261,58 +262,13 @@ def test_core_works_without_nir(tmp_path):
 T = 4
 
 
-def snntorch_digits_net():
-    """64-32-10 Leaky net (hard reset, beta 0.75) trained 3 epochs in snnTorch on the spikes
-    this project's encoder makes, and its accuracy in snnTorch's own float forward."""
-    from snntorch import utils as snn_utils
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(64, 32),
-        snn.Leaky(
-            beta=torch.full((32,), 0.75),
-            threshold=torch.ones(32),
-            init_hidden=True,
-            reset_mechanism="zero",
-        ),  # fmt: skip
-        torch.nn.Linear(32, 10),
-        snn.Leaky(
-            beta=torch.full((10,), 0.75),
-            threshold=torch.ones(10),
-            init_hidden=True,
-            reset_mechanism="zero",
-            output=True,
-        ),  # fmt: skip
-    )
-    dataset = load_dataset("digits", T)
-
-    def counts(x):
-        snn_utils.reset(net)
-        return sum(net(x[:, t])[0] for t in range(T))
-
-    opt = torch.optim.Adam(net.parameters(), lr=5e-3)
-    for epoch in range(3):
-        for spikes, labels in dataset.batches("train", 32, T, seed=epoch, shuffle=True):
-            loss = torch.nn.functional.cross_entropy(
-                counts(torch.from_numpy(spikes).float()), torch.from_numpy(labels)
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    with torch.no_grad():
-        right = [
-            (counts(torch.from_numpy(s).float()).argmax(1).numpy() == y)
-            for s, y in fixed_batches(dataset, "test", 512, T, 1)
-        ]
-    return net, float(np.mean(np.concatenate(right)))
-
-
 @pytest.fixture(scope="module")
 def snntorch_import(tmp_path_factory):
     from snntorch.export_nir import export_to_nir
 
     root = tmp_path_factory.mktemp("snntorch")
-    net, accuracy = snntorch_digits_net()
+    net, dataset = train_snntorch_mlp("digits", hidden=32, timesteps=T, epochs=3)
+    accuracy = snntorch_accuracy(net, dataset, T)
     nir.write(root / "peer.nir", export_to_nir(net, torch.zeros(64)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
