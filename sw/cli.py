@@ -199,6 +199,16 @@ def cmd_train(args):
         )
 
 
+def _printed_as_json(summary: dict, args) -> bool:
+    """After freezing a model: fail if the file was not written (golden and quantised forward
+    disagree), else print the summary as JSON with ``--json`` (True) or leave it to the caller."""
+    if not summary["golden_equals_torch"]:
+        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    return args.json
+
+
 def cmd_export(args):
     from .export import export_run
 
@@ -210,10 +220,7 @@ def cmd_export(args):
         finetune_epochs=args.finetune_epochs,
         progress=not args.quiet,
     )
-    if not summary["golden_equals_torch"]:
-        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
-    if args.json:
-        print(json.dumps(summary, indent=1))
+    if _printed_as_json(summary, args):
         return
     print(f"wrote {summary['out']} ({summary['checksum'][:19]}...)")
     print(
@@ -247,10 +254,7 @@ def cmd_import(args):
             finetune_epochs=args.finetune_epochs,
             progress=not args.quiet,
         )
-    if not summary["golden_equals_torch"]:
-        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
-    if args.json:
-        print(json.dumps(summary, indent=1))
+    if _printed_as_json(summary, args):
         return
     for note in summary["notes"]:
         print(f"note: {note}")
