@@ -5,8 +5,10 @@ import subprocess
 import sys
 import warnings
 
+import nir  # the [nir] extra, which the test setup installs
 import numpy as np
 import pytest
+import snntorch as snn
 import torch
 
 from sim.runner import run_cosim
@@ -22,9 +24,6 @@ from sw.snn import SpikingNet
 from sw.train import fixed_batches
 
 from .helpers import random_model
-
-nir = pytest.importorskip("nir", reason="the [nir] extra is part of the test setup")
-snn = pytest.importorskip("snntorch")
 
 
 def lif(n, *, tau=SNNTORCH_DT * 4, r=4.0, threshold=1.0, v_reset=0.0, v_leak=0.0):
