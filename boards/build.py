@@ -191,14 +191,29 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     }
 
 
-def toolchain_error(build_dir: Path) -> str | None:
+#: nextpnr's words for a packed design larger than the device (iCE40 and ECP5 placers).
+_TOO_LARGE = re.compile(r"Failed to expand region .* of (\d+) (ICESTORM_LC|TRELLIS_COMB)")
+
+
+def toolchain_error(build_dir: Path, board: str | None = None) -> str | None:
     """The first ``ERROR`` line of the Yosys log, the logic check or nextpnr's log in
-    ``build_dir`` (``top.rpt``, ``top.fit``, ``top.tim``), naming the log, or None."""
+    ``build_dir`` (``top.rpt``, ``top.fit``, ``top.tim``), naming the log, or None. A design
+    that nextpnr packed into more logic cells than ``board``'s device has is said in those
+    words."""
     for log in ("top.rpt", fit.FIT_LOG, "top.tim"):
         path = Path(build_dir) / log
         if path.is_file():
             for line in path.read_text(errors="replace").splitlines():
                 if line.startswith("ERROR"):
+                    too_large = _TOO_LARGE.search(line)
+                    if too_large and board in fit.BOARD_LOGIC:
+                        return (
+                            f"{log}: nextpnr packed the design into {int(too_large[1]):,} "
+                            f"{too_large[2]} logic cells, {board} has "
+                            f"{fit.BOARD_LOGIC[board][1]:,} (the check before place and "
+                            f"route takes a lower bound); try fewer lanes, a smaller net or a "
+                            f"larger board"
+                        )
                     return f"{log}: {line.strip()}"
     return None
 
@@ -496,7 +511,7 @@ def _run_tools(top, out, board, seed, time_limit_min, options, shape) -> bool:
     except TimeoutError as e:
         raise BuildError(f"{board}: {e}; logs in {out}") from e
     except Exception as e:  # the toolchain's own error
-        cause = toolchain_error(out) or f"{type(e).__name__}: {str(e)[-2000:]}"
+        cause = toolchain_error(out, board) or f"{type(e).__name__}: {str(e)[-2000:]}"
         raise BuildError(f"{board}: build failed, logs in {out}: {cause}") from e
     return synthesised
 

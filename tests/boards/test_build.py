@@ -197,6 +197,18 @@ def test_a_toolchain_error_names_its_log_and_line(tmp_path):
     assert toolchain_error(tmp_path) == "top.rpt: ERROR: Assert `x' failed."
 
 
+def test_a_design_too_large_for_the_placer_is_named(tmp_path):
+    """nextpnr's "Failed to expand region" (a packed design larger than the device, seen for
+    a 64-64-10-10 net at P = 4 on the UP5K) becomes the cell count against the board's."""
+    (tmp_path / "top.tim").write_text(
+        "Info: ...\nERROR: Failed to expand region (0, 0) |_> (25, 31) of 5313 ICESTORM_LCs\n"
+    )
+    message = toolchain_error(tmp_path, "icebreaker")
+    assert message.startswith("top.tim: nextpnr packed the design into 5,313 ICESTORM_LC")
+    assert "icebreaker has 5,280" in message and "fewer lanes" in message
+    assert toolchain_error(tmp_path).startswith("top.tim: ERROR: Failed to expand region")
+
+
 def test_a_build_that_runs_too_long_is_stopped(tmp_path):
     """The build script and what it started are stopped at the time limit, and the error
     names the limit and nextpnr's logic-cell use."""
