@@ -32,7 +32,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing pinned Python packages into $VENV (a few minutes the first time)"
   pip_quiet() {  # pip's output goes to .venv/pip.log; shown only if pip fails
@@ -44,6 +44,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   }
   pip_quiet install -q --upgrade pip
   pip_quiet install -q -r requirements.txt
+  pip_quiet install -q --no-deps -r requirements-nodeps.txt
   pip_quiet install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi

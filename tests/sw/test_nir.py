@@ -340,6 +340,54 @@ def test_our_net_runs_the_same_in_snntorch(tmp_path):
     assert torch.equal(scores.argmax(1), ours["logits"].argmax(1))
 
 
+@pytest.mark.parametrize(
+    "arch, shape", [("mlp:32,16", (1, 8, 8)), ("conv:6s1,pool2,8,fc12", (2, 8, 8))]
+)
+def test_our_nets_run_the_same_in_spikingjelly(arch, shape, tmp_path):
+    """SpikingJelly 2.0's NIR reader (single-step mode) takes our MLPs and conv nets (sum
+    pooling, a dense layer after the convs) and fires as our float forward does, layer by
+    layer, with the same classes."""
+    from spikingjelly.activation_based import neuron
+    from spikingjelly.activation_based.nir_exchange.from_nir import (
+        _NIRStatefulModule,
+        import_from_nir,
+    )
+
+    torch.manual_seed(0)
+    net = SpikingNet(shape, 10, arch, leak_shift=2)
+    with torch.no_grad():
+        for module in net.synapses:
+            module.weight.mul_(3.0)
+    layers, readout = layers_of_net(net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        graph, _ = graph_of_layers(shape, layers, readout)
+    nir.write(tmp_path / "ours.nir", graph)
+    peer = import_from_nir(tmp_path / "ours.nir", dt=SNNTORCH_DT, step_mode="s")
+    recorded = []
+    for module in peer.modules():  # SpikingJelly wraps each neuron to pass its state
+        if isinstance(module, _NIRStatefulModule) and isinstance(module.module, neuron.BaseNode):
+            module.register_forward_hook(lambda mod, args, out: recorded.append(out[0]))
+    T, n = 3, int(np.prod(shape))
+    x = torch.from_numpy(np.random.default_rng(1).random((64, T, n)) < 0.4).float()
+    ours = net(x)
+    state, scores = None, 0
+    with torch.no_grad():
+        for t in range(T):
+            out, state = peer(
+                x[:, t].reshape(64, *shape) if arch.startswith("conv") else x[:, t], state
+            )
+            scores = scores + out
+    assert len(recorded) == T * len(layers)
+    for i in range(len(layers)):
+        theirs = torch.stack(recorded[i :: len(layers)])
+        if theirs.dim() == 5:  # [T, B, C, H, W] -> position-major
+            theirs = theirs.permute(0, 1, 3, 4, 2)
+        assert ours["spikes"][i].sum() > 0
+        assert torch.equal(theirs.reshape(T, 64, -1).bool(), ours["spikes"][i].bool())
+    assert torch.equal(scores.argmax(1), ours["logits"].argmax(1))
+
+
 def test_export_then_import_is_the_same_float_net():
     """A conv net with pooling and a dense layer after its convs, exported to NIR and read
     back, is the same net: the same spikes in every layer, the same scores."""
