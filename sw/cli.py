@@ -570,7 +570,7 @@ def build_parser():
     )
     p.add_argument(
         "--peer",
-        choices=("snntorch", "norse"),
+        choices=("snntorch", "spikingjelly", "norse"),
         default=None,
         help="the framework that wrote the file, for its conventions (docs/nir.md)",
     )

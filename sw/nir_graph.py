@@ -44,8 +44,9 @@ __all__ = [
 
 NIR_HINT = "NIR support needs the optional packages: pip install 'stablespike[nir]'"
 #: Conventions of the frameworks whose NIR differs from the standard (docs/nir.md).
-PEERS = ("snntorch", "norse")
-#: The time step snnTorch 1.0 writes every LIF with (``tau = dt / (1 - beta)``, ``r = tau / dt``).
+PEERS = ("snntorch", "spikingjelly", "norse")
+#: The time step snnTorch 1.0 writes every LIF with (``tau = dt / (1 - beta)``, ``r = tau / dt``)
+#: and SpikingJelly 2.0's export defaults to; neither writes it into the file.
 SNNTORCH_DT = 1e-4
 
 _SUPPORTED = (
@@ -154,9 +155,10 @@ def chain_from_graph(graph, *, dt=None, peer=None, reset=None) -> Chain:
 
     ``dt`` (seconds): the time step; default the graph's ``metadata["dt"]``, else snnTorch's
     1e-4 when every LIF carries snnTorch's signature (``r = tau / 1e-4``). ``peer``: ``None``,
-    ``"snntorch"`` (``dt`` = 1e-4) or ``"norse"`` (Norse 1.1 writes ``tau`` as ``dt / tau_mem_inv``,
-    so ``tau`` is divided by ``dt``). ``reset``: ``None`` (the file's ``v_reset``: hard),
-    ``"hard"`` or ``"subtract"`` (NIR cannot say subtract; snnTorch drops it)."""
+    ``"snntorch"`` or ``"spikingjelly"`` (``dt`` = 1e-4), or ``"norse"`` (Norse 1.1 writes
+    ``tau`` as ``dt / tau_mem_inv``, so ``tau`` is divided by ``dt``). ``reset``: ``None``
+    (the file's ``v_reset``: hard), ``"hard"`` or ``"subtract"`` (NIR cannot say subtract;
+    snnTorch drops it)."""
     nir = require_nir()
     if peer not in (None, *PEERS):
         raise NIRError(f"peer must be one of {PEERS}, not {peer!r}")
@@ -217,20 +219,21 @@ def _time_step(graph, names, dt, peer, notes, nir) -> float:
     if dt is None and "dt" in metadata:
         dt = float(np.asarray(metadata["dt"]))
         notes.append(f"dt = {dt:g} s from the file's metadata")
-    if dt is None and peer == "snntorch":
+    if dt is None and peer in ("snntorch", "spikingjelly"):
         dt = SNNTORCH_DT
-        notes.append(f"dt = {dt:g} s: snnTorch 1.0 writes every LIF at this time step")
+        notes.append(f"dt = {dt:g} s: {peer} writes its LIF nodes at this time step")
     if dt is None and lifs and all(_snntorch_signature(node) for node in lifs):
         dt = SNNTORCH_DT
         notes.append(
-            f"dt = {dt:g} s: every LIF has r = tau / {SNNTORCH_DT:g}, snnTorch 1.0's "
-            f"signature (pass --dt to override)"
+            f"dt = {dt:g} s: every LIF has r = tau / {SNNTORCH_DT:g}, the signature of "
+            f"snnTorch 1.0's and SpikingJelly 2.0's exports (pass --dt to override)"
         )
     if dt is None:
         if lifs:
             raise NIRError(
                 "the file gives no time step (metadata 'dt') and its LIF nodes do not carry "
-                f"snnTorch's (r = tau / {SNNTORCH_DT:g}); pass --dt SECONDS"
+                f"snnTorch's (r = tau / {SNNTORCH_DT:g}); pass --dt SECONDS (--peer "
+                f"snntorch or spikingjelly: {SNNTORCH_DT:g})"
             )
         dt = 1.0
     if not (math.isfinite(dt) and dt > 0):

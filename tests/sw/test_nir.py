@@ -19,7 +19,12 @@ from sw.modelfile import load_model, save_model
 from sw.nir_export import graph_of_layers, layers_of_net
 from sw.nir_graph import SNNTORCH_DT, NIRError, chain_from_graph
 from sw.nir_import import contract_net, import_nir, reference_forward
-from sw.nir_peers import snntorch_accuracy, train_snntorch_mlp
+from sw.nir_peers import (
+    peer_accuracy,
+    train_snntorch_mlp,
+    train_spikingjelly_mlp,
+    write_peer_nir,
+)
 from sw.snn import SpikingNet
 from sw.train import fixed_batches
 
@@ -267,7 +272,7 @@ def snntorch_import(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("snntorch")
     net, dataset = train_snntorch_mlp("digits", hidden=32, timesteps=T, epochs=3)
-    accuracy = snntorch_accuracy(net, dataset, T)
+    accuracy = peer_accuracy(net, dataset, T)
     nir.write(root / "peer.nir", export_to_nir(net, torch.zeros(64)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -288,6 +293,24 @@ def test_snntorch_net_imports_within_a_point(snntorch_import):
     assert summary["leak_shifts"] == [2, 2] and summary["dt"] == SNNTORCH_DT
     assert abs(summary["golden_accuracy"] - accuracy) <= 0.01
     assert min(summary["golden_vs_reference"]["spikes"]) > 0.98
+
+
+def test_spikingjelly_net_imports_within_a_point(tmp_path):
+    """A SpikingJelly 2.0 net (LIFNode tau 4, decay_input=False) exported with its own
+    export_to_nir: NIR's equations give SpikingJelly's accuracy, the contract fires exactly
+    as they do, the golden model is within a point."""
+    net, dataset = train_spikingjelly_mlp("digits", hidden=32, timesteps=T, epochs=2)
+    accuracy = peer_accuracy(net, dataset, T)
+    write_peer_nir(net, dataset, tmp_path / "sj.nir")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        summary = import_nir(
+            tmp_path / "sj.nir", "digits", tmp_path / "sj.npz", timesteps=T, progress=False
+        )
+    assert accuracy > 0.6 and summary["reference_accuracy"] == accuracy
+    assert summary["float_vs_reference"]["spikes"] == [1.0, 1.0]
+    assert summary["leak_shifts"] == [2, 2]
+    assert abs(summary["golden_accuracy"] - accuracy) <= 0.01
 
 
 def test_snntorch_net_is_bit_exact_on_the_rtl(snntorch_import, tmp_path):
