@@ -48,6 +48,8 @@ PEERS = ("snntorch", "spikingjelly", "norse")
 #: The time step snnTorch 1.0 writes every LIF with (``tau = dt / (1 - beta)``, ``r = tau / dt``)
 #: and SpikingJelly 2.0's export defaults to; neither writes it into the file.
 SNNTORCH_DT = 1e-4
+#: Norse 1.1's default time step, with which its ``to_nir`` writes ``tau`` (not into the file).
+NORSE_DT = 1e-3
 
 _SUPPORTED = (
     "Input, Output, Affine, Linear, Conv2d, SumPool2d, AvgPool2d, Flatten, Scale, LIF, IF, "
@@ -215,6 +217,7 @@ def _walk(graph, nir) -> list[str]:
 
 def _time_step(graph, names, dt, peer, notes, nir) -> float:
     lifs = [graph.nodes[n] for n in names if isinstance(graph.nodes[n], (nir.LIF, nir.LI))]
+    needs_dt = lifs or any(isinstance(graph.nodes[n], (nir.IF, nir.I)) for n in names)
     metadata = graph.metadata if isinstance(graph.metadata, dict) else {}
     if dt is None and "dt" in metadata:
         dt = float(np.asarray(metadata["dt"]))
@@ -222,6 +225,9 @@ def _time_step(graph, names, dt, peer, notes, nir) -> float:
     if dt is None and peer in ("snntorch", "spikingjelly"):
         dt = SNNTORCH_DT
         notes.append(f"dt = {dt:g} s: {peer} writes its LIF nodes at this time step")
+    if dt is None and peer == "norse":
+        dt = NORSE_DT
+        notes.append(f"dt = {dt:g} s: Norse's default time step (pass --dt if it ran another)")
     if dt is None and lifs and all(_snntorch_signature(node) for node in lifs):
         dt = SNNTORCH_DT
         notes.append(
@@ -229,7 +235,7 @@ def _time_step(graph, names, dt, peer, notes, nir) -> float:
             f"snnTorch 1.0's and SpikingJelly 2.0's exports (pass --dt to override)"
         )
     if dt is None:
-        if lifs:
+        if needs_dt:
             raise NIRError(
                 "the file gives no time step (metadata 'dt') and its LIF nodes do not carry "
                 f"snnTorch's (r = tau / {SNNTORCH_DT:g}); pass --dt SECONDS (--peer "
@@ -399,9 +405,9 @@ class _Builder:
     def _leak_gain(self, name, node, shape):
         nir = self.nir
         per = _per_neuron
-        if isinstance(node, (nir.IF, nir.I)):
-            r = per(node.r, shape, name, "r")
-            return np.zeros_like(r), r, np.zeros_like(r)
+        if isinstance(node, (nir.IF, nir.I)):  # dv/dt = r I: v <- v + dt r I
+            gain = per(node.r, shape, name, "r") * self.dt
+            return np.zeros_like(gain), gain, np.zeros_like(gain)
         tau = per(node.tau, shape, name, "tau")
         if self.peer == "norse":
             tau = tau / self.dt  # Norse 1.1 writes dt / tau_mem_inv, i.e. dt * tau

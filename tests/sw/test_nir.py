@@ -163,20 +163,34 @@ def test_leak_and_time_step_conventions():
     with pytest.raises(NIRError, match="pass --dt"):
         chain_from_graph(graph)
     assert chain_from_graph(graph, dt=2e-4).dt == 2e-4
+    # IF: dv/dt = r I, so r = 1 / dt is a gain of 1 (SpikingJelly's and snnTorch's reading)
+    w = rng.normal(size=(6, 5))
+    graph = chain_graph(
+        nir.Affine(weight=w, bias=np.zeros(6)),
+        nir.IF(r=np.full(6, 1 / 2e-4), v_threshold=np.full(6, 2.0)),
+        nir.Affine(weight=rng.normal(size=(3, 6)), bias=np.zeros(3)),
+        input_shape=[5],
+        metadata={"dt": 2e-4},
+    )
+    net, notes = contract_net(chain_from_graph(graph), (5,))
+    assert net.leak_shifts == [15] and any("does not leak" in n for n in notes)
+    np.testing.assert_allclose(net.synapses[0].weight.detach().numpy(), w / 2.0, rtol=1e-6)
     # the file's metadata wins over the signature
     meta = chain_from_graph(small_graph(rng, metadata={"dt": 2e-4}))
     assert meta.dt == 2e-4 and meta.stages[0][1].leak[0] == pytest.approx(0.5)
 
 
 def test_norse_tau_is_corrected():
-    """Norse 1.1 writes tau as dt / tau_mem_inv (= dt * tau): read as NIR, the leak per step is
-    250 (refused); with --peer norse, tau = 4 ms at dt = 1 ms is the contract's k = 2."""
+    """Norse 1.1's to_nir writes tau as dt / tau_mem_inv (= dt * tau) and r = 1: read as NIR,
+    the leak per step is 250 (refused); with --peer norse, tau = 4 ms at its default dt = 1 ms
+    is the contract's k = 2."""
     rng = np.random.default_rng(3)
-    graph = small_graph(rng, tau=1e-3 * 4e-3, metadata={"dt": 1e-3})
+    graph = small_graph(rng, tau=1e-3 * 4e-3)  # Norse's default dt, 1 ms, not in the file
     graph.nodes["n1"].r = np.ones(6)
     with pytest.raises(NIRError, match="below the time step"):
-        chain_from_graph(graph)
+        chain_from_graph(graph, dt=1e-3)
     chain = chain_from_graph(graph, peer="norse")
+    assert chain.dt == 1e-3
     net, _ = contract_net(chain, (5,))
     assert net.leak_shifts == [2]
 
