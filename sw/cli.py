@@ -252,6 +252,7 @@ def cmd_import(args):
             peer=args.peer,
             reset=args.reset,
             finetune_epochs=args.finetune_epochs,
+            calibration_samples=args.calibration_samples,
             progress=not args.quiet,
         )
     if _printed_as_json(summary, args):
@@ -262,7 +263,8 @@ def cmd_import(args):
     print(f"  layers: {'; '.join(summary['layers'])}; readout: {summary['readout']}")
     print(
         f"  leak shifts {summary['leak_shifts']}, thresholds {summary['thresholds']}, "
-        f"reset {summary['reset']}, dt {summary['dt']:g} s"
+        f"reset {summary['reset']}, dt {summary['dt']:g} s, weight scales "
+        + (f"{summary['weight_clip']} of max|W|" if summary["weight_clip"] else "max|W|")
     )
     print(
         f"  accuracy: NIR float {summary['reference_accuracy']:.4f}, contract float "
@@ -582,6 +584,12 @@ def build_parser():
     )
     p.add_argument(
         "--finetune-epochs", type=integer(0), default=0, help="quantisation-aware epochs"
+    )
+    p.add_argument(
+        "--calibration-samples",
+        type=integer(0),
+        default=512,
+        help="training samples the weight scales are chosen on (0: max|W|, as export)",
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")

@@ -76,16 +76,18 @@ def freeze_net(
     noise_seed=0xACE1 % 0xFFFE,
     meta,
     source,
+    clip=None,
     progress=True,
 ) -> tuple[dict, golden.IntegerModel]:
     """Steps 1-4 of the module docstring for a float ``net`` trained on ``dataset`` with
     ``config`` (its loss, timesteps, encoder seed and noise settings); ``meta`` goes into the
-    model file with the accuracies added, ``source`` names the net in warnings. Returns the
-    summary and the frozen model (written to ``out`` only if ``golden_equals_torch``)."""
+    model file with the accuracies added, ``source`` names the net in warnings; ``clip``: the
+    per-layer scale fractions of :meth:`sw.snn.SpikingNet.quantize`. Returns the summary and
+    the frozen model (written to ``out`` only if ``golden_equals_torch``)."""
     from tqdm import tqdm
 
     float_acc = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
-    net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits)
+    net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits, clip=clip)
     before = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
     ft_config = replace(config, epochs=max(finetune_epochs, 1), lr=lr)  # validated: >= 1

@@ -26,7 +26,10 @@ from .nir_graph import Chain, NIRError, read_chain
 from .snn import LayerSpec, SpikingNet
 from .train import TrainConfig, fixed_batches
 
-__all__ = ["import_nir", "contract_net", "reference_forward", "leak_shift_of"]
+__all__ = ["import_nir", "contract_net", "reference_forward", "leak_shift_of", "calibrate"]
+
+#: Fractions of ``max|W|`` that :func:`calibrate` tries as a layer's largest weight code.
+CLIP_CANDIDATES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 
 
 def leak_shift_of(leak: np.ndarray, name: str, membrane_bits: int, notes: list) -> int:
@@ -164,6 +167,29 @@ def reference_forward(chain: Chain, raw_net: SpikingNet, spikes: torch.Tensor) -
     return {"spikes": layers, "scores": score}
 
 
+@torch.no_grad()
+def calibrate(net, chain, raw, spikes, *, weight_bits, membrane_bits) -> list[float]:
+    """Per-layer weight scales chosen on data: layer by layer (earlier layers fixed), the
+    fraction of ``max|W|`` from :data:`CLIP_CANDIDATES` whose integer forward fires most like
+    NIR's equations on ``spikes`` [B, T, n] (weights beyond it saturate, the threshold
+    ``round(1 / scale)`` follows the scale). Returns the fractions for
+    :meth:`sw.snn.SpikingNet.quantize`, the readout's last (1.0)."""
+    reference = reference_forward(chain, raw, spikes)["spikes"]
+    clip = [1.0] * (len(net.synapses) + 1)
+    net.eval()
+    for layer in range(len(net.synapses)):
+        agreement = {}
+        for fraction in CLIP_CANDIDATES:
+            clip[layer] = fraction
+            net.quantize(weight_bits=weight_bits, membrane_bits=membrane_bits, clip=clip)
+            ours = net(spikes.float())["spikes"][layer]
+            agreement[fraction] = float((ours.bool() == reference[layer].bool()).float().mean())
+        clip[layer] = max(agreement, key=lambda f: (agreement[f], f))
+    net.quant = None
+    net.train()
+    return clip
+
+
 @dataclass
 class Agreement:
     """How often one net's spikes and classes equal another's, per layer."""
@@ -189,12 +215,15 @@ def import_nir(
     peer=None,
     reset=None,
     finetune_epochs=0,
+    calibration_samples=512,
     lr=3e-4,
     encoder_seed=1,
     progress=True,
 ) -> dict:
     """Import the NIR file ``path`` for ``dataset_name`` and write the model file ``out``
-    (only once the golden model equals the quantised forward). Returns a summary: float
+    (only once the golden model equals the quantised forward). The weight scales are
+    calibrated on the first ``calibration_samples`` training samples (0: ``max|W|``, as
+    ``export`` does). Returns a summary: float
     accuracy under NIR's equations (``reference_accuracy``) and in the contract's form,
     integer accuracy, per-layer spike agreement with the reference, and the notes."""
     from .export import freeze_net
@@ -228,6 +257,17 @@ def import_nir(
     ref_layers = [torch.cat(per, 1) for per in zip(*ref_spikes)]
     float_layers = [torch.cat(per, 1) for per in zip(*float_spikes)]
 
+    clip = None
+    if calibration_samples:
+        spikes = dataset.spikes(dataset.train_x[:calibration_samples], timesteps, encoder_seed)
+        clip = calibrate(
+            net,
+            chain,
+            raw,
+            torch.from_numpy(spikes).float(),
+            weight_bits=weight_bits,
+            membrane_bits=membrane_bits,
+        )
     config = TrainConfig(
         dataset=dataset_name,
         method="baseline",
@@ -255,6 +295,7 @@ def import_nir(
         lr=lr,
         meta=meta,
         source=path,
+        clip=clip,
         progress=progress,
     )
     result = golden.run(model, dataset.test_x, trace=True)
@@ -268,6 +309,7 @@ def import_nir(
         "golden_vs_reference": _agreement(
             ref_layers, ref_pred, golden_layers, result.predictions
         ).__dict__,
+        "weight_clip": clip,
         "leak_shifts": list(net.leak_shifts),
         "thresholds": list(net.quant["thresholds"]),
         "reset": net.reset,

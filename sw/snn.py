@@ -206,12 +206,16 @@ class SpikingNet(nn.Module):
         self.quant = None  # set by quantize()
 
     # -- quantisation ---------------------------------------------------------------------------
-    def quantize(self, weight_bits=8, membrane_bits=16, bias_bits=16):
-        """Switch to the integer-exact forward with per-layer scales fixed from current weights."""
+    def quantize(self, weight_bits=8, membrane_bits=16, bias_bits=16, clip=None):
+        """Switch to the integer-exact forward with per-layer scales fixed from current weights:
+        ``max|W| / (2**(W-1) - 1)``, times ``clip[i]`` for layer ``i`` when given (a fraction
+        <= 1: weights beyond it saturate; ``sw.nir_import.calibrate`` chooses them on data)."""
         qmax = numerics.weight_range(weight_bits)[1]
+        modules = [*self.synapses, self.readout]
+        clip = list(clip) if clip is not None else [1.0] * len(modules)
         scales = [
-            max(float(m.weight.detach().abs().max()), 1e-8) / qmax
-            for m in [*self.synapses, self.readout]
+            max(float(m.weight.detach().abs().max()), 1e-8) / qmax * c
+            for m, c in zip(modules, clip)
         ]
         v_hi = numerics.signed_range(membrane_bits)[1]
         thresholds = [int(min(max(round(self.threshold / s), 1), v_hi)) for s in scales[:-1]]

@@ -18,7 +18,7 @@ from sw.data import load_dataset
 from sw.modelfile import load_model, save_model
 from sw.nir_export import graph_of_layers, layers_of_net
 from sw.nir_graph import SNNTORCH_DT, NIRError, chain_from_graph
-from sw.nir_import import contract_net, import_nir, reference_forward
+from sw.nir_import import calibrate, contract_net, import_nir, reference_forward
 from sw.nir_peers import (
     peer_accuracy,
     train_snntorch_mlp,
@@ -87,6 +87,34 @@ def test_lif_with_power_of_two_tau_is_the_contract_exactly():
     assert ref["spikes"][0].sum() > 0
     assert torch.equal(ref["spikes"][0].bool(), ours["spikes"][0].bool())
     assert torch.equal(ref["scores"].argmax(1), ours["logits"].argmax(1))
+
+
+def test_calibration_chooses_scales_that_fire_like_the_reference():
+    """One outlier weight makes max|W| a poor int4 scale; calibration on data clips it and the
+    integer layer fires more like NIR's equations than with max|W|."""
+    rng = np.random.default_rng(9)
+    w0 = rng.normal(0, 0.3, (40, 30))
+    w0[0, 0] = 3.0
+    graph = chain_graph(
+        nir.Affine(weight=w0, bias=np.zeros(40)),
+        lif(40),
+        nir.Affine(weight=rng.normal(size=(3, 40)), bias=np.zeros(3)),
+        input_shape=[30],
+    )
+    chain = chain_from_graph(graph)
+    net, _ = contract_net(chain, (30,))
+    raw, _ = contract_net(chain, (30,), normalise=False)
+    spikes = torch.from_numpy(rng.random((256, 4, 30)) < 0.3).float()
+    reference = reference_forward(chain, raw, spikes)["spikes"][0].bool()
+
+    def agreement(clip):
+        net.quantize(weight_bits=4, clip=clip)
+        with torch.no_grad():
+            return float((net(spikes)["spikes"][0].bool() == reference).float().mean())
+
+    clip = calibrate(net, chain, raw, spikes, weight_bits=4, membrane_bits=16)
+    assert clip[0] < 1.0 and clip[-1] == 1.0
+    assert agreement(clip) > agreement(None) + 0.01
 
 
 def test_nirtorch_default_affine_map_loses_the_bias():
