@@ -5,7 +5,8 @@
 # and Icarus, build its ULX3S-85F and iCEBreaker bitstreams (the iCEBreaker's from a 24 MHz PLL
 # with a 3 Mbaud UART), and load, read back and run the whole test split on the simulated
 # board: the board's logic on its UART pins in Verilator, with a host UART on the other end.
-# Then the same for a convolutional net on event data (conv layers with shared kernels, in the
+# The net also goes out as NIR (what snnTorch, SpikingJelly, Norse... read) and comes back in as
+# a peer's net would. Then the same for a convolutional net on event data (conv layers with shared kernels, in the
 # model file and in the accelerator): train, export, simulate, build for the ULX3S at 120 MHz,
 # run on the simulated board.
 set -euo pipefail
@@ -27,6 +28,8 @@ $ss sim models/digits-ss.npz --simulator icarus --samples 50 --stall 0.3
 $ss build models/digits-ss.npz --board ulx3s-85f
 $ss build models/digits-ss.npz --board icebreaker --clock-mhz 24 --baud 3000000
 $ss deploy models/digits-ss.npz --board icebreaker --sim --clock-mhz 24 --baud 3000000
+$ss export-nir runs/digits-ss --out runs/digits-ss.nir
+$ss import runs/digits-ss.nir --dataset digits --out models/digits-ss-nir.npz
 $ss train --dataset digits-events --arch conv:8,16 --method spike-only --timesteps 2 --epochs 30 --seed 0 --out runs/digits-cnn
 $ss export runs/digits-cnn --weight-bits 8 --out models/digits-cnn.npz
 $ss sim models/digits-cnn.npz --simulator verilator --samples 450 --stall 0.3
