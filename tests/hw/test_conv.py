@@ -9,7 +9,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.conv import ConvExpander, reciprocal
+from hw.conv import ConvExpander, reciprocal, signed_digits, times_constant
 from hw.layout import AcceleratorShape, layer_words
 from hw.lif import LIFLayer
 from sw import numerics
@@ -23,6 +23,34 @@ def test_reciprocal_divides_exactly_over_the_range(divisor):
     multiplier, shift = reciprocal(divisor, top)
     a = np.arange(top + 1, dtype=np.int64)
     assert np.array_equal((a * multiplier) >> shift, a // divisor)
+
+
+def test_signed_digits_sum_to_the_constant_with_no_two_adjacent():
+    for constant in range(2000):
+        digits = signed_digits(constant)
+        assert sum(sign << shift for shift, sign in digits) == constant
+        shifts = [shift for shift, _ in digits]
+        assert all(b - a >= 2 for a, b in zip(shifts, shifts[1:]))  # non-adjacent: fewest
+    assert signed_digits(241) == [(0, 1), (4, -1), (8, 1)]
+
+
+@pytest.mark.parametrize("constant", [0, 1, 9, 17, 18, 34, 61, 241, 255])
+def test_times_constant_is_the_product_in_hardware(constant):
+    """The shift-and-add product, simulated over every 9-bit input."""
+    from amaranth.hdl import Signal
+
+    m = Module()
+    value, product = Signal(9), Signal(18)
+    m.d.comb += product.eq(times_constant(value, constant))
+    sim = Simulator(m)
+
+    async def check(ctx):
+        for v in range(512):
+            ctx.set(value, v)
+            assert ctx.get(product) == v * constant
+
+    sim.add_testbench(check)
+    sim.run()
 
 
 def ref_bursts(geometry: ConvGeometry, lanes: int, addr: int) -> list[tuple[int, int]]:
