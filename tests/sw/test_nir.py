@@ -281,6 +281,22 @@ def test_padded_sum_pooling_is_refused():
         chain_from_graph(graph)
 
 
+def test_threshold_only_on_the_binary_input():
+    rng = np.random.default_rng(10)
+    layers = (
+        nir.Affine(weight=rng.normal(size=(6, 5)), bias=np.zeros(6)),
+        lif(6),
+        nir.Affine(weight=rng.normal(size=(3, 6)), bias=np.zeros(3)),
+    )
+    chain = chain_from_graph(chain_graph(nir.Threshold(np.full(5, 0.5)), *layers, input_shape=[5]))
+    assert len(chain.stages) == 1 and any("is the identity" in n for n in chain.notes)
+    with pytest.raises(NIRError, match="only 0 <= threshold < 1"):
+        chain_from_graph(chain_graph(nir.Threshold(np.full(5, 1.5)), *layers, input_shape=[5]))
+    after = chain_graph(layers[0], nir.Threshold(np.full(6, 0.5)), *layers[1:], input_shape=[5])
+    with pytest.raises(NIRError, match="a spike function without a membrane"):
+        chain_from_graph(after)
+
+
 def test_recurrence_and_branches_are_named():
     graph = small_graph(np.random.default_rng(6))
     graph.edges.append(("n1", "n0"))
