@@ -191,7 +191,7 @@ def cmd_train(args):
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     trainer = train(config, args.out, progress=not args.quiet)
     last = trainer.history[-1] if trainer.history else None
-    if last:
+    if last and trainer.processes.main:
         rates = [last[k] for k in sorted(last) if k.startswith("firing_rate_")]
         print(
             f"{args.out}: test accuracy {last['test_accuracy']:.4f} after {last['epoch']} "

@@ -112,13 +112,25 @@ class Dataset:
         seed: int,
         shuffle: bool = False,
         limit: int | None = None,
+        shard: tuple[int, int] = (0, 1),
     ):
-        """Yield ``(spikes [B, T, n] uint8, labels [B])`` over ``split`` ('train' or 'test')."""
+        """Yield ``(spikes [B, T, n] uint8, labels [B])`` over ``split`` ('train' or 'test').
+
+        ``shard=(rank, world)``: the batches of process ``rank`` of ``world`` data-parallel
+        processes: each global batch of ``batch_size * world`` samples is cut into ``world``
+        contiguous chunks (sizes differing by at most one) and this process gets chunk
+        ``rank``; the samples and their rate codes are those of one process with batch size
+        ``batch_size * world``. A last global batch smaller than ``world`` is left out."""
+        rank, world = shard
         x, y = (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
         n = len(y) if limit is None else min(limit, len(y))
         order = np.random.default_rng(seed).permutation(len(y))[:n] if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            idx = np.sort(order[start : start + batch_size])
+        step = batch_size * world
+        for start in range(0, n, step):
+            batch = np.sort(order[start : start + step])
+            if len(batch) < world:
+                break
+            idx = np.array_split(batch, world)[rank]
             # Each batch gets its own encoder seed, so training sees fresh rate codes per epoch.
             yield self.spikes(x[idx], timesteps, (seed + start) % 0xFFFE), y[idx]
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from . import stablespike as ss
 from .data import Dataset, load_dataset
+from .distributed import Processes, from_environment
 from .modelfile import atomic_write
 from .snn import SpikingNet
 
@@ -209,7 +210,12 @@ def fixed_batches(dataset, split, batch_size, timesteps, encoder_seed):
 
 
 class Trainer:
-    """Trains one run; ``run()`` resumes from ``out/checkpoint.pt`` when it exists."""
+    """Trains one run; ``run()`` resumes from ``out/checkpoint.pt`` when it exists.
+
+    Under ``torchrun`` (``processes``: :func:`sw.distributed.from_environment`) every process
+    trains on its share of each global batch of ``batch_size`` times the number of processes
+    (:meth:`sw.data.Dataset.batches`), DistributedDataParallel averages the gradients, and only
+    the main process evaluates, writes the run folder and shows progress."""
 
     def __init__(
         self,
@@ -219,22 +225,40 @@ class Trainer:
         dataset: Dataset | None = None,
         net: SpikingNet | None = None,
         progress: bool = True,
+        processes: Processes | None = None,
     ):
         """``dataset`` and ``net`` default to the config's (``net`` given: fine-tune it)."""
         config.validate()
-        self.config, self.progress = config, progress
+        self.processes = processes or Processes()
+        self.config, self.progress = config, progress and self.processes.main
         self.out = Path(out) if out is not None else None
         torch.manual_seed(config.seed)
         self.dataset = dataset or load_dataset(config.dataset, config.timesteps, config.data_root)
         self.net = net if net is not None else build_net(config, self.dataset)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(config.epochs, 1))
-        self.generator = torch.Generator().manual_seed(config.seed)
+        # the noise draws: one stream per process (rank 0's is the one-process stream)
+        self.generator = torch.Generator().manual_seed(config.seed + 7919 * self.processes.rank)
         self.history: list[dict] = []
         if self.out is not None:
             self._prepare_out()
+        self.model = self.processes.wrap(self.net)  # after loading: every process starts equal
 
     def _prepare_out(self):
+        if self.processes.main:
+            self._write_config()
+        self.processes.barrier()
+        checkpoint = self.out / "checkpoint.pt"
+        if checkpoint.is_file():
+            state = load_checkpoint(checkpoint)
+            self.net.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.processes.main:  # the others' noise streams restart from their seeds
+                self.generator.set_state(state["generator"])
+            self.history = state["history"]
+
+    def _write_config(self):
         self.out.mkdir(parents=True, exist_ok=True)
         config_path = self.out / "config.json"
         config = asdict(self.config)
@@ -248,14 +272,6 @@ class Trainer:
                 )
         else:
             atomic_write(config_path, json.dumps(config, indent=2).encode())
-        checkpoint = self.out / "checkpoint.pt"
-        if checkpoint.is_file():
-            state = load_checkpoint(checkpoint)
-            self.net.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.sched.load_state_dict(state["scheduler"])
-            self.generator.set_state(state["generator"])
-            self.history = state["history"]
 
     def save(self):
         buf = io.BytesIO()
@@ -274,9 +290,11 @@ class Trainer:
         _write_metrics(self.out, self.history)
 
     def train_epoch(self, epoch: int) -> dict:
-        c = self.config
+        c, rank, world = self.config, self.processes.rank, self.processes.world
         sums = dict(loss=0.0, ce=0.0, l_spike=0.0, l_noise=0.0, correct=0, n=0)
         start = time.perf_counter()
+        n_train = len(self.dataset.train_y)
+        n_train = n_train if c.limit_train is None else min(c.limit_train, n_train)
         for step, (spikes, labels) in enumerate(
             self.dataset.batches(
                 "train",
@@ -285,17 +303,21 @@ class Trainer:
                 seed=c.seed * 1000 + epoch + 7,
                 shuffle=True,
                 limit=c.limit_train,
+                shard=(rank, world),
             )
         ):
             labels_t = torch.from_numpy(labels)
-            out = self.net(torch.from_numpy(spikes).float())
+            out = self.model(torch.from_numpy(spikes).float())
             ce = F.cross_entropy(out["logits"], labels_t)
             l_spike, l_noise = stable_spike_losses(
                 self.net, out, c, (epoch * 7919 + step) % 0xFFFE, self.generator
             )
             loss = ce + c.beta * l_spike + c.gamma * l_noise
+            # this process's share of the global batch, so that the averaged gradients are
+            # those of the global batch's mean loss
+            global_batch = min(c.batch_size * world, n_train - step * c.batch_size * world)
             self.opt.zero_grad()
-            loss.backward()
+            (loss * (len(labels) * world / global_batch)).backward()
             self.opt.step()
             n = len(labels)
             sums["loss"] += float(loss.detach()) * n
@@ -305,6 +327,10 @@ class Trainer:
             sums["correct"] += int((out["logits"].argmax(1) == labels_t).sum())
             sums["n"] += n
         self.sched.step()
+        if world > 1:  # the epoch's metrics over every process's samples
+            totals = torch.tensor([float(v) for v in sums.values()], dtype=torch.float64)
+            torch.distributed.all_reduce(totals)
+            sums = dict(zip(sums, totals.tolist()))
         n = max(sums.pop("n"), 1)
         row = {
             "epoch": epoch + 1,
@@ -312,11 +338,12 @@ class Trainer:
             "train_accuracy": sums.pop("correct") / n,
             **{k: v / n for k, v in sums.items()},
         }
-        test = evaluate_float(self.net, self.dataset, c.timesteps, c.encoder_seed)
-        row["test_accuracy"] = test["accuracy"]
-        for i, rate in enumerate(test["firing_rate"]):
-            row[f"firing_rate_{i}"] = rate
-        return row
+        if self.processes.main:
+            test = evaluate_float(self.net, self.dataset, c.timesteps, c.encoder_seed)
+            row["test_accuracy"] = test["accuracy"]
+            for i, rate in enumerate(test["firing_rate"]):
+                row[f"firing_rate_{i}"] = rate
+        return self.processes.broadcast(row)
 
     def run(self) -> list[dict]:
         from tqdm import tqdm
@@ -338,9 +365,10 @@ class Trainer:
                 test=f"{row['test_accuracy']:.3f}",
                 rate=f"{row['firing_rate_0']:.3f}",
             )
-            if self.out is not None:
+            if self.out is not None and self.processes.main:
                 self.save()
-        if self.out is not None:
+            self.processes.barrier()
+        if self.out is not None and self.processes.main:
             from .plots import plot_curves, plot_raster
 
             plot_curves(self.history, self.out / "curves.png", title=self.out.name)
@@ -354,9 +382,14 @@ class Trainer:
 
 
 def train(config: TrainConfig, out=None, **kwargs) -> Trainer:
-    """Train (or resume) a run and return the finished :class:`Trainer`."""
-    trainer = Trainer(config, out, **kwargs)
-    trainer.run()
+    """Train (or resume) a run and return the finished :class:`Trainer`; under ``torchrun``
+    every process calls this and trains its share (:func:`sw.distributed.from_environment`)."""
+    processes = from_environment()
+    try:
+        trainer = Trainer(config, out, processes=processes, **kwargs)
+        trainer.run()
+    finally:
+        processes.close()
     return trainer
 
 
