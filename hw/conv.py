@@ -27,9 +27,10 @@ from amaranth.lib.wiring import In, Out
 
 from sw.numerics import ConvGeometry
 
+from .arith import times_constant
 from .lif import burst_layout, event_layout
 
-__all__ = ["reciprocal", "signed_digits", "times_constant", "ConvExpander"]
+__all__ = ["reciprocal", "ConvExpander"]
 
 
 def reciprocal(divisor: int, max_value: int) -> tuple[int, int]:
@@ -46,36 +47,6 @@ def reciprocal(divisor: int, max_value: int) -> tuple[int, int]:
         if max_value * (multiplier * divisor - (1 << shift)) < (1 << shift):
             return multiplier, shift
     raise AssertionError("unreachable: shift = bits + bitlen(divisor) always suffices")
-
-
-def signed_digits(constant: int) -> list[tuple[int, int]]:
-    """``constant`` (>= 0) in non-adjacent form: ``(shift, sign)`` pairs, ``sign`` +1 or -1,
-    with ``constant == sum(sign << shift)`` and the fewest nonzero digits (241 = 256 - 16 + 1)."""
-    if constant < 0:
-        raise ValueError(f"constant must be at least 0, not {constant!r}")
-    digits, shift = [], 0
-    while constant:
-        if constant & 1:
-            sign = 2 - (constant & 3)  # +1 if the next bit is 0, else -1 (carry upwards)
-            digits.append((shift, sign))
-            constant -= sign
-        constant >>= 1
-        shift += 1
-    return digits
-
-
-def times_constant(value, constant: int):
-    """``value * constant`` (``value`` unsigned) as shifted copies added and subtracted: the
-    reciprocals and strides here have two or three signed digits, so this is one or two adders,
-    where a multiplier block took 3.9 ns plus the routing to and from it on the ECP5 (it set
-    the 34x34 net's clock at 96-116 MHz)."""
-    digits = sorted(signed_digits(constant), key=lambda d: -d[1])  # additions first
-    if not digits:
-        return Const(0, 1)
-    result = value << digits[0][0]
-    for shift, sign in digits[1:]:
-        result = result + (value << shift) if sign > 0 else result - (value << shift)
-    return result
 
 
 def _divide(value, divisor: int, max_value: int):

@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
+from .arith import times_constant
 from .lfsr import BernoulliDraw, LaneSeeds
 from .lif import MemoryReadSignature, MemoryWriteSignature, event_layout
 
@@ -34,14 +35,6 @@ __all__ = [
 ]
 
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
-
-
-def times_constant(value, k: int):
-    """``value * k`` for a constant ``k >= 0`` as a sum of shifted copies of ``value`` (one per
-    set bit of ``k``): adders, not a DSP multiplier, which Yosys infers for any product and
-    which takes 4 ns on ECP5 (the readout's ``k`` are ``T`` and ``T - 1``, a bit or two set)."""
-    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0)
 
 
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:

@@ -5,11 +5,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.conv import ConvExpander, reciprocal, signed_digits, times_constant
+from hw.arith import signed_digits, times_constant
+from hw.conv import ConvExpander, reciprocal
 from hw.layout import AcceleratorShape, layer_words
 from hw.lif import LIFLayer
 from sw import numerics
@@ -34,18 +35,18 @@ def test_signed_digits_sum_to_the_constant_with_no_two_adjacent():
     assert signed_digits(241) == [(0, 1), (4, -1), (8, 1)]
 
 
-@pytest.mark.parametrize("constant", [0, 1, 9, 17, 18, 34, 61, 241, 255])
-def test_times_constant_is_the_product_in_hardware(constant):
-    """The shift-and-add product, simulated over every 9-bit input."""
-    from amaranth.hdl import Signal
-
+@pytest.mark.parametrize("constant", [0, 1, 2, 3, 9, 17, 18, 34, 61, 241, 255])
+@pytest.mark.parametrize("signedness", [unsigned, signed])
+def test_times_constant_is_the_product_in_hardware(constant, signedness):
+    """The shift-and-add product, simulated over every 9-bit input, unsigned and signed."""
     m = Module()
-    value, product = Signal(9), Signal(18)
+    value, product = Signal(signedness(9)), Signal(signed(20))
     m.d.comb += product.eq(times_constant(value, constant))
     sim = Simulator(m)
+    values = range(-256, 256) if signedness is signed else range(512)
 
     async def check(ctx):
-        for v in range(512):
+        for v in values:
             ctx.set(value, v)
             assert ctx.get(product) == v * constant
 
