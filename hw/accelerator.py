@@ -32,7 +32,7 @@ from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
 from .lif import LIFLayer, event_layout, weight_register_stages
 from .ports import drain_fifo, feed_fifo
-from .readout import Readout, TraceSignature, result_layout
+from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature, result_layout
 
 __all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
 
@@ -153,7 +153,7 @@ class Accelerator(wiring.Component):
             )
             for l, columns in enumerate(self.weight_columns)
         ]
-        capture = 2 + max(weight_stages + [1])  # the readout's weights are registered
+        capture = 2 + max(weight_stages + [WEIGHT_READ_EXTRA])
         read_phase = Signal(range(capture + 1))
         # ``read_phase != 0`` as a register of its own: it steers the read ports' addresses
         # (the SPRAM's address multiplexer is on the critical path of the UP5K build).

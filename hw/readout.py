@@ -26,6 +26,7 @@ from .lfsr import BernoulliDraw, LaneSeeds
 from .lif import MemoryReadSignature, MemoryWriteSignature, event_layout
 
 __all__ = [
+    "WEIGHT_READ_EXTRA",
     "result_layout",
     "TraceSignature",
     "Readout",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
+#: Cycles the readout's weight read-back answers after a synchronous port would: the address
+#: register it goes through and the register the word comes from.
+WEIGHT_READ_EXTRA = 2
 
 
 def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
@@ -68,7 +72,9 @@ class Readout(wiring.Component):
     o : Out(stream.Signature(result_layout(n_classes, score_bits)))
     weight_write : In(MemoryWriteSignature)   word ``j``: ``n_classes`` signed ``W``-bit weights
     bias_write : In(MemoryWriteSignature)     word ``c``: signed ``B``-bit bias of class ``c``
-    weight_read, bias_read : In(MemoryReadSignature)   read-back of those words, while idle
+    weight_read, bias_read : In(MemoryReadSignature)   read-back of those words, while idle;
+                                              the weights answer ``WEIGHT_READ_EXTRA`` cycles
+                                              after a synchronous port would
     mode : In(2)                              0 normal, 1 skeleton, 2 noise
     noise_seed : In(lfsr_width)               base seed of the noise lanes
     noise_shift : In(4)                       amplitude probability shift
@@ -468,9 +474,13 @@ class Readout(wiring.Component):
                     with m.Else():
                         m.next = "PICK"
 
-        # Read-back (only while idle) takes the weight and bias read ports.
+        # Read-back (only while idle) takes the weight and bias read ports. The weight address
+        # goes through the check stage's address register (idle: no stage uses it), so the
+        # weight columns' address has no read-back multiplexer of its own in front of it (its
+        # select, fanned out to every column of the 34x34 net's readout, was the critical path
+        # at 113 MHz); the word comes two cycles later than a plain port's (``WEIGHT_READ_EXTRA``).
         with m.If(self.weight_read.en):
-            m.d.comb += w_addr.eq(self.weight_read.addr)
+            m.d.sync += check_addr.eq(self.weight_read.addr)
         with m.If(self.bias_read.en):
             m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes from the register, a cycle later.
