@@ -353,6 +353,18 @@ def cmd_bench(args):
     )
 
 
+def cmd_bench_train(args):
+    from .bench_train import bench_training
+
+    result = call_with_args(bench_training, args)
+    for row in result["rows"]:
+        print(
+            f"{row['method']}, {row['processes']} process(es): {row['epoch_seconds']:.1f} s an "
+            f"epoch, {row['images_per_second']:,.0f} images/s, {row['speedup']:.2f}x"
+            + (f", {row['vs_baseline']:.2f}x the baseline" if "vs_baseline" in row else "")
+        )
+
+
 def cmd_rtl(args):
     from hw.accelerator import generate_verilog
     from hw.layout import AcceleratorShape
@@ -653,6 +665,21 @@ def build_parser():
     b.add_argument("--data-root", default=None)
     b.add_argument("--out-dir", type=output_folder, default="docs/results")
     b.set_defaults(func=cmd_bench)
+    b = bench.add_parser(
+        "train", help="epoch time and images/s, 1 vs N torchrun processes, baseline vs method"
+    )
+    b.add_argument("--dataset", default="mnist")
+    b.add_argument("--processes", type=integer(1, 64), nargs="+", default=[1, 2])
+    b.add_argument(
+        "--methods", nargs="+", choices=tuple(VARIANTS)[:4], default=["baseline", "stablespike"]
+    )
+    b.add_argument("--epochs", type=COUNT, default=1)
+    b.add_argument(
+        "--batch-size", type=COUNT, default=64, help="global batch, split over the processes"
+    )
+    b.add_argument("--limit", type=COUNT, default=None, help="training samples an epoch")
+    b.add_argument("--out-dir", type=output_folder, default="docs/results")
+    b.set_defaults(func=cmd_bench_train)
 
     p = sub.add_parser("rtl", help="generate the accelerator's Verilog for a model file")
     p.add_argument("model", help="model file (.npz)")
