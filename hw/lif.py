@@ -26,6 +26,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hw.fanout import lane_copies
 from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
@@ -616,6 +617,8 @@ class LIFLayer(wiring.Component):
                 with m.If(near_stage):
                     m.d.sync += [update_stage.eq(1), update_at.eq(near_at)]
         m.d.sync += [push.eq(0), push_eot.eq(0)]
+        if not self.leak_multiplier:  # every lane's shifter reads a copy of its own
+            leak_shifts = lane_copies(m, self.leak_shift, U, "leak_shift")
         with m.If(update_stage):
             if split_leak:
                 m.d.sync += [leak_stage.eq(1), leak_at.eq(update_at)]
@@ -625,9 +628,9 @@ class LIFLayer(wiring.Component):
                 v_old = v_data[u]  # zero at a sample's first timestep (see the write-back)
                 m.d.sync += drive[u].eq(b_data[u] + row_acc[u])
                 if split_leak:
-                    m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> self.leak_shift)]
+                    m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> leak_shifts[u])]
                 elif not self.leak_multiplier:
-                    m.d.sync += leaked[u].eq(v_old - (v_old >> self.leak_shift))
+                    m.d.sync += leaked[u].eq(v_old - (v_old >> leak_shifts[u]))
         if self.leak_multiplier:
             # Every cycle, not only in the update stage, and without a reset: so the register
             # merges into the DSP's output register (an enable or a synchronous reset would
