@@ -3,8 +3,8 @@
 
 Every run keeps the same global batch (``batch_size`` split over the processes), so the runs of
 one method take the same steps (docs/training.md); each is a fresh run folder under ``work``.
-The report goes to ``<out_dir>/train-speed-<dataset>.{md,json}`` with the load average at the
-start, since a busy machine slows every figure.
+The report goes to ``<out_dir>/train-speed-<dataset>-b<global batch>.{md,json}`` with the load
+average at the start, since a busy machine slows every figure.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def bench_training(
         "date": time.strftime("%Y-%m-%d"),
     }
     out_dir = Path(out_dir)
-    atomic_write(out_dir / f"train-speed-{dataset}.json", json.dumps(result, indent=1).encode())
-    atomic_write(out_dir / f"train-speed-{dataset}.md", _markdown(result).encode())
+    name = f"train-speed-{dataset}-b{batch_size}"
+    atomic_write(out_dir / f"{name}.json", json.dumps(result, indent=1).encode())
+    atomic_write(out_dir / f"{name}.md", _markdown(result).encode())
     return result
 
 
