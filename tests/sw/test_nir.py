@@ -319,6 +319,21 @@ def test_core_works_without_nir(tmp_path):
     assert "pip install 'stablespike[nir]'" in done.stderr and "Traceback" not in done.stderr
 
 
+def exported_net(shape, arch, *, leak_shift=2, gain=3.0, seed=0):
+    """A float net of ours with weights scaled up by ``gain`` (so that every layer fires) and
+    its NIR graph."""
+    torch.manual_seed(seed)
+    net = SpikingNet(shape, 10, arch, leak_shift=leak_shift)
+    with torch.no_grad():
+        for module in net.synapses:
+            module.weight.mul_(gain)
+    layers, readout = layers_of_net(net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        graph, _ = graph_of_layers(shape, layers, readout)
+    return net, graph
+
+
 # -- peer tests with snnTorch ---------------------------------------------------------------
 
 T = 4
@@ -384,15 +399,7 @@ def test_our_net_runs_the_same_in_snntorch(tmp_path):
     does, layer by layer, and gives the same classes (the scores summed over time)."""
     from snntorch.import_nir import import_from_nir
 
-    torch.manual_seed(0)
-    net = SpikingNet((1, 8, 8), 10, "mlp:32,16", leak_shift=2)
-    with torch.no_grad():
-        for module in net.synapses:
-            module.weight.mul_(3.0)
-    layers, readout = layers_of_net(net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        graph, notes = graph_of_layers((1, 8, 8), layers, readout)
+    net, graph = exported_net((1, 8, 8), "mlp:32,16")
     nir.write(tmp_path / "ours.nir", graph)
     peer = import_from_nir(nir.read(tmp_path / "ours.nir"))
     recorded = []
@@ -434,15 +441,7 @@ def test_our_nets_run_the_same_in_spikingjelly(arch, shape, tmp_path):
         import_from_nir,
     )
 
-    torch.manual_seed(0)
-    net = SpikingNet(shape, 10, arch, leak_shift=2)
-    with torch.no_grad():
-        for module in net.synapses:
-            module.weight.mul_(3.0)
-    layers, readout = layers_of_net(net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        graph, _ = graph_of_layers(shape, layers, readout)
+    net, graph = exported_net(shape, arch)
     nir.write(tmp_path / "ours.nir", graph)
     peer = import_from_nir(tmp_path / "ours.nir", dt=SNNTORCH_DT, step_mode="s")
     recorded = []
@@ -459,9 +458,9 @@ def test_our_nets_run_the_same_in_spikingjelly(arch, shape, tmp_path):
                 x[:, t].reshape(64, *shape) if arch.startswith("conv") else x[:, t], state
             )
             scores = scores + out
-    assert len(recorded) == T * len(layers)
-    for i in range(len(layers)):
-        theirs = torch.stack(recorded[i :: len(layers)])
+    assert len(recorded) == T * len(net.synapses)
+    for i in range(len(net.synapses)):
+        theirs = torch.stack(recorded[i :: len(net.synapses)])
         if theirs.dim() == 5:  # [T, B, C, H, W] -> position-major
             theirs = theirs.permute(0, 1, 3, 4, 2)
         assert ours["spikes"][i].sum() > 0
@@ -472,15 +471,8 @@ def test_our_nets_run_the_same_in_spikingjelly(arch, shape, tmp_path):
 def test_export_then_import_is_the_same_float_net():
     """A conv net with pooling and a dense layer after its convs, exported to NIR and read
     back, is the same net: the same spikes in every layer, the same scores."""
-    torch.manual_seed(3)
-    net = SpikingNet((2, 8, 8), 10, "conv:6s1,pool2,8,fc12", leak_shift=[1, 2, 3])
-    with torch.no_grad():
-        for module in net.synapses:
-            module.weight.mul_(4.0)
-    layers, readout = layers_of_net(net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        graph, _ = graph_of_layers((2, 8, 8), layers, readout)
+    net, graph = exported_net((2, 8, 8), "conv:6s1,pool2,8,fc12", leak_shift=[1, 2, 3],
+                              gain=4.0, seed=3)  # fmt: skip
     back, _ = contract_net(chain_from_graph(graph), (2, 8, 8))
     spikes = torch.from_numpy(np.random.default_rng(8).random((64, 3, 128)) < 0.3).float()
     a, b = net(spikes), back(spikes)
