@@ -268,7 +268,7 @@ def cmd_import(args):
     )
     print(
         f"  accuracy: NIR float {summary['reference_accuracy']:.4f}, contract float "
-        f"{summary['contract_float_accuracy']:.4f}, int{args.weight_bits} "
+        f"{summary['float_accuracy']:.4f}, int{args.weight_bits} "
         f"{summary['quantized_accuracy']:.4f}, golden {summary['golden_accuracy']:.4f}"
     )
     agree = summary["golden_vs_reference"]

@@ -241,7 +241,7 @@ def _time_step(graph, names, dt, peer, notes, nir) -> float:
                 f"snnTorch's (r = tau / {SNNTORCH_DT:g}); pass --dt SECONDS (--peer "
                 f"snntorch or spikingjelly: {SNNTORCH_DT:g})"
             )
-        dt = 1.0
+        dt = 1.0  # no neuron reads it; the chain is refused later for having no LIF layer
     if not (math.isfinite(dt) and dt > 0):
         raise NIRError(f"dt must be a positive number of seconds, not {dt!r}")
     return dt

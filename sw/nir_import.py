@@ -242,9 +242,9 @@ def import_nir(
     """Import the NIR file ``path`` for ``dataset_name`` and write the model file ``out``
     (only once the golden model equals the quantised forward). The weight scales are
     calibrated on the first ``calibration_samples`` training samples (0: ``max|W|``, as
-    ``export`` does). Returns a summary: float
-    accuracy under NIR's equations (``reference_accuracy``) and in the contract's form,
-    integer accuracy, per-layer spike agreement with the reference, and the notes."""
+    ``export`` does). Returns export's summary (``float_accuracy`` is the contract's float
+    form) with the accuracy under NIR's equations (``reference_accuracy``), the per-layer
+    spike agreement of the float and golden forwards with the reference, and the notes."""
     from .export import freeze_net
 
     chain = read_chain(path, dt=dt, peer=peer, reset=reset)
@@ -322,7 +322,6 @@ def import_nir(
     return {
         **summary,
         "reference_accuracy": float(np.mean(ref_pred == labels)),
-        "contract_float_accuracy": summary["float_accuracy"],
         "float_vs_reference": float_vs_reference.__dict__,
         "golden_vs_reference": golden_vs_reference.__dict__,
         "weight_clip": clip,
