@@ -154,10 +154,12 @@ def bench_sparsity(
     and cycles per inference on Verilator (``samples``, bit-exact) against the bound. Writes
     ``sparsity-<name>.{md,json,png}``."""
     from sw.evaluate import evaluate_golden
+    from sw.modelfile import load_model
 
     command = invoked_command()
     rows = []
     for path in model_paths:
+        meta = load_model(path).meta
         golden = evaluate_golden(path, limit=limit)
         r = run_cosim(
             path,
@@ -171,6 +173,8 @@ def bench_sparsity(
         rows.append(
             {
                 "model": str(path),
+                "method": meta.get("method", "-"),
+                "float_accuracy": meta.get("float_accuracy"),
                 "accuracy": golden["accuracy"],
                 "test_samples": golden["samples"],
                 "firing_rate": golden["firing_rate"],
@@ -202,19 +206,21 @@ def _sparsity_markdown(result, name) -> str:
     first = result["rows"][0]
     lines = report_header(f"Sparsity to cycles: {name}", result["date"], result["command"]) + [
         "Golden model on the test split (accuracy, firing rate per LIF layer, synaptic events "
-        "per inference); RTL cycles per inference on Verilator at "
+        "per inference; the float accuracy is the trained net's, before quantisation); "
+        "RTL cycles per inference on Verilator at "
         f"P = {result['lanes']}, samples back to back, bit-exact against the golden model, "
         "against the bottleneck bound (the busiest unit's work). Relative columns: against "
         f"the first row ({Path(first['model']).name}).",
         "",
-        "| model | accuracy | firing per layer | synaptic events | rel. | cycles | rel. | "
-        "bottleneck | cycles / bound | bit-exact |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | method | float | golden | firing per layer | synaptic events | rel. | "
+        "cycles | rel. | bottleneck | cycles / bound | bit-exact |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         rates = " / ".join(f"{x:.3f}" for x in r["firing_rate"])
         lines.append(
-            f"| {Path(r['model']).name} | {100 * r['accuracy']:.2f} % | {rates} | "
+            f"| {Path(r['model']).name} | {r['method']} | {_percent(r['float_accuracy'])} | "
+            f"{_percent(r['accuracy'])} | {rates} | "
             f"{r['synaptic_events_per_inference']:,.0f} | "
             f"{r['synaptic_events_per_inference'] / first['synaptic_events_per_inference']:.2f} | "
             f"{r['cycles']:,.0f} | {r['cycles'] / first['cycles']:.2f} | "
@@ -223,6 +229,11 @@ def _sparsity_markdown(result, name) -> str:
         )
     lines += ["", f"![sparsity](sparsity-{name}.png)", ""]
     return "\n".join(lines)
+
+
+def _percent(fraction) -> str:
+    """``fraction`` as a percentage with two decimals; a dash when a model file lacks it."""
+    return "-" if fraction is None else f"{100 * fraction:.2f} %"
 
 
 def _plot_sparsity(rows, path, title):
@@ -235,7 +246,7 @@ def _plot_sparsity(rows, path, title):
     for r in rows:
         x, y = r["synaptic_events_per_inference"], r["cycles"]
         ax.scatter([x], [y])
-        ax.annotate(Path(r["model"]).stem, (x, y), fontsize=8)
+        ax.annotate(f"{Path(r['model']).stem} ({r['method']})", (x, y), fontsize=8)
     ax.set_xlabel("synaptic events / inference (golden)")
     ax.set_ylabel("RTL cycles / inference")
     ax.set_title(title)
