@@ -27,7 +27,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import cfg_layout, read_layout
-from hw.layout import AcceleratorShape, Select, design_digest
+from hw.layout import LAYER_STRIDE, AcceleratorShape, Select, design_digest
 from hw.lif import event_layout
 from hw.ports import RegisteredRead, no_collision_memory
 from hw.readout import result_layout
@@ -92,8 +92,9 @@ def select_depths(shape: AcceleratorShape) -> list[int]:
     """Number of valid addresses of every configuration select (index = select)."""
     depths = [4, 1, shape.n_hidden, shape.n_classes]
     for layer in range(shape.n_layers):
-        depths += [shape.weight_words(layer), shape.bias_words(layer), 2, 0]
-    return depths[: Select.LAYER_CONST + 4 * (shape.n_layers - 1) + 1]
+        depths += [shape.weight_words(layer), shape.bias_words(layer), 2]
+        depths += [0] * (LAYER_STRIDE - 3)
+    return depths[: Select.of_layer(Select.LAYER_CONST, shape.n_layers - 1) + 1]
 
 
 def sample_words(shape: AcceleratorShape) -> int:

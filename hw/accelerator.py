@@ -253,16 +253,16 @@ class Accelerator(wiring.Component):
             threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
             leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
             for addr, reg in enumerate((threshold, leak_shift)):
-                with m.If(selected(Select.LAYER_CONST + 4 * l) & address_is[addr]):
+                with m.If(selected(Select.of_layer(Select.LAYER_CONST, l)) & address_is[addr]):
                     m.d.sync += reg.eq(cfg.data)
             constants.append((threshold, leak_shift))
             m.d.comb += [
                 layer.threshold.eq(threshold),
                 layer.leak_shift.eq(leak_shift),
-                layer.weight_write.en.eq(selected(Select.LAYER_WEIGHT + 4 * l)),
+                layer.weight_write.en.eq(selected(Select.of_layer(Select.LAYER_WEIGHT, l))),
                 layer.weight_write.addr.eq(cfg.addr),
                 layer.weight_write.data.eq(cfg.data),
-                layer.bias_write.en.eq(selected(Select.LAYER_BIAS + 4 * l)),
+                layer.bias_write.en.eq(selected(Select.of_layer(Select.LAYER_BIAS, l))),
                 layer.bias_write.addr.eq(cfg.addr),
                 layer.bias_write.data.eq(cfg.data),
             ]
@@ -373,9 +373,9 @@ class Accelerator(wiring.Component):
             Select.READOUT_BIAS: readout.bias_read.data,
         }
         for l, layer in enumerate(layers):
-            words[Select.LAYER_WEIGHT + 4 * l] = layer.weight_read.data
-            words[Select.LAYER_BIAS + 4 * l] = layer.bias_read.data
-            words[Select.LAYER_CONST + 4 * l] = list(constants[l])
+            words[Select.of_layer(Select.LAYER_WEIGHT, l)] = layer.weight_read.data
+            words[Select.of_layer(Select.LAYER_BIAS, l)] = layer.bias_read.data
+            words[Select.of_layer(Select.LAYER_CONST, l)] = list(constants[l])
         # (source, hit): a register answers its (select, addr), a memory every addr of its
         # select; an unknown select or address hits nothing and reads 0.
         registers = max(len(word) for word in words.values() if isinstance(word, list))

@@ -50,16 +50,25 @@ __all__ = [
 
 
 class Select(enum.IntEnum):
-    """Target of a configuration write. Per-layer targets are ``base + 4 * layer``."""
+    """Target of a configuration write. Per-layer targets are :meth:`of_layer`."""
 
     MODE = 0  # addr 0: mode (0 normal, 1 skeleton, 2 noise); 1: noise seed;
     #                     2: noise probability shift; 3: fixed noise (p = 1/2) instead of amplitude
     ENCODER_SEED = 1  # addr 0: the encoder's base LFSR seed
     READOUT_WEIGHT = 2
     READOUT_BIAS = 3
-    LAYER_WEIGHT = 4  # + 4 * layer
-    LAYER_BIAS = 5  # + 4 * layer
-    LAYER_CONST = 6  # + 4 * layer; addr 0: threshold, 1: leak shift
+    LAYER_WEIGHT = 4  # of layer 0; then every LAYER_STRIDE
+    LAYER_BIAS = 5
+    LAYER_CONST = 6  # addr 0: threshold, 1: leak shift
+
+    @staticmethod
+    def of_layer(base: Select, layer: int) -> int:
+        """The select of per-layer target ``base`` (a ``LAYER_*`` member) of LIF layer ``layer``."""
+        return base + LAYER_STRIDE * layer
+
+
+#: Distance between the selects of one target in neighbouring LIF layers.
+LAYER_STRIDE = 4
 
 
 MODE_CODES = {"normal": 0, "skeleton": 1, "noise": 2}
@@ -218,26 +227,18 @@ class AcceleratorShape:
 
     def acc_bits(self, layer: int) -> int:
         """Accumulator width: holds ``sum_i w_i`` over a neuron's ``fan_in`` inputs exactly."""
-        wmax = numerics.weight_range(self.weight_bits)[1]
-        return _bits(self.fan_in(layer) * wmax) + 1
+        return numerics.accumulator_bits(self.fan_in(layer), self.weight_bits)
 
     def update_bits(self, layer: int) -> int:
         """Width of ``v - (v >> k) + b + acc`` before saturation."""
-        wmax = numerics.weight_range(self.weight_bits)[1]
-        bound = (
-            (1 << (self.membrane_bits - 1))
-            + (1 << (self.bias_bits - 1))
-            + self.fan_in(layer) * wmax
+        return numerics.update_bits(
+            self.fan_in(layer), self.weight_bits, self.membrane_bits, self.bias_bits
         )
-        return _bits(bound) + 1
 
     @property
     def score_bits(self) -> int:
         """Readout score width: holds :func:`sw.numerics.score_bound` with a sign bit."""
-        bound = numerics.score_bound(
-            self.timesteps, self.n_hidden, self.weight_bits, self.bias_bits
-        )
-        return _bits(bound) + 1
+        return numerics.score_bits(self.timesteps, self.n_hidden, self.weight_bits, self.bias_bits)
 
     @property
     def count_bits(self) -> int:
@@ -268,7 +269,7 @@ class AcceleratorShape:
 
     @property
     def cfg_select_bits(self) -> int:
-        return _bits(Select.LAYER_CONST + 4 * (self.n_layers - 1))
+        return _bits(Select.of_layer(Select.LAYER_CONST, self.n_layers - 1))
 
     def word_bits(self, select: int, addr: int = 0) -> int:
         """Bits of a configuration word the accelerator keeps (and reads back) at ``(select,
@@ -391,10 +392,14 @@ def config_writes(
     writes = []
     for l, layer in enumerate(model.layers):
         weights, biases = layer_words(layer, shape, l)
-        writes += [(Select.LAYER_WEIGHT + 4 * l, a, word) for a, word in enumerate(weights)]
-        writes += [(Select.LAYER_BIAS + 4 * l, r, word) for r, word in enumerate(biases)]
-        writes.append((Select.LAYER_CONST + 4 * l, 0, layer.threshold))
-        writes.append((Select.LAYER_CONST + 4 * l, 1, layer.leak_shift))
+        writes += [
+            (Select.of_layer(Select.LAYER_WEIGHT, l), a, word) for a, word in enumerate(weights)
+        ]
+        writes += [
+            (Select.of_layer(Select.LAYER_BIAS, l), r, word) for r, word in enumerate(biases)
+        ]
+        writes.append((Select.of_layer(Select.LAYER_CONST, l), 0, layer.threshold))
+        writes.append((Select.of_layer(Select.LAYER_CONST, l), 1, layer.leak_shift))
     for j in range(shape.n_hidden):
         writes.append(
             (Select.READOUT_WEIGHT, j, pack_lanes(model.readout.weight[:, j], shape.weight_bits))

@@ -117,7 +117,7 @@ def freeze_net(
     noise = {
         "kind": noise_kind,
         "seed": noise_seed,
-        "lfsr_width": 16,
+        "lfsr_width": numerics.NOISE_LFSR_WIDTH,
         "prob_shift": config.noise_prob_shift,
     }
     meta = {

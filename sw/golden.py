@@ -30,7 +30,7 @@ __all__ = ["LIFLayer", "Readout", "IntegerModel", "GoldenResult", "MODES", "NOIS
 
 MODES = ("normal", "skeleton", "noise")
 #: Noise rules the hardware can reproduce.
-NOISE_KINDS = ("amplitude", "fixed")
+NOISE_KINDS = numerics.NOISE_KINDS
 
 
 @dataclass
@@ -172,21 +172,16 @@ def encode_inputs(model: IntegerModel, inputs: np.ndarray) -> np.ndarray:
 
 
 def noise_draws(model: IntegerModel, stable_count: np.ndarray, seed: int | None = None):
-    """Noise spikes eps [N, n_hidden]: one draw per hidden neuron per sample (lanes reseeded)."""
+    """Noise spikes eps [N, n_hidden] of ``model``'s noise unit (:func:`numerics.noise_draws`)."""
     noise = model.noise
-    maps = model.timesteps - 1
-    if noise["kind"] == "amplitude":
-        probability = numerics.stable_probability(stable_count, maps) >> noise["prob_shift"]
-    elif noise["kind"] == "fixed":
-        probability = np.full(stable_count.shape, 1 << (numerics.PROB_BITS - 1), dtype=np.int64)
-    else:
-        raise ValueError(f"noise kind must be one of {NOISE_KINDS}, not {noise['kind']!r}")
-    base = noise["seed"] if seed is None else seed
-    state = np.broadcast_to(
-        numerics.lane_seeds(base, stable_count.shape[1], noise["lfsr_width"]), stable_count.shape
-    ).copy()
-    draws, _ = numerics.bernoulli_draw(state, probability, noise["lfsr_width"])
-    return draws
+    return numerics.noise_draws(
+        stable_count,
+        model.timesteps - 1,
+        kind=noise["kind"],
+        prob_shift=noise["prob_shift"],
+        seed=noise["seed"] if seed is None else seed,
+        width=noise["lfsr_width"],
+    )
 
 
 def run(

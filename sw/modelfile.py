@@ -317,9 +317,9 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         weight=array("readout.weight", (n_classes, n_prev), w_lo, w_hi),
         bias=array("readout.bias", (n_classes,), b_lo, b_hi),
     )
-    score_bound = numerics.score_bound(timesteps, n_prev, weight_bits, bias_bits)
-    if score_bound.bit_length() + 1 > SCORE_BITS:
-        fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {score_bound}")
+    if numerics.score_bits(timesteps, n_prev, weight_bits, bias_bits) > SCORE_BITS:
+        bound = numerics.score_bound(timesteps, n_prev, weight_bits, bias_bits)
+        fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {bound}")
 
     encoder = get(header, "encoder", dict)
     kind = get(encoder, "kind", str, "encoder.")

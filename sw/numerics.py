@@ -16,6 +16,7 @@ LIF difference equation of one neuron in one timestep (all integers)::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +31,13 @@ __all__ = [
     "weight_range",
     "signed_range",
     "saturate",
+    "signed_bits",
     "accumulator_bits",
+    "update_bits",
     "score_bound",
+    "score_bits",
+    "LIFOps",
+    "INTEGER_LIF",
     "lif_step",
     "INPUT_ORDERS",
     "ConvGeometry",
@@ -44,6 +50,9 @@ __all__ = [
     "bernoulli_draw",
     "rate_encode",
     "stable_probability",
+    "NOISE_KINDS",
+    "NOISE_LFSR_WIDTH",
+    "noise_draws",
 ]
 
 #: Weight widths the golden model and the RTL support, in bits (two's complement).
@@ -118,13 +127,23 @@ def saturate(x: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(x, lo, hi)
 
 
-def accumulator_bits(n_inputs: int, weight_bits: int, bias_bits: int) -> int:
-    """Width of the synaptic-current accumulator that can never overflow.
+def signed_bits(bound: int) -> int:
+    """Width of the two's-complement integer that holds every value in ``-bound .. bound``."""
+    return max(int(bound).bit_length(), 1) + 1
 
-    ``|I| <= n_inputs * (2**(weight_bits-1) - 1) + 2**(bias_bits-1)``; one sign bit on top.
-    """
-    bound = n_inputs * ((1 << (weight_bits - 1)) - 1) + (1 << (bias_bits - 1))
-    return bound.bit_length() + 1
+
+def accumulator_bits(fan_in: int, weight_bits: int) -> int:
+    """Width of the synaptic accumulator: ``sum_i w_i`` over a neuron's ``fan_in`` inputs,
+    exactly (``|sum| <= fan_in * (2**(weight_bits-1) - 1)``)."""
+    return signed_bits(fan_in * weight_range(weight_bits)[1])
+
+
+def update_bits(fan_in: int, weight_bits: int, membrane_bits: int, bias_bits: int) -> int:
+    """Width of ``v - (v >> k) + b + sum_i w_i`` before saturation, exactly."""
+    bound = (
+        (1 << (membrane_bits - 1)) + (1 << (bias_bits - 1)) + fan_in * weight_range(weight_bits)[1]
+    )
+    return signed_bits(bound)
 
 
 def score_bound(timesteps: int, n_hidden: int, weight_bits: int, bias_bits: int) -> int:
@@ -134,20 +153,51 @@ def score_bound(timesteps: int, n_hidden: int, weight_bits: int, bias_bits: int)
     return 2 * timesteps * n_hidden * wmax + timesteps * (1 << (bias_bits - 1))
 
 
+def score_bits(timesteps: int, n_hidden: int, weight_bits: int, bias_bits: int) -> int:
+    """Width of a readout score: holds :func:`score_bound`."""
+    return signed_bits(score_bound(timesteps, n_hidden, weight_bits, bias_bits))
+
+
+@dataclass(frozen=True)
+class LIFOps:
+    """The operations in which a LIF step on integers and one on differentiable floats differ.
+
+    :func:`lif_step` fixes the order of operations once; these say how each is computed.
+    ``leak(v, k)`` is ``v >> k`` (or its float form), ``saturate(v, bits)`` clamps to the
+    ``bits``-bit range (``bits`` None: no bound), ``fire(v, threshold)`` gives spikes as 0/1 in
+    ``v``'s type, ``spikes(s)`` the spikes as returned.
+    """
+
+    leak: Callable
+    saturate: Callable
+    fire: Callable
+    spikes: Callable
+
+
+#: The contract's integer step on int64 numpy arrays (the golden model, the testbenches).
+INTEGER_LIF = LIFOps(
+    leak=lambda v, k: v >> k,
+    saturate=lambda v, bits: saturate(v, bits),
+    fire=lambda v, threshold: (v >= threshold).astype(np.int64),
+    spikes=lambda s: s.astype(np.uint8),
+)
+
+
 def lif_step(
-    v: np.ndarray,
-    current: np.ndarray,
+    v,
+    current,
     *,
-    threshold: int,
+    threshold,
     leak_shift: int,
-    membrane_bits: int,
+    membrane_bits: int | None,
     reset: str = "hard",
-) -> tuple[np.ndarray, np.ndarray]:
-    """One LIF timestep in integers, in the contract's order of operations.
+    ops: LIFOps = INTEGER_LIF,
+):
+    """One LIF timestep, in the contract's order of operations (docs/numerics.md).
 
     Parameters
     ----------
-    v : int64 array
+    v : int64 array (or a tensor, with other ``ops``)
         Membrane potentials before the step, each in the ``membrane_bits`` signed range.
     current : int64 array
         Synaptic current of this step, ``b + sum_i s_i * w_i`` (exact).
@@ -155,24 +205,23 @@ def lif_step(
         Firing threshold, ``1 <= threshold <= 2**(membrane_bits-1) - 1``.
     leak_shift : int
         ``k`` in ``v - (v >> k)``; ``>> `` is the arithmetic shift (floor division by ``2**k``).
-    membrane_bits : int
-        Membrane width; the sum saturates to this range.
+    membrane_bits : int or None
+        Membrane width; the sum saturates to this range (None: the float net's unbounded one).
     reset : {"hard", "subtract"}
         Reset to zero, or subtract the threshold, after a spike.
+    ops : LIFOps
+        :data:`INTEGER_LIF`, or the differentiable forms (``sw.snn``).
 
     Returns
     -------
-    (spikes, v) : (uint8 array, int64 array)
+    (spikes, v) : (uint8 array, int64 array) with :data:`INTEGER_LIF`
     """
     if reset not in RESET_MODES:
         raise ValueError(f"reset must be one of {RESET_MODES}, not {reset!r}")
-    v = saturate(v - (v >> leak_shift) + current, membrane_bits)
-    spikes = v >= threshold
-    if reset == "hard":
-        v = np.where(spikes, 0, v)
-    else:
-        v = np.where(spikes, v - threshold, v)
-    return spikes.astype(np.uint8), v
+    v = ops.saturate(v - ops.leak(v, leak_shift) + current, membrane_bits)
+    spikes = ops.fire(v, threshold)
+    v = v * (1 - spikes) if reset == "hard" else v - spikes * threshold
+    return ops.spikes(spikes), v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,3 +544,38 @@ def stable_probability(stable_count: np.ndarray, maps: int, prob_bits: int = PRO
     is stable, so the result is the stable rate Phi~ in units of ``2**-prob_bits``.
     """
     return (np.asarray(stable_count, dtype=np.int64) << prob_bits) // maps
+
+
+#: Noise kinds the noise unit draws: amplitude-aware ``p = Phi~ >> prob_shift`` or fixed 1/2.
+NOISE_KINDS = ("amplitude", "fixed")
+#: Width of the noise LFSR lanes in bits, as exported to model files.
+NOISE_LFSR_WIDTH = 16
+
+
+def noise_draws(
+    stable_count: np.ndarray,
+    maps: int,
+    *,
+    kind: str,
+    prob_shift: int,
+    seed: int,
+    width: int = NOISE_LFSR_WIDTH,
+) -> np.ndarray:
+    """Noise spikes eps [N, n] of the accelerator's noise mode, one draw per neuron per sample.
+
+    Neuron ``j`` of every sample draws from LFSR lane ``lane_seeds(seed, n, width)[j]``, reseeded
+    per sample, with ``p = stable_probability(stable_count, maps) >> prob_shift`` (``amplitude``)
+    or ``p = 2**(PROB_BITS - 1)`` (``fixed``). ``stable_count`` [N, n] counts the skeleton maps
+    (of ``maps = T - 1``) in which a neuron is stable. Returns uint8 [N, n].
+    """
+    stable_count = np.asarray(stable_count, dtype=np.int64)
+    if kind == "amplitude":
+        probability = stable_probability(stable_count, maps) >> prob_shift
+    elif kind == "fixed":
+        probability = np.full(stable_count.shape, 1 << (PROB_BITS - 1), dtype=np.int64)
+    else:
+        raise ValueError(f"noise kind must be one of {NOISE_KINDS}, not {kind!r}")
+    lanes = lane_seeds(seed, stable_count.shape[1], width)
+    state = np.broadcast_to(lanes, stable_count.shape).copy()
+    draws, _ = bernoulli_draw(state, probability, width)
+    return draws

@@ -260,6 +260,27 @@ class SpikingNet(nn.Module):
             out = out.permute(0, 2, 3, 1)
         return out.reshape(x.shape[0], -1)
 
+    def _lif_ops(self) -> numerics.LIFOps:
+        """:func:`sw.numerics.lif_step`'s operations on tensors: the surrogate spike; with
+        integers held in float32 once quantised (floor with a straight-through gradient,
+        saturation), in plain floats before."""
+        quantised = self.quant is not None
+
+        def saturate(v, bits):
+            if bits is None:
+                return v
+            lo, hi = numerics.signed_range(bits)
+            return torch.clamp(v, lo, hi)
+
+        return numerics.LIFOps(
+            leak=(lambda v, k: _floor_ste(v * 2.0**-k))
+            if quantised
+            else (lambda v, k: v * 2.0**-k),
+            saturate=saturate,
+            fire=lambda v, threshold: self.spike((v - threshold) / threshold),
+            spikes=lambda s: s,
+        )
+
     def forward(self, spikes, record=False):
         """Run all timesteps.
 
@@ -275,25 +296,30 @@ class SpikingNet(nn.Module):
         ``hidden`` (the last layer's [T, B, n]) and ``logits`` [B, classes] on the mean rate.
         """
         x = spikes.transpose(0, 1)  # [T, B, n]
+        ops = self._lif_ops()
         all_spikes, all_membranes = [], []
         for i in range(len(self.synapses)):
             if self.quant is None:
-                theta, lo, hi = self.threshold, -math.inf, math.inf
+                theta, membrane_bits = self.threshold, None
             else:
-                theta = float(self.quant["thresholds"][i])
-                lo, hi = numerics.signed_range(self.quant["membrane_bits"])
+                theta, membrane_bits = (
+                    float(self.quant["thresholds"][i]),
+                    self.quant["membrane_bits"],
+                )
             v, out, mem = None, [], []
             for t in range(x.shape[0]):
                 current = self._current(i, x[t])
                 if v is None:
                     v = torch.zeros_like(current)
-                leak = 2.0 ** -self.leak_shifts[i]
-                if self.quant is None:
-                    v = v - v * leak + current
-                else:
-                    v = torch.clamp(v - _floor_ste(v * leak) + current, lo, hi)
-                s = self.spike((v - theta) / theta)
-                v = v * (1 - s) if self.reset == "hard" else v - s * theta
+                s, v = numerics.lif_step(
+                    v,
+                    current,
+                    threshold=theta,
+                    leak_shift=self.leak_shifts[i],
+                    membrane_bits=membrane_bits,
+                    reset=self.reset,
+                    ops=ops,
+                )
                 out.append(s)
                 if record:
                     mem.append(v)

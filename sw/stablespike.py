@@ -20,7 +20,6 @@ Noise kinds (``--noise-kind``):
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -88,17 +87,12 @@ def spike_noise(
         raise ValueError(f"noise source must be one of {NOISE_SOURCES}, not {source!r}")
     p = stable_rate.detach()
     if source == "lfsr":
-        if kind not in ("amplitude", "fixed"):
+        if kind not in numerics.NOISE_KINDS:
             raise ValueError(
-                f"the LFSR noise source supports kinds 'amplitude' and 'fixed', not {kind!r}"
+                f"the LFSR noise source supports kinds {numerics.NOISE_KINDS}, not {kind!r}"
             )
         counts = torch.round(p * maps).to(torch.int64).numpy()
-        if kind == "amplitude":
-            prob = numerics.stable_probability(counts, maps) >> prob_shift
-        else:
-            prob = np.full(counts.shape, 1 << (numerics.PROB_BITS - 1), dtype=np.int64)
-        state = np.broadcast_to(numerics.lane_seeds(seed, counts.shape[1]), counts.shape).copy()
-        draws, _ = numerics.bernoulli_draw(state, prob, 16)
+        draws = numerics.noise_draws(counts, maps, kind=kind, prob_shift=prob_shift, seed=seed)
         return torch.from_numpy(draws).to(p.dtype)
     if kind == "gaussian":
         return torch.randn(p.shape, generator=generator) * 0.5

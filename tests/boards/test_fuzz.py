@@ -23,8 +23,8 @@ def initial_memory() -> dict:
     """Every configuration word after reset: thresholds and leak shifts 1, the rest 0."""
     memory = {(s, a): 0 for s, d in enumerate(DEPTHS) for a in range(d)}
     for layer in range(SHAPE.n_layers):
-        memory[(Select.LAYER_CONST + 4 * layer, 0)] = 1
-        memory[(Select.LAYER_CONST + 4 * layer, 1)] = 1
+        memory[(Select.of_layer(Select.LAYER_CONST, layer), 0)] = 1
+        memory[(Select.of_layer(Select.LAYER_CONST, layer), 1)] = 1
     return memory
 
 

@@ -64,11 +64,15 @@ def test_weight_range_is_symmetric_and_validated():
         numerics.weight_range(6)
 
 
-def test_accumulator_width_holds_the_worst_case():
-    bits = numerics.accumulator_bits(784, 8, 16)
-    worst = 784 * 127 + 2**15
-    assert -(2 ** (bits - 1)) <= -worst and worst <= 2 ** (bits - 1) - 1
-    assert worst > 2 ** (bits - 2) - 1  # and not wider than needed
+def test_widths_hold_the_worst_case_and_no_more():
+    worst = {
+        numerics.accumulator_bits(784, 8): 784 * 127,
+        numerics.update_bits(784, 8, 16, 16): 2**15 + 2**15 + 784 * 127,
+        numerics.score_bits(4, 128, 8, 16): 2 * 4 * 128 * 127 + 4 * 2**15,
+    }
+    for bits, bound in worst.items():
+        assert -(2 ** (bits - 1)) <= -bound and bound <= 2 ** (bits - 1) - 1
+        assert bound > 2 ** (bits - 2) - 1  # and not wider than needed
 
 
 def test_lfsr16_matches_the_published_galois_example():
