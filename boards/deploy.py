@@ -15,9 +15,10 @@ from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
 from .build import accelerator_options, board_shape
+from .catalog import board_named
 from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
 
-__all__ = ["deploy", "program", "openfpgaloader", "OPENFPGALOADER_BOARDS", "SIM_LINKS"]
+__all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
 
 #: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
@@ -25,8 +26,6 @@ __all__ = ["deploy", "program", "openfpgaloader", "OPENFPGALOADER_BOARDS", "SIM_
 #: processor in the Amaranth simulator (no UART).
 SIM_LINKS = ("verilator", "amaranth", "bridge")
 
-#: openFPGALoader's names for the boards.
-OPENFPGALOADER_BOARDS = {"icebreaker": "ice40_generic", "ulx3s-85f": "ulx3s", "ulx3s-25f": "ulx3s"}
 #: The command the ``openfpgaloader`` package installs.
 OPENFPGALOADER = "openfpgaloader-cli"
 
@@ -50,7 +49,7 @@ def program(board: str, bitstream, progress=print) -> None:
     bitstream = Path(bitstream)
     if not bitstream.is_file():
         raise FileNotFoundError(f"--bitstream {bitstream}: no such file")
-    command = [openfpgaloader(), "-b", OPENFPGALOADER_BOARDS[board], str(bitstream)]
+    command = [openfpgaloader(), "-b", board_named(board).openfpgaloader, str(bitstream)]
     progress(f"programming {board} with {bitstream}")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:

@@ -19,14 +19,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["BOARD_LOGIC", "FIT_LOG", "cell_counts", "logic_needed", "check", "main"]
+from .catalog import board_named
 
-#: The logic cells of each board's FPGA: nextpnr's name for them and how many there are.
-BOARD_LOGIC = {
-    "icebreaker": ("ICESTORM_LC", 5280),
-    "ulx3s-25f": ("TRELLIS_COMB", 24288),
-    "ulx3s-85f": ("TRELLIS_COMB", 83640),
-}
+__all__ = ["FIT_LOG", "cell_counts", "logic_needed", "check", "main"]
+
 #: The file the refusal is written to, in the build folder (read by ``toolchain_error``).
 FIT_LOG = "top.fit"
 
@@ -55,7 +51,8 @@ def logic_needed(counts: Counter, cell_kind: str) -> tuple[int, str]:
 
 def check(board: str, netlist_path: Path) -> str | None:
     """Why the netlist cannot fit ``board`` (one line), or None."""
-    kind, available = BOARD_LOGIC[board]
+    spec = board_named(board)
+    kind, available = spec.logic_cell, spec.logic_cells
     netlist = json.loads(Path(netlist_path).read_text())
     needed, detail = logic_needed(cell_counts(netlist), kind)
     if needed <= available:

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 from hw.layout import AcceleratorShape
 from sw import numerics
 
-__all__ = ["MemoryUse", "BOARD_MEMORY", "memory_plan", "memory_totals", "format_memory_plan"]
+from .catalog import board_named
+
+__all__ = ["MemoryUse", "memory_plan", "memory_totals", "format_memory_plan"]
 
 #: iCE40 EBR geometries: (bits a word, words).
 EBR_GEOMETRIES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
@@ -29,13 +31,6 @@ SPRAM_WIDTH, SPRAM_DEPTH = 16, 16384
 #: ECP5 memories up to this deep, or this small, are LUT RAM or flip-flops (Yosys prefers them
 #: to a DP16KD there).
 ECP5_LUTRAM_WORDS, ECP5_LUTRAM_BITS = 32, 1024
-
-#: Per board: (block RAM kind, blocks, SPRAMs).
-BOARD_MEMORY = {
-    "icebreaker": ("EBR", 30, 4),
-    "ulx3s-85f": ("DP16KD", 208, 0),
-    "ulx3s-25f": ("DP16KD", 56, 0),
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +51,7 @@ def _blocks(words: int, bits: int, geometries) -> int:
 
 
 def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=False, columns=None):
-    if board == "icebreaker":
+    if board_named(board).family == "ice40":
         if spram:
             blocks = -(-bits // SPRAM_WIDTH) * -(-words // SPRAM_DEPTH)
             return MemoryUse(block, name, words, bits, "SPRAM", blocks)
@@ -75,8 +70,7 @@ def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=Fals
 def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[MemoryUse]:
     """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
     (:func:`boards.build.accelerator_options`), in design order."""
-    if board not in BOARD_MEMORY:
-        raise ValueError(f"board must be one of {tuple(BOARD_MEMORY)}, not {board!r}")
+    board_named(board)  # a known board
     P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
     plan = []
     if shape.encoder == "rate-lfsr":
@@ -134,10 +128,10 @@ def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[Memo
 
 def memory_totals(plan: list[MemoryUse], board: str) -> dict:
     """``{kind: {"needed", "available"}}`` for the board's block RAM and SPRAM."""
-    kind, blocks, sprams = BOARD_MEMORY[board]
-    totals = {kind: {"needed": 0, "available": blocks}}
-    if sprams:
-        totals["SPRAM"] = {"needed": 0, "available": sprams}
+    spec = board_named(board)
+    totals = {spec.block_ram: {"needed": 0, "available": spec.block_rams}}
+    if spec.sprams:
+        totals["SPRAM"] = {"needed": 0, "available": spec.sprams}
     for use in plan:
         if use.kind in totals:
             totals[use.kind]["needed"] += use.blocks

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ __all__ = [
     "layer_words",
     "pack_lanes",
     "design_digest",
+    "design_key",
+    "source_files",
 ]
 
 
@@ -322,19 +325,39 @@ class AcceleratorShape:
         }
 
 
-#: The project's top folder (source patterns below are relative to it).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The folder that holds the project's packages (``hw``, ``sw``, ``sim``, ``boards``): the
+#: repository in a checkout, ``site-packages`` in an installed copy.
+PACKAGES_ROOT = Path(__file__).resolve().parent.parent
 
 
-def design_digest(shape: AcceleratorShape, sources: tuple, *extra) -> bytes:
-    """sha256 over ``shape``, the JSON of ``extra`` and the files matching the ``sources``
-    patterns (relative to the project): identifies a design built from them (cache keys,
-    the board's design hash)."""
+def source_files(modules: tuple[str, ...]) -> list[Path]:
+    """The Python files of ``modules``: dotted names of modules (``sw.numerics``) or of
+    packages (``hw``: every module in it and its subpackages), found where they are installed."""
+    files = []
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no Python module or package named {name!r}")
+        if spec.submodule_search_locations:
+            for folder in spec.submodule_search_locations:
+                files += sorted(Path(folder).rglob("*.py"))
+        else:
+            files.append(Path(spec.origin))
+    return files
+
+
+def design_digest(shape: AcceleratorShape, sources: tuple[str, ...], *extra) -> bytes:
+    """sha256 over ``shape``, the JSON of ``extra`` and the source of the ``sources`` modules
+    (:func:`source_files`): identifies a design built from them (the board's design hash)."""
     digest = hashlib.sha256(json.dumps([shape.as_dict(), *extra], sort_keys=True).encode())
-    for pattern in sources:
-        for path in sorted(PROJECT_ROOT.glob(pattern)):
-            digest.update(path.read_bytes())
+    for path in source_files(sources):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.digest()
+
+
+def design_key(shape: AcceleratorShape, sources: tuple[str, ...], *extra) -> str:
+    """12 hex digits of :func:`design_digest`: the name of a cached build of the design."""
+    return design_digest(shape, sources, *extra).hex()[:12]
 
 
 def pack_lanes(values, bits: int) -> int:

@@ -9,8 +9,9 @@ import json
 import time
 from pathlib import Path
 
+from boards.build import GATEWARE_SOURCES
 from boards.protocol import FrameDecoder
-from hw.layout import AcceleratorShape, design_digest
+from hw.layout import AcceleratorShape, design_key
 from sw.modelfile import atomic_write
 
 from .lock import build_lock
@@ -19,11 +20,6 @@ from .runner import SimulationError, simulator_env, testbench_env
 __all__ = ["VerilatorBoardLink"]
 
 TOP = "board_top"
-
-
-def _build_key(shape: AcceleratorShape, divisor: int, timeout: int, options: dict) -> str:
-    sources = ("hw/*.py", "boards/*.py", "sw/numerics.py")
-    return design_digest(shape, sources, divisor, timeout, options).hex()[:12]
 
 
 class VerilatorBoardLink:
@@ -45,7 +41,7 @@ class VerilatorBoardLink:
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
         self.accelerator_options = dict(accelerator_options or {})
-        key = _build_key(shape, divisor, timeout, self.accelerator_options)
+        key = design_key(shape, GATEWARE_SOURCES, divisor, timeout, self.accelerator_options)
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0
         self.sim_seconds = 0.0

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.accelerator import generate_verilog
-from hw.layout import PROJECT_ROOT, AcceleratorShape, config_writes, design_digest
+from hw.layout import PACKAGES_ROOT, AcceleratorShape, config_writes, design_key
 from hw.readout import result_layout
 from sw import golden
 from sw.evaluate import load_model_dataset
@@ -61,7 +61,7 @@ def simulator_env():
 def testbench_env(**variables: str) -> dict:
     """Environment of a cocotb test process: ``variables``, and the project on ``PYTHONPATH``
     (the testbench modules import ``hw``, ``sim`` and ``sw``)."""
-    path = os.pathsep.join([str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])
+    path = os.pathsep.join([str(PACKAGES_ROOT), os.environ.get("PYTHONPATH", "")])
     return {**variables, "PYTHONPATH": path}
 
 
@@ -158,10 +158,8 @@ def prepare_stimulus(
     return out_dir / "stimulus.json", bounds, source
 
 
-def _build_key(shape: AcceleratorShape, options: dict) -> str:
-    """Cache key of a simulator build: the shape, the options and the source of every ``hw``
-    module."""
-    return design_digest(shape, ("hw/*.py", "sw/numerics.py", "sim/harness.py"), options).hex()[:12]
+#: What a simulator build of the accelerator is made from (its cache key hashes their source).
+SIMULATION_SOURCES = ("hw", "sw.numerics", "sim.harness")
 
 
 def _first_failure(results_xml: Path) -> str | None:
@@ -205,7 +203,7 @@ def run_cosim(
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
-    key = _build_key(shape, options)
+    key = design_key(shape, SIMULATION_SOURCES, options)
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     with build_lock(build):  # another run of this build waits (stimulus, results)
         work = build / "run"

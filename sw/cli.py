@@ -751,14 +751,15 @@ def build_parser():
     r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_speed)
 
-    from boards.build import BOARDS, DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
+    from boards.build import DEFAULT_BAUD, DEFAULT_TIME_LIMIT_MIN
+    from boards.catalog import BOARD_NAMES
 
     r = bench.add_parser(
         "board",
         help="bitstreams per lane count and placement seed (cells, Fmax) and inferences/s",
     )
     r.add_argument("model", help="model file (.npz)")
-    r.add_argument("--board", choices=BOARDS, required=True)
+    r.add_argument("--board", choices=BOARD_NAMES, required=True)
     r.add_argument("--lanes", type=LANES, nargs="+", default=[4])
     r.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
     r.add_argument("--seeds", type=SEED, nargs="+", default=[1, 2, 3])
@@ -774,7 +775,7 @@ def build_parser():
 
     p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
     p.add_argument("model", help="model file (.npz); only its shape is built in")
-    p.add_argument("--board", choices=BOARDS, required=True)
+    p.add_argument("--board", choices=BOARD_NAMES, required=True)
     p.add_argument("--lanes", type=LANES, default=None, help=LANES_HELP)
     p.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
     p.add_argument("--baud", type=integer(1200), default=DEFAULT_BAUD)
@@ -805,7 +806,7 @@ def build_parser():
         "run the test split and check it against the golden model",
     )
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("--board", choices=BOARDS, required=True)
+    p.add_argument("--board", choices=BOARD_NAMES, required=True)
     p.add_argument("--port", help="serial port of the board")
     p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
     p.add_argument(

@@ -154,11 +154,11 @@ def test_a_missed_clock_fails_with_the_numbers(tmp_path):
 
 def test_weights_go_to_spram_largest_first_while_blocks_last():
     mnist = AcceleratorShape(sizes=(784, 128, 10), timesteps=4, lanes=8)
-    assert spram_layers(mnist) == [True]  # 12,544 x 64 bits: 4 blocks
+    assert spram_layers(mnist, 4) == [True]  # 12,544 x 64 bits: 4 blocks
     deep = AcceleratorShape(sizes=(784, 128, 128, 10), timesteps=4, lanes=8)
-    assert spram_layers(deep) == [True, False]  # both need 4 blocks; the larger wins
+    assert spram_layers(deep, 4) == [True, False]  # both need 4 blocks; the larger wins
     small = AcceleratorShape(sizes=(64, 32, 32, 10), timesteps=2, lanes=4)
-    assert spram_layers(small) == [True, True]  # 2 + 2 blocks
+    assert spram_layers(small, 4) == [True, True]  # 2 + 2 blocks
 
 
 @pytest.mark.parametrize("lanes, registered", [(2, True), (8, False)])
