@@ -11,7 +11,24 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-__all__ = ["Board", "BOARDS", "BOARD_NAMES", "board_named"]
+__all__ = [
+    "Board",
+    "BOARDS",
+    "BOARD_NAMES",
+    "board_named",
+    "EBR_GEOMETRIES",
+    "DP16KD_GEOMETRIES",
+    "SPRAM_WIDTH",
+    "SPRAM_DEPTH",
+]
+
+# The memory primitives of the families.
+#: iCE40 EBR geometries: (bits a word, words).
+EBR_GEOMETRIES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+#: ECP5 DP16KD geometries, widest first: (bits a word, words).
+DP16KD_GEOMETRIES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+#: iCE40 UP5K single-port RAM: bits a word, words.
+SPRAM_WIDTH, SPRAM_DEPTH = 16, 16384
 
 
 @dataclass(frozen=True)
@@ -28,7 +45,7 @@ class Board:
         ``module:Class`` of the amaranth-boards platform.
     output_registers : bool
         The build folds the flip-flops after block RAM reads into the block RAMs' output
-        registers (:mod:`boards.ecp5_outreg`, ECP5 only).
+        registers (:mod:`boards.build.ecp5_outreg`, ECP5 only).
     logic_cell : str, logic_cells : int
         nextpnr's name for the FPGA's logic cells, and how many it has.
     block_ram : str, block_rams : int, sprams : int

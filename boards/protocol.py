@@ -1,5 +1,6 @@
-"""Host <-> board frames (docs/protocol.md): pure Python, shared by the host client, the
-simulated board and the tests; the board's command processor implements the same rules.
+"""Host <-> board frames (docs/protocol.md) and every constant both sides must agree on: pure
+Python, shared by the host client, the simulated board and the tests; the board's command
+processor (:mod:`boards.gateware.command`) implements the same rules.
 
 A frame is ``SYNC, command, length (16-bit little endian), payload, CRC-16 (big endian)``; the
 CRC is CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF) over command, length and payload.
@@ -10,7 +11,18 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hw.layout import LAYER_STRIDE, AcceleratorShape, Select, design_digest
+
 __all__ = [
+    "PROTOCOL_VERSION",
+    "DEFAULT_BAUD",
+    "RX_FIFO_DEPTH",
+    "DESIGN_SOURCES",
+    "design_hash",
+    "identify_payload",
+    "select_depths",
+    "sample_words",
+    "buffer_bytes",
     "SYNC",
     "MAX_PAYLOAD",
     "Command",
@@ -21,6 +33,71 @@ __all__ = [
     "Frame",
     "FrameError",
 ]
+
+PROTOCOL_VERSION = 6
+
+
+#: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
+DESIGN_SOURCES = ("hw", "sw.numerics", "boards.gateware", "boards.protocol")
+
+
+#: Bytes of the design hash in the IDENTIFY reply.
+HASH_BYTES = 4
+
+
+def design_hash(shape: AcceleratorShape) -> bytes:
+    """:data:`HASH_BYTES` bytes of sha256 over the shape, the protocol version and
+    :data:`DESIGN_SOURCES`: a board built from other sources answers IDENTIFY with another
+    hash."""
+    return design_digest(shape, DESIGN_SOURCES, PROTOCOL_VERSION)[:HASH_BYTES]
+
+
+def identify_payload(shape: AcceleratorShape) -> bytes:
+    """IDENTIFY reply: version, T, lanes, update lanes, W, V, number of sizes, sizes (u16 little
+    endian), then the 4-byte :func:`design_hash`."""
+    head = bytes(
+        [
+            PROTOCOL_VERSION,
+            shape.timesteps,
+            shape.lanes,
+            shape.update_lanes,
+            shape.weight_bits,
+            shape.membrane_bits,
+            len(shape.sizes),
+        ]
+    )
+    sizes = b"".join(n.to_bytes(2, "little") for n in shape.sizes)
+    return head + sizes + design_hash(shape)
+
+
+def select_depths(shape: AcceleratorShape) -> list[int]:
+    """Number of valid addresses of every configuration select (index = select)."""
+    depths = [4, 1, shape.n_hidden, shape.n_classes]
+    for layer in range(shape.n_layers):
+        depths += [shape.weight_words(layer), shape.bias_words(layer), 2]
+        depths += [0] * (LAYER_STRIDE - 3)
+    return depths[: Select.of_layer(Select.LAYER_CONST, shape.n_layers - 1) + 1]
+
+
+def sample_words(shape: AcceleratorShape) -> int:
+    """Most input words one RUN can carry (2 bytes each)."""
+    if shape.encoder == "rate-lfsr":
+        return shape.sizes[0]
+    return shape.timesteps * (shape.sizes[0] + 1)
+
+
+def buffer_bytes(shape: AcceleratorShape) -> int:
+    """The frame buffer (``sample_words`` 16-bit words): the most data one WRITE can carry."""
+    return 2 * sample_words(shape)
+
+
+#: The UART's default bit rate.
+DEFAULT_BAUD = 115_200
+
+#: Received bytes buffered while the command processor works on a frame (runs a sample, sends a
+#: reply): a host keeps at most this many bytes of requests on the wire beyond the oldest
+#: unanswered frame (``boards.host.messages.SendWindow``). One iCE40 block RAM.
+RX_FIFO_DEPTH = 512
 
 SYNC = 0xA5
 #: Longest payload a frame may carry, in bytes.

@@ -527,7 +527,7 @@ class LIFLayer(wiring.Component):
         # write data is the sums gated by ``event_write`` alone, a register that fans out to
         # every accumulator bit: the other writes (a group's clear with its last row, and the
         # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. (The
-        # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.synthesis_options``.)
+        # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.bitstream.synthesis_options``.)
         if forward:
             forwarded = Signal(acc_shape, name="acc_forwarded")
             choice = event_acc

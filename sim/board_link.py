@@ -1,7 +1,7 @@
-"""The simulated board on Verilator: :class:`~boards.simboard.HostUARTHarness` (the board on its
-UART pins, with the host's UART on the other end) compiled once per shape, driven by the cocotb
-testbench :mod:`sim.tb_board`. A link for :class:`boards.client.BoardClient`, many times faster
-than the Amaranth simulator."""
+"""The simulated board on Verilator: :class:`~boards.gateware.simboard.HostUARTHarness` (the
+board on its UART pins, with the host's UART on the other end) compiled once per shape, driven by
+the cocotb testbench :mod:`sim.tb_board`. A link for :class:`boards.host.client.BoardClient`,
+many times faster than the Amaranth simulator."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from boards.build import GATEWARE_SOURCES
+from boards.build.bitstream import GATEWARE_SOURCES
 from boards.protocol import FrameDecoder
 from hw.layout import AcceleratorShape, design_key
 from sw.modelfile import atomic_write
@@ -25,7 +25,7 @@ TOP = "board_top"
 class VerilatorBoardLink:
     """Bytes over the board's UART pins at ``divisor`` cycles a bit, in Verilator.
     ``accelerator_options``: the accelerator variant the board builds
-    (``boards.build.accelerator_options``)."""
+    (``boards.variant.accelerator_options``)."""
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
@@ -51,7 +51,7 @@ class VerilatorBoardLink:
     def _compile(self, runner):
         from amaranth.back import verilog
 
-        from boards.simboard import HostUARTHarness
+        from boards.gateware.simboard import HostUARTHarness
 
         source = self.build / f"{TOP}.v"
         if not source.is_file():

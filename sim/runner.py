@@ -193,7 +193,7 @@ def run_cosim(
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
     ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator` (the
-    variant a board builds, ``boards.build.accelerator_options``); ``update_lanes``: the update
+    variant a board builds, ``boards.variant.accelerator_options``); ``update_lanes``: the update
     pass's lanes ``U`` (``None``: ``P``). ``fast``: the ``inference`` test runs in the Verilog
     harness (:mod:`sim.harness`) instead of cycle by cycle in Python (same checks)."""
     options = dict(accelerator_options or {})

@@ -1,10 +1,10 @@
 """cocotb testbench: a host on the board's UART pins. Sends the frames of ``frames.bin`` through
 the host-side UART (as many on the wire as the board's receive buffer allows, the same
-:class:`~boards.host.SendWindow` as a serial port) and writes every byte the board sends back to
-``replies.bin``, until the expected number of reply frames has arrived; the ``link`` clock
+:class:`~boards.host.messages.SendWindow` as a serial port) and writes every byte the board sends
+back to ``replies.bin``, until the expected number of reply frames has arrived; the ``link`` clock
 cycle at which each reply frame ended goes to ``replies.bin.cycles.json``. The accelerator's
 clock (``clk``) and the link's (``link_clk``, the UARTs' and the command processor's) run at
-the periods of :mod:`boards.simboard`.
+the periods of :mod:`boards.gateware.simboard`.
 
 The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
 ``lengths`` (bytes per frame), ``replies`` (path), ``n_replies`` and ``silence_cycles`` (how long
@@ -21,9 +21,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import Event, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 
-from boards.host import SendWindow
+from boards.gateware.simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS
+from boards.host.messages import SendWindow
 from boards.protocol import FrameDecoder
-from boards.simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS
 
 
 async def send(dut, frames, window, answered):

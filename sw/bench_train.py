@@ -26,7 +26,7 @@ def _run(dataset, method, processes, epochs, batch_size, limit, out: Path) -> di
     command = [sys.executable]
     if processes > 1:
         command += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-    command += ["-m", "sw.cli", "train", "--dataset", dataset, "--method", method]
+    command += ["-m", "stablespike", "train", "--dataset", dataset, "--method", method]
     command += ["--epochs", str(epochs), "--batch-size", str(batch_size // processes)]
     command += ["--out", str(out), "--quiet"]
     if limit is not None:

@@ -4,8 +4,18 @@ import random
 
 from amaranth.sim import Simulator
 
-from boards.command import CommandProcessor, buffer_bytes, identify_payload
-from boards.protocol import SYNC, Command, Frame, FrameDecoder, FrameError, Status, encode_frame
+from boards.gateware.command import CommandProcessor
+from boards.protocol import (
+    SYNC,
+    Command,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    Status,
+    buffer_bytes,
+    encode_frame,
+    identify_payload,
+)
 from hw.layout import AcceleratorShape
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)

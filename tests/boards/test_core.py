@@ -4,14 +4,14 @@ and the RESULT frames match the golden model."""
 import numpy as np
 from amaranth.sim import Simulator
 
-from boards.core import LINK_DOMAIN, BoardCore
-from boards.host import commit_frame, load_frames, parse_result, run_frame
+from boards.gateware.core import LINK_DOMAIN, BoardCore
+from boards.gateware.uart import uart_frame
+from boards.host.messages import commit_frame, load_frames, parse_result, run_frame
 from boards.protocol import Command, Frame, FrameDecoder, Status
-from boards.uart import uart_frame
 from hw.layout import AcceleratorShape
 from sw import golden
 
-from ..sw.helpers import random_model
+from ..random_models import random_model
 
 DIVISOR = 4
 LINK_PERIOD = 1.3e-8  # s; the accelerator's clock has 1e-8

@@ -4,7 +4,7 @@ import random
 
 from amaranth.sim import Simulator
 
-from boards.crc import CRC16
+from boards.gateware.crc import CRC16
 from boards.protocol import crc16
 
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from boards.crossing import StreamCrossing
+from boards.gateware.crossing import StreamCrossing
 
 
 def rtl_cross(words, *, i_period, o_period, i_gap=0.0, o_delay=0.0, seed=0):

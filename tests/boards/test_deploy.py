@@ -4,14 +4,15 @@ import json
 
 import pytest
 
-from boards.build import board_shape
-from boards.client import BoardClient, DeviceError, SimulatedLink
+from boards.gateware.simboard import SimulatedLink
+from boards.host.client import BoardClient, DeviceError
 from boards.protocol import Command, Frame
+from boards.variant import board_shape
 from hw.layout import AcceleratorShape, config_writes
-from sw.cli import main
+from stablespike.main import main
 from sw.modelfile import save_model
 
-from ..sw.helpers import cli_error, random_model
+from ..random_models import cli_error, random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
 

@@ -8,9 +8,18 @@ import random
 
 from amaranth.sim import Simulator
 
-from boards.command import buffer_bytes, identify_payload, select_depths
-from boards.core import LINK_DOMAIN, BoardLogic
-from boards.protocol import SYNC, Command, Frame, FrameDecoder, Status, encode_frame
+from boards.gateware.core import LINK_DOMAIN, BoardLogic
+from boards.protocol import (
+    SYNC,
+    Command,
+    Frame,
+    FrameDecoder,
+    Status,
+    buffer_bytes,
+    encode_frame,
+    identify_payload,
+    select_depths,
+)
 from hw.layout import AcceleratorShape, Select
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)

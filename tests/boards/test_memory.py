@@ -4,12 +4,13 @@ import time
 
 import pytest
 
-from boards.build import BuildError, accelerator_options, board_shape, build_board
-from boards.memory import memory_plan, memory_totals
+from boards.build.bitstream import BuildError, build_board
+from boards.build.memory import memory_plan, memory_totals
+from boards.variant import accelerator_options, board_shape
 from hw.layout import AcceleratorShape
 from sw.modelfile import save_model
 
-from ..sw.helpers import random_conv_model, random_model
+from ..random_models import random_conv_model, random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
 

@@ -77,7 +77,7 @@ def test_payload_limit():
 def test_the_host_refuses_samples_the_board_would_refuse():
     import numpy as np
 
-    from boards.host import run_frame
+    from boards.host.messages import run_frame
     from hw.layout import AcceleratorShape
 
     rate = AcceleratorShape(sizes=(4, 3, 2), timesteps=2, lanes=1)

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from boards.client import BoardClient, DeviceError, SerialLink
-from boards.command import identify_payload
-from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame
+from boards.host.client import BoardClient, DeviceError, SerialLink
+from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame, identify_payload
 from hw.layout import AcceleratorShape, config_writes
 
-from ..sw.helpers import random_model
+from ..random_models import random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
 
@@ -145,7 +144,7 @@ def test_a_failing_port_is_a_device_error(model_and_shape):
 
 
 def test_programming_checks_the_bitstream_and_finds_the_loader(tmp_path, monkeypatch):
-    from boards import deploy
+    from boards.host.messages import deploy
 
     with pytest.raises(FileNotFoundError, match="--bitstream .*absent.bit: no such file"):
         deploy.program("icebreaker", tmp_path / "absent.bit")

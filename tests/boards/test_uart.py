@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from boards.uart import UARTReceiver, UARTTransmitter, uart_frame
+from boards.gateware.uart import UARTReceiver, UARTTransmitter, uart_frame
 
 
 def test_transmitter_bit_timing():

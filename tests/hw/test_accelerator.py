@@ -7,7 +7,7 @@ from hw.accelerator import Accelerator, generate_verilog
 from hw.layout import AcceleratorShape, config_writes
 from sw import golden
 
-from ..sw.helpers import random_conv_model, random_model
+from ..random_models import random_conv_model, random_model
 from .harness import run_accelerator
 
 RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}

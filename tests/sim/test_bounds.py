@@ -6,7 +6,7 @@ from hw.layout import AcceleratorShape
 from sim.bounds import unit_work
 from sw import golden
 
-from ..sw.helpers import random_model
+from ..random_models import random_model
 
 
 def test_layer_work_counts_events_times_groups_plus_update_rows():

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from boards.build import accelerator_options
+from boards.variant import accelerator_options
 from hw.layout import AcceleratorShape
 from sim.runner import SimulationError, run_cosim
-from sw.cli import main
+from stablespike.main import main
 from sw.modelfile import load_model, save_model
 
-from ..sw.helpers import random_conv_model, random_model
+from ..random_models import random_conv_model, random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 5, "lfsr_width": 16, "prob_bits": 8}
 

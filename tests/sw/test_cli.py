@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from sw import cli
-from sw.cli import main
+from stablespike import models, options
+from stablespike.main import main
 from sw.modelfile import save_model
 
-from .helpers import cli_error, random_model
+from ..random_models import cli_error, random_model
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_outputs_that_cannot_be_written(tmp_path, capsys, model_file):
 
 def test_read_only_output_folder(tmp_path, capsys, monkeypatch):
     # as root every folder is writable, so the permission check is what is tested
-    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(options.os, "access", lambda path, mode: False)
     err = cli_error(capsys, ["train", "--out", str(tmp_path / "run")])
     assert "not writable" in err
 
@@ -90,7 +90,7 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, model_file):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_eval", interrupted)
+    monkeypatch.setattr(models, "cmd_eval", interrupted)
     with pytest.raises(SystemExit) as info:
         main(["eval", str(model_file)])
     assert info.value.code == 130
@@ -110,7 +110,7 @@ def test_eval_per_sample_and_noise_seed(tmp_path, capsys):
     from sw import golden
     from sw.data import load_dataset
 
-    from .helpers import random_conv_model
+    from ..random_models import random_conv_model
 
     model = random_conv_model(input_shape=(2, 8, 8), dense=(5,), classes=10, threshold=20)
     save_model(model, tmp_path / "c.npz")

@@ -16,7 +16,17 @@ ARGS = ["--dataset", "digits", "--method", "spike-only", "--limit-train", "200",
 def torchrun(out: Path, *args: str) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc-per-node 2 stablespike train ...`` (a free port)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", "-m", "sw.cli", "train", *ARGS, "--out", str(out), *args]
+    command += [
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "stablespike",
+        "train",
+        *ARGS,
+        "--out",
+        str(out),
+        *args,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return done

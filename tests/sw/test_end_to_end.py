@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from sw.cli import main
+from stablespike.main import main
 from sw.modelfile import load_model
 
-from .helpers import cli_error
+from ..random_models import cli_error
 
 
 def test_train_export_eval(tmp_path, capsys):

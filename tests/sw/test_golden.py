@@ -5,7 +5,7 @@ import pytest
 
 from sw import golden, numerics
 
-from .helpers import random_model
+from ..random_models import random_model
 
 
 def test_normal_mode_scores_are_counts_times_readout():

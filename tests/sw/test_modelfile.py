@@ -9,7 +9,7 @@ import pytest
 from sw import golden
 from sw.modelfile import ModelFileError, _checksum, load_model, save_model
 
-from .helpers import random_conv_model, random_model
+from ..random_models import random_conv_model, random_model
 
 
 @pytest.fixture

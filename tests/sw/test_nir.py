@@ -12,8 +12,8 @@ import snntorch as snn
 import torch
 
 from sim.runner import run_cosim
+from stablespike.main import main
 from sw import golden
-from sw.cli import main
 from sw.data import load_dataset
 from sw.modelfile import load_model, save_model
 from sw.nir_export import graph_of_layers, layers_of_net
@@ -28,7 +28,7 @@ from sw.nir_peers import (
 from sw.snn import SpikingNet
 from sw.train import fixed_batches
 
-from .helpers import random_model
+from ..random_models import random_model
 
 
 def lif(n, *, tau=SNNTORCH_DT * 4, r=4.0, threshold=1.0, v_reset=0.0, v_leak=0.0):
@@ -311,7 +311,7 @@ def test_core_works_without_nir(tmp_path):
     """Without the [nir] extra the CLI runs and 'import' names the missing extra."""
     code = (
         "import sys; sys.modules['nir'] = None\n"
-        "from sw.cli import main\n"
+        "from stablespike.main import main\n"
         f"main(['import', 'x.nir', '--dataset', 'digits', '--out', r'{tmp_path / 'm.npz'}'])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

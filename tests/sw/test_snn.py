@@ -9,7 +9,8 @@ import torch
 from sw import golden
 from sw.snn import ATan, LayerSpec, SpikingNet, parse_arch
 
-from .helpers import NOISE, random_quantized_net
+from ..random_models import NOISE
+from .helpers import random_quantized_net
 
 
 def test_float_lif_trajectory_by_hand():

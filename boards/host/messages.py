@@ -12,9 +12,7 @@ import numpy as np
 from hw.layout import AcceleratorShape, config_writes
 from sw import numerics
 
-from .command import buffer_bytes
-from .core import RX_FIFO_DEPTH
-from .protocol import Command, encode_frame
+from ..protocol import RX_FIFO_DEPTH, Command, buffer_bytes, encode_frame
 
 __all__ = [
     "BLOCK_BYTES",
@@ -116,7 +114,7 @@ def load_blocks(
 ) -> list[Block]:
     """Every configuration word of ``model`` (``hw.layout.config_writes``, in that order) in
     blocks of consecutive addresses of at most ``max_bytes`` (and the board's frame buffer,
-    :func:`boards.command.buffer_bytes`)."""
+    :func:`boards.protocol.buffer_bytes`)."""
     limit = min(max_bytes, buffer_bytes(shape))
     blocks: list[Block] = []
     for select, addr, data in config_writes(model, shape, mode=mode, noise_seed=noise_seed):

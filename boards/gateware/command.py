@@ -16,8 +16,8 @@ A WRITE payload is ``select, addr (u16)``, then one or more words of the select,
 ``select, addr (u16), count (u16)``; its reply carries ``count`` words in the same format, read
 from the accelerator's memories and registers.
 
-Bytes arrive on ``rx`` (from :class:`boards.uart.UARTReceiver`); replies leave on ``tx``. The
-payloads of WRITE and RUN are kept in the frame buffer (:func:`buffer_bytes`) until the CRC has
+Bytes arrive on ``rx`` (from :class:`boards.gateware.uart.UARTReceiver`); replies leave on ``tx``.
+The payloads of WRITE and RUN are kept in the frame buffer (:func:`buffer_bytes`) until the CRC has
 been checked, so a bad frame changes nothing. A frame that stops arriving for ``timeout`` cycles
 is dropped with a TIMEOUT error reply.
 """
@@ -27,86 +27,26 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import cfg_layout, read_layout
-from hw.layout import LAYER_STRIDE, AcceleratorShape, Select, design_digest
+from hw.layout import AcceleratorShape
 from hw.lif import event_layout
 from hw.ports import RegisteredRead, no_collision_memory
 from hw.readout import result_layout
 from sw import numerics
 
-from .crc import CRC16
-from .protocol import MAX_PAYLOAD, SYNC, Command, Status
-
-__all__ = [
-    "PROTOCOL_VERSION",
-    "identify_payload",
-    "select_depths",
-    "sample_words",
-    "buffer_bytes",
-    "CommandProcessor",
-]
-
-PROTOCOL_VERSION = 6
-
-
-#: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
-DESIGN_SOURCES = (
-    "hw",
-    "sw.numerics",
-    "boards.command",
-    "boards.core",
-    "boards.uart",
-    "boards.crc",
+from ..protocol import (
+    HASH_BYTES,
+    MAX_PAYLOAD,
+    SYNC,
+    Command,
+    Status,
+    buffer_bytes,
+    identify_payload,
+    sample_words,
+    select_depths,
 )
+from .crc import CRC16
 
-
-#: Bytes of the design hash in the IDENTIFY reply.
-HASH_BYTES = 4
-
-
-def design_hash(shape: AcceleratorShape) -> bytes:
-    """:data:`HASH_BYTES` bytes of sha256 over the shape, the protocol version and
-    :data:`DESIGN_SOURCES`: a board built from other sources answers IDENTIFY with another
-    hash."""
-    return design_digest(shape, DESIGN_SOURCES, PROTOCOL_VERSION)[:HASH_BYTES]
-
-
-def identify_payload(shape: AcceleratorShape) -> bytes:
-    """IDENTIFY reply: version, T, lanes, update lanes, W, V, number of sizes, sizes (u16 little
-    endian), then the 4-byte :func:`design_hash`."""
-    head = bytes(
-        [
-            PROTOCOL_VERSION,
-            shape.timesteps,
-            shape.lanes,
-            shape.update_lanes,
-            shape.weight_bits,
-            shape.membrane_bits,
-            len(shape.sizes),
-        ]
-    )
-    sizes = b"".join(n.to_bytes(2, "little") for n in shape.sizes)
-    return head + sizes + design_hash(shape)
-
-
-def select_depths(shape: AcceleratorShape) -> list[int]:
-    """Number of valid addresses of every configuration select (index = select)."""
-    depths = [4, 1, shape.n_hidden, shape.n_classes]
-    for layer in range(shape.n_layers):
-        depths += [shape.weight_words(layer), shape.bias_words(layer), 2]
-        depths += [0] * (LAYER_STRIDE - 3)
-    return depths[: Select.of_layer(Select.LAYER_CONST, shape.n_layers - 1) + 1]
-
-
-def sample_words(shape: AcceleratorShape) -> int:
-    """Most input words one RUN can carry (2 bytes each)."""
-    if shape.encoder == "rate-lfsr":
-        return shape.sizes[0]
-    return shape.timesteps * (shape.sizes[0] + 1)
-
-
-def buffer_bytes(shape: AcceleratorShape) -> int:
-    """The frame buffer (``sample_words`` 16-bit words): the most data one WRITE can carry."""
-    return 2 * sample_words(shape)
+__all__ = ["CommandProcessor"]
 
 
 class CommandProcessor(wiring.Component):

@@ -1,13 +1,14 @@
-"""The board's logic without pins: the command processor and the accelerator behind a byte
-stream (:class:`BoardLogic`), and the same behind a UART (:class:`BoardCore`).
+"""The board's logic without pins: the command processor and the accelerator behind a byte stream
+(:class:`BoardLogic`), and the same behind a UART (:class:`BoardCore`).
 
 Two clock domains: the UART and the command processor run in ``link`` (:data:`LINK_DOMAIN`),
 the accelerator in ``sync``. The link logic needs only a few times the baud rate, and its
 decisions take many logic levels; the accelerator is pipelined for a fast clock. The streams
-between them cross in :class:`boards.crossing.StreamCrossing` (one word now and then) and an
-``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops (``boards.build``) add the
+between them cross in :class:`boards.gateware.crossing.StreamCrossing` (one word now and then) and
+an ``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops (``boards.build.bitstream``) add the
 clocks and the pins around :class:`BoardCore` (the link clock may be the same as ``sync``'s);
-the simulated board (``boards.client.SimulatedLink``) drives :class:`BoardLogic`'s byte streams.
+the simulated board (``boards.gateware.simboard.SimulatedLink``) drives :class:`BoardLogic`'s byte
+streams.
 """
 
 from amaranth.hdl import DomainRenamer, Module, Value
@@ -19,19 +20,15 @@ from hw.accelerator import Accelerator
 from hw.layout import AcceleratorShape
 from hw.ports import drain_fifo, feed_fifo
 
+from ..protocol import RX_FIFO_DEPTH
 from .command import CommandProcessor
 from .crossing import StreamCrossing
 from .uart import UARTReceiver, UARTTransmitter
 
-__all__ = ["BoardLogic", "BoardCore", "LINK_DOMAIN", "RX_FIFO_DEPTH"]
+__all__ = ["BoardLogic", "BoardCore", "LINK_DOMAIN"]
 
 #: The clock domain of the UART and the command processor.
 LINK_DOMAIN = "link"
-
-#: Received bytes buffered while the command processor works on a frame (runs a sample, sends a
-#: reply): a host keeps at most this many bytes of requests on the wire beyond the oldest
-#: unanswered frame (``boards.host.SendWindow``). One iCE40 block RAM.
-RX_FIFO_DEPTH = 512
 
 
 class BoardLogic(wiring.Component):

@@ -14,9 +14,10 @@ from sw import golden
 from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
-from .build import accelerator_options, board_shape
-from .catalog import board_named
-from .client import BoardClient, DeviceError, SerialLink, SimulatedLink
+from ..catalog import board_named
+from ..protocol import DEFAULT_BAUD
+from ..variant import accelerator_options, board_shape
+from .client import BoardClient, DeviceError, SerialLink
 
 __all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
 
@@ -67,7 +68,7 @@ def deploy(
     lanes=None,
     update_lanes=None,
     samples=None,
-    baud=115_200,
+    baud=DEFAULT_BAUD,
     bitstream=None,
     data_root=None,
     clock_hz=None,
@@ -85,6 +86,8 @@ def deploy(
 
             link = VerilatorBoardLink(shape, accelerator_options=options)
         else:
+            from ..gateware.simboard import SimulatedLink
+
             link = SimulatedLink(
                 shape,
                 uart_divisor=None if sim_link == "bridge" else 4,

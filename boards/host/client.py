@@ -1,9 +1,10 @@
-"""Host client: identify the board, load a model, run samples; over a serial port or against the
-simulated board.
+"""Host client: identify the board, load a model, run samples; over a serial port or against a
+simulated board (:class:`boards.gateware.simboard.SimulatedLink`,
+:class:`sim.board_link.VerilatorBoardLink`: any object with ``transact``).
 
 Links move whole batches of frames, as many on the wire as the board's receive buffer allows
-(:class:`~boards.host.SendWindow`), which keeps a 3 Mbaud cable busy and lets the simulated
-board run without per-frame round trips.
+(:class:`~boards.host.messages.SendWindow`), which keeps a 3 Mbaud cable busy and lets the
+simulated board run without per-frame round trips.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ import numpy as np
 
 from hw.layout import AcceleratorShape
 
-from .command import identify_payload
-from .host import (
+from ..protocol import (
+    Command,
+    Frame,
+    FrameDecoder,
+    FrameError,
+    Status,
+    encode_frame,
+    identify_payload,
+)
+from .messages import (
     Result,
     SendWindow,
     commit_frame,
@@ -25,9 +34,8 @@ from .host import (
     parse_result,
     run_frame,
 )
-from .protocol import Command, Frame, FrameDecoder, FrameError, Status, encode_frame
 
-__all__ = ["SimulatedLink", "SerialLink", "BoardClient", "DeviceError"]
+__all__ = ["SerialLink", "BoardClient", "DeviceError", "progress_bar"]
 
 
 def progress_bar(total: int, where: str):
@@ -39,98 +47,6 @@ def progress_bar(total: int, where: str):
 
 class DeviceError(RuntimeError):
     """The board answered with an error, the wrong thing, or not at all."""
-
-
-class SimulatedLink:
-    """The board in the Amaranth simulator.
-
-    With ``uart_divisor`` (the default, 4 cycles a bit) the host's bytes travel as 8N1 frames
-    into the board's ``uart_rx`` pin and the replies come back from its ``uart_tx`` pin, paced
-    by the same :class:`~boards.host.SendWindow` as a serial port: everything but the cable.
-    With ``uart_divisor=None`` a byte-level bridge feeds the command processor one byte per
-    ``link`` cycle (faster; the UART is then only checked by its own tests). ``cycles`` counts
-    ``link`` cycles.
-    """
-
-    #: The board's state lasts only for one ``transact`` call.
-    persistent = False
-
-    def __init__(
-        self,
-        shape: AcceleratorShape,
-        *,
-        uart_divisor: int | None = 4,
-        timeout=100_000,
-        accelerator_options=None,
-    ):
-        self.shape, self.uart_divisor, self.timeout = shape, uart_divisor, timeout
-        self.accelerator_options = dict(accelerator_options or {})
-        self.cycles = 0
-
-    def transact(self, frames: list[bytes], n_replies: int) -> list:
-        from amaranth.hdl import Module
-        from amaranth.sim import Simulator
-
-        from .core import LINK_DOMAIN, BoardLogic
-        from .simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS, HostUARTHarness
-
-        m = Module()
-        if self.uart_divisor is None:
-            m.submodules.board = board = BoardLogic(
-                self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
-            )
-            to_board, from_board = board.rx, board.tx
-        else:  # the host's own UART on the board's pins
-            m.submodules.board = board = HostUARTHarness(
-                self.shape,
-                divisor=self.uart_divisor,
-                timeout=self.timeout,
-                accelerator_options=self.accelerator_options,
-            )
-            to_board, from_board = board.to_board, board.from_board
-        sim = Simulator(m)
-        sim.add_clock(SYNC_PERIOD_NS * 1e-9)
-        sim.add_clock(LINK_PERIOD_NS * 1e-9, domain=LINK_DOMAIN)
-        decoder, replies, window = FrameDecoder(), [], SendWindow()
-        bar = progress_bar(n_replies, "simulated board")
-
-        async def send(ctx):
-            for frame in frames:
-                while not window.fits(len(frame)):
-                    await ctx.tick(LINK_DOMAIN)
-                window.sent(len(frame))
-                for byte in frame:
-                    ctx.set(to_board.payload, byte)
-                    ctx.set(to_board.valid, 1)
-                    await ctx.tick(LINK_DOMAIN).until(to_board.ready)
-                ctx.set(to_board.valid, 0)
-
-        async def receive(ctx):
-            ctx.set(from_board.ready, 1)
-            silent = 0
-            async for _, _, valid, payload in ctx.tick(LINK_DOMAIN).sample(
-                from_board.valid, from_board.payload
-            ):
-                self.cycles += 1
-                silent = 0 if valid else silent + 1
-                if silent > 4 * self.timeout:
-                    raise DeviceError(
-                        f"the simulated board is silent after {len(replies)} of {n_replies} "
-                        f"replies ({silent} cycles)"
-                    )
-                if valid:
-                    for reply in decoder.feed(bytes([payload])):
-                        replies.append(reply)
-                        window.answered()
-                        bar.update()
-                    if len(replies) == n_replies:
-                        return
-
-        sim.add_testbench(send, background=True)
-        sim.add_testbench(receive)
-        with bar:
-            sim.run()
-        return replies
 
 
 class SerialLink:

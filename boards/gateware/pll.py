@@ -74,9 +74,9 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
 
 def add_pll(m: Module, platform, setting: PLLSetting) -> float:
     """Drive the ``sync`` domain from a PLL on the board oscillator, and the ``link`` domain
-    (:data:`boards.core.LINK_DOMAIN`) at half that frequency from the PLL's second output (the
-    UART and the command processor need far less than the accelerator's clock); both reset
-    until the PLL locks. Returns the ``link`` clock's frequency (Hz)."""
+    (:data:`boards.gateware.core.LINK_DOMAIN`) at half that frequency from the PLL's second
+    output (the UART and the command processor need far less than the accelerator's clock); both
+    reset until the PLL locks. Returns the ``link`` clock's frequency (Hz)."""
     clk_in = platform.request(platform.default_clk, dir="-")
     m.domains.sync = sync = ClockDomain("sync")
     m.domains.link = link = ClockDomain(LINK_DOMAIN)

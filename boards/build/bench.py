@@ -11,16 +11,15 @@ from pathlib import Path
 from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header
 
-from .build import (
+from ..catalog import board_named
+from ..variant import accelerator_options, board_shape
+from .bitstream import (
     DEFAULT_TIME_LIMIT_MIN,
     BuildError,
     accelerator_clock,
-    accelerator_options,
-    board_shape,
     build_board,
     link_clock,
 )
-from .catalog import board_named
 
 __all__ = ["bench_board"]
 

@@ -19,15 +19,10 @@ from dataclasses import asdict, dataclass
 from hw.layout import AcceleratorShape
 from sw import numerics
 
-from .catalog import board_named
+from ..catalog import DP16KD_GEOMETRIES, EBR_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
 
 __all__ = ["MemoryUse", "memory_plan", "memory_totals", "format_memory_plan"]
 
-#: iCE40 EBR geometries: (bits a word, words).
-EBR_GEOMETRIES = ((16, 256), (8, 512), (4, 1024), (2, 2048))
-#: ECP5 DP16KD geometries, widest first: (bits a word, words).
-DP16KD_GEOMETRIES = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
-SPRAM_WIDTH, SPRAM_DEPTH = 16, 16384
 #: ECP5 memories up to this deep, or this small, are LUT RAM or flip-flops (Yosys prefers them
 #: to a DP16KD there).
 ECP5_LUTRAM_WORDS, ECP5_LUTRAM_BITS = 32, 1024
@@ -69,7 +64,7 @@ def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=Fals
 
 def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[MemoryUse]:
     """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
-    (:func:`boards.build.accelerator_options`), in design order."""
+    (:func:`boards.variant.accelerator_options`), in design order."""
     board_named(board)  # a known board
     P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
     plan = []

@@ -1,0 +1,95 @@
+"""The accelerator a board builds for a model: its shape (lanes, update lanes) and its variant
+(where the weights live, registered memories, the leak on multipliers). Pure Python: the build,
+the simulated board and ``deploy`` all read it from here.
+
+The arithmetic is the same in every variant; only the memories and the timing differ.
+"""
+
+from __future__ import annotations
+
+from hw.layout import AcceleratorShape
+
+from .catalog import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
+
+__all__ = [
+    "default_lanes",
+    "board_shape",
+    "block_ram_columns",
+    "spram_layers",
+    "accelerator_options",
+]
+
+
+def default_lanes(model, board: str) -> int:
+    """``board``'s lanes (:attr:`Board.lanes`) for ``model``: the largest count up to them that
+    divides every conv layer's output channels."""
+    lanes = board_named(board).lanes
+    channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
+    while any(c % lanes for c in channels):
+        lanes -= 1
+    return lanes
+
+
+def board_shape(model, board: str, lanes: int | None, update_lanes: int | None = None):
+    """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
+    ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
+    (:attr:`Board.update_lanes`)."""
+    if lanes is None:
+        lanes = default_lanes(model, board)
+    if update_lanes is None:
+        update_lanes = min(board_named(board).update_lanes or lanes, lanes)
+    return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
+
+
+def block_ram_columns(depth: int) -> int | None:
+    """Bits of the widest DP16KD column that holds ``depth`` words in one block (``None``: up
+    to 512 words, where Yosys maps a memory that way by itself, or deeper than any block).
+    A LIF weight memory split into such columns (``weight_columns``) reads without a
+    multiplexer across blocks after the block RAM's slow output."""
+    if depth <= DP16KD_GEOMETRIES[0][1]:
+        return None
+    return next((bits for bits, words in DP16KD_GEOMETRIES if depth <= words), None)
+
+
+def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
+    """Which LIF layers keep their weights in SPRAM: the largest weight memories first, as long
+    as their blocks (``ceil(P*W/16) * ceil(depth/16K)`` each) fit in ``blocks``."""
+    need = []
+    for l in range(shape.n_layers):
+        depth = shape.weight_words(l)
+        width = shape.lanes * shape.weight_bits
+        need.append(-(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH))
+    chosen, used = [False] * shape.n_layers, 0
+    for l in sorted(range(shape.n_layers), key=lambda l: -shape.weight_words(l)):
+        if used + need[l] <= blocks:
+            chosen[l], used = True, used + need[l]
+    return chosen
+
+
+def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
+    """The accelerator variant ``board`` builds (keyword arguments of
+    :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
+    ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
+    SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
+    there are enough of them. The arithmetic is the same in every variant."""
+    spec = board_named(board)
+    in_spram = spram_layers(shape, spec.sprams)
+    deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
+    return {
+        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
+        "register_weights": spec.registered_weights or deep_spram,
+        # the leak on DSP multipliers (one per update lane and layer) where there are enough
+        "leak_multiplier": shape.n_layers * shape.update_lanes <= spec.leak_multipliers
+        and shape.membrane_bits <= spec.leak_multiplier_bits,
+        "readout_weight_columns": (
+            block_ram_columns(shape.n_hidden) if spec.registered_weights else None
+        ),
+        # (a shallow memory in one column: it is written at an address of its own, and no
+        # write multiplexer lies before its reads)
+        "weight_columns": [
+            (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
+            if spec.registered_weights
+            else None
+            for l in range(shape.n_layers)
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The ``stablespike`` command line (:mod:`stablespike.main`); ``python -m stablespike``."""

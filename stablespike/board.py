@@ -1,0 +1,140 @@
+"""Commands on boards: build (a bitstream), deploy (load, read back, run)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .options import (
+    COUNT,
+    SEED,
+    add_baud_option,
+    add_board_options,
+    add_build_options,
+    fail,
+    output_folder,
+)
+
+
+def register(sub):
+    """Add this group's commands to the ``stablespike`` subparsers ``sub``."""
+    p = sub.add_parser("build", help="bitstream for a board (Yosys/nextpnr), weights loaded later")
+    p.add_argument("model", help="model file (.npz); only its shape is built in")
+    add_board_options(
+        p, clock_help="run from a PLL at (at most) this frequency; default: the board oscillator"
+    )
+    add_build_options(p)
+    add_baud_option(p)
+    p.add_argument(
+        "--seed",
+        type=SEED,
+        nargs="+",
+        default=[1],
+        help="nextpnr placement seed; with several, each in turn until one builds and meets "
+        "the clock (a nearly full UP5K does not route on every seed)",
+    )
+    p.add_argument("--build-dir", type=output_folder, default="build/boards")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "deploy",
+        help="load a model onto a board (or the simulated board), "
+        "run the test split and check it against the golden model",
+    )
+    p.add_argument("model", help="model file (.npz)")
+    add_board_options(
+        p,
+        clock_help="the board's clock (as built), for latency and inferences/s from the cycle "
+        "counts",
+    )
+    add_baud_option(p)
+    p.add_argument("--port", help="serial port of the board")
+    p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
+    p.add_argument(
+        "--sim-link",
+        choices=("verilator", "amaranth", "bridge"),
+        default="verilator",
+        help="with --sim: the board on its UART pins in Verilator (default) or in the Amaranth "
+        "simulator (slow), or bytes bridged into the command processor (no UART)",
+    )
+    p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
+    p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deploy)
+
+
+def cmd_build(args):
+    from boards.build.bitstream import BuildError, build_board, format_report
+
+    failures = []  # placement seeds in turn, until one builds, fits and meets the clock
+    for seed in args.seed:
+        try:
+            summary = build_board(
+                args.model,
+                args.board,
+                lanes=args.lanes,
+                update_lanes=args.update_lanes,
+                baud=args.baud,
+                build_dir=args.build_dir,
+                seed=seed,
+                clock_mhz=args.clock_mhz,
+                time_limit_min=args.time_limit,
+            )
+            break
+        except BuildError as e:
+            failures.append(f"seed {seed}: {e}")
+            if seed != args.seed[-1]:
+                print(f"{failures[-1]}; trying the next seed", file=sys.stderr)
+    else:
+        fail("; ".join(failures))
+    print(json.dumps(summary, indent=1) if args.json else format_report(summary))
+
+
+def cmd_deploy(args):
+    from boards.host.client import DeviceError
+    from boards.host.deploy import deploy
+
+    try:
+        summary = deploy(
+            args.model,
+            args.board,
+            port=args.port,
+            sim=args.sim,
+            sim_link=args.sim_link,
+            lanes=args.lanes,
+            update_lanes=args.update_lanes,
+            samples=args.samples,
+            baud=args.baud,
+            bitstream=args.bitstream,
+            data_root=args.data_root,
+            progress=lambda text: print(text, file=sys.stderr),
+            clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
+        )
+    except DeviceError as e:
+        fail(str(e))
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return
+    where = f"simulated board ({args.sim_link})" if args.sim else args.port
+    print(
+        f"{summary['samples']}/{summary['samples']} samples on the {where} equal the golden "
+        f"model (scores and class); accuracy {summary['accuracy']:.4f}; "
+        f"{summary['cycles_per_inference']:,.0f} cycles/inference; weights loaded with "
+        f"{summary['load_writes']} writes and all {summary['verified_words']} words read back "
+        f"equal (sha256 {summary['readback_sha256'][:16]}); loading moves "
+        f"{summary['load_bytes'][0]:,} / {summary['load_bytes'][1]:,} bytes to / from the board, "
+        f"{summary['load_seconds_at_baud']:.2f} s at {summary['baud']:,} baud; "
+        f"{summary['host_seconds']:.1f} s in all"
+    )
+    if "load_seconds_simulated_at_baud" in summary:
+        print(
+            f"load and read-back on the simulated line: "
+            f"{summary['load_seconds_simulated_at_baud']:.2f} s at {summary['baud']:,} baud"
+        )
+    if "latency_us" in summary:
+        print(
+            f"at {summary['clock_mhz']:g} MHz: {summary['latency_us']:.1f} us per inference, "
+            f"{summary['inferences_per_second']:,.0f} inferences/s"
+        )

@@ -1,0 +1,106 @@
+"""Commands on the accelerator's RTL: rtl (generate Verilog), sim (cocotb against the golden
+model)."""
+
+from __future__ import annotations
+
+import json
+
+from .options import COUNT, LANES, SEED, fail, fraction, output_folder
+
+
+def register(sub):
+    """Add this group's commands to the ``stablespike`` subparsers ``sub``."""
+    from sw.golden import MODES
+
+    p = sub.add_parser("rtl", help="generate the accelerator's Verilog for a model file")
+    p.add_argument("model", help="model file (.npz)")
+    p.add_argument("--lanes", type=LANES, default=8, help="parallel neuron lanes P")
+    p.add_argument("--out", type=output_folder, default="build/rtl", help="output folder")
+    p.add_argument("--name", default="stablespike_top", help="top module name")
+    p.set_defaults(func=cmd_rtl)
+
+    p = sub.add_parser(
+        "sim", help="simulate the RTL with cocotb and check it against the golden model"
+    )
+    p.add_argument("model", help="model file (.npz)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    p.add_argument("--samples", type=COUNT, default=100, help="first N test samples")
+    p.add_argument("--lanes", type=LANES, default=8)
+    p.add_argument(
+        "--stall",
+        type=fraction,
+        default=0.0,
+        help="probability of an idle input cycle and of output backpressure",
+    )
+    p.add_argument("--mode", choices=MODES, default="normal")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the stall patterns")
+    p.add_argument(
+        "--random-inputs",
+        action="store_true",
+        help="seeded random inputs instead of the model's test split",
+    )
+    p.add_argument("--waves", action="store_true", help="write an FST/VCD waveform")
+    p.add_argument("--build-dir", type=output_folder, default="build/sim")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="show the simulator's output")
+    p.set_defaults(func=cmd_sim)
+
+
+def cmd_rtl(args):
+    from hw.accelerator import generate_verilog
+    from hw.layout import AcceleratorShape
+    from sw.modelfile import load_model
+
+    shape = AcceleratorShape.from_model(load_model(args.model), lanes=args.lanes)
+    path = generate_verilog(shape, args.out, args.name)
+    print(
+        f"wrote {path} and {path.with_suffix('.json')} "
+        f"(sizes {'-'.join(map(str, shape.sizes))}, T={shape.timesteps}, P={shape.lanes}, "
+        f"W={shape.weight_bits}, V={shape.membrane_bits})"
+    )
+
+
+def cmd_sim(args):
+    from sim.runner import SimulationError, run_cosim
+
+    try:
+        result = run_cosim(
+            args.model,
+            simulator=args.simulator,
+            samples=args.samples,
+            lanes=args.lanes,
+            stall=args.stall,
+            mode=args.mode,
+            waves=args.waves,
+            build_dir=args.build_dir,
+            data_root=args.data_root,
+            seed=args.seed,
+            quiet=not args.verbose,
+            random_inputs=args.random_inputs,
+        )
+    except SimulationError as e:
+        fail(str(e))
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    inf = result["tests"]["inference"]
+    bounds = result["bounds"]
+    rate = inf["samples"] / inf["seconds"] if inf["seconds"] else float("nan")
+    accuracy = (
+        f"accuracy {inf['accuracy']:.4f}"
+        if result["inputs"] != "random"
+        else "random inputs, no labels"
+    )
+    print(
+        f"{inf['samples']}/{inf['samples']} samples bit-exact (spikes of every layer, every "
+        f"timestep; skeleton; outputs) on {args.simulator}, mode {args.mode}, stall "
+        f"{args.stall}; {accuracy}; {inf['cycles_per_inference']:,.0f} "
+        f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
+        f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s"
+    )
+    reset = result["tests"].get("reset_mid_inference")
+    if reset:
+        print(f"reset in the middle of an inference, then {reset['samples']} samples bit-exact")
+    for path in result.get("waves", []):
+        print(f"waveform: {path}")

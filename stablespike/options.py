@@ -1,0 +1,157 @@
+"""What every command group shares: argument types that name the problem, the shared board
+options (defined once), the error line, and calling a function with the parsed options."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``PROG: error: ...``, exit code 2); the
+    usage is one ``--help`` away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def integer(lo: int | None = None, hi: int | None = None):
+    """An argparse type: an integer in ``lo..hi`` (either end open when None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, found {text!r}")
+        return value
+
+    return parse
+
+
+def number(lo: float, hi: float, *, low_included: bool):
+    """An argparse type: a number between ``lo`` (included if ``low_included``) and ``hi``
+    (excluded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not ((lo <= value) if low_included else (lo < value)) or not value < hi:
+            bounds = f"{'[' if low_included else '('}{lo:g}, {hi:g})"
+            raise argparse.ArgumentTypeError(f"expected a number in {bounds}, found {text!r}")
+        return value
+
+    return parse
+
+
+#: A finite number above 0; a probability in [0, 1).
+positive_number = number(0, float("inf"), low_included=False)
+fraction = number(0, 1, low_included=True)
+
+
+def _writable_folder(path: Path) -> str | None:
+    """Why files cannot be made in ``path`` (created if missing), or None."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def output_folder(text: str) -> Path:
+    """An argparse type: a folder that exists or can be made, and is writable."""
+    problem = _writable_folder(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {problem}")
+    return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file path whose folder is writable (the file is replaced)."""
+    path = Path(text)
+    problem = f"{path} is a folder" if path.is_dir() else _writable_folder(path.parent)
+    if problem:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {problem}")
+    return path
+
+
+def call_with_args(function, args, *positional, **renamed):
+    """``function(args.<positional>..., **options)``, the options being the parsed arguments
+    that ``function`` takes by the same name, and ``renamed``."""
+    takes = inspect.signature(function).parameters
+    options = {k: v for k, v in vars(args).items() if k in takes and k not in positional}
+    return function(*(getattr(args, name) for name in positional), **options, **renamed)
+
+
+def fail(message: str):
+    """End the command with one error line and exit code 2."""
+    print(f"stablespike: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+COUNT = integer(1)
+SEED = integer(0, (1 << 31) - 1)
+LANES = integer(1, 256)
+
+
+def printed_as_json(summary: dict, args) -> bool:
+    """After freezing a model: fail if the file was not written (golden and quantised forward
+    disagree), else print the summary as JSON with ``--json`` (True) or leave it to the caller."""
+    if not summary["golden_equals_torch"]:
+        fail(f"the golden model and the quantised forward disagree; {args.out} not written")
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    return args.json
+
+
+LANES_HELP = (
+    "neuron lanes P (default: the board's, 4 on the iCEBreaker, 8 on the ULX3S; fewer if a "
+    "conv layer's channels need it)"
+)
+UPDATE_LANES_HELP = (
+    "neurons U the LIF update pass updates per cycle, a divisor of P "
+    "(default: the board's, 1 on the iCEBreaker, P on the ULX3S)"
+)
+LIMIT_HELP = "minutes a build may take before it is given up (the router can loop on a full device)"
+
+
+def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
+    """The options every board command takes: ``--board``, ``--lanes`` (a list with
+    ``several_lanes``), ``--update-lanes`` and ``--clock-mhz`` (``clock_help`` says what the
+    clock is for in this command)."""
+    from boards.catalog import BOARD_NAMES
+
+    parser.add_argument("--board", choices=BOARD_NAMES, required=True)
+    if several_lanes:
+        parser.add_argument("--lanes", type=LANES, nargs="+", default=[4], help="lane counts P")
+    else:
+        parser.add_argument("--lanes", type=LANES, default=None, help=LANES_HELP)
+    parser.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
+    parser.add_argument("--clock-mhz", type=positive_number, default=None, help=clock_help)
+
+
+def add_build_options(parser):
+    """``--time-limit`` of the commands that run Yosys and nextpnr."""
+    from boards.build.bitstream import DEFAULT_TIME_LIMIT_MIN
+
+    parser.add_argument(
+        "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
+    )
+
+
+def add_baud_option(parser):
+    """``--baud``: the UART's bit rate, as built into the bitstream."""
+    from boards.protocol import DEFAULT_BAUD
+
+    parser.add_argument("--baud", type=integer(1200), default=DEFAULT_BAUD)
