@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import time
 from pathlib import Path
 
 from sw.modelfile import atomic_write
-from sw.report import invoked_command, report_header
+from sw.report import invoked_command, report_header, write_report
 
 from .runner import run_cosim
 
@@ -89,11 +88,7 @@ def bench_rtl(
         "lanes": rows,
         "speed": speed,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / f"rtl-{name}.json", json.dumps(result, indent=1).encode())
-    md = _markdown(result, name)
-    atomic_write(out_dir / f"rtl-{name}.md", md.encode())
-    print(md)
+    write_report(out_dir / f"rtl-{name}", result, _markdown(result, name))
     return result
 
 
@@ -194,11 +189,8 @@ def bench_sparsity(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"sparsity-{name}"
-    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
     _plot_sparsity(rows, stem.with_suffix(".png"), f"{name}, P={lanes}")
-    md = _sparsity_markdown(result, name)
-    atomic_write(stem.with_suffix(".md"), md.encode())
-    print(md)
+    write_report(stem, result, _sparsity_markdown(result, name))
     return result
 
 
@@ -325,12 +317,7 @@ def bench_speed(
         "rtl": rows,
         "golden": golden_rows,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"speed-{Path(model_path).stem}"
-    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
-    md = _speed_markdown(result)
-    atomic_write(stem.with_suffix(".md"), md.encode())
-    print(md)
+    write_report(out_dir / f"speed-{Path(model_path).stem}", result, _speed_markdown(result))
     return result
 
 

@@ -34,6 +34,7 @@ from hw.accelerator import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
 from hw.readout import result_layout
 
+from .golden_check import sample_mismatches
 from .harness import sample_tokens
 
 #: Clock period of the simulation (ns).
@@ -281,40 +282,17 @@ class Checker:
         st = self.stimulus
         self.checked += 1
         self.cycles.append(got["cycles"])
-        ok = True
-        for l in range(st.shape.n_layers):
-            for t in range(st.shape.timesteps):
-                expected = set(np.nonzero(st.spikes[l][s, t])[0].tolist())
-                seen = set(got["spikes"][l][t])
-                if expected != seen:
-                    neuron = min(expected ^ seen)
-                    self._fail(
-                        f"sample {s}: layer {l}, timestep {t}, neuron {neuron}: "
-                        f"golden {'fires' if neuron in expected else 'silent'}, "
-                        f"RTL {'fires' if neuron in seen else 'silent'}"
-                    )
-                    ok = False
-        if st.skeleton is not None:
-            expected = sorted(np.nonzero(st.skeleton[s])[1].tolist())
-            if sorted(got["stable"]) != expected:
-                self._fail(
-                    f"sample {s}: skeleton: golden stable spikes {expected}, "
-                    f"RTL {sorted(got['stable'])}"
-                )
-                ok = False
-        if st.mode == "noise" and st.noise is not None:
-            expected = np.nonzero(st.noise[s])[0].tolist()
-            if sorted(got["noise"]) != expected:
-                self._fail(f"sample {s}: noise: golden {expected}, RTL {sorted(got['noise'])}")
-                ok = False
-        if got["scores"] != st.scores[s].tolist() or got["cls"] != st.predictions[s]:
-            self._fail(
-                f"sample {s}: outputs: golden scores {st.scores[s].tolist()} class "
-                f"{st.predictions[s]}, RTL {got['scores']} class {got['cls']}"
-            )
-            ok = False
+        mismatches = sample_mismatches(
+            st,
+            s,
+            got,
+            skeleton=st.skeleton is not None,
+            noise=st.mode == "noise" and st.noise is not None,
+        )
+        for message in mismatches:
+            self._fail(message)
         self.correct += int(got["cls"] == st.labels[s])
-        return ok
+        return not mismatches
 
 
 async def start(dut, stimulus):

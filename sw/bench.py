@@ -6,15 +6,13 @@ and the summary goes to ``<out_dir>/accuracy-<dataset>.{md,json,png}``.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .data import load_dataset
-from .modelfile import atomic_write
-from .report import invoked_command, report_header
+from .report import invoked_command, report_header, write_report
 from .train import TrainConfig, Trainer
 
 __all__ = ["VARIANTS", "bench_accuracy"]
@@ -174,15 +172,12 @@ def bench_accuracy(
         "summary": summary,
         "quantized": quant,
     }
-    atomic_write(stem.with_suffix(".json"), json.dumps(result, indent=1).encode())
     from .plots import plot_accuracy_sweep
 
     plot_accuracy_sweep(
         summary, stem.with_suffix(".png"), f"{dataset}, {arch}, {epochs} epochs, {len(seeds)} seeds"
     )
-    md = _markdown(result)
-    atomic_write(stem.with_suffix(".md"), md.encode())
-    print(md)
+    write_report(stem, result, _markdown(result))
 
 
 def _arch_suffix(arch: str) -> str:

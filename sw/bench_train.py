@@ -16,8 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .modelfile import atomic_write
-from .report import invoked_command, report_header
+from .report import invoked_command, report_header, write_report
 
 __all__ = ["bench_training"]
 
@@ -98,8 +97,7 @@ def bench_training(
     }
     out_dir = Path(out_dir)
     name = f"train-speed-{dataset}-b{batch_size}"
-    atomic_write(out_dir / f"{name}.json", json.dumps(result, indent=1).encode())
-    atomic_write(out_dir / f"{name}.md", _markdown(result).encode())
+    write_report(out_dir / name, result, _markdown(result))
     return result
 
 

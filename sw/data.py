@@ -350,26 +350,39 @@ def read_nmnist_bin(path: Path) -> np.ndarray:
     return out
 
 
-def _nmnist(data_root: Path, timesteps: int):
-    folder = data_root / "nmnist"
-    size = 34
-    splits = []
-    for split in ("Train", "Test"):
-        files = sorted((folder / split).glob("*/*.bin"))
+def _class_folders(name: str, folder: Path, splits, suffix: str, layout: str, to_spikes):
+    """The splits of a dataset kept as ``folder/<split>/<class>/<id><suffix>``, each as
+    ``(spikes [N, T, n], labels [N])``: ``to_spikes(file)`` bins one file's events, the class is
+    its folder's number. ``layout`` ends the error when a split has no files."""
+    out = []
+    for split in splits:
+        files = sorted((folder / split).glob(f"*/*{suffix}"))
         if not files:
             raise DataError(
-                f"N-MNIST not found: expected {folder}/{split}/<digit>/<id>.bin "
-                f"(the original .bin files, unzipped)"
+                f"{name} not found: expected {folder}/{split}/<class>/<id>{suffix}{layout}"
             )
-        xs, ys = [], []
-        for f in files:
-            ev = read_nmnist_bin(f)
-            inside = (ev["x"] < size) & (ev["y"] < size)
-            ev = ev[inside]
-            channel = ev["p"] * size * size + ev["y"] * size + ev["x"]
-            xs.append(bin_events(ev["t"], channel, 2 * size * size, timesteps))
-            ys.append(int(f.parent.name))
-        splits.append((np.stack(xs), np.array(ys, dtype=np.int64)))
+        labels = np.array([int(f.parent.name) for f in files], dtype=np.int64)
+        out.append((np.stack([to_spikes(f) for f in files]), labels))
+    return out
+
+
+def _nmnist(data_root: Path, timesteps: int):
+    size = 34
+
+    def to_spikes(path):
+        ev = read_nmnist_bin(path)
+        ev = ev[(ev["x"] < size) & (ev["y"] < size)]
+        channel = ev["p"] * size * size + ev["y"] * size + ev["x"]
+        return bin_events(ev["t"], channel, 2 * size * size, timesteps)
+
+    splits = _class_folders(
+        "N-MNIST",
+        data_root / "nmnist",
+        ("Train", "Test"),
+        ".bin",
+        " (the original .bin files, unzipped)",
+        to_spikes,
+    )
     return splits, (2, size, size), 10
 
 
@@ -399,30 +412,28 @@ def _shd(data_root: Path, timesteps: int):
 
 
 def _dvsgesture(data_root: Path, timesteps: int):
-    folder = data_root / "dvsgesture"
     size, pool = 128, 4  # 128x128 sensor pooled 4x4 to 32x32
-    splits = []
-    for split in ("train", "test"):
-        files = sorted((folder / split).glob("*/*.npy"))
-        if not files:
-            raise DataError(
-                f"DVS-Gesture not found: expected {folder}/{split}/<class>/<id>.npy, "
-                f"each a structured array with fields x, y, p, t (tonic's layout)"
-            )
-        xs, ys = [], []
-        for f in files:
-            ev = np.load(f, allow_pickle=False)
-            missing = {"x", "y", "p", "t"} - set(ev.dtype.names or ())
-            if missing:
-                raise DataError(f"{f}: event array lacks fields {sorted(missing)}")
-            side = size // pool
-            channel = (
-                ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side + ev["x"] // pool
-            )
-            xs.append(bin_events(ev["t"], channel, 2 * side * side, timesteps))
-            ys.append(int(f.parent.name))
-        splits.append((np.stack(xs), np.array(ys, dtype=np.int64)))
-    return splits, (2, size // pool, size // pool), 11
+    side = size // pool
+
+    def to_spikes(path):
+        ev = np.load(path, allow_pickle=False)
+        missing = {"x", "y", "p", "t"} - set(ev.dtype.names or ())
+        if missing:
+            raise DataError(f"{path}: event array lacks fields {sorted(missing)}")
+        channel = (
+            ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side + ev["x"] // pool
+        )
+        return bin_events(ev["t"], channel, 2 * side * side, timesteps)
+
+    splits = _class_folders(
+        "DVS-Gesture",
+        data_root / "dvsgesture",
+        ("train", "test"),
+        ".npy",
+        ", each a structured array with fields x, y, p, t (tonic's layout)",
+        to_spikes,
+    )
+    return splits, (2, side, side), 11
 
 
 def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None = None) -> Dataset:

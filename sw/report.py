@@ -1,9 +1,14 @@
-"""Provenance helpers shared by the benchmark reports (no torch, no amaranth)."""
+"""What every benchmark report shares: its provenance header and how it is written (no torch,
+no amaranth)."""
 
+import json
 import shlex
 import sys
+from pathlib import Path
 
-__all__ = ["invoked_command", "report_header"]
+from .modelfile import atomic_write
+
+__all__ = ["invoked_command", "report_header", "write_report"]
 
 
 def invoked_command() -> str:
@@ -14,3 +19,13 @@ def invoked_command() -> str:
 def report_header(title: str, date: str, command: str) -> list[str]:
     """Markdown lines that open every benchmark report: title, date and the command."""
     return [f"# {title}", "", f"Produced on {date} by:", "", "```", command, "```", ""]
+
+
+def write_report(stem: Path, result: dict, markdown: str) -> None:
+    """Write ``result`` to ``stem.json`` and ``markdown`` to ``stem.md`` (each atomically,
+    making the folder), and print the markdown."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(stem.with_name(stem.name + ".json"), json.dumps(result, indent=1).encode())
+    atomic_write(stem.with_name(stem.name + ".md"), markdown.encode())
+    print(markdown)

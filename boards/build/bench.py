@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from sw.modelfile import atomic_write, load_model
-from sw.report import invoked_command, report_header
+from sw.report import invoked_command, report_header, write_report
 
 from ..catalog import board_named
 from ..variant import accelerator_options, board_shape
@@ -98,12 +98,7 @@ def bench_board(
         "clock_mhz": clock_mhz,
         "rows": rows,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"boards-{board}-{name}"
-    atomic_write(out_dir / f"{stem}.json", json.dumps(result, indent=1).encode())
-    md = _markdown(result)
-    atomic_write(out_dir / f"{stem}.md", md.encode())
-    print(md)
+    write_report(out_dir / f"boards-{board}-{name}", result, _markdown(result))
     return result
 
 

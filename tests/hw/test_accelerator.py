@@ -5,6 +5,7 @@ import pytest
 
 from hw.accelerator import Accelerator, generate_verilog
 from hw.layout import AcceleratorShape, config_writes
+from sim.golden_check import sample_mismatches
 from sw import golden
 
 from ..random_models import random_conv_model, random_model
@@ -24,16 +25,8 @@ CASES = [
 def check(model, x, result, mode, noise_seed=None):
     ref = golden.run(model, x, mode=mode, noise_seed=noise_seed, trace=True)
     for s, r in enumerate(result):
-        for l in range(len(model.layers)):
-            for t in range(model.timesteps):
-                expected = set(np.nonzero(ref.spikes[l][s, t])[0].tolist())
-                assert r["spikes"][l][t] == expected, f"sample {s} layer {l} step {t}"
-        assert r["scores"] == ref.scores[s].tolist(), f"sample {s} scores"
-        assert r["cls"] == ref.predictions[s]
-        if mode != "normal":
-            assert sorted(r["stable"]) == sorted(np.nonzero(ref.skeleton[s])[1].tolist())
-        if mode == "noise":
-            assert sorted(r["noise"]) == np.nonzero(ref.noise[s])[0].tolist()
+        mismatches = sample_mismatches(ref, s, r, skeleton=mode != "normal", noise=mode == "noise")
+        assert not mismatches, mismatches[0]
     return ref
 
 
