@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Signal, Value, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from sw import numerics
 from sw.modelfile import atomic_write
 
+from .config import ConfigBank, cfg_layout, read_layout
 from .conv import ConvExpander
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, Select
@@ -34,24 +35,7 @@ from .lif import LIFLayer, event_layout, weight_register_stages
 from .ports import drain_fifo, feed_fifo
 from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature, result_layout
 
-__all__ = ["Accelerator", "cfg_layout", "read_layout", "generate_verilog"]
-
-
-def cfg_layout(shape: AcceleratorShape) -> data.StructLayout:
-    return data.StructLayout(
-        {
-            "select": unsigned(shape.cfg_select_bits),
-            "addr": unsigned(shape.cfg_addr_bits),
-            "data": unsigned(shape.cfg_data_bits),
-        }
-    )
-
-
-def read_layout(shape: AcceleratorShape) -> data.StructLayout:
-    """A read-back request: the ``(select, addr)`` of a configuration write."""
-    return data.StructLayout(
-        {"select": unsigned(shape.cfg_select_bits), "addr": unsigned(shape.cfg_addr_bits)}
-    )
+__all__ = ["Accelerator", "generate_verilog"]
 
 
 class Accelerator(wiring.Component):
@@ -136,67 +120,14 @@ class Accelerator(wiring.Component):
         m = Module()
         s = self.shape
         busy = []
-
-        # Configuration registers and write decoding; read-back in flight (see below).
         # Idle: nothing was busy last cycle (a register, to keep the blocks' busy logic out of
-        # the write path) and no input is offered now.
+        # the configuration path) and no input is offered now.
         was_idle = Signal()
         idle = Signal()
-        # 1: address applied, then the ports answer; captured in ``capture`` (later by the
-        # weight registers: the weight read-back comes from the registered copies).
-        weight_stages = [
-            weight_register_stages(
-                self.register_weights,
-                columns,
-                s.lanes * s.weight_bits,
-                forwarding=s.convs[l] is not None and s.groups(l) > 1,
-            )
-            for l, columns in enumerate(self.weight_columns)
-        ]
-        capture = 2 + max(weight_stages + [WEIGHT_READ_EXTRA])
-        read_phase = Signal(range(capture + 1))
-        # ``read_phase != 0`` as a register of its own: it steers the read ports' addresses
-        # (the SPRAM's address multiplexer is on the critical path of the UP5K build).
-        reading = Signal()
-        # A taken word is registered and written a cycle later (``write_pending``: no other
-        # word, request or input is taken meanwhile). The register copies the payload every
-        # cycle (no enable fanning out from the handshake): a stream's payload holds while it
-        # waits, so the copy is the taken word when ``write_pending`` is set.
-        write_pending = Signal()
-        # A write or a read-back in flight: ``reading | write_pending``, as a register
-        # of its own (it gates the input stream's ready).
-        configuring = Signal()
-        cfg = Signal(cfg_layout(s), reset_less=True)
-        m.d.comb += self.cfg.ready.eq(idle & ~configuring)
-        m.d.sync += write_pending.eq(self.cfg.valid & self.cfg.ready)
-        m.d.sync += cfg.eq(self.cfg.payload)
-        write = write_pending
-        # The select and the low addresses are decoded as the word is copied (flags registered
-        # every cycle), so a write's enable is one gate from registers.
-        select_is = {}
-        address_is = [Signal(name=f"address_is_{a}", reset_less=True) for a in range(4)]
-        m.d.sync += [flag.eq(self.cfg.payload.addr == a) for a, flag in enumerate(address_is)]
-
-        def selected(sel):
-            if sel not in select_is:
-                select_is[sel] = Signal(name=f"select_is_{sel}", reset_less=True)
-                m.d.sync += select_is[sel].eq(self.cfg.payload.select == sel)
-            return write & select_is[sel]
-
-        # The model's configuration survives a reset, like the weight memories do.
-        mode = Signal(2, reset_less=True)
-        noise_seed = Signal(s.lfsr_width, reset_less=True)
-        noise_shift = Signal(4, reset_less=True)
-        noise_fixed = Signal(reset_less=True)
-        encoder_seed = Signal(s.lfsr_width, reset_less=True)
-        for addr, reg in enumerate((mode, noise_seed, noise_shift, noise_fixed)):
-            with m.If(selected(Select.MODE) & address_is[addr]):
-                m.d.sync += reg.eq(cfg.data)
-        with m.If(selected(Select.ENCODER_SEED)):
-            m.d.sync += encoder_seed.eq(cfg.data)
+        configuring = Signal()  # a configuration write or read-back in flight
 
         def take_input(sink):
-            """Connect ``i`` to ``sink``; no input is taken while a read-back is in flight."""
+            """Connect ``i`` to ``sink``; no input is taken while configuring."""
             m.d.comb += [
                 sink.payload.eq(self.i.payload),
                 sink.valid.eq(self.i.valid & ~configuring),
@@ -205,6 +136,7 @@ class Accelerator(wiring.Component):
 
         # Front end.
         upstream = None  # the stream feeding the next layer (None: the input itself)
+        encoder = None
         if s.encoder == "rate-lfsr":
             m.submodules.encoder = encoder = RateEncoder(
                 n_in=s.sizes[0],
@@ -212,12 +144,11 @@ class Accelerator(wiring.Component):
                 lfsr_width=s.lfsr_width,
             )
             take_input(encoder.i)
-            m.d.comb += encoder.seed.eq(encoder_seed)
             upstream = encoder.o
             busy.append(encoder.busy)
 
         # LIF layers.
-        layers, constants = [], []
+        layers = []
         for l in range(s.n_layers):
             layer = LIFLayer(
                 n_in=s.sizes[l],
@@ -250,22 +181,6 @@ class Accelerator(wiring.Component):
                 take_input(sink)
             else:
                 wiring.connect(m, upstream, sink)
-            threshold = Signal(s.membrane_bits - 1, init=1, reset_less=True)
-            leak_shift = Signal(range(s.membrane_bits), init=1, reset_less=True)
-            for addr, reg in enumerate((threshold, leak_shift)):
-                with m.If(selected(Select.of_layer(Select.LAYER_CONST, l)) & address_is[addr]):
-                    m.d.sync += reg.eq(cfg.data)
-            constants.append((threshold, leak_shift))
-            m.d.comb += [
-                layer.threshold.eq(threshold),
-                layer.leak_shift.eq(leak_shift),
-                layer.weight_write.en.eq(selected(Select.of_layer(Select.LAYER_WEIGHT, l))),
-                layer.weight_write.addr.eq(cfg.addr),
-                layer.weight_write.data.eq(cfg.data),
-                layer.bias_write.en.eq(selected(Select.of_layer(Select.LAYER_BIAS, l))),
-                layer.bias_write.addr.eq(cfg.addr),
-                layer.bias_write.data.eq(cfg.data),
-            ]
             trace = getattr(self, f"trace{l}")
             m.d.comb += [
                 trace.valid.eq(layer.o.valid & layer.o.ready),
@@ -300,19 +215,58 @@ class Accelerator(wiring.Component):
         wiring.connect(m, readout.o, wiring.flipped(self.o))
         wiring.connect(m, readout.stable, wiring.flipped(self.stable))
         wiring.connect(m, readout.noise, wiring.flipped(self.noise))
-        m.d.comb += [
-            readout.mode.eq(mode),
-            readout.noise_seed.eq(noise_seed),
-            readout.noise_shift.eq(noise_shift),
-            readout.noise_fixed.eq(noise_fixed),
-            readout.weight_write.en.eq(selected(Select.READOUT_WEIGHT)),
-            readout.weight_write.addr.eq(cfg.addr),
-            readout.weight_write.data.eq(cfg.data),
-            readout.bias_write.en.eq(selected(Select.READOUT_BIAS)),
-            readout.bias_write.addr.eq(cfg.addr),
-            readout.bias_write.data.eq(cfg.data),
-        ]
         busy.append(readout.busy)
+
+        # Configuration: every memory and register written, and read back, through one bank.
+        blocks = {
+            Select.READOUT_WEIGHT: (readout, "weight"),
+            Select.READOUT_BIAS: (readout, "bias"),
+        }
+        for l, layer in enumerate(layers):
+            blocks[Select.of_layer(Select.LAYER_WEIGHT, l)] = (layer, "weight")
+            blocks[Select.of_layer(Select.LAYER_BIAS, l)] = (layer, "bias")
+        # (The blocks' ports are inputs, so their signatures are seen from the block; the bank
+        # takes them from the writer's side.)
+        members = {
+            select: tuple(
+                block.signature.members[f"{name}_{port}"].signature.flip()
+                for port in ("write", "read")
+            )
+            for select, (block, name) in blocks.items()
+        }
+        # The read-back's capture: 1 for the address, then the ports answer; later by the
+        # weight registers (the weight read-back comes from the registered copies).
+        weight_stages = [
+            weight_register_stages(
+                self.register_weights,
+                columns,
+                s.lanes * s.weight_bits,
+                forwarding=s.convs[l] is not None and s.groups(l) > 1,
+            )
+            for l, columns in enumerate(self.weight_columns)
+        ]
+        capture = 2 + max(weight_stages + [WEIGHT_READ_EXTRA])
+        m.submodules.config = config = ConfigBank(s, memories=members, capture=capture)
+        wiring.connect(m, wiring.flipped(self.cfg), config.cfg)
+        wiring.connect(m, wiring.flipped(self.read), config.read)
+        wiring.connect(m, config.read_data, wiring.flipped(self.read_data))
+        for select, (block, name) in blocks.items():
+            wiring.connect(m, getattr(config, f"write{select}"), getattr(block, f"{name}_write"))
+            wiring.connect(m, getattr(config, f"read{select}"), getattr(block, f"{name}_read"))
+        m.d.comb += [config.idle.eq(idle), configuring.eq(config.configuring)]
+        if encoder is not None:
+            m.d.comb += encoder.seed.eq(config.encoder_seed)
+        for l, layer in enumerate(layers):
+            m.d.comb += [
+                layer.threshold.eq(getattr(config, f"threshold{l}")),
+                layer.leak_shift.eq(getattr(config, f"leak_shift{l}")),
+            ]
+        m.d.comb += [
+            readout.mode.eq(config.mode),
+            readout.noise_seed.eq(config.noise_seed),
+            readout.noise_shift.eq(config.noise_shift),
+            readout.noise_fixed.eq(config.noise_fixed),
+        ]
 
         # Cycle counter: cycles with work in flight since the last result, not counting cycles
         # in which a result word is offered (a slow reader, e.g. a UART, would otherwise add
@@ -338,76 +292,6 @@ class Accelerator(wiring.Component):
             m.d.sync += cycles.eq(0)
         with m.Elif(~was_idle & ~self.o.valid):
             m.d.sync += cycles.eq(cycles + 1)
-
-        # Read-back: take a request while idle, apply its address to every read port until the
-        # word is captured (synchronous ports answer in the second cycle, registered weights in
-        # the third; ``capture`` is at least 3), then hold the word until taken. The request is
-        # decoded into one flag per select and per low address in the first cycle and into one
-        # flag per source in the second, so the capture is an AND-OR of registered flags and
-        # the sources (no address compare in front of the wide multiplexer).
-        read_select = Signal.like(self.read.payload.select)
-        read_addr = Signal.like(self.read.payload.addr)
-        m.d.comb += self.read.ready.eq(idle & ~configuring & ~self.read_data.valid)
-        m.d.sync += configuring.eq(
-            (self.cfg.valid & self.cfg.ready)
-            | (self.read.valid & self.read.ready)
-            | (reading & (read_phase != capture))
-        )
-        with m.If(self.read.valid & self.read.ready):
-            m.d.sync += [
-                read_select.eq(self.read.payload.select),
-                read_addr.eq(self.read.payload.addr),
-                read_phase.eq(1),
-                reading.eq(1),
-            ]
-        with m.If(reading & (read_phase != capture)):
-            m.d.sync += read_phase.eq(read_phase + 1)
-        ports = [readout.weight_read, readout.bias_read]
-        ports += [layer.weight_read for layer in layers] + [layer.bias_read for layer in layers]
-        for port in ports:
-            m.d.comb += [port.en.eq(reading), port.addr.eq(read_addr)]
-        words = {
-            Select.MODE: [mode, noise_seed, noise_shift, noise_fixed],
-            Select.ENCODER_SEED: [encoder_seed],
-            Select.READOUT_WEIGHT: readout.weight_read.data,
-            Select.READOUT_BIAS: readout.bias_read.data,
-        }
-        for l, layer in enumerate(layers):
-            words[Select.of_layer(Select.LAYER_WEIGHT, l)] = layer.weight_read.data
-            words[Select.of_layer(Select.LAYER_BIAS, l)] = layer.bias_read.data
-            words[Select.of_layer(Select.LAYER_CONST, l)] = list(constants[l])
-        # (source, hit): a register answers its (select, addr), a memory every addr of its
-        # select; an unknown select or address hits nothing and reads 0.
-        registers = max(len(word) for word in words.values() if isinstance(word, list))
-        read_address_is = Signal(registers)
-        read_select_is = Signal(max(words) + 1)
-        with m.If(read_phase == 1):
-            m.d.sync += [
-                read_address_is.eq(Cat(read_addr == a for a in range(registers))),
-                read_select_is.eq(Cat(read_select == sel for sel in range(len(read_select_is)))),
-            ]
-        sources = []
-        for select, word in words.items():
-            if isinstance(word, list):
-                for addr, reg in enumerate(word):
-                    sources.append((reg, read_select_is[select] & read_address_is[addr]))
-            else:
-                sources.append((word, read_select_is[select]))
-        hits = Signal(len(sources))
-        with m.If(read_phase == 2):
-            m.d.sync += hits.eq(Cat(hit for _, hit in sources))
-        with m.If(read_phase == capture):
-            captured = 0
-            for i, (source, _) in enumerate(sources):
-                captured = captured | Mux(hits[i], source, 0)
-            m.d.sync += [
-                read_phase.eq(0),
-                reading.eq(0),
-                self.read_data.valid.eq(1),
-                self.read_data.payload.eq(captured),
-            ]
-        with m.If(self.read_data.valid & self.read_data.ready):
-            m.d.sync += self.read_data.valid.eq(0)
         return m
 
 

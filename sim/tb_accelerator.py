@@ -30,7 +30,7 @@ from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
-from hw.accelerator import cfg_layout, read_layout
+from hw.config import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
 from hw.readout import result_layout
 

@@ -26,7 +26,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.accelerator import cfg_layout, read_layout
+from hw.config import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
 from hw.lif import event_layout
 from hw.ports import RegisteredRead, no_collision_memory
