@@ -144,7 +144,7 @@ def test_a_failing_port_is_a_device_error(model_and_shape):
 
 
 def test_programming_checks_the_bitstream_and_finds_the_loader(tmp_path, monkeypatch):
-    from boards.host.messages import deploy
+    from boards.host import deploy
 
     with pytest.raises(FileNotFoundError, match="--bitstream .*absent.bit: no such file"):
         deploy.program("icebreaker", tmp_path / "absent.bit")
