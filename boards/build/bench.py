@@ -13,8 +13,8 @@ from sw.report import invoked_command, report_header, write_report
 
 from ..catalog import board_named
 from ..variant import accelerator_options, board_shape
+from . import DEFAULT_TIME_LIMIT_MIN
 from .bitstream import (
-    DEFAULT_TIME_LIMIT_MIN,
     BuildError,
     accelerator_clock,
     build_board,

@@ -25,7 +25,7 @@ from ..catalog import BOARDS, board_named
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD, DESIGN_SOURCES
 from ..variant import accelerator_options, board_shape
-from . import ecp5_outreg, fit, memory
+from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory
 
 __all__ = [
     "build_board",
@@ -109,10 +109,6 @@ class BuildError(RuntimeError):
         self.summary = summary
 
 
-#: Minutes a build may take before it is given up: nextpnr's router can go on for ever on a
-#: design that fills the device (the UP5K near 96 % of its logic cells), where a build that
-#: routes takes 1-5 minutes on two cores.
-DEFAULT_TIME_LIMIT_MIN = 20
 
 
 #: nextpnr's utilisation line for the logic cells (iCE40, ECP5): name, used, available.
