@@ -7,7 +7,7 @@ The arithmetic is the same in every variant; only the memories and the timing di
 
 from __future__ import annotations
 
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 
 from .catalog import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
 
@@ -16,7 +16,7 @@ __all__ = [
     "board_shape",
     "block_ram_columns",
     "spram_layers",
-    "accelerator_options",
+    "accelerator_variant",
 ]
 
 
@@ -66,7 +66,7 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
     return chosen
 
 
-def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
+def accelerator_variant(board: str, shape: AcceleratorShape) -> AcceleratorVariant:
     """The accelerator variant ``board`` builds (keyword arguments of
     :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
     ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
@@ -75,21 +75,21 @@ def accelerator_options(board: str, shape: AcceleratorShape) -> dict:
     spec = board_named(board)
     in_spram = spram_layers(shape, spec.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
-    return {
-        "weight_attrs": [{"ram_style": "huge"} if s else {} for s in in_spram],
-        "register_weights": spec.registered_weights or deep_spram,
+    return AcceleratorVariant(
+        weight_attrs=[{"ram_style": "huge"} if s else {} for s in in_spram],
+        register_weights=spec.registered_weights or deep_spram,
         # the leak on DSP multipliers (one per update lane and layer) where there are enough
-        "leak_multiplier": shape.n_layers * shape.update_lanes <= spec.leak_multipliers
+        leak_multiplier=shape.n_layers * shape.update_lanes <= spec.leak_multipliers
         and shape.membrane_bits <= spec.leak_multiplier_bits,
-        "readout_weight_columns": (
+        readout_weight_columns=(
             block_ram_columns(shape.n_hidden) if spec.registered_weights else None
         ),
         # (a shallow memory in one column: it is written at an address of its own, and no
         # write multiplexer lies before its reads)
-        "weight_columns": [
+        weight_columns=[
             (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
             if spec.registered_weights
             else None
             for l in range(shape.n_layers)
         ],
-    }
+    )

@@ -30,7 +30,7 @@ from sw.modelfile import atomic_write
 from .config import ConfigBank, cfg_layout, read_layout
 from .conv import ConvExpander
 from .encoder import RateEncoder
-from .layout import AcceleratorShape, Select
+from .layout import AcceleratorShape, AcceleratorVariant, Select
 from .lif import LIFLayer, event_layout, weight_register_stages
 from .ports import drain_fifo, feed_fifo
 from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature, result_layout
@@ -41,25 +41,7 @@ __all__ = ["Accelerator", "generate_verilog"]
 class Accelerator(wiring.Component):
     """The whole network for one :class:`AcceleratorShape`.
 
-    Parameters
-    ----------
-    weight_attrs : list of dict, optional
-        Memory attributes per LIF layer's weight memory (e.g. ``{"ram_style": "huge"}`` for
-        iCE40 SPRAM).
-    register_weights : bool
-        Register the LIF weight memories' outputs before the adders (for block RAMs with a
-        slow output, as on ECP5): a pipeline stage in every LIF layer's event phase; a few
-        cycles more per sample, and ``P * W`` flip-flops a layer. (The readout always
-        registers its weights.)
-    leak_multiplier : bool
-        Compute every LIF layer's leak with a multiplier (a DSP block per lane) instead of a
-        barrel shifter (:class:`hw.lif.LIFLayer`); the same arithmetic.
-    weight_columns : list of (int or None), optional
-        Per LIF layer: keep the weight words in column memories of this many bits, so that
-        each column fits one block RAM's depth (:class:`hw.lif.LIFLayer`); ``None``: one
-        memory.
-    readout_weight_columns : int or None
-        The same for the readout's weight memory (:class:`hw.readout.Readout`).
+    ``variant``: how it is built for a device (:class:`hw.layout.AcceleratorVariant`).
 
     Members
     -------
@@ -76,29 +58,10 @@ class Accelerator(wiring.Component):
     noise : Out(TraceSignature(n_hidden))
     """
 
-    def __init__(
-        self,
-        shape: AcceleratorShape,
-        *,
-        weight_attrs=None,
-        register_weights=False,
-        leak_multiplier=False,
-        weight_columns=None,
-        readout_weight_columns=None,
-    ):
+    def __init__(self, shape: AcceleratorShape, variant: AcceleratorVariant = AcceleratorVariant()):
         if not isinstance(shape, AcceleratorShape):
             raise TypeError(f"shape must be an AcceleratorShape, not {shape!r}")
-        weight_attrs = list(weight_attrs or [{}] * shape.n_layers)
-        weight_columns = list(weight_columns or [None] * shape.n_layers)
-        for name, per_layer in (("weight_attrs", weight_attrs), ("weight_columns", weight_columns)):
-            if len(per_layer) != shape.n_layers:
-                raise ValueError(
-                    f"{name} needs one entry per LIF layer ({shape.n_layers}), not {len(per_layer)}"
-                )
-        self.weight_columns, self.readout_weight_columns = weight_columns, readout_weight_columns
-        self.shape = shape
-        self.weight_attrs, self.register_weights = weight_attrs, register_weights
-        self.leak_multiplier = leak_multiplier
+        self.shape, self.variant = shape, variant.for_layers(shape.n_layers)
         n_in = shape.sizes[0]
         in_payload = (
             unsigned(numerics.PROB_BITS + 1) if shape.encoder == "rate-lfsr" else event_layout(n_in)
@@ -162,10 +125,10 @@ class Accelerator(wiring.Component):
                 acc_bits=s.acc_bits(l),
                 update_bits=s.update_bits(l),
                 reset=s.reset,
-                weight_attrs=self.weight_attrs[l],
-                register_weights=self.register_weights,
-                leak_multiplier=self.leak_multiplier,
-                weight_columns=self.weight_columns[l],
+                weight_attrs=self.variant.weight_attrs[l],
+                register_weights=self.variant.register_weights,
+                leak_multiplier=self.variant.leak_multiplier,
+                weight_columns=self.variant.weight_columns[l],
                 conv=s.convs[l],
             )
             m.submodules[f"layer{l}"] = layer
@@ -199,8 +162,8 @@ class Accelerator(wiring.Component):
             bias_bits=s.bias_bits,
             score_bits=s.score_bits,
             lfsr_width=s.lfsr_width,
-            register_reads=self.register_weights,
-            weight_columns=self.readout_weight_columns,
+            register_reads=self.variant.register_weights,
+            weight_columns=self.variant.readout_weight_columns,
         )
         # A FIFO between the last layer and the readout: its ``w_rdy`` comes from its own level
         # register, so the readout's ready does not reach into the layer's serialiser. Depth 3
@@ -238,12 +201,12 @@ class Accelerator(wiring.Component):
         # weight registers (the weight read-back comes from the registered copies).
         weight_stages = [
             weight_register_stages(
-                self.register_weights,
+                self.variant.register_weights,
                 columns,
                 s.lanes * s.weight_bits,
                 forwarding=s.convs[l] is not None and s.groups(l) > 1,
             )
-            for l, columns in enumerate(self.weight_columns)
+            for l, columns in enumerate(self.variant.weight_columns)
         ]
         capture = 2 + max(weight_stages + [WEIGHT_READ_EXTRA])
         m.submodules.config = config = ConfigBank(s, memories=members, capture=capture)
@@ -299,15 +262,15 @@ def generate_verilog(
     shape: AcceleratorShape,
     out_dir: str | Path,
     name: str = "stablespike_top",
-    **options,
+    variant: AcceleratorVariant = AcceleratorVariant(),
 ):
-    """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``;
-    ``options``: keyword arguments of :class:`Accelerator`."""
+    """Write ``<name>.v`` and ``<name>.json`` (the shape and the port list) into ``out_dir``
+    for the accelerator of ``shape`` built as ``variant``."""
     from amaranth.back import verilog
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    top = Accelerator(shape, **options)
+    top = Accelerator(shape, variant)
     text = verilog.convert(top, name=name, emit_src=False)
 
     atomic_write(out_dir / f"{name}.v", text.encode())

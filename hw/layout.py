@@ -43,6 +43,7 @@ from sw.golden import IntegerModel
 __all__ = [
     "Select",
     "AcceleratorShape",
+    "AcceleratorVariant",
     "config_writes",
     "layer_words",
     "pack_lanes",
@@ -72,6 +73,61 @@ class Select(enum.IntEnum):
 
 #: Distance between the selects of one target in neighbouring LIF layers.
 LAYER_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class AcceleratorVariant:
+    """How an accelerator is built for a device; the arithmetic is the same in every variant.
+
+    Parameters
+    ----------
+    weight_attrs : tuple of dict
+        Memory attributes of each LIF layer's weight memory (``{"ram_style": "huge"}``: iCE40
+        SPRAM); empty: none.
+    register_weights : bool
+        Register the LIF weight memories' outputs before the adders (block RAMs with a slow
+        output, as on the ECP5): a pipeline stage in every LIF layer's event phase.
+    leak_multiplier : bool
+        Compute the LIF leak on a multiplier (a DSP block per lane) instead of a barrel
+        shifter.
+    weight_columns : tuple of (int or None)
+        Per LIF layer: keep the weight words in column memories of this many bits, each one
+        block RAM deep; ``None`` (or empty): one memory.
+    readout_weight_columns : int or None
+        The same for the readout's weight memory.
+    """
+
+    weight_attrs: tuple = ()
+    register_weights: bool = False
+    leak_multiplier: bool = False
+    weight_columns: tuple = ()
+    readout_weight_columns: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
+        object.__setattr__(self, "weight_columns", tuple(self.weight_columns))
+
+    def for_layers(self, n_layers: int) -> AcceleratorVariant:
+        """This variant with an entry per LIF layer in ``weight_attrs`` and ``weight_columns``
+        (the empty ones filled with the defaults); a ValueError if one has another count."""
+        attrs = self.weight_attrs or ({},) * n_layers
+        columns = self.weight_columns or (None,) * n_layers
+        for name, per_layer in (("weight_attrs", attrs), ("weight_columns", columns)):
+            if len(per_layer) != n_layers:
+                raise ValueError(
+                    f"{name} needs one entry per LIF layer ({n_layers}), not {len(per_layer)}"
+                )
+        return dataclasses.replace(self, weight_attrs=attrs, weight_columns=columns)
+
+    def as_dict(self) -> dict:
+        """The variant as JSON (build reports, cache keys)."""
+        return {
+            "weight_attrs": [dict(a) for a in self.weight_attrs],
+            "register_weights": self.register_weights,
+            "leak_multiplier": self.leak_multiplier,
+            "weight_columns": list(self.weight_columns),
+            "readout_weight_columns": self.readout_weight_columns,
+        }
 
 
 MODE_CODES = {"normal": 0, "skeleton": 1, "noise": 2}

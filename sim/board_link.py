@@ -11,7 +11,7 @@ from pathlib import Path
 
 from boards.build.bitstream import GATEWARE_SOURCES
 from boards.protocol import FrameDecoder
-from hw.layout import AcceleratorShape, design_key
+from hw.layout import AcceleratorShape, AcceleratorVariant, design_key
 from sw.modelfile import atomic_write
 
 from .lock import build_lock
@@ -24,8 +24,8 @@ TOP = "board_top"
 
 class VerilatorBoardLink:
     """Bytes over the board's UART pins at ``divisor`` cycles a bit, in Verilator.
-    ``accelerator_options``: the accelerator variant the board builds
-    (``boards.variant.accelerator_options``)."""
+    ``variant``: the accelerator variant the board builds
+    (``boards.variant.accelerator_variant``)."""
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
@@ -37,11 +37,11 @@ class VerilatorBoardLink:
         divisor: int = 4,
         timeout: int = 100_000,
         build_dir="build/sim-board",
-        accelerator_options=None,
+        variant: AcceleratorVariant = AcceleratorVariant(),
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.accelerator_options = dict(accelerator_options or {})
-        key = design_key(shape, GATEWARE_SOURCES, divisor, timeout, self.accelerator_options)
+        self.variant = variant
+        key = design_key(shape, GATEWARE_SOURCES, divisor, timeout, variant.as_dict())
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0
         self.sim_seconds = 0.0
@@ -60,7 +60,7 @@ class VerilatorBoardLink:
                 self.shape,
                 divisor=self.divisor,
                 timeout=self.timeout,
-                accelerator_options=self.accelerator_options,
+                variant=self.variant,
             )
             atomic_write(source, verilog.convert(harness, name=TOP, emit_src=False).encode())
         t0 = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.accelerator import generate_verilog
-from hw.layout import PACKAGES_ROOT, AcceleratorShape, config_writes, design_key
+from hw.layout import PACKAGES_ROOT, AcceleratorShape, AcceleratorVariant, config_writes, design_key
 from hw.readout import result_layout
 from sw import golden
 from sw.evaluate import load_model_dataset
@@ -188,22 +188,21 @@ def run_cosim(
     tests=("inference", "read_back", "reset_mid_inference"),
     quiet=True,
     random_inputs=False,
-    accelerator_options=None,
+    variant: AcceleratorVariant = AcceleratorVariant(),
     fast=True,
 ) -> dict:
     """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
-    ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator` (the
-    variant a board builds, ``boards.variant.accelerator_options``); ``update_lanes``: the update
+    ``variant``: how the accelerator is built (a board's: ``boards.variant.accelerator_variant``);
+    ``update_lanes``: the update
     pass's lanes ``U`` (``None``: ``P``). ``fast``: the ``inference`` test runs in the Verilog
     harness (:mod:`sim.harness`) instead of cycle by cycle in Python (same checks)."""
-    options = dict(accelerator_options or {})
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     model = load_model(model_path)
     shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
-    key = design_key(shape, SIMULATION_SOURCES, options)
+    key = design_key(shape, SIMULATION_SOURCES, variant.as_dict())
     build = Path(build_dir).resolve() / f"{simulator}-{key}{'-waves' if waves else ''}"
     with build_lock(build):  # another run of this build waits (stimulus, results)
         work = build / "run"
@@ -224,7 +223,7 @@ def run_cosim(
         verilog = build / f"{TOP}.v"
         harness = build / f"{HARNESS}.v"
         if not verilog.is_file() or not harness.is_file():
-            generate_verilog(shape, build, TOP, **options)
+            generate_verilog(shape, build, TOP, variant)
             if simulator == "icarus":
                 verilog.write_text(icarus_time_zero_fix(verilog.read_text()))
             last = result_layout(shape.n_classes, shape.score_bits)["last"].offset

@@ -12,7 +12,7 @@ from sw.modelfile import atomic_write, load_model
 from sw.report import invoked_command, report_header, write_report
 
 from ..catalog import board_named
-from ..variant import accelerator_options, board_shape
+from ..variant import accelerator_variant, board_shape
 from . import DEFAULT_TIME_LIMIT_MIN
 from .bitstream import (
     BuildError,
@@ -72,7 +72,7 @@ def bench_board(
             lanes=p,
             update_lanes=shape.update_lanes,
             tests=("inference",),
-            accelerator_options=accelerator_options(board, shape),
+            variant=accelerator_variant(board, shape),
         )
         inf = sim["tests"]["inference"]
         fmax = [b["fmax_mhz"] for b in builds if "fmax_mhz" in b]  # achieved, met or not

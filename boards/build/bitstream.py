@@ -24,7 +24,7 @@ from sw.modelfile import atomic_write, load_model
 from ..catalog import BOARDS, board_named
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD, DESIGN_SOURCES
-from ..variant import accelerator_options, board_shape
+from ..variant import accelerator_variant, board_shape
 from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory
 
 __all__ = [
@@ -209,7 +209,7 @@ def toolchain_env():
 
 def synthesis_options(board: str, variant: dict) -> dict:
     """Keyword arguments of Amaranth's platform build for ``board`` and the accelerator
-    ``variant`` (:func:`accelerator_options`): Yosys script additions and synth flags."""
+    ``variant`` (:func:`boards.variant.accelerator_variant`): Yosys script additions and synth flags."""
     # Amaranth gives every register an initial value, and Yosys leaves a state register with
     # one as it is (binary, decoded in several logic levels). The state registers start at 0,
     # as every flip-flop does after configuration, and the clock domain's reset holds them
@@ -228,12 +228,12 @@ def synthesis_options(board: str, variant: dict) -> dict:
         # gate merges into the adder bit's LUT.
         script_after_read.append("setattr -set keep 1 w:acc_sum*")
     synth_opts = []
-    if any(variant["weight_attrs"]):
+    if any(variant.weight_attrs):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
         script_after_read.append("delete t:$meminit_v2")
     ice40 = board_named(board).family == "ice40"
-    if variant["leak_multiplier"] and ice40:
+    if variant.leak_multiplier and ice40:
         synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
     if ice40:
         # The 8 flip-flops of a logic block share one clock, enable and reset: an enable that
@@ -259,9 +259,9 @@ def synthesize(
     nextpnr would get. A quick check that the design synthesises, as the full build would."""
     toolchain_env()
     platform = _platform(board)
-    variant = accelerator_options(board, shape)
+    variant = accelerator_variant(board, shape)
     clock_hz = None if clock_mhz is None else clock_mhz * 1e6
-    top = BoardTop(shape, baud=baud, accelerator_options=variant, clock_hz=clock_hz)
+    top = BoardTop(shape, baud=baud, variant=variant, clock_hz=clock_hz)
     options = synthesis_options(board, variant)
     for attempt in ("abc9", "abc"):
         plan = _platform(board).prepare(top, name="top", **options)  # a platform prepares once
@@ -320,7 +320,7 @@ def _run_tools(top, out, board, seed, time_limit_min, options, shape) -> bool:
             **options,
         )
         plan.extract(out)
-        settings = {"baud": top.baud, "clock_hz": top.clock_hz, "variant": top.accelerator_options}
+        settings = {"baud": top.baud, "clock_hz": top.clock_hz, "variant": top.variant.as_dict()}
         key = synthesis_key(shape, board, {**settings, **options})
         synthesised = synthesis_done(out, key)
         (out / SYNTHESIS_KEY).unlink(missing_ok=True)  # until this synthesis is known whole
@@ -365,14 +365,14 @@ def build_board(
     name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{narrow}{clock}"
     out = Path(build_dir) / name
     report_json = out / "report.json"
-    variant = accelerator_options(board, shape)
+    variant = accelerator_variant(board, shape)
     memories = memory.memory_plan(shape, board, variant)
     check_memory_fits(memories, board, shape)
     options = synthesis_options(board, variant)
     top = BoardTop(
         shape,
         baud=baud,
-        accelerator_options=variant,
+        variant=variant,
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
     )
     pll = top.pll_setting(platform)
@@ -402,15 +402,9 @@ def build_board(
         "baud": baud,
         "synthesis_reused": synthesised,
         "lut_mapper": mapper,
-        "weights_in_spram": [bool(a) for a in variant["weight_attrs"]],
+        "weights_in_spram": [bool(a) for a in variant.weight_attrs],
         "accelerator_variant": {
-            k: variant[k]
-            for k in (
-                "register_weights",
-                "leak_multiplier",
-                "weight_columns",
-                "readout_weight_columns",
-            )
+            k: v for k, v in variant.as_dict().items() if k != "weight_attrs"
         },
         "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         "pll": None if pll is None else pll.params,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 from sw import numerics
 
 from ..catalog import DP16KD_GEOMETRIES, EBR_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
@@ -62,9 +62,11 @@ def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=Fals
     return MemoryUse(block, name, words, bits, "DP16KD", blocks)
 
 
-def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[MemoryUse]:
+def memory_plan(
+    shape: AcceleratorShape, board: str, variant: AcceleratorVariant
+) -> list[MemoryUse]:
     """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
-    (:func:`boards.variant.accelerator_options`), in design order."""
+    (:func:`boards.variant.accelerator_variant`), in design order."""
     board_named(board)  # a known board
     P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
     plan = []
@@ -81,14 +83,14 @@ def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[Memo
                 "weights",
                 shape.weight_words(l),
                 P * shape.weight_bits,
-                spram=bool(variant["weight_attrs"][l]),
-                columns=variant["weight_columns"][l],
+                spram=bool(variant.weight_attrs[l]),
+                columns=variant.weight_columns[l],
             )
         )
         plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
         accumulators = _map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l))
-        if shape.convs[l] and variant["register_weights"] and shape.groups(l) > 1:
+        if shape.convs[l] and variant.register_weights and shape.groups(l) > 1:
             # read through two ports (hw.lif: the forwarding event phase): two copies
             accumulators = MemoryUse(
                 block,
@@ -109,7 +111,7 @@ def memory_plan(shape: AcceleratorShape, board: str, variant: dict) -> list[Memo
             "weights",
             H,
             C * shape.weight_bits,
-            columns=variant.get("readout_weight_columns"),
+            columns=variant.readout_weight_columns,
         ),
         _map(board, "readout", "biases", C, shape.bias_bits),
         _map(board, "readout", "stable counts", H, max(1, (T - 1).bit_length())),

@@ -17,7 +17,7 @@ from amaranth.lib.fifo import AsyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hw.accelerator import Accelerator
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 from hw.ports import drain_fifo, feed_fifo
 
 from ..protocol import RX_FIFO_DEPTH
@@ -35,7 +35,7 @@ class BoardLogic(wiring.Component):
     """Command processor (in ``link``) and accelerator (in ``sync``): request bytes in on
     ``rx``, reply bytes out on ``tx``, both in ``link``.
 
-    ``accelerator_options``: keyword arguments of :class:`hw.accelerator.Accelerator`
+    ``variant``: how the accelerator is built (:class:`hw.layout.AcceleratorVariant`
     (``weight_attrs``, ``register_weights``, ``leak_multiplier``), or None. ``timeout``: in
     ``link`` cycles.
     """
@@ -44,17 +44,21 @@ class BoardLogic(wiring.Component):
     tx: Out(stream.Signature(8))
 
     def __init__(
-        self, shape: AcceleratorShape, *, timeout: int = 100_000, accelerator_options=None
+        self,
+        shape: AcceleratorShape,
+        *,
+        timeout: int = 100_000,
+        variant: AcceleratorVariant = AcceleratorVariant(),
     ):
         self.shape, self.timeout = shape, timeout
-        self.accelerator_options = dict(accelerator_options or {})
+        self.variant = variant
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         command = CommandProcessor(self.shape, timeout=self.timeout)
         m.submodules.command = command = DomainRenamer(LINK_DOMAIN)(command)
-        m.submodules.accelerator = accelerator = Accelerator(self.shape, **self.accelerator_options)
+        m.submodules.accelerator = accelerator = Accelerator(self.shape, self.variant)
         wiring.connect(m, wiring.flipped(self.rx), command.rx)
         wiring.connect(m, command.tx, wiring.flipped(self.tx))
 
@@ -105,11 +109,11 @@ class BoardCore(wiring.Component):
         *,
         divisor: int,
         timeout: int = 100_000,
-        accelerator_options=None,
+        variant: AcceleratorVariant = AcceleratorVariant(),
         register_rx: bool = False,
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.accelerator_options, self.register_rx = accelerator_options, register_rx
+        self.variant, self.register_rx = variant, register_rx
         super().__init__()
 
     def elaborate(self, platform):
@@ -118,7 +122,7 @@ class BoardCore(wiring.Component):
         m.submodules.rx = rx = link(UARTReceiver(divisor=self.divisor))
         m.submodules.tx = tx = link(UARTTransmitter(divisor=self.divisor))
         m.submodules.logic = logic = BoardLogic(
-            self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
+            self.shape, timeout=self.timeout, variant=self.variant
         )
         m.submodules.rx_fifo = rx_fifo = link(SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH))
         m.d.comb += [

@@ -12,7 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 
 from ..host.client import DeviceError, progress_bar
 from ..host.messages import SendWindow
@@ -30,7 +30,7 @@ SYNC_PERIOD_NS, LINK_PERIOD_NS = 10, 13
 class HostUARTHarness(wiring.Component):
     """Members: ``to_board`` In(stream of bytes), ``from_board`` Out(stream of bytes), both in
     ``link``; the line runs at ``divisor`` ``link`` cycles a bit. ``rx_overruns``,
-    ``rx_framing_errors``: the board UART's counts of dropped bytes. ``accelerator_options``: as for
+    ``rx_framing_errors``: the board UART's counts of dropped bytes. ``variant``: as for
     :class:`~boards.gateware.core.BoardCore`."""
 
     to_board: In(stream.Signature(8))
@@ -44,10 +44,10 @@ class HostUARTHarness(wiring.Component):
         *,
         divisor: int = 4,
         timeout: int = 100_000,
-        accelerator_options=None,
+        variant: AcceleratorVariant = AcceleratorVariant(),
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
-        self.accelerator_options = accelerator_options
+        self.variant = variant
         super().__init__()
 
     def elaborate(self, platform):
@@ -57,7 +57,7 @@ class HostUARTHarness(wiring.Component):
             self.shape,
             divisor=d,
             timeout=self.timeout,
-            accelerator_options=self.accelerator_options,
+            variant=self.variant,
         )
         m.submodules.host_tx = host_tx = DomainRenamer(LINK_DOMAIN)(UARTTransmitter(divisor=d))
         m.submodules.host_rx = host_rx = DomainRenamer(LINK_DOMAIN)(UARTReceiver(divisor=d))
@@ -90,17 +90,17 @@ class SimulatedLink:
         *,
         uart_divisor: int | None = 4,
         timeout=100_000,
-        accelerator_options=None,
+        variant: AcceleratorVariant = AcceleratorVariant(),
     ):
         self.shape, self.uart_divisor, self.timeout = shape, uart_divisor, timeout
-        self.accelerator_options = dict(accelerator_options or {})
+        self.variant = variant
         self.cycles = 0
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         m = Module()
         if self.uart_divisor is None:
             m.submodules.board = board = BoardLogic(
-                self.shape, timeout=self.timeout, accelerator_options=self.accelerator_options
+                self.shape, timeout=self.timeout, variant=self.variant
             )
             to_board, from_board = board.rx, board.tx
         else:  # the host's own UART on the board's pins
@@ -108,7 +108,7 @@ class SimulatedLink:
                 self.shape,
                 divisor=self.uart_divisor,
                 timeout=self.timeout,
-                accelerator_options=self.accelerator_options,
+                variant=self.variant,
             )
             to_board, from_board = board.to_board, board.from_board
         sim = Simulator(m)

@@ -3,7 +3,7 @@
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
 from amaranth.lib import io
 
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 
 from ..protocol import DEFAULT_BAUD
 from .core import LINK_DOMAIN, BoardCore
@@ -24,10 +24,10 @@ class BoardTop(Elaboratable):
         shape: AcceleratorShape,
         *,
         baud: int = DEFAULT_BAUD,
-        accelerator_options=None,
+        variant: AcceleratorVariant = AcceleratorVariant(),
         clock_hz: float | None = None,
     ):
-        self.shape, self.baud, self.accelerator_options = shape, baud, accelerator_options
+        self.shape, self.baud, self.variant = shape, baud, variant
         self.clock_hz = clock_hz
 
     def pll_setting(self, platform) -> PLLSetting | None:
@@ -52,7 +52,7 @@ class BoardTop(Elaboratable):
             self.shape,
             divisor=int(link_hz // self.baud),
             timeout=int(link_hz // 100),  # 10 ms
-            accelerator_options=self.accelerator_options,
+            variant=self.variant,
             register_rx=platform.family == "ecp5",
         )
         uart = platform.request("uart", 0, dir="-")

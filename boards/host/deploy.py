@@ -16,7 +16,7 @@ from sw.modelfile import load_model
 
 from ..catalog import board_named
 from ..protocol import DEFAULT_BAUD
-from ..variant import accelerator_options, board_shape
+from ..variant import accelerator_variant, board_shape
 from .client import BoardClient, DeviceError, SerialLink
 
 __all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
@@ -78,20 +78,20 @@ def deploy(
     ds = load_model_dataset(model, model_path, data_root)
     shape = board_shape(model, board, lanes, update_lanes)
     if sim:
-        options = accelerator_options(board, shape)
+        variant = accelerator_variant(board, shape)
         if sim_link not in SIM_LINKS:
             raise ValueError(f"sim_link must be one of {SIM_LINKS}, not {sim_link!r}")
         if sim_link == "verilator":
             from sim.board_link import VerilatorBoardLink
 
-            link = VerilatorBoardLink(shape, accelerator_options=options)
+            link = VerilatorBoardLink(shape, variant=variant)
         else:
             from ..gateware.simboard import SimulatedLink
 
             link = SimulatedLink(
                 shape,
                 uart_divisor=None if sim_link == "bridge" else 4,
-                accelerator_options=options,
+                variant=variant,
             )
     else:
         if port is None:

@@ -24,7 +24,7 @@ from boards.build.bitstream import (
     toolchain_error,
 )
 from boards.gateware.pll import ecp5_pll, ice40_pll
-from boards.variant import accelerator_options, block_ram_columns, spram_layers
+from boards.variant import accelerator_variant, block_ram_columns, spram_layers
 from hw.layout import AcceleratorShape
 from hw.ports import RegisteredRead, no_collision_memory
 from stablespike.main import main
@@ -111,7 +111,7 @@ def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
     cells = design["modules"]["top"]["cells"]
     types = {c["type"] for c in cells.values()}
     assert {"TRELLIS_FF", "LUT4"} <= types
-    columns = accelerator_options("ulx3s-85f", shape)["weight_columns"][0]
+    columns = accelerator_variant("ulx3s-85f", shape).weight_columns[0]
     weight_rams = layer0_weight_rams(design)
     assert len(weight_rams) == (-(-lanes * 8 // columns) if columns else 1)
     assert all(uses_output_register(r) for r in weight_rams)
@@ -165,9 +165,9 @@ def test_weights_deeper_than_one_spram_are_registered(lanes, registered):
     weights are registered; at P=8 (12,544 words, 4 SPRAMs side by side) and for the digits
     net (one SPRAM) they are not."""
     mnist = AcceleratorShape(sizes=(784, 128, 10), timesteps=4, lanes=lanes)
-    assert accelerator_options("icebreaker", mnist)["register_weights"] is registered
+    assert accelerator_variant("icebreaker", mnist).register_weights is registered
     digits = AcceleratorShape(sizes=(64, 128, 10), timesteps=2, lanes=lanes)
-    assert accelerator_options("icebreaker", digits)["register_weights"] is False
+    assert accelerator_variant("icebreaker", digits).register_weights is False
 
 
 def test_block_ram_columns_fit_one_dp16kd_deep():

@@ -6,7 +6,7 @@ import pytest
 
 from boards.build.bitstream import BuildError, build_board
 from boards.build.memory import memory_plan, memory_totals
-from boards.variant import accelerator_options, board_shape
+from boards.variant import accelerator_variant, board_shape
 from hw.layout import AcceleratorShape
 from sw.modelfile import save_model
 
@@ -17,7 +17,7 @@ RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
 
 def _totals(sizes, T, lanes, update_lanes, board):
     shape = AcceleratorShape(sizes=sizes, timesteps=T, lanes=lanes, update_lanes=update_lanes)
-    return memory_totals(memory_plan(shape, board, accelerator_options(board, shape)), board)
+    return memory_totals(memory_plan(shape, board, accelerator_variant(board, shape)), board)
 
 
 def test_estimate_matches_measured_builds():
@@ -38,7 +38,7 @@ def test_estimate_matches_measured_builds():
 def test_conv_weights_are_shared_in_the_plan():
     model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
     shape = board_shape(model, "ulx3s-85f", 16)
-    plan = memory_plan(shape, "ulx3s-85f", accelerator_options("ulx3s-85f", shape))
+    plan = memory_plan(shape, "ulx3s-85f", accelerator_variant("ulx3s-85f", shape))
     weights = {u.block: u for u in plan if u.name == "weights"}
     assert weights["layer0"].words == 2 * 3 * 3  # C_in k^2 Gc words of P weights
     assert weights["layer1"].words == 16 * 3 * 3 * 2

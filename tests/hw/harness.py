@@ -5,7 +5,7 @@ import random
 from amaranth.sim import Simulator
 
 from hw.accelerator import Accelerator
-from hw.layout import AcceleratorShape, config_writes
+from hw.layout import AcceleratorShape, AcceleratorVariant, config_writes
 
 
 def run_accelerator(
@@ -25,7 +25,7 @@ def run_accelerator(
     """Returns per sample: dict(scores, cls, cycles, spikes=[per layer: list of T sets],
     stable=set((t?) j), noise=set(j))."""
     shape = shape or AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
-    dut = Accelerator(shape, **options)
+    dut = Accelerator(shape, AcceleratorVariant(**options))
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     rng = random.Random(seed)

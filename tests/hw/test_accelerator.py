@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hw.accelerator import Accelerator, generate_verilog
-from hw.layout import AcceleratorShape, config_writes
+from hw.layout import AcceleratorShape, AcceleratorVariant, config_writes
 from sim.golden_check import sample_mismatches
 from sw import golden
 
@@ -164,6 +164,11 @@ def test_shape_validation_messages():
         AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=4, update_lanes=3)
     with pytest.raises(TypeError, match="shape must be an AcceleratorShape"):
         Accelerator((10, 7, 5))
+    one_layer = AcceleratorVariant(weight_columns=[None])
+    with pytest.raises(
+        ValueError, match=r"weight_columns needs one entry per LIF layer \(2\), not 1"
+    ):
+        Accelerator(AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2), one_layer)
     model = random_conv_model((2, 7, 6), ((6, 3, 2, 1),))
     with pytest.raises(ValueError, match=r"conv layer 0 has 6 output channels: .* not 4 \(try 3\)"):
         AcceleratorShape.from_model(model, lanes=4)

@@ -1,11 +1,12 @@
 """cocotb on Verilator and Icarus: generated RTL against the golden model, bit for bit."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from boards.variant import accelerator_options
+from boards.variant import accelerator_variant
 from hw.layout import AcceleratorShape
 from sim.runner import SimulationError, run_cosim
 from stablespike.main import main
@@ -65,15 +66,15 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
     """The variant each board builds (leak on DSP multipliers; registered weight memories and
     their read-back a cycle later) in every mode, read back, reset mid-inference. With 1-bit
     columns (32 of them, as MNIST's 64 at P=16) the weights are registered twice."""
-    options = accelerator_options(
+    variant = accelerator_variant(
         board.removesuffix("-1-bit-columns"),
         AcceleratorShape.from_model(load_model(digits_model), lanes=4),
     )
-    assert options["leak_multiplier"] != options["register_weights"]
+    assert variant.leak_multiplier != variant.register_weights
     # ECP5: the 2,048-word weight memory in 9-bit columns, one DP16KD deep each
-    assert options["weight_columns"] == ([9] if options["register_weights"] else [None])
+    assert variant.weight_columns == ((9,) if variant.register_weights else (None,))
     if board.endswith("-1-bit-columns"):
-        options["weight_columns"] = [1]
+        variant = dataclasses.replace(variant, weight_columns=[1])
     for mode in ("normal", "noise"):
         result = run_cosim(
             digits_model,
@@ -83,7 +84,7 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
             mode=mode,
             lanes=4,
             build_dir=tmp_path,
-            accelerator_options=options,
+            variant=variant,
         )
         assert {name: t["errors"] for name, t in result["tests"].items()} == {
             "inference": 0,
