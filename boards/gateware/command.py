@@ -16,10 +16,7 @@ A WRITE payload is ``select, addr (u16)``, then one or more words of the select,
 ``select, addr (u16), count (u16)``; its reply carries ``count`` words in the same format, read
 from the accelerator's memories and registers.
 
-Bytes arrive on ``rx`` (from :class:`boards.gateware.uart.UARTReceiver`) and replies leave on
-``tx``; :class:`boards.gateware.framing.FrameReceiver` finds the frames (SYNC, CRC, timeout) and
-:class:`boards.gateware.framing.ReplyFramer` frames the replies, so the processor here sees
-headers, payload bytes and verdicts.
+Bytes arrive on ``rx`` (from :class:`boards.gateware.uart.UARTReceiver`); replies leave on ``tx``.
 The payloads of WRITE and RUN are kept in the frame buffer (:func:`buffer_bytes`) until the CRC has
 been checked, so a bad frame changes nothing. A frame that stops arriving for ``timeout`` cycles
 is dropped with a TIMEOUT error reply.
@@ -39,6 +36,7 @@ from sw import numerics
 from ..protocol import (
     HASH_BYTES,
     MAX_PAYLOAD,
+    SYNC,
     Command,
     Status,
     buffer_bytes,
@@ -46,7 +44,7 @@ from ..protocol import (
     sample_words,
     select_depths,
 )
-from .framing import FrameReceiver, ReplyFramer
+from .crc import CRC16
 
 __all__ = ["CommandProcessor"]
 
@@ -90,17 +88,18 @@ class CommandProcessor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.receiver = receiver = FrameReceiver(timeout=self.timeout)
-        m.submodules.framer = framer = ReplyFramer()
-        wiring.connect(m, wiring.flipped(self.rx), receiver.rx)
-        wiring.connect(m, framer.tx, wiring.flipped(self.tx))
+        m.submodules.rx_crc = rx_crc = CRC16()
+        m.submodules.tx_crc = tx_crc = CRC16()
 
         command = Signal(8)
         length = Signal(16)
         count = Signal(16)  # payload bytes received
+        received_crc = Signal(16)
         select = Signal(8)
         addr = Signal(16)
         data = Signal(8 * self.data_bytes)
+        idle = Signal(range(self.timeout))  # cycles without a byte, up to ``timeout``
+        expired = Signal()
         # A model is runnable only once the host has committed it; any write withdraws that,
         # so a half-loaded (or half-replaced) model never computes.
         committed = Signal()
@@ -147,11 +146,11 @@ class CommandProcessor(wiring.Component):
         padding = Signal()  # WRITE: the word's bytes are in, zeros shift in after them
         read_count = Signal(16)  # of a READ (its own register: ``data`` is written elsewhere)
 
-        # Reply: its command and length go to the framer (``REPLY``), the payload bytes after.
+        # Reply: header (SYNC, cmd, len), payload bytes, CRC.
         reply_command = Signal(8)
         reply_status = Signal(8)
         reply_length = Signal(16)
-        reply_index = Signal(16)  # payload bytes sent
+        reply_index = Signal(16)
         identify = identify_payload(self.shape)
         # The design hash, last in the IDENTIFY reply, is held in a register that turns a byte
         # further per byte sent (back where it started after the reply), not in a table of
@@ -176,18 +175,38 @@ class CommandProcessor(wiring.Component):
             end.eq(addr + Mux(command == Command.READ, read_count, block_words)),
         ]
 
-        byte = receiver.payload.payload
-        took = receiver.payload.valid & receiver.payload.ready
+        byte = self.rx.payload
+        took = self.rx.valid & self.rx.ready
+        m.d.comb += rx_crc.data.eq(byte)
 
-        def push(byte):
-            """Offer ``byte`` to the reply framer; the caller moves on when it is taken
-            (``framer.payload.ready``)."""
-            m.d.comb += [framer.payload.valid.eq(1), framer.payload.payload.eq(byte)]
+        # Reply bytes leave through a register (``tx`` is driven from flip-flops): a state
+        # offers ``send_byte`` with ``send`` and moves on when ``tx_free`` (the register takes
+        # it). The CRC folds each byte a cycle after the register took it (``fold``), so the
+        # CRC states wait for the last fold.
+        send, send_byte, send_fold = Signal(), Signal(8), Signal()
+        tx_free = Signal()
+        fold = Signal()
+        m.d.comb += [
+            tx_free.eq(~self.tx.valid | self.tx.ready),
+            tx_crc.data.eq(self.tx.payload),
+            tx_crc.valid.eq(fold),
+        ]
+        m.d.sync += fold.eq(tx_free & send & send_fold)
+        with m.If(tx_free):
+            m.d.sync += [self.tx.valid.eq(send), self.tx.payload.eq(send_byte)]
+
+        with m.If(took):
+            m.d.sync += [idle.eq(0), expired.eq(0)]
+        with m.Elif(~expired):
+            m.d.sync += idle.eq(idle + 1)
+            with m.If(idle == self.timeout - 1):
+                m.d.sync += expired.eq(1)
 
         def start_reply(cmd, status=None, n=0):
             m.d.sync += [reply_command.eq(cmd), reply_length.eq(n), reply_index.eq(0)]
             if status is not None:
                 m.d.sync += reply_status.eq(status)
+            m.d.comb += tx_crc.clear.eq(1)
 
         well_formed = Signal()
         # Running flags of PAYLOAD (instead of comparing counters as bytes arrive): past the
@@ -218,27 +237,39 @@ class CommandProcessor(wiring.Component):
                 word_payload.eq(Cat(b_rd.data[: len(self.sample.payload.addr)], b_rd.data[15])),
             ]
 
-        def end_of_frame():
-            """A state inside a frame takes the receiver's end: a timeout is answered at once;
-            a checked CRC is kept for CHECK."""
-            m.d.comb += receiver.end.ready.eq(1)
-            with m.If(receiver.end.valid):
-                with m.If(receiver.end.payload.timeout):
-                    m.d.sync += command.eq(receiver.end.payload.command)
-                    m.next = "TIMEOUT"
-                with m.Else():
-                    m.d.sync += crc_bad.eq(~receiver.end.payload.crc_ok)
-                    m.next = "CHECK"
+        def expect_byte(fold_crc):
+            """A state inside a frame: take a byte (folding it into the CRC if asked), or drop
+            the frame when none has come for ``timeout`` cycles."""
+            m.d.comb += self.rx.ready.eq(1)
+            if fold_crc:
+                m.d.comb += rx_crc.valid.eq(took)
+            with m.If(~took & expired):
+                m.next = "TIMEOUT"
 
         with m.FSM():
-            # A frame: its header, then its payload bytes as they arrive, then its end.
-            with m.State("IDLE"):
-                m.d.comb += receiver.header.ready.eq(1)
-                end_of_frame()  # (a timeout before the header)
-                with m.If(receiver.header.valid):
+            with m.State("SYNC"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(took & (byte == SYNC)):
+                    m.d.comb += rx_crc.clear.eq(1)
+                    m.next = "CMD"
+
+            with m.State("CMD"):
+                expect_byte(fold_crc=True)
+                with m.If(took):
+                    m.d.sync += command.eq(byte)
+                    m.next = "LEN0"
+
+            with m.State("LEN0"):
+                expect_byte(fold_crc=True)
+                with m.If(took):
+                    m.d.sync += length[:8].eq(byte)
+                    m.next = "LEN1"
+
+            with m.State("LEN1"):
+                expect_byte(fold_crc=True)
+                with m.If(took):
                     m.d.sync += [
-                        command.eq(receiver.header.payload.command),
-                        length.eq(receiver.header.payload.length),
+                        length[8:].eq(byte),
                         count.eq(0),
                         word_count.eq(0),
                         word_byte.eq(0),
@@ -257,15 +288,14 @@ class CommandProcessor(wiring.Component):
                 m.d.sync += last_count.eq(length - 1)
                 with m.If(length > MAX_PAYLOAD):
                     start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Elif(length == 0):
-                    m.next = "END"
+                    m.next = "CRC0"
                 with m.Else():
                     m.next = "PAYLOAD"
 
             with m.State("PAYLOAD"):
-                m.d.comb += receiver.payload.ready.eq(1)
-                end_of_frame()  # (a timeout)
+                expect_byte(fold_crc=True)
                 with m.If(took):
                     m.d.sync += count.eq(count + 1)
                     with m.If(count == 2):
@@ -317,17 +347,26 @@ class CommandProcessor(wiring.Component):
                         with m.If(word_count == words - 1):
                             m.d.sync += words_full.eq(1)
                     with m.If(count == last_count):
-                        m.next = "END"
+                        m.next = "CRC0"
 
-            with m.State("END"):
-                end_of_frame()
+            with m.State("CRC0"):
+                expect_byte(fold_crc=False)
+                with m.If(took):
+                    m.d.sync += received_crc[8:].eq(byte)
+                    m.next = "CRC1"
+
+            with m.State("CRC1"):
+                expect_byte(fold_crc=False)
+                with m.If(took):
+                    m.d.sync += received_crc[:8].eq(byte)
+                    m.next = "CHECK"
 
             # The verdict in three registered steps, each a short path: CHECK registers every
             # test of the frame (from registered inputs: ``depth`` and ``end`` follow the
-            # header bytes; the CRC's came with the frame's end), JUDGE registers the status
-            # they give, DECIDE acts on it.
+            # header bytes), JUDGE registers the status they give, DECIDE acts on it.
             with m.State("CHECK"):
                 m.d.sync += [
+                    crc_bad.eq(received_crc != rx_crc.crc),
                     write_length_bad.eq(
                         (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
                     ),
@@ -375,10 +414,10 @@ class CommandProcessor(wiring.Component):
             with m.State("DECIDE"):
                 with m.If(reply_status != Status.OK):
                     start_reply(Command.ERROR, n=2)
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.IDENTIFY):
                     start_reply(Command.IDENTIFY, n=len(identify))
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Elif(command == Command.WRITE):
                     m.d.sync += [applied_bytes.eq(0), word_byte.eq(0), padding.eq(0)]
                     m.next = "WRITE_FETCH"
@@ -388,7 +427,7 @@ class CommandProcessor(wiring.Component):
                 with m.Elif(command == Command.COMMIT):
                     m.d.sync += committed.eq(1)
                     start_reply(Command.COMMIT)
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Else():  # RUN
                     m.d.sync += sent.eq(0)
                     m.next = "FEED"
@@ -436,7 +475,7 @@ class CommandProcessor(wiring.Component):
                 ]
                 with m.If(block_words == 1):
                     start_reply(Command.WRITE)
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Else():
                     m.next = "WRITE_FETCH"
 
@@ -446,7 +485,7 @@ class CommandProcessor(wiring.Component):
                 with m.If(word_byte == word_bytes):
                     start_reply(Command.READ, n=reply_length)
                     m.d.sync += count.eq(read_count)
-                    m.next = "REPLY"
+                    m.next = "REPLY_HEADER"
                 with m.Else():
                     m.d.sync += [
                         reply_length.eq(reply_length + read_count),
@@ -466,13 +505,17 @@ class CommandProcessor(wiring.Component):
                     m.next = "READ_SEND"
 
             with m.State("READ_SEND"):
-                push(data[:8])
-                with m.If(framer.payload.ready):  # the word shifts down a byte (no multiplexer)
+                m.d.comb += [
+                    send.eq(1),
+                    send_byte.eq(data[:8]),
+                    send_fold.eq(1),
+                ]
+                with m.If(tx_free):  # the word shifts down a byte (no byte multiplexer)
                     m.d.sync += [word_byte.eq(word_byte + 1), data.eq(Cat(data[8:], Const(0, 8)))]
                     with m.If(word_byte == last_byte):
                         m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
                         with m.If(count == 1):
-                            m.next = "IDLE"
+                            m.next = "REPLY_CRC0"
                         with m.Else():
                             m.next = "READ_REQUEST"
 
@@ -494,25 +537,28 @@ class CommandProcessor(wiring.Component):
                         m.d.sync += [sent.eq(sent + 1), staged.eq(sent != word_count)]
                     with m.Else():  # the last word has been taken
                         start_reply(Command.RESULT, n=n_result)
-                        m.next = "REPLY"
+                        m.next = "REPLY_HEADER"
 
-            # Reply: the framer takes the command and length (and sends the frame's header, and
-            # its CRC after the payload); then the payload, if any.
-            with m.State("REPLY"):
+            # Reply: SYNC, command, length (2), payload, CRC (2).
+            with m.State("REPLY_HEADER"):
+                header = Array([Const(SYNC, 8), reply_command, reply_length[:8], reply_length[8:]])
                 m.d.comb += [
-                    framer.header.valid.eq(1),
-                    framer.header.payload.command.eq(reply_command),
-                    framer.header.payload.length.eq(reply_length),
+                    send.eq(1),
+                    send_byte.eq(header[reply_index[:2]]),
+                    send_fold.eq(reply_index != 0),
                 ]
-                with m.If(framer.header.ready):
-                    with m.If(reply_length == 0):
-                        m.next = "IDLE"
-                    with m.Elif(reply_command == Command.RESULT):
-                        m.next = "RESULT_TAKE"
-                    with m.Elif(reply_command == Command.READ):
-                        m.next = "READ_REQUEST"
-                    with m.Else():
-                        m.next = "REPLY_PAYLOAD"
+                with m.If(tx_free):
+                    m.d.sync += reply_index.eq(reply_index + 1)
+                    with m.If(reply_index == 3):
+                        m.d.sync += reply_index.eq(0)
+                        with m.If(reply_length == 0):
+                            m.next = "REPLY_CRC0"
+                        with m.Elif(reply_command == Command.RESULT):
+                            m.next = "RESULT_TAKE"
+                        with m.Elif(reply_command == Command.READ):
+                            m.next = "READ_REQUEST"
+                        with m.Else():
+                            m.next = "REPLY_PAYLOAD"
 
             # 4 bytes per score, then class and cycles. A result word is taken into registers
             # first, so the accelerator's handshake does not wait on the transmitter's.
@@ -528,8 +574,12 @@ class CommandProcessor(wiring.Component):
                     m.next = "REPLY_RESULT"
 
             with m.State("REPLY_RESULT"):
-                push(result_score[:8])
-                with m.If(framer.payload.ready):
+                m.d.comb += [
+                    send.eq(1),
+                    send_byte.eq(result_score[:8]),
+                    send_fold.eq(1),
+                ]
+                with m.If(tx_free):
                     m.d.sync += [
                         result_byte.eq(result_byte + 1),
                         result_score.eq(result_score >> 8),
@@ -551,33 +601,42 @@ class CommandProcessor(wiring.Component):
                         result_cycles[24:],
                     ]
                 )
-                push(tail[result_byte])
-                with m.If(framer.payload.ready):
+                m.d.comb += [send.eq(1), send_byte.eq(tail[result_byte]), send_fold.eq(1)]
+                with m.If(tx_free):
                     m.d.sync += result_byte.eq(result_byte + 1)
                     with m.If(result_byte == 4):
                         m.d.sync += result_byte.eq(0)
-                        m.next = "IDLE"
+                        m.next = "REPLY_CRC0"
 
             with m.State("REPLY_PAYLOAD"):
-                payload_byte = Signal(8)
                 with m.If(reply_command == Command.ERROR):
-                    m.d.comb += payload_byte.eq(Mux(reply_index == 0, reply_status, command))
+                    m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
                 with m.Elif(reply_index < hash_at):
                     index_bits = (hash_at - 1).bit_length()
-                    m.d.comb += payload_byte.eq(identify_rom[reply_index[:index_bits]])
+                    m.d.comb += send_byte.eq(identify_rom[reply_index[:index_bits]])
                 with m.Else():
-                    m.d.comb += payload_byte.eq(hash_bytes[:8])
-                    with m.If(framer.payload.ready):
+                    m.d.comb += send_byte.eq(hash_bytes[:8])
+                    with m.If(tx_free):
                         m.d.sync += hash_bytes.eq(hash_bytes.rotate_right(8))
-                push(payload_byte)
-                with m.If(framer.payload.ready):
+                m.d.comb += [send.eq(1), send_fold.eq(1)]
+                with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)
                     with m.If(reply_index + 1 == reply_length):
-                        m.next = "IDLE"
+                        m.next = "REPLY_CRC0"
+
+            with m.State("REPLY_CRC0"):
+                m.d.comb += [send.eq(~fold), send_byte.eq(tx_crc.crc[8:])]
+                with m.If(tx_free & ~fold):
+                    m.next = "REPLY_CRC1"
+
+            with m.State("REPLY_CRC1"):
+                m.d.comb += [send.eq(1), send_byte.eq(tx_crc.crc[:8])]
+                with m.If(tx_free):
+                    m.next = "SYNC"
 
             with m.State("TIMEOUT"):
                 start_reply(Command.ERROR, Status.TIMEOUT, 2)
-                m.next = "REPLY"
+                m.next = "REPLY_HEADER"
 
         m.d.comb += [
             self.cfg.payload.select.eq(select),
