@@ -4,11 +4,10 @@ at the lowest Fmax of the seeds; written to ``docs/results/boards-<board>-<model
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
-from sw.modelfile import atomic_write, load_model
+from sw.modelfile import load_model
 from sw.report import invoked_command, report_header, write_report
 
 from ..catalog import board_named

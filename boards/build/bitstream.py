@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from hw.layout import AcceleratorShape, design_digest
+from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
@@ -39,8 +39,8 @@ __all__ = [
     "link_clock",
 ]
 
-#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.build.ecp5_outreg`), run by the
-#: Python that runs the build (``STABLESPIKE_PYTHON``, set by :func:`toolchain_env`).
+#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.build.ecp5_outreg`), run
+#: by the Python that runs the build (``STABLESPIKE_PYTHON``, set by :func:`toolchain_env`).
 ECP5_OUTREG_STEP = r"""
     {{invoke_tool("stablespike-python")}} -m boards.build.ecp5_outreg {{name}}.json
 """
@@ -48,7 +48,8 @@ ECP5_OUTREG_STEP = r"""
 
 def with_output_registers(platform_class):
     """A subclass of the ECP5 ``platform_class`` whose build folds the flip-flops after block
-    RAM reads into the block RAMs' output registers (:mod:`boards.build.ecp5_outreg`) before nextpnr."""
+    RAM reads into the block RAMs' output registers (:mod:`boards.build.ecp5_outreg`) before
+    nextpnr."""
 
     class OutputRegisterPlatform(platform_class):
         @property
@@ -107,8 +108,6 @@ class BuildError(RuntimeError):
     def __init__(self, message: str, summary: dict | None = None):
         super().__init__(message)
         self.summary = summary
-
-
 
 
 #: nextpnr's utilisation line for the logic cells (iCE40, ECP5): name, used, available.
@@ -207,9 +206,10 @@ def toolchain_env():
     os.environ.setdefault("STABLESPIKE_PYTHON", sys.executable)
 
 
-def synthesis_options(board: str, variant: dict) -> dict:
+def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
     """Keyword arguments of Amaranth's platform build for ``board`` and the accelerator
-    ``variant`` (:func:`boards.variant.accelerator_variant`): Yosys script additions and synth flags."""
+    ``variant`` (:func:`boards.variant.accelerator_variant`): Yosys script additions and synth
+    flags."""
     # Amaranth gives every register an initial value, and Yosys leaves a state register with
     # one as it is (binary, decoded in several logic levels). The state registers start at 0,
     # as every flip-flop does after configuration, and the clock domain's reset holds them
@@ -403,9 +403,7 @@ def build_board(
         "synthesis_reused": synthesised,
         "lut_mapper": mapper,
         "weights_in_spram": [bool(a) for a in variant.weight_attrs],
-        "accelerator_variant": {
-            k: v for k, v in variant.as_dict().items() if k != "weight_attrs"
-        },
+        "accelerator_variant": {k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
         "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         "pll": None if pll is None else pll.params,
         "seconds": seconds,

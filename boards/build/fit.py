@@ -68,7 +68,9 @@ def main(argv: list[str]) -> None:
     """``BOARD NETLIST -- TOOL ARGS...``: check, then run ``TOOL ARGS...`` in this process."""
     board, netlist, separator, tool, *args = argv
     if separator != "--":
-        raise SystemExit(f"usage: python -m boards.build.fit BOARD NETLIST -- TOOL ARGS..., not {argv}")
+        raise SystemExit(
+            f"usage: python -m boards.build.fit BOARD NETLIST -- TOOL ARGS..., not {argv}"
+        )
     problem = check(board, Path(netlist))
     if problem:
         Path(FIT_LOG).write_text(f"ERROR: {problem}\n")
