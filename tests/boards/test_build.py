@@ -25,7 +25,7 @@ from boards.build.bitstream import (
 )
 from boards.gateware.pll import ecp5_pll, ice40_pll
 from boards.variant import accelerator_variant, block_ram_columns, spram_layers
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
 from stablespike.main import main
 from sw.modelfile import save_model
@@ -339,7 +339,7 @@ def test_a_registered_read_is_a_bare_memory_read_on_the_ice40(tmp_path, spram):
     top = RegisteredReadOnly(spram)
     ports = [top.addr, top.we, top.wdata, top.rdata]
     (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=ports))
-    variant = {"weight_attrs": [{"ram_style": "huge"} if spram else {}], "leak_multiplier": False}
+    variant = AcceleratorVariant(weight_attrs=[{"ram_style": "huge"} if spram else {}])
     options = synthesis_options("icebreaker", variant)
     script = [
         "read_rtlil top.il",

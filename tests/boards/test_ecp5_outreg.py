@@ -11,6 +11,7 @@ from amaranth.hdl import Elaboratable, Module, Signal
 
 from boards.build.bitstream import synthesis_options, toolchain_env
 from boards.build.ecp5_outreg import fold_output_registers, main
+from hw.layout import AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
 
 
@@ -52,7 +53,7 @@ def synthesise(tmp_path, case: str) -> dict:
     """Yosys' ECP5 netlist of :class:`ReadThenRegister`, with the board build's options."""
     top = ReadThenRegister(case)
     (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=top.ports()))
-    options = synthesis_options("ulx3s-85f", {"weight_attrs": [{}], "leak_multiplier": False})
+    options = synthesis_options("ulx3s-85f", AcceleratorVariant(weight_attrs=[{}]))
     script = [
         "read_rtlil top.il",
         options["script_after_read"],
