@@ -67,11 +67,11 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
 
 
 def accelerator_variant(board: str, shape: AcceleratorShape) -> AcceleratorVariant:
-    """The accelerator variant ``board`` builds (keyword arguments of
-    :class:`hw.accelerator.Accelerator`): iCE40 weights in SPRAM, registered weight memories on
-    ECP5 (in block-RAM-deep columns) and on the iCE40 when a layer's weights take more than one
-    SPRAM deep (a multiplexer follows the SPRAM outputs), the leak on DSP multipliers where
-    there are enough of them. The arithmetic is the same in every variant."""
+    """The accelerator variant ``board`` builds for ``shape``: iCE40 weights in SPRAM,
+    registered weight memories on ECP5 (in block-RAM-deep columns) and on the iCE40 when a
+    layer's weights take more than one SPRAM deep (a multiplexer follows the SPRAM outputs),
+    the leak on DSP multipliers where there are enough of them. The arithmetic is the same in
+    every variant."""
     spec = board_named(board)
     in_spram = spram_layers(shape, spec.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))

@@ -35,9 +35,8 @@ class BoardLogic(wiring.Component):
     """Command processor (in ``link``) and accelerator (in ``sync``): request bytes in on
     ``rx``, reply bytes out on ``tx``, both in ``link``.
 
-    ``variant``: how the accelerator is built (:class:`hw.layout.AcceleratorVariant`
-    (``weight_attrs``, ``register_weights``, ``leak_multiplier``), or None. ``timeout``: in
-    ``link`` cycles.
+    ``variant``: how the accelerator is built (:class:`hw.layout.AcceleratorVariant`).
+    ``timeout``: in ``link`` cycles.
     """
 
     rx: In(stream.Signature(8))
