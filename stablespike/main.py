@@ -34,8 +34,7 @@ def build_parser():
 def stop_on_sigterm():
     """Let a SIGTERM end the command as a Ctrl-C does, by an exception (``SystemExit(143)``),
     so that a build stops the tools it started (``boards.build.bitstream.run_build_script``)
-    instead of
-    leaving nextpnr running."""
+    instead of leaving nextpnr running."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
