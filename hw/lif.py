@@ -650,8 +650,13 @@ class LIFLayer(wiring.Component):
                 else:
                     m.d.sync += total[u].eq(leaked[u] + drive_sum[u])
 
-        def reset_value(value):
-            return 0 if self.reset == "hard" else value - self.threshold
+        # Every lane's spike test (and subtract reset) reads a copy of the threshold of its own,
+        # a cycle late: the threshold changes only while the accelerator is idle (a
+        # configuration write), and its register lies with the configuration bank.
+        thresholds = lane_copies(m, self.threshold, U, "threshold")
+
+        def reset_value(value, u):
+            return 0 if self.reset == "hard" else value - thresholds[u]
 
         with m.If(sat_stage):
             m.d.sync += [test_stage.eq(1), test_at.eq(sat_at)]
@@ -667,8 +672,8 @@ class LIFLayer(wiring.Component):
             m.d.sync += write_stage.eq(1)
             for u in range(U):
                 m.d.sync += [
-                    tested[u].eq((v[u] >= self.threshold) & (test_at.valid[u] if padded else 1)),
-                    v_reset[u].eq(Mux(last_timestep, 0, reset_value(v[u]))),
+                    tested[u].eq((v[u] >= thresholds[u]) & (test_at.valid[u] if padded else 1)),
+                    v_reset[u].eq(Mux(last_timestep, 0, reset_value(v[u], u))),
                     v_kept[u].eq(Mux(last_timestep, 0, v[u])),
                 ]
         # ``written_sub == S - 1`` as a register: it enables the accumulators' write (a clear),
