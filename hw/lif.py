@@ -391,6 +391,11 @@ class LIFLayer(wiring.Component):
         update_group = Signal(range(G + 1))
         update_sub = Signal(range(max(S, 2)))
         update_row = Signal(range(max(R, 2)))
+        # ``update_row < R`` and ``update_row == R - 1`` as registers: the issue's enable
+        # fans out to every row counter, and a compare's carry chain before it was the 34x34
+        # conv net's critical path on the ULX3S.
+        rows_left = Signal()
+        last_row = Signal(init=R == 1)
         written_group = Signal(range(max(G, 2)))
         written_sub = Signal(range(max(S, 2)))
         written_row = Signal(range(max(R, 2)))
@@ -749,6 +754,7 @@ class LIFLayer(wiring.Component):
                 with m.If(self.i.valid & self.i.ready):
                     with m.If(self.i.payload.eot):
                         m.d.sync += [update_group.eq(0), update_sub.eq(0), update_row.eq(0)]
+                        m.d.sync += [rows_left.eq(1), last_row.eq(R == 1)]
                         m.d.sync += [written_group.eq(0), written_sub.eq(0), written_row.eq(0)]
                         if conv:
                             m.d.sync += bias_row.eq(0)
@@ -770,8 +776,11 @@ class LIFLayer(wiring.Component):
                 # group is G - 1, read last).
                 if self.weight_stages or conv:
                     drained = ~Cat(*event_stages, *([sums_written] if forward else [])).any()
-                with m.If((update_group < G) & room & drained):
+                with m.If(rows_left & room & drained):
                     m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
+                    m.d.sync += last_row.eq(update_row == R - 2 if R > 1 else 1)
+                    with m.If(last_row):
+                        m.d.sync += rows_left.eq(0)
                     if conv:
                         last_bias_row = bias_row == self.bias_rows - 1
                         m.d.sync += bias_row.eq(Mux(last_bias_row, 0, bias_row + 1))
@@ -796,7 +805,7 @@ class LIFLayer(wiring.Component):
         # The pass is over: in the cycle before, in UPDATE, every row had been issued and none
         # was in flight (so none is now). A register, a cycle late: the OR over the stages
         # would otherwise lie before the state register.
-        m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & (update_group == G) & ~any_in_flight)
+        m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & ~rows_left & ~any_in_flight)
         # read for ``update_stage``: at the select stage, or at the issue with ``slow_rows``
         row_read = select_row if narrow and not slow_rows else update_row
         bias_read = row_read
