@@ -26,7 +26,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fanout import lane_copies
+from hw.membrane import MembraneUpdate
 from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout
 from sw import numerics
@@ -38,7 +38,6 @@ __all__ = [
     "MemoryReadSignature",
     "LIFLayer",
     "weight_register_stages",
-    "saturate",
 ]
 
 #: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
@@ -98,12 +97,6 @@ def weight_register_stages(
     return max(stages, 2) if register_weights and forwarding else stages
 
 
-def saturate(value, bits: int):
-    """``value`` clamped to the ``bits``-bit signed range (contract: never wrap)."""
-    lo, hi = numerics.signed_range(bits)
-    return Mux(value > hi, hi, Mux(value < lo, lo, value))
-
-
 class LIFLayer(wiring.Component):
     """An integer LIF layer: ``n_in`` inputs, ``n_out`` neurons, ``lanes`` in parallel.
 
@@ -132,12 +125,8 @@ class LIFLayer(wiring.Component):
         cycle later, then written), and the update pass waits for it, up to 2 cycles a
         timestep; the update pass's check for room in the spike FIFO is registered too.
     leak_multiplier : bool
-        Compute the leak with a multiplier (a DSP block) instead of a barrel shifter:
-        ``v - (v >> k) == (v * f + S - 1) >> (V - 1)`` with ``S = 2**(V-1)`` and
-        ``f = S - (S >> k)`` (exact for every ``v`` and ``1 <= k < V``: the left side is
-        ``ceil(v * (1 - 2**-k))``). Stage 1 registers the product (the DSP's output register),
-        stage 2 adds its high part, the drive and a carry for a nonzero low part in one carry
-        chain. One multiplier per lane.
+        Compute the leak with a multiplier (a DSP block per update lane) instead of a barrel
+        shifter (:class:`hw.membrane.MembraneUpdate`).
     weight_columns : int or None
         Keep the weight words in column memories of this many bits each (the last one may be
         narrower) instead of one memory: a column as deep as the memory and as wide as one
@@ -399,7 +388,7 @@ class LIFLayer(wiring.Component):
         written_group = Signal(range(max(G, 2)))
         written_sub = Signal(range(max(S, 2)))
         written_row = Signal(range(max(R, 2)))
-        update_stage, sum_stage, sat_stage, write_stage = Signal(), Signal(), Signal(), Signal()
+        update_stage = Signal()  # the row's data are read: it enters ``membrane`` (below)
         update_at = Signal(row_layout)
         # With U < P a row's accumulators are picked from its group's word and registered in a
         # stage of their own (``select_stage``), which reads the row's membranes and biases.
@@ -417,37 +406,40 @@ class LIFLayer(wiring.Component):
         select_sub = Signal.like(update_sub)
         select_row = Signal.like(update_row)
         issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
-        sum_at = Signal(row_layout)
-        sat_at = Signal(row_layout)
         push = Signal()  # a group's spike mask on its way into `spikes`
         push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         pushed_mask = Signal(P)
         pushed_group = Signal(range(max(G, 2)))
-        # With ``register_weights`` (and no multiplier) the leak takes two stages: the shift,
-        # then the subtraction (``leak_stage``).
-        split_leak = self.register_weights and not self.leak_multiplier
-        leak_stage = Signal()
-        leak_at = Signal(row_layout)
-        # The spike test gets a stage of its own (``test_stage``, between the saturation and
-        # the write-back).
-        test_stage = Signal()
-        test_at = Signal(row_layout)
-        # Every place a row can be between its issue and the spike FIFO.
-        flight = [update_stage, sum_stage, sat_stage, test_stage, write_stage, push]
-        if split_leak:
-            flight.append(leak_stage)
+        # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
+        # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
+        # subtraction.
+        m.submodules.membrane = membrane = MembraneUpdate(
+            lanes=U,
+            membrane_bits=self.membrane_bits,
+            bias_bits=self.bias_bits,
+            acc_bits=self.acc_bits,
+            update_bits=self.update_bits,
+            reset=self.reset,
+            padded=padded,
+            split_leak=self.register_weights and not self.leak_multiplier,
+            leak_multiplier=self.leak_multiplier,
+        )
+        write_stage = membrane.o.valid
+        # Every place a row can be between its issue and the spike FIFO: these, and the
+        # ``membrane.stages`` of the update.
+        flight = [update_stage, push]
         if narrow:
             flight.append(select_stage)
         if slow_rows:
             flight.append(near_stage)
-        any_in_flight = Cat(*flight).any()
+        any_in_flight = Cat(*flight, membrane.in_flight).any()
         quiet = Signal()  # the update pass is over (below)
         entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
         # has an entry more than SPIKE_FIFO_DEPTH for every stage a group may be in, and one
         # for the margin. It also admits the end-of-timestep entry, once nothing is in flight.
-        depth = SPIKE_FIFO_DEPTH + len(flight) + 1
+        depth = SPIKE_FIFO_DEPTH + len(flight) + membrane.stages + 1
         m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
         pushed = data.View(entry, spikes.w_data)
         room = Signal()
@@ -556,43 +548,11 @@ class LIFLayer(wiring.Component):
                 m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
         m.d.sync += event_stage.eq(0)
 
-        # The update pass in five stages, so that no cycle holds more than one carry chain:
-        # 1 (data read; with U < P after ``select_stage``): leaked = v_old - (v_old >> k) (or
-        #    its product, below) and drive = b + acc (the row's U of the group's P accumulators);
-        # 2: total = leaked + drive;   3: v = sat(total);
-        # 4 (``test_stage``): the spike test and the reset value, registered;
-        # 5: write-back (the group's accumulators are cleared with its last row); the group's
-        #    spikes go into `spikes` a cycle later.
-        # With ``split_leak`` stage 1 registers v_old and v_old >> k and ``leak_stage``
-        # subtracts them (the drive waits a stage in ``drive_late``).
-        V = self.membrane_bits
-        if self.leak_multiplier:
-            scale = 1 << (V - 1)
-            # S - (S >> k): 0 .. S - 1, positive; registered (k only changes while idle).
-            factor = Signal(signed(V))
-            m.d.sync += factor.eq(scale - (Const(scale, V) >> self.leak_shift))
-            product = [Signal(signed(2 * V), name=f"product{u}", reset_less=True) for u in range(U)]
-        else:
-            leaked = [Signal(signed(V + 1), name=f"leaked{u}") for u in range(U)]
-        drive_bits = max(self.bias_bits, self.acc_bits) + 1
-        drive = [Signal(signed(drive_bits), name=f"drive{u}") for u in range(U)]
-        drive_sum = drive  # the drive the sum stage adds
-        if split_leak:
-            kept = [Signal(signed(V), name=f"kept{u}") for u in range(U)]
-            shifted = [Signal(signed(V), name=f"shifted{u}") for u in range(U)]
-            drive_sum = [Signal(signed(drive_bits), name=f"drive_late{u}") for u in range(U)]
-        total = [Signal(signed(self.update_bits), name=f"total{u}") for u in range(U)]
-        v = [Signal(signed(self.membrane_bits), name=f"v{u}") for u in range(U)]
-        stages = (
-            select_stage,
-            near_stage,
-            update_stage,
-            leak_stage,
-            sum_stage,
-            sat_stage,
-            test_stage,
-            write_stage,
-        )
+        # The update pass: a row's data are read (with U < P after ``select_stage``: the row's U
+        # of the group's P accumulators), pass ``membrane`` and are written back (the group's
+        # accumulators are cleared with its last row); the group's spikes go into `spikes` a
+        # cycle later.
+        stages = (select_stage, near_stage, update_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
         row_acc = [s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
         if narrow:
@@ -622,65 +582,20 @@ class LIFLayer(wiring.Component):
                 with m.If(near_stage):
                     m.d.sync += [update_stage.eq(1), update_at.eq(near_at)]
         m.d.sync += [push.eq(0), push_eot.eq(0)]
-        if not self.leak_multiplier:  # every lane's shifter reads a copy of its own
-            leak_shifts = lane_copies(m, self.leak_shift, U, "leak_shift")
-        with m.If(update_stage):
-            if split_leak:
-                m.d.sync += [leak_stage.eq(1), leak_at.eq(update_at)]
-            else:
-                m.d.sync += [sum_stage.eq(1), sum_at.eq(update_at)]
-            for u in range(U):
-                v_old = v_data[u]  # zero at a sample's first timestep (see the write-back)
-                m.d.sync += drive[u].eq(b_data[u] + row_acc[u])
-                if split_leak:
-                    m.d.sync += [kept[u].eq(v_old), shifted[u].eq(v_old >> leak_shifts[u])]
-                elif not self.leak_multiplier:
-                    m.d.sync += leaked[u].eq(v_old - (v_old >> leak_shifts[u]))
-        if self.leak_multiplier:
-            # Every cycle, not only in the update stage, and without a reset: so the register
-            # merges into the DSP's output register (an enable or a synchronous reset would
-            # keep it in logic cells).
-            m.d.sync += [product[u].eq(v_data[u] * factor) for u in range(U)]
-        if split_leak:
-            with m.If(leak_stage):
-                m.d.sync += [sum_stage.eq(1), sum_at.eq(leak_at)]
-                for u in range(U):
-                    m.d.sync += [leaked[u].eq(kept[u] - shifted[u]), drive_sum[u].eq(drive[u])]
-        with m.If(sum_stage):
-            m.d.sync += [sat_stage.eq(1), sat_at.eq(sum_at)]
-            for u in range(U):
-                if self.leak_multiplier:  # ceil(product / S): high part + (low part != 0)
-                    high, low = product[u][V - 1 :].as_signed(), product[u][: V - 1]
-                    m.d.sync += total[u].eq(high + drive[u] + low.any())
-                else:
-                    m.d.sync += total[u].eq(leaked[u] + drive_sum[u])
-
-        # Every lane's spike test (and subtract reset) reads a copy of the threshold of its own,
-        # a cycle late: the threshold changes only while the accelerator is idle (a
-        # configuration write), and its register lies with the configuration bank.
-        thresholds = lane_copies(m, self.threshold, U, "threshold")
-
-        def reset_value(value, u):
-            return 0 if self.reset == "hard" else value - thresholds[u]
-
-        with m.If(sat_stage):
-            m.d.sync += [test_stage.eq(1), test_at.eq(sat_at)]
-            m.d.sync += [v[u].eq(saturate(total[u], self.membrane_bits)) for u in range(U)]
-        # The spike test and the two values the write-back chooses from, registered: both zero
-        # at a sample's last timestep (``last_timestep`` holds through the pass). So the write
-        # data is one gate of registers, with no state decode before it (it fans out to every
-        # membrane bit); 0 outside the write stage, as the CLEAR state writes.
-        tested = Signal(U)
-        v_reset = [Signal(signed(V), name=f"v_reset{u}") for u in range(U)]
-        v_kept = [Signal(signed(V), name=f"v_kept{u}") for u in range(U)]
-        with m.If(test_stage):
-            m.d.sync += write_stage.eq(1)
-            for u in range(U):
-                m.d.sync += [
-                    tested[u].eq((v[u] >= thresholds[u]) & (test_at.valid[u] if padded else 1)),
-                    v_reset[u].eq(Mux(last_timestep, 0, reset_value(v[u], u))),
-                    v_kept[u].eq(Mux(last_timestep, 0, v[u])),
-                ]
+        # ``v_old`` is zero at a sample's first timestep (see ``last_timestep``); the row's
+        # place is ``update_stage``, a register.
+        m.d.comb += [
+            membrane.i.valid.eq(update_stage),
+            membrane.i.payload.v_old.eq(v_data),
+            membrane.i.payload.bias.eq(b_data),
+            membrane.i.payload.acc.eq(Cat(row_acc)),
+            membrane.threshold.eq(self.threshold),
+            membrane.leak_shift.eq(self.leak_shift),
+            membrane.last_timestep.eq(last_timestep),
+        ]
+        if padded:
+            m.d.comb += membrane.i.payload.valid.eq(update_at.valid)
+        tested = membrane.o.payload.spikes
         # ``written_sub == S - 1`` as a register: it enables the accumulators' write (a clear),
         # which fans out to every block RAM of a wide word.
         at_last_sub = Signal(init=S == 1)
@@ -697,7 +612,7 @@ class LIFLayer(wiring.Component):
         with m.If(write_stage):
             m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(written_row)]
             m.d.sync += written_row.eq(written_row + 1)
-            m.d.comb += [v_wr.data[u].eq(Mux(tested[u], v_reset[u], v_kept[u])) for u in range(U)]
+            m.d.comb += v_wr.data.eq(membrane.o.payload.v_new)
             with m.If(at_last_sub):
                 m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group)]  # data 0 (above)
                 m.d.sync += [
