@@ -33,7 +33,8 @@ from .encoder import RateEncoder
 from .layout import AcceleratorShape, AcceleratorVariant, Select
 from .lif import LIFLayer, event_layout, weight_register_stages
 from .ports import drain_fifo, feed_fifo
-from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature, result_layout
+from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature
+from .scores import result_layout
 
 __all__ = ["Accelerator", "generate_verilog"]
 

@@ -21,13 +21,12 @@ from amaranth.lib.wiring import In, Out
 from hw.ports import RegisteredRead, no_collision_memory
 from sw import numerics
 
-from .arith import times_constant
 from .lfsr import BernoulliDraw, LaneSeeds
 from .lif import MemoryReadSignature, MemoryWriteSignature, event_layout
+from .scores import ScoreBank, result_layout
 
 __all__ = [
     "WEIGHT_READ_EXTRA",
-    "result_layout",
     "TraceSignature",
     "Readout",
     "MODE_NORMAL",
@@ -39,19 +38,6 @@ MODE_NORMAL, MODE_SKELETON, MODE_NOISE = 0, 1, 2
 #: Cycles the readout's weight read-back answers after a synchronous port would: the address
 #: register it goes through and the register the word comes from.
 WEIGHT_READ_EXTRA = 2
-
-
-def result_layout(n_classes: int, score_bits: int) -> data.StructLayout:
-    """One result word: the score of class ``index``; ``cls`` and ``cycles`` valid when ``last``."""
-    return data.StructLayout(
-        {
-            "index": unsigned(max(1, (n_classes - 1).bit_length())),
-            "score": signed(score_bits),
-            "cls": unsigned(max(1, (n_classes - 1).bit_length())),
-            "last": 1,
-            "cycles": unsigned(32),
-        }
-    )
 
 
 class TraceSignature(wiring.Signature):
@@ -159,10 +145,7 @@ class Readout(wiring.Component):
                 column_wr.addr.eq(w_wr.addr),
                 column_wr.data.eq(w_wr.data[lo:hi]),
             ]
-        m.submodules.biases = biases = no_collision_memory(shape=signed(self.bias_bits), depth=C)
         m.submodules.counts = counts = no_collision_memory(shape=unsigned(count_bits), depth=H)
-        b_wr = biases.write_port()
-        b_rd = RegisteredRead(m, biases)
         c_wr = counts.write_port()
         c_rd = RegisteredRead(m, counts)
         # Stable counts are written a cycle after they are decided, from registers.
@@ -177,10 +160,6 @@ class Readout(wiring.Component):
         def write_count(addr, value):
             m.d.sync += [count_we.eq(1), count_waddr.eq(addr), count_wdata.eq(value)]
 
-        bus = self.bias_write
-        m.d.comb += [b_wr.en.eq(bus.en), b_wr.addr.eq(bus.addr), b_wr.data.eq(bus.data)]
-
-        scores = Array(Signal(signed(self.score_bits), name=f"score{c}") for c in range(C))
         timestep = Signal(range(max(T, 2)))
         # (Decoding the mode into flip-flops makes Yosys 0.70's ABC9 fail an assertion on the
         # ECP5 build, so these stay comparisons.)
@@ -189,22 +168,31 @@ class Readout(wiring.Component):
 
         noise_stage = Signal()  # stage 2 of the noise pass (below)
 
-        # One adder per class: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike.
-        # The weight memory's output is registered first (a block RAM's output and the
-        # multiplexer before the adders do not fit in one cycle with the carry chain), then
-        # the addend (``(T-1) * w`` is itself a sum of shifted copies), and the addition lands
-        # two cycles after ``add``.
+        # The scores: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike. The weight
+        # memory's output is registered first (a block RAM's output and the multiplexer before
+        # the adders do not fit in one cycle with the carry chain), the register the read-back
+        # comes from too.
+        m.submodules.scores = scores = ScoreBank(
+            n_classes=C,
+            timesteps=T,
+            weight_bits=self.weight_bits,
+            bias_bits=self.bias_bits,
+            score_bits=self.score_bits,
+        )
         add = Signal()
-        weighted, from_noise, do_add = Signal(), Signal(), Signal()
+        weighted, from_noise = Signal(), Signal()
         weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
         m.d.sync += [weighted.eq(add), from_noise.eq(noise_stage), weight.eq(w_data)]
-        m.d.sync += do_add.eq(weighted)
-        for c in range(C):
-            noise_addend = times_constant(weight[c], maps)
-            addend = Signal(signed(max(len(noise_addend), self.weight_bits) + 1), reset_less=True)
-            m.d.sync += addend.eq(Mux(from_noise, noise_addend, weight[c]))
-            with m.If(do_add):
-                m.d.sync += scores[c].eq(scores[c] + addend)
+        m.d.comb += [
+            scores.i.valid.eq(weighted),
+            scores.i.payload.weights.eq(weight),
+            scores.i.payload.noise.eq(from_noise),
+            scores.normal.eq(normal),
+            scores.cycles.eq(self.cycles),
+        ]
+        wiring.connect(m, wiring.flipped(self.bias_write), scores.bias_write)
+        wiring.connect(m, wiring.flipped(self.bias_read), scores.bias_read)
+        wiring.connect(m, scores.o, wiring.flipped(self.o))
 
         # Temporal AND from step stamps: ``stamps[j]`` holds the (global, wrapping) step at
         # which ``j`` last fired, and a spike of ``j`` at step ``g`` is stable when the stamp
@@ -371,31 +359,7 @@ class Readout(wiring.Component):
                 m.d.comb += add.eq(1)
 
         neuron = Signal(range(H + 1))
-        out_class = Signal(range(max(C, 2)))
-        best_class = Signal.like(out_class)
-        best_score = Signal(signed(self.score_bits))
-        out_score = Signal(signed(self.score_bits))  # registered in SUM, sent in EMIT
-        picked_score = Signal(signed(self.score_bits))  # registered in PICK
-        picked_bias = Signal(signed(self.score_bits))
-        # This class is the first largest so far: registered every cycle (no enable from the
-        # state machine), right from COMPARE on, as ``out_score`` and ``best_score`` hold
-        # until the word is taken in EMIT.
-        leads = Signal()
-        # ``out_score > best_score`` as the sign of a difference a bit wider (a carry chain)
-        m.d.sync += leads.eq((out_class == 0) | (best_score - out_score)[-1])
-        bias_scaled = Mux(normal, times_constant(b_rd.data, T), times_constant(b_rd.data, maps))
-        # The bias read is synchronous: present the class of the next cycle's result word.
-        next_class = Mux(out_class == C - 1, 0, out_class + 1)
-        m.d.comb += [
-            b_rd.addr.eq(Mux(self.o.valid & self.o.ready, next_class, out_class)),
-            self.o.payload.index.eq(out_class),
-            self.o.payload.score.eq(out_score),
-            self.o.payload.last.eq(out_class == C - 1),
-            self.o.payload.cycles.eq(self.cycles),
-            self.o.payload.cls.eq(Mux(leads, out_class, best_class)),
-            w_addr.eq(Mux(weigh, weigh_addr, check_addr)),
-            c_rd.addr.eq(event_addr),
-        ]
+        m.d.comb += [w_addr.eq(Mux(weigh, weigh_addr, check_addr)), c_rd.addr.eq(event_addr)]
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
@@ -444,35 +408,14 @@ class Readout(wiring.Component):
 
             with m.State("SETTLE"):  # until the last addition has landed in the scores
                 with m.If(
-                    drained & ~noise_fetch & ~noise_hold & ~noise_stage & ~weighted & ~do_add
+                    drained & ~noise_fetch & ~noise_hold & ~noise_stage & ~weighted & ~scores.adding
                 ):
-                    m.next = "PICK"
+                    m.d.comb += scores.start.eq(1)
+                    m.next = "RESULTS"
 
-            with m.State("PICK"):  # the class's score and its scaled bias, registered
-                m.d.sync += [picked_score.eq(scores[out_class]), picked_bias.eq(bias_scaled)]
-                m.next = "SUM"
-
-            with m.State("SUM"):  # one register between the addition and the compare
-                m.d.sync += out_score.eq(picked_score + picked_bias)
-                m.next = "COMPARE"
-
-            with m.State("COMPARE"):  # and one between the compare and the result word
-                m.next = "EMIT"
-
-            with m.State("EMIT"):
-                m.d.comb += self.o.valid.eq(1)
-                with m.If(self.o.ready):
-                    m.d.sync += [
-                        out_class.eq(out_class + 1),
-                        best_class.eq(self.o.payload.cls),
-                        best_score.eq(Mux(leads, out_score, best_score)),
-                    ]
-                    with m.If(out_class == C - 1):
-                        m.d.sync += out_class.eq(0)
-                        m.d.sync += [s.eq(0) for s in scores]
-                        m.next = "EVENTS"
-                    with m.Else():
-                        m.next = "PICK"
+            with m.State("RESULTS"):
+                with m.If(scores.done):
+                    m.next = "EVENTS"
 
         # Read-back (only while idle) takes the weight and bias read ports. The weight address
         # goes through the check stage's address register (idle: no stage uses it), so the
@@ -481,11 +424,14 @@ class Readout(wiring.Component):
         # at 113 MHz); the word comes two cycles later than a plain port's (``WEIGHT_READ_EXTRA``).
         with m.If(self.weight_read.en):
             m.d.sync += check_addr.eq(self.weight_read.addr)
-        with m.If(self.bias_read.en):
-            m.d.comb += b_rd.addr.eq(self.bias_read.addr)
         # The weight read-back comes from the register, a cycle later.
-        m.d.comb += [self.weight_read.data.eq(weight), self.bias_read.data.eq(b_rd.data)]
+        m.d.comb += self.weight_read.data.eq(weight)
         m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS") | eot_pending | in_events | weighted | do_add | (timestep != 0)
+            ~fsm.ongoing("EVENTS")
+            | eot_pending
+            | in_events
+            | weighted
+            | scores.adding
+            | (timestep != 0)
         )
         return m

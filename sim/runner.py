@@ -20,7 +20,7 @@ import numpy as np
 
 from hw.accelerator import generate_verilog
 from hw.layout import PACKAGES_ROOT, AcceleratorShape, AcceleratorVariant, config_writes, design_key
-from hw.readout import result_layout
+from hw.scores import result_layout
 from sw import golden
 from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model

@@ -32,7 +32,7 @@ from cocotb.triggers import ReadOnly, RisingEdge, SimTimeoutError, with_timeout
 
 from hw.config import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
-from hw.readout import result_layout
+from hw.scores import result_layout
 
 from .golden_check import sample_mismatches
 from .harness import sample_tokens

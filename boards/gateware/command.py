@@ -30,7 +30,7 @@ from hw.config import cfg_layout, read_layout
 from hw.layout import AcceleratorShape
 from hw.lif import event_layout
 from hw.ports import RegisteredRead, no_collision_memory
-from hw.readout import result_layout
+from hw.scores import result_layout
 from sw import numerics
 
 from ..protocol import (
