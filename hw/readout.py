@@ -14,15 +14,14 @@ timestep a pass over the hidden neurons draws ``eps_j`` from lane ``j`` of the n
 with the first largest score. See docs/numerics.md.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.ports import RegisteredRead, no_collision_memory
-from sw import numerics
 
-from .lfsr import BernoulliDraw, LaneSeeds
 from .lif import MemoryReadSignature, MemoryWriteSignature, event_layout
+from .noise_pass import NoisePass
 from .scores import ScoreBank, result_layout
 
 __all__ = [
@@ -164,9 +163,19 @@ class Readout(wiring.Component):
         # (Decoding the mode into flip-flops makes Yosys 0.70's ABC9 fail an assertion on the
         # ECP5 build, so these stay comparisons.)
         normal, noise_mode = self.mode == MODE_NORMAL, self.mode == MODE_NOISE
-        maps = T - 1
 
-        noise_stage = Signal()  # stage 2 of the noise pass (below)
+        # The noise pass (after the last timestep, in mode noise).
+        m.submodules.noise = noise = NoisePass(
+            n_hidden=H,
+            timesteps=T,
+            lfsr_width=self.lfsr_width,
+            register_reads=self.register_reads,
+        )
+        m.d.comb += [
+            noise.seed.eq(self.noise_seed),
+            noise.shift.eq(self.noise_shift),
+            noise.fixed.eq(self.noise_fixed),
+        ]
 
         # The scores: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike. The weight
         # memory's output is registered first (a block RAM's output and the multiplexer before
@@ -182,7 +191,7 @@ class Readout(wiring.Component):
         add = Signal()
         weighted, from_noise = Signal(), Signal()
         weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
-        m.d.sync += [weighted.eq(add), from_noise.eq(noise_stage), weight.eq(w_data)]
+        m.d.sync += [weighted.eq(add), from_noise.eq(noise.o.valid), weight.eq(w_data)]
         m.d.comb += [
             scores.i.valid.eq(weighted),
             scores.i.payload.weights.eq(weight),
@@ -305,61 +314,19 @@ class Readout(wiring.Component):
         drained = Signal()
         m.d.sync += drained.eq(~(accept_event | accept_eot | Cat(*stages).any()))
 
-        # The noise pass, one hidden neuron a cycle in three stages: NOISE reads the stable
-        # count and takes the lane's seed; stage 1 (``noise_fetch``) registers the probability,
-        # clears the count and reads the weights; stage 2 (``noise_stage``) draws and adds.
-        m.submodules.seeds = seeds = LaneSeeds(width=self.lfsr_width)
-        m.submodules.draw = draw = BernoulliDraw(width=self.lfsr_width)
-        noise_fetch = Signal()
-        fetch_addr = Signal(range(max(H, 2)))
-        fetch_seed = Signal(self.lfsr_width)
-        noise_addr = Signal(range(max(H, 2)))
-        noise_lane_seed = Signal(self.lfsr_width)
-        noise_probability = Signal(numerics.PROB_BITS + 1)
-        # p for each stable count, from the contract (a constant table: T entries), shifted by
-        # ``noise_shift`` into registers (the shift only changes while idle).
-        prob_table = Array(Signal(numerics.PROB_BITS + 1, name=f"probability{c}") for c in range(T))
-        for c in range(T):
-            p_c = Const(int(numerics.stable_probability(c, max(maps, 1))), numerics.PROB_BITS + 1)
-            m.d.sync += prob_table[c].eq(p_c >> self.noise_shift)
-        m.d.comb += [
-            seeds.base.eq(self.noise_seed),
-            draw.state.eq(noise_lane_seed),
-            draw.probability.eq(noise_probability),
-        ]
-        # With ``register_reads`` the count is registered once more (``noise_hold``).
-        noise_hold = Signal()
-        hold_addr_n, hold_seed = Signal.like(fetch_addr), Signal.like(fetch_seed)
-        m.d.sync += [noise_fetch.eq(0), noise_stage.eq(0), noise_hold.eq(0)]  # unless set below
-        with m.If(noise_fetch):
-            write_count(fetch_addr, 0)
-        # The stage that registers the probability and reads the weights.
-        if self.register_reads:
-            with m.If(noise_fetch):
-                m.d.sync += [noise_hold.eq(1), hold_addr_n.eq(fetch_addr), hold_seed.eq(fetch_seed)]
-            weigh, weigh_addr, weigh_seed = noise_hold, hold_addr_n, hold_seed
-        else:
-            weigh, weigh_addr, weigh_seed = noise_fetch, fetch_addr, fetch_seed
-        with m.If(weigh):
-            m.d.sync += [
-                noise_stage.eq(1),
-                noise_addr.eq(weigh_addr),
-                noise_lane_seed.eq(weigh_seed),
-                noise_probability.eq(
-                    Mux(
-                        self.noise_fixed,
-                        1 << (numerics.PROB_BITS - 1),
-                        prob_table[count_data],
-                    )
-                ),
-            ]
-        with m.If(noise_stage):
-            m.d.comb += [self.noise.valid.eq(draw.fire), self.noise.addr.eq(noise_addr)]
-            with m.If(draw.fire):
-                m.d.comb += add.eq(1)
+        # The noise pass reads the stable counts (over the events' reads), clears them and reads
+        # the weights of its draws (over the events' reads too: they never overlap).
+        m.d.comb += noise.count_read.data.eq(count_data)
+        with m.If(noise.count_clear.valid):
+            write_count(noise.count_clear.payload, 0)
+        with m.If(noise.o.valid):
+            m.d.comb += [self.noise.valid.eq(1), self.noise.addr.eq(noise.o.payload), add.eq(1)]
 
         neuron = Signal(range(H + 1))
-        m.d.comb += [w_addr.eq(Mux(weigh, weigh_addr, check_addr)), c_rd.addr.eq(event_addr)]
+        m.d.comb += [
+            w_addr.eq(Mux(noise.weight_read.valid, noise.weight_read.payload, check_addr)),
+            c_rd.addr.eq(Mux(noise.count_read.en, noise.count_read.addr, event_addr)),
+        ]
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
@@ -390,26 +357,17 @@ class Readout(wiring.Component):
                             m.next = "SETTLE"
 
             with m.State("NOISE_START"):  # once the last token's scrub is done with the ports
-                m.d.comb += seeds.restart.eq(1)
+                m.d.comb += noise.restart.eq(1)
                 with m.If(drained):
+                    m.d.comb += noise.start.eq(1)
                     m.next = "NOISE"
 
-            with m.State("NOISE"):
-                m.d.comb += [c_rd.addr.eq(neuron), seeds.advance.eq(1)]
-                m.d.sync += [
-                    noise_fetch.eq(1),
-                    fetch_addr.eq(neuron),
-                    fetch_seed.eq(seeds.seed),
-                    neuron.eq(neuron + 1),
-                ]
-                with m.If(neuron == H - 1):
-                    m.d.sync += neuron.eq(0)
+            with m.State("NOISE"):  # the noise pass sweeps the neurons
+                with m.If(noise.last):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # until the last addition has landed in the scores
-                with m.If(
-                    drained & ~noise_fetch & ~noise_hold & ~noise_stage & ~weighted & ~scores.adding
-                ):
+                with m.If(drained & ~noise.busy & ~weighted & ~scores.adding):
                     m.d.comb += scores.start.eq(1)
                     m.next = "RESULTS"
 
