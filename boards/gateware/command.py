@@ -45,6 +45,8 @@ from ..protocol import (
     select_depths,
 )
 from .crc import CRC16
+from .reply import ReplySender, ResultBytes
+from .watchdog import ByteTimeout
 
 __all__ = ["CommandProcessor"]
 
@@ -89,7 +91,11 @@ class CommandProcessor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx_crc = rx_crc = CRC16()
-        m.submodules.tx_crc = tx_crc = CRC16()
+        m.submodules.sender = sender = ReplySender()
+        m.submodules.results = results = ResultBytes(self.shape.n_classes, self.shape.score_bits)
+        m.submodules.watchdog = watchdog = ByteTimeout(self.timeout)
+        wiring.connect(m, sender.tx, wiring.flipped(self.tx))
+        wiring.connect(m, wiring.flipped(self.result), results.result)
 
         command = Signal(8)
         length = Signal(16)
@@ -98,8 +104,6 @@ class CommandProcessor(wiring.Component):
         select = Signal(8)
         addr = Signal(16)
         data = Signal(8 * self.data_bytes)
-        idle = Signal(range(self.timeout))  # cycles without a byte, up to ``timeout``
-        expired = Signal()
         # A model is runnable only once the host has committed it; any write withdraws that,
         # so a half-loaded (or half-replaced) model never computes.
         committed = Signal()
@@ -121,11 +125,6 @@ class CommandProcessor(wiring.Component):
         last_is_eot = Signal()
         sent = Signal(range(words + 1))
         staged = Signal()  # RUN: the buffer's read port holds a word not yet offered
-        result_byte = Signal(3)  # byte of the current 4-byte score
-        result_score = Signal(32)  # the score of the result word being sent, sign-extended
-        result_last = Signal()
-        result_cls = Signal(8)
-        result_cycles = Signal(32)
         n_result = 4 * self.shape.n_classes + 5
 
         # WRITE and READ: bytes per word of the select, the byte within the word, the words
@@ -179,34 +178,17 @@ class CommandProcessor(wiring.Component):
         took = self.rx.valid & self.rx.ready
         m.d.comb += rx_crc.data.eq(byte)
 
-        # Reply bytes leave through a register (``tx`` is driven from flip-flops): a state
-        # offers ``send_byte`` with ``send`` and moves on when ``tx_free`` (the register takes
-        # it). The CRC folds each byte a cycle after the register took it (``fold``), so the
-        # CRC states wait for the last fold.
-        send, send_byte, send_fold = Signal(), Signal(8), Signal()
-        tx_free = Signal()
-        fold = Signal()
-        m.d.comb += [
-            tx_free.eq(~self.tx.valid | self.tx.ready),
-            tx_crc.data.eq(self.tx.payload),
-            tx_crc.valid.eq(fold),
-        ]
-        m.d.sync += fold.eq(tx_free & send & send_fold)
-        with m.If(tx_free):
-            m.d.sync += [self.tx.valid.eq(send), self.tx.payload.eq(send_byte)]
-
-        with m.If(took):
-            m.d.sync += [idle.eq(0), expired.eq(0)]
-        with m.Elif(~expired):
-            m.d.sync += idle.eq(idle + 1)
-            with m.If(idle == self.timeout - 1):
-                m.d.sync += expired.eq(1)
+        # Reply bytes: a state offers ``send_byte`` with ``send`` and moves on when ``tx_free``
+        # (the sender's register takes it); the CRC states wait for the last byte's fold.
+        send, send_byte, send_fold = sender.i.valid, sender.i.payload.byte, sender.i.payload.fold
+        tx_free = sender.i.ready
+        m.d.comb += watchdog.took.eq(took)
 
         def start_reply(cmd, status=None, n=0):
             m.d.sync += [reply_command.eq(cmd), reply_length.eq(n), reply_index.eq(0)]
             if status is not None:
                 m.d.sync += reply_status.eq(status)
-            m.d.comb += tx_crc.clear.eq(1)
+            m.d.comb += sender.clear.eq(1)
 
         well_formed = Signal()
         # Running flags of PAYLOAD (instead of comparing counters as bytes arrive): past the
@@ -243,7 +225,7 @@ class CommandProcessor(wiring.Component):
             m.d.comb += self.rx.ready.eq(1)
             if fold_crc:
                 m.d.comb += rx_crc.valid.eq(took)
-            with m.If(~took & expired):
+            with m.If(~took & watchdog.expired):
                 m.next = "TIMEOUT"
 
         with m.FSM():
@@ -554,59 +536,21 @@ class CommandProcessor(wiring.Component):
                         with m.If(reply_length == 0):
                             m.next = "REPLY_CRC0"
                         with m.Elif(reply_command == Command.RESULT):
-                            m.next = "RESULT_TAKE"
+                            m.next = "REPLY_RESULT"
                         with m.Elif(reply_command == Command.READ):
                             m.next = "READ_REQUEST"
                         with m.Else():
                             m.next = "REPLY_PAYLOAD"
 
-            # 4 bytes per score, then class and cycles. A result word is taken into registers
-            # first, so the accelerator's handshake does not wait on the transmitter's.
-            with m.State("RESULT_TAKE"):
-                m.d.comb += self.result.ready.eq(1)
-                with m.If(self.result.valid):
-                    m.d.sync += [
-                        result_score.eq(self.result.payload.score.as_signed()),
-                        result_last.eq(self.result.payload.last),
-                        result_cls.eq(self.result.payload.cls),
-                        result_cycles.eq(self.result.payload.cycles),
-                    ]
-                    m.next = "REPLY_RESULT"
-
-            with m.State("REPLY_RESULT"):
+            with m.State("REPLY_RESULT"):  # the result words' bytes (``ResultBytes``)
                 m.d.comb += [
-                    send.eq(1),
-                    send_byte.eq(result_score[:8]),
+                    send.eq(results.o.valid),
+                    send_byte.eq(results.o.payload),
                     send_fold.eq(1),
+                    results.o.ready.eq(tx_free),
                 ]
-                with m.If(tx_free):
-                    m.d.sync += [
-                        result_byte.eq(result_byte + 1),
-                        result_score.eq(result_score >> 8),
-                    ]
-                    with m.If(result_byte == 3):
-                        m.d.sync += result_byte.eq(0)
-                        with m.If(result_last):
-                            m.next = "REPLY_TAIL"
-                        with m.Else():
-                            m.next = "RESULT_TAKE"
-
-            with m.State("REPLY_TAIL"):
-                tail = Array(
-                    [
-                        result_cls,
-                        result_cycles[:8],
-                        result_cycles[8:16],
-                        result_cycles[16:24],
-                        result_cycles[24:],
-                    ]
-                )
-                m.d.comb += [send.eq(1), send_byte.eq(tail[result_byte]), send_fold.eq(1)]
-                with m.If(tx_free):
-                    m.d.sync += result_byte.eq(result_byte + 1)
-                    with m.If(result_byte == 4):
-                        m.d.sync += result_byte.eq(0)
-                        m.next = "REPLY_CRC0"
+                with m.If(results.done):
+                    m.next = "REPLY_CRC0"
 
             with m.State("REPLY_PAYLOAD"):
                 with m.If(reply_command == Command.ERROR):
@@ -625,12 +569,12 @@ class CommandProcessor(wiring.Component):
                         m.next = "REPLY_CRC0"
 
             with m.State("REPLY_CRC0"):
-                m.d.comb += [send.eq(~fold), send_byte.eq(tx_crc.crc[8:])]
-                with m.If(tx_free & ~fold):
+                m.d.comb += [send.eq(~sender.folding), send_byte.eq(sender.crc[8:])]
+                with m.If(tx_free & ~sender.folding):
                     m.next = "REPLY_CRC1"
 
             with m.State("REPLY_CRC1"):
-                m.d.comb += [send.eq(1), send_byte.eq(tx_crc.crc[:8])]
+                m.d.comb += [send.eq(1), send_byte.eq(sender.crc[:8])]
                 with m.If(tx_free):
                     m.next = "SYNC"
 
