@@ -28,7 +28,7 @@ def load_model_dataset(model: golden.IntegerModel, path, data_root=None) -> Data
     it inputs of its shape and encoding and labels of its classes."""
     name = dataset_name(model, path)
     dataset = load_dataset(name, model.timesteps, data_root)
-    model_encoding = "rate" if model.encoder["kind"] == "rate-lfsr" else "spikes"
+    model_encoding = "rate" if model.encoder.kind == "rate-lfsr" else "spikes"
     found = (dataset.n_inputs, dataset.encoding, dataset.n_classes)
     expected = (model.n_inputs, model_encoding, model.n_classes)
     if found != expected:

@@ -99,14 +99,9 @@ def freeze_net(
     quant_acc = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
     if dataset.encoding == "rate":
-        encoder = {
-            "kind": "rate-lfsr",
-            "seed": config.encoder_seed,
-            "lfsr_width": 16,
-            "prob_bits": numerics.PROB_BITS,
-        }
+        encoder = golden.InputEncoder.rate(config.encoder_seed)
     else:
-        encoder = {"kind": "spikes"}
+        encoder = golden.InputEncoder("spikes")
     noise_kind = config.noise_kind if config.noise_kind in golden.NOISE_KINDS else "amplitude"
     if noise_kind != config.noise_kind:
         warnings.warn(
@@ -114,12 +109,9 @@ def freeze_net(
             f"gets 'amplitude' (docs/numerics.md, amplitude-aware noise)",
             stacklevel=2,
         )
-    noise = {
-        "kind": noise_kind,
-        "seed": noise_seed,
-        "lfsr_width": numerics.NOISE_LFSR_WIDTH,
-        "prob_shift": config.noise_prob_shift,
-    }
+    noise = golden.NoiseSource(
+        noise_kind, noise_seed, numerics.NOISE_LFSR_WIDTH, config.noise_prob_shift
+    )
     meta = {
         **meta,
         "float_accuracy": float_acc,
@@ -176,9 +168,7 @@ def quantized_equals_golden(net, model, dataset, timesteps, encoder_seed, limit=
         out = net(torch.from_numpy(spikes).float(), record=True)
         ref = golden.run(
             model,
-            spikes
-            if model.encoder["kind"] == "spikes"
-            else dataset.test_x[seen : seen + len(spikes)],
+            spikes if model.encoder.kind == "spikes" else dataset.test_x[seen : seen + len(spikes)],
             trace=True,
         )
         seen += len(spikes)

@@ -20,7 +20,8 @@ Scores are ``sum_i c_i * w_ji + m * b_j`` (exact integers); the class is the fir
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -84,13 +85,49 @@ class Readout:
     bias: np.ndarray
 
 
+@dataclass(frozen=True)
+class InputEncoder:
+    """How a sample reaches layer 0: ``spikes`` (binary inputs [T, n_in] per sample), or
+    ``rate-lfsr`` (intensities in ``[0, 2**prob_bits]``, encoded on chip: input ``i`` by LFSR
+    lane ``i`` of ``lfsr_width`` bits, lanes seeded from ``seed``; docs/numerics.md)."""
+
+    kind: str = "spikes"
+    seed: int | None = None
+    lfsr_width: int | None = None
+    prob_bits: int | None = None
+
+    @classmethod
+    def rate(cls, seed: int, lfsr_width: int = 16) -> InputEncoder:
+        """A ``rate-lfsr`` encoder of the contract's probability width."""
+        return cls("rate-lfsr", seed, lfsr_width, numerics.PROB_BITS)
+
+    def as_dict(self) -> dict:
+        """The model file's ``encoder`` object (the fields the kind has)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class NoiseSource:
+    """The readout's spike noise (mode ``noise``): ``kind`` (:data:`NOISE_KINDS`), the base
+    ``seed`` of its LFSR lanes of ``lfsr_width`` bits, and ``prob_shift``, the amplitude
+    probability's right shift (docs/numerics.md)."""
+
+    kind: str
+    seed: int
+    lfsr_width: int
+    prob_shift: int = 0
+
+    def as_dict(self) -> dict:
+        """The model file's ``noise`` object."""
+        return asdict(self)
+
+
 @dataclass
 class IntegerModel:
     """A frozen network: everything the golden model and the accelerator need.
 
-    ``encoder`` is ``{"kind": "rate-lfsr", "seed", "lfsr_width", "prob_bits"}`` (multi-bit
-    inputs in ``[0, 2**prob_bits]`` encoded on chip) or ``{"kind": "spikes"}`` (binary inputs
-    [T, n_in] per sample). ``noise`` is ``{"kind", "seed", "lfsr_width", "prob_shift"}``.
+    ``encoder`` and ``noise`` may be given as the model file's objects (dicts); they are kept
+    as :class:`InputEncoder` and :class:`NoiseSource`.
     """
 
     timesteps: int
@@ -99,10 +136,16 @@ class IntegerModel:
     bias_bits: int
     layers: list[LIFLayer]
     readout: Readout
-    encoder: dict
-    noise: dict
+    encoder: InputEncoder
+    noise: NoiseSource
     input_shape: tuple[int, ...]
     meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.encoder, Mapping):
+            self.encoder = InputEncoder(**self.encoder)
+        if isinstance(self.noise, Mapping):
+            self.noise = NoiseSource(**self.noise)
 
     @property
     def n_inputs(self) -> int:
@@ -148,7 +191,7 @@ class GoldenResult:
 def encode_inputs(model: IntegerModel, inputs: np.ndarray) -> np.ndarray:
     """Binary spikes [N, T, n_in] of a batch of inputs, as the accelerator's encoder makes them."""
     inputs = np.asarray(inputs)
-    if model.encoder["kind"] == "rate-lfsr":
+    if model.encoder.kind == "rate-lfsr":
         if inputs.ndim != 2 or inputs.shape[1] != model.n_inputs:
             raise ValueError(
                 f"rate-coded inputs must be [samples, {model.n_inputs}], not shape {inputs.shape}"
@@ -156,9 +199,9 @@ def encode_inputs(model: IntegerModel, inputs: np.ndarray) -> np.ndarray:
         return numerics.rate_encode(
             inputs,
             model.timesteps,
-            model.encoder["seed"],
-            model.encoder["lfsr_width"],
-            model.encoder["prob_bits"],
+            model.encoder.seed,
+            model.encoder.lfsr_width,
+            model.encoder.prob_bits,
         )
     expected = (model.timesteps, model.n_inputs)
     if inputs.ndim != 3 or inputs.shape[1:] != expected:
@@ -177,10 +220,10 @@ def noise_draws(model: IntegerModel, stable_count: np.ndarray, seed: int | None 
     return numerics.noise_draws(
         stable_count,
         model.timesteps - 1,
-        kind=noise["kind"],
-        prob_shift=noise["prob_shift"],
-        seed=noise["seed"] if seed is None else seed,
-        width=noise["lfsr_width"],
+        kind=noise.kind,
+        prob_shift=noise.prob_shift,
+        seed=noise.seed if seed is None else seed,
+        width=noise.lfsr_width,
     )
 
 

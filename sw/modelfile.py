@@ -25,7 +25,7 @@ import numpy as np
 
 from . import numerics
 from .archive import ArchiveError, read_npz
-from .golden import NOISE_KINDS, IntegerModel, LIFLayer, Readout
+from .golden import NOISE_KINDS, InputEncoder, IntegerModel, LIFLayer, NoiseSource, Readout
 
 __all__ = [
     "FORMAT",
@@ -124,8 +124,8 @@ def _header(model: IntegerModel) -> dict:
         "input_shape": list(model.input_shape),
         "layers": [_layer_header(layer) for layer in model.layers],
         "readout": {"n_in": int(model.readout.weight.shape[1]), "n_out": model.n_classes},
-        "encoder": dict(model.encoder),
-        "noise": dict(model.noise),
+        "encoder": model.encoder.as_dict(),
+        "noise": model.noise.as_dict(),
         "meta": dict(model.meta),
     }
 
@@ -372,8 +372,8 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
         bias_bits=bias_bits,
         layers=layers,
         readout=readout,
-        encoder=dict(encoder),
-        noise=dict(noise),
+        encoder=InputEncoder(**encoder),
+        noise=NoiseSource(**noise),
         input_shape=tuple(input_shape),
         meta=dict(meta),
     )

@@ -62,7 +62,7 @@ def test_train_export_eval(tmp_path, capsys):
     assert summary["golden_equals_torch"] is True
     assert summary["golden_accuracy"] == pytest.approx(summary["quantized_accuracy"])
     model = load_model(model_path)
-    assert model.sizes == [64, 128, 10] and model.encoder["kind"] == "rate-lfsr"
+    assert model.sizes == [64, 128, 10] and model.encoder.kind == "rate-lfsr"
 
     main(["eval", str(model_path), "--engine", "golden", "--json"])
     golden = json.loads(capsys.readouterr().out)
