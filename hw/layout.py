@@ -226,9 +226,9 @@ class AcceleratorShape:
             weight_bits=model.weight_bits,
             membrane_bits=model.membrane_bits,
             bias_bits=model.bias_bits,
-            encoder=model.encoder["kind"],
+            encoder=model.encoder.kind,
             reset=resets.pop(),
-            lfsr_width=model.encoder.get("lfsr_width", model.noise["lfsr_width"]),
+            lfsr_width=model.encoder.lfsr_width or model.noise.lfsr_width,
             convs=tuple(layer.conv for layer in model.layers),
         )
 
@@ -487,10 +487,10 @@ def config_writes(
         writes.append(
             (Select.READOUT_BIAS, c, int(model.readout.bias[c]) & ((1 << shape.bias_bits) - 1))
         )
-    if model.encoder["kind"] == "rate-lfsr":
-        writes.append((Select.ENCODER_SEED, 0, model.encoder["seed"]))
+    if model.encoder.kind == "rate-lfsr":
+        writes.append((Select.ENCODER_SEED, 0, model.encoder.seed))
     writes.append((Select.MODE, 0, MODE_CODES[mode]))
-    writes.append((Select.MODE, 1, model.noise["seed"] if noise_seed is None else noise_seed))
-    writes.append((Select.MODE, 2, model.noise["prob_shift"]))
-    writes.append((Select.MODE, 3, int(model.noise["kind"] == "fixed")))
+    writes.append((Select.MODE, 1, model.noise.seed if noise_seed is None else noise_seed))
+    writes.append((Select.MODE, 2, model.noise.prob_shift))
+    writes.append((Select.MODE, 3, int(model.noise.kind == "fixed")))
     return writes

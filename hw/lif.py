@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.membrane import MembraneUpdate
 from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
-from hw.serialiser import SpikeSerialiser, mask_entry_layout
+from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
 from sw import numerics
 
 __all__ = [
@@ -627,12 +627,13 @@ class LIFLayer(wiring.Component):
                 m.d.sync += [collected.eq(group_spikes), written_sub.eq(written_sub + 1)]
 
         with m.If(push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
-            m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1)]
+            m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1), pushed.single.eq(1)]
         with m.If(push):
             m.d.comb += [
                 spikes.w_en.eq(1),
                 pushed.mask.eq(pushed_mask),
                 pushed.group.eq(pushed_group),
+                pushed.single.eq(single_event(pushed_mask)),
             ]
 
         # Spike serialiser: each FIFO entry's spikes as address events, eot entries as tokens.

@@ -4,7 +4,7 @@ For neuron ``j`` it reads the stable count ``count_j`` and draws ``eps_j`` from 
 the noise LFSR with ``p = stable_probability(count_j, T-1) >> shift`` (or ``p = 1/2`` when
 ``fixed``); where ``eps_j = 1`` the readout adds ``(T-1) * w[:, j]`` (docs/numerics.md,
 "Noise"). Three stages: the sweep reads the count and takes the lane's seed; the fetch stage
-clears the count and asks for the weights (a stage later with ``register_reads``, whose count
+clears the count and reads the weights (a stage later with ``register_reads``, whose count
 comes a cycle later), registering the probability; the draw stage draws.
 """
 
@@ -34,7 +34,8 @@ class NoisePass(wiring.Component):
     count_clear : Out(stream.Signature(range(H), always_ready=True))
         The neuron whose count to clear (it has been read).
     weight_read : Out(stream.Signature(range(H), always_ready=True))
-        The neuron whose weights to read for the draw stage (they are added a cycle after it).
+        The neuron whose weights to read next cycle, for the draw stage (they are added a cycle
+        after it): a cycle ahead, so that the reader can register the address.
     o : Out(stream.Signature(range(H), always_ready=True))
         A noise spike (``eps_j = 1``) of neuron ``payload``, in the draw stage.
     seed : In(lfsr_width)     base seed of the noise lanes
@@ -115,7 +116,13 @@ class NoisePass(wiring.Component):
             weigh, weigh_addr, weigh_seed = hold, hold_addr, hold_seed
         else:
             weigh, weigh_addr, weigh_seed = fetch, fetch_addr, fetch_seed
-        m.d.comb += [self.weight_read.valid.eq(weigh), self.weight_read.payload.eq(weigh_addr)]
+        # The weights are read in the cycle before the draw stage (``weigh``), asked a cycle
+        # before that.
+        if self.register_reads:
+            ask, ask_addr = fetch, fetch_addr
+        else:
+            ask, ask_addr = sweeping, neuron
+        m.d.comb += [self.weight_read.valid.eq(ask), self.weight_read.payload.eq(ask_addr)]
         with m.If(weigh):
             m.d.sync += [
                 draw_stage.eq(1),

@@ -129,7 +129,7 @@ class Readout(wiring.Component):
         # single block RAM as deep as the memory: no multiplexer across blocks after the read).
         word = data.ArrayLayout(signed(self.weight_bits), C)
         step = self.weight_columns or word.size
-        w_addr = Signal(range(max(H, 2)))
+        w_addr = Signal(range(max(H, 2)))  # a register (see below)
         w_data = Signal(word)  # the word read (the cycle after its address)
         w_wr = self.weight_write  # every column is written at the bus's address
         for k, lo in enumerate(range(0, word.size, step)):
@@ -323,10 +323,19 @@ class Readout(wiring.Component):
             m.d.comb += [self.noise.valid.eq(1), self.noise.addr.eq(noise.o.payload), add.eq(1)]
 
         neuron = Signal(range(H + 1))
-        m.d.comb += [
-            w_addr.eq(Mux(noise.weight_read.valid, noise.weight_read.payload, check_addr)),
-            c_rd.addr.eq(Mux(noise.count_read.en, noise.count_read.addr, event_addr)),
-        ]
+        m.d.comb += c_rd.addr.eq(Mux(noise.count_read.en, noise.count_read.addr, event_addr))
+        # The weights' address is a register with nothing after it, as it fans out to every
+        # weight column (the 34x34 net's readout has 20 block RAMs, all over the die: a
+        # multiplexer after the register was the critical path at 116 MHz). It is loaded a
+        # cycle ahead: with the address of the noise pass's next read, of the neuron entering
+        # the check stage, or of a read-back (only while idle; the word comes two cycles later
+        # than a plain port's, ``WEIGHT_READ_EXTRA``).
+        with m.If(noise.weight_read.valid):
+            m.d.sync += w_addr.eq(noise.weight_read.payload)
+        with m.Elif(latch_stage):
+            m.d.sync += w_addr.eq(latch_addr)
+        with m.Elif(self.weight_read.en):
+            m.d.sync += w_addr.eq(self.weight_read.addr)
 
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
@@ -375,14 +384,7 @@ class Readout(wiring.Component):
                 with m.If(scores.done):
                     m.next = "EVENTS"
 
-        # Read-back (only while idle) takes the weight and bias read ports. The weight address
-        # goes through the check stage's address register (idle: no stage uses it), so the
-        # weight columns' address has no read-back multiplexer of its own in front of it (its
-        # select, fanned out to every column of the 34x34 net's readout, was the critical path
-        # at 113 MHz); the word comes two cycles later than a plain port's (``WEIGHT_READ_EXTRA``).
-        with m.If(self.weight_read.en):
-            m.d.sync += check_addr.eq(self.weight_read.addr)
-        # The weight read-back comes from the register, a cycle later.
+        # The weight read-back comes from the register after the read, a cycle later.
         m.d.comb += self.weight_read.data.eq(weight)
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")

@@ -33,7 +33,8 @@ def rtl_serialise(entries, *, lanes, groups, i_gap=0.0, o_delay=0.0, seed=0):
         for mask, group, eot in entries:
             while rng.random() < i_gap:
                 await ctx.tick()
-            ctx.set(dut.i.payload, {"mask": mask, "group": group, "eot": eot})
+            single = eot or bin(mask).count("1") <= 1
+            ctx.set(dut.i.payload, {"mask": mask, "group": group, "eot": eot, "single": single})
             ctx.set(dut.i.valid, 1)
             await ctx.tick().until(dut.i.ready)
             ctx.set(dut.i.valid, 0)
