@@ -98,7 +98,7 @@ def _inputs(model, samples, data_root, seed, random_inputs, model_path="the mode
         n = min(samples, len(ds.test_y))
         return ds.test_x[:n], ds.test_y[:n], name
     rng = np.random.default_rng(seed)
-    if model.encoder["kind"] == "rate-lfsr":
+    if model.encoder.kind == "rate-lfsr":
         x = rng.integers(0, 257, size=(samples, model.n_inputs))
     else:
         x = (rng.random((samples, model.timesteps, model.n_inputs)) < 0.3).astype(np.uint8)
