@@ -9,9 +9,9 @@ Scores accumulate ``w[:, j]`` for every spike (mode ``normal``) or every stable 
 ``skeleton`` and ``noise``), all classes in one cycle. In mode ``noise``, after the last
 timestep a pass over the hidden neurons draws ``eps_j`` from lane ``j`` of the noise LFSR with
 ``p = stable_probability(count_j, T-1) >> shift`` (or ``p = 1/2`` when ``fixed``) and adds
-``(T-1) * w[:, j]`` where ``eps_j = 1``. Finally one result word per class leaves:
-``score = acc + m * b`` with ``m = T`` (normal) or ``T - 1``, and on the last word the class
-with the first largest score. See docs/numerics.md.
+``(T-1) * w[:, j]`` where ``eps_j = 1`` (``hw.noise_pass``). Finally one result word per class
+leaves: ``score = acc + m * b`` with ``m = T`` (normal) or ``T - 1``, and on the last word the
+class with the first largest score (``hw.scores``). See docs/numerics.md.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
