@@ -227,6 +227,10 @@ def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
         # ABC9 reintegration fails an assertion on the P=16 tops. Not on the iCE40, where the
         # gate merges into the adder bit's LUT.
         script_after_read.append("setattr -set keep 1 w:acc_sum*")
+        # The design flattened and its unused wires purged before synth_ecp5: with the LIF
+        # update in a component of its own (hw.membrane) the 34x34 conv net's top failed the
+        # same assertion after the kept wires; flattened first, it maps (docs/boards.md).
+        script_after_read += ["hierarchy -top top", "proc", "flatten", "opt -purge"]
     synth_opts = []
     if any(variant.weight_attrs):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
