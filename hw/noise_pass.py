@@ -54,7 +54,9 @@ class NoisePass(wiring.Component):
                 "restart": In(1),
                 "start": In(1),
                 "last": Out(1),
-                "count_read": Out(MemoryReadSignature(len(Const(0, hidden)), count_bits)),
+                "count_read": Out(
+                    MemoryReadSignature(max(1, (n_hidden - 1).bit_length()), count_bits)
+                ),
                 "count_clear": Out(stream.Signature(hidden, always_ready=True)),
                 "weight_read": Out(stream.Signature(hidden, always_ready=True)),
                 "o": Out(stream.Signature(hidden, always_ready=True)),
