@@ -1,9 +1,10 @@
-"""Registered copies of a configuration value, one per lane, to cut its fan-out.
+"""Registered copies of a value, one per lane, to cut its fan-out.
 
 A configuration register (the leak shift, say) drives the same logic in every lane; on the ECP5
 the route from the one register to lanes all over the die was the 34x34 net's critical path
 (5.2 ns of its 9.2). Each lane gets a register of its own instead, a cycle later (configuration
-values are written while the accelerator is idle, long before they are used). Yosys merges
+values are written while the accelerator is idle, long before they are used; a value that
+changes, such as the LIF forwarding's selects, is copied a stage before its use). Yosys merges
 registers with the same input, so lane ``k``'s register holds ``value ^ k`` and is read as
 ``register ^ k``: the XOR with a constant costs nothing in the LUTs that read it.
 """
