@@ -66,8 +66,7 @@ class CommandProcessor(wiring.Component):
     """
 
     def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
-        if timeout < 1:
-            raise ValueError(f"timeout must be a positive number of cycles, not {timeout!r}")
+        self.watchdog = ByteTimeout(timeout)  # (it checks ``timeout``)
         self.shape, self.timeout = shape, timeout
         self.data_bytes = -(-shape.cfg_data_bits // 8)
         super().__init__(
@@ -93,7 +92,7 @@ class CommandProcessor(wiring.Component):
         m.submodules.rx_crc = rx_crc = CRC16()
         m.submodules.sender = sender = ReplySender()
         m.submodules.results = results = ResultBytes(self.shape.n_classes, self.shape.score_bits)
-        m.submodules.watchdog = watchdog = ByteTimeout(self.timeout)
+        m.submodules.watchdog = watchdog = self.watchdog
         wiring.connect(m, sender.tx, wiring.flipped(self.tx))
         wiring.connect(m, wiring.flipped(self.result), results.result)
 

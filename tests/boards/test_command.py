@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
 from boards.gateware.command import CommandProcessor
@@ -185,3 +186,9 @@ def test_run_words_out_of_range_and_identify_with_a_payload_are_refused():
         assert out[-2] == Frame(Command.ERROR, bytes([Status.BAD_LENGTH, Command.IDENTIFY]))
         assert out[-1] == Frame(Command.IDENTIFY, identify_payload(shape))
         assert run.samples == 0
+
+
+@pytest.mark.parametrize("timeout", [0, -5, 2.5])
+def test_a_timeout_that_is_not_a_positive_cycle_count_is_refused(timeout):
+    with pytest.raises(ValueError, match="timeout must be a positive number of cycles"):
+        CommandProcessor(SHAPE, timeout=timeout)
