@@ -21,6 +21,7 @@ from .options import (
 def register(sub):
     """Add ``bench`` and its benchmarks to the ``stablespike`` subparsers ``sub``."""
     from sw.bench import VARIANTS
+    from sw.bench_nmnist import BINNINGS
 
     p = sub.add_parser("bench", help="benchmarks that write tables and plots to docs/results/")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -60,6 +61,45 @@ def register(sub):
     b.add_argument("--limit", type=COUNT, default=None, help="training samples an epoch")
     b.add_argument("--out-dir", type=output_folder, default="docs/results")
     b.set_defaults(func=cmd_bench_train)
+
+    r = bench.add_parser(
+        "nmnist-binning",
+        help="real N-MNIST: input rate and accuracy of each way of binning the recordings",
+    )
+    r.add_argument("--data-root", required=True, help="folder holding nmnist/Train, or it")
+    r.add_argument("--binnings", nargs="+", choices=tuple(BINNINGS), default=list(BINNINGS))
+    r.add_argument("--timesteps", type=integer(1, 64), nargs="+", default=[2])
+    r.add_argument("--seeds", type=SEED, nargs="+", default=[0])
+    r.add_argument("--epochs", type=COUNT, default=30)
+    r.add_argument("--arch", default="conv:16,32")
+    r.add_argument("--method", choices=tuple(VARIANTS)[:4], default="spike-only")
+    r.add_argument(
+        "--emulated", nargs="*", default=[], metavar="RUN", help="mnist-events-34 runs to test"
+    )
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
+    r.set_defaults(func=cmd_bench_nmnist_binning)
+
+    r = bench.add_parser(
+        "nmnist-real",
+        help="real N-MNIST: sim-to-real, fine-tuned and real-only nets over methods, T, seeds",
+    )
+    r.add_argument("--data-root", required=True, help="folder holding nmnist/Train, or it")
+    r.add_argument("--mnist-root", default=None, help="folder holding mnist/ (default data/)")
+    r.add_argument("--timesteps", type=integer(2, 64), nargs="+", default=[2, 4])
+    r.add_argument("--seeds", type=SEED, nargs="+", default=[0, 1, 2])
+    r.add_argument(
+        "--methods",
+        nargs="+",
+        choices=tuple(VARIANTS)[:4],
+        default=["baseline", "spike-only", "stablespike"],
+    )
+    r.add_argument("--arch", default="conv:16,32")
+    r.add_argument("--emulated-epochs", type=COUNT, default=2)
+    r.add_argument("--emulated-limit", type=COUNT, default=None)
+    r.add_argument("--real-epochs", type=COUNT, default=30)
+    r.add_argument("--finetune-epochs", type=COUNT, default=15)
+    r.add_argument("--out-dir", type=output_folder, default="docs/results")
+    r.set_defaults(func=cmd_bench_nmnist_real)
 
     r = bench.add_parser(
         "rtl",
@@ -137,6 +177,18 @@ def cmd_bench_train(args):
             f"epoch, {row['images_per_second']:,.0f} images/s, {row['speedup']:.2f}x"
             + (f", {row['vs_baseline']:.2f}x the baseline" if "vs_baseline" in row else "")
         )
+
+
+def cmd_bench_nmnist_binning(args):
+    from sw.bench_nmnist import bench_binning
+
+    call_with_args(bench_binning, args)
+
+
+def cmd_bench_nmnist_real(args):
+    from sw.bench_nmnist import bench_nmnist_real
+
+    call_with_args(bench_nmnist_real, args)
 
 
 def cmd_bench_rtl(args):

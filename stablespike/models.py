@@ -85,6 +85,7 @@ def register(sub):
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export_nir)
 
+    from sw.data import SPLITS
     from sw.golden import MODES
 
     p = sub.add_parser("eval", help="accuracy and firing rates of a model file or a run")
@@ -105,7 +106,26 @@ def register(sub):
         metavar="FILE",
         help='write one JSON line per sample: {"index", "label", "class", "scores"}',
     )
-    p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="evaluate on this dataset instead of the one the model was trained on (same "
+        "input shape), e.g. nmnist for a net trained on mnist-events-34",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="which part: test (N-MNIST: Test/, or the validation fifth of Train/ when there "
+        "is no Test/), train, or all",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="folder with the datasets (default $STABLESPIKE_DATA or data/); for N-MNIST the "
+        "folder holding nmnist/Train (and Test), or that nmnist folder itself",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -181,6 +201,27 @@ def _train_parser(sub):
         help="torch RNG, or the contract's LFSR (the accelerator's exact draws)",
     )
     p.add_argument("--limit-train", type=COUNT, default=None, help="train on the first N samples")
+    p.add_argument(
+        "--skip-train",
+        type=integer(0),
+        default=d.skip_train,
+        help="leave out the first N training samples (1000: the MNIST images of the real "
+        "N-MNIST subset, for a sim-to-real test)",
+    )
+    p.add_argument(
+        "--augment-shift",
+        type=integer(0, 16),
+        default=d.augment_shift,
+        metavar="PIXELS",
+        help="move each training sample by a random shift of up to this many pixels "
+        "(image inputs; helps small real datasets)",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN",
+        help="start from the float weights of this run folder (same --arch): fine-tune",
+    )
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=output_folder, required=True, help="run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -305,21 +346,25 @@ def cmd_eval(args):
             data_root=args.data_root,
             noise_seed=args.noise_seed,
             per_sample=args.per_sample,
+            dataset=args.dataset,
+            split=args.split,
         )
     else:
         if not target.is_dir():
             fail(f"--engine float takes a run folder, not {target}")
         if args.per_sample or args.noise_seed is not None:
             fail("--per-sample and --noise-seed are options of --engine golden")
-        result = evaluate_float_run(target)
+        result = evaluate_float_run(
+            target, dataset=args.dataset, data_root=args.data_root, split=args.split
+        )
     if args.json:
         print(json.dumps(result, indent=1))
         return
     rates = ", ".join(f"L{i} {r:.3f}" for i, r in enumerate(result["firing_rate"]))
     print(
         f"{target} [{args.engine}{'/' + args.mode if args.engine == 'golden' else ''}] "
-        f"{result['dataset']} T={result['timesteps']}: accuracy {result['accuracy']:.4f} "
-        f"on {result['samples']} samples"
+        f"{result['dataset']} ({result['split']}) T={result['timesteps']}: accuracy "
+        f"{result['accuracy']:.4f} on {result['samples']} samples"
     )
     print(f"  firing rate (spikes/neuron/step): {rates}")
     if "synaptic_events_per_inference" in result:

@@ -30,23 +30,24 @@ import sys
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import numerics
+from . import nmnist, numerics
 from .archive import ArchiveError, read_npz
 
 __all__ = [
     "DATASETS",
     "Dataset",
     "DataError",
+    "SPLITS",
     "load_dataset",
     "default_data_root",
     "saccade_events",
     "fetch_mnist",
-    "read_nmnist_bin",
+    "shift_spikes",
     "read_idx",
     "bin_events",
 ]
@@ -61,6 +62,8 @@ DATASETS = (
     "shd",
     "dvsgesture",
 )
+#: What evaluation can run on: the test split, the training split, or both.
+SPLITS = ("test", "train", "all")
 #: Border (pixels on every side) of ``mnist-events-34``: 28 + 2 * 3 = 34, N-MNIST's sensor.
 NMNIST_BORDER = 3
 #: Image shift per timestep of the emulated saccade, as (dy, dx): a triangle, like N-MNIST's.
@@ -93,6 +96,21 @@ class Dataset:
     @property
     def n_inputs(self) -> int:
         return int(np.prod(self.input_shape))
+
+    def evaluated_on(self, split: str) -> "Dataset":
+        """This dataset with ``split`` as its test part: ``test`` (itself), ``train``, or
+        ``all`` (train, then test), so that evaluation code reads one place."""
+        if split == "test":
+            return self
+        if split == "train":
+            return replace(self, test_x=self.train_x, test_y=self.train_y)
+        if split == "all":
+            return replace(
+                self,
+                test_x=np.concatenate([self.train_x, self.test_x]),
+                test_y=np.concatenate([self.train_y, self.test_y]),
+            )
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
 
     def spikes(self, x: np.ndarray, timesteps: int, seed: int) -> np.ndarray:
         """Binary spikes [N, T, n] of a slice of ``x``, LFSR-encoded with ``seed`` if rate-coded."""
@@ -133,6 +151,25 @@ class Dataset:
             idx = np.array_split(batch, world)[rank]
             # Each batch gets its own encoder seed, so training sees fresh rate codes per epoch.
             yield self.spikes(x[idx], timesteps, (seed + start) % 0xFFFE), y[idx]
+
+
+def shift_spikes(spikes: np.ndarray, input_shape, max_shift: int, rng) -> np.ndarray:
+    """Training augmentation: each sample's spikes [N, T, C*H*W] moved by its own random
+    (dy, dx) in ``-max_shift..max_shift`` (zeros fill in), as a small saccade would move it.
+    Draws from ``rng`` (numpy ``Generator``); ``max_shift`` 0 returns ``spikes``."""
+    if max_shift == 0:
+        return spikes
+    if len(input_shape) != 3:
+        raise DataError(f"shift augmentation needs images (C, H, W), not inputs {input_shape}")
+    n, steps = spikes.shape[:2]
+    c, h, w = input_shape
+    frames = spikes.reshape(n, steps, c, h, w)
+    out = np.zeros_like(frames)
+    for i, (dy, dx) in enumerate(rng.integers(-max_shift, max_shift + 1, size=(n, 2))):
+        src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+        src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+        out[i, :, :, dst_y, dst_x] = frames[i, :, :, src_y, src_x]
+    return out.reshape(spikes.shape)
 
 
 def default_data_root() -> Path:
@@ -332,24 +369,6 @@ def bin_events(
     return out
 
 
-def read_nmnist_bin(path: Path) -> np.ndarray:
-    """Read one N-MNIST ``.bin`` file: 5-byte events (x, y, polarity bit + 23-bit timestamp in us).
-
-    Returns a structured array with fields x, y, p, t.
-    """
-    raw = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
-    if raw.size % 5:
-        raise DataError(
-            f"{path}: N-MNIST .bin size must be a multiple of 5 bytes, found {raw.size}"
-        )
-    ev = raw.reshape(-1, 5).astype(np.uint32)
-    out = np.empty(len(ev), dtype=[("x", "i4"), ("y", "i4"), ("p", "i4"), ("t", "i8")])
-    out["x"], out["y"] = ev[:, 0], ev[:, 1]
-    out["p"] = ev[:, 2] >> 7
-    out["t"] = ((ev[:, 2] & 0x7F) << 16) | (ev[:, 3] << 8) | ev[:, 4]
-    return out
-
-
 def _class_folders(name: str, folder: Path, splits, suffix: str, layout: str, to_spikes):
     """The splits of a dataset kept as ``folder/<split>/<class>/<id><suffix>``, each as
     ``(spikes [N, T, n], labels [N])``: ``to_spikes(file)`` bins one file's events, the class is
@@ -366,24 +385,33 @@ def _class_folders(name: str, folder: Path, splits, suffix: str, layout: str, to
     return out
 
 
-def _nmnist(data_root: Path, timesteps: int):
-    size = 34
+def _nmnist(data_root: Path, timesteps: int, binning: nmnist.EventBinning = nmnist.CONTRACT):
+    """N-MNIST's Train / Test, or Train and its fixed validation fifth when there is no Test."""
+    folder = nmnist.find_folder(data_root)
+    if folder is None:
+        raise DataError(
+            f"N-MNIST not found: expected {Path(data_root) / 'nmnist'}/Train/<digit>/<index>.bin "
+            f"(and optionally Test/), N-MNIST's own layout, or --data-root naming that folder"
+        )
 
-    def to_spikes(path):
-        ev = read_nmnist_bin(path)
-        ev = ev[(ev["x"] < size) & (ev["y"] < size)]
-        channel = ev["p"] * size * size + ev["y"] * size + ev["x"]
-        return bin_events(ev["t"], channel, 2 * size * size, timesteps)
+    def read(files, labels):
+        try:
+            x = [nmnist.bin_recording(nmnist.read_recording(f), timesteps, binning) for f in files]
+        except nmnist.RecordingError as e:
+            raise DataError(str(e)) from None
+        return np.stack(x), labels
 
-    splits = _class_folders(
-        "N-MNIST",
-        data_root / "nmnist",
-        ("Train", "Test"),
-        ".bin",
-        " (the original .bin files, unzipped)",
-        to_spikes,
-    )
-    return splits, (2, size, size), 10
+    files, labels = nmnist.list_recordings(folder, "Train")
+    if not files:
+        raise DataError(f"N-MNIST: no recordings in {folder / 'Train'}/<digit>/<index>.bin")
+    train_x, train_y = read(files, labels)
+    test_files, test_labels = nmnist.list_recordings(folder, "Test")
+    if test_files:
+        splits = ((train_x, train_y), read(test_files, test_labels))
+    else:
+        train, valid = nmnist.validation_split(train_y)
+        splits = ((train_x[train], train_y[train]), (train_x[valid], train_y[valid]))
+    return splits, (2, nmnist.SIZE, nmnist.SIZE), 10
 
 
 def _shd(data_root: Path, timesteps: int):
@@ -436,8 +464,15 @@ def _dvsgesture(data_root: Path, timesteps: int):
     return splits, (2, side, side), 11
 
 
-def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None = None) -> Dataset:
-    """Load ``name`` (one of :data:`DATASETS`) for ``timesteps`` timesteps."""
+def load_dataset(
+    name: str,
+    timesteps: int,
+    data_root: str | os.PathLike | None = None,
+    *,
+    binning: nmnist.EventBinning = nmnist.CONTRACT,
+) -> Dataset:
+    """Load ``name`` (one of :data:`DATASETS`) for ``timesteps`` timesteps; ``binning`` is how
+    N-MNIST recordings become spikes (the contract's unless a benchmark compares others)."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, not {name!r}")
     root = Path(data_root) if data_root is not None else default_data_root()
@@ -451,8 +486,11 @@ def load_dataset(name: str, timesteps: int, data_root: str | os.PathLike | None 
             border = ((0, 0), (NMNIST_BORDER,) * 2, (NMNIST_BORDER,) * 2)
             tr_x, te_x = np.pad(tr_x, border), np.pad(te_x, border)
     else:
-        loader = {"nmnist": _nmnist, "shd": _shd, "dvsgesture": _dvsgesture}[name]
-        ((tr_x, tr_y), (te_x, te_y)), shape, n_classes = loader(root, timesteps)
+        if name == "nmnist":
+            splits = _nmnist(root, timesteps, binning)
+        else:
+            splits = {"shd": _shd, "dvsgesture": _dvsgesture}[name](root, timesteps)
+        ((tr_x, tr_y), (te_x, te_y)), shape, n_classes = splits
         return Dataset(name, "spikes", tr_x, tr_y, te_x, te_y, shape, n_classes)
 
     h, w = tr_x.shape[1:]

@@ -23,11 +23,15 @@ def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> 
     return events + result.readout_additions * model.n_classes
 
 
-def load_model_dataset(model: golden.IntegerModel, path, data_root=None) -> Dataset:
-    """The dataset ``model`` (loaded from ``path``) names in ``meta.dataset``, checked to give
-    it inputs of its shape and encoding and labels of its classes."""
-    name = dataset_name(model, path)
-    dataset = load_dataset(name, model.timesteps, data_root)
+def load_model_dataset(
+    model: golden.IntegerModel, path, data_root=None, dataset=None, split="test"
+) -> Dataset:
+    """The dataset ``model`` (loaded from ``path``) names in ``meta.dataset``, or ``dataset``
+    (another name, e.g. real recordings for a net trained on emulated events), checked to give
+    it inputs of its shape and encoding and labels of its classes; ``split`` becomes its test
+    part (:meth:`Dataset.evaluated_on`)."""
+    name = dataset or dataset_name(model, path)
+    dataset = load_dataset(name, model.timesteps, data_root).evaluated_on(split)
     model_encoding = "rate" if model.encoder.kind == "rate-lfsr" else "spikes"
     found = (dataset.n_inputs, dataset.encoding, dataset.n_classes)
     expected = (model.n_inputs, model_encoding, model.n_classes)
@@ -49,8 +53,11 @@ def evaluate_golden(
     batch_size=1000,
     noise_seed=None,
     per_sample=None,
+    dataset=None,
+    split="test",
 ) -> dict:
-    """Accuracy, firing rates and synaptic events of a model file on its dataset's test split.
+    """Accuracy, firing rates and synaptic events of a model file on its dataset's test split
+    (or ``split`` of ``dataset``, see :func:`load_model_dataset`).
 
     ``noise_seed`` replaces the model's noise LFSR seed (``mode="noise"``); ``per_sample``, a
     path, receives one JSON line per sample: ``{"index", "label", "class", "scores"}``.
@@ -58,7 +65,7 @@ def evaluate_golden(
     from tqdm import tqdm
 
     model = load_model(path)
-    dataset = load_model_dataset(model, path, data_root)
+    dataset = load_model_dataset(model, path, data_root, dataset, split)
     name = dataset.name
     n = len(dataset.test_y) if limit is None else min(limit, len(dataset.test_y))
     correct, spikes, events, inputs = 0, np.zeros(len(model.layers)), 0, 0
@@ -85,6 +92,7 @@ def evaluate_golden(
     return {
         "model": str(path),
         "dataset": name,
+        "split": split,
         "mode": mode,
         "samples": n,
         "timesteps": model.timesteps,
@@ -99,15 +107,28 @@ def evaluate_golden(
     }
 
 
-def evaluate_float_run(run_dir) -> dict:
-    """Accuracy and firing rates of a run's float network on its test split."""
+def evaluate_float_run(run_dir, *, dataset=None, data_root=None, split="test") -> dict:
+    """Accuracy and firing rates of a run's float network on its test split, or on ``split``
+    of ``dataset`` (a name; ``data_root`` where it lies), which must fit the net's input."""
     from .train import evaluate_float, load_run
 
-    config, net, dataset = load_run(run_dir)
-    result = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)
+    config, net, data = load_run(run_dir)
+    if dataset is not None or data_root is not None:
+        dataset = dataset or config.dataset
+        other = load_dataset(dataset, config.timesteps, data_root)
+        if (other.input_shape, other.n_classes) != (data.input_shape, data.n_classes):
+            raise ValueError(
+                f"--dataset {dataset}: the run {run_dir} takes inputs {data.input_shape} and "
+                f"{data.n_classes} classes, {dataset} has {other.input_shape} and "
+                f"{other.n_classes}"
+            )
+        data = other
+    data = data.evaluated_on(split)
+    result = evaluate_float(net, data, config.timesteps, config.encoder_seed)
     return {
         "run": str(Path(run_dir)),
-        "dataset": config.dataset,
+        "dataset": data.name,
+        "split": split,
         "method": config.method,
         "timesteps": config.timesteps,
         "samples": len(dataset.test_y),

@@ -12,14 +12,15 @@ import io
 import json
 import pickle
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import stablespike as ss
-from .data import Dataset, load_dataset
+from .data import Dataset, load_dataset, shift_spikes
 from .distributed import Processes, from_environment
 from .modelfile import atomic_write
 from .snn import SpikingNet
@@ -32,6 +33,8 @@ __all__ = [
     "load_run",
     "evaluate_float",
     "fixed_batches",
+    "config_dataset",
+    "without_first_training_samples",
     "firing_summary",
 ]
 
@@ -70,6 +73,9 @@ class TrainConfig:
     noise_source: str = "torch"
     encoder_seed: int = 1
     limit_train: int | None = None
+    skip_train: int = 0
+    augment_shift: int = 0
+    init_from: str | None = None
     data_root: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -100,6 +106,8 @@ class TrainConfig:
             "encoder_seed": (self.encoder_seed, 0, (1 << 31) - 1),
             "leak_shift": (self.leak_shift, 1, 30),
             "noise_prob_shift": (self.noise_prob_shift, 0, 16),
+            "skip_train": (self.skip_train, 0, 1 << 31),
+            "augment_shift": (self.augment_shift, 0, 16),
         }
         if self.limit_train is not None:
             whole["limit_train"] = (self.limit_train, 1, 1 << 31)
@@ -120,6 +128,41 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         return cls(**d)
+
+
+def config_dataset(config: TrainConfig) -> Dataset:
+    """The config's dataset, less its first ``skip_train`` training samples."""
+    dataset = load_dataset(config.dataset, config.timesteps, config.data_root)
+    return without_first_training_samples(dataset, config.skip_train)
+
+
+def without_first_training_samples(dataset: Dataset, n: int) -> Dataset:
+    """``dataset`` less its first ``n`` training samples (``skip_train``)."""
+    if n >= len(dataset.train_y):
+        raise ValueError(
+            f"skip_train: {dataset.name} has {len(dataset.train_y)} training samples, cannot "
+            f"skip {n}"
+        )
+    return replace(dataset, train_x=dataset.train_x[n:], train_y=dataset.train_y[n:])
+
+
+def initial_weights(net: SpikingNet, run_dir: str) -> None:
+    """Load the float weights of the run in ``run_dir`` into ``net`` (a fine-tune's start),
+    which must have the same architecture; ``ValueError`` naming what differs otherwise."""
+    config_path, checkpoint = Path(run_dir) / "config.json", Path(run_dir) / "checkpoint.pt"
+    if not checkpoint.is_file():
+        raise ValueError(f"init_from: {run_dir} is not a training run (no checkpoint.pt)")
+    state = load_checkpoint(checkpoint)["model"]
+    own = net.state_dict()
+    for name, tensor in own.items():
+        if name not in state or tuple(state[name].shape) != tuple(tensor.shape):
+            found = tuple(state[name].shape) if name in state else "nothing"
+            raise ValueError(
+                f"init_from: {config_path}: parameter {name!r}: expected shape "
+                f"{tuple(tensor.shape)}, found {found} (train with the same --arch and input "
+                f"shape)"
+            )
+    net.load_state_dict({name: state[name] for name in own})
 
 
 def build_net(config: TrainConfig, dataset: Dataset) -> SpikingNet:
@@ -233,8 +276,10 @@ class Trainer:
         self.config, self.progress = config, progress and self.processes.main
         self.out = Path(out) if out is not None else None
         torch.manual_seed(config.seed)
-        self.dataset = dataset or load_dataset(config.dataset, config.timesteps, config.data_root)
+        self.dataset = dataset or config_dataset(config)
         self.net = net if net is not None else build_net(config, self.dataset)
+        if net is None and config.init_from:
+            initial_weights(self.net, config.init_from)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(config.epochs, 1))
         # the noise draws: one stream per process (rank 0's is the one-process stream)
@@ -295,6 +340,7 @@ class Trainer:
         start = time.perf_counter()
         n_train = len(self.dataset.train_y)
         n_train = n_train if c.limit_train is None else min(c.limit_train, n_train)
+        augment = np.random.default_rng([c.seed, epoch, rank])
         for step, (spikes, labels) in enumerate(
             self.dataset.batches(
                 "train",
@@ -307,6 +353,7 @@ class Trainer:
             )
         ):
             labels_t = torch.from_numpy(labels)
+            spikes = shift_spikes(spikes, self.dataset.input_shape, c.augment_shift, augment)
             out = self.model(torch.from_numpy(spikes).float())
             ce = F.cross_entropy(out["logits"], labels_t)
             l_spike, l_noise = stable_spike_losses(
@@ -404,7 +451,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, SpikingNet, Dataset]:
                 f"(make one with 'stablespike train --out {run_dir}')"
             )
     config = TrainConfig.from_dict(json.loads(config_path.read_text()))
-    dataset = load_dataset(config.dataset, config.timesteps, config.data_root)
+    dataset = config_dataset(config)
     net = build_net(config, dataset)
     net.load_state_dict(load_checkpoint(checkpoint)["model"])
     return config, net, dataset

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from sw import data
+from sw import data, nmnist
 
 
 def test_digits_split_is_stratified_fixed_and_rate_coded():
@@ -110,25 +110,73 @@ def _nmnist_bytes(events):
     return bytes(out)
 
 
+def _write_recording(folder, split, label, index, events):
+    d = folder / split / str(label)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{index:05d}.bin").write_bytes(_nmnist_bytes(events))
+
+
 def test_nmnist_reader_and_binning(tmp_path):
-    events = [(1, 2, 1, 10), (33, 0, 0, 300_000), (5, 5, 1, 150_000)]
-    for split, label in (("Train", 3), ("Test", 7)):
-        d = tmp_path / "nmnist" / split / str(label)
-        d.mkdir(parents=True)
-        (d / "00001.bin").write_bytes(_nmnist_bytes(events))
-    ev = data.read_nmnist_bin(tmp_path / "nmnist" / "Train" / "3" / "00001.bin")
-    assert ev["x"].tolist() == [1, 33, 5] and ev["p"].tolist() == [1, 0, 1]
-    assert ev["t"].tolist() == [10, 300_000, 150_000]
+    events = [(1, 2, 1, 10), (5, 5, 1, 150_000), (33, 0, 0, 300_000), (33, 0, 0, 320_000)]
+    _write_recording(tmp_path / "nmnist", "Train", 3, 1, events)
+    _write_recording(tmp_path / "nmnist", "Test", 7, 1, events)
+    ev = nmnist.read_recording(tmp_path / "nmnist" / "Train" / "3" / "00001.bin")
+    assert ev["x"].tolist() == [1, 5, 33, 33] and ev["p"].tolist() == [1, 1, 0, 0]
+    assert ev["t"].tolist() == [10, 150_000, 300_000, 320_000]
     ds = data.load_dataset("nmnist", 2, tmp_path)
     assert ds.train_y.tolist() == [3] and ds.test_y.tolist() == [7]
-    x = ds.train_x[0]  # [T, 2*34*34]
-    assert x[0, 34 * 34 + 2 * 34 + 1] == 1  # ON (1,2) early
-    assert x[1, 0 * 34 + 33] == 1  # OFF (33,0) late
+    x = ds.train_x[0].reshape(2, 2, 34, 34)  # [T, channel, y, x]
+    assert x[0, 0, 2, 1] == 1  # ON (polarity bit 1) is channel 0, at ts 10 in the first bin
+    assert x[1, 0, 5, 5] == 1  # 150 ms: the second half of the 300 ms window
+    assert x[1, 1, 0, 33] == 1  # OFF; 300 ms and later fall in the last bin, once
     assert x.sum() == 3
-    bad = tmp_path / "bad.bin"
-    bad.write_bytes(b"\x00" * 7)
-    with pytest.raises(data.DataError, match="multiple of 5"):
-        data.read_nmnist_bin(bad)
+    # the contract's window against each recording's own span (first to last event)
+    own = nmnist.bin_recording(ev, 2, nmnist.EventBinning(window_us=None)).reshape(2, 2, 34, 34)
+    assert own[0, 0, 5, 5] == 1 and own[1, 1, 0, 33] == 1
+    # at least two events per bin
+    two = nmnist.bin_recording(ev, 2, nmnist.EventBinning(min_events=2))
+    assert two.sum() == 1 and two.reshape(2, 2, 34, 34)[1, 1, 0, 33] == 1
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty recording"),
+        (b"\x00" * 7, "multiple of 5 bytes, found 7"),
+        (_nmnist_bytes([(1, 1, 0, 5), (34, 2, 1, 9)]), r"event 1: coordinate \(x=34, y=2\)"),
+        (_nmnist_bytes([(1, 1, 0, 5), (2, 40, 1, 9)]), r"coordinate \(x=2, y=40\)"),
+        (_nmnist_bytes([(1, 1, 0, 500), (2, 2, 1, 499)]), "event 1: time goes backwards"),
+    ],
+)
+def test_nmnist_damaged_recording_named(tmp_path, content, message):
+    folder = tmp_path / "nmnist"
+    _write_recording(folder, "Train", 0, 1, [(1, 1, 0, 5)])
+    bad = folder / "Train" / "4" / "00017.bin"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(content)
+    with pytest.raises(data.DataError, match=message) as caught:
+        data.load_dataset("nmnist", 2, tmp_path)
+    assert str(caught.value).startswith(str(bad))
+
+
+def test_nmnist_validation_split_without_test_folder(tmp_path):
+    """Train/ only: a fixed stratified fifth of every class is the validation split, the same
+    on every load; the data root may also be the N-MNIST folder itself."""
+    folder = tmp_path / "nmnist-copy"
+    for label in range(10):
+        for i in range(10):
+            _write_recording(folder, "Train", label, 100 * label + i, [(label, i, 1, 1000 * i)])
+    ds = data.load_dataset("nmnist", 2, folder)
+    assert len(ds.train_y) == 80 and len(ds.test_y) == 20
+    assert np.bincount(ds.test_y).tolist() == [2] * 10
+    again = data.load_dataset("nmnist", 2, folder)
+    assert np.array_equal(ds.test_x, again.test_x) and np.array_equal(ds.train_y, again.train_y)
+    # every recording is in exactly one split (each has a distinct pixel)
+    pixels = np.concatenate([ds.train_x, ds.test_x]).reshape(100, -1).argmax(1)
+    assert len(set(pixels.tolist())) == 100
+    assert ds.evaluated_on("all").test_x.shape[0] == 100
+    with pytest.raises(data.DataError, match="N-MNIST not found"):
+        data.load_dataset("nmnist", 2, tmp_path / "elsewhere")
 
 
 def test_shd_reader(tmp_path):

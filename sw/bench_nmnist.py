@@ -1,0 +1,287 @@
+"""Real N-MNIST recordings: how to bin them (``bench nmnist-binning``) and what nets reach on
+them (``bench nmnist-real``: sim-to-real, fine-tuned, real only), for docs/results/.
+
+Training runs are kept under ``runs/bench/nmnist/`` and reused when finished.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from . import nmnist
+from .data import load_dataset
+from .report import invoked_command, report_header, write_report
+from .train import TrainConfig, Trainer, evaluate_float, without_first_training_samples
+
+__all__ = ["BINNINGS", "bench_binning", "bench_nmnist_real"]
+
+#: The binnings compared (docs/results/nmnist-binning.md); ``contract`` is the one kept.
+BINNINGS = {
+    "contract": nmnist.CONTRACT,
+    "own-span": nmnist.EventBinning(window_us=None),
+    "min2": nmnist.EventBinning(min_events=2),
+    "min3": nmnist.EventBinning(min_events=3),
+    "min4": nmnist.EventBinning(min_events=4),
+    "off-first": nmnist.EventBinning(on_first=False),
+}
+#: MNIST training images the real subset shows (1-1,000): left out of every emulated run.
+REAL_SUBSET_IMAGES = 1000
+
+
+def _train(config: TrainConfig, run_dir: Path, dataset) -> Trainer:
+    trainer = Trainer(config, run_dir, dataset=dataset, progress=False)
+    trainer.run()
+    return trainer
+
+
+def bench_binning(
+    *,
+    data_root,
+    binnings=tuple(BINNINGS),
+    timesteps=(2,),
+    seeds=(0,),
+    epochs=30,
+    arch="conv:16,32",
+    method="spike-only",
+    emulated=(),
+    out_dir=Path("docs/results"),
+    runs_root=Path("runs/bench/nmnist"),
+):
+    """Per binning: the input rate, the validation accuracy of nets trained on the real
+    training part only, and the accuracy on all real recordings of ``emulated`` runs (trained
+    on mnist-events-34, one per timestep count)."""
+    from tqdm import tqdm
+
+    from .train import load_run
+
+    command = invoked_command()
+    emulated_nets = {}
+    for run in emulated:
+        config, net, _ = load_run(run)
+        emulated_nets[config.timesteps] = (run, net, config.encoder_seed)
+    rows = []
+    jobs = [(b, t, s) for b in binnings for t in timesteps for s in seeds]
+    for name, t, seed in tqdm(jobs, desc="bench nmnist-binning", unit="run"):
+        binning = BINNINGS[name]
+        data = load_dataset("nmnist", t, data_root, binning=binning)
+        config = TrainConfig(
+            dataset="nmnist",
+            method=method,
+            timesteps=t,
+            epochs=epochs,
+            seed=seed,
+            arch=arch,
+            data_root=str(data_root),
+            extra={"binning": asdict(binning)},
+        )
+        run_dir = runs_root / f"binning-{name}-{_tag(arch)}-{method}-T{t}-s{seed}-e{epochs}"
+        trainer = _train(config, run_dir, data)
+        row = {
+            "binning": name,
+            "describe": binning.describe(),
+            "timesteps": t,
+            "seed": seed,
+            "input_rate": float(data.train_x.mean()),
+            "real_only": trainer.history[-1]["test_accuracy"],
+        }
+        if t in emulated_nets:
+            run, net, encoder_seed = emulated_nets[t]
+            ev = evaluate_float(net, data.evaluated_on("all"), t, encoder_seed)
+            row["sim_to_real"] = ev["accuracy"]
+        rows.append(row)
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "arch": arch,
+        "method": method,
+        "epochs": epochs,
+        "emulated": [str(r) for r in emulated],
+        "rows": rows,
+    }
+    lines = report_header("N-MNIST: how recordings become spikes", result["date"], command)
+    lines += [
+        f"Nets `{arch}`, `{method}`, {epochs} epochs on the real training part (801 recordings), "
+        "accuracy on the validation part (199); sim-to-real: the emulated runs "
+        f"({', '.join(result['emulated']) or 'none'}) on all 1,000 recordings.",
+        "",
+        "| binning | T | input rate | real only (%) | sim-to-real (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in binnings:
+        for t in timesteps:
+            group = [r for r in rows if r["binning"] == name and r["timesteps"] == t]
+            acc = np.array([r["real_only"] for r in group])
+            s2r = [r["sim_to_real"] for r in group if "sim_to_real" in r]
+            lines.append(
+                f"| {name}: {BINNINGS[name].describe()} | {t} | {group[0]['input_rate']:.3f} | "
+                f"{_mean_std(acc)} | {f'{100 * s2r[0]:.1f}' if s2r else '-'} |"
+            )
+    write_report(Path(out_dir) / "nmnist-binning", result, "\n".join(lines) + "\n")
+    return result
+
+
+def _tag(arch: str) -> str:
+    return arch.replace(":", "-").replace(",", "-")
+
+
+def _mean_std(values) -> str:
+    values = 100 * np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{values.mean():.2f} ± {values.std():.2f}"
+
+
+def bench_nmnist_real(
+    *,
+    data_root,
+    mnist_root=None,
+    timesteps=(2, 4),
+    seeds=(0, 1, 2),
+    methods=("baseline", "spike-only", "stablespike"),
+    arch="conv:16,32",
+    emulated_epochs=2,
+    emulated_limit=None,
+    real_epochs=30,
+    finetune_epochs=15,
+    finetune_lr=2e-3,
+    weight_bits=8,
+    out_dir=Path("docs/results"),
+    runs_root=Path("runs/bench/nmnist"),
+):
+    """For every timestep count, method and seed: a net trained on emulated events
+    (mnist-events-34 less the real subset's MNIST images) and tested on all real recordings;
+    the same net fine-tuned on the real training part; a net trained on the real training part
+    only; the last two frozen to ``weight_bits`` and run on the golden model (validation part).
+    Firing and synaptic events of the first seed's nets on real against emulated inputs."""
+    from tqdm import tqdm
+
+    from .evaluate import evaluate_golden
+    from .export import export_run
+
+    command = invoked_command()
+    rows = []
+    jobs = [(t, m, s) for t in timesteps for m in methods for s in seeds]
+    data = {}
+    for t, method, seed in tqdm(jobs, desc="bench nmnist-real", unit="net"):
+        if t not in data:
+            emulated = load_dataset("mnist-events-34", t, mnist_root)
+            real = load_dataset("nmnist", t, data_root)
+            data[t] = (emulated, real)
+        emulated, real = data[t]
+        common = dict(method=method, timesteps=t, seed=seed, arch=arch)
+        tag = f"{_tag(arch)}-{method}-T{t}-s{seed}"
+        emu_config = TrainConfig(
+            dataset="mnist-events-34",
+            epochs=emulated_epochs,
+            limit_train=emulated_limit,
+            skip_train=REAL_SUBSET_IMAGES,
+            data_root=None if mnist_root is None else str(mnist_root),
+            **common,
+        )
+        emu_data = without_first_training_samples(emulated, REAL_SUBSET_IMAGES)
+        emu_dir = runs_root / f"emulated-{tag}-e{emulated_epochs}"
+        emu = _train(emu_config, emu_dir, emu_data)
+        sim_to_real = evaluate_float(emu.net, real.evaluated_on("all"), t, emu_config.encoder_seed)
+        row = {
+            "method": method,
+            "timesteps": t,
+            "seed": seed,
+            "emulated_test": emu.history[-1]["test_accuracy"],
+            "sim_to_real": sim_to_real["accuracy"],
+        }
+        for kind, extra in (
+            ("finetuned", dict(init_from=str(emu_dir), epochs=finetune_epochs, lr=finetune_lr)),
+            ("real_only", dict(epochs=real_epochs)),
+        ):
+            config = TrainConfig(dataset="nmnist", data_root=str(data_root), **common, **extra)
+            run_dir = runs_root / f"{kind}-{tag}-e{config.epochs}"
+            trainer = _train(config, run_dir, real)
+            model = run_dir / f"model-int{weight_bits}.npz"
+            if not model.is_file():
+                export_run(run_dir, model, weight_bits=weight_bits, progress=False)
+            gold = evaluate_golden(model, data_root=data_root)
+            row[kind] = trainer.history[-1]["test_accuracy"]
+            row[f"{kind}_golden"] = gold["accuracy"]
+            row[f"{kind}_model"] = str(model)
+            if seed == seeds[0]:
+                on_emulated = evaluate_golden(
+                    model, data_root=mnist_root, dataset="mnist-events-34", limit=1000
+                )
+                row[f"{kind}_activity"] = {
+                    "real": _activity(gold),
+                    "emulated": _activity(on_emulated),
+                }
+        rows.append(row)
+    result = {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d"),
+        "arch": arch,
+        "binning": asdict(nmnist.CONTRACT),
+        "emulated_epochs": emulated_epochs,
+        "emulated_limit": emulated_limit,
+        "real_epochs": real_epochs,
+        "finetune_epochs": finetune_epochs,
+        "finetune_lr": finetune_lr,
+        "weight_bits": weight_bits,
+        "rows": rows,
+    }
+    write_report(
+        Path(out_dir) / "nmnist-real-runs", result, _real_markdown(result, timesteps, methods)
+    )
+    return result
+
+
+def _activity(evaluation: dict) -> dict:
+    return {
+        "input_rate": evaluation["input_rate"],
+        "firing_rate": evaluation["firing_rate"],
+        "synaptic_events": evaluation["synaptic_events_per_inference"],
+    }
+
+
+def _real_markdown(result, timesteps, methods) -> str:
+    bits = result["weight_bits"]
+    lines = report_header("N-MNIST real recordings: the runs", result["date"], result["command"])
+    lines += [
+        f"`{result['arch']}`; emulated: mnist-events-34 less MNIST training images 1-1,000, "
+        f"{result['emulated_epochs']} epochs; fine-tuned: {result['finetune_epochs']} epochs at "
+        f"lr {result['finetune_lr']:g} on the 801 real training recordings; real only: "
+        f"{result['real_epochs']} epochs on them. Accuracy in %, mean ± std over seeds; "
+        "sim-to-real on all 1,000 recordings, the others on the 199 validation recordings; "
+        f"int{bits}: the golden model of the exported file.",
+        "",
+        "| method | T | seeds | emulated test | sim-to-real | fine-tuned float | fine-tuned "
+        f"int{bits} | real only float | real only int{bits} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    keys = ("emulated_test", "sim_to_real", "finetuned", "finetuned_golden")
+    keys += ("real_only", "real_only_golden")
+    for t in timesteps:
+        for method in methods:
+            group = [r for r in result["rows"] if r["method"] == method and r["timesteps"] == t]
+            if not group:
+                continue
+            cells = [_mean_std([r[k] for r in group]) for k in keys]
+            lines.append(f"| {method} | {t} | {len(group)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Activity on real against emulated inputs (first seed, golden model)",
+        "",
+        "| net | method | T | inputs | input rate | firing L0 / L1 | synaptic events / inference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        for kind in ("finetuned", "real_only"):
+            if f"{kind}_activity" not in r:
+                continue
+            for source, a in r[f"{kind}_activity"].items():
+                rates = " / ".join(f"{x:.3f}" for x in a["firing_rate"])
+                lines.append(
+                    f"| {kind} | {r['method']} | {r['timesteps']} | {source} | "
+                    f"{a['input_rate']:.3f} | {rates} | {a['synaptic_events']:,.0f} |"
+                )
+    return "\n".join(lines) + "\n"
