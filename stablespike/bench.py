@@ -96,8 +96,9 @@ def register(sub):
     r.add_argument("--arch", default="conv:16,32")
     r.add_argument("--emulated-epochs", type=COUNT, default=2)
     r.add_argument("--emulated-limit", type=COUNT, default=None)
-    r.add_argument("--real-epochs", type=COUNT, default=30)
-    r.add_argument("--finetune-epochs", type=COUNT, default=15)
+    r.add_argument("--real-epochs", type=COUNT, default=60)
+    r.add_argument("--finetune-epochs", type=COUNT, default=30)
+    r.add_argument("--augment-shift", type=integer(0, 16), default=2, metavar="PIXELS")
     r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_nmnist_real)
 

@@ -145,9 +145,10 @@ def bench_nmnist_real(
     arch="conv:16,32",
     emulated_epochs=2,
     emulated_limit=None,
-    real_epochs=30,
-    finetune_epochs=15,
+    real_epochs=60,
+    finetune_epochs=30,
     finetune_lr=2e-3,
+    augment_shift=2,
     weight_bits=8,
     out_dir=Path("docs/results"),
     runs_root=Path("runs/bench/nmnist"),
@@ -155,7 +156,8 @@ def bench_nmnist_real(
     """For every timestep count, method and seed: a net trained on emulated events
     (mnist-events-34 less the real subset's MNIST images) and tested on all real recordings;
     the same net fine-tuned on the real training part; a net trained on the real training part
-    only; the last two frozen to ``weight_bits`` and run on the golden model (validation part).
+    only (both with shifts of up to ``augment_shift`` pixels); the last two frozen to
+    ``weight_bits`` and run on the golden model (validation part).
     Firing and synaptic events of the first seed's nets on real against emulated inputs."""
     from tqdm import tqdm
 
@@ -197,7 +199,13 @@ def bench_nmnist_real(
             ("finetuned", dict(init_from=str(emu_dir), epochs=finetune_epochs, lr=finetune_lr)),
             ("real_only", dict(epochs=real_epochs)),
         ):
-            config = TrainConfig(dataset="nmnist", data_root=str(data_root), **common, **extra)
+            config = TrainConfig(
+                dataset="nmnist",
+                data_root=str(data_root),
+                augment_shift=augment_shift,
+                **common,
+                **extra,
+            )
             run_dir = runs_root / f"{kind}-{tag}-e{config.epochs}"
             trainer = _train(config, run_dir, real)
             model = run_dir / f"model-int{weight_bits}.npz"
@@ -226,6 +234,7 @@ def bench_nmnist_real(
         "real_epochs": real_epochs,
         "finetune_epochs": finetune_epochs,
         "finetune_lr": finetune_lr,
+        "augment_shift": augment_shift,
         "weight_bits": weight_bits,
         "rows": rows,
     }
@@ -250,7 +259,8 @@ def _real_markdown(result, timesteps, methods) -> str:
         f"`{result['arch']}`; emulated: mnist-events-34 less MNIST training images 1-1,000, "
         f"{result['emulated_epochs']} epochs; fine-tuned: {result['finetune_epochs']} epochs at "
         f"lr {result['finetune_lr']:g} on the 801 real training recordings; real only: "
-        f"{result['real_epochs']} epochs on them. Accuracy in %, mean ± std over seeds; "
+        f"{result['real_epochs']} epochs on them; both with random shifts of up to "
+        f"{result['augment_shift']} pixels. Accuracy in %, mean ± std over seeds; "
         "sim-to-real on all 1,000 recordings, the others on the 199 validation recordings; "
         f"int{bits}: the golden model of the exported file.",
         "",
