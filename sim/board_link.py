@@ -29,6 +29,8 @@ class VerilatorBoardLink:
 
     #: The board's state lasts only for one ``transact`` call.
     persistent = False
+    #: ``link`` cycles the host waits after reset before it sends (the RTL board is ready at once).
+    start_cycles = 0
 
     def __init__(
         self,
@@ -97,6 +99,7 @@ class VerilatorBoardLink:
             "replies": str(replies_path),
             "n_replies": n_replies,
             "silence_cycles": 4 * self.timeout,
+            "start_cycles": self.start_cycles,
         }
         (work / "io.json").write_text(json.dumps(io))
         env = testbench_env(STABLESPIKE_BOARD_IO=str(work / "io.json"))

