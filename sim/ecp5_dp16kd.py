@@ -18,10 +18,13 @@ selected:
 ``REGMODE_x`` = ``NOREG``: the data pins show the output latch (one clock of latency).
 ``OUTREG``: they show the output register, which takes the latch at each rising edge where
 ``OCEx`` is set (two clocks of latency). Widths 1, 2 and 4 use the 8 data bits of each unit;
-mixed widths on the two ports address the same units. Contents start at the ``INITVAL_xx``
-parameters (16 18-bit words in each 320-bit row, 2 pad bits after each word). Anything else
-(asynchronous reset, cascading chip selects, inverted clocks) stops the simulation at
-elaboration with an error naming it.
+mixed widths on the two ports address the same units. Width 36 (pseudo dual port, as Yosys
+maps a 36-bit memory): port A writes ``{DIB, DIA}`` at ``ADA[13:5]``, ``ADA[3:0]`` enabling its
+four 9-bit units; port B reads at ``ADB[13:5]``, the low half on ``DOA``, the high half on
+``DOB``, through port B's output register mode (``REGMODE_A`` must be the same). Contents
+start at the ``INITVAL_xx`` parameters (16 18-bit words in each 320-bit row, 2 pad bits
+after each word). An asynchronous reset or an inverted clock stops the simulation at its
+start with a message naming it.
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ PORT = """
                        DI{p}0}};
   wire selected{p} = {{CS{p}2, CS{p}1, CS{p}0}} == csdecode(CSDECODE_{p});
   reg [17:0] latch{p} = 18'd0, out_reg{p} = 18'd0;
-  wire [17:0] do{p} = REGMODE_{p} == "OUTREG" ? out_reg{p} : latch{p};
+  wire [17:0] do{p} = DATA_WIDTH_B == 36 ? pins36[{hi}:{lo}]
+                    : REGMODE_{p} == "OUTREG" ? out_reg{p} : latch{p};
   assign {{DO{p}17, DO{p}16, DO{p}15, DO{p}14, DO{p}13, DO{p}12, DO{p}11, DO{p}10, DO{p}9,
           DO{p}8, DO{p}7, DO{p}6, DO{p}5, DO{p}4, DO{p}3, DO{p}2, DO{p}1, DO{p}0}} = do{p};
-  always @(posedge CLK{p}) begin
+  always @(posedge CLK{p}) if (DATA_WIDTH_{p} != 36) begin
     if (RST{p}) begin
       latch{p} <= 18'd0;
       out_reg{p} <= 18'd0;
@@ -59,6 +63,28 @@ PORT = """
           latch{p} <= read_word(DATA_WIDTH_{p}, ad{p});
         end
       end
+    end
+  end
+"""
+
+WIDE = """
+  // 36 bits: port A writes ({DIB, DIA}, the 9-bit units enabled by ADA[3:0]) and port B reads
+  // (its low half on DOA, its high half on DOB), both at address AD[13:5]
+  reg [35:0] latch36 = 36'd0, out_reg36 = 36'd0;
+  wire [35:0] pins36 = REGMODE_B == "OUTREG" ? out_reg36 : latch36;
+  always @(posedge CLKA) if (DATA_WIDTH_A == 36 && CEA && WEA && selectedA) begin
+    for (k = 0; k < 4; k = k + 1)
+      if (adA[k]) units[4 * (adA >> 5) + k] = {diB, diA} >> (9 * k);
+  end
+  always @(posedge CLKB) if (DATA_WIDTH_B == 36) begin
+    if (RSTB) begin
+      latch36 <= 36'd0;
+      out_reg36 <= 36'd0;
+    end else begin
+      if (OCEB) out_reg36 <= latch36;
+      if (CEB && selectedB)
+        latch36 <= {units[4 * (adB >> 5) + 3], units[4 * (adB >> 5) + 2],
+                    units[4 * (adB >> 5) + 1], units[4 * (adB >> 5)]};
     end
   end
 """
@@ -95,10 +121,14 @@ module DP16KD (
 {initvals}
   // the 2,048 9-bit units
   reg [8:0] units [0:2047];
-  integer i;
+  integer i, k;
   initial begin
-    if (RESETMODE != "SYNC") $error("DP16KD model: RESETMODE %s has no model here", RESETMODE);
-    if (CLKAMUX != "CLKA" || CLKBMUX != "CLKB") $error("DP16KD model: inverted clocks");
+    if (RESETMODE != "SYNC" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB"
+        || (DATA_WIDTH_B == 36 && REGMODE_A != REGMODE_B)) begin
+      $display("DP16KD model: RESETMODE %s, clocks %s/%s have no model here", RESETMODE,
+               CLKAMUX, CLKBMUX);
+      $finish;
+    end
     for (i = 0; i < 1024; i = i + 1) begin
 {init_units}
     end
@@ -154,7 +184,8 @@ def model_source() -> str:
         for row in range(64)
     )
     head = HEAD.format(initvals=initvals, init_units=cases)
-    return head + PORT.format(p="A") + PORT.format(p="B") + "endmodule\n"
+    ports = PORT.format(p="A", lo=0, hi=17) + PORT.format(p="B", lo=18, hi=35)
+    return head + ports + WIDE + "endmodule\n"
 
 
 def write_model(path) -> Path:

@@ -30,7 +30,7 @@ from sw.modelfile import atomic_write
 
 from .board_link import VerilatorBoardLink
 from .lock import build_lock
-from .runner import SimulationError, simulator_env
+from .runner import SIMULATORS, SimulationError, icarus_time_zero_fix, simulator_env
 
 __all__ = ["NetlistBoardLink", "CELL_MODELS", "HostUART", "netlist_divisor"]
 
@@ -41,6 +41,8 @@ DIVISOR = 4
 #: How long the host waits after configuration before it sends (s): longer than the platforms'
 #: power-on reset (the iCE40's 15 us), as a host on a real board does by far.
 POWER_ON_SECONDS = 100e-6
+#: Cells of each family that have no simulation model here (Yosys ships them as black boxes).
+UNMODELLED = {"ice40": (), "ecp5": ("MULT18X18D",)}
 #: The cell models Verilator compiles with each family's netlist: Yosys's own (``share/``), and
 #: for the ECP5 our model of the DP16KD block RAM (:mod:`sim.ecp5_dp16kd`), which Yosys ships
 #: only as a black box.
@@ -52,7 +54,8 @@ CELL_MODELS = {"ice40": ("ice40/cells_sim.v",), "ecp5": ("ecp5/cells_sim.v",)}
 PAD_RENAMES = {
     "ice40": ("chtype -map SB_IO STABLESPIKE_SB_IO t:SB_IO",
               "chtype -map SB_GB_IO STABLESPIKE_SB_GB_IO t:SB_GB_IO"),
-    "ecp5": ("chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_IO t:TRELLIS_IO",),
+    "ecp5": ("chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_IN t:TRELLIS_IO r:DIR=INPUT %i",
+             "chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_OUT t:TRELLIS_IO r:DIR=OUTPUT %i"),
 }  # fmt: skip
 #: Our pad models: the pin types the board tops use (a plain input, a plain output), and an
 #: error at elaboration for any other.
@@ -70,7 +73,7 @@ module STABLESPIKE_SB_IO #(parameter [5:0] PIN_TYPE = 6'b000000, parameter [0:0]
       assign PACKAGE_PIN = D_OUT_0;
       assign D_IN_0 = D_OUT_0;
     end else begin : unsupported
-      $error("STABLESPIKE_SB_IO: PIN_TYPE %b has no model here", PIN_TYPE);
+      STABLESPIKE_SB_IO_PIN_TYPE_HAS_NO_MODEL error();  // an elaboration error, naming it
     end
   endgenerate
   assign D_IN_1 = 1'b0;
@@ -88,17 +91,19 @@ module STABLESPIKE_SB_GB_IO #(parameter [5:0] PIN_TYPE = 6'b000000,
 endmodule
 """,
     "ecp5": """// ECP5 pads for Verilator (no tristate pins): inputs and always-driven outputs.
-module STABLESPIKE_TRELLIS_IO #(parameter DIR = "INPUT") (inout B, input I, input T, output O);
-  generate
-    if (DIR == "INPUT") begin : plain_input
-      assign O = B;
-    end else if (DIR == "OUTPUT") begin : plain_output
-      assign B = I;
-      assign O = I;
-    end else begin : unsupported
-      $error("STABLESPIKE_TRELLIS_IO: DIR %s has no model here", DIR);
-    end
-  endgenerate
+module STABLESPIKE_TRELLIS_IN #(parameter DIR = "INPUT") (input B, input I, input T, output O);
+  assign O = B;
+endmodule
+
+module STABLESPIKE_TRELLIS_OUT #(parameter DIR = "OUTPUT") (output B, input I, input T,
+    output O);
+  assign B = I;
+  assign O = I;
+endmodule
+
+// The global set/reset of the first clocks after configuration: the flip-flop models start
+// at the values it leaves them at (their REGSET), and are not held there while it is low.
+module SGSR (input CLK, input GSR);
 endmodule
 """,
 }
@@ -205,6 +210,7 @@ class NetlistBoardLink(VerilatorBoardLink):
         build_dir="build/sim-netlist",
         variant=None,
         steps: tuple[str, ...] = (),
+        simulator: str = "verilator",
         progress=None,
     ):
         from boards.variant import accelerator_variant
@@ -219,24 +225,36 @@ class NetlistBoardLink(VerilatorBoardLink):
         # the platform's power-on reset after configuration (15 us on the iCE40), with margin
         self.start_cycles = int(self.clock_hz * POWER_ON_SECONDS)
         self.steps = tuple(steps)
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
+        self.simulator = simulator
         self.progress = progress or (lambda text: None)
-        key = design_key(shape, GATEWARE_SOURCES, board, "netlist", *self.steps)
-        self.build = Path(build_dir).resolve() / f"{board}-{key}"
+        key = design_key(shape, GATEWARE_SOURCES, board, "netlist")
+        self.synthesis_dir = Path(build_dir).resolve() / f"{board}-{key}" / "synthesis"
+        steps_key = design_key(shape, (), *self.steps) if self.steps else "as-built"
+        self.netlist_dir = self.synthesis_dir.parent / steps_key
+        self.build = self.netlist_dir / simulator
         self.synthesis_seconds = 0.0
 
     def _netlist(self) -> Path:
         """Synthesize the top as the bitstream build does; write the netlist as Verilog."""
         from boards.build.bitstream import synthesize, toolchain_env
 
-        verilog = self.build / "netlist.v"
+        verilog = self.netlist_dir / "netlist.v"
         if verilog.is_file():
             return verilog
         t0 = time.perf_counter()
-        self.progress(f"synthesizing the {self.board} top (Yosys, as its bitstream build)")
-        synthesis = self.build / "synthesis"
-        synthesis.mkdir(parents=True, exist_ok=True)
-        netlist = synthesize(self.shape, self.board, synthesis, baud=self.baud)
+        synthesis = self.synthesis_dir
+        netlist, done = synthesis / "top.json", synthesis / "synthesized"
+        if not done.is_file():  # the folder's key names the design: a finished netlist stays
+            self.progress(f"synthesizing the {self.board} top (Yosys, as its bitstream build)")
+            synthesis.mkdir(parents=True, exist_ok=True)
+            netlist = synthesize(self.shape, self.board, synthesis, baud=self.baud)
+            done.write_text("")
         toolchain_env()
+        self.netlist_dir.mkdir(parents=True, exist_ok=True)
+        # written where Yosys runs (YoWASP sees its working folder), moved once whole
+        partial = synthesis / f"{self.netlist_dir.name}.v.partial"
         script = [
             f"read_json {netlist.name}",
             *self.steps,
@@ -244,7 +262,7 @@ class NetlistBoardLink(VerilatorBoardLink):
             # one wire a bit: Verilator otherwise iterates over vectors whose bits form a path
             # through several cells (a carry chain), thousands of times slower (UNOPTFLAT)
             "splitnets",
-            "write_verilog -noattr netlist.v",
+            f"write_verilog -noattr {partial.name}",
         ]
         done = subprocess.run(
             [os.environ["YOSYS"], "-q", "-p", "; ".join(script)],
@@ -255,8 +273,14 @@ class NetlistBoardLink(VerilatorBoardLink):
         if done.returncode:
             raise SimulationError(f"Yosys could not write the netlist: {done.stderr[-800:]}")
         ports = top_ports(netlist)
-        atomic_write(self.build / "harness.v", _harness(ports, ports["clock"]).encode())
-        atomic_write(verilog, (synthesis / "netlist.v").read_bytes())
+        atomic_write(self.netlist_dir / "harness.v", _harness(ports, ports["clock"]).encode())
+        missing = [cell for cell in UNMODELLED[self.family] if cell in partial.read_text()]
+        if missing:
+            raise SimulationError(
+                f"the {self.board} netlist uses {', '.join(missing)}, which Yosys ships only as "
+                f"a black box and which has no simulation model here yet"
+            )
+        os.replace(partial, verilog)
         self.synthesis_seconds = time.perf_counter() - t0
         return verilog
 
@@ -264,12 +288,17 @@ class NetlistBoardLink(VerilatorBoardLink):
         from amaranth.back import verilog
 
         netlist = self._netlist()
+        self.build.mkdir(parents=True, exist_ok=True)
         host = self.build / "host_uart.v"
         if not host.is_file():
             text = verilog.convert(HostUART(DIVISOR), name="host_uart", emit_src=False)
+            if self.simulator == "icarus":
+                text = icarus_time_zero_fix(text)
             atomic_write(host, text.encode())
         share = _yosys_share()
         models = [share / path for path in CELL_MODELS[self.family]]
+        if self.family == "ecp5":
+            models = [self._ecp5_models(share)]
         pads = self.build / "pads.v"
         atomic_write(pads, PAD_MODELS[self.family].encode())
         models.append(pads)
@@ -278,31 +307,58 @@ class NetlistBoardLink(VerilatorBoardLink):
 
             models.append(write_model(self.build / "dp16kd_sim.v"))
         t0 = time.perf_counter()
-        self.progress(f"compiling the {self.board} netlist with Verilator")
+        self.progress(f"compiling the {self.board} netlist with {self.simulator}")
+        if self.simulator == "verilator":
+            build_args = [
+                "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN",
+                "-Wno-PINMISSING", "-Wno-TIMESCALEMOD",
+            ]  # fmt: skip
+        else:
+            build_args = []
+        # Icarus 11 has no default values on input ports: unconnected ones float (z), as the
+        # models that test for it expect
+        defines = {"NO_ICE40_DEFAULT_ASSIGNMENTS": 1} if self.simulator == "icarus" else {}
         runner.build(
-            sources=[self.build / "harness.v", host, netlist, *models],
+            sources=[self.netlist_dir / "harness.v", host, netlist, *models],
             hdl_toplevel=TOP,
             build_dir=self.build,
             timescale=("1ns", "1ps"),
-            build_args=[
-                "-Wno-fatal",
-                "-Wno-WIDTH",
-                "-Wno-lint",
-                "-Wno-style",
-                "-Wno-MULTIDRIVEN",
-                "-Wno-PINMISSING",
-                "-Wno-TIMESCALEMOD",
-                f"-I{share / self.family}",
-            ],
+            includes=[share / self.family],
+            defines=defines,
+            build_args=build_args,
             log_file=self.build / "build.log",
         )
         self.build_seconds = time.perf_counter() - t0
+
+    def _ecp5_models(self, share: Path) -> Path:
+        """Yosys's ECP5 cell models as one file, its includes inlined, without its ``DP16KD``
+        black box (our model stands in) and with its one elaboration-time ``$error`` (in a
+        branch the netlists do not take) as an unknown module, which Icarus 11 can parse."""
+        import re
+
+        included = set()
+
+        def inline(match):  # each file once, however often it is included
+            if match[1] in included:
+                return ""
+            included.add(match[1])
+            return re.sub(r'`include "([^"]+)"', inline, (share / "ecp5" / match[1]).read_text())
+
+        text = re.sub(r'`include "([^"]+)"', inline, (share / "ecp5" / "cells_sim.v").read_text())
+        start = text.index("(* blackbox *)\nmodule DP16KD(")
+        text = text[:start] + text[text.index("endmodule", start) + len("endmodule") :]
+        text = text.replace(
+            '$error("unsupported COMB mode %s", MODE);', "STABLESPIKE_UNSUPPORTED_COMB_MODE e();"
+        )
+        path = self.build / "ecp5_cells_sim.v"
+        atomic_write(path, text.encode())
+        return path
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         from cocotb_tools.runner import get_runner
 
         simulator_env()
-        runner = get_runner("verilator")
+        runner = get_runner(self.simulator)
         with build_lock(self.build):
             self._compile(runner)
             return self._run(runner, frames, n_replies)

@@ -64,6 +64,13 @@ def register(sub):
         action="store_true",
         help="short for --sim --sim-link netlist: the netlist the bitstream is made from",
     )
+    p.add_argument(
+        "--netlist-simulator",
+        choices=("verilator", "icarus"),
+        default="verilator",
+        help="with --netlist: Verilator (minutes to compile, then a few thousand cycles/s) or "
+        "Icarus (compiles at once, a few hundred cycles/s: small nets)",
+    )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
     p.add_argument("--data-root", default=None)
@@ -119,6 +126,7 @@ def cmd_deploy(args):
             data_root=args.data_root,
             progress=lambda text: print(text, file=sys.stderr),
             clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
+            netlist_simulator=args.netlist_simulator,
         )
     except DeviceError as e:
         fail(str(e))

@@ -74,6 +74,7 @@ def deploy(
     bitstream=None,
     data_root=None,
     clock_hz=None,
+    netlist_simulator="verilator",
     progress=print,
 ) -> dict:
     model = load_model(model_path)
@@ -90,7 +91,9 @@ def deploy(
         elif sim_link == "netlist":
             from sim.netlist_link import NetlistBoardLink
 
-            link = NetlistBoardLink(shape, board, variant=variant, progress=progress)
+            link = NetlistBoardLink(
+                shape, board, variant=variant, simulator=netlist_simulator, progress=progress
+            )
             baud = link.baud
         else:
             from ..gateware.simboard import SimulatedLink
