@@ -41,11 +41,9 @@ DIVISOR = 4
 #: How long the host waits after configuration before it sends (s): longer than the platforms'
 #: power-on reset (the iCE40's 15 us), as a host on a real board does by far.
 POWER_ON_SECONDS = 100e-6
-#: Cells of each family that have no simulation model here (Yosys ships them as black boxes).
-UNMODELLED = {"ice40": (), "ecp5": ("MULT18X18D",)}
 #: The cell models Verilator compiles with each family's netlist: Yosys's own (``share/``), and
-#: for the ECP5 our model of the DP16KD block RAM (:mod:`sim.ecp5_dp16kd`), which Yosys ships
-#: only as a black box.
+#: for the ECP5 our models of the DP16KD block RAM and the MULT18X18D multiplier
+#: (:mod:`sim.ecp5_models`), which Yosys ships only as black boxes.
 CELL_MODELS = {"ice40": ("ice40/cells_sim.v",), "ecp5": ("ecp5/cells_sim.v",)}
 
 
@@ -274,12 +272,6 @@ class NetlistBoardLink(VerilatorBoardLink):
             raise SimulationError(f"Yosys could not write the netlist: {done.stderr[-800:]}")
         ports = top_ports(netlist)
         atomic_write(self.netlist_dir / "harness.v", _harness(ports, ports["clock"]).encode())
-        missing = [cell for cell in UNMODELLED[self.family] if cell in partial.read_text()]
-        if missing:
-            raise SimulationError(
-                f"the {self.board} netlist uses {', '.join(missing)}, which Yosys ships only as "
-                f"a black box and which has no simulation model here yet"
-            )
         os.replace(partial, verilog)
         self.synthesis_seconds = time.perf_counter() - t0
         return verilog
@@ -303,9 +295,9 @@ class NetlistBoardLink(VerilatorBoardLink):
         atomic_write(pads, PAD_MODELS[self.family].encode())
         models.append(pads)
         if self.family == "ecp5":
-            from .ecp5_dp16kd import write_model
+            from .ecp5_models import write_model
 
-            models.append(write_model(self.build / "dp16kd_sim.v"))
+            models.append(write_model(self.build / "ecp5_models.v"))
         t0 = time.perf_counter()
         self.progress(f"compiling the {self.board} netlist with {self.simulator}")
         if self.simulator == "verilator":
@@ -332,8 +324,9 @@ class NetlistBoardLink(VerilatorBoardLink):
 
     def _ecp5_models(self, share: Path) -> Path:
         """Yosys's ECP5 cell models as one file, its includes inlined, without its ``DP16KD``
-        black box (our model stands in) and with its one elaboration-time ``$error`` (in a
-        branch the netlists do not take) as an unknown module, which Icarus 11 can parse."""
+        black box (our model stands in), with its one elaboration-time ``$error`` (in a branch
+        the netlists do not take) as an unknown module, which Icarus 11 can parse, and the
+        flip-flops' start value written from their parameters."""
         import re
 
         included = set()
@@ -350,6 +343,9 @@ class NetlistBoardLink(VerilatorBoardLink):
         text = text.replace(
             '$error("unsupported COMB mode %s", MODE);', "STABLESPIKE_UNSUPPORTED_COMB_MODE e();"
         )
+        # the flip-flop's start value from its parameters, not from a wire Icarus has not yet
+        # driven at time zero (it would start as x)
+        text = text.replace("initial Q = srval;", 'initial Q = REGSET == "SET";')
         path = self.build / "ecp5_cells_sim.v"
         atomic_write(path, text.encode())
         return path

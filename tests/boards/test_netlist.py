@@ -1,6 +1,6 @@
 """deploy --netlist: the synthesized netlist of a board, with Yosys's cell models, against the
 golden model; and a deliberately wrong synthesis step that the RTL simulation cannot see,
-caught by it."""
+caught by it. (iCE40 only: the ECP5 netlist's simulation is not validated yet, docs/boards.md.)"""
 
 import json
 
@@ -10,7 +10,6 @@ from boards.host.messages import load_blocks
 from boards.protocol import Command, Frame, encode_frame
 from boards.variant import board_shape
 from sim.netlist_link import NetlistBoardLink
-from sim.runner import SimulationError
 from stablespike.main import main
 from sw.modelfile import load_model, save_model
 
@@ -64,12 +63,3 @@ def test_netlist_check_catches_a_wrong_synthesis_step(small_model, tmp_path):
     assert wrong.synthesis_dir == right.synthesis_dir  # synthesized once
     assert "SB_RAM40_4K" in wrong._netlist().read_text()
     assert _first_block_read_back(wrong, model, shape) is not None
-
-
-def test_ecp5_netlist_names_the_cell_it_cannot_simulate(small_model, tmp_path):
-    """The ECP5 netlist's DSP multiplier has no model yet: refused, naming it."""
-    model = load_model(small_model)
-    shape = board_shape(model, "ulx3s-85f", 4, None)
-    link = NetlistBoardLink(shape, "ulx3s-85f", build_dir=tmp_path, simulator="icarus")
-    with pytest.raises(SimulationError, match="ulx3s-85f netlist uses MULT18X18D"):
-        link._netlist()

@@ -1,9 +1,12 @@
-"""A behavioural Verilog model of the ECP5 ``DP16KD`` block RAM, which Yosys ships only as a
-black box, for simulating ECP5 netlists (:mod:`sim.netlist_link`).
+"""Behavioural Verilog models of the ECP5 cells that Yosys ships only as black boxes, for
+simulating ECP5 netlists (:mod:`sim.netlist_link`): the ``MULT18X18D`` multiplier as Yosys
+maps ``$mul`` onto it (no input, pipeline or output registers: ``P = A * B``, each operand
+signed when ``SIGNEDA``/``SIGNEDB`` is set; any register stops the simulation at its start),
+and the ``DP16KD`` block RAM.
 
-Written from Lattice's description of the primitive (ECP5 memory usage guide): 18 Kbit as
-2,048 9-bit units; each port has its own width (``DATA_WIDTH_x``: 1, 2, 4, 9 or 18), clock,
-clock enable ``CEx``, write enable ``WEx``, chip selects ``CSx`` (compared with
+The block RAM, written from Lattice's description of the primitive (ECP5 memory usage guide):
+18 Kbit as 2,048 9-bit units; each port has its own width (``DATA_WIDTH_x``: 1, 2, 4, 9 or
+18), clock, clock enable ``CEx``, write enable ``WEx``, chip selects ``CSx`` (compared with
 ``CSDECODE_x``) and output reset ``RSTx``. At a rising clock edge with ``CEx`` and the chip
 selected:
 
@@ -13,7 +16,9 @@ selected:
 - a write stores ``DIx``; the output latch then keeps its value (``WRITEMODE`` ``NORMAL``),
   takes the written word (``WRITETHROUGH``) or the word before the write
   (``READBEFOREWRITE``); a read puts the word in the output latch;
-- ``RSTx`` (``RESETMODE`` ``SYNC``) clears the output latch and the output register instead.
+- ``RSTx`` (``RESETMODE`` ``SYNC``) clears the output latch and the output register instead
+  (``ASYNC`` is accepted while ``RSTx`` stays low, as Yosys ties it on block RAMs without an
+  output reset; a rising asynchronous reset stops the simulation).
 
 ``REGMODE_x`` = ``NOREG``: the data pins show the output latch (one clock of latency).
 ``OUTREG``: they show the output register, which takes the latch at each rising edge where
@@ -23,8 +28,7 @@ maps a 36-bit memory): port A writes ``{DIB, DIA}`` at ``ADA[13:5]``, ``ADA[3:0]
 four 9-bit units; port B reads at ``ADB[13:5]``, the low half on ``DOA``, the high half on
 ``DOB``, through port B's output register mode (``REGMODE_A`` must be the same). Contents
 start at the ``INITVAL_xx`` parameters (16 18-bit words in each 320-bit row, 2 pad bits
-after each word). An asynchronous reset or an inverted clock stops the simulation at its
-start with a message naming it.
+after each word). An inverted clock stops the simulation at its start with a message naming it.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ WIDE = """
   end
 """
 
-HEAD = """// DP16KD behavioural model for netlist simulation (sim/ecp5_dp16kd.py writes this file).
+HEAD = """// DP16KD behavioural model for netlist simulation (sim/ecp5_models.py writes this file).
 module DP16KD (
   input DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5,
   input DIA4, DIA3, DIA2, DIA1, DIA0,
@@ -123,15 +127,22 @@ module DP16KD (
   reg [8:0] units [0:2047];
   integer i, k;
   initial begin
-    if (RESETMODE != "SYNC" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB"
-        || (DATA_WIDTH_B == 36 && REGMODE_A != REGMODE_B)) begin
-      $display("DP16KD model: RESETMODE %s, clocks %s/%s have no model here", RESETMODE,
-               CLKAMUX, CLKBMUX);
+    if (CLKAMUX != "CLKA" || CLKBMUX != "CLKB" || (DATA_WIDTH_B == 36 && REGMODE_A != REGMODE_B))
+    begin
+      $display("DP16KD model: clocks %s/%s, REGMODE %s/%s at width 36 have no model here",
+               CLKAMUX, CLKBMUX, REGMODE_A, REGMODE_B);
       $finish;
     end
     for (i = 0; i < 1024; i = i + 1) begin
 {init_units}
     end
+  end
+
+  // RESETMODE ASYNC is modelled as long as the output resets are never used (Yosys sets it
+  // on block RAMs whose RSTA/RSTB are tied low)
+  always @(posedge RSTA or posedge RSTB) if (RESETMODE != "SYNC") begin
+    $display("DP16KD model: an asynchronous output reset has no model here");
+    $finish;
   end
 
   function [2:0] csdecode(input [8*5-1:0] text);  // "0bXYZ"
@@ -174,8 +185,43 @@ module DP16KD (
 """
 
 
+MULTIPLIER = """
+// MULT18X18D as Yosys maps $mul onto it: combinational (sim/ecp5_models.py writes this file).
+module MULT18X18D (
+  input A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1, A0,
+  input B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0,
+  input C17, C16, C15, C14, C13, C12, C11, C10, C9, C8, C7, C6, C5, C4, C3, C2, C1, C0,
+  input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB,
+  input CLK0, CLK1, CLK2, CLK3, CE0, CE1, CE2, CE3, RST0, RST1, RST2, RST3,
+  output P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19,
+  output P18, P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0
+);
+  parameter REG_INPUTA_CLK = "NONE";
+  parameter REG_INPUTB_CLK = "NONE";
+  parameter REG_PIPELINE_CLK = "NONE";
+  parameter REG_OUTPUT_CLK = "NONE";
+  parameter GSR = "ENABLED";
+  initial if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE"
+              || REG_PIPELINE_CLK != "NONE" || REG_OUTPUT_CLK != "NONE") begin
+    $display("MULT18X18D model: registered operands or products have no model here");
+    $finish;
+  end
+  wire [17:0] a = {A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1,
+                   A0};
+  wire [17:0] b = {B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1,
+                   B0};
+  wire signed [18:0] a_ext = {SIGNEDA & a[17], a};
+  wire signed [18:0] b_ext = {SIGNEDB & b[17], b};
+  wire signed [37:0] product = a_ext * b_ext;
+  assign {P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19,
+          P18, P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1,
+          P0} = product[35:0];
+endmodule
+"""
+
+
 def model_source() -> str:
-    """The Verilog text of the model."""
+    """The Verilog text of the models."""
     initvals = "\n".join(f"  parameter [319:0] INITVAL_{row:02X} = 320'd0;" for row in range(64))
     # word i of the block: row i / 16, column i % 16 (20 bits a column, 18 used)
     cases = "\n".join(
@@ -185,7 +231,7 @@ def model_source() -> str:
     )
     head = HEAD.format(initvals=initvals, init_units=cases)
     ports = PORT.format(p="A", lo=0, hi=17) + PORT.format(p="B", lo=18, hi=35)
-    return head + ports + WIDE + "endmodule\n"
+    return head + ports + WIDE + "endmodule\n" + MULTIPLIER
 
 
 def write_model(path) -> Path:
