@@ -52,7 +52,7 @@ if [ ! -d "$nmnist/Train" ] && [ ! -d "$nmnist/nmnist/Train" ]; then
     exit 0
 fi
 set -x
-$ss train --dataset nmnist --data-root "$nmnist" --arch conv:16,32 --method spike-only --timesteps 2 --epochs 60 --augment-shift 2 --seed 0 --out runs/nmnist-spike-only
+$ss train --dataset nmnist --data-root "$nmnist" --arch conv:16,32 --method spike-only --timesteps 4 --epochs 60 --augment-shift 2 --seed 0 --out runs/nmnist-spike-only
 $ss export runs/nmnist-spike-only --weight-bits 8 --out models/nmnist-spike-only.npz
 $ss sim models/nmnist-spike-only.npz --simulator verilator --lanes 16 --samples 199 --data-root "$nmnist"
 $ss deploy models/nmnist-spike-only.npz --board ulx3s-85f --sim --lanes 16 --clock-mhz 120 --samples 10 --data-root "$nmnist"

@@ -5,7 +5,8 @@ The board's top (:class:`boards.gateware.top.BoardTop`, on the board oscillator:
 through exactly the synthesis the bitstream build runs (:func:`boards.build.bitstream.synthesize`:
 the board's Yosys script, and on the ECP5 the output-register fold), and the resulting netlist
 is written back to Verilog. Verilator compiles it with the family's cell models
-(:data:`CELL_MODELS`) and a harness that puts the host's UART (RTL) on the top's UART pins and
+(Yosys's ``share/<family>/cells_sim.v``, and our models of the cells it ships only as black
+boxes) and a harness that puts the host's UART (RTL) on the top's UART pins and
 the oscillator clock on its clock pin; :mod:`sim.tb_board` is the host, as for the RTL board.
 
 What this checks that the RTL simulation cannot: memory inference into block RAM and SPRAM and
@@ -32,7 +33,7 @@ from .board_link import VerilatorBoardLink
 from .lock import build_lock
 from .runner import SIMULATORS, SimulationError, icarus_time_zero_fix, simulator_env
 
-__all__ = ["NetlistBoardLink", "CELL_MODELS", "HostUART", "netlist_divisor"]
+__all__ = ["NetlistBoardLink", "HostUART", "top_ports"]
 
 TOP = "board_top"
 #: UART bits per oscillator cycle in the netlist simulation: the fewest the board's receiver
@@ -41,10 +42,6 @@ DIVISOR = 4
 #: How long the host waits after configuration before it sends (s): longer than the platforms'
 #: power-on reset (the iCE40's 15 us), as a host on a real board does by far.
 POWER_ON_SECONDS = 100e-6
-#: The cell models Verilator compiles with each family's netlist: Yosys's own (``share/``), and
-#: for the ECP5 our models of the DP16KD block RAM and the MULT18X18D multiplier
-#: (:mod:`sim.ecp5_models`), which Yosys ships only as black boxes.
-CELL_MODELS = {"ice40": ("ice40/cells_sim.v",), "ecp5": ("ecp5/cells_sim.v",)}
 
 
 #: Yosys commands that give the netlist's I/O pad cells the names of our pad models
@@ -105,10 +102,6 @@ module SGSR (input CLK, input GSR);
 endmodule
 """,
 }
-
-
-def netlist_divisor() -> int:
-    return DIVISOR
 
 
 class HostUART(wiring.Component):
@@ -288,16 +281,15 @@ class NetlistBoardLink(VerilatorBoardLink):
                 text = icarus_time_zero_fix(text)
             atomic_write(host, text.encode())
         share = _yosys_share()
-        models = [share / path for path in CELL_MODELS[self.family]]
-        if self.family == "ecp5":
-            models = [self._ecp5_models(share)]
+        if self.family == "ecp5":  # Yosys's, as Icarus reads them, and ours for its black boxes
+            from .ecp5_models import write_model
+
+            models = [self._ecp5_models(share), write_model(self.build / "ecp5_models.v")]
+        else:
+            models = [share / "ice40" / "cells_sim.v"]
         pads = self.build / "pads.v"
         atomic_write(pads, PAD_MODELS[self.family].encode())
         models.append(pads)
-        if self.family == "ecp5":
-            from .ecp5_models import write_model
-
-            models.append(write_model(self.build / "ecp5_models.v"))
         t0 = time.perf_counter()
         self.progress(f"compiling the {self.board} netlist with {self.simulator}")
         if self.simulator == "verilator":
