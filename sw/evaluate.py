@@ -131,6 +131,6 @@ def evaluate_float_run(run_dir, *, dataset=None, data_root=None, split="test") -
         "split": split,
         "method": config.method,
         "timesteps": config.timesteps,
-        "samples": len(dataset.test_y),
+        "samples": len(data.test_y),
         **result,
     }

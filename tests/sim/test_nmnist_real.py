@@ -62,6 +62,10 @@ def test_real_net_exports_evaluates_and_runs_bit_exact(recordings, tmp_path, cap
     golden = json.loads(capsys.readouterr().out)
     assert golden["dataset"] == "nmnist" and golden["samples"] == 199
     assert golden["accuracy"] > 0.4  # 3 epochs on 801 recordings; chance is 0.1
+    # the float net on every recording, both splits (as a sim-to-real test reads them)
+    main(["eval", str(run), "--engine", "float", *root, "--split", "all", "--json"])
+    everything = json.loads(capsys.readouterr().out)
+    assert everything["samples"] == 1000 and everything["split"] == "all"
     result = run_cosim(
         model, simulator="verilator", samples=12, lanes=4, data_root=recordings,
         build_dir=tmp_path / "sim", stall=0.2,
