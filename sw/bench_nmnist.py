@@ -100,13 +100,16 @@ def bench_binning(
         "method": method,
         "epochs": epochs,
         "emulated": [str(r) for r in emulated],
+        "recordings": _recordings(data, data_root),
         "rows": rows,
     }
+    n = result["recordings"]
     lines = report_header("N-MNIST: how recordings become spikes", result["date"], command)
     lines += [
-        f"Nets `{arch}`, `{method}`, {epochs} epochs on the real training part (801 recordings), "
-        "accuracy on the validation part (199); sim-to-real: the emulated runs "
-        f"({', '.join(result['emulated']) or 'none'}) on all 1,000 recordings.",
+        f"Nets `{arch}`, `{method}`, {epochs} epochs on the real training part "
+        f"({n['train']:,} recordings), accuracy on the {n['test_split']} part ({n['test']:,}); "
+        f"sim-to-real: the emulated runs ({', '.join(result['emulated']) or 'none'}) on all "
+        f"{n['train'] + n['test']:,} recordings.",
         "",
         "| binning | T | input rate | real only (%) | sim-to-real (%) |",
         "|---|---|---|---|---|",
@@ -236,12 +239,24 @@ def bench_nmnist_real(
         "finetune_lr": finetune_lr,
         "augment_shift": augment_shift,
         "weight_bits": weight_bits,
+        "recordings": _recordings(real, data_root),
         "rows": rows,
     }
     write_report(
         Path(out_dir) / "nmnist-real-runs", result, _real_markdown(result, timesteps, methods)
     )
     return result
+
+
+def _recordings(real, data_root) -> dict:
+    """How many recordings each split of the real dataset ``real`` held, and what its test
+    split is (``Test/`` when ``data_root`` has one, else the validation fifth of ``Train/``)."""
+    files, _ = nmnist.list_recordings(nmnist.find_folder(data_root), "Test")
+    return {
+        "train": len(real.train_y),
+        "test": len(real.test_y),
+        "test_split": "Test" if files else "validation",
+    }
 
 
 def _activity(evaluation: dict) -> dict:
@@ -253,15 +268,16 @@ def _activity(evaluation: dict) -> dict:
 
 
 def _real_markdown(result, timesteps, methods) -> str:
-    bits = result["weight_bits"]
+    bits, n = result["weight_bits"], result["recordings"]
     lines = report_header("N-MNIST real recordings: the runs", result["date"], result["command"])
     lines += [
         f"`{result['arch']}`; emulated: mnist-events-34 less MNIST training images 1-1,000, "
         f"{result['emulated_epochs']} epochs; fine-tuned: {result['finetune_epochs']} epochs at "
-        f"lr {result['finetune_lr']:g} on the 801 real training recordings; real only: "
+        f"lr {result['finetune_lr']:g} on the {n['train']:,} real training recordings; real only: "
         f"{result['real_epochs']} epochs on them; both with random shifts of up to "
         f"{result['augment_shift']} pixels. Accuracy in %, mean ± std over seeds; "
-        "sim-to-real on all 1,000 recordings, the others on the 199 validation recordings; "
+        f"sim-to-real on all {n['train'] + n['test']:,} recordings, the others on the "
+        f"{n['test']:,} {n['test_split']} recordings; "
         f"int{bits}: the golden model of the exported file.",
         "",
         "| method | T | seeds | emulated test | sim-to-real | fine-tuned float | fine-tuned "
