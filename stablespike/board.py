@@ -62,7 +62,8 @@ def register(sub):
     p.add_argument(
         "--netlist",
         action="store_true",
-        help="short for --sim --sim-link netlist: the netlist the bitstream is made from",
+        help="short for --sim --sim-link netlist: the netlist the bitstream is made from (the "
+        "oscillator build; with --clock-mhz, the PLL build at that clock)",
     )
     p.add_argument(
         "--netlist-simulator",

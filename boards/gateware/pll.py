@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, Instance, Module, Signal
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.hdl import ClockSignal, Instance, Module, Signal
 
 from .core import LINK_DOMAIN
 
@@ -72,15 +71,14 @@ def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
     return PLLSetting("ecp5", f_in, f, params)
 
 
-def add_pll(m: Module, platform, setting: PLLSetting) -> float:
-    """Drive the ``sync`` domain from a PLL on the board oscillator, and the ``link`` domain
-    (:data:`boards.gateware.core.LINK_DOMAIN`) at half that frequency from the PLL's second
-    output (the UART and the command processor need far less than the accelerator's clock); both
-    reset until the PLL locks. Returns the ``link`` clock's frequency (Hz)."""
+def add_pll(m: Module, platform, setting: PLLSetting) -> tuple[float, Signal]:
+    """Drive the clocks of the ``sync`` and ``link`` domains (added to ``m`` by the caller, with
+    their resets) from a PLL on the board oscillator: ``link``
+    (:data:`boards.gateware.core.LINK_DOMAIN`) at half the frequency of ``sync``, from the PLL's
+    second output (the UART and the command processor need far less than the accelerator's
+    clock). Returns the ``link`` clock's frequency (Hz) and the PLL's lock signal."""
     clk_in = platform.request(platform.default_clk, dir="-")
-    m.domains.sync = sync = ClockDomain("sync")
-    m.domains.link = link = ClockDomain(LINK_DOMAIN)
-    clk_out = Signal()
+    link_clk, clk_out = ClockSignal(LINK_DOMAIN), Signal()
     lock = Signal()
     p = setting.params
     link_hz = setting.f_out / 2
@@ -97,7 +95,7 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
             i_PACKAGEPIN=clk_in.io,
             i_RESETB=1,
             i_BYPASS=0,
-            o_PLLOUTGLOBALA=link.clk,
+            o_PLLOUTGLOBALA=link_clk,
             o_PLLOUTGLOBALB=clk_out,
             o_LOCK=lock,
         )
@@ -135,7 +133,7 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
             i_PLLWAKESYNC=0,
             i_ENCLKOP=0,
             o_CLKOP=clk_out,
-            o_CLKOS=link.clk,
+            o_CLKOS=link_clk,
             o_LOCK=lock,
             a_FREQUENCY_PIN_CLKI=f"{setting.f_in / 1e6:g}",
             a_FREQUENCY_PIN_CLKOP=f"{setting.f_out / 1e6:g}",
@@ -145,9 +143,7 @@ def add_pll(m: Module, platform, setting: PLLSetting) -> float:
             a_MFG_ENABLE_FILTEROPAMP="1",
             a_MFG_GMCREF_SEL="2",
         )
-    m.d.comb += sync.clk.eq(clk_out)
-    m.submodules.reset_sync = ResetSynchronizer(~lock, domain="sync")
-    m.submodules.link_reset_sync = ResetSynchronizer(~lock, domain=LINK_DOMAIN)
+    m.d.comb += ClockSignal("sync").eq(clk_out)
     # No explicit constraint: nextpnr derives the output clock from the PLL's parameters (a
     # constraint on the domain's clock net is dropped, as that net is renamed in synthesis).
-    return link_hz
+    return link_hz, lock

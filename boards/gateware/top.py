@@ -1,13 +1,17 @@
 """The board top: pins, clocks and the board's logic (:class:`boards.gateware.core.BoardCore`)."""
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Module, ResetSignal
+import math
+
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Module
 from amaranth.lib import io
+from amaranth.lib.cdc import ResetSynchronizer
 
 from hw.layout import AcceleratorShape, AcceleratorVariant
 
 from ..protocol import DEFAULT_BAUD
 from .core import LINK_DOMAIN, BoardCore
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
+from .reset import HOLD_SECONDS, PowerOnReset
 
 __all__ = ["BoardTop"]
 
@@ -17,7 +21,9 @@ class BoardTop(Elaboratable):
     lights while a byte is being sent back to the host. With ``clock_hz`` the accelerator runs
     from a PLL on the board oscillator (:mod:`boards.gateware.pll`: the closest setting at or
     below ``clock_hz``), and the link (UART and command processor) at half its frequency;
-    without, both run from the oscillator."""
+    without, both run from the oscillator. Both domains stay in reset for
+    :data:`boards.gateware.reset.HOLD_SECONDS` after the clock is good (configuration, or the
+    PLL's lock), on both families."""
 
     def __init__(
         self,
@@ -38,16 +44,20 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = ClockDomain("sync")
+        m.domains.link = ClockDomain(LINK_DOMAIN)
         pll = self.pll_setting(platform)
         if pll is not None:
-            link_hz = add_pll(m, platform, pll)
-        else:  # the oscillator drives both domains (the platform's own ``sync``)
-            link_hz = platform.default_clk_frequency
-            m.domains.link = ClockDomain(LINK_DOMAIN)
+            link_hz, clock_good = add_pll(m, platform, pll)
+        else:  # the oscillator drives both domains
+            oscillator = platform.request(platform.default_clk, dir="-")
+            m.submodules.clk_pin = clk_pin = io.Buffer("i", oscillator)
+            link_hz, clock_good = platform.default_clk_frequency, Const(1)
             m.d.comb += [
-                ClockSignal(LINK_DOMAIN).eq(ClockSignal("sync")),
-                ResetSignal(LINK_DOMAIN).eq(ResetSignal("sync", allow_reset_less=True)),
+                ClockSignal("sync").eq(clk_pin.i),
+                ClockSignal(LINK_DOMAIN).eq(clk_pin.i),
             ]
+        self._hold_reset(m, clock_good, link_hz)
         m.submodules.core = core = BoardCore(
             self.shape,
             divisor=int(link_hz // self.baud),
@@ -65,3 +75,14 @@ class BoardTop(Elaboratable):
             led_pin.o.eq(~core.uart_tx),
         ]
         return m
+
+    @staticmethod
+    def _hold_reset(m: Module, clock_good, link_hz: float):
+        """Both domains in reset until the link clock has been good for ``HOLD_SECONDS``."""
+        m.domains.power_on = ClockDomain("power_on", reset_less=True, local=True)
+        m.d.comb += ClockSignal("power_on").eq(ClockSignal(LINK_DOMAIN))
+        hold_cycles = math.ceil(HOLD_SECONDS * link_hz)
+        m.submodules.power_on = power_on = PowerOnReset(hold_cycles=hold_cycles, domain="power_on")
+        m.d.comb += power_on.clock_good.eq(clock_good)
+        m.submodules.reset_sync = ResetSynchronizer(~power_on.ready, domain="sync")
+        m.submodules.link_reset_sync = ResetSynchronizer(~power_on.ready, domain=LINK_DOMAIN)

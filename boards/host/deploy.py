@@ -25,8 +25,8 @@ __all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
 #: the same in the Amaranth simulator (slow); ``bridge``, bytes straight into the command
 #: processor in the Amaranth simulator (no UART); ``netlist``, the board's synthesized netlist
-#: with Yosys's cell models in Verilator (``sim.netlist_link``), on its pins at 4 oscillator
-#: cycles a bit.
+#: with Yosys's cell models in Verilator or Icarus (``sim.netlist_link``), on its pins at 4
+#: link-clock cycles a bit: the oscillator build, or with ``clock_hz`` the PLL build.
 SIM_LINKS = ("verilator", "amaranth", "bridge", "netlist")
 
 #: The command the ``openfpgaloader`` package installs.
@@ -92,7 +92,12 @@ def deploy(
             from sim.netlist_link import NetlistBoardLink
 
             link = NetlistBoardLink(
-                shape, board, variant=variant, simulator=netlist_simulator, progress=progress
+                shape,
+                board,
+                clock_mhz=None if clock_hz is None else clock_hz / 1e6,
+                variant=variant,
+                simulator=netlist_simulator,
+                progress=progress,
             )
             baud = link.baud
         else:

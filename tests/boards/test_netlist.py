@@ -1,6 +1,7 @@
 """deploy --netlist: the synthesized netlist of a board, with Yosys's cell models, against the
 golden model; and a deliberately wrong synthesis step that the RTL simulation cannot see,
-caught by it. (iCE40 only: the ECP5 netlist's simulation is not validated yet, docs/boards.md.)"""
+caught by it, on both board families (in Icarus: a netlist compiles in seconds there, in minutes
+in Verilator)."""
 
 import json
 
@@ -16,9 +17,15 @@ from sw.modelfile import load_model, save_model
 from ..random_models import random_model
 
 RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
-#: A wrong synthesis step: the iCE40 block RAMs' read port set to 512 x 8 bits while their
-#: write port stays as mapped (a width the RTL never sees).
-WRONG_READ_WIDTH = "setparam -set READ_MODE 1 t:SB_RAM40_4K"
+#: Wrong synthesis steps the RTL simulation cannot see, by board: the iCE40 block RAMs' read
+#: port set to 512 x 8 bits while their write port stays as mapped; on the ECP5 an
+#: output-register fold (boards.build.ecp5_outreg) that loses the flip-flops' enable: the first
+#: layer's weight block RAM's output register (port B, folded) never enabled.
+WRONG_STEPS = {
+    "icebreaker": ("setparam -set READ_MODE 1 t:SB_RAM40_4K",),
+    "ulx3s-85f": ("cd top", "connect -port core.logic.accelerator.layer0.weights.0.0 OCEB 1'b0",
+                  "cd .."),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +36,19 @@ def small_model(tmp_path_factory):
     return path
 
 
-def test_icebreaker_netlist_answers_like_the_golden_model(small_model, capsys):
-    """A whole deploy (identify, load, read back every word, commit, run) against the iCE40
-    netlist, in Icarus (compiles in seconds; Verilator takes minutes for a netlist)."""
-    main(["deploy", str(small_model), "--board", "icebreaker", "--netlist", "--lanes", "2"]
+@pytest.mark.parametrize(
+    "board, clock, baud", [("icebreaker", [], 3_000_000),
+                           ("ulx3s-85f", ["--clock-mhz", "120"], 15_000_000)]
+)  # fmt: skip
+def test_netlist_answers_like_the_golden_model(small_model, capsys, board, clock, baud):
+    """A whole deploy (identify, load, read back every word, commit, run) against the board's
+    synthesized netlist: the iCE40 oscillator build; the ECP5 PLL build of the 120 MHz
+    bitstreams, with its two clocks and the output-register fold."""
+    main(["deploy", str(small_model), "--board", board, "--netlist", "--lanes", "2", *clock]
          + ["--netlist-simulator", "icarus", "--samples", "2", "--json"])  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["sim"] == "netlist" and summary["exact"] and summary["samples"] == 2
-    assert summary["baud"] == 3_000_000  # 12 MHz oscillator, 4 cycles a bit
+    assert summary["baud"] == baud  # 4 link cycles a bit: 12 MHz oscillator, 60 MHz link
     assert summary["verified_words"] > 0 and summary["cycles_per_inference"] > 0
 
 
@@ -50,16 +62,16 @@ def _first_block_read_back(link, model, shape):
     return blocks[0].first_difference(shape, read.payload)
 
 
-def test_netlist_check_catches_a_wrong_synthesis_step(small_model, tmp_path):
-    """The iCE40 netlist as built reads back what was written; the same netlist with a wrong
-    block RAM read width does not, while its RTL (and so the RTL simulation) is the same."""
+@pytest.mark.parametrize("board", WRONG_STEPS)
+def test_netlist_check_catches_a_wrong_synthesis_step(small_model, tmp_path, board):
+    """The netlist as built reads back what was written; the same netlist after a wrong step
+    does not, while its RTL (and so the RTL simulation) is the same."""
     model = load_model(small_model)
-    shape = board_shape(model, "icebreaker", 2, None)
-    right = NetlistBoardLink(shape, "icebreaker", build_dir=tmp_path, simulator="icarus")
+    shape = board_shape(model, board, 2, None)
+    right = NetlistBoardLink(shape, board, build_dir=tmp_path, simulator="icarus")
     assert _first_block_read_back(right, model, shape) is None
-    wrong = NetlistBoardLink(
-        shape, "icebreaker", build_dir=tmp_path, steps=(WRONG_READ_WIDTH,), simulator="icarus"
-    )
+    steps = WRONG_STEPS[board]
+    wrong = NetlistBoardLink(shape, board, build_dir=tmp_path, steps=steps, simulator="icarus")
     assert wrong.synthesis_dir == right.synthesis_dir  # synthesized once
-    assert "SB_RAM40_4K" in wrong._netlist().read_text()
+    assert wrong._netlist().read_text() != right._netlist().read_text()
     assert _first_block_read_back(wrong, model, shape) is not None
