@@ -66,6 +66,9 @@ class Board:
         The cells a board report lists, in table order.
     openfpgaloader : str
         The board's name for ``openFPGALoader -b``.
+    uart_rx_attrs : tuple of (str, str)
+        Pin attributes (name, value) added to the UART's receive pin (the vendor's pin file, where the
+        amaranth-boards resource leaves them out).
     """
 
     name: str
@@ -84,6 +87,7 @@ class Board:
     registered_weights: bool = False
     leak_multipliers: int = 0
     leak_multiplier_bits: int = 0
+    uart_rx_attrs: tuple[tuple[str, str], ...] = ()
 
     def platform_class(self):
         """The amaranth-boards platform class (imports Amaranth)."""
@@ -109,6 +113,9 @@ def _ulx3s(size: str, logic_cells: int, block_rams: int) -> Board:
         registered_weights=True,
         report_cells=_ECP5_CELLS,
         openfpgaloader="ulx3s",
+        # the FT231X's TXD is not driven while it is being reset or reprogrammed: pulled up,
+        # the line idles high instead of floating into false start bits (ULX3S pin file: UP)
+        uart_rx_attrs=(("PULLMODE", "UP"),),
     )
 
 

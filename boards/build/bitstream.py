@@ -7,6 +7,7 @@ and available per type, and achieved vs constrained Fmax per clock.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from sw.modelfile import atomic_write, load_model
 
 from ..catalog import BOARDS, board_named
 from ..gateware.top import BoardTop
+from ..gateware.uart import BaudError
 from ..protocol import DEFAULT_BAUD, DESIGN_SOURCES
 from ..variant import accelerator_variant, board_shape
 from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory
@@ -61,12 +63,31 @@ def with_output_registers(platform_class):
     return OutputRegisterPlatform
 
 
+def with_uart_rx_attrs(platform_class, attrs: dict):
+    """A subclass of ``platform_class`` whose UART 0 receive pin has ``attrs`` as well."""
+    resources = []
+    for resource in platform_class.resources:
+        if (resource.name, resource.number) == ("uart", 0):
+            resource = copy.deepcopy(resource)
+            next(io for io in resource.ios if io.name == "rx").attrs.update(attrs)
+        resources.append(resource)
+
+    class UARTPinPlatform(platform_class):
+        pass
+
+    UARTPinPlatform.resources = resources
+    UARTPinPlatform.__name__ = platform_class.__name__
+    return UARTPinPlatform
+
+
 def _platform(board: str):
     """A new amaranth-boards platform of ``board`` (each prepares one design once)."""
     spec = board_named(board)
     platform_class = spec.platform_class()
     if spec.output_registers:
         platform_class = with_output_registers(platform_class)
+    if spec.uart_rx_attrs:
+        platform_class = with_uart_rx_attrs(platform_class, dict(spec.uart_rx_attrs))
     return platform_class()
 
 
@@ -380,6 +401,11 @@ def build_board(
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
     )
     pll = top.pll_setting(platform)
+    try:
+        divisor = top.uart_divisor(platform)
+    except BaudError as e:
+        raise BuildError(f"{board}: --baud {baud}: {e}") from None
+    actual_baud = top.link_hz(platform) / divisor
     t0 = time.perf_counter()
     mapper = "abc9"
     try:
@@ -404,6 +430,9 @@ def build_board(
         "lanes": lanes,
         "update_lanes": shape.update_lanes,
         "baud": baud,
+        "baud_actual": actual_baud,
+        "baud_error_percent": 100 * (actual_baud / baud - 1),
+        "uart_divisor": divisor,
         "synthesis_reused": synthesised,
         "lut_mapper": mapper,
         "weights_in_spram": [bool(a) for a in variant.weight_attrs],
@@ -490,6 +519,11 @@ def format_report(summary: dict) -> str:
             )
     for clock, f in summary["fmax"].items():
         lines.append(f"  Fmax {clock}: {f['achieved']:.1f} MHz (runs at {f['constraint']:.1f} MHz)")
+    if "baud_actual" in summary:
+        lines.append(
+            f"  UART {summary['baud_actual']:.0f} baud ({summary['uart_divisor']} link cycles a "
+            f"bit; {summary['baud_error_percent']:+.2f} % from the {summary['baud']} asked for)"
+        )
     estimate = summary.get("memory_estimate")
     if estimate:
         per_block = {}

@@ -18,6 +18,9 @@ from .core import LINK_DOMAIN
 
 __all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "add_pll"]
 
+#: The ECP5 PLL's VCO range and its middle (Hz).
+ECP5_VCO_MIN, ECP5_VCO_MAX, ECP5_VCO_MIDDLE = 400e6, 800e6, 600e6
+
 
 @dataclass(frozen=True)
 class PLLSetting:
@@ -52,21 +55,27 @@ def ice40_pll(f_in: float, f_target: float) -> PLLSetting:
 
 
 def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
+    """The closest ECP5 setting at or below ``f_target``; of the output dividers that reach it,
+    the one whose VCO is nearest the middle of its range (600 MHz, as ecppll prefers: the
+    bottom of the range, 400 MHz, leaves the loop the least margin)."""
     best = None
     for clki in range(1, 129):
         if f_in / clki < 3.125e6:
             break
         for clkfb in range(1, 129):
             f = f_in * clkfb / clki
-            if f > f_target or (best is not None and f <= best[0]):
+            if f > f_target or (best is not None and f < best[0]):
                 continue
             for clkop in range(1, 65):  # CLKOS_DIV = 2 * CLKOP_DIV is at most 128
-                if 400e6 <= f * clkop <= 800e6:
-                    best = (f, clki, clkfb, clkop)
-                    break
+                vco = f * clkop
+                if not ECP5_VCO_MIN <= vco <= ECP5_VCO_MAX:
+                    continue
+                candidate = (f, -abs(vco - ECP5_VCO_MIDDLE), clki, clkfb, clkop)
+                if best is None or candidate[:2] > best[:2]:
+                    best = candidate
     if best is None:
         raise ValueError(f"no ECP5 PLL setting reaches {f_target / 1e6:.1f} MHz from {f_in / 1e6}")
-    f, clki, clkfb, clkop = best
+    f, _, clki, clkfb, clkop = best
     params = {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop}
     return PLLSetting("ecp5", f_in, f, params)
 

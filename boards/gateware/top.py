@@ -12,6 +12,7 @@ from ..protocol import DEFAULT_BAUD
 from .core import LINK_DOMAIN, BoardCore
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 from .reset import HOLD_SECONDS, PowerOnReset
+from .uart import BaudError, baud_divisor
 
 __all__ = ["BoardTop"]
 
@@ -42,6 +43,39 @@ class BoardTop(Elaboratable):
         search = ecp5_pll if platform.family == "ecp5" else ice40_pll
         return search(platform.default_clk_frequency, self.clock_hz)
 
+    def link_hz(self, platform) -> float:
+        """The link clock (Hz): the oscillator's, or half the PLL's output."""
+        pll = self.pll_setting(platform)
+        return platform.default_clk_frequency if pll is None else pll.f_out / 2
+
+    def uart_divisor(self, platform) -> int:
+        """Link cycles a UART bit (:func:`boards.gateware.uart.baud_divisor`);
+        :class:`~boards.gateware.uart.BaudError` naming accelerator clocks near the one asked
+        for whose link clock gives the baud rate, when this one does not."""
+        link_hz = self.link_hz(platform)
+        try:
+            return baud_divisor(link_hz, self.baud)
+        except BaudError as e:
+            raise BaudError(f"{e}; {self._clocks_for_baud(platform)}") from None
+
+    def _clocks_for_baud(self, platform) -> str:
+        search = ecp5_pll if platform.family == "ecp5" else ice40_pll
+        asked = self.clock_hz or platform.default_clk_frequency
+        good = set()
+        for divisor in range(4, 200):  # link = clock / 2 = divisor * baud, exactly reachable
+            clock_hz = 2 * divisor * self.baud
+            if 0.5 * asked <= clock_hz <= 1.5 * asked:
+                try:
+                    if search(platform.default_clk_frequency, clock_hz).f_out == clock_hz:
+                        good.add(clock_hz)
+                except ValueError:
+                    continue
+        if not good:
+            return f"no PLL clock near {asked / 1e6:g} MHz gives it: choose another --baud"
+        nearest = [f"{f / 1e6:g}" for f in sorted(good, key=lambda f: abs(f - asked))[:4]]
+        others = f" (or {', '.join(nearest[1:])})" if nearest[1:] else ""
+        return f"at --clock-mhz {nearest[0]}{others} the link clock gives it exactly"
+
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = ClockDomain("sync")
@@ -60,7 +94,7 @@ class BoardTop(Elaboratable):
         self._hold_reset(m, clock_good, link_hz)
         m.submodules.core = core = BoardCore(
             self.shape,
-            divisor=int(link_hz // self.baud),
+            divisor=self.uart_divisor(platform),
             timeout=int(link_hz // 100),  # 10 ms
             variant=self.variant,
             register_rx=platform.family == "ecp5",

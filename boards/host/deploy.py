@@ -19,7 +19,7 @@ from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape
 from .client import BoardClient, DeviceError, SerialLink
 
-__all__ = ["deploy", "program", "openfpgaloader", "SIM_LINKS"]
+__all__ = ["deploy", "program", "openfpgaloader", "check_baud", "SIM_LINKS"]
 
 #: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
@@ -60,6 +60,20 @@ def program(board: str, bitstream, progress=print) -> None:
         raise DeviceError(f"openFPGALoader failed to program {board}: {last[0]}")
 
 
+def check_baud(board: str, shape, baud: int, clock_hz: float | None) -> None:
+    """:class:`DeviceError` when ``board`` built at ``clock_hz`` (its oscillator if None) cannot
+    run its UART at ``baud`` (the build refuses it too); the simulated line, at 4 cycles a bit
+    on both ends, would not show it."""
+    from ..gateware.top import BoardTop
+    from ..gateware.uart import BaudError
+
+    platform = board_named(board).platform_class()()
+    try:
+        BoardTop(shape, baud=baud, clock_hz=clock_hz).uart_divisor(platform)
+    except BaudError as e:
+        raise DeviceError(f"{board}: --baud {baud}: {e}") from None
+
+
 def deploy(
     model_path,
     board,
@@ -80,6 +94,8 @@ def deploy(
     model = load_model(model_path)
     ds = load_model_dataset(model, model_path, data_root)
     shape = board_shape(model, board, lanes, update_lanes)
+    if sim_link != "netlist" or not sim:  # the netlist runs at its own rate (4 cycles a bit)
+        check_baud(board, shape, baud, clock_hz)
     if sim:
         variant = accelerator_variant(board, shape)
         if sim_link not in SIM_LINKS:

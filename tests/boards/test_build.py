@@ -182,9 +182,15 @@ def test_pll_settings_match_icepll_and_ecppll():
     s = ice40_pll(12e6, 48e6)  # icepll -i 12 -o 48: DIVR 0, DIVF 63, DIVQ 4, FILTER_RANGE 1
     assert s.f_out == 48e6 and s.params == {"DIVR": 0, "DIVF": 63, "DIVQ": 4, "FILTER_RANGE": 1}
     assert ice40_pll(12e6, 25e6).f_out <= 25e6  # the closest at or below
-    e = ecp5_pll(25e6, 100e6)
-    assert e.f_out == 100e6
-    assert 400e6 <= e.f_out * e.params["CLKOP_DIV"] <= 800e6
+    # ecppll -i 25 -o 120 / -o 100 / -o 50: the VCO at 600 MHz, mid-range, not at its 400 MHz
+    # bottom (as the first divider that reaches the range would give for 50 and 100 MHz)
+    assert ecp5_pll(25e6, 120e6).params == {"CLKI_DIV": 5, "CLKFB_DIV": 24, "CLKOP_DIV": 5}
+    for target in (50e6, 100e6):
+        e = ecp5_pll(25e6, target)
+        assert e.f_out == target and e.f_out * e.params["CLKOP_DIV"] == 600e6
+    for target in (80e6, 133e6):  # the divider nearest the middle: within half a step of it
+        e = ecp5_pll(25e6, target)
+        assert abs(e.f_out * e.params["CLKOP_DIV"] - 600e6) <= e.f_out / 2
     assert 2 * ecp5_pll(25e6, 6.25e6).params["CLKOP_DIV"] <= 128  # the link's CLKOS_DIV
     with pytest.raises(ValueError, match="no iCE40 PLL setting"):
         ice40_pll(12e6, 1e6)
