@@ -67,8 +67,8 @@ class Board:
     openfpgaloader : str
         The board's name for ``openFPGALoader -b``.
     uart_rx_attrs : tuple of (str, str)
-        Pin attributes (name, value) added to the UART's receive pin (the vendor's pin file, where the
-        amaranth-boards resource leaves them out).
+        Pin attributes (name, value) added to the UART's receive pin (as the vendor's pin
+        file has them, where the amaranth-boards resource leaves them out).
     """
 
     name: str
