@@ -50,20 +50,72 @@ class DeviceError(RuntimeError):
 
 
 class SerialLink:
-    """A serial port (pyserial) at ``baud``; ``timeout`` seconds without a byte is a failure."""
+    """A serial port (pyserial) at ``baud``; ``timeout`` seconds without a byte is a failure.
+
+    ``wait_seconds``: how long to wait for the port to appear (it vanishes while a board is
+    programmed: openFPGALoader unbinds the kernel's serial driver from the FTDI chip and binds it
+    again when it exits, so ``/dev/ttyUSB0`` comes back a moment later); 0 fails at once. The port
+    is put into low-latency mode where the OS allows it (``low_latency``): otherwise the Linux
+    FTDI driver holds a short reply for up to 16 ms."""
 
     persistent = True
+    #: Seconds between attempts to open a port that is not there (yet).
+    RETRY_SECONDS = 0.25
 
-    def __init__(self, port: str, *, baud: int, timeout: float = 2.0, connection=None):
-        """``connection``: an open pyserial-like object to use instead of opening ``port``."""
+    def __init__(
+        self,
+        port: str,
+        *,
+        baud: int,
+        timeout: float = 2.0,
+        connection=None,
+        wait_seconds: float = 0.0,
+        opener=None,
+        progress=None,
+    ):
+        """``connection``: an open pyserial-like object to use instead of opening ``port``;
+        ``opener``: what opens it (``serial.Serial``'s arguments); ``progress``: one line when
+        it starts waiting."""
         if connection is None:
-            import serial
-
-            try:
-                connection = serial.Serial(port, baudrate=baud, timeout=timeout)
-            except (serial.SerialException, OSError, ValueError) as e:
-                raise DeviceError(f"no answer from {port}: it does not open as a serial port ({e})")
+            connection = self._open(port, baud, timeout, wait_seconds, opener, progress)
         self.port = connection
+        self.low_latency = False
+        set_low_latency = getattr(connection, "set_low_latency_mode", None)
+        if set_low_latency is not None:
+            try:
+                set_low_latency(True)
+                self.low_latency = True
+            except (OSError, ValueError, NotImplementedError):
+                pass  # not a tty that has it (a USB-serial bridge without the ioctl)
+
+    @classmethod
+    def _open(cls, port, baud, timeout, wait_seconds, opener, progress):
+        import serial
+
+        opener = opener or serial.Serial
+        deadline = time.monotonic() + wait_seconds
+        waiting = False
+        while True:
+            try:
+                return opener(port, baudrate=baud, timeout=timeout)
+            except (serial.SerialException, OSError, ValueError) as e:
+                if time.monotonic() >= deadline:
+                    after = (
+                        f"; it did not come back within {wait_seconds:g} s after programming: "
+                        f"unplug the board and plug it in again (docs/boards.md)"
+                        if waiting
+                        else ""
+                    )
+                    raise DeviceError(
+                        f"no answer from {port}: it does not open as a serial port ({e}){after}"
+                    ) from None
+                if not waiting and progress is not None:
+                    progress(
+                        f"waiting for {port} to come back (the loader re-binds the board's "
+                        f"serial driver after programming)"
+                    )
+                waiting = True
+                time.sleep(cls.RETRY_SECONDS)
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
         decoder, replies, window = FrameDecoder(), [], SendWindow()

@@ -19,7 +19,7 @@ from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape
 from .client import BoardClient, DeviceError, SerialLink
 
-__all__ = ["deploy", "program", "openfpgaloader", "check_baud", "SIM_LINKS"]
+__all__ = ["deploy", "program", "openfpgaloader", "check_baud", "loader_failure", "SIM_LINKS"]
 
 #: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
 #: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
@@ -28,6 +28,9 @@ __all__ = ["deploy", "program", "openfpgaloader", "check_baud", "SIM_LINKS"]
 #: with Yosys's cell models in Verilator or Icarus (``sim.netlist_link``), on its pins at 4
 #: link-clock cycles a bit: the oscillator build, or with ``clock_hz`` the PLL build.
 SIM_LINKS = ("verilator", "amaranth", "bridge", "netlist")
+
+#: How long deploy waits for the serial port to come back after programming (s).
+PORT_WAIT_SECONDS = 10.0
 
 #: The command the ``openfpgaloader`` package installs.
 OPENFPGALOADER = "openfpgaloader-cli"
@@ -56,8 +59,31 @@ def program(board: str, bitstream, progress=print) -> None:
     progress(f"programming {board} with {bitstream}")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise DeviceError(f"openFPGALoader failed to program {board}: {last[0]}")
+        raise DeviceError(
+            f"openFPGALoader failed to program {board}: "
+            + loader_failure(f"{done.stdout}\n{done.stderr}")
+        )
+
+
+#: Words of openFPGALoader's lines that say why it failed.
+CAUSE_WORDS = ("error", "fail", "unable", "cannot", "can't", "not found", "permission", "denied",
+               "no device", "claim", "busy")  # fmt: skip
+#: Words that point at the USB permissions (the udev rule) rather than the board.
+PERMISSION_WORDS = ("permission", "denied", "access", "claim")
+
+
+def loader_failure(output: str) -> str:
+    """Every line of openFPGALoader's ``output`` that names a cause (its last line if none
+    does), joined; with the udev rule named when the cause is a USB permission."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    causes = [line for line in lines if any(w in line.lower() for w in CAUSE_WORDS)]
+    text = " / ".join(causes or lines[-1:] or ["no output"])
+    if any(w in text.lower() for w in PERMISSION_WORDS):
+        text += (
+            " (on Linux the FTDI chip needs openFPGALoader's udev rule: docs/boards.md, "
+            "'USB permissions')"
+        )
+    return text
 
 
 def check_baud(board: str, shape, baud: int, clock_hz: float | None) -> None:
@@ -127,9 +153,20 @@ def deploy(
     else:
         if port is None:
             raise ValueError("a real board needs --port (or use --sim)")
-        if bitstream is not None:
+        programmed = bitstream is not None
+        if programmed:
             program(board, bitstream, progress)
-        link = SerialLink(port, baud=baud)
+        link = SerialLink(
+            port,
+            baud=baud,
+            wait_seconds=PORT_WAIT_SECONDS if programmed else 0.0,
+            progress=progress,
+        )
+        if not link.low_latency:
+            progress(
+                f"warning: {port} is not in low-latency mode: short replies may wait up to "
+                f"16 ms in the FTDI driver (Linux: setserial {port} low_latency)"
+            )
     n = len(ds.test_y) if samples is None else min(samples, len(ds.test_y))
     x, y = ds.test_x[:n], ds.test_y[:n]
     client = BoardClient(link, shape)
@@ -169,6 +206,8 @@ def deploy(
         "warnings": client.warnings,
         "readback_sha256": session.readback_sha256,
     }
+    if not sim:
+        summary["low_latency"] = link.low_latency
     if getattr(link, "reply_cycles", None):
         # Measured on the simulated line: cycles until the last read-back reply, at ``divisor``
         # cycles a bit (the board gets fewer cycles a bit than on hardware: an upper bound).

