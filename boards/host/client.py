@@ -79,6 +79,7 @@ class SerialLink:
         if connection is None:
             connection = self._open(port, baud, timeout, wait_seconds, opener, progress)
         self.port = connection
+        self.resynchronised = 0  # times the replies lost step with the frames
         self.low_latency = False
         set_low_latency = getattr(connection, "set_low_latency_mode", None)
         if set_low_latency is not None:
@@ -118,18 +119,32 @@ class SerialLink:
                 time.sleep(cls.RETRY_SECONDS)
 
     def transact(self, frames: list[bytes], n_replies: int) -> list:
+        """Send ``frames`` (as many on the wire as the board's receive buffer allows) and
+        collect their ``n_replies`` replies, which come back in order.
+
+        Replies are matched to frames by their order, so after the first reply that arrives
+        damaged, or a silence of ``timeout`` seconds once replies have come, the rest cannot be
+        matched (a damaged length swallows the replies behind it): the link stops sending,
+        reads until the line is quiet, and gives every frame from that one on a
+        :class:`~boards.protocol.FrameError` (``BAD_CRC``, or ``TIMEOUT`` for silence), which
+        the client sends again. Not a byte back is a :class:`DeviceError` (a dead board or a
+        wrong port)."""
         decoder, replies, window = FrameDecoder(), [], SendWindow()
         queue = list(reversed(frames))
         with progress_bar(n_replies, self.port.port) as bar:
             try:
-                self._serve(queue, decoder, replies, window, n_replies, bar)
+                lost = self._serve(queue, decoder, replies, window, n_replies, bar)
             except OSError as e:  # pyserial's SerialException is one
                 raise DeviceError(
                     f"no answer from {self.port.port}: {len(replies)} of {n_replies} replies ({e})"
                 ) from None
-        return replies
+        self.resynchronised += lost is not None
+        return replies + [lost] * (n_replies - len(replies))
 
-    def _serve(self, queue, decoder, replies, window, n_replies, bar):
+    def _serve(self, queue, decoder, replies, window, n_replies, bar) -> FrameError | None:
+        """Replies into ``replies`` until all came (None) or the line lost step (the
+        FrameError that the unmatched frames get)."""
+        heard = False
         while len(replies) < n_replies:
             while queue and window.fits(len(queue[-1])):
                 frame = queue.pop()
@@ -137,13 +152,23 @@ class SerialLink:
                 window.sent(len(frame))
             chunk = self.port.read(max(1, self.port.in_waiting))
             if not chunk:
-                raise DeviceError(
-                    f"no answer from {self.port.port}: {len(replies)} of {n_replies} replies"
-                )
+                if not heard:
+                    raise DeviceError(f"no answer from {self.port.port}: 0 of {n_replies} replies")
+                return FrameError(Status.TIMEOUT, None)
+            heard = True
             for reply in decoder.feed(chunk):
+                if isinstance(reply, FrameError):
+                    self._drain()
+                    return reply
                 replies.append(reply)
                 window.answered()
                 bar.update()
+        return None
+
+    def _drain(self):
+        """Read until the line is quiet: the replies still on their way are not matched."""
+        while self.port.read(max(1, self.port.in_waiting)):
+            pass
 
 
 @dataclass
