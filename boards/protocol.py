@@ -27,6 +27,8 @@ __all__ = [
     "MAX_PAYLOAD",
     "Command",
     "Status",
+    "STATUS_FIELDS",
+    "parse_status",
     "crc16",
     "encode_frame",
     "FrameDecoder",
@@ -34,7 +36,7 @@ __all__ = [
     "FrameError",
 ]
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 
 
 #: Sources whose change changes the bitstream's behaviour (with the shape): the build hash.
@@ -111,6 +113,7 @@ class Command(enum.IntEnum):
     RUN = 0x04  # payload: one sample's input words
     RESULT = 0x05  # reply: class, cycles, scores
     COMMIT = 0x06  # no payload: the written model is complete and verified; RUN allowed
+    STATUS = 0x07  # no payload; reply: the link's counters (STATUS_FIELDS)
     ERROR = 0x7F  # reply: Status code, the offending command
 
 
@@ -122,6 +125,22 @@ class Status(enum.IntEnum):
     OUT_OF_RANGE = 0x04
     TIMEOUT = 0x05
     NOT_COMMITTED = 0x06  # RUN before a COMMIT (or after a WRITE that followed it)
+
+
+#: The STATUS reply's fields, each a u16 little endian that wraps: bytes the board's UART
+#: dropped because its receive buffer was full, bytes it dropped for a missing stop bit (a wrong
+#: baud rate, or noise), and frames the board answered with ERROR.
+STATUS_FIELDS = ("rx_overruns", "rx_framing_errors", "error_replies")
+
+
+def parse_status(payload: bytes) -> dict[str, int]:
+    """The STATUS reply's fields by name (:data:`STATUS_FIELDS`)."""
+    if len(payload) != 2 * len(STATUS_FIELDS):
+        raise ValueError(f"a STATUS reply has {2 * len(STATUS_FIELDS)} bytes, not {len(payload)}")
+    return {
+        name: int.from_bytes(payload[2 * i : 2 * i + 2], "little")
+        for i, name in enumerate(STATUS_FIELDS)
+    }
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:

@@ -75,6 +75,12 @@ def register(sub):
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
     p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the board's link counters (STATUS: bytes its UART dropped, frames it "
+        "refused); they are printed anyway when any is not 0",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_deploy)
 
@@ -154,4 +160,11 @@ def cmd_deploy(args):
         print(
             f"at {summary['clock_mhz']:g} MHz: {summary['latency_us']:.1f} us per inference, "
             f"{summary['inferences_per_second']:,.0f} inferences/s"
+        )
+    status = summary.get("link_status")
+    if status and (args.verbose or any(status.values())):
+        print(
+            f"the board's link: {status['rx_overruns']} bytes dropped (receive buffer full), "
+            f"{status['rx_framing_errors']} dropped for a missing stop bit (a wrong baud rate or "
+            f"noise), {status['error_replies']} frames answered with an error"
         )

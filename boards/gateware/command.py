@@ -1,5 +1,6 @@
 """Board command processor: frame parsing, CRC check, configuration writes and their read-back,
-IDENTIFY, COMMIT, RUN with its RESULT, error replies and the byte timeout (docs/protocol.md).
+IDENTIFY, COMMIT, RUN with its RESULT, STATUS (the link's counters), error replies and the byte
+timeout (docs/protocol.md).
 
 RUN is refused (``NOT_COMMITTED``) until the host sends COMMIT after loading and verifying a
 model; any later WRITE withdraws the commit, so a partly written model never computes.
@@ -63,6 +64,8 @@ class CommandProcessor(wiring.Component):
     read_data : In(stream.Signature(cfg_data_bits))      read-back words
     sample : Out(stream.Signature)   the accelerator's input words
     result : In(stream.Signature)    the accelerator's result words
+    rx_overruns, rx_framing_errors : In(16)   the UART's counters, for STATUS
+    error_replies : Out(16)          frames answered with ERROR so far (wraps)
     """
 
     def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
@@ -78,6 +81,9 @@ class CommandProcessor(wiring.Component):
                 "read_data": In(stream.Signature(shape.cfg_data_bits)),
                 "sample": Out(stream.Signature(self.input_payload(shape))),
                 "result": In(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
+                "rx_overruns": In(16),
+                "rx_framing_errors": In(16),
+                "error_replies": Out(16),
             }
         )
 
@@ -158,6 +164,9 @@ class CommandProcessor(wiring.Component):
         hash_at = len(identify) - HASH_BYTES
         identify_rom = Array(Const(b, 8) for b in identify[:hash_at])
         hash_bytes = Signal(8 * HASH_BYTES, init=int.from_bytes(identify[hash_at:], "little"))
+        # STATUS: the counters, taken when the reply starts, sent low byte first
+        counters = Cat(self.rx_overruns, self.rx_framing_errors, self.error_replies)
+        status_bytes = Signal(len(counters))
         depth_rom = Array(Const(d, 17) for d in depths)
         # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
         depth = Signal(17)
@@ -377,7 +386,7 @@ class CommandProcessor(wiring.Component):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                     with m.Elif(read_count_bad | past_end):
                         m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Elif(command == Command.COMMIT):
+                with m.Elif((command == Command.COMMIT) | (command == Command.STATUS)):
                     with m.If(empty_bad):
                         m.d.comb += status.eq(Status.BAD_LENGTH)
                 with m.Elif(command == Command.RUN):
@@ -408,6 +417,10 @@ class CommandProcessor(wiring.Component):
                 with m.Elif(command == Command.COMMIT):
                     m.d.sync += committed.eq(1)
                     start_reply(Command.COMMIT)
+                    m.next = "REPLY_HEADER"
+                with m.Elif(command == Command.STATUS):
+                    m.d.sync += status_bytes.eq(counters)
+                    start_reply(Command.STATUS, n=len(counters) // 8)
                     m.next = "REPLY_HEADER"
                 with m.Else():  # RUN
                     m.d.sync += sent.eq(0)
@@ -528,6 +541,8 @@ class CommandProcessor(wiring.Component):
                     send_byte.eq(header[reply_index[:2]]),
                     send_fold.eq(reply_index != 0),
                 ]
+                with m.If(tx_free & (reply_index == 0) & (reply_command == Command.ERROR)):
+                    m.d.sync += self.error_replies.eq(self.error_replies + 1)
                 with m.If(tx_free):
                     m.d.sync += reply_index.eq(reply_index + 1)
                     with m.If(reply_index == 3):
@@ -554,6 +569,10 @@ class CommandProcessor(wiring.Component):
             with m.State("REPLY_PAYLOAD"):
                 with m.If(reply_command == Command.ERROR):
                     m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
+                with m.Elif(reply_command == Command.STATUS):
+                    m.d.comb += send_byte.eq(status_bytes[:8])
+                    with m.If(tx_free):
+                        m.d.sync += status_bytes.eq(status_bytes >> 8)
                 with m.Elif(reply_index < hash_at):
                     index_bits = (hash_at - 1).bit_length()
                     m.d.comb += send_byte.eq(identify_rom[reply_index[:index_bits]])

@@ -36,11 +36,16 @@ class BoardLogic(wiring.Component):
     ``rx``, reply bytes out on ``tx``, both in ``link``.
 
     ``variant``: how the accelerator is built (:class:`hw.layout.AcceleratorVariant`).
-    ``timeout``: in ``link`` cycles.
+    ``timeout``: in ``link`` cycles. ``rx_overruns`` and ``rx_framing_errors``: the UART's
+    counters, which STATUS reports (0 without a UART); ``error_replies``: frames answered with
+    ERROR (wraps).
     """
 
     rx: In(stream.Signature(8))
     tx: Out(stream.Signature(8))
+    rx_overruns: In(16)
+    rx_framing_errors: In(16)
+    error_replies: Out(16)
 
     def __init__(
         self,
@@ -60,6 +65,11 @@ class BoardLogic(wiring.Component):
         m.submodules.accelerator = accelerator = Accelerator(self.shape, self.variant)
         wiring.connect(m, wiring.flipped(self.rx), command.rx)
         wiring.connect(m, command.tx, wiring.flipped(self.tx))
+        m.d.comb += [
+            command.rx_overruns.eq(self.rx_overruns),
+            command.rx_framing_errors.eq(self.rx_framing_errors),
+            self.error_replies.eq(command.error_replies),
+        ]
 
         def cross(name, source, sink, into):
             other = LINK_DOMAIN if into == "sync" else "sync"
@@ -101,6 +111,7 @@ class BoardCore(wiring.Component):
     uart_tx: Out(1, init=1)
     rx_overruns: Out(16)  # bytes the UART dropped because the receive buffer was full
     rx_framing_errors: Out(16)  # bytes dropped for a missing stop bit
+    error_replies: Out(16)  # frames answered with ERROR
 
     def __init__(
         self,
@@ -148,5 +159,8 @@ class BoardCore(wiring.Component):
             self.uart_tx.eq(tx.tx),
             self.rx_overruns.eq(rx.overruns),
             self.rx_framing_errors.eq(rx.framing_errors),
+            logic.rx_overruns.eq(rx.overruns),
+            logic.rx_framing_errors.eq(rx.framing_errors),
+            self.error_replies.eq(logic.error_replies),
         ]
         return m

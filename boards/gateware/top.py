@@ -2,7 +2,8 @@
 
 import math
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Module
+from amaranth.build import ResourceError
+from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, DomainRenamer, Elaboratable, Module
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -10,6 +11,7 @@ from hw.layout import AcceleratorShape, AcceleratorVariant
 
 from ..protocol import DEFAULT_BAUD
 from .core import LINK_DOMAIN, BoardCore
+from .lights import BoardLights
 from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
 from .reset import HOLD_SECONDS, PowerOnReset
 from .uart import BaudError, baud_divisor
@@ -18,8 +20,8 @@ __all__ = ["BoardTop"]
 
 
 class BoardTop(Elaboratable):
-    """Pins around :class:`boards.gateware.core.BoardCore`: the board's UART and a LED that
-    lights while a byte is being sent back to the host. With ``clock_hz`` the accelerator runs
+    """Pins around :class:`boards.gateware.core.BoardCore`: the board's UART and its LEDs
+    (activity, heartbeat, error: :meth:`_lights`). With ``clock_hz`` the accelerator runs
     from a PLL on the board oscillator (:mod:`boards.gateware.pll`: the closest setting at or
     below ``clock_hz``), and the link (UART and command processor) at half its frequency;
     without, both run from the oscillator. Both domains stay in reset for
@@ -102,13 +104,28 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_pin = rx_pin = io.Buffer("i", uart.rx)
         m.submodules.tx_pin = tx_pin = io.Buffer("o", uart.tx)
-        m.submodules.led_pin = led_pin = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += [
-            core.uart_rx.eq(rx_pin.i),
-            tx_pin.o.eq(core.uart_tx),
-            led_pin.o.eq(~core.uart_tx),
-        ]
+        m.d.comb += [core.uart_rx.eq(rx_pin.i), tx_pin.o.eq(core.uart_tx)]
+        self._lights(m, platform, core, rx_pin, link_hz)
         return m
+
+    @staticmethod
+    def _lights(m: Module, platform, core, rx_pin, link_hz: float):
+        """LED 0: the link's activity; LED 1: the heartbeat (clock running, out of reset); LED
+        2, where the board has it: an error (:class:`boards.gateware.lights.BoardLights`)."""
+        lights = DomainRenamer(LINK_DOMAIN)(BoardLights(clock_hz=round(link_hz)))
+        m.submodules.lights = lights
+        m.d.comb += [
+            lights.uart_rx.eq(rx_pin.i),
+            lights.uart_tx.eq(core.uart_tx),
+            lights.counters.eq(Cat(core.rx_overruns, core.rx_framing_errors, core.error_replies)),
+        ]
+        for index, light in enumerate((lights.activity, lights.alive, lights.error)):
+            try:
+                led = platform.request("led", index, dir="-")
+            except ResourceError:
+                break  # the iCEBreaker has two
+            m.submodules[f"led_pin_{index}"] = pin = io.Buffer("o", led)
+            m.d.comb += pin.o.eq(light)
 
     @staticmethod
     def _hold_reset(m: Module, clock_good, link_hz: float):

@@ -25,6 +25,7 @@ from ..protocol import (
     Status,
     encode_frame,
     identify_payload,
+    parse_status,
 )
 from .messages import (
     Result,
@@ -182,6 +183,8 @@ class Session:
     readback_sha256: str
     seconds: float
     results: list[Result]
+    #: The board's link counters after the session (STATUS, :data:`~boards.protocol.STATUS_FIELDS`)
+    link_status: dict | None = None
 
 
 #: Replies after which a frame is sent again: the frame (or the reply) was damaged on the line.
@@ -231,15 +234,17 @@ class BoardClient:
         blocks = load_blocks(model, self.shape, mode=mode, noise_seed=noise_seed)
         load = [f for b in blocks for f in (b.write_frame(self.shape), b.read_frame())]
         runs = [run_frame(self.shape, s) for s in samples]
+        # the link's counters last: dropped bytes and error replies of the whole session
+        runs_and_status = runs + [encode_frame(Command.STATUS)]
         identify = encode_frame(Command.IDENTIFY)
         t0 = time.perf_counter()
         if self.link.persistent:  # a real board: each step only after the one before is sound
             self._check_identify(self._exchange([identify])[0])
             replies = [None] + self._exchange(load, write_read_pairs=True)
             self._check_load(replies[1:], blocks)
-            replies += self._exchange([commit_frame()] + runs)
+            replies += self._exchange([commit_frame()] + runs_and_status)
         else:  # the simulated board lives for one batch: send it all, then check in order
-            frames = [identify] + load + [commit_frame()] + runs
+            frames = [identify] + load + [commit_frame()] + runs_and_status
             replies = self.link.transact(frames, len(frames))
             self._check_identify(replies[0])
             self._check_load(replies[1 : 1 + len(load)], blocks)
@@ -247,8 +252,9 @@ class BoardClient:
         n_load = 1 + len(load)
         if replies[n_load] != Frame(Command.COMMIT, b""):
             raise DeviceError(f"the board did not take the commit: {replies[n_load]}")
+        *run_replies, status_reply = replies[n_load + 1 :]
         results = []
-        for i, reply in enumerate(replies[n_load + 1 :]):
+        for i, reply in enumerate(run_replies):
             if reply.command != Command.RESULT:
                 raise DeviceError(f"sample {i}: expected a RESULT, got {reply}")
             results.append(parse_result(reply.payload, self.shape.n_classes))
@@ -266,6 +272,11 @@ class BoardClient:
             readback_sha256=hashlib.sha256(readback_bytes).hexdigest(),
             seconds=seconds,
             results=results,
+            link_status=(
+                parse_status(status_reply.payload)
+                if isinstance(status_reply, Frame) and status_reply.command == Command.STATUS
+                else None
+            ),
         )
 
     def _check_load(self, replies, blocks):

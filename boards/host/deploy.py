@@ -205,6 +205,8 @@ def deploy(
         "frames_resent": client.resent,
         "warnings": client.warnings,
         "readback_sha256": session.readback_sha256,
+        # the board's own counts (STATUS): bytes its UART dropped, frames it refused
+        "link_status": session.link_status,
     }
     if not sim:
         summary["low_latency"] = link.low_latency

@@ -446,3 +446,25 @@ def test_an_abc9_assertion_is_synthesised_again_with_classic_abc(tmp_path, monke
     assert netlist.is_file()
     script = (tmp_path / "out" / "top.ys").read_text()
     assert "-run begin:map_luts" in script and "synth_ecp5 -top top -run map_cells:" in script
+
+
+def test_the_ulx3s_uart_input_is_pulled_up_and_the_leds_are_driven():
+    """The FT231X's TXD floats while it is reset or reprogrammed: the ULX3S's UART input has
+    its pull-up (the vendor's pin file has it, the amaranth-boards resource does not); the
+    lights (activity, heartbeat, error) are on LEDs 0-2, and on the iCEBreaker's two."""
+    from boards.build.bitstream import _platform
+    from boards.gateware.top import BoardTop
+
+    shape = AcceleratorShape(sizes=(16, 8, 4), timesteps=2, lanes=2)
+
+    def constraints(board):
+        top = BoardTop(shape, variant=accelerator_variant(board, shape))
+        files = _platform(board).prepare(top, name="top").files
+        return files.get("top.lpf") or files["top.pcf"]
+
+    lpf = constraints("ulx3s-85f")
+    assert 'IOBUF PORT "uart_0__rx__io" IO_TYPE=LVCMOS33 PULLMODE=UP;' in lpf
+    assert 'IOBUF PORT "uart_0__tx__io" IO_TYPE=LVCMOS33;' in lpf
+    assert all(f'LOCATE COMP "led_{i}__io"' in lpf for i in range(3))
+    pcf = constraints("icebreaker")
+    assert "set_io led_0__io 11" in pcf and "set_io led_1__io 37" in pcf

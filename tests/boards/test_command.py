@@ -16,15 +16,16 @@ from boards.protocol import (
     buffer_bytes,
     encode_frame,
     identify_payload,
+    parse_status,
 )
 from hw.layout import AcceleratorShape
 
 SHAPE = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=3)
 
 
-def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=SHAPE):
+def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=SHAPE, uart=(0, 0)):
     """Send each chunk of bytes (with ``gap_cycles`` idle cycles after it); return the decoded
-    replies and the configuration writes."""
+    replies and the configuration writes. ``uart``: the UART's (overruns, framing errors)."""
     dut = CommandProcessor(shape, timeout=timeout)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -33,6 +34,8 @@ def run(byte_chunks, *, timeout=200, gap_cycles=0, tx_stall=0.3, seed=0, shape=S
     out, samples = [], []
 
     async def feed(ctx):
+        ctx.set(dut.rx_overruns, uart[0])
+        ctx.set(dut.rx_framing_errors, uart[1])
         for chunk in byte_chunks:
             for byte in chunk:
                 ctx.set(dut.rx.payload, byte)
@@ -192,3 +195,20 @@ def test_run_words_out_of_range_and_identify_with_a_payload_are_refused():
 def test_a_timeout_that_is_not_a_positive_cycle_count_is_refused(timeout):
     with pytest.raises(ValueError, match="timeout must be a positive number of cycles"):
         CommandProcessor(SHAPE, timeout=timeout)
+
+
+def test_status_reports_the_uart_counters_and_the_error_replies():
+    bad_crc = bytearray(encode_frame(Command.IDENTIFY))
+    bad_crc[-1] ^= 0x01
+    status = encode_frame(Command.STATUS)
+    frames = [status, bytes(bad_crc), encode_frame(0x33), status]
+    out, _ = run(frames, gap_cycles=40, uart=(0x1234, 7))
+    commands = [f.command for f in out]
+    assert commands == [Command.STATUS, Command.ERROR, Command.ERROR, Command.STATUS]
+    assert parse_status(out[0].payload) == {
+        "rx_overruns": 0x1234, "rx_framing_errors": 7, "error_replies": 0
+    }  # fmt: skip
+    assert parse_status(out[3].payload)["error_replies"] == 2
+    # with a payload it is refused, as COMMIT and IDENTIFY are
+    (refused,), _ = run([encode_frame(Command.STATUS, b"x")])
+    assert refused == Frame(Command.ERROR, bytes([Status.BAD_LENGTH, Command.STATUS]))

@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 from boards.gateware.core import LINK_DOMAIN, BoardCore
 from boards.gateware.uart import uart_frame
 from boards.host.messages import commit_frame, load_frames, parse_result, run_frame
-from boards.protocol import Command, Frame, FrameDecoder, Status
+from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame, parse_status
 from hw.layout import AcceleratorShape
 from sw import golden
 
@@ -17,7 +17,8 @@ DIVISOR = 4
 LINK_PERIOD = 1.3e-8  # s; the accelerator's clock has 1e-8
 
 
-def simulate_board(model, shape, frames, n_replies, max_cycles=300_000):
+def simulate_board(model, shape, frames, n_replies, max_cycles=300_000, levels_before=()):
+    """``levels_before``: line levels the host drives first, a bit time each."""
     dut = BoardCore(shape, divisor=DIVISOR, timeout=10_000)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -26,6 +27,9 @@ def simulate_board(model, shape, frames, n_replies, max_cycles=300_000):
     decoder = FrameDecoder()
 
     async def host_tx(ctx):  # the host's transmitter, bit-banged on the board's rx pin
+        for level in levels_before:
+            ctx.set(dut.uart_rx, level)
+            await ctx.tick(LINK_DOMAIN).repeat(DIVISOR)
         for frame in frames:
             for byte in frame:
                 for level in uart_frame(byte):
@@ -94,3 +98,17 @@ def test_run_is_refused_until_committed_and_after_any_later_write():
     assert replies[len(load)] == refused  # loaded but not committed
     assert replies[len(load) + 1] == Frame(Command.COMMIT, b"")
     assert replies[-1] == refused  # a write after the commit withdraws it
+
+
+def test_status_counts_a_byte_without_its_stop_bit():
+    """A byte whose stop bit is 0 (what a wrong baud rate makes) is dropped by the UART and
+    counted; STATUS reports it, and the frames after it are answered as usual."""
+    model = random_model(sizes=(6, 4, 3), timesteps=2)
+    shape = AcceleratorShape.from_model(model, lanes=2)
+    broken = uart_frame(0x5A)[:-1] + [0] + [1] * 3
+    frames = [encode_frame(Command.IDENTIFY), encode_frame(Command.STATUS)]
+    identify, status = simulate_board(model, shape, frames, 2, levels_before=broken)
+    assert identify.command == Command.IDENTIFY
+    assert parse_status(status.payload) == {
+        "rx_overruns": 0, "rx_framing_errors": 1, "error_replies": 0
+    }  # fmt: skip

@@ -139,7 +139,7 @@ def make_cases(n, memory, seed=0):
             error = Frame(Command.ERROR, bytes([Status.BAD_CRC, Command.WRITE]))
             cases.append((bytes(bad), 0, error))
         elif kind == "unknown":
-            cmd = rng.choice([0x00, 0x07, 0x42, 0x7E])
+            cmd = rng.choice([0x00, 0x08, 0x42, 0x7E])
             error = Frame(Command.ERROR, bytes([Status.UNKNOWN_COMMAND, cmd]))
             cases.append((encode_frame(cmd, payload[: rng.randrange(6)]), 0, error))
         elif kind == "range":

@@ -1,0 +1,91 @@
+"""The board's LEDs, so that a silent board tells what is wrong: a heartbeat that blinks only
+while the clock runs and the board is out of reset (a dead clock or a PLL that never locks
+leaves it dark), the link's activity either way (stretched to be seen), and errors (a byte the
+UART dropped, a frame refused)."""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BoardLights"]
+
+#: How long each light shows what it shows (s): the heartbeat's half period, the activity
+#: light after the last bit, the error light after the last error.
+HEARTBEAT_SECONDS = 0.5
+ACTIVITY_SECONDS = 0.02
+ERROR_SECONDS = 0.5
+
+
+class BoardLights(wiring.Component):
+    """The LEDs' levels, in the domain of the link (its clock ``clock_hz``).
+
+    Parameters
+    ----------
+    clock_hz : int
+        The link clock (Hz): the lights' times are counted in its cycles.
+
+    Members
+    -------
+    uart_rx : In(1)
+        The UART's receive pin (asynchronous: synchronised here).
+    uart_tx : In(1)
+        The UART's transmit line.
+    counters : In(48)
+        The link's error counters (STATUS: overruns, framing errors, error replies), each
+        16 bits: any change lights ``error``.
+    alive : Out(1)
+        Toggles every ``HEARTBEAT_SECONDS``, from the first cycle out of reset.
+    activity : Out(1)
+        Lit while a bit goes either way, and ``ACTIVITY_SECONDS`` after.
+    error : Out(1)
+        Lit ``ERROR_SECONDS`` after any counter changed.
+    """
+
+    uart_rx: In(1, init=1)
+    uart_tx: In(1, init=1)
+    counters: In(48)
+    alive: Out(1)
+    activity: Out(1)
+    error: Out(1)
+
+    def __init__(self, *, clock_hz: int):
+        if not isinstance(clock_hz, int) or clock_hz < 1:
+            raise ValueError(f"clock_hz must be a positive integer, not {clock_hz!r}")
+        self.clock_hz = clock_hz
+        super().__init__()
+
+    def _cycles(self, seconds: float) -> int:
+        return max(1, round(seconds * self.clock_hz))
+
+    def elaborate(self, platform):
+        m = Module()
+
+        # heartbeat
+        beat = Signal(range(self._cycles(HEARTBEAT_SECONDS)))
+        with m.If(beat == self._cycles(HEARTBEAT_SECONDS) - 1):
+            m.d.sync += [beat.eq(0), self.alive.eq(~self.alive)]
+        with m.Else():
+            m.d.sync += beat.eq(beat + 1)
+
+        # activity: a low level on either line restarts the light's time
+        rx = Signal(init=1)
+        m.submodules.rx_sync = FFSynchronizer(self.uart_rx, rx, init=1)
+        self._stretch(m, self.activity, ~rx | ~self.uart_tx, self._cycles(ACTIVITY_SECONDS))
+
+        # error: any counter different from the cycle before
+        previous = Signal(48)
+        m.d.sync += previous.eq(self.counters)
+        changed = Cat(self.counters) != previous
+        self._stretch(m, self.error, changed, self._cycles(ERROR_SECONDS))
+        return m
+
+    @staticmethod
+    def _stretch(m, light, event, cycles):
+        """``light`` on while ``event`` and ``cycles`` cycles after it."""
+        left = Signal(range(cycles + 1))
+        with m.If(event):
+            m.d.sync += left.eq(cycles)
+        with m.Elif(left != 0):
+            m.d.sync += left.eq(left - 1)
+        m.d.comb += light.eq(event | (left != 0))

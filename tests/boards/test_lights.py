@@ -1,0 +1,58 @@
+"""The board's LEDs: the heartbeat's period, the activity light stretched after the last bit,
+the error light after a counter changes."""
+
+import pytest
+from amaranth.sim import Simulator
+
+from boards.gateware.lights import ACTIVITY_SECONDS, ERROR_SECONDS, HEARTBEAT_SECONDS, BoardLights
+
+CLOCK_HZ = 1000  # 1 kHz: the lights' times are a few hundred cycles
+
+
+def trace(events, cycles):
+    """The lights at each cycle; ``events``: cycle -> {port: value} set before that cycle."""
+    dut = BoardLights(clock_hz=CLOCK_HZ)
+    out = []
+    sim = Simulator(dut)
+    sim.add_clock(1 / CLOCK_HZ)
+
+    async def bench(ctx):
+        for cycle in range(cycles):
+            for port, value in events.get(cycle, {}).items():
+                ctx.set(getattr(dut, port), value)
+            out.append((ctx.get(dut.alive), ctx.get(dut.activity), ctx.get(dut.error)))
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def test_the_heartbeat_toggles_every_half_second():
+    alive = [a for a, _, _ in trace({}, 2200)]
+    half = round(HEARTBEAT_SECONDS * CLOCK_HZ)
+    changes = [i for i in range(1, len(alive)) if alive[i] != alive[i - 1]]
+    assert changes == [half, 2 * half, 3 * half, 4 * half]
+
+
+def test_activity_is_stretched_after_the_last_low_bit():
+    hold = round(ACTIVITY_SECONDS * CLOCK_HZ)
+    lights = trace({10: {"uart_tx": 0}, 13: {"uart_tx": 1}}, 60)
+    activity = [a for _, a, _ in lights]
+    assert not any(activity[:10]) and all(activity[10 : 13 + hold])
+    assert not any(activity[13 + hold + 1 :])
+    # the receive pin through its synchroniser, two cycles later
+    rx = [a for _, a, _ in trace({5: {"uart_rx": 0}, 6: {"uart_rx": 1}}, 40)]
+    assert rx.index(1) == 7 and rx.count(1) == 1 + hold
+
+
+@pytest.mark.parametrize("counters", [1, 1 << 16, 1 << 32])
+def test_any_counter_that_changes_lights_the_error(counters):
+    hold = round(ERROR_SECONDS * CLOCK_HZ)
+    error = [e for _, _, e in trace({20: {"counters": counters}}, 20 + hold + 10)]
+    assert not any(error[:20]) and all(error[20 : 21 + hold]) and not any(error[22 + hold :])
+
+
+def test_clock_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="positive integer, not 2.5"):
+        BoardLights(clock_hz=2.5)
