@@ -191,6 +191,17 @@ class AcceleratorShape:
             raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")
         if self.encoder not in ("rate-lfsr", "spikes"):
             raise ValueError(f"encoder must be 'rate-lfsr' or 'spikes', not {self.encoder!r}")
+        # a lane with a seed of its own for every input (rate-coded) and every counted neuron
+        seeded = {"readout neurons": self.sizes[-2]}
+        if self.encoder == "rate-lfsr":
+            seeded["inputs"] = self.sizes[0]
+        distinct = numerics.distinct_lane_seeds(self.lfsr_width)
+        for what, count in seeded.items():
+            if count > distinct:
+                raise ValueError(
+                    f"{count} {what} need as many distinct LFSR lane seeds; a {self.lfsr_width}"
+                    f"-bit LFSR has {distinct}"
+                )
         numerics.weight_range(self.weight_bits)
         if len(convs) != self.n_layers:
             raise ValueError(

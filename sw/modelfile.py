@@ -332,8 +332,14 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
             fail(
                 "encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", width
             )
-        if math.prod(input_shape) >= (1 << width) - 1:
-            fail("encoder.lfsr_width", "enough bits for one lane per input", width)
+        lanes = numerics.distinct_lane_seeds(width)
+        if math.prod(input_shape) > lanes:
+            fail(
+                "encoder.lfsr_width",
+                f"a width with a distinct lane seed for each of the {math.prod(input_shape)} "
+                f"inputs ({width} bits have {lanes})",
+                width,
+            )
         in_range("encoder.seed", get(encoder, "seed", int, "encoder."), 0, (1 << width) - 2)
         if get(encoder, "prob_bits", int, "encoder.") != numerics.PROB_BITS:
             fail("encoder.prob_bits", numerics.PROB_BITS, encoder["prob_bits"])
@@ -347,6 +353,14 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     if noise_width not in numerics.LFSR_TAPS:
         fail(
             "noise.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", noise_width
+        )
+    noise_lanes = numerics.distinct_lane_seeds(noise_width)
+    if n_prev > noise_lanes:  # a lane per neuron the readout counts
+        fail(
+            "noise.lfsr_width",
+            f"a width with a distinct lane seed for each of the {n_prev} neurons the readout "
+            f"counts ({noise_width} bits have {noise_lanes})",
+            noise_width,
         )
     in_range("noise.seed", get(noise, "seed", int, "noise."), 0, (1 << noise_width) - 2)
     in_range("noise.prob_shift", get(noise, "prob_shift", int, "noise."), 0, numerics.PROB_BITS)

@@ -16,6 +16,7 @@ LIF difference equation of one neuron in one timestep (all integers)::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ __all__ = [
     "lfsr_mask",
     "lfsr_step",
     "lane_seeds",
+    "distinct_lane_seeds",
     "bernoulli_draw",
     "rate_encode",
     "stable_probability",
@@ -99,7 +101,9 @@ LFSR_TAPS = {
     31: (31, 28),
     32: (32, 22, 2, 1),
 }
-#: Odd step between the seeds of neighbouring LFSR lanes (golden-ratio constant, 16 bits).
+#: Odd step between the seeds of neighbouring LFSR lanes (golden-ratio constant, 16 bits). It
+#: shares a factor with ``2**w - 1`` at some widths (3 at every even width, 23 at 11): there the
+#: seeds repeat after :func:`distinct_lane_seeds` lanes, which bounds the lanes a unit may have.
 SEED_STRIDE = 0x9E37
 
 
@@ -477,16 +481,28 @@ class LFSR:
             yield state
 
 
+def distinct_lane_seeds(width: int) -> int:
+    """How many lanes of a ``width``-bit LFSR unit have distinct seeds (:func:`lane_seeds`):
+    ``(2**width - 1) / gcd(SEED_STRIDE, 2**width - 1)``; 21,845 at width 16."""
+    period = (1 << width) - 1
+    return period // math.gcd(SEED_STRIDE % period, period)
+
+
 def lane_seeds(base_seed: int, lanes: int, width: int = 16) -> np.ndarray:
     """Seeds of ``lanes`` independent LFSR lanes derived from one base seed.
 
-    ``seed[i] = ((base_seed + i * SEED_STRIDE) mod (2**width - 1)) + 1``: always nonzero and,
-    since the stride is coprime with ``2**width - 1``, distinct for ``lanes < 2**width``.
-    Hardware makes them one after another with an end-around-carry adder.
+    ``seed[i] = ((base_seed + i * SEED_STRIDE) mod (2**width - 1)) + 1``: always nonzero, and
+    distinct for ``lanes <= distinct_lane_seeds(width)``; more lanes would repeat seeds (lane
+    ``i + distinct`` draws what lane ``i`` does), so they are refused (ValueError). Hardware
+    makes them one after another with an end-around-carry adder.
     """
+    distinct = distinct_lane_seeds(width)
+    if lanes > distinct:
+        raise ValueError(
+            f"at most {distinct} lanes for a {width}-bit LFSR (their seeds repeat after that), "
+            f"not {lanes!r}"
+        )
     period = (1 << width) - 1
-    if lanes >= period:
-        raise ValueError(f"at most {period - 1} lanes for a {width}-bit LFSR, not {lanes!r}")
     i = np.arange(lanes, dtype=np.int64)
     return ((base_seed + i * SEED_STRIDE) % period) + 1
 

@@ -155,6 +155,17 @@ def test_config_writes_reject_a_model_of_another_shape():
         config_writes(model, AcceleratorShape(sizes=(10, 8, 5), timesteps=2))
 
 
+def test_shapes_need_a_distinct_lane_seed_per_input_and_counted_neuron():
+    """8-bit lanes have 85 distinct seeds (gcd(0x9E37, 255) = 3): 85 rate-coded inputs and 85
+    counted neurons fit, one more of either is refused (spike inputs need no lanes)."""
+    AcceleratorShape(sizes=(85, 85, 5), timesteps=2, lfsr_width=8)
+    AcceleratorShape(sizes=(500, 85, 5), timesteps=2, lfsr_width=8, encoder="spikes")
+    with pytest.raises(ValueError, match="86 inputs need as many distinct LFSR lane seeds"):
+        AcceleratorShape(sizes=(86, 8, 5), timesteps=2, lfsr_width=8)
+    with pytest.raises(ValueError, match="86 readout neurons need .* has 85"):
+        AcceleratorShape(sizes=(8, 86, 5), timesteps=2, lfsr_width=8, encoder="spikes")
+
+
 def test_shape_validation_messages():
     with pytest.raises(ValueError, match="sizes must be"):
         AcceleratorShape(sizes=(10, 5), timesteps=2)

@@ -95,6 +95,12 @@ MALFORMED_HEADERS = [
     ("noise kind", lambda h: h["noise"].update(kind="pink"), "noise.kind"),
     ("noise seed", lambda h: h["noise"].update(seed=-1), "noise.seed"),
     ("noise width", lambda h: h["noise"].update(lfsr_width=64), "noise.lfsr_width"),
+    # 4-bit lanes have 5 distinct seeds (gcd(0x9E37, 15) = 3): not enough for 12 inputs
+    (
+        "encoder lanes repeat",
+        _set("encoder", {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 4, "prob_bits": 8}),
+        "encoder.lfsr_width",
+    ),
     ("checksum", _set("checksum", "sha256:" + "0" * 64), "checksum"),
     ("meta", _set("meta", [1, 2]), "meta"),
     ("meta dataset", lambda h: h["meta"].update(dataset=3), "meta.dataset"),
@@ -247,3 +253,19 @@ def test_export_writes_only_a_verified_file(tmp_path):
         write_verified(random_model(weight_bits=8, seed=5), out, x, scores)
     assert out.read_bytes() == before  # the old file stays, and no temporary file is left
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+@pytest.mark.parametrize("counted", [5, 6])
+def test_noise_lanes_past_the_distinct_seeds_are_refused(tmp_path, counted):
+    """4-bit noise lanes have 5 distinct seeds: a readout over 5 neurons is written and read,
+    over 6 (the sixth would draw what the first draws) is refused naming the field."""
+    model = random_model(sizes=(12, 9, counted, 3))
+    model.noise = golden.NoiseSource(kind="amplitude", seed=1, lfsr_width=4, prob_shift=0)
+    path = tmp_path / "m.npz"
+    if counted == 5:
+        save_model(model, path)
+        assert load_model(path).noise.lfsr_width == 4
+        return
+    with pytest.raises(ModelFileError) as info:
+        save_model(model, path)
+    assert info.value.field == "noise.lfsr_width" and "(4 bits have 5)" in str(info.value)

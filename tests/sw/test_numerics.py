@@ -1,5 +1,7 @@
 """The integer contract: LIF arithmetic, saturation, LFSR, lanes, Bernoulli draws, encoder."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -137,6 +139,31 @@ def test_bernoulli_draw_frequency(p):
         assert total == 8 * lanes
     else:
         assert abs(freq - p / 256) < 0.02
+
+
+@pytest.mark.parametrize("width", sorted(numerics.LFSR_TAPS))
+def test_lane_seeds_are_distinct_up_to_the_limit_of_every_width(width):
+    """The stride shares a factor with 2**w - 1 at some widths (3 at every even one): the seeds
+    of the lanes allowed are all distinct, and one lane more (whose seed would repeat lane 0's)
+    is refused. Widths above 20 are checked on the first and last lanes' neighbourhood."""
+    distinct = numerics.distinct_lane_seeds(width)
+    period = (1 << width) - 1
+    assert distinct * math.gcd(numerics.SEED_STRIDE % period, period) == period
+    base = 5 % period
+    if distinct <= 1 << 20:
+        seeds = numerics.lane_seeds(base, distinct, width)
+        assert len(np.unique(seeds)) == distinct and seeds.min() >= 1 and seeds.max() <= period
+    # lane `distinct` would start where lane 0 does
+    assert ((base + distinct * numerics.SEED_STRIDE) % period) + 1 == base + 1
+    with pytest.raises(ValueError, match=f"at most {distinct} lanes for a {width}-bit LFSR"):
+        numerics.lane_seeds(base, distinct + 1, width)
+
+
+def test_the_distinct_seed_counts_of_the_widths_in_use():
+    assert numerics.distinct_lane_seeds(16) == 21_845  # gcd(0x9E37, 65535) = 3
+    assert numerics.distinct_lane_seeds(8) == 85
+    assert numerics.distinct_lane_seeds(11) == 89  # gcd 23
+    assert numerics.distinct_lane_seeds(13) == 8191  # 2**13 - 1 is prime
 
 
 def test_rate_encode_is_deterministic_and_matches_per_lane_draws():
