@@ -11,6 +11,7 @@ from .options import (
     SEED,
     fail,
     integer,
+    non_negative_number,
     output_file,
     output_folder,
     positive_number,
@@ -166,8 +167,8 @@ def _train_parser(sub):
         "--leak-shift", type=integer(1, 30), default=d.leak_shift, help="k of the leak v - v/2^k"
     )
     p.add_argument("--reset", choices=("hard", "subtract"), default=d.reset)
-    p.add_argument("--beta", type=float, default=d.beta, help="weight of L_spike")
-    p.add_argument("--gamma", type=float, default=d.gamma, help="weight of L_noise")
+    p.add_argument("--beta", type=non_negative_number, default=d.beta, help="weight of L_spike")
+    p.add_argument("--gamma", type=non_negative_number, default=d.gamma, help="weight of L_noise")
     p.add_argument("--alpha", type=positive_number, default=d.alpha, help="KL temperature")
     p.add_argument("--skeleton-op", choices=SKELETON_OPS, default=d.skeleton_op)
     p.add_argument(
@@ -184,7 +185,7 @@ def _train_parser(sub):
     p.add_argument("--noise-kind", choices=NOISE_KINDS, default=d.noise_kind)
     p.add_argument(
         "--noise-scale",
-        type=float,
+        type=non_negative_number,
         default=d.noise_scale,
         help="amplitude of a noise spike added to the stable rate",
     )

@@ -52,9 +52,22 @@ def number(lo: float, hi: float, *, low_included: bool):
     return parse
 
 
-#: A finite number above 0; a probability in [0, 1).
+#: A finite number above 0; a finite number at least 0; a probability in [0, 1).
 positive_number = number(0, float("inf"), low_included=False)
+non_negative_number = number(0, float("inf"), low_included=True)
 fraction = number(0, 1, low_included=True)
+
+
+def _name_problem(path: Path) -> str | None:
+    """Why the operating system would refuse ``path`` as a name (a part longer than its
+    limit, the whole longer than its limit, a NUL byte), or None."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as e:
+        return getattr(e, "strerror", None) or str(e)
+    return None
 
 
 def _writable_folder(path: Path) -> str | None:
@@ -71,7 +84,7 @@ def _writable_folder(path: Path) -> str | None:
 
 def output_folder(text: str) -> Path:
     """An argparse type: a folder that exists or can be made, and is writable."""
-    problem = _writable_folder(Path(text))
+    problem = _name_problem(Path(text)) or _writable_folder(Path(text))
     if problem:
         raise argparse.ArgumentTypeError(f"cannot write into {text}: {problem}")
     return Path(text)
@@ -80,7 +93,9 @@ def output_folder(text: str) -> Path:
 def output_file(text: str) -> Path:
     """An argparse type: a file path whose folder is writable (the file is replaced)."""
     path = Path(text)
-    problem = f"{path} is a folder" if path.is_dir() else _writable_folder(path.parent)
+    problem = _name_problem(path)
+    if problem is None:
+        problem = f"{path} is a folder" if path.is_dir() else _writable_folder(path.parent)
     if problem:
         raise argparse.ArgumentTypeError(f"cannot write {text}: {problem}")
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import pickle
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -47,6 +48,10 @@ METHODS = {
 }
 
 
+class TrainingDiverged(ValueError):
+    """The loss stopped being a finite number: the run stops, its last checkpoint kept."""
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a training run (saved as ``config.json``)."""
@@ -80,6 +85,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def validate(self):
+        self._check_types()
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {tuple(METHODS)}, not {self.method!r}")
         if self.timesteps < 1:
@@ -121,13 +127,39 @@ class TrainConfig:
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be at least 0, not {getattr(self, name)!r}")
 
+    def _check_types(self):
+        """Each field of the type it is declared with; numbers finite (``inf`` and ``nan``
+        would train to a NaN loss)."""
+        for f in fields(self):
+            value, declared = getattr(self, f.name), str(f.type)
+            if value is None and "None" in declared:
+                continue
+            kind = declared.split("|")[0].strip()
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = {
+                "int": number and isinstance(value, int),
+                "float": number and math.isfinite(value),
+                "str": isinstance(value, str),
+                "bool": isinstance(value, bool),
+                "dict": isinstance(value, dict),
+            }[kind]
+            if not ok:
+                what = {"float": "a finite number", "int": "an integer", "str": "a string",
+                        "bool": "true or false", "dict": "an object"}[kind]  # fmt: skip
+                raise ValueError(f"{f.name} must be {what}, not {value!r}")
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """A config from ``config.json``'s object, checked (ValueError naming the field)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"expected an object of settings, found {type(d).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
-        return cls(**d)
+        config = cls(**d)
+        config.validate()
+        return config
 
 
 def config_dataset(config: TrainConfig) -> Dataset:
@@ -296,11 +328,18 @@ class Trainer:
         checkpoint = self.out / "checkpoint.pt"
         if checkpoint.is_file():
             state = load_checkpoint(checkpoint)
-            self.net.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.sched.load_state_dict(state["scheduler"])
-            if self.processes.main:  # the others' noise streams restart from their seeds
-                self.generator.set_state(state["generator"])
+            try:
+                self.net.load_state_dict(state["model"])
+                self.opt.load_state_dict(state["optimizer"])
+                self.sched.load_state_dict(state["scheduler"])
+                if self.processes.main:  # the others' noise streams restart from their seeds
+                    self.generator.set_state(state["generator"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ValueError(
+                    f"{checkpoint}: does not fit this run ({first}); delete it to train from "
+                    f"the start"
+                ) from None
             self.history = state["history"]
 
     def _write_config(self):
@@ -308,7 +347,7 @@ class Trainer:
         config_path = self.out / "config.json"
         config = asdict(self.config)
         if config_path.is_file():
-            saved = json.loads(config_path.read_text())
+            saved = asdict(read_config(config_path))
             if saved != config:
                 diff = sorted(k for k in config if saved.get(k) != config[k])
                 raise ValueError(
@@ -333,6 +372,12 @@ class Trainer:
         )
         atomic_write(self.out / "checkpoint.pt", buf.getvalue())
         _write_metrics(self.out, self.history)
+
+    def _kept(self) -> str:
+        """What a stopped run leaves: the last checkpoint, or nothing."""
+        if self.out is None or not (self.out / "checkpoint.pt").is_file():
+            return "no checkpoint was written"
+        return f"{self.out / 'checkpoint.pt'} (after epoch {len(self.history)}) is kept"
 
     def train_epoch(self, epoch: int) -> dict:
         c, rank, world = self.config, self.processes.rank, self.processes.world
@@ -360,6 +405,13 @@ class Trainer:
                 self.net, out, c, (epoch * 7919 + step) % 0xFFFE, self.generator
             )
             loss = ce + c.beta * l_spike + c.gamma * l_noise
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"epoch {epoch + 1}, batch {step + 1}: the loss is {loss.item():g} (cross "
+                    f"entropy {ce.item():g}, L_spike {l_spike.item():g}, L_noise "
+                    f"{l_noise.item():g}); "
+                    f"{self._kept()}: try a lower --lr, --beta or --gamma"
+                )
             # this process's share of the global batch, so that the averaged gradients are
             # those of the global batch's mean loss
             global_batch = min(c.batch_size * world, n_train - step * c.batch_size * world)
@@ -450,14 +502,44 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, SpikingNet, Dataset]:
                 f"{run_dir} is not a training run: {p.name} is missing "
                 f"(make one with 'stablespike train --out {run_dir}')"
             )
-    config = TrainConfig.from_dict(json.loads(config_path.read_text()))
+    config = read_config(config_path)
     dataset = config_dataset(config)
     net = build_net(config, dataset)
-    net.load_state_dict(load_checkpoint(checkpoint)["model"])
+    try:
+        net.load_state_dict(load_checkpoint(checkpoint)["model"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ValueError(f"{checkpoint}: does not fit {config_path} ({first})") from None
     return config, net, dataset
 
 
+def read_config(path: Path) -> TrainConfig:
+    """A run's ``config.json``; ValueError naming the file and the field for a damaged one."""
+    try:
+        return TrainConfig.from_dict(json.loads(Path(path).read_text()))
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a valid run configuration: {e}") from None
+
+
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "history", "config")
+
+
+def _checkpoint_structure_problem(state: dict) -> str | None:
+    """What in a loaded checkpoint is not what :meth:`Trainer.save` writes, or None."""
+    model = state["model"]
+    if not isinstance(model, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()
+    ):
+        return "'model' is not a state dict of named tensors"
+    for key in ("optimizer", "scheduler", "config"):
+        if not isinstance(state[key], dict):
+            return f"{key!r} is not an object"
+    if not isinstance(state["generator"], torch.Tensor):
+        return "'generator' is not a generator state"
+    history = state["history"]
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        return "'history' is not a list of epochs"
+    return None
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -474,6 +556,9 @@ def load_checkpoint(path: Path) -> dict:
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise ValueError(f"{path}: not a stablespike checkpoint (no {', '.join(missing)})")
+    problem = _checkpoint_structure_problem(state)
+    if problem:
+        raise ValueError(f"{path}: not a stablespike checkpoint ({problem})")
     return state
 
 

@@ -27,6 +27,10 @@ BAD_FLAGS = [
     (["train", "--seed", "-1"], "--seed", "'-1'"),
     (["train", "--timesteps", "0"], "--timesteps", "'0'"),
     (["train", "--lr", "nan"], "--lr", "(0, inf)"),
+    (["train", "--gamma", "inf"], "--gamma", "[0, inf)"),
+    (["train", "--beta", "inf"], "--beta", "[0, inf)"),
+    (["train", "--beta", "-1"], "--beta", "[0, inf)"),
+    (["train", "--noise-scale", "inf"], "--noise-scale", "[0, inf)"),
     (["eval", "M", "--limit", "0"], "--limit", "'0'"),
     (["eval", "M", "--limit", "-5"], "--limit", "'-5'"),
     (["sim", "M", "--samples", "0"], "--samples", "'0'"),
@@ -61,6 +65,16 @@ def test_outputs_that_cannot_be_written(tmp_path, capsys, model_file):
     assert "is a folder" in err
     err = cli_error(capsys, ["rtl", str(model_file), "--out", str(a_file / "rtl")])
     assert "--out" in err and "is a file" in err
+
+
+@pytest.mark.parametrize("name", ["a" * 300 + ".npz", "a/" * 2100 + "m.npz"])
+def test_an_output_name_the_system_refuses_is_one_line(tmp_path, capsys, name):
+    """A name longer than the file system's limit, or a path longer than the system's: one
+    line naming the reason while the options are read (it was a traceback)."""
+    err = cli_error(capsys, ["export", str(tmp_path), "--out", str(tmp_path / name)])
+    assert "--out" in err and "too long" in err
+    err = cli_error(capsys, ["train", "--out", str(tmp_path / name)])
+    assert "--out" in err and "too long" in err
 
 
 def test_read_only_output_folder(tmp_path, capsys, monkeypatch):

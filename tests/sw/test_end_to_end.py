@@ -194,3 +194,87 @@ def test_bench_accuracy_writes_table_json_and_plot(tmp_path):
     md = (tmp_path / "results" / "accuracy-digits-mlp-16.md").read_text()
     assert "| spike-only | 2 | 1 |" in md and "Published reference points" in md
     assert (tmp_path / "results" / "accuracy-digits-mlp-16.png").stat().st_size > 1000
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("damaged") / "run"
+    main(["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1", "--epochs",
+          "1", "--seed", "2", "--out", str(run), "--quiet"])  # fmt: skip
+    return run
+
+
+CONFIG_DAMAGE = [
+    ("a string for a number", lambda c: c.update(lr="0.01"), "lr must be a finite number"),
+    ("an infinite weight", lambda c: c.update(gamma=float("inf")), "gamma must be a finite"),
+    ("a list for a name", lambda c: c.update(arch=["mlp", 128]), "arch must be a string"),
+    ("a list for the whole", lambda c: [1, 2], "expected an object of settings, found list"),
+]
+CHECKPOINT_DAMAGE = [
+    ("the state dict a list", lambda s: s.update(model=[1, 2]), "'model' is not a state dict"),
+    ("the history a string", lambda s: s.update(history="x"), "'history' is not a list"),
+    ("the optimiser a list", lambda s: s.update(optimizer=[0]), "'optimizer' is not an object"),
+]
+
+
+@pytest.mark.parametrize("name, damage, detail", CONFIG_DAMAGE, ids=[d[0] for d in CONFIG_DAMAGE])
+def test_a_damaged_config_is_one_line_everywhere(one_epoch_run, tmp_path, capsys, name, damage,
+                                                  detail):  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in one_epoch_run.iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    config = json.loads((run / "config.json").read_text())
+    edited = damage(config)
+    (run / "config.json").write_text(json.dumps(config if edited is None else edited))
+    for argv in (["export", str(run), "--out", str(tmp_path / "m.npz")],
+                 ["eval", str(run), "--engine", "float"],
+                 ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
+                  "--epochs", "2", "--seed", "2", "--out", str(run), "--quiet"]):  # fmt: skip
+        err = cli_error(capsys, argv)
+        assert "config.json: not a valid run configuration" in err and detail in err, argv
+
+
+@pytest.mark.parametrize(
+    "name, damage, detail", CHECKPOINT_DAMAGE, ids=[d[0] for d in CHECKPOINT_DAMAGE]
+)
+def test_a_checkpoint_of_the_wrong_structure_is_one_line(one_epoch_run, tmp_path, capsys, name,
+                                                          damage, detail):  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    for f in one_epoch_run.iterdir():
+        (run / f.name).write_bytes(f.read_bytes())
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    damage(state)
+    torch.save(state, run / "checkpoint.pt")
+    for argv in (["export", str(run), "--out", str(tmp_path / "m.npz")],
+                 ["eval", str(run), "--engine", "float"],
+                 ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
+                  "--epochs", "1", "--seed", "2", "--out", str(run), "--quiet"]):  # fmt: skip
+        err = cli_error(capsys, argv)
+        assert "not a stablespike checkpoint" in err and detail in err, argv
+
+
+def test_a_loss_that_stops_being_finite_stops_the_run(tmp_path, capsys, monkeypatch):
+    """One line naming the epoch and the losses; the checkpoint of the last good epoch is
+    kept (the run resumes from it once the cause is fixed)."""
+    from sw import train as training
+
+    run = tmp_path / "run"
+    argv = ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
+            "--epochs", "3", "--seed", "2", "--out", str(run), "--quiet"]  # fmt: skip
+    real = training.stable_spike_losses
+    calls = {"n": 0}
+
+    def poisoned(net, out, config, *rest):
+        l_spike, l_noise = real(net, out, config, *rest)
+        calls["n"] += 1
+        if calls["n"] > 50:  # in the second epoch (digits: 1,347 samples, 43 batches)
+            return l_spike + float("nan"), l_noise
+        return l_spike, l_noise
+
+    monkeypatch.setattr(training, "stable_spike_losses", poisoned)
+    err = cli_error(capsys, argv)
+    assert "epoch 2, batch" in err and "the loss is nan" in err
+    assert "checkpoint.pt (after epoch 1) is kept" in err
+    assert len(torch.load(run / "checkpoint.pt", weights_only=True)["history"]) == 1
