@@ -10,12 +10,22 @@ nothing that breaks a limit; each refusal is an :class:`ArchiveError` naming the
 from __future__ import annotations
 
 import math
+import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ArchiveError", "read_npz", "MAX_ARRAY_BYTES", "MAX_TOTAL_BYTES", "MAX_MEMBERS"]
+__all__ = [
+    "ArchiveError",
+    "DeclaredArray",
+    "declare_npz",
+    "read_npz",
+    "MAX_ARRAY_BYTES",
+    "MAX_TOTAL_BYTES",
+    "MAX_MEMBERS",
+]
 
 #: Largest array read (bytes, as declared in its ``.npy`` header).
 MAX_ARRAY_BYTES = 256 << 20
@@ -38,16 +48,47 @@ class ArchiveError(ValueError):
         super().__init__(f"{member}: expected {expected}, found {found}")
 
 
-def read_npz(path: str | Path, *, allowed_kinds: str = "iub") -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` archive at ``path`` by name (without ``.npy``).
+@dataclass(frozen=True)
+class DeclaredArray:
+    """An array of an archive as its ``.npy`` header declares it, not read yet: a reader can
+    refuse a shape or dtype it does not expect before the data is inflated (:meth:`read`)."""
 
-    Refused, before any array is inflated: a file that is not a zip archive (a ``.npy`` is named
-    as such), encrypted members, compression other than stored/deflated, duplicate or non-``.npy``
-    member names, more than :data:`MAX_MEMBERS` members, ``.npy`` headers longer than
-    :data:`MAX_NPY_HEADER_BYTES` or declaring object, structured or non-``allowed_kinds`` dtypes,
-    arrays over :data:`MAX_ARRAY_BYTES` or together over :data:`MAX_TOTAL_BYTES`, and members
-    whose stored size disagrees with their header. Raises :class:`ArchiveError`.
-    """
+    path: Path
+    member: str
+    shape: tuple
+    dtype: np.dtype
+    fortran_order: bool
+    header_end: int
+    nbytes: int
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def read(self) -> np.ndarray:
+        """The array (:class:`ArchiveError` if the member does not hold what it declared)."""
+        try:
+            with zipfile.ZipFile(self.path) as archive, archive.open(self.member) as f:
+                data = f.read(self.header_end + self.nbytes + 1)  # at most the size checked
+        except (OSError, EOFError, zipfile.BadZipFile, RuntimeError) as e:
+            raise ArchiveError(
+                self.member, "a readable member", f"an unreadable one ({e})"
+            ) from None
+        if len(data) != self.header_end + self.nbytes:
+            raise ArchiveError(
+                self.member, f"{self.header_end + self.nbytes} bytes", f"{len(data)} bytes"
+            )
+        array = np.frombuffer(data, dtype=self.dtype, count=self.size, offset=self.header_end)
+        return array.reshape(self.shape, order="F" if self.fortran_order else "C").copy()
+
+
+def declare_npz(path: str | Path, *, allowed_kinds: str = "iub") -> dict[str, DeclaredArray]:
+    """The arrays of the ``.npz`` archive at ``path`` by name (without ``.npy``), as declared:
+    every check of :func:`read_npz` that needs no array data is made, nothing is inflated."""
     path = Path(path)
     with open(path, "rb") as f:
         magic = f.read(len(NPY_MAGIC))
@@ -62,14 +103,32 @@ def read_npz(path: str | Path, *, allowed_kinds: str = "iub") -> dict[str, np.nd
     with archive:
         members = archive.infolist()
         _check_directory(members)
-        declared = {m.filename: _declared_array(archive, m, allowed_kinds) for m in members}
-        total = sum(d[-1] for d in declared.values())
-        if total > MAX_TOTAL_BYTES:
-            raise ArchiveError("(file)", f"at most {MAX_TOTAL_BYTES} bytes of arrays", total)
-        return {
-            name.removesuffix(".npy"): _read_array(archive, name, *declared[name])
-            for name in declared
+        declared = {
+            m.filename.removesuffix(".npy"): DeclaredArray(
+                path, m.filename, *_declared_array(archive, m, allowed_kinds)
+            )
+            for m in members
         }
+    total = sum(d.nbytes for d in declared.values())
+    if total > MAX_TOTAL_BYTES:
+        raise ArchiveError("(file)", f"at most {MAX_TOTAL_BYTES} bytes of arrays", total)
+    return declared
+
+
+def read_npz(path: str | Path, *, allowed_kinds: str = "iub") -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive at ``path`` by name (without ``.npy``).
+
+    Refused, before any array is inflated: a file that is not a zip archive (a ``.npy`` is named
+    as such), encrypted members, compression other than stored/deflated, duplicate or non-``.npy``
+    member names, more than :data:`MAX_MEMBERS` members, ``.npy`` headers longer than
+    :data:`MAX_NPY_HEADER_BYTES` or declaring object, structured or non-``allowed_kinds`` dtypes,
+    arrays over :data:`MAX_ARRAY_BYTES` or together over :data:`MAX_TOTAL_BYTES`, and members
+    whose stored size disagrees with their header. Raises :class:`ArchiveError`. A reader that
+    knows the shapes it expects uses :func:`declare_npz` and reads only those.
+    """
+    return {
+        name: array.read() for name, array in declare_npz(path, allowed_kinds=allowed_kinds).items()
+    }
 
 
 def _check_directory(members: list[zipfile.ZipInfo]) -> None:
@@ -99,12 +158,21 @@ def _declared_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, allowed_k
     try:
         with archive.open(member) as f:
             version = np.lib.format.read_magic(f)
-            read_header = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }.get(version)
+            read_header, length_format = {
+                (1, 0): (np.lib.format.read_array_header_1_0, "<H"),
+                (2, 0): (np.lib.format.read_array_header_2_0, "<I"),
+            }.get(version, (None, None))
             if read_header is None:
                 raise ArchiveError(name, ".npy format 1.0 or 2.0", f"format {version}")
+            # the header's length first: numpy reads a whole header before it checks its size
+            start = f.tell()
+            length_bytes = f.read(struct.calcsize(length_format))
+            (length,) = struct.unpack(length_format, length_bytes)
+            if length > MAX_NPY_HEADER_BYTES:
+                raise ArchiveError(
+                    name, f"a .npy header of at most {MAX_NPY_HEADER_BYTES} bytes", f"{length}"
+                )
+            f.seek(start)
             shape, fortran_order, dtype = read_header(f, max_header_size=MAX_NPY_HEADER_BYTES)
             header_end = f.tell()
     except ArchiveError:
@@ -125,15 +193,3 @@ def _declared_array(archive: zipfile.ZipFile, member: zipfile.ZipInfo, allowed_k
             f"{member.file_size} bytes",
         )
     return shape, dtype, fortran_order, header_end, nbytes
-
-
-def _read_array(archive, name, shape, dtype, fortran_order, header_end, nbytes) -> np.ndarray:
-    try:
-        with archive.open(name) as f:  # reads at most the member's size, checked above
-            data = f.read()
-    except (OSError, EOFError, zipfile.BadZipFile, RuntimeError) as e:
-        raise ArchiveError(name, "a readable member", f"an unreadable one ({e})") from None
-    if len(data) != header_end + nbytes:
-        raise ArchiveError(name, f"{header_end + nbytes} bytes", f"{len(data)} bytes")
-    array = np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=header_end)
-    return array.reshape(shape, order="F" if fortran_order else "C").copy()

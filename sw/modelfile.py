@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import numerics
-from .archive import ArchiveError, read_npz
+from .archive import ArchiveError, DeclaredArray, declare_npz
 from .golden import NOISE_KINDS, InputEncoder, IntegerModel, LIFLayer, NoiseSource, Readout
 
 __all__ = [
@@ -164,30 +164,35 @@ def load_model(path: str | os.PathLike) -> IntegerModel:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(path, "(file)", "an existing model file", "no such file")
+    # the arrays as declared: each is read only once its shape is the one the header implies
     try:
-        arrays = read_npz(path)
+        arrays = declare_npz(path)
+        if "header" not in arrays:
+            raise ModelFileError(path, "header", "a JSON header array", "none")
+        declared_header = arrays.pop("header")
+        if declared_header.dtype != np.uint8 or declared_header.ndim != 1:
+            raise ModelFileError(
+                path,
+                "header",
+                "a 1-D uint8 array",
+                f"{declared_header.dtype} {declared_header.shape}",
+            )
+        if declared_header.size > MAX_HEADER_BYTES:
+            raise ModelFileError(
+                path, "header", f"at most {MAX_HEADER_BYTES} bytes", f"{declared_header.size}"
+            )
+        header_bytes = declared_header.read()
+        try:
+            header = json.loads(header_bytes.tobytes().decode())
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            # ValueError: bad JSON, or an integer of more digits than Python converts
+            raise ModelFileError(path, "header", "UTF-8 JSON", f"undecodable ({e})") from None
+        if not isinstance(header, dict):
+            raise ModelFileError(path, "header", "a JSON object", type(header).__name__)
+        return _validate(header, arrays, path)
     except ArchiveError as e:
         field = "(file)" if e.member == "(file)" else e.member.removesuffix(".npy")
         raise ModelFileError(path, field, e.expected, e.found) from None
-    if "header" not in arrays:
-        raise ModelFileError(path, "header", "a JSON header array", "none")
-    header_bytes = arrays.pop("header")
-    if header_bytes.dtype != np.uint8 or header_bytes.ndim != 1:
-        raise ModelFileError(
-            path, "header", "a 1-D uint8 array", f"{header_bytes.dtype} {header_bytes.shape}"
-        )
-    if header_bytes.size > MAX_HEADER_BYTES:
-        raise ModelFileError(
-            path, "header", f"at most {MAX_HEADER_BYTES} bytes", f"{header_bytes.size}"
-        )
-    try:
-        header = json.loads(header_bytes.tobytes().decode())
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        # ValueError: bad JSON, or an integer of more digits than Python converts
-        raise ModelFileError(path, "header", "UTF-8 JSON", f"undecodable ({e})") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(path, "header", "a JSON object", type(header).__name__)
-    return _validate(header, arrays, path)
 
 
 def dataset_name(model: IntegerModel, path) -> str:
@@ -200,7 +205,11 @@ def dataset_name(model: IntegerModel, path) -> str:
     return name
 
 
-def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel:
+def _validate(header: dict, arrays: dict, path) -> IntegerModel:
+    """The model ``header`` and ``arrays`` describe, or ModelFileError naming the field.
+    ``arrays``: ndarrays, or :class:`~sw.archive.DeclaredArray` (read once their declared
+    dtype and shape are the expected ones)."""
+
     def fail(field, expected, found):
         raise ModelFileError(path, field, expected, found)
 
@@ -251,6 +260,8 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     if not layer_specs:
         fail("layers", "at least one LIF layer", "an empty list")
 
+    read = {}  # the arrays read so far (each once its declaration checked)
+
     def array(name, shape, lo, hi):
         if name not in arrays:
             fail(name, f"an integer array of shape {shape}", "nothing (missing)")
@@ -259,6 +270,7 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
             fail(name, "an integer array", f"dtype {a.dtype}")
         if a.shape != shape:
             fail(name, f"shape {shape}", f"shape {a.shape}")
+        a = read[name] = a.read() if isinstance(a, DeclaredArray) else a
         if a.size and (a.min() < lo or a.max() > hi):
             fail(name, f"values in {lo}..{hi}", f"{a.min()}..{a.max()}")
         return a.astype(np.int64)
@@ -375,7 +387,7 @@ def _validate(header: dict, arrays: dict[str, np.ndarray], path) -> IntegerModel
     if extra:
         fail("(arrays)", f"only {sorted(expected_names)}", f"also {sorted(extra)}")
     checksum = get(header, "checksum", str)
-    actual = _checksum(header, {k: arrays[k] for k in expected_names})
+    actual = _checksum(header, {k: read[k] for k in expected_names})
     if checksum != actual:
         fail("checksum", actual, checksum)
 

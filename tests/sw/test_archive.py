@@ -111,12 +111,23 @@ def test_members_numpy_does_not_write_are_refused(
     assert refusal(path).found == field
 
 
-def test_array_headers_are_checked(tmp_path):
+def test_array_headers_are_checked(tmp_path, monkeypatch):
     # a header longer than the cap
     text = b"{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }" + b" " * 8000 + b"\n"
     long_header = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + bytes(8)
     error = refusal(write_zip(tmp_path / "h.npz", [("a.npy", long_header)]))
     assert error.member == "a.npy" and "header" in error.expected
+    # a version 2.0 header declaring 200 MB (deflated to little): refused from its length,
+    # without reading it (numpy's reader would read it all before checking)
+    huge = b"\x93NUMPY\x02\x00" + struct.pack("<I", 200 << 20) + b" " * (8 << 20)
+    reads = []
+    monkeypatch.setattr(
+        archive.np.lib.format,
+        "read_array_header_2_0",
+        lambda *a, **k: reads.append(1) or (_ for _ in ()).throw(AssertionError("read")),
+    )
+    error = refusal(write_zip(tmp_path / "h2.npz", [("a.npy", huge)], zipfile.ZIP_DEFLATED))
+    assert error.member == "a.npy" and error.found == str(200 << 20) and reads == []
     # object arrays (pickles) and floats are not model data
     pickled = npy_bytes(np.array([{"x": 1}], dtype=object))
     assert "numeric" in refusal(write_zip(tmp_path / "o.npz", [("a.npy", pickled)])).expected

@@ -269,3 +269,31 @@ def test_noise_lanes_past_the_distinct_seeds_are_refused(tmp_path, counted):
     with pytest.raises(ModelFileError) as info:
         save_model(model, path)
     assert info.value.field == "noise.lfsr_width" and "(4 bits have 5)" in str(info.value)
+
+
+def test_arrays_of_shapes_the_header_does_not_imply_are_refused_unread(saved, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """A small file whose members declare large arrays (here 64 MiB of deflated zeros in
+    place of a weight matrix): refused from the declared shape, before anything is inflated."""
+    import zipfile
+
+    from sw import archive
+
+    _, path = saved
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["layer0.weight"] = np.zeros((1024, 65536), np.int8)
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, **arrays)
+    assert bomb.stat().st_size < 1 << 20
+    with zipfile.ZipFile(bomb) as z:
+        assert z.getinfo("layer0.weight.npy").file_size > 64 << 20
+    inflated = []
+    real_read = archive.DeclaredArray.read
+    monkeypatch.setattr(
+        archive.DeclaredArray, "read", lambda self: inflated.append(self.member) or real_read(self)
+    )
+    with pytest.raises(ModelFileError) as info:
+        load_model(bomb)
+    assert info.value.field == "layer0.weight" and "shape (1024, 65536)" in str(info.value)
+    assert inflated == ["header.npy"]
