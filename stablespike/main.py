@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 from . import bench, board, hardware, models
 from .options import Parser, fail
@@ -31,11 +32,46 @@ def build_parser():
     return parser
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs (from ``/proc``; none where there is none)."""
+    children: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _terminated(signum, frame):
+    """End the command with one line, the processes it started (a compiler under make, under
+    the simulator runner; nextpnr) stopped first."""
+    stopped = 0
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped += 1
+        except OSError:
+            pass
+    tools = f"; stopped the {stopped} processes it had started" if stopped else ""
+    print(f"stablespike: terminated{tools}", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
 def stop_on_sigterm():
     """Let a SIGTERM end the command as a Ctrl-C does, by an exception (``SystemExit(143)``),
-    so that a build stops the tools it started (``boards.build.bitstream.run_build_script``)
-    instead of leaving nextpnr running."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    after stopping every process it started (a build's nextpnr, a simulator's compiler), with
+    one line saying so."""
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 def main(argv=None):

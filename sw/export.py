@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from . import golden, numerics
-from .modelfile import load_model, save_model
+from .modelfile import load_model, save_model, temporary_beside
 from .train import Trainer, evaluate_float, fixed_batches, load_run
 
 __all__ = ["export_run", "freeze_net", "quantized_equals_golden", "write_verified"]
@@ -144,7 +143,7 @@ def write_verified(model: golden.IntegerModel, out, inputs, scores) -> str:
     temporary file is removed on any error or interruption). Returns the checksum."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".verify.npz")
+    fd, tmp = temporary_beside(out, ".verify.npz")
     os.close(fd)
     try:
         checksum = save_model(model, tmp)

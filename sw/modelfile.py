@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = [
     "save_model",
     "load_model",
     "atomic_write",
+    "temporary_beside",
     "dataset_name",
 ]
 
@@ -73,11 +75,38 @@ class ModelFileError(ValueError):
         super().__init__(f"{path}: field '{field}': expected {expected}, found {found}")
 
 
+#: Suffixes of the temporary files written beside a file before it is renamed into place.
+TEMPORARY_SUFFIXES = (".tmp", ".verify.npz")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def temporary_beside(path: Path, suffix: str) -> tuple[int, str]:
+    """A new temporary file ``.NAME.PID.XXXXXXXX<suffix>`` beside ``path`` (``mkstemp``'s fd
+    and name), after removing the ones a writer killed before it could remove them left there
+    (their PID no longer runs)."""
+    suffixes = "|".join(map(re.escape, TEMPORARY_SUFFIXES))
+    stale = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[^.]+(?:{suffixes})$")
+    for entry in path.parent.iterdir():
+        match = stale.match(entry.name)
+        if match and int(match[1]) != os.getpid() and not _running(int(match[1])):
+            entry.unlink(missing_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=suffix)
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path, ".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions

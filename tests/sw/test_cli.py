@@ -2,6 +2,7 @@
 is written."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,33 @@ def test_eval_per_sample_and_noise_seed(tmp_path, capsys):
     assert expected.readout_additions.sum() > 0
     events = sum(expected.layer_synaptic_events) + model.n_classes * (expected.readout_additions)
     assert summary["synaptic_events_per_inference"] == pytest.approx(events.mean())
+
+
+def test_sigterm_stops_the_processes_the_command_started(tmp_path):
+    """A SIGTERM while a command waits on a tool that started its own children (as make starts
+    the compiler under the simulator runner): one line, exit 143, and no child left running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "grandchild"
+    script = f"""
+import subprocess
+from stablespike.main import stop_on_sigterm
+stop_on_sigterm()
+subprocess.run(["sh", "-c", "sleep 60 & echo $! > {pid_file}; wait"])
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (pid_file.is_file() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    grandchild = int(pid_file.read_text())
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143
+    assert process.stderr.read().strip().startswith("stablespike: terminated; stopped the")
+    time.sleep(0.2)
+    stat = Path(f"/proc/{grandchild}/stat")
+    # gone, or a zombie no one has reaped yet (its parent, the shell, was stopped too)
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX"

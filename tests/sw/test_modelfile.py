@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 
 import numpy as np
 import pytest
@@ -297,3 +298,29 @@ def test_arrays_of_shapes_the_header_does_not_imply_are_refused_unread(saved, tm
         load_model(bomb)
     assert info.value.field == "layer0.weight" and "shape (1024, 65536)" in str(info.value)
     assert inflated == ["header.npy"]
+
+
+def test_temporary_files_a_killed_writer_left_are_removed_by_the_next(tmp_path):
+    """A writer killed between writing its temporary file and renaming it leaves
+    ``.NAME.PID.XXXX.tmp`` (or ``.verify.npz``, export's); the next write beside it removes
+    those whose process is gone, and leaves a running writer's and every other file alone."""
+    import subprocess
+    import sys
+
+    from sw.modelfile import atomic_write
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(gone.stdout)
+    path = tmp_path / "m.npz"
+    left = [tmp_path / f".m.npz.{dead}.abc123.tmp", tmp_path / f".m.npz.{dead}.x_9.verify.npz"]
+    alive = tmp_path / f".m.npz.{os.getppid()}.zzz.tmp"  # a running process's
+    other = [tmp_path / f".other.npz.{dead}.abc.tmp", tmp_path / "notes.tmp"]
+    for f in [*left, alive, *other]:
+        f.write_bytes(b"x")
+    atomic_write(path, b"data")
+    assert path.read_bytes() == b"data"
+    assert not any(f.exists() for f in left)
+    assert alive.exists() and all(f.exists() for f in other)
+    # nothing of its own is left either
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".m.npz")) == [alive.name]
