@@ -284,6 +284,8 @@ def _validate(header: dict, arrays: dict, path) -> IntegerModel:
         fail("input_shape", "a list of positive integers", input_shape)
     if math.prod(input_shape) > MAX_NEURONS:
         fail("input_shape", f"at most {MAX_NEURONS} inputs", f"{math.prod(input_shape)}")
+    if len(input_shape) not in (1, 3):
+        fail("input_shape", "[n] or [channels, height, width]", input_shape)
 
     layer_specs = get(header, "layers", list)
     if not layer_specs:
@@ -312,7 +314,12 @@ def _validate(header: dict, arrays: dict, path) -> IntegerModel:
         where = f"layers[{i}]."
         if not isinstance(spec, dict):
             fail(f"layers[{i}]", "an object", repr(spec))
-        kind = get(spec, "kind", str, where) if version >= 2 else "dense"
+        if version >= 2:
+            kind = get(spec, "kind", str, where)
+        else:  # version 1 predates conv layers: every layer is dense, whether it says so or not
+            kind = spec.get("kind", "dense")
+            if kind != "dense":
+                fail(where + "kind", "'dense' or nothing (version 1 has dense layers only)", kind)
         if kind not in LAYER_KINDS:
             fail(where + "kind", f"one of {LAYER_KINDS}", repr(kind))
         only(spec, LAYER_FIELDS[kind], where)
@@ -321,6 +328,9 @@ def _validate(header: dict, arrays: dict, path) -> IntegerModel:
             fail(where + "n_in", f"{n_prev} (the previous layer's outputs)", n_in)
         in_range(where + "n_out", n_out, 1, 1 << 16)
         conv = _conv_geometry(spec, where, i, fail, get) if kind == "conv" else None
+        if conv is not None and i == 0 and spec["in_shape"] != input_shape:
+            # the first convolution reads the input as it is laid out: [C, H, W]
+            fail(where + "in_shape", f"input_shape {input_shape}", spec["in_shape"])
         if conv is not None:
             for name, value in (("n_in", conv.n_in), ("n_out", conv.n_out)):
                 if spec[name] != value:
