@@ -439,26 +439,75 @@ def _shd(data_root: Path, timesteps: int):
     return splits, (700,), 20
 
 
+#: tonic's DVS-Gesture split folders (``<root>/ibmGestureTrain/<user>_<lighting>/<class>.npy``).
+TONIC_GESTURE_SPLITS = ("ibmGestureTrain", "ibmGestureTest")
+
+
+def _gesture_events(path: Path) -> tuple[np.ndarray, ...]:
+    """``(x, y, p, t)`` of one DVS-Gesture recording: a structured array with those fields (our
+    layout) or a plain ``(N, 4)`` array of them in that order (tonic's; ``t`` in ms)."""
+    try:
+        ev = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e})") from None
+    if ev.dtype.names is not None:
+        missing = {"x", "y", "p", "t"} - set(ev.dtype.names)
+        if missing:
+            raise DataError(f"{path}: event array lacks fields {sorted(missing)}")
+        return ev["x"], ev["y"], ev["p"], ev["t"]
+    if ev.ndim == 2 and ev.shape[1] == 4 and ev.dtype.kind in "iuf":
+        return tuple(ev[:, i] for i in range(4))
+    raise DataError(
+        f"{path}: expected events with fields x, y, p, t, or an (N, 4) array of them, found "
+        f"{ev.dtype} {ev.shape}"
+    )
+
+
+def _tonic_gesture_folder(data_root: Path) -> Path | None:
+    """The folder holding tonic's ``ibmGestureTrain`` and ``ibmGestureTest``, if there is one."""
+    for folder in (data_root / "dvsgesture", data_root / "DVSGesture", data_root):
+        if all((folder / split).is_dir() for split in TONIC_GESTURE_SPLITS):
+            return folder
+    return None
+
+
 def _dvsgesture(data_root: Path, timesteps: int):
+    """DVS-Gesture from our layout (``dvsgesture/{train,test}/<class>/<id>.npy``, structured
+    arrays) or tonic's (``ibmGestureTrain|ibmGestureTest/<user_lighting>/<class>.npy``, plain
+    ``(N, 4)`` arrays of x, y, p, t), under ``data_root`` or its ``dvsgesture``/``DVSGesture``."""
     size, pool = 128, 4  # 128x128 sensor pooled 4x4 to 32x32
     side = size // pool
 
     def to_spikes(path):
-        ev = np.load(path, allow_pickle=False)
-        missing = {"x", "y", "p", "t"} - set(ev.dtype.names or ())
-        if missing:
-            raise DataError(f"{path}: event array lacks fields {sorted(missing)}")
-        channel = (
-            ev["p"].astype(np.int64) * side * side + (ev["y"] // pool) * side + ev["x"] // pool
-        )
-        return bin_events(ev["t"], channel, 2 * side * side, timesteps)
+        x, y, p, t = _gesture_events(path)
+        if len(x) and (min(x.min(), y.min()) < 0 or max(x.max(), y.max()) >= size):
+            raise DataError(f"{path}: event coordinates outside the {size}x{size} sensor")
+        channel = (p.astype(np.int64) != 0) * side * side + (y.astype(np.int64) // pool) * side
+        return bin_events(t, channel + x.astype(np.int64) // pool, 2 * side * side, timesteps)
 
+    tonic_folder = _tonic_gesture_folder(data_root)
+    if tonic_folder is not None:
+        splits = []
+        for split in TONIC_GESTURE_SPLITS:
+            files = sorted((tonic_folder / split).glob("*/*.npy"))
+            if not files:
+                raise DataError(
+                    f"DVS-Gesture: no recordings in {tonic_folder / split}/*/<class>.npy"
+                )
+            labels = []
+            for f in files:
+                if not f.stem.isdigit() or not 0 <= int(f.stem) < 11:
+                    raise DataError(f"{f}: expected a class number 0..10 as the file name")
+                labels.append(int(f.stem))
+            splits.append((np.stack([to_spikes(f) for f in files]), np.array(labels)))
+        return splits, (2, side, side), 11
     splits = _class_folders(
         "DVS-Gesture",
         data_root / "dvsgesture",
         ("train", "test"),
         ".npy",
-        ", each a structured array with fields x, y, p, t (tonic's layout)",
+        ", each a structured array with fields x, y, p, t; or tonic's ibmGestureTrain/ and "
+        "ibmGestureTest/ folders",
         to_spikes,
     )
     return splits, (2, side, side), 11

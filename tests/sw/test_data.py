@@ -211,6 +211,46 @@ def test_dvsgesture_reader_and_missing_data(tmp_path):
     assert ds.train_x[0, 0, 32 * 32 + 31] == 1 and ds.train_x[0, 1, 2 * 32 + 1] == 1
 
 
+@pytest.mark.parametrize("under", ["", "dvsgesture", "DVSGesture"])
+def test_dvsgesture_in_tonics_layout(tmp_path, under):
+    """The files tonic downloads and unpacks: ibmGestureTrain|ibmGestureTest/<user_lighting>/
+    <class>.npy, each a plain (N, 4) array of x, y, p, t (t in ms), under --data-root or its
+    dvsgesture/ or DVSGesture/; binned as our structured files are."""
+    root = tmp_path / under
+    ours = tmp_path / "ours"
+    dt = [("x", "i2"), ("y", "i2"), ("p", "i1"), ("t", "i8")]
+    events = [(127, 0, 1, 0), (4, 8, 0, 7), (60, 61, 1, 9)]
+    for split, ours_split in (("ibmGestureTrain", "train"), ("ibmGestureTest", "test")):
+        for user, label in (("user01_fluorescent", 3), ("user02_led", 10)):
+            d = root / split / user
+            d.mkdir(parents=True)
+            np.save(d / f"{label}.npy", np.array(events, dtype=np.int64))
+            o = ours / "dvsgesture" / ours_split / str(label)
+            o.mkdir(parents=True, exist_ok=True)
+            np.save(o / f"{user}.npy", np.array(events, dtype=dt))
+    tonic = data.load_dataset("dvsgesture", 3, tmp_path)
+    assert tonic.train_y.tolist() == [3, 10] and tonic.test_y.tolist() == [3, 10]
+    same = data.load_dataset("dvsgesture", 3, ours)
+    assert np.array_equal(tonic.train_x, same.train_x) and np.array_equal(tonic.test_x, same.test_x)
+    assert (
+        tonic.train_x[0, 0, 32 * 32 + 31] == 1 and tonic.train_x[0, 2, 32 * 32 + 15 * 32 + 15] == 1
+    )
+
+
+def test_dvsgesture_files_that_are_not_events_are_named(tmp_path):
+    for split in ("ibmGestureTrain", "ibmGestureTest"):
+        d = tmp_path / split / "user01_led"
+        d.mkdir(parents=True)
+        np.save(d / "2.npy", np.zeros((5, 3), np.int64))  # three columns
+    with pytest.raises(data.DataError, match=r"2.npy: expected events .* \(N, 4\) array"):
+        data.load_dataset("dvsgesture", 2, tmp_path)
+    for split in ("ibmGestureTrain", "ibmGestureTest"):
+        np.save(tmp_path / split / "user01_led" / "2.npy", np.zeros((5, 4), np.int64))
+        np.save(tmp_path / split / "user01_led" / "gesture.npy", np.zeros((5, 4), np.int64))
+    with pytest.raises(data.DataError, match="gesture.npy: expected a class number 0..10"):
+        data.load_dataset("dvsgesture", 2, tmp_path)
+
+
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="dataset must be one of"):
         data.load_dataset("cifar", 2)
