@@ -482,7 +482,7 @@ def _dvsgesture(data_root: Path, timesteps: int):
         x, y, p, t = _gesture_events(path)
         if len(x) and (min(x.min(), y.min()) < 0 or max(x.max(), y.max()) >= size):
             raise DataError(f"{path}: event coordinates outside the {size}x{size} sensor")
-        channel = (p.astype(np.int64) != 0) * side * side + (y.astype(np.int64) // pool) * side
+        channel = (p.astype(np.int64) > 0) * side * side + (y.astype(np.int64) // pool) * side
         return bin_events(t, channel + x.astype(np.int64) // pool, 2 * side * side, timesteps)
 
     tonic_folder = _tonic_gesture_folder(data_root)
