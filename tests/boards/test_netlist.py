@@ -62,16 +62,17 @@ def _first_block_read_back(link, model, shape):
     return blocks[0].first_difference(shape, read.payload)
 
 
-@pytest.mark.parametrize("board", WRONG_STEPS)
-def test_netlist_check_catches_a_wrong_synthesis_step(small_model, tmp_path, board):
+@pytest.mark.parametrize("board, clock_mhz", [("icebreaker", None), ("ulx3s-85f", 120)])
+def test_netlist_check_catches_a_wrong_synthesis_step(small_model, board, clock_mhz):
     """The netlist as built reads back what was written; the same netlist after a wrong step
-    does not, while its RTL (and so the RTL simulation) is the same."""
+    does not, while its RTL (and so the RTL simulation) is the same. (The builds of the deploy
+    test above, in the same folder: synthesized once.)"""
     model = load_model(small_model)
     shape = board_shape(model, board, 2, None)
-    right = NetlistBoardLink(shape, board, build_dir=tmp_path, simulator="icarus")
+    right = NetlistBoardLink(shape, board, clock_mhz=clock_mhz, simulator="icarus")
     assert _first_block_read_back(right, model, shape) is None
     steps = WRONG_STEPS[board]
-    wrong = NetlistBoardLink(shape, board, build_dir=tmp_path, steps=steps, simulator="icarus")
+    wrong = NetlistBoardLink(shape, board, clock_mhz=clock_mhz, steps=steps, simulator="icarus")
     assert wrong.synthesis_dir == right.synthesis_dir  # synthesized once
     assert wrong._netlist().read_text() != right._netlist().read_text()
     assert _first_block_read_back(wrong, model, shape) is not None
