@@ -135,11 +135,14 @@ def test_deploy_without_a_dataset_stops_before_the_board(tmp_path, capsys):
     assert "field 'meta.dataset'" in err and "nothing" in err
 
 
-@pytest.mark.parametrize("sim", [["--sim"], ["--port", "/dev/null-no-such-port"]])
+@pytest.mark.parametrize(
+    "sim", [["--sim"], ["--port", "/dev/null-no-such-port", "--clock-mhz", "25"]]
+)
 def test_a_baud_the_board_cannot_make_stops_before_the_board(digits_shaped_model, capsys, sim):
     """The simulated line runs at 4 cycles a bit on both ends and would take any --baud: the
     same check as the build's refuses one the board's clock cannot make (3 Mbaud from the
-    ULX3S's 25 MHz oscillator: +4.17 %), before a simulated board is built or a port opened."""
+    ULX3S's 25 MHz oscillator: +4.17 %), before a simulated board is built or a port opened (a
+    real board is checked when deploy is told the clock it was built for)."""
     _, path = digits_shaped_model
     argv = ["deploy", str(path), "--board", "ulx3s-85f", "--baud", "3000000", *sim]
     err = cli_error(capsys, argv)
