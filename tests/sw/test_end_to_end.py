@@ -217,20 +217,31 @@ CHECKPOINT_DAMAGE = [
 ]
 
 
+def _copy_run(run, tmp_path):
+    """A copy of the run folder ``run`` in ``tmp_path``."""
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for f in run.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    return copy
+
+
+def _readers_of(run, tmp_path, epochs):
+    """The commands that read a run folder: export, float eval, and train resuming it."""
+    return (["export", str(run), "--out", str(tmp_path / "m.npz")],
+            ["eval", str(run), "--engine", "float"],
+            ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
+             "--epochs", str(epochs), "--seed", "2", "--out", str(run), "--quiet"])  # fmt: skip
+
+
 @pytest.mark.parametrize("name, damage, detail", CONFIG_DAMAGE, ids=[d[0] for d in CONFIG_DAMAGE])
 def test_a_damaged_config_is_one_line_everywhere(one_epoch_run, tmp_path, capsys, name, damage,
                                                   detail):  # fmt: skip
-    run = tmp_path / "run"
-    run.mkdir()
-    for f in one_epoch_run.iterdir():
-        (run / f.name).write_bytes(f.read_bytes())
+    run = _copy_run(one_epoch_run, tmp_path)
     config = json.loads((run / "config.json").read_text())
     edited = damage(config)
     (run / "config.json").write_text(json.dumps(config if edited is None else edited))
-    for argv in (["export", str(run), "--out", str(tmp_path / "m.npz")],
-                 ["eval", str(run), "--engine", "float"],
-                 ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
-                  "--epochs", "2", "--seed", "2", "--out", str(run), "--quiet"]):  # fmt: skip
+    for argv in _readers_of(run, tmp_path, epochs=2):
         err = cli_error(capsys, argv)
         assert "config.json: not a valid run configuration" in err and detail in err, argv
 
@@ -240,17 +251,11 @@ def test_a_damaged_config_is_one_line_everywhere(one_epoch_run, tmp_path, capsys
 )
 def test_a_checkpoint_of_the_wrong_structure_is_one_line(one_epoch_run, tmp_path, capsys, name,
                                                           damage, detail):  # fmt: skip
-    run = tmp_path / "run"
-    run.mkdir()
-    for f in one_epoch_run.iterdir():
-        (run / f.name).write_bytes(f.read_bytes())
+    run = _copy_run(one_epoch_run, tmp_path)
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     damage(state)
     torch.save(state, run / "checkpoint.pt")
-    for argv in (["export", str(run), "--out", str(tmp_path / "m.npz")],
-                 ["eval", str(run), "--engine", "float"],
-                 ["train", "--dataset", "digits", "--method", "baseline", "--timesteps", "1",
-                  "--epochs", "1", "--seed", "2", "--out", str(run), "--quiet"]):  # fmt: skip
+    for argv in _readers_of(run, tmp_path, epochs=1):  # the same settings: it resumes
         err = cli_error(capsys, argv)
         assert "not a stablespike checkpoint" in err and detail in err, argv
 
