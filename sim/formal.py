@@ -144,12 +144,8 @@ class CommandProperties(Elaboratable):
         if unknown:
             raise ValueError(f"properties must be among {PROPERTIES}, not {sorted(unknown)}")
         self.properties = tuple(properties)
-        self.shape, self.timeout, self.reply_cycles, self.broken = (
-            shape,
-            timeout,
-            reply_cycles,
-            broken,
-        )
+        self.shape, self.timeout, self.broken = shape, timeout, broken
+        self.reply_cycles = reply_cycles
 
     def elaborate(self, platform):
         m = Module()
