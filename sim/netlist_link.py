@@ -373,7 +373,13 @@ class NetlistBoardLink(VerilatorBoardLink):
         t0 = time.perf_counter()
         self.progress(f"compiling the {self.board} netlist with {self.simulator}")
         if self.simulator == "verilator":
+            # the runner makes every signal public (--public-flat-rw), which keeps each of the
+            # cell models' internal wires: hundreds of thousands of members, a header that
+            # every C++ file compiles for minutes. Only the harness's ports are public here.
+            public = self.build / "public.vlt"
+            atomic_write(public, f'`verilator_config\npublic_flat_rw -module "{TOP}" -var "*"\n'.encode())
             build_args = [
+                "--no-public-flat-rw", str(public),
                 "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN",
                 "-Wno-PINMISSING", "-Wno-TIMESCALEMOD",
             ]  # fmt: skip

@@ -14,7 +14,8 @@ installer) and verifies a SHA-256.
 
 Available names: ``digits``, ``digits-events``, ``mnist``, ``mnist-events``,
 ``mnist-events-34`` (the digit on N-MNIST's 34x34 sensor: 3 pixels of border on every side),
-``nmnist``, ``shd``, ``dvsgesture``.
+``nmnist``, ``nmnist-17`` (the same recordings pooled 2x2 onto 17x17 inputs), ``shd``,
+``dvsgesture``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ DATASETS = (
     "mnist-events",
     "mnist-events-34",
     "nmnist",
+    "nmnist-17",
     "shd",
     "dvsgesture",
 )
@@ -411,7 +413,7 @@ def _nmnist(data_root: Path, timesteps: int, binning: nmnist.EventBinning = nmni
     else:
         train, valid = nmnist.validation_split(train_y)
         splits = ((train_x[train], train_y[train]), (train_x[valid], train_y[valid]))
-    return splits, (2, nmnist.SIZE, nmnist.SIZE), 10
+    return splits, (2, binning.side, binning.side), 10
 
 
 def _shd(data_root: Path, timesteps: int):
@@ -521,7 +523,8 @@ def load_dataset(
     binning: nmnist.EventBinning = nmnist.CONTRACT,
 ) -> Dataset:
     """Load ``name`` (one of :data:`DATASETS`) for ``timesteps`` timesteps; ``binning`` is how
-    N-MNIST recordings become spikes (the contract's unless a benchmark compares others)."""
+    N-MNIST recordings become spikes (the contract's unless a benchmark compares others;
+    ``nmnist-17`` pools it 2x2)."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, not {name!r}")
     root = Path(data_root) if data_root is not None else default_data_root()
@@ -537,6 +540,8 @@ def load_dataset(
     else:
         if name == "nmnist":
             splits = _nmnist(root, timesteps, binning)
+        elif name == "nmnist-17":
+            splits = _nmnist(root, timesteps, replace(binning, pool=nmnist.POOLED.pool))
         else:
             splits = {"shd": _shd, "dvsgesture": _dvsgesture}[name](root, timesteps)
         ((tr_x, tr_y), (te_x, te_y)), shape, n_classes = splits

@@ -4,7 +4,8 @@ A recording is a ``.bin`` file of 5-byte events, big-endian: x (8 bits), y (8 bi
 polarity bit (1 = ON, brightness up) and a 23-bit timestamp in microseconds. The sensor is
 34x34 pixels; a recording covers three saccades of about 100 ms each (297-315 ms).
 
-How a recording becomes the binary input spikes ``[T, 2 * 34 * 34]`` the golden model and the
+How a recording becomes the binary input spikes ``[T, 2 * 34 * 34]`` (``nmnist``) or, pooled
+2x2, ``[T, 2 * 17 * 17]`` (``nmnist-17``, small enough for the UP5K) the golden model and the
 accelerator take is part of the integer contract (docs/numerics.md, *Datasets*) and is done by
 :func:`bin_recording` with the :data:`CONTRACT` binning; the alternatives it was chosen against
 are in docs/results/nmnist-real.md.
@@ -25,6 +26,7 @@ __all__ = [
     "SIZE",
     "EventBinning",
     "CONTRACT",
+    "POOLED",
     "VALIDATION_FRACTION",
     "RecordingError",
     "read_recording",
@@ -53,25 +55,40 @@ class EventBinning:
     cuts each recording's own span (first to last event) into ``T`` equal bins instead.
     ``min_events``: an input spikes in a step when at least this many of its events fall in the
     step (1: any event). ``on_first``: channel 0 is ON (as the emulated ``*-events`` datasets),
-    else channel 0 is the polarity bit's 0 (OFF)."""
+    else channel 0 is the polarity bit's 0 (OFF). ``pool``: pixels a side pooled into one
+    input (``x // pool``, ``y // pool``; any event of the block counts), a divisor of 34."""
 
     window_us: int | None = 300_000
     min_events: int = 1
     on_first: bool = True
+    pool: int = 1
 
     def __post_init__(self):
         if self.window_us is not None and self.window_us < 1:
             raise ValueError(f"window_us must be at least 1 us or None, not {self.window_us!r}")
         if self.min_events < 1:
             raise ValueError(f"min_events must be at least 1, not {self.min_events!r}")
+        if self.pool < 1 or SIZE % self.pool:
+            raise ValueError(f"pool must divide the sensor's {SIZE} pixels, not {self.pool!r}")
+
+    @property
+    def side(self) -> int:
+        """Inputs a side after pooling (34 or 17)."""
+        return SIZE // self.pool
 
     def describe(self) -> str:
         window = "own span" if self.window_us is None else f"{self.window_us / 1000:g} ms window"
-        return f"{window}, >= {self.min_events} event(s), {'ON' if self.on_first else 'OFF'} first"
+        pooled = f", pooled {self.pool}x{self.pool}" if self.pool > 1 else ""
+        return (
+            f"{window}, >= {self.min_events} event(s), {'ON' if self.on_first else 'OFF'} "
+            f"first{pooled}"
+        )
 
 
 #: The contract's binning (docs/numerics.md): a fixed 300 ms window, any event, ON first.
 CONTRACT = EventBinning()
+#: ``nmnist-17``'s: the contract's, each 2x2 block of pixels one input (2 x 17 x 17 inputs).
+POOLED = EventBinning(pool=2)
 
 
 def read_recording(path: Path) -> np.ndarray:
@@ -108,8 +125,9 @@ def read_recording(path: Path) -> np.ndarray:
 
 
 def bin_recording(events: np.ndarray, timesteps: int, binning: EventBinning = CONTRACT):
-    """Binary spikes uint8 ``[T, 2 * 34 * 34]`` of one recording (see :class:`EventBinning`);
-    input ``c * 34^2 + y * 34 + x`` with channel ``c`` from the polarity."""
+    """Binary spikes uint8 ``[T, 2 * S * S]`` of one recording (see :class:`EventBinning`;
+    ``S = 34 // pool``); input ``c * S^2 + (y // pool) * S + x // pool`` with channel ``c`` from
+    the polarity."""
     t = events["t"]
     if binning.window_us is None:
         span = int(t[-1] - t[0]) + 1
@@ -117,9 +135,10 @@ def bin_recording(events: np.ndarray, timesteps: int, binning: EventBinning = CO
     else:
         step = np.minimum(t * timesteps // binning.window_us, timesteps - 1)
     channel = 1 - events["p"] if binning.on_first else events["p"]
-    neuron = channel * SIZE * SIZE + events["y"] * SIZE + events["x"]
-    counts = np.bincount(step * 2 * SIZE * SIZE + neuron, minlength=timesteps * 2 * SIZE * SIZE)
-    return (counts >= binning.min_events).astype(np.uint8).reshape(timesteps, 2 * SIZE * SIZE)
+    side, pool = binning.side, binning.pool
+    neuron = channel * side * side + events["y"] // pool * side + events["x"] // pool
+    counts = np.bincount(step * 2 * side * side + neuron, minlength=timesteps * 2 * side * side)
+    return (counts >= binning.min_events).astype(np.uint8).reshape(timesteps, 2 * side * side)
 
 
 def find_folder(data_root: Path) -> Path | None:

@@ -138,6 +138,19 @@ def test_nmnist_reader_and_binning(tmp_path):
     assert two.sum() == 1 and two.reshape(2, 2, 34, 34)[1, 1, 0, 33] == 1
 
 
+def test_nmnist_17_pools_each_2x2_block_into_one_input(tmp_path):
+    # (4, 6) and (5, 7) share the block (2, 3); (33, 0) is block (16, 0); OFF at (4, 6) too
+    events = [(4, 6, 1, 10), (5, 7, 1, 20), (33, 0, 1, 30), (4, 6, 0, 40)]
+    _write_recording(tmp_path / "nmnist", "Train", 2, 1, events)
+    ds = data.load_dataset("nmnist-17", 1, tmp_path / "nmnist")
+    assert ds.input_shape == (2, 17, 17) and ds.train_x.shape == (1, 1, 2 * 17 * 17)
+    x = ds.train_x[0].reshape(2, 17, 17)  # [channel, y, x]
+    assert x[0, 3, 2] == 1 and x[0, 0, 16] == 1 and x[1, 3, 2] == 1
+    assert x.sum() == 3  # two events in one block are one spike
+    with pytest.raises(ValueError, match="pool must divide the sensor's 34 pixels, not 3"):
+        nmnist.EventBinning(pool=3)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
