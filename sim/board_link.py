@@ -1,4 +1,4 @@
-"""The simulated board on Verilator: :class:`~boards.gateware.simboard.HostUARTHarness` (the
+"""The simulated board on Verilator: :class:`~sim.simboard.HostUARTHarness` (the
 board on its UART pins, with the host's UART on the other end) compiled once per shape, driven by
 the cocotb testbench :mod:`sim.tb_board`. A link for :class:`boards.host.client.BoardClient`,
 many times faster than the Amaranth simulator."""
@@ -9,13 +9,13 @@ import json
 import time
 from pathlib import Path
 
-from boards.build.bitstream import GATEWARE_SOURCES
+from boards.gateware import GATEWARE_SOURCES
 from boards.protocol import FrameDecoder
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_key
 from sw.modelfile import atomic_write
 
 from .lock import build_lock
-from .runner import SimulationError, simulator_env, testbench_env
+from .runner import SimulationError, simulator_env, testbench_env, verilator_ports_only
 
 __all__ = ["VerilatorBoardLink"]
 
@@ -43,7 +43,8 @@ class VerilatorBoardLink:
     ):
         self.shape, self.divisor, self.timeout = shape, divisor, timeout
         self.variant = variant
-        key = design_key(shape, GATEWARE_SOURCES, divisor, timeout, variant.as_dict())
+        sources = (*GATEWARE_SOURCES, "sim.simboard")
+        key = design_key(shape, sources, divisor, timeout, variant.as_dict())
         self.build = Path(build_dir).resolve() / f"verilator-{key}"
         self.build_seconds = 0.0
         self.sim_seconds = 0.0
@@ -53,7 +54,7 @@ class VerilatorBoardLink:
     def _compile(self, runner):
         from amaranth.back import verilog
 
-        from boards.gateware.simboard import HostUARTHarness
+        from .simboard import HostUARTHarness
 
         source = self.build / f"{TOP}.v"
         if not source.is_file():
@@ -71,7 +72,7 @@ class VerilatorBoardLink:
             hdl_toplevel=TOP,
             build_dir=self.build,
             timescale=("1ns", "1ps"),
-            build_args=["-Wno-fatal", "-Wno-WIDTH"],
+            build_args=[*verilator_ports_only(self.build, TOP), "-Wno-fatal", "-Wno-WIDTH"],
             log_file=self.build / "build.log",
         )
         self.build_seconds = time.perf_counter() - t0

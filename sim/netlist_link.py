@@ -28,14 +28,20 @@ from pathlib import Path
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from boards.build.bitstream import GATEWARE_SOURCES
 from boards.catalog import board_named
+from boards.gateware import GATEWARE_SOURCES
 from hw.layout import AcceleratorShape, design_key
 from sw.modelfile import atomic_write
 
 from .board_link import VerilatorBoardLink
 from .lock import build_lock
-from .runner import SIMULATORS, SimulationError, icarus_time_zero_fix, simulator_env
+from .runner import (
+    SIMULATORS,
+    SimulationError,
+    icarus_time_zero_fix,
+    simulator_env,
+    verilator_ports_only,
+)
 
 __all__ = ["NetlistBoardLink", "HostUART", "top_ports"]
 
@@ -373,13 +379,8 @@ class NetlistBoardLink(VerilatorBoardLink):
         t0 = time.perf_counter()
         self.progress(f"compiling the {self.board} netlist with {self.simulator}")
         if self.simulator == "verilator":
-            # the runner makes every signal public (--public-flat-rw), which keeps each of the
-            # cell models' internal wires: hundreds of thousands of members, a header that
-            # every C++ file compiles for minutes. Only the harness's ports are public here.
-            public = self.build / "public.vlt"
-            atomic_write(public, f'`verilator_config\npublic_flat_rw -module "{TOP}" -var "*"\n'.encode())
             build_args = [
-                "--no-public-flat-rw", str(public),
+                *verilator_ports_only(self.build, TOP),
                 "-Wno-fatal", "-Wno-WIDTH", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN",
                 "-Wno-PINMISSING", "-Wno-TIMESCALEMOD",
             ]  # fmt: skip

@@ -29,10 +29,32 @@ from .bounds import cycle_bounds
 from .harness import HARNESS, MAX_TOKENS, harness_verilog, write_tokens
 from .lock import build_lock
 
-__all__ = ["SIMULATORS", "SimulationError", "run_cosim", "prepare_stimulus", "simulator_env"]
+__all__ = [
+    "SIMULATORS",
+    "SimulationError",
+    "run_cosim",
+    "prepare_stimulus",
+    "simulator_env",
+    "verilator_ports_only",
+]
 
 SIMULATORS = ("verilator", "icarus")
 TOP = "stablespike_top"
+
+
+def verilator_ports_only(build_dir: Path, top: str) -> list[str]:
+    """Verilator arguments that make only ``top``'s ports visible to the testbench.
+
+    The cocotb runner declares every signal public (``--public-flat-rw``), which keeps every
+    internal wire as a member Verilator may not optimise away: in a synthesized netlist, hundreds
+    of thousands of them, and a header that each C++ file compiles for minutes. Our testbenches
+    touch only the top's ports; a configuration file (written into ``build_dir``) keeps those."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    config = build_dir / "ports.vlt"
+    text = f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+    if not config.is_file() or config.read_text() != text:
+        config.write_text(text)
+    return ["--no-public-flat-rw", str(config)]
 
 
 class SimulationError(RuntimeError):
@@ -245,7 +267,9 @@ def run_cosim(
         if simulator == "verilator" and shutil.which("verilator") is None:
             raise SimulationError("Verilator is not installed: run scripts/setup.sh")
         runner = get_runner(simulator)
-        build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+        build_args = []
+        if simulator == "verilator":
+            build_args = [*verilator_ports_only(build, HARNESS), "-Wno-fatal", "-Wno-WIDTH"]
         t0 = time.perf_counter()
         log = work / "build.log"
         runner.build(

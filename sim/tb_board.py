@@ -4,7 +4,7 @@ the host-side UART (as many on the wire as the board's receive buffer allows, th
 back to ``replies.bin``, until the expected number of reply frames has arrived; the ``link`` clock
 cycle at which each reply frame ended goes to ``replies.bin.cycles.json``. The accelerator's
 clock (``clk``) and the link's (``link_clk``, the UARTs' and the command processor's) run at
-the periods of :mod:`boards.gateware.simboard`.
+the periods of :mod:`sim.simboard`.
 
 The environment variable ``STABLESPIKE_BOARD_IO`` names a JSON file with ``frames`` (path),
 ``lengths`` (bytes per frame), ``replies`` (path), ``n_replies``, ``silence_cycles`` (how long
@@ -23,9 +23,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import Event, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
 
-from boards.gateware.simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS
 from boards.host.messages import SendWindow
 from boards.protocol import FrameDecoder
+from sim.simboard import LINK_PERIOD_NS, SYNC_PERIOD_NS
 
 
 async def send(dut, frames, window, answered):

@@ -211,6 +211,6 @@ def cmd_bench_speed(args):
 
 
 def cmd_bench_board(args):
-    from boards.build.bench import bench_board
+    from sim.board_bench import bench_board
 
     call_with_args(bench_board, args, "model", "board", time_limit_min=args.time_limit)

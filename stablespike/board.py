@@ -69,8 +69,8 @@ def register(sub):
         "--netlist-simulator",
         choices=("verilator", "icarus"),
         default="verilator",
-        help="with --netlist: Verilator (minutes to compile, then a few thousand cycles/s) or "
-        "Icarus (compiles at once, a few hundred cycles/s: small nets)",
+        help="with --netlist: Verilator (a minute or two to compile, then thousands of "
+        "cycles/s) or Icarus (compiles at once, a few hundred cycles/s: small nets)",
     )
     p.add_argument("--bitstream", help="program this bitstream first (openFPGALoader)")
     p.add_argument("--samples", type=COUNT, default=None, help="first N test samples")
@@ -112,28 +112,59 @@ def cmd_build(args):
     print(json.dumps(summary, indent=1) if args.json else format_report(summary))
 
 
+def _open_link(args, progress):
+    """What ``deploy`` runs against, as the options say: a simulated board (checked for the
+    baud rate its real build would run at; the netlist runs at its own), or the serial port."""
+    from boards.host.deploy import check_baud, open_serial
+
+    clock_hz = None if args.clock_mhz is None else args.clock_mhz * 1e6
+
+    def open_link(shape):
+        # a real board at the clock it was built for, when it is given; a simulated one at its
+        # oscillator without one
+        if (args.sim and args.sim_link != "netlist") or (not args.sim and clock_hz is not None):
+            check_baud(args.board, shape, args.baud, clock_hz)
+        if not args.sim:
+            return open_serial(
+                args.board, args.port, baud=args.baud, bitstream=args.bitstream, progress=progress
+            )
+        from sim.links import simulated_link
+
+        return simulated_link(
+            args.sim_link,
+            shape,
+            args.board,
+            clock_mhz=args.clock_mhz,
+            netlist_simulator=args.netlist_simulator,
+            progress=progress,
+        )
+
+    return open_link
+
+
 def cmd_deploy(args):
     from boards.host.client import DeviceError
     from boards.host.deploy import deploy
 
     if args.netlist:
         args.sim, args.sim_link = True, "netlist"
+
+    def progress(text):
+        print(text, file=sys.stderr)
+
     try:
         summary = deploy(
             args.model,
             args.board,
-            port=args.port,
-            sim=args.sim,
-            sim_link=args.sim_link,
+            _open_link(args, progress),
+            sim=args.sim_link if args.sim else False,
             lanes=args.lanes,
             update_lanes=args.update_lanes,
             samples=args.samples,
             baud=args.baud,
-            bitstream=args.bitstream,
             data_root=args.data_root,
-            progress=lambda text: print(text, file=sys.stderr),
             clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
-            netlist_simulator=args.netlist_simulator,
+            progress=progress,
         )
     except DeviceError as e:
         fail(str(e))

@@ -23,9 +23,10 @@ from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
 from ..catalog import BOARDS, board_named
+from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
 from ..gateware.uart import BaudError
-from ..protocol import DEFAULT_BAUD, DESIGN_SOURCES
+from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape
 from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory
 
@@ -137,8 +138,6 @@ LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 
 #: Records which design the ``top.json`` beside it is the netlist of (:func:`synthesis_key`).
 SYNTHESIS_KEY = "synthesis.key"
-#: The sources a board's netlist is made from.
-GATEWARE_SOURCES = (*DESIGN_SOURCES, "boards.variant", "boards.build.ecp5_outreg")
 
 
 def synthesis_key(shape: AcceleratorShape, board: str, settings: dict) -> str:

@@ -7,7 +7,7 @@ decisions take many logic levels; the accelerator is pipelined for a fast clock.
 between them cross in :class:`boards.gateware.crossing.StreamCrossing` (one word now and then) and
 an ``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops (``boards.build.bitstream``) add the
 clocks and the pins around :class:`BoardCore` (the link clock may be the same as ``sync``'s);
-the simulated board (``boards.gateware.simboard.SimulatedLink``) drives :class:`BoardLogic`'s byte
+the simulated board (``sim.simboard.SimulatedLink``) drives :class:`BoardLogic`'s byte
 streams.
 """
 

@@ -1,5 +1,5 @@
 """Host client: identify the board, load a model, run samples; over a serial port or against a
-simulated board (:class:`boards.gateware.simboard.SimulatedLink`,
+simulated board (:class:`sim.simboard.SimulatedLink`,
 :class:`sim.board_link.VerilatorBoardLink`: any object with ``transact``).
 
 Links move whole batches of frames, as many on the wire as the board's receive buffer allows

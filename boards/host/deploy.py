@@ -16,18 +16,10 @@ from sw.modelfile import load_model
 
 from ..catalog import board_named
 from ..protocol import DEFAULT_BAUD
-from ..variant import accelerator_variant, board_shape
+from ..variant import board_shape
 from .client import BoardClient, DeviceError, SerialLink
 
-__all__ = ["deploy", "program", "openfpgaloader", "check_baud", "loader_failure", "SIM_LINKS"]
-
-#: The simulated boards ``--sim`` can use: ``verilator``, the board on its UART pins (4 cycles a
-#: bit) compiled by Verilator and driven by a cocotb host (everything but the cable); ``amaranth``,
-#: the same in the Amaranth simulator (slow); ``bridge``, bytes straight into the command
-#: processor in the Amaranth simulator (no UART); ``netlist``, the board's synthesized netlist
-#: with Yosys's cell models in Verilator or Icarus (``sim.netlist_link``), on its pins at 4
-#: link-clock cycles a bit: the oscillator build, or with ``clock_hz`` the PLL build.
-SIM_LINKS = ("verilator", "amaranth", "bridge", "netlist")
+__all__ = ["deploy", "open_serial", "program", "openfpgaloader", "check_baud", "loader_failure"]
 
 #: How long deploy waits for the serial port to come back after programming (s).
 PORT_WAIT_SECONDS = 10.0
@@ -100,75 +92,56 @@ def check_baud(board: str, shape, baud: int, clock_hz: float | None) -> None:
         raise DeviceError(f"{board}: --baud {baud}: {e}") from None
 
 
+def open_serial(board, port, *, baud, bitstream=None, progress=print) -> SerialLink:
+    """The serial link to a real ``board`` on ``port``: programmed with ``bitstream`` first when
+    one is given (then the port is waited for: the ULX3S's USB re-enumerates), warned about
+    when the OS does not put it in low-latency mode."""
+    if port is None:
+        raise ValueError("a real board needs --port (or use --sim)")
+    programmed = bitstream is not None
+    if programmed:
+        program(board, bitstream, progress)
+    link = SerialLink(
+        port,
+        baud=baud,
+        wait_seconds=PORT_WAIT_SECONDS if programmed else 0.0,
+        progress=progress,
+    )
+    if not link.low_latency:
+        progress(
+            f"warning: {port} is not in low-latency mode: short replies may wait up to "
+            f"16 ms in the FTDI driver (Linux: setserial {port} low_latency)"
+        )
+    return link
+
+
 def deploy(
     model_path,
     board,
+    open_link,
     *,
-    port=None,
     sim=False,
-    sim_link="verilator",
     lanes=None,
     update_lanes=None,
     samples=None,
     baud=DEFAULT_BAUD,
-    bitstream=None,
     data_root=None,
     clock_hz=None,
-    netlist_simulator="verilator",
     progress=print,
 ) -> dict:
+    """Load ``model_path`` onto ``board`` through the link ``open_link(shape)`` returns (the
+    command line chooses it: :func:`open_serial` for a real board, ``sim.links.simulated_link``
+    for a simulated one), run its test split (``samples`` of it) and check every result against
+    the golden model. ``sim``: the simulated board's name for the summary (False: a real
+    board); ``baud``: the line's rate the load figures are computed at (a link with a rate of its
+    own, the netlist's, gives it as ``link.baud``); ``clock_hz``: the board's clock, for latency
+    and throughput; ``progress``: where warnings go. Returns the summary; :class:`DeviceError`
+    on any difference."""
     model = load_model(model_path)
     ds = load_model_dataset(model, model_path, data_root)
     shape = board_shape(model, board, lanes, update_lanes)
-    # the simulated board runs at the clock given (its oscillator without one), the netlist at its
-    # own rate (4 cycles a bit); a real board at the clock it was built for, when it is given
-    if (sim and sim_link != "netlist") or (not sim and clock_hz is not None):
-        check_baud(board, shape, baud, clock_hz)
-    if sim:
-        variant = accelerator_variant(board, shape)
-        if sim_link not in SIM_LINKS:
-            raise ValueError(f"sim_link must be one of {SIM_LINKS}, not {sim_link!r}")
-        if sim_link == "verilator":
-            from sim.board_link import VerilatorBoardLink
-
-            link = VerilatorBoardLink(shape, variant=variant)
-        elif sim_link == "netlist":
-            from sim.netlist_link import NetlistBoardLink
-
-            link = NetlistBoardLink(
-                shape,
-                board,
-                clock_mhz=None if clock_hz is None else clock_hz / 1e6,
-                variant=variant,
-                simulator=netlist_simulator,
-                progress=progress,
-            )
-            baud = link.baud
-        else:
-            from ..gateware.simboard import SimulatedLink
-
-            link = SimulatedLink(
-                shape,
-                uart_divisor=None if sim_link == "bridge" else 4,
-                variant=variant,
-            )
-    else:
-        if port is None:
-            raise ValueError("a real board needs --port (or use --sim)")
-        programmed = bitstream is not None
-        if programmed:
-            program(board, bitstream, progress)
-        link = SerialLink(
-            port,
-            baud=baud,
-            wait_seconds=PORT_WAIT_SECONDS if programmed else 0.0,
-            progress=progress,
-        )
-        if not link.low_latency:
-            progress(
-                f"warning: {port} is not in low-latency mode: short replies may wait up to "
-                f"16 ms in the FTDI driver (Linux: setserial {port} low_latency)"
-            )
+    link = open_link(shape)
+    baud = getattr(link, "baud", baud)
     n = len(ds.test_y) if samples is None else min(samples, len(ds.test_y))
     x, y = ds.test_x[:n], ds.test_y[:n]
     client = BoardClient(link, shape)
@@ -192,7 +165,7 @@ def deploy(
     cycles = np.array([r.cycles for r in results])
     summary = {
         "board": board,
-        "sim": sim_link if sim else False,
+        "sim": sim,
         "samples": n,
         "exact": True,
         "accuracy": float(np.mean(np.array([r.cls for r in results]) == y)),

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from boards.gateware.simboard import SimulatedLink
 from boards.host.client import BoardClient, DeviceError
 from boards.protocol import Command, Frame
 from boards.variant import board_shape
 from hw.layout import AcceleratorShape, config_writes
+from sim.simboard import SimulatedLink
 from stablespike.main import main
 from sw.modelfile import save_model
 

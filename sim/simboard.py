@@ -12,13 +12,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
+from boards.gateware.core import LINK_DOMAIN, BoardCore, BoardLogic
+from boards.gateware.uart import UARTReceiver, UARTTransmitter
+from boards.host.client import DeviceError, progress_bar
+from boards.host.messages import SendWindow
+from boards.protocol import FrameDecoder
 from hw.layout import AcceleratorShape, AcceleratorVariant
-
-from ..host.client import DeviceError, progress_bar
-from ..host.messages import SendWindow
-from ..protocol import FrameDecoder
-from .core import LINK_DOMAIN, BoardCore, BoardLogic
-from .uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["HostUARTHarness", "SimulatedLink", "SYNC_PERIOD_NS", "LINK_PERIOD_NS"]
 

@@ -7,18 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from boards.build import DEFAULT_TIME_LIMIT_MIN
+from boards.build.bitstream import BuildError, accelerator_clock, build_board, link_clock
+from boards.catalog import board_named
+from boards.variant import accelerator_variant, board_shape
 from sw.modelfile import load_model
 from sw.report import invoked_command, report_header, write_report
 
-from ..catalog import board_named
-from ..variant import accelerator_variant, board_shape
-from . import DEFAULT_TIME_LIMIT_MIN
-from .bitstream import (
-    BuildError,
-    accelerator_clock,
-    build_board,
-    link_clock,
-)
+from .runner import run_cosim
 
 __all__ = ["bench_board"]
 
@@ -37,8 +33,6 @@ def bench_board(
     time_limit_min=DEFAULT_TIME_LIMIT_MIN,
 ):
     from tqdm import tqdm
-
-    from sim.runner import run_cosim
 
     command = invoked_command()
     rows = []
