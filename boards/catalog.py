@@ -43,6 +43,9 @@ class Board:
         The FPGA family: its synthesis flow and its memory primitives.
     platform : str
         ``module:Class`` of the amaranth-boards platform.
+    oscillator_hz : float
+        The board oscillator's frequency (the platform's ``default_clk_frequency``; here so that
+        the host computes baud rates without Amaranth).
     output_registers : bool
         The build folds the flip-flops after block RAM reads into the block RAMs' output
         registers (:mod:`boards.build.ecp5_outreg`, ECP5 only).
@@ -74,6 +77,7 @@ class Board:
     name: str
     family: str
     platform: str
+    oscillator_hz: float
     logic_cell: str
     logic_cells: int
     block_ram: str
@@ -104,6 +108,7 @@ def _ulx3s(size: str, logic_cells: int, block_rams: int) -> Board:
         name=f"ulx3s-{size}",
         family="ecp5",
         platform=f"amaranth_boards.ulx3s:ULX3S_{size.upper()}_Platform",
+        oscillator_hz=25e6,
         output_registers=True,
         logic_cell="TRELLIS_COMB",
         logic_cells=logic_cells,
@@ -127,6 +132,7 @@ BOARDS = {
             name="icebreaker",
             family="ice40",
             platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
+            oscillator_hz=12e6,
             logic_cell="ICESTORM_LC",
             logic_cells=5280,
             block_ram="EBR",

@@ -29,6 +29,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from boards.catalog import board_named
+from boards.clocks import link_hz
 from boards.gateware import GATEWARE_SOURCES
 from hw.layout import AcceleratorShape, design_key
 from sw.modelfile import atomic_write
@@ -274,18 +275,14 @@ class NetlistBoardLink(VerilatorBoardLink):
         simulator: str = "verilator",
         progress=None,
     ):
-        from boards.gateware.pll import ecp5_pll, ice40_pll
         from boards.variant import accelerator_variant
 
         variant = variant or accelerator_variant(board, shape)
         spec = board_named(board)
         self.board, self.family, self.clock_mhz = board, spec.family, clock_mhz
-        oscillator_hz = spec.platform_class()().default_clk_frequency
-        if clock_mhz is None:
-            self.link_hz, cycles_a_link_cycle = oscillator_hz, 1
-        else:
-            search = ecp5_pll if spec.family == "ecp5" else ice40_pll
-            self.link_hz, cycles_a_link_cycle = search(oscillator_hz, clock_mhz * 1e6).f_out / 2, 2
+        clock_hz = None if clock_mhz is None else clock_mhz * 1e6
+        self.link_hz = link_hz(spec.family, spec.oscillator_hz, clock_hz)
+        cycles_a_link_cycle = 1 if clock_mhz is None else 2
         self.baud = int(self.link_hz // DIVISOR)
         super().__init__(
             shape, divisor=DIVISOR * cycles_a_link_cycle, build_dir=build_dir, variant=variant

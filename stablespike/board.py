@@ -123,7 +123,7 @@ def _open_link(args, progress):
         # a real board at the clock it was built for, when it is given; a simulated one at its
         # oscillator without one
         if (args.sim and args.sim_link != "netlist") or (not args.sim and clock_hz is not None):
-            check_baud(args.board, shape, args.baud, clock_hz)
+            check_baud(args.board, args.baud, clock_hz)
         if not args.sim:
             return open_serial(
                 args.board, args.port, baud=args.baud, bitstream=args.bitstream, progress=progress

@@ -23,9 +23,9 @@ from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
 from ..catalog import BOARDS, board_named
+from ..clocks import BaudError
 from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
-from ..gateware.uart import BaudError
 from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape
 from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory

@@ -1,5 +1,4 @@
-"""Board clocks: the board oscillator through a PLL, searched for the closest reachable frequency
-at or below the one asked for.
+"""The PLL cells of the board tops (their settings are searched in :mod:`boards.clocks`).
 
 iCE40 (``SB_PLL40_2F_PAD``): ``f = f_in * (DIVF + 1) / ((DIVR + 1) * 2**DIVQ)`` with the phase
 detector at 10..133 MHz and the VCO at 533..1066 MHz (Lattice iCE40 sysCLOCK PLL guide; the
@@ -10,74 +9,12 @@ frequency comes from the secondary output ``CLKOS`` at ``CLKOS_DIV = 2 * CLKOP_D
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth.hdl import ClockSignal, Instance, Module, Signal
 
+from ..clocks import PLLSetting
 from .core import LINK_DOMAIN
 
-__all__ = ["PLLSetting", "ice40_pll", "ecp5_pll", "add_pll"]
-
-#: The ECP5 PLL's VCO range and its middle (Hz).
-ECP5_VCO_MIN, ECP5_VCO_MAX, ECP5_VCO_MIDDLE = 400e6, 800e6, 600e6
-
-
-@dataclass(frozen=True)
-class PLLSetting:
-    family: str
-    f_in: float
-    f_out: float
-    params: dict
-
-
-def ice40_pll(f_in: float, f_target: float) -> PLLSetting:
-    best = None
-    for divr in range(16):
-        pfd = f_in / (divr + 1)
-        if not 10e6 <= pfd <= 133e6:
-            continue
-        for divf in range(128):
-            vco = pfd * (divf + 1)
-            if not 533e6 <= vco <= 1066e6:
-                continue
-            for divq in range(1, 7):
-                f = vco / 2**divq
-                if f <= f_target and (best is None or f > best[0]):
-                    best = (f, divr, divf, divq, pfd)
-    if best is None:
-        raise ValueError(f"no iCE40 PLL setting reaches {f_target / 1e6:.1f} MHz from {f_in / 1e6}")
-    f, divr, divf, divq, pfd = best
-    filter_range = next(
-        i + 1 for i, top in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12)) if pfd < top
-    )
-    params = {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filter_range}
-    return PLLSetting("ice40", f_in, f, params)
-
-
-def ecp5_pll(f_in: float, f_target: float) -> PLLSetting:
-    """The closest ECP5 setting at or below ``f_target``; of the output dividers that reach it,
-    the one whose VCO is nearest the middle of its range (600 MHz, as ecppll prefers: the
-    bottom of the range, 400 MHz, leaves the loop the least margin)."""
-    best = None
-    for clki in range(1, 129):
-        if f_in / clki < 3.125e6:
-            break
-        for clkfb in range(1, 129):
-            f = f_in * clkfb / clki
-            if f > f_target or (best is not None and f < best[0]):
-                continue
-            for clkop in range(1, 65):  # CLKOS_DIV = 2 * CLKOP_DIV is at most 128
-                vco = f * clkop
-                if not ECP5_VCO_MIN <= vco <= ECP5_VCO_MAX:
-                    continue
-                candidate = (f, -abs(vco - ECP5_VCO_MIDDLE), clki, clkfb, clkop)
-                if best is None or candidate[:2] > best[:2]:
-                    best = candidate
-    if best is None:
-        raise ValueError(f"no ECP5 PLL setting reaches {f_target / 1e6:.1f} MHz from {f_in / 1e6}")
-    f, _, clki, clkfb, clkop = best
-    params = {"CLKI_DIV": clki, "CLKFB_DIV": clkfb, "CLKOP_DIV": clkop}
-    return PLLSetting("ecp5", f_in, f, params)
+__all__ = ["add_pll"]
 
 
 def add_pll(m: Module, platform, setting: PLLSetting) -> tuple[float, Signal]:

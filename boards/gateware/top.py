@@ -9,12 +9,12 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from hw.layout import AcceleratorShape, AcceleratorVariant
 
+from ..clocks import PLLSetting, link_hz, pll_setting, uart_divisor
 from ..protocol import DEFAULT_BAUD
 from .core import LINK_DOMAIN, BoardCore
 from .lights import BoardLights
-from .pll import PLLSetting, add_pll, ecp5_pll, ice40_pll
+from .pll import add_pll
 from .reset import HOLD_SECONDS, PowerOnReset
-from .uart import BaudError, baud_divisor
 
 __all__ = ["BoardTop"]
 
@@ -40,43 +40,20 @@ class BoardTop(Elaboratable):
         self.clock_hz = clock_hz
 
     def pll_setting(self, platform) -> PLLSetting | None:
-        if self.clock_hz is None:
-            return None
-        search = ecp5_pll if platform.family == "ecp5" else ice40_pll
-        return search(platform.default_clk_frequency, self.clock_hz)
+        """The PLL's setting (:func:`boards.clocks.pll_setting`), None from the oscillator."""
+        return pll_setting(platform.family, platform.default_clk_frequency, self.clock_hz)
 
     def link_hz(self, platform) -> float:
         """The link clock (Hz): the oscillator's, or half the PLL's output."""
-        pll = self.pll_setting(platform)
-        return platform.default_clk_frequency if pll is None else pll.f_out / 2
+        return link_hz(platform.family, platform.default_clk_frequency, self.clock_hz)
 
     def uart_divisor(self, platform) -> int:
-        """Link cycles a UART bit (:func:`boards.gateware.uart.baud_divisor`);
-        :class:`~boards.gateware.uart.BaudError` naming accelerator clocks near the one asked
-        for whose link clock gives the baud rate, when this one does not."""
-        link_hz = self.link_hz(platform)
-        try:
-            return baud_divisor(link_hz, self.baud)
-        except BaudError as e:
-            raise BaudError(f"{e}; {self._clocks_for_baud(platform)}") from None
-
-    def _clocks_for_baud(self, platform) -> str:
-        search = ecp5_pll if platform.family == "ecp5" else ice40_pll
-        asked = self.clock_hz or platform.default_clk_frequency
-        good = set()
-        for divisor in range(4, 200):  # link = clock / 2 = divisor * baud, exactly reachable
-            clock_hz = 2 * divisor * self.baud
-            if 0.5 * asked <= clock_hz <= 1.5 * asked:
-                try:
-                    if search(platform.default_clk_frequency, clock_hz).f_out == clock_hz:
-                        good.add(clock_hz)
-                except ValueError:
-                    continue
-        if not good:
-            return f"no PLL clock near {asked / 1e6:g} MHz gives it: choose another --baud"
-        nearest = [f"{f / 1e6:g}" for f in sorted(good, key=lambda f: abs(f - asked))[:4]]
-        others = f" (or {', '.join(nearest[1:])})" if nearest[1:] else ""
-        return f"at --clock-mhz {nearest[0]}{others} the link clock gives it exactly"
+        """Link cycles a UART bit (:func:`boards.clocks.uart_divisor`: a
+        :class:`~boards.clocks.BaudError` naming clocks that give the baud rate, when this one
+        does not)."""
+        return uart_divisor(
+            platform.family, platform.default_clk_frequency, self.clock_hz, self.baud
+        )
 
     def elaborate(self, platform):
         m = Module()

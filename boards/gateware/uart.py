@@ -12,30 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTTransmitter", "UARTReceiver", "uart_frame", "baud_divisor", "BaudError"]
-
-#: Largest difference between the baud rate asked for and the one a divisor gives (relative).
-#: An 8N1 receiver that samples mid-bit tolerates about 4.5 % between the two ends in all; a
-#: host adapter takes its own share (the FTDI chips round their rate too).
-MAX_BAUD_ERROR = 0.02
-
-
-class BaudError(ValueError):
-    """No whole number of clock cycles a bit gives the baud rate within :data:`MAX_BAUD_ERROR`."""
-
-
-def baud_divisor(clock_hz: float, baud: int) -> int:
-    """Clock cycles a bit for ``baud`` from ``clock_hz``: the nearest whole number (at least 4).
-    :class:`BaudError` when the rate it gives is more than :data:`MAX_BAUD_ERROR` off."""
-    divisor = max(4, round(clock_hz / baud))
-    error = clock_hz / divisor / baud - 1
-    if abs(error) > MAX_BAUD_ERROR:
-        raise BaudError(
-            f"{baud} baud from a {clock_hz / 1e6:g} MHz clock: the nearest divisor, {divisor}, "
-            f"gives {clock_hz / divisor:.0f} baud ({error:+.2%}), more than "
-            f"{MAX_BAUD_ERROR:.0%} off"
-        )
-    return divisor
+__all__ = ["UARTTransmitter", "UARTReceiver", "uart_frame"]
 
 
 def uart_frame(byte: int) -> list[int]:

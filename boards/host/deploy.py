@@ -15,6 +15,7 @@ from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
 from ..catalog import board_named
+from ..clocks import BaudError, uart_divisor
 from ..protocol import DEFAULT_BAUD
 from ..variant import board_shape
 from .client import BoardClient, DeviceError, SerialLink
@@ -78,16 +79,13 @@ def loader_failure(output: str) -> str:
     return text
 
 
-def check_baud(board: str, shape, baud: int, clock_hz: float | None) -> None:
+def check_baud(board: str, baud: int, clock_hz: float | None) -> None:
     """:class:`DeviceError` when ``board`` built at ``clock_hz`` (its oscillator if None) cannot
     run its UART at ``baud`` (the build refuses it too); the simulated line, at 4 cycles a bit
     on both ends, would not show it."""
-    from ..gateware.top import BoardTop
-    from ..gateware.uart import BaudError
-
-    platform = board_named(board).platform_class()()
+    spec = board_named(board)
     try:
-        BoardTop(shape, baud=baud, clock_hz=clock_hz).uart_divisor(platform)
+        uart_divisor(spec.family, spec.oscillator_hz, clock_hz, baud)
     except BaudError as e:
         raise DeviceError(f"{board}: --baud {baud}: {e}") from None
 

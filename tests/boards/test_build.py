@@ -24,7 +24,8 @@ from boards.build.bitstream import (
     toolchain_env,
     toolchain_error,
 )
-from boards.gateware.pll import ecp5_pll, ice40_pll
+from boards.catalog import BOARD_NAMES, board_named
+from boards.clocks import ecp5_pll, ice40_pll
 from boards.variant import accelerator_variant, block_ram_columns, spram_layers
 from hw.layout import AcceleratorShape, AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
@@ -194,6 +195,14 @@ def test_pll_settings_match_icepll_and_ecppll():
     assert 2 * ecp5_pll(25e6, 6.25e6).params["CLKOP_DIV"] <= 128  # the link's CLKOS_DIV
     with pytest.raises(ValueError, match="no iCE40 PLL setting"):
         ice40_pll(12e6, 1e6)
+
+
+@pytest.mark.parametrize("board", BOARD_NAMES)
+def test_the_catalog_knows_each_oscillator_as_its_platform_does(board):
+    """The host computes baud rates from the catalog, without Amaranth; the build from the
+    platform: the two must agree."""
+    spec = board_named(board)
+    assert spec.oscillator_hz == spec.platform_class()().default_clk_frequency
 
 
 def test_a_toolchain_error_names_its_log_and_line(tmp_path):

@@ -6,13 +6,8 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from boards.gateware.uart import (
-    BaudError,
-    UARTReceiver,
-    UARTTransmitter,
-    baud_divisor,
-    uart_frame,
-)
+from boards.clocks import BaudError, baud_divisor
+from boards.gateware.uart import UARTReceiver, UARTTransmitter, uart_frame
 from sw.modelfile import save_model
 
 from ..random_models import cli_error, random_model
