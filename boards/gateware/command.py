@@ -95,516 +95,607 @@ class CommandProcessor(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rx_crc = rx_crc = CRC16()
+        m.submodules.rx_crc = CRC16()
         m.submodules.sender = sender = ReplySender()
         m.submodules.results = results = ResultBytes(self.shape.n_classes, self.shape.score_bits)
         m.submodules.watchdog = watchdog = self.watchdog
         wiring.connect(m, sender.tx, wiring.flipped(self.tx))
         wiring.connect(m, wiring.flipped(self.result), results.result)
+        m.d.comb += watchdog.took.eq(self.rx.valid & self.rx.ready)
 
-        command = Signal(8)
-        length = Signal(16)
-        count = Signal(16)  # payload bytes received
-        received_crc = Signal(16)
-        select = Signal(8)
-        addr = Signal(16)
-        data = Signal(8 * self.data_bytes)
+        r = _Registers(
+            self.shape,
+            self.data_bytes,
+            counters=Cat(self.rx_overruns, self.rx_framing_errors, self.error_replies),
+            sample_bits=len(Value.cast(self.sample.payload)),
+        )
+        self._frame_buffer(m, r)
+        self._select_tables(m, r)
+        self._frame_tests(m, r)
+        with m.FSM():
+            self._receive_states(m, r)
+            self._verdict_states(m, r)
+            self._write_states(m, r)
+            self._read_states(m, r)
+            self._feed_states(m, r)
+            self._reply_states(m, r)
+        m.d.comb += [
+            self.cfg.payload.select.eq(r.select),
+            self.cfg.payload.addr.eq(r.addr),
+            self.cfg.payload.data.eq(r.data),
+            self.read.payload.select.eq(r.select),
+            self.read.payload.addr.eq(r.addr),
+        ]
+        return m
+
+    # The parts of ``elaborate``: each adds to the same module and, the ``*_states`` ones,
+    # to the same FSM; ``r`` holds the registers they share.
+
+    def _frame_buffer(self, m, r):
+        """The frame buffer: a RUN's words, checked while they arrive, or a WRITE's data bytes.
+        Written while a frame arrives, read only once it has been checked (hw.ports); received
+        bytes are written a cycle after they arrive, from registers."""
+        m.submodules.buffer = buffer = no_collision_memory(shape=16, depth=r.words)
+        r.b_wr, r.b_rd = buffer.write_port(granularity=8), RegisteredRead(m, buffer)
+        r.store_en, r.store_addr = Signal(2), Signal.like(r.b_wr.addr)
+        r.store_data = Signal(16)
+        m.d.sync += r.store_en.eq(0)
+        m.d.comb += [
+            r.b_wr.en.eq(r.store_en),
+            r.b_wr.addr.eq(r.store_addr),
+            r.b_wr.data.eq(r.store_data),
+        ]
+
+    def _select_tables(self, m, r):
+        """WRITE and READ: bytes per word of the select, its depth and the most words a READ
+        reply holds, registered a cycle after the header bytes they follow (an unknown select:
+        1 byte, depth 0); ``end``, one past the last address of a WRITE block or a READ."""
+        depths = select_depths(self.shape)
+        known = r.select < len(depths)
+        word_bytes_rom = Array(Const(self.shape.word_bytes(s), 8) for s in range(len(depths)))
+        depth_rom = Array(Const(d, 17) for d in depths)
+        max_read_rom = Array(
+            Const(MAX_PAYLOAD // self.shape.word_bytes(s), 16) for s in range(len(depths))
+        )
+        m.d.sync += [
+            r.word_bytes.eq(Mux(known, word_bytes_rom[r.select], 1)),
+            r.last_byte.eq(Mux(known, word_bytes_rom[r.select] - 1, 0)),
+            r.depth.eq(Mux(known, depth_rom[r.select], 0)),
+            r.max_read.eq(Mux(known, max_read_rom[r.select], 0)),
+            r.end.eq(r.addr + Mux(r.command == Command.READ, r.read_count, r.block_words)),
+        ]
+
+    def _frame_tests(self, m, r):
+        """``well_formed``: a RUN's length and end-of-timestep words as the shape needs them;
+        ``word_payload``: the buffered word as the accelerator takes it."""
+        if self.shape.encoder == "rate-lfsr":
+            m.d.comb += [
+                r.well_formed.eq(r.length == 2 * self.shape.sizes[0]),
+                r.word_payload.eq(r.b_rd.data),
+            ]
+        else:
+            m.d.comb += [
+                r.well_formed.eq(
+                    (r.length[0] == 0)
+                    & (r.length <= 2 * r.words)
+                    & (r.eot_count == self.shape.timesteps)
+                    & r.last_is_eot
+                ),
+                r.word_payload.eq(
+                    Cat(r.b_rd.data[: len(self.sample.payload.addr)], r.b_rd.data[15])
+                ),
+            ]
+
+    def _start_reply(self, m, r, cmd, status=None, n=0):
+        """Reply with ``cmd`` (and ``status``), ``n`` payload bytes: the reply's registers
+        set, the sender's CRC cleared."""
+        m.d.sync += [r.reply_command.eq(cmd), r.reply_length.eq(n), r.reply_index.eq(0)]
+        if status is not None:
+            m.d.sync += r.reply_status.eq(status)
+        m.d.comb += m.submodules.sender.clear.eq(1)
+
+    def _expect_byte(self, m, fold_crc):
+        """A state inside a frame: take a byte (folding it into the CRC if asked), or drop the
+        frame when none has come for ``timeout`` cycles."""
+        took = self.rx.valid & self.rx.ready
+        m.d.comb += self.rx.ready.eq(1)
+        if fold_crc:
+            m.d.comb += m.submodules.rx_crc.valid.eq(took)
+        with m.If(~took & m.submodules.watchdog.expired):
+            m.next = "TIMEOUT"
+
+    def _receive_states(self, m, r):
+        """SYNC, the header, the payload (kept in the frame buffer as it arrives) and the
+        CRC."""
+        byte = self.rx.payload
+        took = self.rx.valid & self.rx.ready
+        rx_crc = m.submodules.rx_crc
+        m.d.comb += rx_crc.data.eq(byte)
+        with m.State("SYNC"):
+            m.d.comb += self.rx.ready.eq(1)
+            with m.If(took & (byte == SYNC)):
+                m.d.comb += rx_crc.clear.eq(1)
+                m.next = "CMD"
+
+        with m.State("CMD"):
+            self._expect_byte(m, fold_crc=True)
+            with m.If(took):
+                m.d.sync += r.command.eq(byte)
+                m.next = "LEN0"
+
+        with m.State("LEN0"):
+            self._expect_byte(m, fold_crc=True)
+            with m.If(took):
+                m.d.sync += r.length[:8].eq(byte)
+                m.next = "LEN1"
+
+        with m.State("LEN1"):
+            self._expect_byte(m, fold_crc=True)
+            with m.If(took):
+                m.d.sync += [
+                    r.length[8:].eq(byte),
+                    r.count.eq(0),
+                    r.word_count.eq(0),
+                    r.word_byte.eq(0),
+                    r.block_words.eq(0),
+                    r.received_bytes.eq(0),
+                    r.eot_count.eq(0),
+                    r.last_is_eot.eq(0),
+                    r.past_header.eq(0),
+                    r.buffer_full.eq(0),
+                    r.words_full.eq(0),
+                    r.word_bad.eq(0),
+                ]
+                m.next = "LENGTH"
+
+        with m.State("LENGTH"):  # judged from the registered length (a cycle later)
+            m.d.sync += r.last_count.eq(r.length - 1)
+            with m.If(r.length > MAX_PAYLOAD):
+                self._start_reply(m, r, Command.ERROR, Status.BAD_LENGTH, 2)
+                m.next = "REPLY_HEADER"
+            with m.Elif(r.length == 0):
+                m.next = "CRC0"
+            with m.Else():
+                m.next = "PAYLOAD"
+
+        with m.State("PAYLOAD"):
+            self._expect_byte(m, fold_crc=True)
+            with m.If(took):
+                m.d.sync += r.count.eq(r.count + 1)
+                with m.If(r.count == 2):
+                    m.d.sync += r.past_header.eq(1)
+                self._header_byte(m, r, byte)
+                with m.If((r.command == Command.WRITE) & r.past_header):
+                    self._write_byte(m, r, byte)
+                with m.If(r.count[0] == 0):
+                    m.d.sync += r.low_byte.eq(byte)
+                with m.Elif((r.command == Command.RUN) & ~r.words_full):
+                    self._run_word(m, r, Cat(r.low_byte, byte))
+                with m.If(r.count[0] == 1):
+                    m.d.sync += r.word_count.eq(r.word_count + 1)
+                    with m.If(r.word_count == r.words - 1):
+                        m.d.sync += r.words_full.eq(1)
+                with m.If(r.count == r.last_count):
+                    m.next = "CRC0"
+
+        with m.State("CRC0"):
+            self._expect_byte(m, fold_crc=False)
+            with m.If(took):
+                m.d.sync += r.received_crc[8:].eq(byte)
+                m.next = "CRC1"
+
+        with m.State("CRC1"):
+            self._expect_byte(m, fold_crc=False)
+            with m.If(took):
+                m.d.sync += r.received_crc[:8].eq(byte)
+                m.next = "CHECK"
+
+    def _header_byte(self, m, r, byte):
+        """PAYLOAD: the first bytes are a WRITE's or READ's select, address and READ count."""
+        with m.Switch(r.count):
+            with m.Case(0):
+                m.d.sync += r.select.eq(byte)
+            with m.Case(1):
+                m.d.sync += r.addr[:8].eq(byte)
+            with m.Case(2):
+                m.d.sync += r.addr[8:].eq(byte)
+            with m.Case(3):
+                m.d.sync += r.read_count[:8].eq(byte)
+            with m.Case(4):
+                m.d.sync += r.read_count[8:].eq(byte)
+
+    def _write_byte(self, m, r, byte):
+        """PAYLOAD of a WRITE, past its header: the byte into the frame buffer (while it has
+        room), counted into words of the select."""
+        with m.If(~r.buffer_full):
+            m.d.sync += [
+                r.store_en.eq(Mux(r.received_bytes[0], 0b10, 0b01)),
+                r.store_addr.eq(r.received_bytes[1:]),
+                r.store_data.eq(Cat(byte, byte)),
+            ]
+            m.d.sync += r.received_bytes.eq(r.received_bytes + 1)
+            with m.If(r.received_bytes == buffer_bytes(self.shape) - 1):
+                m.d.sync += r.buffer_full.eq(1)
+        m.d.sync += r.word_byte.eq(r.word_byte + 1)
+        with m.If(r.word_byte == r.last_byte):
+            m.d.sync += [r.word_byte.eq(0), r.block_words.eq(r.block_words + 1)]
+
+    def _run_word(self, m, r, word):
+        """PAYLOAD of a RUN, a whole word in: into the frame buffer, its end-of-timestep bit
+        and its range tested (an intensity above 256, an event address past ``n_in``: the
+        accelerator would take only its low bits)."""
+        m.d.sync += [
+            r.store_en.eq(0b11),
+            r.store_addr.eq(r.word_count),
+            r.store_data.eq(word),
+        ]
+        m.d.sync += [r.last_is_eot.eq(word[15])]
+        with m.If(word[15]):
+            m.d.sync += r.eot_count.eq(r.eot_count + 1)
+        if self.shape.encoder == "rate-lfsr":
+            out_of_range = word > (1 << numerics.PROB_BITS)
+        else:
+            out_of_range = ~word[15] & (word[:15] >= self.shape.sizes[0])
+        with m.If(out_of_range):
+            m.d.sync += r.word_bad.eq(1)
+
+    def _verdict_states(self, m, r):
+        """The verdict in three registered steps, each a short path: CHECK registers every
+        test of the frame (from registered inputs: ``depth`` and ``end`` follow the header
+        bytes), JUDGE registers the status they give, DECIDE acts on it."""
+        with m.State("CHECK"):
+            m.d.sync += [
+                r.crc_bad.eq(r.received_crc != m.submodules.rx_crc.crc),
+                r.write_length_bad.eq(
+                    (r.length < 4) | (r.length > 3 + buffer_bytes(self.shape)) | (r.word_byte != 0)
+                ),
+                r.read_length_bad.eq(r.length != 5),
+                r.read_count_bad.eq((r.read_count == 0) | (r.read_count > r.max_read)),
+                r.past_end.eq(r.end > r.depth),
+                r.empty_bad.eq(r.length != 0),
+                r.run_bad.eq(~r.well_formed),
+                r.word_range_bad.eq(r.word_bad),
+            ]
+            m.next = "JUDGE"
+
+        with m.State("JUDGE"):
+            m.d.sync += r.reply_status.eq(self._status(m, r))
+            m.next = "DECIDE"
+
+        with m.State("DECIDE"):
+            with m.If(r.reply_status != Status.OK):
+                self._start_reply(m, r, Command.ERROR, n=2)
+                m.next = "REPLY_HEADER"
+            with m.Elif(r.command == Command.IDENTIFY):
+                self._start_reply(m, r, Command.IDENTIFY, n=len(r.identify))
+                m.next = "REPLY_HEADER"
+            with m.Elif(r.command == Command.WRITE):
+                m.d.sync += [r.applied_bytes.eq(0), r.word_byte.eq(0), r.padding.eq(0)]
+                m.next = "WRITE_FETCH"
+            with m.Elif(r.command == Command.READ):
+                m.d.sync += [r.reply_length.eq(r.read_count), r.word_byte.eq(1)]
+                m.next = "READ_LENGTH"
+            with m.Elif(r.command == Command.COMMIT):
+                m.d.sync += r.committed.eq(1)
+                self._start_reply(m, r, Command.COMMIT)
+                m.next = "REPLY_HEADER"
+            with m.Elif(r.command == Command.STATUS):
+                m.d.sync += r.status_bytes.eq(r.counters)
+                self._start_reply(m, r, Command.STATUS, n=len(r.counters) // 8)
+                m.next = "REPLY_HEADER"
+            with m.Else():  # RUN
+                m.d.sync += r.sent.eq(0)
+                m.next = "FEED"
+
+    def _status(self, m, r) -> Signal:
+        """JUDGE: the frame's status from the registered tests, by command."""
+        status = Signal(8)
+        with m.If(r.crc_bad):
+            m.d.comb += status.eq(Status.BAD_CRC)
+        with m.Elif(r.command == Command.IDENTIFY):
+            with m.If(r.empty_bad):
+                m.d.comb += status.eq(Status.BAD_LENGTH)
+        with m.Elif(r.command == Command.WRITE):
+            with m.If(r.write_length_bad):
+                m.d.comb += status.eq(Status.BAD_LENGTH)
+            with m.Elif(r.past_end):
+                m.d.comb += status.eq(Status.OUT_OF_RANGE)
+        with m.Elif(r.command == Command.READ):
+            with m.If(r.read_length_bad):
+                m.d.comb += status.eq(Status.BAD_LENGTH)
+            with m.Elif(r.read_count_bad | r.past_end):
+                m.d.comb += status.eq(Status.OUT_OF_RANGE)
+        with m.Elif((r.command == Command.COMMIT) | (r.command == Command.STATUS)):
+            with m.If(r.empty_bad):
+                m.d.comb += status.eq(Status.BAD_LENGTH)
+        with m.Elif(r.command == Command.RUN):
+            with m.If(~r.committed):
+                m.d.comb += status.eq(Status.NOT_COMMITTED)
+            with m.Elif(r.run_bad):
+                m.d.comb += status.eq(Status.BAD_LENGTH)
+            with m.Elif(r.word_range_bad):
+                m.d.comb += status.eq(Status.OUT_OF_RANGE)
+        with m.Else():
+            m.d.comb += status.eq(Status.UNKNOWN_COMMAND)
+        return status
+
+    def _write_states(self, m, r):
+        """WRITE: gather each word from the frame buffer, low byte first (the buffer's read
+        port answers a cycle later, and its word is registered in ``fetched`` before a byte of
+        it is picked: block RAM outputs are slow), then the accelerator takes it once idle. The
+        bytes shift in at the top of ``data``, zeros after the word's last one, so after
+        ``data_bytes`` shifts the word sits at the bottom."""
+        with m.State("WRITE_FETCH"):
+            m.d.comb += r.b_rd.addr.eq(r.applied_bytes[1:])
+            m.next = "WRITE_LATCH"
+
+        with m.State("WRITE_LATCH"):
+            m.d.sync += r.fetched.eq(r.b_rd.data)
+            m.next = "WRITE_TAKE"
+
+        with m.State("WRITE_TAKE"):
+            top = Mux(r.padding, 0, r.fetched.word_select(r.applied_bytes[0], 8))
+            m.d.sync += [r.data.eq(Cat(r.data[8:], top)), r.word_byte.eq(r.word_byte + 1)]
+            with m.If(~r.padding):
+                m.d.sync += r.applied_bytes.eq(r.applied_bytes + 1)
+            with m.If(r.word_byte == r.last_byte):
+                m.d.sync += r.padding.eq(1)
+            with m.If(r.word_byte == self.data_bytes - 1):
+                m.d.sync += self.cfg.valid.eq(1)  # a flip-flop, for the accelerator's sake
+                m.next = "WRITE"
+            with m.Elif(r.padding | (r.word_byte == r.last_byte)):
+                m.next = "WRITE_TAKE"  # zeros: nothing to fetch
+            with m.Else():
+                m.next = "WRITE_FETCH"
+
+        with m.State("WRITE"):
+            with m.If(self.cfg.ready):
+                m.d.sync += self.cfg.valid.eq(0)
+                m.next = "WRITE_NEXT"
+
+        with m.State("WRITE_NEXT"):  # taken: on to the next word (a cycle apart from ready)
+            m.d.sync += [
+                r.committed.eq(0),
+                r.addr.eq(r.addr + 1),
+                r.word_byte.eq(0),
+                r.padding.eq(0),
+                r.block_words.eq(r.block_words - 1),
+            ]
+            with m.If(r.block_words == 1):
+                self._start_reply(m, r, Command.WRITE)
+                m.next = "REPLY_HEADER"
+            with m.Else():
+                m.next = "WRITE_FETCH"
+
+    def _read_states(self, m, r):
+        """READ: the reply length is count * word_bytes (CHECK has bounded it by MAX_PAYLOAD),
+        added up a word size a cycle; then one request per word, and its bytes, low byte
+        first."""
+        sender = m.submodules.sender
+        with m.State("READ_LENGTH"):
+            with m.If(r.word_byte == r.word_bytes):
+                self._start_reply(m, r, Command.READ, n=r.reply_length)
+                m.d.sync += r.count.eq(r.read_count)
+                m.next = "REPLY_HEADER"
+            with m.Else():
+                m.d.sync += [
+                    r.reply_length.eq(r.reply_length + r.read_count),
+                    r.word_byte.eq(r.word_byte + 1),
+                ]
+
+        with m.State("READ_REQUEST"):
+            m.d.comb += self.read.valid.eq(1)
+            with m.If(self.read.ready):
+                m.next = "READ_WAIT"
+
+        with m.State("READ_WAIT"):
+            m.d.comb += self.read_data.ready.eq(1)
+            with m.If(self.read_data.valid):
+                m.d.sync += [r.data.eq(self.read_data.payload), r.word_byte.eq(0)]
+                m.next = "READ_SEND"
+
+        with m.State("READ_SEND"):
+            m.d.comb += [
+                sender.i.valid.eq(1),
+                sender.i.payload.byte.eq(r.data[:8]),
+                sender.i.payload.fold.eq(1),
+            ]
+            with m.If(sender.i.ready):  # the word shifts down a byte (no byte multiplexer)
+                m.d.sync += [
+                    r.word_byte.eq(r.word_byte + 1),
+                    r.data.eq(Cat(r.data[8:], Const(0, 8))),
+                ]
+                with m.If(r.word_byte == r.last_byte):
+                    m.d.sync += [r.addr.eq(r.addr + 1), r.count.eq(r.count - 1)]
+                    with m.If(r.count == 1):
+                        m.next = "REPLY_CRC0"
+                    with m.Else():
+                        m.next = "READ_REQUEST"
+
+    def _feed_states(self, m, r):
+        """RUN: stream the buffered words into the accelerator, a word a cycle, from a register
+        (block RAM outputs are slow): the read port holds the next word (``staged``) while the
+        register waits for ``sample.ready``; ``sent`` words have been read."""
+        with m.State("FEED"):
+            m.d.comb += r.b_rd.addr.eq(r.sent)
+            m.d.sync += [r.sent.eq(r.sent + 1), r.staged.eq(1)]
+            m.next = "FEED_WORD"
+
+        with m.State("FEED_WORD"):
+            move = ~self.sample.valid | self.sample.ready
+            m.d.comb += [r.b_rd.addr.eq(r.sent), r.b_rd.en.eq(move)]
+            with m.If(move):
+                m.d.sync += [
+                    self.sample.valid.eq(r.staged),
+                    self.sample.payload.eq(r.word_payload),
+                ]
+                with m.If(r.staged):
+                    m.d.sync += [r.sent.eq(r.sent + 1), r.staged.eq(r.sent != r.word_count)]
+                with m.Else():  # the last word has been taken
+                    self._start_reply(m, r, Command.RESULT, n=4 * self.shape.n_classes + 5)
+                    m.next = "REPLY_HEADER"
+
+    def _reply_states(self, m, r):
+        """Reply: SYNC, command, length (2), payload, CRC (2). A state offers a byte to the
+        sender and moves on when it is free (its register takes it); the CRC states wait for
+        the last byte's fold. And TIMEOUT, which replies with an error."""
+        sender, results = m.submodules.sender, m.submodules.results
+        send, send_byte, send_fold = sender.i.valid, sender.i.payload.byte, sender.i.payload.fold
+        tx_free = sender.i.ready
+        with m.State("REPLY_HEADER"):
+            header = Array(
+                [Const(SYNC, 8), r.reply_command, r.reply_length[:8], r.reply_length[8:]]
+            )
+            m.d.comb += [
+                send.eq(1),
+                send_byte.eq(header[r.reply_index[:2]]),
+                send_fold.eq(r.reply_index != 0),
+            ]
+            with m.If(tx_free & (r.reply_index == 0) & (r.reply_command == Command.ERROR)):
+                m.d.sync += self.error_replies.eq(self.error_replies + 1)
+            with m.If(tx_free):
+                m.d.sync += r.reply_index.eq(r.reply_index + 1)
+                with m.If(r.reply_index == 3):
+                    m.d.sync += r.reply_index.eq(0)
+                    with m.If(r.reply_length == 0):
+                        m.next = "REPLY_CRC0"
+                    with m.Elif(r.reply_command == Command.RESULT):
+                        m.next = "REPLY_RESULT"
+                    with m.Elif(r.reply_command == Command.READ):
+                        m.next = "READ_REQUEST"
+                    with m.Else():
+                        m.next = "REPLY_PAYLOAD"
+
+        with m.State("REPLY_RESULT"):  # the result words' bytes (``ResultBytes``)
+            m.d.comb += [
+                send.eq(results.o.valid),
+                send_byte.eq(results.o.payload),
+                send_fold.eq(1),
+                results.o.ready.eq(tx_free),
+            ]
+            with m.If(results.done):
+                m.next = "REPLY_CRC0"
+
+        with m.State("REPLY_PAYLOAD"):
+            self._payload_byte(m, r, send_byte, tx_free)
+            m.d.comb += [send.eq(1), send_fold.eq(1)]
+            with m.If(tx_free):
+                m.d.sync += r.reply_index.eq(r.reply_index + 1)
+                with m.If(r.reply_index + 1 == r.reply_length):
+                    m.next = "REPLY_CRC0"
+
+        with m.State("REPLY_CRC0"):
+            m.d.comb += [send.eq(~sender.folding), send_byte.eq(sender.crc[8:])]
+            with m.If(tx_free & ~sender.folding):
+                m.next = "REPLY_CRC1"
+
+        with m.State("REPLY_CRC1"):
+            m.d.comb += [send.eq(1), send_byte.eq(sender.crc[:8])]
+            with m.If(tx_free):
+                m.next = "SYNC"
+
+        with m.State("TIMEOUT"):
+            self._start_reply(m, r, Command.ERROR, Status.TIMEOUT, 2)
+            m.next = "REPLY_HEADER"
+
+    def _payload_byte(self, m, r, send_byte, tx_free):
+        """REPLY_PAYLOAD: the byte an ERROR (status, command), STATUS (the counters, low byte
+        first) or IDENTIFY (its constants, then the design hash) reply sends next."""
+        hash_at = len(r.identify) - HASH_BYTES
+        with m.If(r.reply_command == Command.ERROR):
+            m.d.comb += send_byte.eq(Mux(r.reply_index == 0, r.reply_status, r.command))
+        with m.Elif(r.reply_command == Command.STATUS):
+            m.d.comb += send_byte.eq(r.status_bytes[:8])
+            with m.If(tx_free):
+                m.d.sync += r.status_bytes.eq(r.status_bytes >> 8)
+        with m.Elif(r.reply_index < hash_at):
+            index_bits = (hash_at - 1).bit_length()
+            m.d.comb += send_byte.eq(r.identify_rom[r.reply_index[:index_bits]])
+        with m.Else():
+            m.d.comb += send_byte.eq(r.hash_bytes[:8])
+            with m.If(tx_free):
+                m.d.sync += r.hash_bytes.eq(r.hash_bytes.rotate_right(8))
+
+
+class _Registers:
+    """The command processor's registers, shared by the parts of its ``elaborate``.
+
+    ``shape``: the accelerator's; ``data_bytes``: bytes of a configuration word's data;
+    ``counters``: the link's counters STATUS sends; ``sample_bits``: an input word's width."""
+
+    def __init__(self, shape: AcceleratorShape, data_bytes: int, *, counters, sample_bits: int):
+        # The frame: its command and length, payload bytes received, its CRC, and a WRITE's or
+        # READ's select and address; ``data`` is the configuration word written (WRITE) or the
+        # word being sent (READ).
+        self.command = Signal(8)
+        self.length = Signal(16)
+        self.count = Signal(16)
+        self.received_crc = Signal(16)
+        self.select = Signal(8)
+        self.addr = Signal(16)
+        self.data = Signal(8 * data_bytes)
         # A model is runnable only once the host has committed it; any write withdraws that,
         # so a half-loaded (or half-replaced) model never computes.
-        committed = Signal()
+        self.committed = Signal()
 
-        # The frame buffer: a RUN's words, checked while they arrive, or a WRITE's data bytes.
-        words = sample_words(self.shape)
-        # Written while a frame arrives, read only once it has been checked (hw.ports).
-        m.submodules.buffer = buffer = no_collision_memory(shape=16, depth=words)
-        b_wr, b_rd = buffer.write_port(granularity=8), RegisteredRead(m, buffer)
-        # Received bytes are written a cycle after they arrive, from registers (the buffer is
-        # read only once the frame has been checked).
-        store_en, store_addr, store_data = Signal(2), Signal.like(b_wr.addr), Signal(16)
-        m.d.sync += store_en.eq(0)
-        m.d.comb += [b_wr.en.eq(store_en), b_wr.addr.eq(store_addr), b_wr.data.eq(store_data)]
-        low_byte = Signal(8)
-        fetched = Signal(16)  # WRITE: the buffer word the next data byte comes from
-        word_count = Signal(range(words + 2))
-        eot_count = Signal(range(self.shape.timesteps + 2))
-        last_is_eot = Signal()
-        sent = Signal(range(words + 1))
-        staged = Signal()  # RUN: the buffer's read port holds a word not yet offered
-        n_result = 4 * self.shape.n_classes + 5
+        # The frame buffer's words (the ports are added by ``_frame_buffer``), and RUN's count
+        # of them: its words, end-of-timestep words, whether the last word ends a step, words
+        # sent to the accelerator, and whether the read port holds a word not yet offered.
+        self.words = words = sample_words(shape)
+        self.low_byte = Signal(8)
+        self.fetched = Signal(16)  # WRITE: the buffer word the next data byte comes from
+        self.word_count = Signal(range(words + 2))
+        self.eot_count = Signal(range(shape.timesteps + 2))
+        self.last_is_eot = Signal()
+        self.sent = Signal(range(words + 1))
+        self.staged = Signal()
 
-        # WRITE and READ: bytes per word of the select, the byte within the word, the words
-        # in the block. READ: the word count asked for (then ``count`` counts the words left,
-        # and ``data`` holds the word being sent) and the reply length.
-        depths = select_depths(self.shape)
-        word_bytes_rom = Array(Const(self.shape.word_bytes(s), 8) for s in range(len(depths)))
-        word_bytes = Signal(8)  # follows ``select`` a cycle later (1 for an unknown select)
-        last_byte = Signal(8)  # word_bytes - 1: the index of a word's last byte
-        m.d.sync += [
-            word_bytes.eq(Mux(select < len(depths), word_bytes_rom[select], 1)),
-            last_byte.eq(Mux(select < len(depths), word_bytes_rom[select] - 1, 0)),
-        ]
-        word_byte = Signal(range(self.data_bytes + 1))
-        block_words = Signal(range(buffer_bytes(self.shape) + 1))
-        received_bytes = Signal(range(buffer_bytes(self.shape) + 1))  # of a WRITE block
-        applied_bytes = Signal.like(received_bytes)  # of those, gathered into words
-        padding = Signal()  # WRITE: the word's bytes are in, zeros shift in after them
-        read_count = Signal(16)  # of a READ (its own register: ``data`` is written elsewhere)
+        # WRITE and READ: bytes per word of the select (a cycle after ``select``), the index of
+        # a word's last byte, the byte within the word, the words in the block; READ: the word
+        # count asked for (then ``count`` counts the words left) and the reply length.
+        self.word_bytes = Signal(8)
+        self.last_byte = Signal(8)
+        self.word_byte = Signal(range(data_bytes + 1))
+        self.block_words = Signal(range(buffer_bytes(shape) + 1))
+        self.received_bytes = Signal(range(buffer_bytes(shape) + 1))  # of a WRITE block
+        self.applied_bytes = Signal.like(self.received_bytes)  # of those, gathered into words
+        self.padding = Signal()  # WRITE: the word's bytes are in, zeros shift in after them
+        # of a READ (its own register: ``data`` is written elsewhere)
+        self.read_count = Signal(16)
+        # The select's depth, one past the last address of a WRITE block or a READ, and the most
+        # words of the select one READ reply holds (MAX_PAYLOAD bytes).
+        self.depth = Signal(17)
+        self.end = Signal(17)
+        self.max_read = Signal(16)
 
         # Reply: header (SYNC, cmd, len), payload bytes, CRC.
-        reply_command = Signal(8)
-        reply_status = Signal(8)
-        reply_length = Signal(16)
-        reply_index = Signal(16)
-        identify = identify_payload(self.shape)
+        self.reply_command = Signal(8)
+        self.reply_status = Signal(8)
+        self.reply_length = Signal(16)
+        self.reply_index = Signal(16)
+        self.identify = identify = identify_payload(shape)
         # The design hash, last in the IDENTIFY reply, is held in a register that turns a byte
         # further per byte sent (back where it started after the reply), not in a table of
         # constants: so the logic is the same for every hash, and a source edit cannot change
         # the netlist's shape (Yosys 0.70's ABC9 fails an assertion on some hashes' tables of
         # constants, docs/boards.md).
         hash_at = len(identify) - HASH_BYTES
-        identify_rom = Array(Const(b, 8) for b in identify[:hash_at])
-        hash_bytes = Signal(8 * HASH_BYTES, init=int.from_bytes(identify[hash_at:], "little"))
+        self.identify_rom = Array(Const(b, 8) for b in identify[:hash_at])
+        self.hash_bytes = Signal(8 * HASH_BYTES, init=int.from_bytes(identify[hash_at:], "little"))
         # STATUS: the counters, taken when the reply starts, sent low byte first
-        counters = Cat(self.rx_overruns, self.rx_framing_errors, self.error_replies)
-        status_bytes = Signal(len(counters))
-        depth_rom = Array(Const(d, 17) for d in depths)
-        # Registered a cycle after the header bytes they follow (an unknown select: depth 0).
-        depth = Signal(17)
-        end = Signal(17)  # one past the last address of a WRITE block or a READ
-        # The most words of the select one READ reply holds (MAX_PAYLOAD bytes).
-        max_read_rom = Array(
-            Const(MAX_PAYLOAD // self.shape.word_bytes(s), 16) for s in range(len(depths))
-        )
-        max_read = Signal(16)
-        m.d.sync += [
-            depth.eq(Mux(select < len(depths), depth_rom[select], 0)),
-            max_read.eq(Mux(select < len(depths), max_read_rom[select], 0)),
-            end.eq(addr + Mux(command == Command.READ, read_count, block_words)),
-        ]
+        self.counters = counters
+        self.status_bytes = Signal(len(counters))
 
-        byte = self.rx.payload
-        took = self.rx.valid & self.rx.ready
-        m.d.comb += rx_crc.data.eq(byte)
-
-        # Reply bytes: a state offers ``send_byte`` with ``send`` and moves on when ``tx_free``
-        # (the sender's register takes it); the CRC states wait for the last byte's fold.
-        send, send_byte, send_fold = sender.i.valid, sender.i.payload.byte, sender.i.payload.fold
-        tx_free = sender.i.ready
-        m.d.comb += watchdog.took.eq(took)
-
-        def start_reply(cmd, status=None, n=0):
-            m.d.sync += [reply_command.eq(cmd), reply_length.eq(n), reply_index.eq(0)]
-            if status is not None:
-                m.d.sync += reply_status.eq(status)
-            m.d.comb += sender.clear.eq(1)
-
-        well_formed = Signal()
-        # Running flags of PAYLOAD (instead of comparing counters as bytes arrive): past the
-        # 3 header bytes of a WRITE; the frame buffer's bytes (WRITE) or words (RUN) all taken;
+        # Running flags of PAYLOAD (instead of comparing counters as bytes arrive): past the 3
+        # header bytes of a WRITE; the frame buffer's bytes (WRITE) or words (RUN) all taken;
         # and the index of the frame's last byte.
-        past_header, buffer_full, words_full = Signal(), Signal(), Signal()
-        last_count = Signal(16)
-        # The frame's tests, registered in CHECK (see there).
-        crc_bad, write_length_bad, read_length_bad, read_count_bad = (Signal() for _ in range(4))
-        past_end, empty_bad, run_bad = Signal(), Signal(), Signal()
-        # A RUN word out of range so far (an intensity above 256, an event address past n_in:
-        # the accelerator would take only its low bits), and its registered test.
-        word_bad, word_range_bad = Signal(), Signal()
-        word_payload = Signal(len(Value.cast(self.sample.payload)))
-        if self.shape.encoder == "rate-lfsr":
-            m.d.comb += [
-                well_formed.eq(length == 2 * self.shape.sizes[0]),
-                word_payload.eq(b_rd.data),
-            ]
-        else:
-            m.d.comb += [
-                well_formed.eq(
-                    (length[0] == 0)
-                    & (length <= 2 * words)
-                    & (eot_count == self.shape.timesteps)
-                    & last_is_eot
-                ),
-                word_payload.eq(Cat(b_rd.data[: len(self.sample.payload.addr)], b_rd.data[15])),
-            ]
-
-        def expect_byte(fold_crc):
-            """A state inside a frame: take a byte (folding it into the CRC if asked), or drop
-            the frame when none has come for ``timeout`` cycles."""
-            m.d.comb += self.rx.ready.eq(1)
-            if fold_crc:
-                m.d.comb += rx_crc.valid.eq(took)
-            with m.If(~took & watchdog.expired):
-                m.next = "TIMEOUT"
-
-        with m.FSM():
-            with m.State("SYNC"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(took & (byte == SYNC)):
-                    m.d.comb += rx_crc.clear.eq(1)
-                    m.next = "CMD"
-
-            with m.State("CMD"):
-                expect_byte(fold_crc=True)
-                with m.If(took):
-                    m.d.sync += command.eq(byte)
-                    m.next = "LEN0"
-
-            with m.State("LEN0"):
-                expect_byte(fold_crc=True)
-                with m.If(took):
-                    m.d.sync += length[:8].eq(byte)
-                    m.next = "LEN1"
-
-            with m.State("LEN1"):
-                expect_byte(fold_crc=True)
-                with m.If(took):
-                    m.d.sync += [
-                        length[8:].eq(byte),
-                        count.eq(0),
-                        word_count.eq(0),
-                        word_byte.eq(0),
-                        block_words.eq(0),
-                        received_bytes.eq(0),
-                        eot_count.eq(0),
-                        last_is_eot.eq(0),
-                        past_header.eq(0),
-                        buffer_full.eq(0),
-                        words_full.eq(0),
-                        word_bad.eq(0),
-                    ]
-                    m.next = "LENGTH"
-
-            with m.State("LENGTH"):  # judged from the registered length (a cycle later)
-                m.d.sync += last_count.eq(length - 1)
-                with m.If(length > MAX_PAYLOAD):
-                    start_reply(Command.ERROR, Status.BAD_LENGTH, 2)
-                    m.next = "REPLY_HEADER"
-                with m.Elif(length == 0):
-                    m.next = "CRC0"
-                with m.Else():
-                    m.next = "PAYLOAD"
-
-            with m.State("PAYLOAD"):
-                expect_byte(fold_crc=True)
-                with m.If(took):
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count == 2):
-                        m.d.sync += past_header.eq(1)
-                    with m.Switch(count):
-                        with m.Case(0):
-                            m.d.sync += select.eq(byte)
-                        with m.Case(1):
-                            m.d.sync += addr[:8].eq(byte)
-                        with m.Case(2):
-                            m.d.sync += addr[8:].eq(byte)
-                        with m.Case(3):
-                            m.d.sync += read_count[:8].eq(byte)
-                        with m.Case(4):
-                            m.d.sync += read_count[8:].eq(byte)
-                    with m.If((command == Command.WRITE) & past_header):
-                        with m.If(~buffer_full):
-                            m.d.sync += [
-                                store_en.eq(Mux(received_bytes[0], 0b10, 0b01)),
-                                store_addr.eq(received_bytes[1:]),
-                                store_data.eq(Cat(byte, byte)),
-                            ]
-                            m.d.sync += received_bytes.eq(received_bytes + 1)
-                            with m.If(received_bytes == buffer_bytes(self.shape) - 1):
-                                m.d.sync += buffer_full.eq(1)
-                        m.d.sync += word_byte.eq(word_byte + 1)
-                        with m.If(word_byte == last_byte):
-                            m.d.sync += [word_byte.eq(0), block_words.eq(block_words + 1)]
-                    with m.If(count[0] == 0):
-                        m.d.sync += low_byte.eq(byte)
-                    with m.Elif((command == Command.RUN) & ~words_full):
-                        word = Cat(low_byte, byte)
-                        m.d.sync += [
-                            store_en.eq(0b11),
-                            store_addr.eq(word_count),
-                            store_data.eq(word),
-                        ]
-                        m.d.sync += [last_is_eot.eq(word[15])]
-                        with m.If(word[15]):
-                            m.d.sync += eot_count.eq(eot_count + 1)
-                        if self.shape.encoder == "rate-lfsr":
-                            out_of_range = word > (1 << numerics.PROB_BITS)
-                        else:
-                            out_of_range = ~word[15] & (word[:15] >= self.shape.sizes[0])
-                        with m.If(out_of_range):
-                            m.d.sync += word_bad.eq(1)
-                    with m.If(count[0] == 1):
-                        m.d.sync += word_count.eq(word_count + 1)
-                        with m.If(word_count == words - 1):
-                            m.d.sync += words_full.eq(1)
-                    with m.If(count == last_count):
-                        m.next = "CRC0"
-
-            with m.State("CRC0"):
-                expect_byte(fold_crc=False)
-                with m.If(took):
-                    m.d.sync += received_crc[8:].eq(byte)
-                    m.next = "CRC1"
-
-            with m.State("CRC1"):
-                expect_byte(fold_crc=False)
-                with m.If(took):
-                    m.d.sync += received_crc[:8].eq(byte)
-                    m.next = "CHECK"
-
-            # The verdict in three registered steps, each a short path: CHECK registers every
-            # test of the frame (from registered inputs: ``depth`` and ``end`` follow the
-            # header bytes), JUDGE registers the status they give, DECIDE acts on it.
-            with m.State("CHECK"):
-                m.d.sync += [
-                    crc_bad.eq(received_crc != rx_crc.crc),
-                    write_length_bad.eq(
-                        (length < 4) | (length > 3 + buffer_bytes(self.shape)) | (word_byte != 0)
-                    ),
-                    read_length_bad.eq(length != 5),
-                    read_count_bad.eq((read_count == 0) | (read_count > max_read)),
-                    past_end.eq(end > depth),
-                    empty_bad.eq(length != 0),
-                    run_bad.eq(~well_formed),
-                    word_range_bad.eq(word_bad),
-                ]
-                m.next = "JUDGE"
-
-            with m.State("JUDGE"):
-                status = Signal(8)
-                with m.If(crc_bad):
-                    m.d.comb += status.eq(Status.BAD_CRC)
-                with m.Elif(command == Command.IDENTIFY):
-                    with m.If(empty_bad):
-                        m.d.comb += status.eq(Status.BAD_LENGTH)
-                with m.Elif(command == Command.WRITE):
-                    with m.If(write_length_bad):
-                        m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif(past_end):
-                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Elif(command == Command.READ):
-                    with m.If(read_length_bad):
-                        m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif(read_count_bad | past_end):
-                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Elif((command == Command.COMMIT) | (command == Command.STATUS)):
-                    with m.If(empty_bad):
-                        m.d.comb += status.eq(Status.BAD_LENGTH)
-                with m.Elif(command == Command.RUN):
-                    with m.If(~committed):
-                        m.d.comb += status.eq(Status.NOT_COMMITTED)
-                    with m.Elif(run_bad):
-                        m.d.comb += status.eq(Status.BAD_LENGTH)
-                    with m.Elif(word_range_bad):
-                        m.d.comb += status.eq(Status.OUT_OF_RANGE)
-                with m.Else():
-                    m.d.comb += status.eq(Status.UNKNOWN_COMMAND)
-                m.d.sync += reply_status.eq(status)
-                m.next = "DECIDE"
-
-            with m.State("DECIDE"):
-                with m.If(reply_status != Status.OK):
-                    start_reply(Command.ERROR, n=2)
-                    m.next = "REPLY_HEADER"
-                with m.Elif(command == Command.IDENTIFY):
-                    start_reply(Command.IDENTIFY, n=len(identify))
-                    m.next = "REPLY_HEADER"
-                with m.Elif(command == Command.WRITE):
-                    m.d.sync += [applied_bytes.eq(0), word_byte.eq(0), padding.eq(0)]
-                    m.next = "WRITE_FETCH"
-                with m.Elif(command == Command.READ):
-                    m.d.sync += [reply_length.eq(read_count), word_byte.eq(1)]
-                    m.next = "READ_LENGTH"
-                with m.Elif(command == Command.COMMIT):
-                    m.d.sync += committed.eq(1)
-                    start_reply(Command.COMMIT)
-                    m.next = "REPLY_HEADER"
-                with m.Elif(command == Command.STATUS):
-                    m.d.sync += status_bytes.eq(counters)
-                    start_reply(Command.STATUS, n=len(counters) // 8)
-                    m.next = "REPLY_HEADER"
-                with m.Else():  # RUN
-                    m.d.sync += sent.eq(0)
-                    m.next = "FEED"
-
-            # WRITE: gather each word from the frame buffer, low byte first (the buffer's
-            # read port answers a cycle later, and its word is registered in ``fetched``
-            # before a byte of it is picked: block RAM outputs are slow), then the accelerator
-            # takes it once idle. The bytes shift in at the top of ``data``, zeros after the
-            # word's last one, so after ``data_bytes`` shifts the word sits at the bottom.
-            with m.State("WRITE_FETCH"):
-                m.d.comb += b_rd.addr.eq(applied_bytes[1:])
-                m.next = "WRITE_LATCH"
-
-            with m.State("WRITE_LATCH"):
-                m.d.sync += fetched.eq(b_rd.data)
-                m.next = "WRITE_TAKE"
-
-            with m.State("WRITE_TAKE"):
-                top = Mux(padding, 0, fetched.word_select(applied_bytes[0], 8))
-                m.d.sync += [data.eq(Cat(data[8:], top)), word_byte.eq(word_byte + 1)]
-                with m.If(~padding):
-                    m.d.sync += applied_bytes.eq(applied_bytes + 1)
-                with m.If(word_byte == last_byte):
-                    m.d.sync += padding.eq(1)
-                with m.If(word_byte == self.data_bytes - 1):
-                    m.d.sync += self.cfg.valid.eq(1)  # a flip-flop, for the accelerator's sake
-                    m.next = "WRITE"
-                with m.Elif(padding | (word_byte == last_byte)):
-                    m.next = "WRITE_TAKE"  # zeros: nothing to fetch
-                with m.Else():
-                    m.next = "WRITE_FETCH"
-
-            with m.State("WRITE"):
-                with m.If(self.cfg.ready):
-                    m.d.sync += self.cfg.valid.eq(0)
-                    m.next = "WRITE_NEXT"
-
-            with m.State("WRITE_NEXT"):  # taken: on to the next word (a cycle apart from ready)
-                m.d.sync += [
-                    committed.eq(0),
-                    addr.eq(addr + 1),
-                    word_byte.eq(0),
-                    padding.eq(0),
-                    block_words.eq(block_words - 1),
-                ]
-                with m.If(block_words == 1):
-                    start_reply(Command.WRITE)
-                    m.next = "REPLY_HEADER"
-                with m.Else():
-                    m.next = "WRITE_FETCH"
-
-            # READ: the reply length is count * word_bytes (CHECK has bounded it by
-            # MAX_PAYLOAD), added up a word size a cycle.
-            with m.State("READ_LENGTH"):
-                with m.If(word_byte == word_bytes):
-                    start_reply(Command.READ, n=reply_length)
-                    m.d.sync += count.eq(read_count)
-                    m.next = "REPLY_HEADER"
-                with m.Else():
-                    m.d.sync += [
-                        reply_length.eq(reply_length + read_count),
-                        word_byte.eq(word_byte + 1),
-                    ]
-
-            # READ: one request per word, then its bytes, low byte first.
-            with m.State("READ_REQUEST"):
-                m.d.comb += self.read.valid.eq(1)
-                with m.If(self.read.ready):
-                    m.next = "READ_WAIT"
-
-            with m.State("READ_WAIT"):
-                m.d.comb += self.read_data.ready.eq(1)
-                with m.If(self.read_data.valid):
-                    m.d.sync += [data.eq(self.read_data.payload), word_byte.eq(0)]
-                    m.next = "READ_SEND"
-
-            with m.State("READ_SEND"):
-                m.d.comb += [
-                    send.eq(1),
-                    send_byte.eq(data[:8]),
-                    send_fold.eq(1),
-                ]
-                with m.If(tx_free):  # the word shifts down a byte (no byte multiplexer)
-                    m.d.sync += [word_byte.eq(word_byte + 1), data.eq(Cat(data[8:], Const(0, 8)))]
-                    with m.If(word_byte == last_byte):
-                        m.d.sync += [addr.eq(addr + 1), count.eq(count - 1)]
-                        with m.If(count == 1):
-                            m.next = "REPLY_CRC0"
-                        with m.Else():
-                            m.next = "READ_REQUEST"
-
-            # RUN: stream the buffered words into the accelerator, a word a cycle, from a
-            # register (block RAM outputs are slow): the read port holds the next word
-            # (``staged``) while the register waits for ``sample.ready``; ``sent`` words have
-            # been read.
-            with m.State("FEED"):
-                m.d.comb += b_rd.addr.eq(sent)
-                m.d.sync += [sent.eq(sent + 1), staged.eq(1)]
-                m.next = "FEED_WORD"
-
-            with m.State("FEED_WORD"):
-                move = ~self.sample.valid | self.sample.ready
-                m.d.comb += [b_rd.addr.eq(sent), b_rd.en.eq(move)]
-                with m.If(move):
-                    m.d.sync += [self.sample.valid.eq(staged), self.sample.payload.eq(word_payload)]
-                    with m.If(staged):
-                        m.d.sync += [sent.eq(sent + 1), staged.eq(sent != word_count)]
-                    with m.Else():  # the last word has been taken
-                        start_reply(Command.RESULT, n=n_result)
-                        m.next = "REPLY_HEADER"
-
-            # Reply: SYNC, command, length (2), payload, CRC (2).
-            with m.State("REPLY_HEADER"):
-                header = Array([Const(SYNC, 8), reply_command, reply_length[:8], reply_length[8:]])
-                m.d.comb += [
-                    send.eq(1),
-                    send_byte.eq(header[reply_index[:2]]),
-                    send_fold.eq(reply_index != 0),
-                ]
-                with m.If(tx_free & (reply_index == 0) & (reply_command == Command.ERROR)):
-                    m.d.sync += self.error_replies.eq(self.error_replies + 1)
-                with m.If(tx_free):
-                    m.d.sync += reply_index.eq(reply_index + 1)
-                    with m.If(reply_index == 3):
-                        m.d.sync += reply_index.eq(0)
-                        with m.If(reply_length == 0):
-                            m.next = "REPLY_CRC0"
-                        with m.Elif(reply_command == Command.RESULT):
-                            m.next = "REPLY_RESULT"
-                        with m.Elif(reply_command == Command.READ):
-                            m.next = "READ_REQUEST"
-                        with m.Else():
-                            m.next = "REPLY_PAYLOAD"
-
-            with m.State("REPLY_RESULT"):  # the result words' bytes (``ResultBytes``)
-                m.d.comb += [
-                    send.eq(results.o.valid),
-                    send_byte.eq(results.o.payload),
-                    send_fold.eq(1),
-                    results.o.ready.eq(tx_free),
-                ]
-                with m.If(results.done):
-                    m.next = "REPLY_CRC0"
-
-            with m.State("REPLY_PAYLOAD"):
-                with m.If(reply_command == Command.ERROR):
-                    m.d.comb += send_byte.eq(Mux(reply_index == 0, reply_status, command))
-                with m.Elif(reply_command == Command.STATUS):
-                    m.d.comb += send_byte.eq(status_bytes[:8])
-                    with m.If(tx_free):
-                        m.d.sync += status_bytes.eq(status_bytes >> 8)
-                with m.Elif(reply_index < hash_at):
-                    index_bits = (hash_at - 1).bit_length()
-                    m.d.comb += send_byte.eq(identify_rom[reply_index[:index_bits]])
-                with m.Else():
-                    m.d.comb += send_byte.eq(hash_bytes[:8])
-                    with m.If(tx_free):
-                        m.d.sync += hash_bytes.eq(hash_bytes.rotate_right(8))
-                m.d.comb += [send.eq(1), send_fold.eq(1)]
-                with m.If(tx_free):
-                    m.d.sync += reply_index.eq(reply_index + 1)
-                    with m.If(reply_index + 1 == reply_length):
-                        m.next = "REPLY_CRC0"
-
-            with m.State("REPLY_CRC0"):
-                m.d.comb += [send.eq(~sender.folding), send_byte.eq(sender.crc[8:])]
-                with m.If(tx_free & ~sender.folding):
-                    m.next = "REPLY_CRC1"
-
-            with m.State("REPLY_CRC1"):
-                m.d.comb += [send.eq(1), send_byte.eq(sender.crc[:8])]
-                with m.If(tx_free):
-                    m.next = "SYNC"
-
-            with m.State("TIMEOUT"):
-                start_reply(Command.ERROR, Status.TIMEOUT, 2)
-                m.next = "REPLY_HEADER"
-
-        m.d.comb += [
-            self.cfg.payload.select.eq(select),
-            self.cfg.payload.addr.eq(addr),
-            self.cfg.payload.data.eq(data),
-            self.read.payload.select.eq(select),
-            self.read.payload.addr.eq(addr),
-        ]
-        return m
+        self.well_formed = Signal()
+        self.past_header, self.buffer_full, self.words_full = Signal(), Signal(), Signal()
+        self.last_count = Signal(16)
+        # The frame's tests, registered in CHECK.
+        self.crc_bad, self.write_length_bad = Signal(), Signal()
+        self.read_length_bad, self.read_count_bad = Signal(), Signal()
+        self.past_end, self.empty_bad, self.run_bad = Signal(), Signal(), Signal()
+        # A RUN word out of range so far, and its registered test.
+        self.word_bad, self.word_range_bad = Signal(), Signal()
+        self.word_payload = Signal(sample_bits)  # the buffered word as the accelerator takes it
