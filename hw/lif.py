@@ -261,21 +261,37 @@ class LIFLayer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        P, G, T = self.lanes, self.groups, self.timesteps
-        U, R = self.update_lanes, self.rows
-        S = P // U  # update rows per group
-        B = self.burst  # groups an input event (dense) or a burst (conv) adds weights to
-        conv = self.conv is not None
+        r = _Wires()
+        self._memories(m, r)
+        self._weight_registers(m, r)
+        self._event_registers(m, r)
+        self._update_registers(m, r)
+        self._accumulator_reads(m, r)
+        if self.forwards:
+            self._forwarding(m, r)
+        self._event_write_back(m, r)
+        self._update_stages(m, r)
+        self._update_write_back(m, r)
+        self._spike_output(m, r)
+        self._control(m, r)
+        return m
 
-        # Memories: weights and biases written at run time; the accumulators (``P`` to a word,
-        # one word per group) and the membranes (``U`` to a word, one word per row). The
-        # weight words are kept in one memory, or in column memories of ``weight_columns``
-        # bits each. Weights and biases are written only while idle (configuration). (hw.ports)
-        word = data.ArrayLayout(signed(self.weight_bits), P)
+    # The parts of ``elaborate``: each adds to the same module; ``r`` holds the signals,
+    # memory ports and submodules they share. P lanes, G groups, T timesteps, U update lanes,
+    # R rows, S = P / U rows a group, B groups an input event (dense) or a burst (conv) adds
+    # weights to.
+
+    def _memories(self, m, r):
+        """Weights and biases written at run time; the accumulators (``P`` to a word, one word
+        per group) and the membranes (``U`` to a word, one word per row). The weight words are
+        kept in one memory, or in column memories of ``weight_columns`` bits each. Weights and
+        biases are written only while idle (configuration; hw.ports)."""
+        P, G, U, R = self.lanes, self.groups, self.update_lanes, self.rows
+        r.word = word = data.ArrayLayout(signed(self.weight_bits), P)
         step = self.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
-        weight_addr = Signal(range(max(self.weight_words, 2)))  # (written,) read back or read
-        weight_word = Signal(word)  # the word read (the cycle after its address)
+        r.weight_addr = Signal(range(max(self.weight_words, 2)))  # (written,) read back or read
+        r.weight_word = Signal(word)  # the word read (the cycle after its address)
         for c, (lo, hi) in enumerate(columns):
             column = no_collision_memory(
                 shape=hi - lo, depth=self.weight_words, attrs=self.weight_attrs
@@ -284,464 +300,517 @@ class LIFLayer(wiring.Component):
             w_rd, w_wr = RegisteredRead(m, column), column.write_port()
             m.d.comb += [
                 w_wr.en.eq(self.weight_write.en),
-                w_wr.addr.eq(self.weight_write.addr if self.weight_columns else weight_addr),
+                w_wr.addr.eq(self.weight_write.addr if self.weight_columns else r.weight_addr),
                 w_wr.data.eq(self.weight_write.data[lo:hi]),
-                w_rd.addr.eq(weight_addr),
+                w_rd.addr.eq(r.weight_addr),
                 w_rd.en.eq(~self.weight_write.en),
-                weight_word.as_value()[lo:hi].eq(w_rd.data),
+                r.weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
         m.submodules.biases = biases = no_collision_memory(
             shape=data.ArrayLayout(signed(self.bias_bits), U), depth=self.bias_rows
         )
-        b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
+        r.b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
+        m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
+        m.d.comb += b_wr.data.eq(self.bias_write.data)
         # A row's membrane is read once per update pass and written back stages later.
         m.submodules.membranes = membranes = no_collision_memory(
             shape=data.ArrayLayout(signed(self.membrane_bits), U), depth=R
         )
-        v_rd, v_wr = RegisteredRead(m, membranes), membranes.write_port()
-        v_data, b_data = v_rd.data, b_rd.data  # the row's membranes and biases in update_stage
-        if self.forwards:  # (see ``slow_rows`` below) a second register: the output register,
-            # and a third by the update logic (``near_stage``: the block RAMs of a wide row lie
-            # far apart, 3.7 ns of routing before the leak's shifter on the 34x34 net)
-            outreg_v = Signal.like(v_rd.data, name="membranes_outreg", reset_less=True)
-            outreg_b = Signal.like(b_rd.data, name="biases_outreg", reset_less=True)
-            v_data = Signal.like(v_rd.data, name="membranes_near", reset_less=True)
-            b_data = Signal.like(b_rd.data, name="biases_near", reset_less=True)
-            m.d.sync += [outreg_v.eq(v_rd.data), outreg_b.eq(b_rd.data)]
-            m.d.sync += [v_data.eq(outreg_v), b_data.eq(outreg_b)]
+        r.v_rd, r.v_wr = RegisteredRead(m, membranes), membranes.write_port()
+        # the row's membranes and biases in update_stage
+        r.v_data, r.b_data = r.v_rd.data, r.b_rd.data
+        if self.forwards:  # (see ``_update_registers``) a second register: the output
+            # register, and a third by the update logic (``near_stage``: the block RAMs of a
+            # wide row lie far apart, 3.7 ns of routing before the leak's shifter on the 34x34
+            # net)
+            outreg_v = Signal.like(r.v_rd.data, name="membranes_outreg", reset_less=True)
+            outreg_b = Signal.like(r.b_rd.data, name="biases_outreg", reset_less=True)
+            r.v_data = Signal.like(r.v_rd.data, name="membranes_near", reset_less=True)
+            r.b_data = Signal.like(r.b_rd.data, name="biases_near", reset_less=True)
+            m.d.sync += [outreg_v.eq(r.v_rd.data), outreg_b.eq(r.b_rd.data)]
+            m.d.sync += [r.v_data.eq(outreg_v), r.b_data.eq(outreg_b)]
         # A group's accumulators are read again at the earliest G cycles after their
         # write-back (G - 1 with ``register_weights``), so only G = 1 needs the read to see the
         # write of the same cycle; otherwise a read never meets the write of its address. (A
         # conv layer's bursts never start at the group the burst before started at with
         # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
-        acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
-        # A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
-        # output is slow: the event phase reads them through a port of its own, three cycles
-        # before the sums (the second register is the block RAM's output register), registers
-        # the sums before writing them, and takes the sums of one of the four write-backs
-        # before instead when that was its group (forwarding: those writes came too late).
-        forward = self.forwards
+        r.acc_shape = acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
         if G == 1:
-            m.submodules.accumulators = accumulators = Memory(shape=acc_shape, depth=G, init=[])
-            s_wr = accumulators.write_port()
-            s_rd = accumulators.read_port(transparent_for=(s_wr,))
+            m.submodules.accumulators = Memory(shape=acc_shape, depth=G, init=[])
+            r.s_wr = m.submodules.accumulators.write_port()
+            r.s_rd = m.submodules.accumulators.read_port(transparent_for=(r.s_wr,))
         else:
-            m.submodules.accumulators = accumulators = no_collision_memory(shape=acc_shape, depth=G)
-            s_wr, s_rd = accumulators.write_port(), RegisteredRead(m, accumulators)
-        m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
-        m.d.comb += b_wr.data.eq(self.bias_write.data)
-        # The weight word read: straight from the memory, or ``weight_stages`` cycles later
-        # from registers.
-        weight = weight_word
+            m.submodules.accumulators = no_collision_memory(shape=acc_shape, depth=G)
+            r.s_wr = m.submodules.accumulators.write_port()
+            r.s_rd = RegisteredRead(m, m.submodules.accumulators)
+
+    def _weight_registers(self, m, r):
+        """The weight word read: straight from the memory, or ``weight_stages`` cycles later
+        from registers; the read-back ports' data."""
+        weight = r.weight_word
         for k in range(self.weight_stages):
-            registered = Signal(word, reset_less=True, name=f"weight_stage{k}")
+            registered = Signal(r.word, reset_less=True, name=f"weight_stage{k}")
             m.d.sync += registered.eq(weight)
             weight = registered
+        r.weight = weight
         m.d.comb += [
             self.weight_read.data.eq(weight),  # ``weight_stages`` cycles later
-            self.bias_read.data.eq(b_rd.data),
+            self.bias_read.data.eq(r.b_rd.data),
         ]
 
-        timestep = Signal(range(max(T, 2)))
+    def _event_registers(self, m, r):
+        """The sample's and the event phase's registers: one (event, group) read per cycle;
+        then ``weight_stages + 1`` stages: the weights arrive in the last (registered
+        ``weight_stages`` times), which writes the sums back, and the stage before it reads the
+        accumulators (without weight registers they are read with the weights)."""
+        G, T, B = self.groups, self.timesteps, self.burst
+        r.timestep = Signal(range(max(T, 2)))
         # The sample's last timestep: its write-back leaves every membrane at zero for the next
         # sample, so the update pass reads ``v_old`` without a mux (a register, not a compare,
         # since it fans out to every bit of every lane).
-        last_timestep = Signal(init=T == 1)
-        group = Signal(range(max(B, 2)))  # the event's (burst's) group, 0 .. B - 1
-        last_group = Signal(init=B == 1)  # group == B - 1, as a register (it gates ``i.ready``)
+        r.last_timestep = Signal(init=T == 1)
+        r.group = Signal(range(max(B, 2)))  # the event's (burst's) group, 0 .. B - 1
+        # group == B - 1, as a register (it gates ``i.ready``)
+        r.last_group = Signal(init=B == 1)
         # The accumulator group it adds to: the group count itself in a dense layer, from the
         # burst's first group on in a conv layer.
-        acc_group = Signal(range(max(G, 2))) if conv else group
-
-        # Event phase: one (event, group) read per cycle; then ``weight_stages + 1`` stages:
-        # the weights arrive in the last (registered ``weight_stages`` times), which writes the
-        # sums back, and the stage before it reads the accumulators (without weight registers
-        # they are read with the weights).
-        event_active = Signal()
-        event_addr = Signal.like(weight_addr)  # the event's weight address for ``group``
+        r.acc_group = Signal(range(max(G, 2))) if self.conv is not None else r.group
+        r.event_active = Signal()
+        r.event_addr = Signal.like(r.weight_addr)  # the event's weight address for ``group``
         n_stages = self.weight_stages + 1
-        event_stages = [Signal(name=f"event_stage{k}") for k in range(n_stages)]
-        event_groups = [Signal.like(acc_group, name=f"event_group{k}") for k in range(n_stages)]
-        event_stage, event_group = event_stages[0], event_groups[0]
-        event_write, write_group = event_stages[-1], event_groups[-1]
+        r.event_stages = [Signal(name=f"event_stage{k}") for k in range(n_stages)]
+        r.event_groups = [Signal.like(r.acc_group, name=f"event_group{k}") for k in range(n_stages)]
+        r.event_stage, r.event_group = r.event_stages[0], r.event_groups[0]
+        r.event_write, r.write_group = r.event_stages[-1], r.event_groups[-1]
+        r.sums_written = Const(0)  # (forwarding: the registered sums are an event's write-back)
+        for k in range(1, n_stages):
+            m.d.sync += [
+                r.event_stages[k].eq(r.event_stages[k - 1]),
+                r.event_groups[k].eq(r.event_groups[k - 1]),
+            ]
+        read_addr = Mux(self.weight_read.en, self.weight_read.addr, r.event_addr)
+        if self.weight_columns is None:  # one address, as single-port RAMs need
+            m.d.comb += r.weight_addr.eq(
+                Mux(self.weight_write.en, self.weight_write.addr, read_addr)
+            )
+        else:  # block RAMs: the writes' own address keeps their multiplexer off the reads'
+            m.d.comb += r.weight_addr.eq(read_addr)
 
-        # Update pass: one row issued per cycle (counting its group ``g``, its place ``j`` in
-        # the group, ``0 .. S-1``, and its index ``g * S + j``), four to seven stages (below);
-        # the last row of a group pushes the group's spikes to `spikes`. Rows leave the stages
-        # in order, so the write-back counts them again (``written_*``) rather than carrying
-        # the counts along. A row carries only which of its lanes are neurons, and only when the
-        # last rows hold padding lanes.
-        def lane_valid(u, row):
-            """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
-            first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
-            return Const(1) if first_padding_row >= R else (row < first_padding_row)
-
-        padded = R * U > self.n_out
-        row_layout = data.StructLayout({"valid": U} if padded else {})
-        update_group = Signal(range(G + 1))
-        update_sub = Signal(range(max(S, 2)))
-        update_row = Signal(range(max(R, 2)))
+    def _update_registers(self, m, r):
+        """The update pass's registers: one row issued per cycle (counting its group ``g``, its
+        place ``j`` in the group, ``0 .. S-1``, and its index ``g * S + j``), four to seven
+        stages (``_update_stages``); the last row of a group pushes the group's spikes to
+        ``spikes``. Rows leave the stages in order, so the write-back counts them again
+        (``written_*``) rather than carrying the counts along. A row carries only which of its
+        lanes are neurons, and only when the last rows hold padding lanes. And the LIF update's
+        arithmetic (:class:`hw.membrane.MembraneUpdate`), the spike FIFO and the CLEAR state's
+        row."""
+        P, G, U, R = self.lanes, self.groups, self.update_lanes, self.rows
+        S = P // U
+        r.padded = R * U > self.n_out
+        row_layout = data.StructLayout({"valid": U} if r.padded else {})
+        r.update_group = Signal(range(G + 1))
+        r.update_sub = Signal(range(max(S, 2)))
+        r.update_row = Signal(range(max(R, 2)))
         # ``update_row < R`` and ``update_row == R - 1`` as registers: the issue's enable
         # fans out to every row counter, and a compare's carry chain before it was the 34x34
         # conv net's critical path on the ULX3S.
-        rows_left = Signal()
-        last_row = Signal(init=R == 1)
-        written_group = Signal(range(max(G, 2)))
-        written_sub = Signal(range(max(S, 2)))
-        written_row = Signal(range(max(R, 2)))
-        update_stage = Signal()  # the row's data are read: it enters ``membrane`` (below)
-        update_at = Signal(row_layout)
+        r.rows_left = Signal()
+        r.last_row = Signal(init=R == 1)
+        r.written_group = Signal(range(max(G, 2)))
+        r.written_sub = Signal(range(max(S, 2)))
+        r.written_row = Signal(range(max(R, 2)))
+        r.update_stage = Signal()  # the row's data are read: it enters ``membrane`` (below)
+        r.update_at = Signal(row_layout)
         # With U < P a row's accumulators are picked from its group's word and registered in a
         # stage of their own (``select_stage``), which reads the row's membranes and biases.
         # A forwarding conv layer's membranes and biases are many rows, in block RAM: they are
         # read a stage early (with the row's issue) and registered twice (the block RAM's
         # output register), so the update pass takes the select stage of a narrow pass.
-        slow_rows = self.forwards
-        narrow = S > 1 or slow_rows
-        select_stage = Signal()
-        select_at = Signal(row_layout)
+        r.slow_rows = self.forwards
+        r.narrow = S > 1 or r.slow_rows
+        r.select_stage = Signal()
+        r.select_at = Signal(row_layout)
         # ``slow_rows``: a stage between the select and the update, while the row's data passes
         # its register by the update logic.
-        near_stage = Signal()
-        near_at = Signal(row_layout)
-        select_sub = Signal.like(update_sub)
-        select_row = Signal.like(update_row)
-        issue_stage, issue_at = (select_stage, select_at) if narrow else (update_stage, update_at)
-        push = Signal()  # a group's spike mask on its way into `spikes`
-        push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
-        pushed_mask = Signal(P)
-        pushed_group = Signal(range(max(G, 2)))
+        r.near_stage = Signal()
+        r.near_at = Signal(row_layout)
+        r.select_sub = Signal.like(r.update_sub)
+        r.select_row = Signal.like(r.update_row)
+        if r.narrow:
+            r.issue_stage, r.issue_at = r.select_stage, r.select_at
+        else:
+            r.issue_stage, r.issue_at = r.update_stage, r.update_at
+        r.push = Signal()  # a group's spike mask on its way into `spikes`
+        r.push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
+        r.pushed_mask = Signal(P)
+        r.pushed_group = Signal(range(max(G, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
         # subtraction.
-        m.submodules.membrane = membrane = MembraneUpdate(
+        m.submodules.membrane = r.membrane = MembraneUpdate(
             lanes=U,
             membrane_bits=self.membrane_bits,
             bias_bits=self.bias_bits,
             acc_bits=self.acc_bits,
             update_bits=self.update_bits,
             reset=self.reset,
-            padded=padded,
+            padded=r.padded,
             split_leak=self.register_weights and not self.leak_multiplier,
             leak_multiplier=self.leak_multiplier,
         )
-        write_stage = membrane.o.valid
+        r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the
         # ``membrane.stages`` of the update.
-        flight = [update_stage, push]
-        if narrow:
-            flight.append(select_stage)
-        if slow_rows:
-            flight.append(near_stage)
-        any_in_flight = Cat(*flight, membrane.in_flight).any()
-        quiet = Signal()  # the update pass is over (below)
-        entry = mask_entry_layout(P, G)
+        flight = [r.update_stage, r.push]
+        if r.narrow:
+            flight.append(r.select_stage)
+        if r.slow_rows:
+            flight.append(r.near_stage)
+        r.any_in_flight = Cat(*flight, r.membrane.in_flight).any()
+        r.quiet = Signal()  # the update pass is over (``_control``)
+        r.entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
         # has an entry more than SPIKE_FIFO_DEPTH for every stage a group may be in, and one
         # for the margin. It also admits the end-of-timestep entry, once nothing is in flight.
-        depth = SPIKE_FIFO_DEPTH + len(flight) + membrane.stages + 1
-        m.submodules.spikes = spikes = SyncFIFOBuffered(width=entry.size, depth=depth)
-        pushed = data.View(entry, spikes.w_data)
-        room = Signal()
-        m.d.sync += room.eq(spikes.w_level < SPIKE_FIFO_DEPTH)
-
-        clear_row = Signal(range(R + 1))
-        clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
+        depth = SPIKE_FIFO_DEPTH + len(flight) + r.membrane.stages + 1
+        m.submodules.spikes = r.spikes = SyncFIFOBuffered(width=r.entry.size, depth=depth)
+        r.room = Signal()
+        m.d.sync += r.room.eq(r.spikes.w_level < SPIKE_FIFO_DEPTH)
+        r.clear_row = Signal(range(R + 1))
+        r.clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
         # A conv layer's bias row: every position's rows read the same per-channel words.
-        if conv:
-            bias_row = Signal(range(max(self.bias_rows, 2)))
-            select_bias_row = Signal.like(bias_row)
+        if self.conv is not None:
+            r.bias_row = Signal(range(max(self.bias_rows, 2)))
+            r.select_bias_row = Signal.like(r.bias_row)
 
-        read_addr = Mux(self.weight_read.en, self.weight_read.addr, event_addr)
-        if self.weight_columns is None:  # one address, as single-port RAMs need
-            m.d.comb += weight_addr.eq(Mux(self.weight_write.en, self.weight_write.addr, read_addr))
-        else:  # block RAMs: the writes' own address keeps their multiplexer off the reads'
-            m.d.comb += weight_addr.eq(read_addr)
-        for k in range(1, len(event_stages)):
+    def _accumulator_reads(self, m, r):
+        """The accumulators' read address: an event's group while the event is at the read (its
+        stage, a register, selects), else the update pass's group (the pass issues rows only
+        once no event is in the stages, and no event comes during the pass)."""
+        r.event_acc = r.s_rd.data  # the accumulators an event's weights are added to
+        if self.forwards:
+            m.d.comb += r.s_rd.addr.eq(r.update_group)
+            return
+        if self.weight_stages:
+            event_reading, event_read_group = r.event_stages[-2], r.event_groups[-2]
+        else:
+            event_reading, event_read_group = r.event_active, r.acc_group
+        m.d.comb += r.s_rd.addr.eq(Mux(event_reading, event_read_group, r.update_group))
+
+    def _forwarding(self, m, r):
+        """A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
+        output is slow: the event phase reads them through a port of its own, three cycles
+        before the sums (the second register is the block RAM's output register), registers the
+        sums before writing them, and takes the sums of one of the four write-backs before
+        instead when that was its group (forwarding: those writes came too late)."""
+        P = self.lanes
+        # Read three cycles before the sums: with the event's weight address (two weight
+        # registers) or a stage later (three).
+        if self.weight_stages == 2:
+            reading, read_group = r.event_active, r.acc_group
+        else:
+            reading, read_group = r.event_stages[0], r.event_groups[0]
+        port = m.submodules.accumulators.read_port(domain="comb")
+        m.d.comb += port.addr.eq(read_group)
+        read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+        event_acc = Signal(r.acc_shape, reset_less=True, name="acc_outreg")
+        # The block RAM's register, its output register, and one by the adders (the blocks of
+        # a wide word lie far apart: 4.5 ns of routing).
+        outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg_near")
+        m.d.sync += [read_data.eq(port.data), outreg.eq(read_data), event_acc.eq(outreg)]
+        # The sums are registered before they are written (the block RAMs of a wide word
+        # lie far apart), so a read misses the write-backs of the four reads before it:
+        # their groups (valid: an event's read) and which of them was the read's own,
+        # carried to the sum stage.
+        misses = 4
+        last = [Signal.like(read_group, name=f"read_group_{k + 1}") for k in range(misses)]
+        last_valid = [Signal(name=f"read_valid_{k + 1}") for k in range(misses)]
+        m.d.sync += [last[0].eq(read_group), last_valid[0].eq(reading)]
+        for k in range(1, misses):
+            m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
+        same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
+        same_later = [Signal(name=f"same_as_{k + 1}_later") for k in range(misses)]
+        for k in range(misses):
             m.d.sync += [
-                event_stages[k].eq(event_stages[k - 1]),
-                event_groups[k].eq(event_groups[k - 1]),
+                same[k].eq(last_valid[k] & (read_group == last[k])),
+                same_later[k].eq(same[k]),
             ]
-        # The accumulators' read address: an event's group while the event is at the read (its
-        # stage, a register, selects), else the update pass's group (the pass issues rows only
-        # once no event is in the stages, and no event comes during the pass).
-        if forward:
-            m.d.comb += s_rd.addr.eq(update_group)
-        else:
-            if self.weight_stages:
-                event_reading, event_read_group = event_stages[-2], event_groups[-2]
-            else:
-                event_reading, event_read_group = event_active, acc_group
-            m.d.comb += s_rd.addr.eq(Mux(event_reading, event_read_group, update_group))
-        event_acc = s_rd.data  # the accumulators an event's weights are added to
-        if forward:
-            # Read three cycles before the sums: with the event's weight address (two weight
-            # registers) or a stage later (three).
-            if self.weight_stages == 2:
-                reading, read_group = event_active, acc_group
-            else:
-                reading, read_group = event_stages[0], event_groups[0]
-            port = accumulators.read_port(domain="comb")
-            m.d.comb += port.addr.eq(read_group)
-            read_data = Signal(acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
-            event_acc = Signal(acc_shape, reset_less=True, name="acc_outreg")
-            # The block RAM's register, its output register, and one by the adders (the blocks of
-            # a wide word lie far apart: 4.5 ns of routing).
-            outreg = Signal(acc_shape, reset_less=True, name="acc_outreg_near")
-            m.d.sync += [read_data.eq(port.data), outreg.eq(read_data), event_acc.eq(outreg)]
-            # The sums are registered before they are written (the block RAMs of a wide word
-            # lie far apart), so a read misses the write-backs of the four reads before it:
-            # their groups (valid: an event's read) and which of them was the read's own,
-            # carried to the sum stage.
-            misses = 4
-            last = [Signal.like(read_group, name=f"read_group_{k + 1}") for k in range(misses)]
-            last_valid = [Signal(name=f"read_valid_{k + 1}") for k in range(misses)]
-            m.d.sync += [last[0].eq(read_group), last_valid[0].eq(reading)]
-            for k in range(1, misses):
-                m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
-            same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
-            same_later = [Signal(name=f"same_as_{k + 1}_later") for k in range(misses)]
-            for k in range(misses):
-                m.d.sync += [
-                    same[k].eq(last_valid[k] & (read_group == last[k])),
-                    same_later[k].eq(same[k]),
-                ]
-            # At the sum stage, every lane's multiplexer reads a copy of the four of its own:
-            # one register fanned out to every accumulator bit of every lane was 4.9 ns of
-            # routing on the 34x34 net's layer 0 (16 lanes x 13 bits).
-            same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
-            # The registered sums (the write data) and the two before them.
-            sums = Signal(acc_shape, reset_less=True, name="acc_write_data")
-            recent = [sums] + [
-                Signal(acc_shape, reset_less=True, name=f"written_sums_{k + 1}")
-                for k in range(1, misses)
-            ]
-            for k in range(1, misses):
-                m.d.sync += recent[k].eq(recent[k - 1])
-            sums_written = Signal()  # the registered sums are an event's write-back
-            sums_group = Signal.like(write_group)
-            m.d.sync += [sums_written.eq(event_write), sums_group.eq(write_group)]
-
-        # The write-back of the event phase: acc += w for every lane of the group read. The
-        # write data is the sums gated by ``event_write`` alone, a register that fans out to
-        # every accumulator bit: the other writes (a group's clear with its last row, and the
-        # CLEAR state's) write zeros, and never fall in a cycle of an event's write-back. (The
-        # ECP5 build keeps the ``acc_sum`` wires: ``boards.build.bitstream.synthesis_options``.)
-        if forward:
-            forwarded = Signal(acc_shape, name="acc_forwarded")
-            for p in range(P):
-                choice = event_acc[p]
-                for k in reversed(range(misses)):  # the most recent write-back first
-                    choice = Mux(same_at_sum[p][k], recent[k][p], choice)
-                m.d.comb += forwarded[p].eq(choice)
-            event_acc = forwarded
+        # At the sum stage, every lane's multiplexer reads a copy of the four of its own:
+        # one register fanned out to every accumulator bit of every lane was 4.9 ns of
+        # routing on the 34x34 net's layer 0 (16 lanes x 13 bits).
+        same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
+        # The registered sums (the write data) and the two before them.
+        r.sums = Signal(r.acc_shape, reset_less=True, name="acc_write_data")
+        recent = [r.sums] + [
+            Signal(r.acc_shape, reset_less=True, name=f"written_sums_{k + 1}")
+            for k in range(1, misses)
+        ]
+        for k in range(1, misses):
+            m.d.sync += recent[k].eq(recent[k - 1])
+        r.sums_written = Signal()  # the registered sums are an event's write-back
+        r.sums_group = Signal.like(r.write_group)
+        m.d.sync += [r.sums_written.eq(r.event_write), r.sums_group.eq(r.write_group)]
+        forwarded = Signal(r.acc_shape, name="acc_forwarded")
         for p in range(P):
-            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
-            m.d.comb += gated.eq(Mux(event_write, event_acc[p] + weight[p], 0))
-            if forward:  # written a cycle later (zero after any other cycle, as clears need)
-                m.d.sync += sums[p].eq(gated)
-                m.d.comb += s_wr.data[p].eq(sums[p])
-            else:
-                m.d.comb += s_wr.data[p].eq(gated)
-        if forward:
-            with m.If(sums_written):
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(sums_group)]
-        else:
-            with m.If(event_write):
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(write_group)]
-        m.d.sync += event_stage.eq(0)
+            choice = event_acc[p]
+            for k in reversed(range(misses)):  # the most recent write-back first
+                choice = Mux(same_at_sum[p][k], recent[k][p], choice)
+            m.d.comb += forwarded[p].eq(choice)
+        r.event_acc = forwarded
 
-        # The update pass: a row's data are read (with U < P after ``select_stage``: the row's U
-        # of the group's P accumulators), pass ``membrane`` and are written back (the group's
-        # accumulators are cleared with its last row); the group's spikes go into `spikes` a
-        # cycle later.
-        stages = (select_stage, near_stage, update_stage)
+    def _event_write_back(self, m, r):
+        """The write-back of the event phase: acc += w for every lane of the group read. The
+        write data is the sums gated by ``event_write`` alone, a register that fans out to every
+        accumulator bit: the other writes (a group's clear with its last row, and the CLEAR
+        state's) write zeros, and never fall in a cycle of an event's write-back. (The ECP5
+        build keeps the ``acc_sum`` wires: ``boards.build.bitstream.synthesis_options``.)"""
+        for p in range(self.lanes):
+            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
+            m.d.comb += gated.eq(Mux(r.event_write, r.event_acc[p] + r.weight[p], 0))
+            if self.forwards:  # written a cycle later (zero after any other cycle, as clears
+                # need)
+                m.d.sync += r.sums[p].eq(gated)
+                m.d.comb += r.s_wr.data[p].eq(r.sums[p])
+            else:
+                m.d.comb += r.s_wr.data[p].eq(gated)
+        if self.forwards:
+            with m.If(r.sums_written):
+                m.d.comb += [r.s_wr.en.eq(1), r.s_wr.addr.eq(r.sums_group)]
+        else:
+            with m.If(r.event_write):
+                m.d.comb += [r.s_wr.en.eq(1), r.s_wr.addr.eq(r.write_group)]
+        m.d.sync += r.event_stage.eq(0)
+
+    def _update_stages(self, m, r):
+        """The update pass: a row's data are read (with U < P after ``select_stage``: the row's
+        U of the group's P accumulators), pass ``membrane`` and are written back
+        (``_update_write_back``)."""
+        U, S = self.update_lanes, self.lanes // self.update_lanes
+        stages = (r.select_stage, r.near_stage, r.update_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
-        row_acc = [s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
-        if narrow:
+        row_acc = [r.s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
+        if r.narrow:
             row_acc = [
                 Signal(signed(self.acc_bits), name=f"row_acc{u}", reset_less=True) for u in range(U)
             ]
-            with m.If(select_stage):
-                if slow_rows:
-                    m.d.sync += [near_stage.eq(1), near_at.eq(select_at)]
+            with m.If(r.select_stage):
+                if r.slow_rows:
+                    m.d.sync += [r.near_stage.eq(1), r.near_at.eq(r.select_at)]
                 else:
-                    m.d.sync += [update_stage.eq(1), update_at.eq(select_at)]
+                    m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.select_at)]
                 for u in range(U):
                     if S == 1:  # (``slow_rows``) straight from the read: no multiplexer, whose
                         # out-of-range zero would become a reset that keeps the register from
                         # being the block RAM's output register
-                        m.d.sync += row_acc[u].eq(s_rd.data[u])
+                        m.d.sync += row_acc[u].eq(r.s_rd.data[u])
                     else:
-                        lanes = Array(s_rd.data[j * U + u] for j in range(S))
-                        m.d.sync += row_acc[u].eq(lanes[select_sub])
-            if slow_rows:
+                        lanes = Array(r.s_rd.data[j * U + u] for j in range(S))
+                        m.d.sync += row_acc[u].eq(lanes[r.select_sub])
+            if r.slow_rows:
                 near_acc = [
                     Signal(signed(self.acc_bits), name=f"row_acc_near{u}", reset_less=True)
                     for u in range(U)
                 ]
                 m.d.sync += [near_acc[u].eq(row_acc[u]) for u in range(U)]
                 row_acc = near_acc
-                with m.If(near_stage):
-                    m.d.sync += [update_stage.eq(1), update_at.eq(near_at)]
-        m.d.sync += [push.eq(0), push_eot.eq(0)]
+                with m.If(r.near_stage):
+                    m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.near_at)]
+        m.d.sync += [r.push.eq(0), r.push_eot.eq(0)]
         # ``v_old`` is zero at a sample's first timestep (see ``last_timestep``); the row's
         # place is ``update_stage``, a register.
         m.d.comb += [
-            membrane.i.valid.eq(update_stage),
-            membrane.i.payload.v_old.eq(v_data),
-            membrane.i.payload.bias.eq(b_data),
-            membrane.i.payload.acc.eq(Cat(row_acc)),
-            membrane.threshold.eq(self.threshold),
-            membrane.leak_shift.eq(self.leak_shift),
-            membrane.last_timestep.eq(last_timestep),
+            r.membrane.i.valid.eq(r.update_stage),
+            r.membrane.i.payload.v_old.eq(r.v_data),
+            r.membrane.i.payload.bias.eq(r.b_data),
+            r.membrane.i.payload.acc.eq(Cat(row_acc)),
+            r.membrane.threshold.eq(self.threshold),
+            r.membrane.leak_shift.eq(self.leak_shift),
+            r.membrane.last_timestep.eq(r.last_timestep),
         ]
-        if padded:
-            m.d.comb += membrane.i.payload.valid.eq(update_at.valid)
-        tested = membrane.o.payload.spikes
+        if r.padded:
+            m.d.comb += r.membrane.i.payload.valid.eq(r.update_at.valid)
+
+    def _update_write_back(self, m, r):
+        """A row's new membranes written back; with a group's last row its accumulators cleared
+        and its spikes pushed (a cycle later) towards the spike FIFO."""
+        P, U, S = self.lanes, self.update_lanes, self.lanes // self.update_lanes
+        tested = r.membrane.o.payload.spikes
         # ``written_sub == S - 1`` as a register: it enables the accumulators' write (a clear),
         # which fans out to every block RAM of a wide word.
         at_last_sub = Signal(init=S == 1)
         if S > 1:
-            with m.If(write_stage):
-                m.d.sync += at_last_sub.eq(written_sub == S - 2)
+            with m.If(r.write_stage):
+                m.d.sync += at_last_sub.eq(r.written_sub == S - 2)
             with m.If(self.i.valid & self.i.ready & self.i.payload.eot):
                 m.d.sync += at_last_sub.eq(0)
         # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
         collected = Signal(P)
         group_spikes = Cat(
-            collected[p] | (tested[p % U] & (written_sub == p // U)) for p in range(P)
+            collected[p] | (tested[p % U] & (r.written_sub == p // U)) for p in range(P)
         )
-        with m.If(write_stage):
-            m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(written_row)]
-            m.d.sync += written_row.eq(written_row + 1)
-            m.d.comb += v_wr.data.eq(membrane.o.payload.v_new)
+        with m.If(r.write_stage):
+            m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.written_row)]
+            m.d.sync += r.written_row.eq(r.written_row + 1)
+            m.d.comb += r.v_wr.data.eq(r.membrane.o.payload.v_new)
             with m.If(at_last_sub):
-                m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(written_group)]  # data 0 (above)
+                # data 0 (``_event_write_back``)
+                m.d.comb += [r.s_wr.en.eq(1), r.s_wr.addr.eq(r.written_group)]
                 m.d.sync += [
                     collected.eq(0),
-                    push.eq(group_spikes.any()),
-                    pushed_mask.eq(group_spikes),
-                    pushed_group.eq(written_group),
-                    written_sub.eq(0),
-                    written_group.eq(written_group + 1),
+                    r.push.eq(group_spikes.any()),
+                    r.pushed_mask.eq(group_spikes),
+                    r.pushed_group.eq(r.written_group),
+                    r.written_sub.eq(0),
+                    r.written_group.eq(r.written_group + 1),
                 ]
             with m.Else():
-                m.d.sync += [collected.eq(group_spikes), written_sub.eq(written_sub + 1)]
+                m.d.sync += [collected.eq(group_spikes), r.written_sub.eq(r.written_sub + 1)]
 
-        with m.If(push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
-            m.d.comb += [spikes.w_en.eq(1), pushed.eot.eq(1), pushed.single.eq(1)]
-        with m.If(push):
+    def _spike_output(self, m, r):
+        """The spike FIFO's entries (a group's spike mask, or the end of the timestep), and the
+        serialiser that sends each entry's spikes as address events, eot entries as tokens."""
+        pushed = data.View(r.entry, r.spikes.w_data)
+        with m.If(r.push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
+            m.d.comb += [r.spikes.w_en.eq(1), pushed.eot.eq(1), pushed.single.eq(1)]
+        with m.If(r.push):
             m.d.comb += [
-                spikes.w_en.eq(1),
-                pushed.mask.eq(pushed_mask),
-                pushed.group.eq(pushed_group),
-                pushed.single.eq(single_event(pushed_mask)),
+                r.spikes.w_en.eq(1),
+                pushed.mask.eq(r.pushed_mask),
+                pushed.group.eq(r.pushed_group),
+                pushed.single.eq(single_event(r.pushed_mask)),
             ]
-
-        # Spike serialiser: each FIFO entry's spikes as address events, eot entries as tokens.
-        m.submodules.serialiser = serialiser = SpikeSerialiser(
-            lanes=P, groups=G, event_layout=event_layout(self.n_out)
+        m.submodules.serialiser = r.serialiser = SpikeSerialiser(
+            lanes=self.lanes, groups=self.groups, event_layout=event_layout(self.n_out)
         )
-        drain_fifo(m, spikes, serialiser.i)
-        wiring.connect(m, serialiser.o, wiring.flipped(self.o))
+        drain_fifo(m, r.spikes, r.serialiser.i)
+        wiring.connect(m, r.serialiser.o, wiring.flipped(self.o))
 
+    def _control(self, m, r):
+        """The layer's FSM: CLEAR after reset, then EVENTS (the input's events or bursts, until
+        an end-of-timestep token) and UPDATE (the pass over every row); the membrane and bias
+        read addresses; ``busy``."""
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
-                m.d.comb += [v_wr.en.eq(1), v_wr.addr.eq(clear_row)]  # data 0 (no write stage)
-                m.d.comb += [s_wr.en.eq(clearing_accs), s_wr.addr.eq(clear_row)]  # data 0 (above)
-                m.d.sync += clear_row.eq(clear_row + 1)
-                with m.If(clear_row == G - 1):
-                    m.d.sync += clearing_accs.eq(0)
-                with m.If(clear_row == R - 1):
+                # data 0 (no write stage, and ``_event_write_back``)
+                m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
+                m.d.comb += [r.s_wr.en.eq(r.clearing_accs), r.s_wr.addr.eq(r.clear_row)]
+                m.d.sync += r.clear_row.eq(r.clear_row + 1)
+                with m.If(r.clear_row == self.groups - 1):
+                    m.d.sync += r.clearing_accs.eq(0)
+                with m.If(r.clear_row == self.rows - 1):
                     m.next = "EVENTS"
-
             with m.State("EVENTS"):
-                with m.If(event_active):
-                    m.d.sync += [
-                        event_stage.eq(1),
-                        event_group.eq(acc_group),
-                        group.eq(group + 1),
-                        event_addr.eq(event_addr + 1),
-                        last_group.eq(group == B - 2),
-                    ]
-                    if conv:
-                        m.d.sync += acc_group.eq(acc_group + 1)
-                    with m.If(last_group):
-                        m.d.sync += [event_active.eq(0), group.eq(0), last_group.eq(B == 1)]
-                m.d.comb += self.i.ready.eq(~event_active | last_group)
-                with m.If(self.i.valid & self.i.ready):
-                    with m.If(self.i.payload.eot):
-                        m.d.sync += [update_group.eq(0), update_sub.eq(0), update_row.eq(0)]
-                        m.d.sync += [rows_left.eq(1), last_row.eq(R == 1)]
-                        m.d.sync += [written_group.eq(0), written_sub.eq(0), written_row.eq(0)]
-                        if conv:
-                            m.d.sync += bias_row.eq(0)
-                        m.next = "UPDATE"
-                    with m.Else():
-                        m.d.sync += [event_active.eq(1), group.eq(0), last_group.eq(B == 1)]
-                        if conv:
-                            m.d.sync += [
-                                event_addr.eq(self.i.payload.weight_addr),
-                                acc_group.eq(self.i.payload.group),
-                            ]
-                        else:
-                            m.d.sync += event_addr.eq(self.i.payload.addr * G)
-
+                self._events_state(m, r)
             with m.State("UPDATE"):
-                drained = Const(1)
-                # The last event's sums must land first: with weight registers, and in a conv
-                # layer, whose last burst may have added to any group (a dense layer's last
-                # group is G - 1, read last).
-                if self.weight_stages or conv:
-                    drained = ~Cat(*event_stages, *([sums_written] if forward else [])).any()
-                with m.If(rows_left & room & drained):
-                    m.d.sync += [issue_stage.eq(1), update_row.eq(update_row + 1)]
-                    m.d.sync += last_row.eq(update_row == R - 2 if R > 1 else 1)
-                    with m.If(last_row):
-                        m.d.sync += rows_left.eq(0)
-                    if conv:
-                        last_bias_row = bias_row == self.bias_rows - 1
-                        m.d.sync += bias_row.eq(Mux(last_bias_row, 0, bias_row + 1))
-                    if narrow:
-                        m.d.sync += [select_sub.eq(update_sub), select_row.eq(update_row)]
-                        if conv:
-                            m.d.sync += select_bias_row.eq(bias_row)
-                    if padded:
-                        valid = Cat(lane_valid(u, update_row) for u in range(U))
-                        m.d.sync += issue_at.valid.eq(valid)
-                    with m.If(update_sub == S - 1):
-                        m.d.sync += [update_sub.eq(0), update_group.eq(update_group + 1)]
-                    with m.Else():
-                        m.d.sync += update_sub.eq(update_sub + 1)
-                with m.If(quiet & room):
-                    m.d.sync += push_eot.eq(1)
-                    m.d.sync += timestep.eq(Mux(timestep == T - 1, 0, timestep + 1))
-                    if T > 1:
-                        m.d.sync += last_timestep.eq(timestep == T - 2)
-                    m.next = "EVENTS"
+                self._update_state(m, r)
 
         # The pass is over: in the cycle before, in UPDATE, every row had been issued and none
         # was in flight (so none is now). A register, a cycle late: the OR over the stages
         # would otherwise lie before the state register.
-        m.d.sync += quiet.eq(fsm.ongoing("UPDATE") & ~rows_left & ~any_in_flight)
+        m.d.sync += r.quiet.eq(fsm.ongoing("UPDATE") & ~r.rows_left & ~r.any_in_flight)
         # read for ``update_stage``: at the select stage, or at the issue with ``slow_rows``
-        row_read = select_row if narrow and not slow_rows else update_row
+        row_read = r.select_row if r.narrow and not r.slow_rows else r.update_row
         bias_read = row_read
-        if conv:
-            bias_read = select_bias_row if narrow and not slow_rows else bias_row
+        if self.conv is not None:
+            bias_read = r.select_bias_row if r.narrow and not r.slow_rows else r.bias_row
         m.d.comb += [
-            v_rd.addr.eq(row_read),
-            b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, bias_read)),
+            r.v_rd.addr.eq(row_read),
+            r.b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, bias_read)),
         ]
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
-            | event_active
-            | Cat(*event_stages, *([sums_written] if forward else [])).any()
-            | push_eot
-            | spikes.r_rdy
-            | serialiser.busy
-            | (timestep != 0)
+            | r.event_active
+            | Cat(*r.event_stages, r.sums_written).any()
+            | r.push_eot
+            | r.spikes.r_rdy
+            | r.serialiser.busy
+            | (r.timestep != 0)
         )
-        return m
+
+    def _events_state(self, m, r):
+        """EVENTS: each input event (dense: its address; conv: a burst's first weight word and
+        group) adds to ``B`` groups, a group a cycle; an end-of-timestep token starts the
+        update pass."""
+        G, R, B = self.groups, self.rows, self.burst
+        conv = self.conv is not None
+        with m.If(r.event_active):
+            m.d.sync += [
+                r.event_stage.eq(1),
+                r.event_group.eq(r.acc_group),
+                r.group.eq(r.group + 1),
+                r.event_addr.eq(r.event_addr + 1),
+                r.last_group.eq(r.group == B - 2),
+            ]
+            if conv:
+                m.d.sync += r.acc_group.eq(r.acc_group + 1)
+            with m.If(r.last_group):
+                m.d.sync += [r.event_active.eq(0), r.group.eq(0), r.last_group.eq(B == 1)]
+        m.d.comb += self.i.ready.eq(~r.event_active | r.last_group)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(self.i.payload.eot):
+                m.d.sync += [r.update_group.eq(0), r.update_sub.eq(0), r.update_row.eq(0)]
+                m.d.sync += [r.rows_left.eq(1), r.last_row.eq(R == 1)]
+                m.d.sync += [r.written_group.eq(0), r.written_sub.eq(0), r.written_row.eq(0)]
+                if conv:
+                    m.d.sync += r.bias_row.eq(0)
+                m.next = "UPDATE"
+            with m.Else():
+                m.d.sync += [r.event_active.eq(1), r.group.eq(0), r.last_group.eq(B == 1)]
+                if conv:
+                    m.d.sync += [
+                        r.event_addr.eq(self.i.payload.weight_addr),
+                        r.acc_group.eq(self.i.payload.group),
+                    ]
+                else:
+                    m.d.sync += r.event_addr.eq(self.i.payload.addr * G)
+
+    def _update_state(self, m, r):
+        """UPDATE: a row issued a cycle while there is room in the spike FIFO, once the last
+        event's sums have landed; when the pass is over, the end-of-timestep entry, and on to
+        the next timestep."""
+        T, U, R, S = self.timesteps, self.update_lanes, self.rows, self.lanes // self.update_lanes
+        conv = self.conv is not None
+        drained = Const(1)
+        # The last event's sums must land first: with weight registers, and in a conv layer,
+        # whose last burst may have added to any group (a dense layer's last group is G - 1,
+        # read last).
+        if self.weight_stages or conv:
+            drained = ~Cat(*r.event_stages, r.sums_written).any()
+        with m.If(r.rows_left & r.room & drained):
+            m.d.sync += [r.issue_stage.eq(1), r.update_row.eq(r.update_row + 1)]
+            m.d.sync += r.last_row.eq(r.update_row == R - 2 if R > 1 else 1)
+            with m.If(r.last_row):
+                m.d.sync += r.rows_left.eq(0)
+            if conv:
+                last_bias_row = r.bias_row == self.bias_rows - 1
+                m.d.sync += r.bias_row.eq(Mux(last_bias_row, 0, r.bias_row + 1))
+            if r.narrow:
+                m.d.sync += [r.select_sub.eq(r.update_sub), r.select_row.eq(r.update_row)]
+                if conv:
+                    m.d.sync += r.select_bias_row.eq(r.bias_row)
+            if r.padded:
+                valid = Cat(self._lane_valid(u, r.update_row) for u in range(U))
+                m.d.sync += r.issue_at.valid.eq(valid)
+            with m.If(r.update_sub == S - 1):
+                m.d.sync += [r.update_sub.eq(0), r.update_group.eq(r.update_group + 1)]
+            with m.Else():
+                m.d.sync += r.update_sub.eq(r.update_sub + 1)
+        with m.If(r.quiet & r.room):
+            m.d.sync += r.push_eot.eq(1)
+            m.d.sync += r.timestep.eq(Mux(r.timestep == T - 1, 0, r.timestep + 1))
+            if T > 1:
+                m.d.sync += r.last_timestep.eq(r.timestep == T - 2)
+            m.next = "EVENTS"
+
+    def _lane_valid(self, u, row):
+        """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
+        U, R = self.update_lanes, self.rows
+        first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
+        return Const(1) if first_padding_row >= R else (row < first_padding_row)
+
+
+class _Wires:
+    """The signals, memory ports and submodules the parts of :meth:`LIFLayer.elaborate` share,
+    as attributes (set by the part that makes each)."""
