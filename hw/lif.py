@@ -20,6 +20,8 @@ a registered end of the pass, so that no cycle holds more than one carry chain; 
 ``U < P``), as long as the next layer keeps up with the spikes.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -261,7 +263,7 @@ class LIFLayer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = _Wires()
+        r = SimpleNamespace()  # what the parts share, set by the part that makes it
         self._memories(m, r)
         self._weight_registers(m, r)
         self._event_registers(m, r)
@@ -809,8 +811,3 @@ class LIFLayer(wiring.Component):
         U, R = self.update_lanes, self.rows
         first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
         return Const(1) if first_padding_row >= R else (row < first_padding_row)
-
-
-class _Wires:
-    """The signals, memory ports and submodules the parts of :meth:`LIFLayer.elaborate` share,
-    as attributes (set by the part that makes each)."""

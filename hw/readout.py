@@ -14,6 +14,8 @@ leaves: ``score = acc + m * b`` with ``m = T`` (normal) or ``T - 1``, and on the
 class with the first largest score (``hw.scores``). See docs/numerics.md.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -120,54 +122,72 @@ class Readout(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        H, C, T = self.n_hidden, self.n_classes, self.timesteps
-        count_bits = max(1, (T - 1).bit_length())
+        r = SimpleNamespace()  # what the parts share, set by the part that makes it
+        r.timestep = Signal(range(max(self.timesteps, 2)))
+        # (Decoding the mode into flip-flops makes Yosys 0.70's ABC9 fail an assertion on the
+        # ECP5 build, so these stay comparisons.)
+        r.normal, r.noise_mode = self.mode == MODE_NORMAL, self.mode == MODE_NOISE
+        self._weights(m, r)
+        self._stable_counts(m, r)
+        self._noise_and_scores(m, r)
+        self._stamp_registers(m, r)
+        self._stamp_pipeline(m, r)
+        self._noise_ports(m, r)
+        self._control(m, r)
+        return m
 
-        # Weights and biases are written only while idle (configuration); a stable count is
-        # never read in the cycle it is written (see below). (hw.ports)
-        # The weights in one memory, or in column memories of ``weight_columns`` bits (each a
-        # single block RAM as deep as the memory: no multiplexer across blocks after the read).
-        word = data.ArrayLayout(signed(self.weight_bits), C)
+    # The parts of ``elaborate``: each adds to the same module; ``r`` holds what they share.
+
+    def _weights(self, m, r):
+        """The weights in one memory, or in column memories of ``weight_columns`` bits (each a
+        single block RAM as deep as the memory: no multiplexer across blocks after the read);
+        written only while idle (configuration; hw.ports)."""
+        word = data.ArrayLayout(signed(self.weight_bits), self.n_classes)
         step = self.weight_columns or word.size
-        w_addr = Signal(range(max(H, 2)))  # a register (see below)
-        w_data = Signal(word)  # the word read (the cycle after its address)
+        r.w_addr = Signal(range(max(self.n_hidden, 2)))  # a register (``_control``)
+        r.w_data = Signal(word)  # the word read (the cycle after its address)
         w_wr = self.weight_write  # every column is written at the bus's address
         for k, lo in enumerate(range(0, word.size, step)):
             hi = min(lo + step, word.size)
-            column = no_collision_memory(shape=hi - lo, depth=H)
+            column = no_collision_memory(shape=hi - lo, depth=self.n_hidden)
             m.submodules[f"weights{k}" if step < word.size else "weights"] = column
             column_rd, column_wr = RegisteredRead(m, column), column.write_port()
             m.d.comb += [
-                column_rd.addr.eq(w_addr),
-                w_data.as_value()[lo:hi].eq(column_rd.data),
+                column_rd.addr.eq(r.w_addr),
+                r.w_data.as_value()[lo:hi].eq(column_rd.data),
                 column_wr.en.eq(w_wr.en),
                 column_wr.addr.eq(w_wr.addr),
                 column_wr.data.eq(w_wr.data[lo:hi]),
             ]
-        m.submodules.counts = counts = no_collision_memory(shape=unsigned(count_bits), depth=H)
+
+    def _stable_counts(self, m, r):
+        """A stable count per neuron (mode noise), written a cycle after it is decided, from
+        registers, and never read in the cycle it is written (hw.ports)."""
+        count_bits = max(1, (self.timesteps - 1).bit_length())
+        counts = no_collision_memory(shape=unsigned(count_bits), depth=self.n_hidden)
+        m.submodules.counts = counts
         c_wr = counts.write_port()
-        c_rd = RegisteredRead(m, counts)
-        # Stable counts are written a cycle after they are decided, from registers.
-        count_we, count_waddr, count_wdata = (
-            Signal(),
-            Signal.like(c_wr.addr),
-            Signal.like(c_wr.data),
-        )
-        m.d.sync += count_we.eq(0)
-        m.d.comb += [c_wr.en.eq(count_we), c_wr.addr.eq(count_waddr), c_wr.data.eq(count_wdata)]
+        r.c_rd = RegisteredRead(m, counts)
+        r.count_we, r.count_waddr = Signal(), Signal.like(c_wr.addr)
+        r.count_wdata = Signal.like(c_wr.data)
+        m.d.sync += r.count_we.eq(0)
+        m.d.comb += [
+            c_wr.en.eq(r.count_we),
+            c_wr.addr.eq(r.count_waddr),
+            c_wr.data.eq(r.count_wdata),
+        ]
 
-        def write_count(addr, value):
-            m.d.sync += [count_we.eq(1), count_waddr.eq(addr), count_wdata.eq(value)]
+    def _write_count(self, m, r, addr, value):
+        m.d.sync += [r.count_we.eq(1), r.count_waddr.eq(addr), r.count_wdata.eq(value)]
 
-        timestep = Signal(range(max(T, 2)))
-        # (Decoding the mode into flip-flops makes Yosys 0.70's ABC9 fail an assertion on the
-        # ECP5 build, so these stay comparisons.)
-        normal, noise_mode = self.mode == MODE_NORMAL, self.mode == MODE_NOISE
-
-        # The noise pass (after the last timestep, in mode noise).
-        m.submodules.noise = noise = NoisePass(
-            n_hidden=H,
-            timesteps=T,
+    def _noise_and_scores(self, m, r):
+        """The noise pass (after the last timestep, in mode noise) and the scores: ``w`` for a
+        (stable) spike, ``(T-1) * w`` for a noise spike. The weight memory's output is
+        registered first (a block RAM's output and the multiplexer before the adders do not
+        fit in one cycle with the carry chain), the register the read-back comes from too."""
+        m.submodules.noise = r.noise = noise = NoisePass(
+            n_hidden=self.n_hidden,
+            timesteps=self.timesteps,
             lfsr_width=self.lfsr_width,
             register_reads=self.register_reads,
         )
@@ -176,171 +196,186 @@ class Readout(wiring.Component):
             noise.shift.eq(self.noise_shift),
             noise.fixed.eq(self.noise_fixed),
         ]
-
-        # The scores: ``w`` for a (stable) spike, ``(T-1) * w`` for a noise spike. The weight
-        # memory's output is registered first (a block RAM's output and the multiplexer before
-        # the adders do not fit in one cycle with the carry chain), the register the read-back
-        # comes from too.
-        m.submodules.scores = scores = ScoreBank(
-            n_classes=C,
-            timesteps=T,
+        m.submodules.scores = r.scores = scores = ScoreBank(
+            n_classes=self.n_classes,
+            timesteps=self.timesteps,
             weight_bits=self.weight_bits,
             bias_bits=self.bias_bits,
             score_bits=self.score_bits,
         )
-        add = Signal()
-        weighted, from_noise = Signal(), Signal()
-        weight = Signal(data.ArrayLayout(signed(self.weight_bits), C), reset_less=True)
-        m.d.sync += [weighted.eq(add), from_noise.eq(noise.o.valid), weight.eq(w_data)]
+        r.add = Signal()
+        r.weighted, from_noise = Signal(), Signal()
+        r.weight = Signal(
+            data.ArrayLayout(signed(self.weight_bits), self.n_classes), reset_less=True
+        )
+        m.d.sync += [r.weighted.eq(r.add), from_noise.eq(noise.o.valid), r.weight.eq(r.w_data)]
         m.d.comb += [
-            scores.i.valid.eq(weighted),
-            scores.i.payload.weights.eq(weight),
+            scores.i.valid.eq(r.weighted),
+            scores.i.payload.weights.eq(r.weight),
             scores.i.payload.noise.eq(from_noise),
-            scores.normal.eq(normal),
+            scores.normal.eq(r.normal),
             scores.cycles.eq(self.cycles),
         ]
         wiring.connect(m, wiring.flipped(self.bias_write), scores.bias_write)
         wiring.connect(m, wiring.flipped(self.bias_read), scores.bias_read)
         wiring.connect(m, scores.o, wiring.flipped(self.o))
+        # The weight read-back comes from the register after the read, a cycle later.
+        m.d.comb += self.weight_read.data.eq(r.weight)
 
-        # Temporal AND from step stamps: ``stamps[j]`` holds the (global, wrapping) step at
-        # which ``j`` last fired, and a spike of ``j`` at step ``g`` is stable when the stamp
-        # is ``g - 1`` and ``g`` is not the sample's first step. No clearing: every
-        # end-of-timestep token also *scrubs* one entry (round robin), writing ``g - 1`` over
-        # a stamp other than ``g`` when step ``g`` ends, so a stamp is never more than ``H``
-        # steps old and cannot alias ``g - 1`` modulo ``2**stamp_bits`` (``> H + 2``).
-        #
-        # Events and scrubs share four stages after the accept: 1 reads the stamp and the
-        # stable count; 2 compares the stamp with ``g`` and ``g - 1`` (``latch_stage``); 3
-        # judges it (``stable``, registered), writes the new one, reads the weights and
-        # registers the count plus one; 4 adds and counts. An end-of-timestep token waits
-        # until no event is in these stages, so every read of a stamp or a count comes after
-        # the last write to it.
-        stamp_bits = (H + 2).bit_length()
+    def _stamp_registers(self, m, r):
+        """Temporal AND from step stamps: ``stamps[j]`` holds the (global, wrapping) step at
+        which ``j`` last fired, and a spike of ``j`` at step ``g`` is stable when the stamp is
+        ``g - 1`` and ``g`` is not the sample's first step. No clearing: every end-of-timestep
+        token also *scrubs* one entry (round robin), writing ``g - 1`` over a stamp other than
+        ``g`` when step ``g`` ends, so a stamp is never more than ``H`` steps old and cannot
+        alias ``g - 1`` modulo ``2**stamp_bits`` (``> H + 2``).
+
+        Events and scrubs share four stages after the accept: 1 reads the stamp and the stable
+        count; 2 compares the stamp with ``g`` and ``g - 1`` (``latch_stage``); 3 judges it
+        (``stable``, registered), writes the new one, reads the weights and registers the count
+        plus one; 4 adds and counts. An end-of-timestep token waits until no event is in these
+        stages, so every read of a stamp or a count comes after the last write to it. With
+        ``register_reads`` the stamp and the count are registered once more (``hold``)."""
+        H = self.n_hidden
+        r.stamp_bits = stamp_bits = (H + 2).bit_length()
         # A stamp is read in the event stage and written in the check stage: the same neuron
         # is never in both (a neuron spikes once a timestep, and tokens wait for the stages to
         # drain); the reads during CLEAR are not used.
         m.submodules.stamps = stamps = no_collision_memory(shape=unsigned(stamp_bits), depth=H)
-        st_wr, st_rd = stamps.write_port(), RegisteredRead(m, stamps)
-        step = Signal(stamp_bits)  # g, counting every timestep since reset
-        step_before = Signal(stamp_bits, init=(1 << stamp_bits) - 1)  # g - 1, wrapping
-        scrub_addr = Signal(range(max(H, 2)))
-        accept_event, accept_eot = Signal(), Signal()
-        eot_pending = Signal()
-        event_stage, latch_stage, check_stage, add_stage = Signal(), Signal(), Signal(), Signal()
-        event_addr = Signal(range(max(H, 2)))
-        latch_addr, check_addr, add_addr = (Signal.like(event_addr) for _ in range(3))
-        event_step, latch_step, check_step = (Signal(stamp_bits) for _ in range(3))
-        event_before, latch_before = Signal(stamp_bits), Signal(stamp_bits)  # their g - 1
-        event_later, latch_later, check_later = Signal(), Signal(), Signal()  # not step 0
-        event_scrub, latch_scrub, check_scrub = Signal(), Signal(), Signal()
-        stable = Signal()
-        # With ``register_reads`` the stamp and the count are registered once more (``hold``).
-        hold_stage, hold_addr, hold_step = Signal(), Signal.like(event_addr), Signal(stamp_bits)
-        hold_before, hold_later, hold_scrub = Signal(stamp_bits), Signal(), Signal()
-        stages = [event_stage, latch_stage, check_stage, add_stage]
+        r.st_wr, r.st_rd = stamps.write_port(), RegisteredRead(m, stamps)
+        r.step = Signal(stamp_bits)  # g, counting every timestep since reset
+        r.step_before = Signal(stamp_bits, init=(1 << stamp_bits) - 1)  # g - 1, wrapping
+        r.scrub_addr = Signal(range(max(H, 2)))
+        r.accept_event, r.accept_eot = Signal(), Signal()
+        r.eot_pending = Signal()
+        r.event_stage, r.latch_stage = Signal(), Signal()
+        r.check_stage, r.add_stage = Signal(), Signal()
+        r.event_addr = Signal(range(max(H, 2)))
+        r.latch_addr, r.check_addr, r.add_addr = (Signal.like(r.event_addr) for _ in range(3))
+        r.event_step, r.latch_step, r.check_step = (Signal(stamp_bits) for _ in range(3))
+        # their g - 1
+        r.event_before, r.latch_before = Signal(stamp_bits), Signal(stamp_bits)
+        r.event_later, r.latch_later, r.check_later = Signal(), Signal(), Signal()  # not step 0
+        r.event_scrub, r.latch_scrub, r.check_scrub = Signal(), Signal(), Signal()
+        r.stable = Signal()
+        r.hold_stage, r.hold_addr = Signal(), Signal.like(r.event_addr)
+        r.hold_step, r.hold_before = Signal(stamp_bits), Signal(stamp_bits)
+        r.hold_later, r.hold_scrub = Signal(), Signal()
+        r.stages = [r.event_stage, r.latch_stage, r.check_stage, r.add_stage]
         if self.register_reads:
-            stages.append(hold_stage)
-        m.d.sync += [stage.eq(0) for stage in stages]
-        with m.If(accept_event | accept_eot):
+            r.stages.append(r.hold_stage)
+
+    def _stamp_pipeline(self, m, r):
+        """An event (or a scrub) through the stages of ``_stamp_registers``: the stamp read,
+        compared, judged and rewritten; a stable spike's weights added (every spike's in mode
+        normal) and, in mode noise, its stable count incremented."""
+        m.d.sync += [stage.eq(0) for stage in r.stages]
+        with m.If(r.accept_event | r.accept_eot):
             m.d.sync += [
-                event_stage.eq(1),
-                event_addr.eq(Mux(accept_eot, scrub_addr, self.i.payload.addr)),
-                event_step.eq(step),
-                event_before.eq(step_before),
-                event_later.eq(timestep != 0),
-                event_scrub.eq(accept_eot),
+                r.event_stage.eq(1),
+                r.event_addr.eq(Mux(r.accept_eot, r.scrub_addr, self.i.payload.addr)),
+                r.event_step.eq(r.step),
+                r.event_before.eq(r.step_before),
+                r.event_later.eq(r.timestep != 0),
+                r.event_scrub.eq(r.accept_eot),
             ]
-        with m.If(accept_eot):
+        with m.If(r.accept_eot):
             m.d.sync += [
-                step.eq(step + 1),
-                step_before.eq(step),
-                scrub_addr.eq(Mux(scrub_addr == H - 1, 0, scrub_addr + 1)),
+                r.step.eq(r.step + 1),
+                r.step_before.eq(r.step),
+                r.scrub_addr.eq(Mux(r.scrub_addr == self.n_hidden - 1, 0, r.scrub_addr + 1)),
             ]
-        m.d.comb += st_rd.addr.eq(event_addr)
-        count_next = Signal.like(c_rd.data)  # registered in check_stage, written in add_stage
-        pipeline = [(event_stage, event_addr, event_step, event_later, event_scrub)]
-        stamp_data, count_data = st_rd.data, c_rd.data
-        before_stage, before = event_stage, event_before  # where the latch stage's g - 1 is
+        m.d.comb += r.st_rd.addr.eq(r.event_addr)
+        count_next = Signal.like(r.c_rd.data)  # registered in check_stage, written in add_stage
+        pipeline = [(r.event_stage, r.event_addr, r.event_step, r.event_later, r.event_scrub)]
+        stamp_data, r.count_data = r.st_rd.data, r.c_rd.data
+        before_stage, before = r.event_stage, r.event_before  # where the latch stage's g - 1 is
         if self.register_reads:
-            stamp_data = Signal.like(st_rd.data, name="stamp_outreg", reset_less=True)
-            count_data = Signal.like(c_rd.data, name="count_outreg", reset_less=True)
-            m.d.sync += [stamp_data.eq(st_rd.data), count_data.eq(c_rd.data)]
-            pipeline.append((hold_stage, hold_addr, hold_step, hold_later, hold_scrub))
-            with m.If(event_stage):
-                m.d.sync += hold_before.eq(event_before)
-            before_stage, before = hold_stage, hold_before
+            stamp_data = Signal.like(r.st_rd.data, name="stamp_outreg", reset_less=True)
+            r.count_data = Signal.like(r.c_rd.data, name="count_outreg", reset_less=True)
+            m.d.sync += [stamp_data.eq(r.st_rd.data), r.count_data.eq(r.c_rd.data)]
+            pipeline.append((r.hold_stage, r.hold_addr, r.hold_step, r.hold_later, r.hold_scrub))
+            with m.If(r.event_stage):
+                m.d.sync += r.hold_before.eq(r.event_before)
+            before_stage, before = r.hold_stage, r.hold_before
         # The latch stage registers the stamp's verdicts (is it the current step ``g``, is it
         # ``g - 1``) and ``g - 1``, so the check stage's write is a short path.
         stamp_is_step, stamp_is_previous = Signal(), Signal()
-        previous_step = Signal(stamp_bits)  # g - 1, wrapping
-        count = Signal.like(c_rd.data)
+        previous_step = Signal(r.stamp_bits)  # g - 1, wrapping
+        count = Signal.like(r.c_rd.data)
         m.d.sync += [
-            stamp_is_step.eq(stamp_data == latch_step),
-            stamp_is_previous.eq(stamp_data == latch_before),
-            previous_step.eq(latch_before),
-            count.eq(count_data),
+            stamp_is_step.eq(stamp_data == r.latch_step),
+            stamp_is_previous.eq(stamp_data == r.latch_before),
+            previous_step.eq(r.latch_before),
+            count.eq(r.count_data),
         ]
-        pipeline.append((latch_stage, latch_addr, latch_step, latch_later, latch_scrub))
+        pipeline.append((r.latch_stage, r.latch_addr, r.latch_step, r.latch_later, r.latch_scrub))
         with m.If(before_stage):
-            m.d.sync += latch_before.eq(before)
-        pipeline.append((check_stage, check_addr, check_step, check_later, check_scrub))
+            m.d.sync += r.latch_before.eq(before)
+        pipeline.append((r.check_stage, r.check_addr, r.check_step, r.check_later, r.check_scrub))
         for here, there in zip(pipeline, pipeline[1:]):
             with m.If(here[0]):
                 m.d.sync += [there[0].eq(1)] + [b.eq(a) for a, b in zip(here[1:], there[1:])]
-        with m.If(check_stage):
-            with m.If(check_scrub):
+        with m.If(r.check_stage):
+            with m.If(r.check_scrub):
                 with m.If(~stamp_is_step):
-                    m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(previous_step)]
+                    m.d.comb += [r.st_wr.en.eq(1), r.st_wr.data.eq(previous_step)]
             with m.Else():
-                m.d.comb += [st_wr.en.eq(1), st_wr.data.eq(check_step)]
-                m.d.sync += add_stage.eq(1)
-            m.d.comb += st_wr.addr.eq(check_addr)
+                m.d.comb += [r.st_wr.en.eq(1), r.st_wr.data.eq(r.check_step)]
+                m.d.sync += r.add_stage.eq(1)
+            m.d.comb += r.st_wr.addr.eq(r.check_addr)
             m.d.sync += [
-                add_addr.eq(check_addr),
-                stable.eq(stamp_is_previous & check_later),
+                r.add_addr.eq(r.check_addr),
+                r.stable.eq(stamp_is_previous & r.check_later),
                 count_next.eq(count + 1),
             ]
-        with m.If(add_stage):
-            m.d.comb += [self.stable.valid.eq(stable), self.stable.addr.eq(add_addr)]
-            with m.If(normal | stable):
-                m.d.comb += add.eq(1)
-            with m.If(noise_mode & stable):
-                write_count(add_addr, count_next)
-        in_events = Cat(*stages).any() | count_we
+        with m.If(r.add_stage):
+            m.d.comb += [self.stable.valid.eq(r.stable), self.stable.addr.eq(r.add_addr)]
+            with m.If(r.normal | r.stable):
+                m.d.comb += r.add.eq(1)
+            with m.If(r.noise_mode & r.stable):
+                self._write_count(m, r, r.add_addr, count_next)
+        r.in_events = Cat(*r.stages).any() | r.count_we
         # Nothing is in the stages (nor a count written) this cycle: the stages were empty and
         # nothing was accepted last cycle. A register, so a token's acceptance (which enables
         # the event stage's registers) and the state machine's waits are gates of flip-flops.
-        drained = Signal()
-        m.d.sync += drained.eq(~(accept_event | accept_eot | Cat(*stages).any()))
+        r.drained = Signal()
+        m.d.sync += r.drained.eq(~(r.accept_event | r.accept_eot | Cat(*r.stages).any()))
 
-        # The noise pass reads the stable counts (over the events' reads), clears them and reads
-        # the weights of its draws (over the events' reads too: they never overlap).
-        m.d.comb += noise.count_read.data.eq(count_data)
+    def _noise_ports(self, m, r):
+        """The noise pass reads the stable counts (over the events' reads), clears them and
+        reads the weights of its draws (over the events' reads too: they never overlap). The
+        weights' address is a register with nothing after it, as it fans out to every weight
+        column (the 34x34 net's readout has 20 block RAMs, all over the die: a multiplexer
+        after the register was the critical path at 116 MHz). It is loaded a cycle ahead: with
+        the address of the noise pass's next read, of the neuron entering the check stage, or
+        of a read-back (only while idle; the word comes two cycles later than a plain port's,
+        ``WEIGHT_READ_EXTRA``)."""
+        noise = r.noise
+        m.d.comb += noise.count_read.data.eq(r.count_data)
         with m.If(noise.count_clear.valid):
-            write_count(noise.count_clear.payload, 0)
+            self._write_count(m, r, noise.count_clear.payload, 0)
         with m.If(noise.o.valid):
-            m.d.comb += [self.noise.valid.eq(1), self.noise.addr.eq(noise.o.payload), add.eq(1)]
-
-        neuron = Signal(range(H + 1))
-        m.d.comb += c_rd.addr.eq(Mux(noise.count_read.en, noise.count_read.addr, event_addr))
-        # The weights' address is a register with nothing after it, as it fans out to every
-        # weight column (the 34x34 net's readout has 20 block RAMs, all over the die: a
-        # multiplexer after the register was the critical path at 116 MHz). It is loaded a
-        # cycle ahead: with the address of the noise pass's next read, of the neuron entering
-        # the check stage, or of a read-back (only while idle; the word comes two cycles later
-        # than a plain port's, ``WEIGHT_READ_EXTRA``).
+            m.d.comb += [self.noise.valid.eq(1), self.noise.addr.eq(noise.o.payload), r.add.eq(1)]
+        m.d.comb += r.c_rd.addr.eq(Mux(noise.count_read.en, noise.count_read.addr, r.event_addr))
         with m.If(noise.weight_read.valid):
-            m.d.sync += w_addr.eq(noise.weight_read.payload)
-        with m.Elif(latch_stage):
-            m.d.sync += w_addr.eq(latch_addr)
+            m.d.sync += r.w_addr.eq(noise.weight_read.payload)
+        with m.Elif(r.latch_stage):
+            m.d.sync += r.w_addr.eq(r.latch_addr)
         with m.Elif(self.weight_read.en):
-            m.d.sync += w_addr.eq(self.weight_read.addr)
+            m.d.sync += r.w_addr.eq(self.weight_read.addr)
 
+    def _control(self, m, r):
+        """The readout's FSM: CLEAR after reset, EVENTS (spikes and end-of-timestep tokens),
+        the noise pass in mode noise, SETTLE until the last addition has landed, RESULTS; and
+        ``busy``."""
+        H, T = self.n_hidden, self.timesteps
+        noise, scores = r.noise, r.scores
+        neuron = Signal(range(H + 1))
         with m.FSM(init="CLEAR") as fsm:
             with m.State("CLEAR"):  # after reset: zero the stable counts, stamps far from 0
-                write_count(neuron, 0)
-                m.d.comb += [st_wr.en.eq(1), st_wr.addr.eq(neuron), st_wr.data.eq(-2)]
+                self._write_count(m, r, neuron, 0)
+                m.d.comb += [r.st_wr.en.eq(1), r.st_wr.addr.eq(neuron), r.st_wr.data.eq(-2)]
                 m.d.sync += neuron.eq(neuron + 1)
                 with m.If(neuron == H - 1):
                     m.d.sync += neuron.eq(0)
@@ -349,25 +384,25 @@ class Readout(wiring.Component):
             with m.State("EVENTS"):
                 # An end-of-timestep token is taken into ``eot_pending`` (``ready`` straight
                 # from a flip-flop) and acted on once no event is in the stages (``drained``).
-                m.d.comb += self.i.ready.eq(~eot_pending)
-                with m.If(self.i.valid & ~eot_pending):
+                m.d.comb += self.i.ready.eq(~r.eot_pending)
+                with m.If(self.i.valid & ~r.eot_pending):
                     with m.If(self.i.payload.eot):
-                        m.d.sync += eot_pending.eq(1)
+                        m.d.sync += r.eot_pending.eq(1)
                     with m.Else():
-                        m.d.comb += accept_event.eq(1)
-                with m.If(eot_pending & drained):
-                    m.d.comb += accept_eot.eq(1)
-                    m.d.sync += [eot_pending.eq(0), timestep.eq(timestep + 1)]
-                    with m.If(timestep == T - 1):
-                        m.d.sync += timestep.eq(0)
-                        with m.If(noise_mode):
+                        m.d.comb += r.accept_event.eq(1)
+                with m.If(r.eot_pending & r.drained):
+                    m.d.comb += r.accept_eot.eq(1)
+                    m.d.sync += [r.eot_pending.eq(0), r.timestep.eq(r.timestep + 1)]
+                    with m.If(r.timestep == T - 1):
+                        m.d.sync += r.timestep.eq(0)
+                        with m.If(r.noise_mode):
                             m.next = "NOISE_START"
                         with m.Else():
                             m.next = "SETTLE"
 
             with m.State("NOISE_START"):  # once the last token's scrub is done with the ports
                 m.d.comb += noise.restart.eq(1)
-                with m.If(drained):
+                with m.If(r.drained):
                     m.d.comb += noise.start.eq(1)
                     m.next = "NOISE"
 
@@ -376,7 +411,7 @@ class Readout(wiring.Component):
                     m.next = "SETTLE"
 
             with m.State("SETTLE"):  # until the last addition has landed in the scores
-                with m.If(drained & ~noise.busy & ~weighted & ~scores.adding):
+                with m.If(r.drained & ~noise.busy & ~r.weighted & ~scores.adding):
                     m.d.comb += scores.start.eq(1)
                     m.next = "RESULTS"
 
@@ -384,14 +419,11 @@ class Readout(wiring.Component):
                 with m.If(scores.done):
                     m.next = "EVENTS"
 
-        # The weight read-back comes from the register after the read, a cycle later.
-        m.d.comb += self.weight_read.data.eq(weight)
         m.d.comb += self.busy.eq(
             ~fsm.ongoing("EVENTS")
-            | eot_pending
-            | in_events
-            | weighted
+            | r.eot_pending
+            | r.in_events
+            | r.weighted
             | scores.adding
-            | (timestep != 0)
+            | (r.timestep != 0)
         )
-        return m
