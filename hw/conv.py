@@ -128,21 +128,53 @@ class ConvExpander(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        g, Gc = self.geometry, self.burst
-        C, H, W = g.in_shape
-        k, s = g.kernel, g.stride
-        n_in = g.n_in
+        # The stages move every cycle, into ``starts``, a FIFO with an entry for each stage and
+        # four more: an input is taken while its level (a cycle old: a register) leaves room
+        # for everything in flight. So ``i.ready`` is a register, and no chain of ready gates
+        # runs from the layer through the stages into the block upstream (it limited the UP5K
+        # to 40 MHz and the ULX3S to 103 MHz).
+        start = self._start_layout()
+        stages = 6
+        valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
+        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 4)
+        room = Signal()
+        m.d.sync += room.eq(starts.level < 2)
+        m.d.comb += self.i.ready.eq(room)
+        m.d.sync += [valid[0].eq(self.i.valid & room)]
+        m.d.sync += [valid[n].eq(valid[n - 1]) for n in range(1, stages)]
+        s5 = self._first_burst(m, self._decode(m), start)
+        m.d.comb += [starts.w_data.eq(s5), starts.w_en.eq(valid[-1])]
+        holding = self._burst_generator(m, data.View(start, starts.r_data), starts)
+        m.d.comb += self.busy.eq(holding | Cat(*valid).any() | (starts.level != 0))
+        return m
 
-        # Decode in four registered stages: q1 = a // d1; q1 * d1 and q2 = q1 // d2; a % d1 and
-        # q2 * d2; q1 % d2.
-        # chw: a = (c H + y) W + x (d1 = W, d2 = H);  hwc: a = (y W + x) C + c (d1 = C, d2 = W).
+    def _start_layout(self) -> data.StructLayout:
+        """An event's first burst and its tap counts (``rows``, ``cols``), or a token."""
+        k = self.geometry.kernel
+        return data.StructLayout(
+            {
+                "weight_addr": range(self.weight_words),
+                "group": range(self.groups),
+                "rows": range(k + 1),
+                "cols": range(k + 1),
+                "eot": 1,
+            }
+        )
+
+    def _decode(self, m):
+        """The input's flat index split into ``(c, y, x)`` in four registered stages: q1 = a //
+        d1; q1 * d1 and q2 = q1 // d2; a % d1 and q2 * d2; q1 % d2 (chw: a = (c H + y) W + x,
+        d1 = W, d2 = H; hwc: a = (y W + x) C + c, d1 = C, d2 = W). Each product by a constant,
+        shifts and adds, is in a stage of its own, and each difference in the next. Returns
+        the last stage's register (``c``, ``y``, ``x``, ``eot``)."""
+        g = self.geometry
+        C, H, W = g.in_shape
+        n_in = g.n_in
         d1, d2 = (W, H) if g.input_order == "chw" else (C, W)
         q1_max = (n_in - 1) // d1
+        q2_max = q1_max // d2
         addr_shape = unsigned(max(1, (n_in - 1).bit_length()))
         s1 = Signal(data.StructLayout({"a": addr_shape, "q1": range(q1_max + 1), "eot": 1}))
-        # (each product by a constant, shifts and adds, in a stage of its own, and each
-        # difference in the next)
-        q2_max = q1_max // d2
         s2 = Signal(
             data.StructLayout(
                 {
@@ -165,41 +197,7 @@ class ConvExpander(wiring.Component):
                 }
             )
         )
-        coords = data.StructLayout({"c": range(C), "y": range(H), "x": range(W), "eot": 1})
-        s3 = Signal(coords)
-        # Stage 5: the event's first burst and its tap counts, from the per-axis tables (read in
-        # stage 4, with the channel's first weight word ``c * k * k * Gc``).
-        start = data.StructLayout(
-            {
-                "weight_addr": range(self.weight_words),
-                "group": range(self.groups),
-                "rows": range(k + 1),
-                "cols": range(k + 1),
-                "eot": 1,
-            }
-        )
-        s4 = Signal(
-            data.StructLayout(
-                {"c_word": range(self.weight_words), "row": start, "col": start, "eot": 1}
-            )
-        )
-        s5 = Signal(start)
-        # The stages move every cycle, into ``starts``, a FIFO with an entry for each stage and
-        # four more: an input is taken while its level (a cycle old: a register) leaves room
-        # for everything in flight. So ``i.ready`` is a register, and no chain of ready gates
-        # runs from the layer through the stages into the block upstream (it limited the UP5K
-        # to 40 MHz and the ULX3S to 103 MHz).
-        stages = 6
-        valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
-        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 4)
-        room = Signal()
-        m.d.sync += room.eq(starts.level < 2)
-        m.d.comb += self.i.ready.eq(room)
-        m.d.sync += [valid[0].eq(self.i.valid & room)]
-        m.d.sync += [valid[n].eq(valid[n - 1]) for n in range(1, stages)]
-        m.d.comb += [starts.w_data.eq(s5), starts.w_en.eq(valid[-1])]
-        s5_out = data.View(start, starts.r_data)
-
+        s3 = Signal(data.StructLayout({"c": range(C), "y": range(H), "x": range(W), "eot": 1}))
         a = self.i.payload.addr
         m.d.sync += [
             s1.a.eq(a),
@@ -226,7 +224,20 @@ class ConvExpander(wiring.Component):
         else:
             c, y, x = s2b.r1, s2b.q2, r2
         m.d.sync += [s3.c.eq(c), s3.y.eq(y), s3.x.eq(x), s3.eot.eq(s2b.eot)]
+        return s3
 
+    def _first_burst(self, m, s3, start):
+        """Stages 4 and 5: the event's first burst and its tap counts, from the per-axis
+        tables (read in stage 4, with the channel's first weight word ``c * k * k * Gc``).
+        Returns stage 5's register (``start``)."""
+        g, Gc, k = self.geometry, self.burst, self.geometry.kernel
+        _, H, W = g.in_shape
+        s4 = Signal(
+            data.StructLayout(
+                {"c_word": range(self.weight_words), "row": start, "col": start, "eot": 1}
+            )
+        )
+        s5 = Signal(start)
         OW = g.out_width
         row_table = axis_table(g, H, g.map_height, g.out_height, k * Gc, OW * Gc)
         col_table = axis_table(g, W, g.map_width, OW, Gc, Gc)
@@ -251,11 +262,15 @@ class ConvExpander(wiring.Component):
             s5.cols.eq(s4.col.cols),
             s5.eot.eq(s4.eot),
         ]
+        return s5
 
-        # Burst generator: the current event's bursts, kernel rows outer, columns inner. Along
-        # a row the tap moves ``stride`` columns (``stride * Gc`` words) and the output one
-        # position left (``Gc`` groups); a new row moves ``stride`` kernel rows and one output
-        # row up.
+    def _burst_generator(self, m, first, starts):
+        """The current event's bursts, kernel rows outer, columns inner, from its ``first``
+        (taken from ``starts``). Along a row the tap moves ``stride`` columns (``stride * Gc``
+        words) and the output one position left (``Gc`` groups); a new row moves ``stride``
+        kernel rows and one output row up. Returns ``holding`` (a burst or token is offered)."""
+        Gc, k, s = self.burst, self.geometry.kernel, self.geometry.stride
+        OW = self.geometry.out_width
         holding = Signal()  # a burst (or token) is offered
         take_last = Signal()  # the next event's first burst (or token) is taken from ``starts``
         burst = Signal(burst_layout(self.weight_words, self.groups))
@@ -304,27 +319,23 @@ class ConvExpander(wiring.Component):
         with m.Elif(self.o.valid & self.o.ready):
             m.d.sync += holding.eq(0)
         with m.If(take_last):
-            empty = ~s5_out.eot & ((s5_out.rows == 0) | (s5_out.cols == 0))  # reaches no neuron
+            empty = ~first.eot & ((first.rows == 0) | (first.cols == 0))  # reaches no neuron
             m.d.sync += [
                 holding.eq(~empty),
-                burst.weight_addr.eq(s5_out.weight_addr),
-                burst.group.eq(s5_out.group),
-                burst.eot.eq(s5_out.eot),
-                row_addr.eq(s5_out.weight_addr),
-                row_group.eq(s5_out.group),
-                cols.eq(s5_out.cols),
-                col_left.eq(Mux(s5_out.eot, 0, s5_out.cols - 1)),
-                rows_left.eq(Mux(s5_out.eot, 0, s5_out.rows - 1)),
-                row_end.eq(s5_out.eot | (s5_out.cols == 1)),
-                last.eq(s5_out.eot | ((s5_out.cols == 1) & (s5_out.rows == 1))),
+                burst.weight_addr.eq(first.weight_addr),
+                burst.group.eq(first.group),
+                burst.eot.eq(first.eot),
+                row_addr.eq(first.weight_addr),
+                row_group.eq(first.group),
+                cols.eq(first.cols),
+                col_left.eq(Mux(first.eot, 0, first.cols - 1)),
+                rows_left.eq(Mux(first.eot, 0, first.rows - 1)),
+                row_end.eq(first.eot | (first.cols == 1)),
+                last.eq(first.eot | ((first.cols == 1) & (first.rows == 1))),
             ]
             if Gc == 1 and self.gaps:
-                m.d.sync += gap.eq(
-                    holding & ~burst.eot & ~s5_out.eot & (s5_out.group == burst.group)
-                )
-
-        m.d.comb += self.busy.eq(holding | Cat(*valid).any() | (starts.level != 0))
-        return m
+                m.d.sync += gap.eq(holding & ~burst.eot & ~first.eot & (first.group == burst.group))
+        return holding
 
 
 def _pack(layout: data.StructLayout, **fields) -> int:
