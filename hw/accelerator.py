@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
@@ -82,37 +83,50 @@ class Accelerator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        s = self.shape
-        busy = []
+        r = SimpleNamespace()  # what the parts share, set by the part that makes it
+        r.busy = []  # every block's busy
         # Idle: nothing was busy last cycle (a register, to keep the blocks' busy logic out of
         # the configuration path) and no input is offered now.
-        was_idle = Signal()
-        idle = Signal()
-        configuring = Signal()  # a configuration write or read-back in flight
+        r.was_idle = Signal()
+        r.idle = Signal()
+        r.configuring = Signal()  # a configuration write or read-back in flight
+        self._front_end(m, r)
+        self._layers(m, r)
+        self._readout(m, r)
+        self._configuration(m, r)
+        self._cycle_counter(m, r)
+        return m
 
-        def take_input(sink):
-            """Connect ``i`` to ``sink``; no input is taken while configuring."""
-            m.d.comb += [
-                sink.payload.eq(self.i.payload),
-                sink.valid.eq(self.i.valid & ~configuring),
-                self.i.ready.eq(sink.ready & ~configuring),
-            ]
+    # The parts of ``elaborate``: each adds to the same module; ``r`` holds what they share.
 
-        # Front end.
-        upstream = None  # the stream feeding the next layer (None: the input itself)
-        encoder = None
+    def _take_input(self, m, r, sink):
+        """Connect ``i`` to ``sink``; no input is taken while configuring."""
+        m.d.comb += [
+            sink.payload.eq(self.i.payload),
+            sink.valid.eq(self.i.valid & ~r.configuring),
+            self.i.ready.eq(sink.ready & ~r.configuring),
+        ]
+
+    def _front_end(self, m, r):
+        """The rate encoder of rate-coded models (``upstream``: the stream feeding the first
+        layer; None: the input itself)."""
+        s = self.shape
+        r.upstream, r.encoder = None, None
         if s.encoder == "rate-lfsr":
-            m.submodules.encoder = encoder = RateEncoder(
+            m.submodules.encoder = r.encoder = RateEncoder(
                 n_in=s.sizes[0],
                 timesteps=s.timesteps,
                 lfsr_width=s.lfsr_width,
             )
-            take_input(encoder.i)
-            upstream = encoder.o
-            busy.append(encoder.busy)
+            self._take_input(m, r, r.encoder.i)
+            r.upstream = r.encoder.o
+            r.busy.append(r.encoder.busy)
 
-        # LIF layers.
-        layers = []
+    def _layers(self, m, r):
+        """The LIF layers in a chain, a conv layer behind its expander (input spikes to
+        synapse bursts, hw.conv); each layer's output spikes on its trace port."""
+        s = self.shape
+        r.layers = []
         for l in range(s.n_layers):
             layer = LIFLayer(
                 n_in=s.sizes[l],
@@ -133,29 +147,34 @@ class Accelerator(wiring.Component):
                 conv=s.convs[l],
             )
             m.submodules[f"layer{l}"] = layer
-            layers.append(layer)
+            r.layers.append(layer)
             sink = layer.i
-            if s.convs[l] is not None:  # input spikes to synapse bursts (hw.conv)
+            if s.convs[l] is not None:
                 expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes, gaps=not layer.forwards)
                 m.submodules[f"expander{l}"] = expander
                 wiring.connect(m, expander.o, layer.i)
-                busy.append(expander.busy)
+                r.busy.append(expander.busy)
                 sink = expander.i
-            if upstream is None:
-                take_input(sink)
+            if r.upstream is None:
+                self._take_input(m, r, sink)
             else:
-                wiring.connect(m, upstream, sink)
+                wiring.connect(m, r.upstream, sink)
             trace = getattr(self, f"trace{l}")
             m.d.comb += [
                 trace.valid.eq(layer.o.valid & layer.o.ready),
                 trace.addr.eq(layer.o.payload.addr),
                 trace.eot.eq(layer.o.payload.eot),
             ]
-            upstream = layer.o
-            busy.append(layer.busy)
+            r.upstream = layer.o
+            r.busy.append(layer.busy)
 
-        # Readout with the skeleton and noise units.
-        m.submodules.readout = readout = Readout(
+    def _readout(self, m, r):
+        """The readout with the skeleton and noise units, behind a FIFO: its ``w_rdy`` comes
+        from its own level register, so the readout's ready does not reach into the last
+        layer's serialiser. Depth 3 (two entries and the output register) passes an event
+        every cycle."""
+        s = self.shape
+        m.submodules.readout = r.readout = readout = Readout(
             n_hidden=s.n_hidden,
             n_classes=s.n_classes,
             timesteps=s.timesteps,
@@ -166,27 +185,27 @@ class Accelerator(wiring.Component):
             register_reads=self.variant.register_weights,
             weight_columns=self.variant.readout_weight_columns,
         )
-        # A FIFO between the last layer and the readout: its ``w_rdy`` comes from its own level
-        # register, so the readout's ready does not reach into the layer's serialiser. Depth 3
-        # (two entries and the output register) passes an event every cycle.
         hidden_events = event_layout(s.n_hidden)
         m.submodules.hidden_events = hidden_fifo = SyncFIFOBuffered(
             width=hidden_events.size, depth=3
         )
-        feed_fifo(m, upstream, hidden_fifo)
+        feed_fifo(m, r.upstream, hidden_fifo)
         drain_fifo(m, hidden_fifo, readout.i)
-        busy.append(hidden_fifo.level != 0)
+        r.busy.append(hidden_fifo.level != 0)
         wiring.connect(m, readout.o, wiring.flipped(self.o))
         wiring.connect(m, readout.stable, wiring.flipped(self.stable))
         wiring.connect(m, readout.noise, wiring.flipped(self.noise))
-        busy.append(readout.busy)
+        r.busy.append(readout.busy)
 
-        # Configuration: every memory and register written, and read back, through one bank.
+    def _configuration(self, m, r):
+        """Every memory and register written, and read back, through one bank (``ConfigBank``),
+        and the registers' values to the blocks."""
+        s, readout = self.shape, r.readout
         blocks = {
             Select.READOUT_WEIGHT: (readout, "weight"),
             Select.READOUT_BIAS: (readout, "bias"),
         }
-        for l, layer in enumerate(layers):
+        for l, layer in enumerate(r.layers):
             blocks[Select.of_layer(Select.LAYER_WEIGHT, l)] = (layer, "weight")
             blocks[Select.of_layer(Select.LAYER_BIAS, l)] = (layer, "bias")
         # (The blocks' ports are inputs, so their signatures are seen from the block; the bank
@@ -217,10 +236,10 @@ class Accelerator(wiring.Component):
         for select, (block, name) in blocks.items():
             wiring.connect(m, getattr(config, f"write{select}"), getattr(block, f"{name}_write"))
             wiring.connect(m, getattr(config, f"read{select}"), getattr(block, f"{name}_read"))
-        m.d.comb += [config.idle.eq(idle), configuring.eq(config.configuring)]
-        if encoder is not None:
-            m.d.comb += encoder.seed.eq(config.encoder_seed)
-        for l, layer in enumerate(layers):
+        m.d.comb += [config.idle.eq(r.idle), r.configuring.eq(config.configuring)]
+        if r.encoder is not None:
+            m.d.comb += r.encoder.seed.eq(config.encoder_seed)
+        for l, layer in enumerate(r.layers):
             m.d.comb += [
                 layer.threshold.eq(getattr(config, f"threshold{l}")),
                 layer.leak_shift.eq(getattr(config, f"leak_shift{l}")),
@@ -232,31 +251,31 @@ class Accelerator(wiring.Component):
             readout.noise_fixed.eq(config.noise_fixed),
         ]
 
-        # Cycle counter: cycles with work in flight since the last result, not counting cycles
-        # in which a result word is offered (a slow reader, e.g. a UART, would otherwise add
-        # its own time; and the word's count holds still while it waits). It counts from the
-        # busy registered twice (``was_idle``: each block's busy is registered beside the block,
-        # then the OR of those registers and of the input's valid, now and a cycle ago, is
-        # registered: the blocks lie all over the die) and restarts the cycle after the last
-        # word was taken. Work enters only through the input, so nothing is in flight when no
-        # block was busy two cycles ago and no input was offered since.
+    def _cycle_counter(self, m, r):
+        """Cycles with work in flight since the last result, not counting cycles in which a
+        result word is offered (a slow reader, e.g. a UART, would otherwise add its own time;
+        and the word's count holds still while it waits). It counts from the busy registered
+        twice (``was_idle``: each block's busy is registered beside the block, then the OR of
+        those registers and of the input's valid, now and a cycle ago, is registered: the
+        blocks lie all over the die) and restarts the cycle after the last word was taken. Work
+        enters only through the input, so nothing is in flight when no block was busy two
+        cycles ago and no input was offered since."""
         cycles = Signal(32)
-        m.d.comb += readout.cycles.eq(cycles + 1)
-        busy_seen = Signal(len(busy))
+        m.d.comb += r.readout.cycles.eq(cycles + 1)
+        busy_seen = Signal(len(r.busy))
         input_seen = Signal()
         m.d.sync += [
-            busy_seen.eq(Cat(*busy)),
+            busy_seen.eq(Cat(*r.busy)),
             input_seen.eq(self.i.valid),
-            was_idle.eq(~(self.i.valid | input_seen | busy_seen.any())),
+            r.was_idle.eq(~(self.i.valid | input_seen | busy_seen.any())),
         ]
-        m.d.comb += idle.eq(was_idle & ~self.i.valid)
+        m.d.comb += r.idle.eq(r.was_idle & ~self.i.valid)
         last_taken = Signal()
         m.d.sync += last_taken.eq(self.o.valid & self.o.ready & self.o.payload.last)
         with m.If(last_taken):
             m.d.sync += cycles.eq(0)
-        with m.Elif(~was_idle & ~self.o.valid):
+        with m.Elif(~r.was_idle & ~self.o.valid):
             m.d.sync += cycles.eq(cycles + 1)
-        return m
 
 
 def generate_verilog(
