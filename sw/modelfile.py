@@ -238,203 +238,39 @@ def _validate(header: dict, arrays: dict, path) -> IntegerModel:
     """The model ``header`` and ``arrays`` describe, or ModelFileError naming the field.
     ``arrays``: ndarrays, or :class:`~sw.archive.DeclaredArray` (read once their declared
     dtype and shape are the expected ones)."""
-
-    def fail(field, expected, found):
-        raise ModelFileError(path, field, expected, found)
-
-    def get(obj, key, kind, where=""):
-        name = f"{where}{key}"
-        if key not in obj:
-            fail(name, f"a {kind.__name__}", "nothing (missing)")
-        value = obj[key]
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            fail(name, "an integer", repr(value))
-        if kind is not int and not isinstance(value, kind):
-            fail(name, f"a {kind.__name__}", repr(value))
-        return value
-
-    def in_range(name, value, lo, hi):
-        if not lo <= value <= hi:
-            fail(name, f"{lo}..{hi}", value)
-
-    def only(obj, known, where=""):
-        unknown = sorted(set(obj) - set(known))
-        if unknown:
-            fail(where + unknown[0], f"only the fields {', '.join(known)}", "an unknown field")
-
+    check = _Checker(path, arrays)
     if header.get("format") != FORMAT:
-        fail("format", repr(FORMAT), repr(header.get("format")))
+        check.fail("format", repr(FORMAT), repr(header.get("format")))
     version = header.get("version")
     if isinstance(version, bool) or version not in READABLE_VERSIONS:
-        fail("version", f"one of {READABLE_VERSIONS}", repr(version))
-    only(header, HEADER_FIELDS)
-    timesteps = get(header, "timesteps", int)
-    in_range("timesteps", timesteps, 1, 64)
-    weight_bits = get(header, "weight_bits", int)
-    if weight_bits not in numerics.WEIGHT_BITS_SUPPORTED:
-        fail("weight_bits", f"one of {numerics.WEIGHT_BITS_SUPPORTED}", weight_bits)
-    membrane_bits = get(header, "membrane_bits", int)
-    in_range("membrane_bits", membrane_bits, 8, 32)
-    bias_bits = get(header, "bias_bits", int)
-    in_range("bias_bits", bias_bits, 2, 32)
-    input_shape = get(header, "input_shape", list)
-    if not input_shape or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
-    ):
-        fail("input_shape", "a list of positive integers", input_shape)
-    if math.prod(input_shape) > MAX_NEURONS:
-        fail("input_shape", f"at most {MAX_NEURONS} inputs", f"{math.prod(input_shape)}")
-    if len(input_shape) not in (1, 3):
-        fail("input_shape", "[n] or [channels, height, width]", input_shape)
-
-    layer_specs = get(header, "layers", list)
-    if not layer_specs:
-        fail("layers", "at least one LIF layer", "an empty list")
-
-    read = {}  # the arrays read so far (each once its declaration checked)
-
-    def array(name, shape, lo, hi):
-        if name not in arrays:
-            fail(name, f"an integer array of shape {shape}", "nothing (missing)")
-        a = arrays[name]
-        if a.dtype.kind not in "iu":
-            fail(name, "an integer array", f"dtype {a.dtype}")
-        if a.shape != shape:
-            fail(name, f"shape {shape}", f"shape {a.shape}")
-        a = read[name] = a.read() if isinstance(a, DeclaredArray) else a
-        if a.size and (a.min() < lo or a.max() > hi):
-            fail(name, f"values in {lo}..{hi}", f"{a.min()}..{a.max()}")
-        return a.astype(np.int64)
-
-    w_lo, w_hi = numerics.weight_range(weight_bits)
-    b_lo, b_hi = numerics.signed_range(bias_bits)
-    v_hi = numerics.signed_range(membrane_bits)[1]
-    layers, n_prev = [], math.prod(input_shape)
-    for i, spec in enumerate(layer_specs):
-        where = f"layers[{i}]."
-        if not isinstance(spec, dict):
-            fail(f"layers[{i}]", "an object", repr(spec))
-        if version >= 2:
-            kind = get(spec, "kind", str, where)
-        else:  # version 1 predates conv layers: every layer is dense, whether it says so or not
-            kind = spec.get("kind", "dense")
-            if kind != "dense":
-                fail(where + "kind", "'dense' or nothing (version 1 has dense layers only)", kind)
-        if kind not in LAYER_KINDS:
-            fail(where + "kind", f"one of {LAYER_KINDS}", repr(kind))
-        only(spec, LAYER_FIELDS[kind], where)
-        n_in, n_out = get(spec, "n_in", int, where), get(spec, "n_out", int, where)
-        if n_in != n_prev:
-            fail(where + "n_in", f"{n_prev} (the previous layer's outputs)", n_in)
-        in_range(where + "n_out", n_out, 1, 1 << 16)
-        conv = _conv_geometry(spec, where, i, fail, get) if kind == "conv" else None
-        if conv is not None and i == 0 and spec["in_shape"] != input_shape:
-            # the first convolution reads the input as it is laid out: [C, H, W]
-            fail(where + "in_shape", f"input_shape {input_shape}", spec["in_shape"])
-        if conv is not None:
-            for name, value in (("n_in", conv.n_in), ("n_out", conv.n_out)):
-                if spec[name] != value:
-                    fail(where + name, f"{value} (from the convolution's shape)", spec[name])
-            weight_shape = (conv.out_channels, conv.in_channels, conv.kernel, conv.kernel)
-            bias_shape = (conv.out_channels,)
-        else:
-            weight_shape, bias_shape = (n_out, n_in), (n_out,)
-        threshold = get(spec, "threshold", int, where)
-        in_range(where + "threshold", threshold, 1, v_hi)
-        leak_shift = get(spec, "leak_shift", int, where)
-        in_range(where + "leak_shift", leak_shift, 1, membrane_bits - 1)
-        reset = get(spec, "reset", str, where)
-        if reset not in numerics.RESET_MODES:
-            fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
-        layers.append(
-            LIFLayer(
-                weight=array(f"layer{i}.weight", weight_shape, w_lo, w_hi),
-                bias=array(f"layer{i}.bias", bias_shape, b_lo, b_hi),
-                threshold=threshold,
-                leak_shift=leak_shift,
-                reset=reset,
-                conv=conv,
-            )
-        )
-        n_prev = n_out
-
-    readout_spec = get(header, "readout", dict)
-    only(readout_spec, READOUT_FIELDS, "readout.")
-    n_classes = get(readout_spec, "n_out", int, "readout.")
-    in_range("readout.n_out", n_classes, 2, 1 << 16)
-    if get(readout_spec, "n_in", int, "readout.") != n_prev:
-        fail("readout.n_in", f"{n_prev} (the last layer's outputs)", readout_spec["n_in"])
-    readout = Readout(
-        weight=array("readout.weight", (n_classes, n_prev), w_lo, w_hi),
-        bias=array("readout.bias", (n_classes,), b_lo, b_hi),
-    )
-    if numerics.score_bits(timesteps, n_prev, weight_bits, bias_bits) > SCORE_BITS:
-        bound = numerics.score_bound(timesteps, n_prev, weight_bits, bias_bits)
-        fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {bound}")
-
-    encoder = get(header, "encoder", dict)
-    kind = get(encoder, "kind", str, "encoder.")
-    if kind not in ENCODER_KINDS:
-        fail("encoder.kind", f"one of {ENCODER_KINDS}", repr(kind))
-    only(encoder, ENCODER_FIELDS[kind], "encoder.")
-    if kind == "rate-lfsr":
-        width = get(encoder, "lfsr_width", int, "encoder.")
-        if width not in numerics.LFSR_TAPS:
-            fail(
-                "encoder.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", width
-            )
-        lanes = numerics.distinct_lane_seeds(width)
-        if math.prod(input_shape) > lanes:
-            fail(
-                "encoder.lfsr_width",
-                f"a width with a distinct lane seed for each of the {math.prod(input_shape)} "
-                f"inputs ({width} bits have {lanes})",
-                width,
-            )
-        in_range("encoder.seed", get(encoder, "seed", int, "encoder."), 0, (1 << width) - 2)
-        if get(encoder, "prob_bits", int, "encoder.") != numerics.PROB_BITS:
-            fail("encoder.prob_bits", numerics.PROB_BITS, encoder["prob_bits"])
-
-    noise = get(header, "noise", dict)
-    only(noise, NOISE_FIELDS, "noise.")
-    noise_kind = get(noise, "kind", str, "noise.")
-    if noise_kind not in NOISE_KINDS:
-        fail("noise.kind", f"one of {NOISE_KINDS}", repr(noise_kind))
-    noise_width = get(noise, "lfsr_width", int, "noise.")
-    if noise_width not in numerics.LFSR_TAPS:
-        fail(
-            "noise.lfsr_width", f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", noise_width
-        )
-    noise_lanes = numerics.distinct_lane_seeds(noise_width)
-    if n_prev > noise_lanes:  # a lane per neuron the readout counts
-        fail(
-            "noise.lfsr_width",
-            f"a width with a distinct lane seed for each of the {n_prev} neurons the readout "
-            f"counts ({noise_width} bits have {noise_lanes})",
-            noise_width,
-        )
-    in_range("noise.seed", get(noise, "seed", int, "noise."), 0, (1 << noise_width) - 2)
-    in_range("noise.prob_shift", get(noise, "prob_shift", int, "noise."), 0, numerics.PROB_BITS)
+        check.fail("version", f"one of {READABLE_VERSIONS}", repr(version))
+    check.only(header, HEADER_FIELDS)
+    widths = _widths(check, header)
+    input_shape = _input_shape(check, header)
+    layers, n_hidden = _layers(check, header, version, widths, input_shape)
+    readout = _readout(check, header, widths, n_hidden)
+    encoder = _encoder(check, header, math.prod(input_shape))
+    noise = _noise(check, header, n_hidden)
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
-        fail("meta", "an object", repr(meta))
+        check.fail("meta", "an object", repr(meta))
     if "dataset" in meta and not isinstance(meta["dataset"], str):
-        fail("meta.dataset", "a dataset name", repr(meta["dataset"]))
+        check.fail("meta.dataset", "a dataset name", repr(meta["dataset"]))
 
     expected_names = set(_arrays_names(len(layers)))
     extra = set(arrays) - expected_names
     if extra:
-        fail("(arrays)", f"only {sorted(expected_names)}", f"also {sorted(extra)}")
-    checksum = get(header, "checksum", str)
-    actual = _checksum(header, {k: read[k] for k in expected_names})
+        check.fail("(arrays)", f"only {sorted(expected_names)}", f"also {sorted(extra)}")
+    checksum = check.get(header, "checksum", str)
+    actual = _checksum(header, {k: check.read[k] for k in expected_names})
     if checksum != actual:
-        fail("checksum", actual, checksum)
+        check.fail("checksum", actual, checksum)
 
     return IntegerModel(
-        timesteps=timesteps,
-        weight_bits=weight_bits,
-        membrane_bits=membrane_bits,
-        bias_bits=bias_bits,
+        timesteps=widths["timesteps"],
+        weight_bits=widths["weight_bits"],
+        membrane_bits=widths["membrane_bits"],
+        bias_bits=widths["bias_bits"],
         layers=layers,
         readout=readout,
         encoder=InputEncoder(**encoder),
@@ -442,6 +278,214 @@ def _validate(header: dict, arrays: dict, path) -> IntegerModel:
         input_shape=tuple(input_shape),
         meta=dict(meta),
     )
+
+
+class _Checker:
+    """The checks of a model file's fields, each failing with a ModelFileError naming the file
+    (``path``) and the field; ``arrays`` the file's arrays, ``read`` those read so far."""
+
+    def __init__(self, path, arrays: dict):
+        self.path, self.arrays, self.read = path, arrays, {}
+
+    def fail(self, field, expected, found):
+        raise ModelFileError(self.path, field, expected, found)
+
+    def get(self, obj, key, kind, where=""):
+        """``obj[key]``, of type ``kind`` (an integer: not a bool)."""
+        name = f"{where}{key}"
+        if key not in obj:
+            self.fail(name, f"a {kind.__name__}", "nothing (missing)")
+        value = obj[key]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(name, "an integer", repr(value))
+        if kind is not int and not isinstance(value, kind):
+            self.fail(name, f"a {kind.__name__}", repr(value))
+        return value
+
+    def in_range(self, name, value, lo, hi):
+        if not lo <= value <= hi:
+            self.fail(name, f"{lo}..{hi}", value)
+
+    def only(self, obj, known, where=""):
+        unknown = sorted(set(obj) - set(known))
+        if unknown:
+            self.fail(where + unknown[0], f"only the fields {', '.join(known)}", "an unknown field")
+
+    def lfsr_width(self, name, width, count, what):
+        """An LFSR width with a distinct lane seed for each of ``count`` ``what``."""
+        if width not in numerics.LFSR_TAPS:
+            self.fail(name, f"{min(numerics.LFSR_TAPS)}..{max(numerics.LFSR_TAPS)}", width)
+        lanes = numerics.distinct_lane_seeds(width)
+        if count > lanes:
+            self.fail(
+                name,
+                f"a width with a distinct lane seed for each of the {count} {what} "
+                f"({width} bits have {lanes})",
+                width,
+            )
+
+    def array(self, name, shape, lo, hi):
+        """The integer array ``name`` of ``shape``, values in ``lo..hi``, as int64 (read only
+        once its declaration is checked)."""
+        if name not in self.arrays:
+            self.fail(name, f"an integer array of shape {shape}", "nothing (missing)")
+        a = self.arrays[name]
+        if a.dtype.kind not in "iu":
+            self.fail(name, "an integer array", f"dtype {a.dtype}")
+        if a.shape != shape:
+            self.fail(name, f"shape {shape}", f"shape {a.shape}")
+        a = self.read[name] = a.read() if isinstance(a, DeclaredArray) else a
+        if a.size and (a.min() < lo or a.max() > hi):
+            self.fail(name, f"values in {lo}..{hi}", f"{a.min()}..{a.max()}")
+        return a.astype(np.int64)
+
+
+def _widths(check: _Checker, header: dict) -> dict:
+    """The header's timesteps and bit widths."""
+    timesteps = check.get(header, "timesteps", int)
+    check.in_range("timesteps", timesteps, 1, 64)
+    weight_bits = check.get(header, "weight_bits", int)
+    if weight_bits not in numerics.WEIGHT_BITS_SUPPORTED:
+        check.fail("weight_bits", f"one of {numerics.WEIGHT_BITS_SUPPORTED}", weight_bits)
+    membrane_bits = check.get(header, "membrane_bits", int)
+    check.in_range("membrane_bits", membrane_bits, 8, 32)
+    bias_bits = check.get(header, "bias_bits", int)
+    check.in_range("bias_bits", bias_bits, 2, 32)
+    return {
+        "timesteps": timesteps,
+        "weight_bits": weight_bits,
+        "membrane_bits": membrane_bits,
+        "bias_bits": bias_bits,
+    }
+
+
+def _input_shape(check: _Checker, header: dict) -> list[int]:
+    input_shape = check.get(header, "input_shape", list)
+    if not input_shape or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
+    ):
+        check.fail("input_shape", "a list of positive integers", input_shape)
+    if math.prod(input_shape) > MAX_NEURONS:
+        check.fail("input_shape", f"at most {MAX_NEURONS} inputs", f"{math.prod(input_shape)}")
+    if len(input_shape) not in (1, 3):
+        check.fail("input_shape", "[n] or [channels, height, width]", input_shape)
+    return input_shape
+
+
+def _layers(check: _Checker, header: dict, version: int, widths: dict, input_shape):
+    """The LIF layers, each fed by the one before (the first by the input), and the last
+    one's neurons."""
+    layer_specs = check.get(header, "layers", list)
+    if not layer_specs:
+        check.fail("layers", "at least one LIF layer", "an empty list")
+    layers, n_prev = [], math.prod(input_shape)
+    for i, spec in enumerate(layer_specs):
+        layers.append(_layer(check, i, spec, version, widths, input_shape, n_prev))
+        n_prev = spec["n_out"]
+    return layers, n_prev
+
+
+def _layer(check: _Checker, i, spec, version, widths, input_shape, n_in_expected) -> LIFLayer:
+    where = f"layers[{i}]."
+    if not isinstance(spec, dict):
+        check.fail(f"layers[{i}]", "an object", repr(spec))
+    if version >= 2:
+        kind = check.get(spec, "kind", str, where)
+    else:  # version 1 predates conv layers: every layer is dense, whether it says so or not
+        kind = spec.get("kind", "dense")
+        if kind != "dense":
+            check.fail(where + "kind", "'dense' or nothing (version 1 has dense layers only)", kind)
+    if kind not in LAYER_KINDS:
+        check.fail(where + "kind", f"one of {LAYER_KINDS}", repr(kind))
+    check.only(spec, LAYER_FIELDS[kind], where)
+    n_in, n_out = check.get(spec, "n_in", int, where), check.get(spec, "n_out", int, where)
+    if n_in != n_in_expected:
+        check.fail(where + "n_in", f"{n_in_expected} (the previous layer's outputs)", n_in)
+    check.in_range(where + "n_out", n_out, 1, 1 << 16)
+    conv = _conv_geometry(spec, where, i, check.fail, check.get) if kind == "conv" else None
+    if conv is not None and i == 0 and spec["in_shape"] != input_shape:
+        # the first convolution reads the input as it is laid out: [C, H, W]
+        check.fail(where + "in_shape", f"input_shape {input_shape}", spec["in_shape"])
+    if conv is not None:
+        for name, value in (("n_in", conv.n_in), ("n_out", conv.n_out)):
+            if spec[name] != value:
+                check.fail(where + name, f"{value} (from the convolution's shape)", spec[name])
+        weight_shape = (conv.out_channels, conv.in_channels, conv.kernel, conv.kernel)
+        bias_shape = (conv.out_channels,)
+    else:
+        weight_shape, bias_shape = (n_out, n_in), (n_out,)
+    membrane_bits = widths["membrane_bits"]
+    threshold = check.get(spec, "threshold", int, where)
+    check.in_range(where + "threshold", threshold, 1, numerics.signed_range(membrane_bits)[1])
+    leak_shift = check.get(spec, "leak_shift", int, where)
+    check.in_range(where + "leak_shift", leak_shift, 1, membrane_bits - 1)
+    reset = check.get(spec, "reset", str, where)
+    if reset not in numerics.RESET_MODES:
+        check.fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
+    return LIFLayer(
+        weight=check.array(
+            f"layer{i}.weight", weight_shape, *numerics.weight_range(widths["weight_bits"])
+        ),
+        bias=check.array(f"layer{i}.bias", bias_shape, *numerics.signed_range(widths["bias_bits"])),
+        threshold=threshold,
+        leak_shift=leak_shift,
+        reset=reset,
+        conv=conv,
+    )
+
+
+def _readout(check: _Checker, header: dict, widths: dict, n_hidden: int) -> Readout:
+    """The readout of the last layer's ``n_hidden`` neurons, whose scores must fit."""
+    spec = check.get(header, "readout", dict)
+    check.only(spec, READOUT_FIELDS, "readout.")
+    n_classes = check.get(spec, "n_out", int, "readout.")
+    check.in_range("readout.n_out", n_classes, 2, 1 << 16)
+    if check.get(spec, "n_in", int, "readout.") != n_hidden:
+        check.fail("readout.n_in", f"{n_hidden} (the last layer's outputs)", spec["n_in"])
+    weight_bits, bias_bits = widths["weight_bits"], widths["bias_bits"]
+    readout = Readout(
+        weight=check.array(
+            "readout.weight", (n_classes, n_hidden), *numerics.weight_range(weight_bits)
+        ),
+        bias=check.array("readout.bias", (n_classes,), *numerics.signed_range(bias_bits)),
+    )
+    timesteps = widths["timesteps"]
+    if numerics.score_bits(timesteps, n_hidden, weight_bits, bias_bits) > SCORE_BITS:
+        bound = numerics.score_bound(timesteps, n_hidden, weight_bits, bias_bits)
+        check.fail("readout", f"scores that fit {SCORE_BITS} bits", f"a bound of {bound}")
+    return readout
+
+
+def _encoder(check: _Checker, header: dict, n_inputs: int) -> dict:
+    """The input encoder's fields (a rate-LFSR encoder: a lane seed for each input)."""
+    encoder = check.get(header, "encoder", dict)
+    kind = check.get(encoder, "kind", str, "encoder.")
+    if kind not in ENCODER_KINDS:
+        check.fail("encoder.kind", f"one of {ENCODER_KINDS}", repr(kind))
+    check.only(encoder, ENCODER_FIELDS[kind], "encoder.")
+    if kind == "rate-lfsr":
+        width = check.get(encoder, "lfsr_width", int, "encoder.")
+        check.lfsr_width("encoder.lfsr_width", width, n_inputs, "inputs")
+        seed = check.get(encoder, "seed", int, "encoder.")
+        check.in_range("encoder.seed", seed, 0, (1 << width) - 2)
+        if check.get(encoder, "prob_bits", int, "encoder.") != numerics.PROB_BITS:
+            check.fail("encoder.prob_bits", numerics.PROB_BITS, encoder["prob_bits"])
+    return encoder
+
+
+def _noise(check: _Checker, header: dict, n_hidden: int) -> dict:
+    """The noise source's fields (a lane per neuron the readout counts)."""
+    noise = check.get(header, "noise", dict)
+    check.only(noise, NOISE_FIELDS, "noise.")
+    kind = check.get(noise, "kind", str, "noise.")
+    if kind not in NOISE_KINDS:
+        check.fail("noise.kind", f"one of {NOISE_KINDS}", repr(kind))
+    width = check.get(noise, "lfsr_width", int, "noise.")
+    check.lfsr_width("noise.lfsr_width", width, n_hidden, "neurons the readout counts")
+    check.in_range("noise.seed", check.get(noise, "seed", int, "noise."), 0, (1 << width) - 2)
+    shift = check.get(noise, "prob_shift", int, "noise.")
+    check.in_range("noise.prob_shift", shift, 0, numerics.PROB_BITS)
+    return noise
 
 
 def _conv_geometry(spec: dict, where: str, index: int, fail, get) -> numerics.ConvGeometry:
