@@ -308,6 +308,9 @@ class Trainer:
         self.config, self.progress = config, progress and self.processes.main
         self.out = Path(out) if out is not None else None
         torch.manual_seed(config.seed)
+        # the same run gives the same net: deterministic kernels where torch has a choice (a
+        # warning, not an error, where an operation has none on the device)
+        torch.use_deterministic_algorithms(True, warn_only=True)
         self.dataset = dataset or config_dataset(config)
         self.net = net if net is not None else build_net(config, self.dataset)
         if net is None and config.init_from:
