@@ -48,7 +48,7 @@ class Board:
         the host computes baud rates without Amaranth).
     output_registers : bool
         The build folds the flip-flops after block RAM reads into the block RAMs' output
-        registers (:mod:`boards.build.ecp5_outreg`, ECP5 only).
+        registers (:mod:`boards.toolchain.ecp5_outreg`, ECP5 only).
     logic_cell : str, logic_cells : int
         nextpnr's name for the FPGA's logic cells, and how many it has.
     block_ram : str, block_rams : int, sprams : int

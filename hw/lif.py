@@ -567,7 +567,7 @@ class LIFLayer(wiring.Component):
         write data is the sums gated by ``event_write`` alone, a register that fans out to every
         accumulator bit: the other writes (a group's clear with its last row, and the CLEAR
         state's) write zeros, and never fall in a cycle of an event's write-back. (The ECP5
-        build keeps the ``acc_sum`` wires: ``boards.build.bitstream.synthesis_options``.)"""
+        build keeps the ``acc_sum`` wires: ``boards.toolchain.bitstream.synthesis_options``.)"""
         for p in range(self.lanes):
             gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
             m.d.comb += gated.eq(Mux(r.event_write, r.event_acc[p] + r.weight[p], 0))

@@ -14,7 +14,7 @@ Nor is the register's initial value promised (Amaranth gives every register one)
 only used after an address was read, and the iCE40's block RAM and SPRAM cannot start with a
 value, so Yosys would emulate one with a flip-flop and an AND gate per bit in the read path.
 The register carries the attribute :data:`UNDEFINED_AT_START`, and the board builds remove the
-initial value of every wire that has it (``boards.build.bitstream.synthesis_options``).
+initial value of every wire that has it (``boards.toolchain.bitstream.synthesis_options``).
 """
 
 from amaranth.hdl import Signal

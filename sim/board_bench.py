@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from boards.build import DEFAULT_TIME_LIMIT_MIN
-from boards.build.bitstream import BuildError, accelerator_clock, build_board, link_clock
 from boards.catalog import board_named
+from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
+from boards.toolchain.bitstream import BuildError, accelerator_clock, build_board, link_clock
 from boards.variant import accelerator_variant, board_shape
 from sw.modelfile import load_model
 from sw.report import invoked_command, report_header, write_report

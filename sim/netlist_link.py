@@ -4,7 +4,7 @@ board.
 
 The board's top (:class:`boards.gateware.top.BoardTop`, on the board oscillator, or on its PLL
 at ``clock_mhz`` as the bitstream builds with ``--clock-mhz``) goes through exactly the
-synthesis the bitstream build runs (:func:`boards.build.bitstream.synthesize`: the board's Yosys
+synthesis the bitstream build runs (:func:`boards.toolchain.bitstream.synthesize`: the board's Yosys
 script, and on the ECP5 the output-register fold), and the resulting netlist is written back to
 Verilog. The simulator compiles it with the family's cell models (Yosys's
 ``share/<family>/cells_sim.v``, and our models of the cells it ships only as black boxes) and a
@@ -306,7 +306,7 @@ class NetlistBoardLink(VerilatorBoardLink):
 
     def _netlist(self) -> Path:
         """Synthesize the top as the bitstream build does; write the netlist as Verilog."""
-        from boards.build.bitstream import synthesize, toolchain_env
+        from boards.toolchain.bitstream import synthesize, toolchain_env
 
         verilog = self.netlist_dir / "netlist.v"
         if verilog.is_file():

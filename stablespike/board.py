@@ -86,7 +86,7 @@ def register(sub):
 
 
 def cmd_build(args):
-    from boards.build.bitstream import BuildError, build_board, format_report
+    from boards.toolchain.bitstream import BuildError, build_board, format_report
 
     failures = []  # placement seeds in turn, until one builds, fits and meets the clock
     for seed in args.seed:

@@ -30,11 +30,11 @@ RULES = [
     ("sw/numerics.py", {"sw", "hw", "boards", "sim", "stablespike"}, {"torch", "amaranth"}),
     ("sw/*.py", {"hw", "boards", "sim", "stablespike"}, {"amaranth", "cocotb"}),
     ("hw/*.py", {"boards", "sim", "stablespike"}, {"torch", "cocotb"}),
-    *((p, {"boards.gateware", "boards.build", "sim", "stablespike"}, set(HDL_AND_TOOLS))
+    *((p, {"boards.gateware", "boards.toolchain", "sim", "stablespike"}, set(HDL_AND_TOOLS))
       for p in HOST_SIDE),
-    ("boards/gateware/*.py", {"boards.host", "boards.build", "sim", "stablespike"},
+    ("boards/gateware/*.py", {"boards.host", "boards.toolchain", "sim", "stablespike"},
      {"torch", "cocotb"}),
-    ("boards/build/*.py", {"boards.host", "sim", "stablespike"}, {"torch", "cocotb"}),
+    ("boards/toolchain/*.py", {"boards.host", "sim", "stablespike"}, {"torch", "cocotb"}),
     ("sim/*.py", {"stablespike"}, {"torch"}),
     ("stablespike/*.py", set(), {*HDL_AND_TOOLS, "sw", "hw", "boards", "sim"}),
 ]  # fmt: skip
@@ -51,7 +51,7 @@ IMPORT_CHECKS = [
     (("hw.layout", "boards.protocol", "boards.catalog", "boards.variant", "boards.clocks",
       "boards.host.client", "boards.host.messages", "boards.host.deploy"), HDL_AND_TOOLS),
     (("stablespike.main",), HDL_AND_TOOLS),
-    (("hw.accelerator", "boards.gateware.top", "boards.build.bitstream"), ("torch", "cocotb")),
+    (("hw.accelerator", "boards.gateware.top", "boards.toolchain.bitstream"), ("torch", "cocotb")),
     (("sim.runner", "sim.links", "sim.netlist_link", "sim.board_bench"), ("torch",)),
 ]  # fmt: skip
 

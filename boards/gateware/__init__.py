@@ -6,4 +6,4 @@ from ..protocol import DESIGN_SOURCES
 
 #: The sources a board's netlist is made from: the design's (the IDENTIFY hash covers those),
 #: how a board chooses its accelerator, and the ECP5 output-register fold the build applies.
-GATEWARE_SOURCES = (*DESIGN_SOURCES, "boards.variant", "boards.build.ecp5_outreg")
+GATEWARE_SOURCES = (*DESIGN_SOURCES, "boards.variant", "boards.toolchain.ecp5_outreg")

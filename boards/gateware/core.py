@@ -4,11 +4,11 @@
 Two clock domains: the UART and the command processor run in ``link`` (:data:`LINK_DOMAIN`),
 the accelerator in ``sync``. The link logic needs only a few times the baud rate, and its
 decisions take many logic levels; the accelerator is pipelined for a fast clock. The streams
-between them cross in :class:`boards.gateware.crossing.StreamCrossing` (one word now and then) and
-an ``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops (``boards.build.bitstream``) add the
-clocks and the pins around :class:`BoardCore` (the link clock may be the same as ``sync``'s);
-the simulated board (``sim.simboard.SimulatedLink``) drives :class:`BoardLogic`'s byte
-streams.
+between them cross in :class:`boards.gateware.crossing.StreamCrossing` (one word now and then)
+and an ``AsyncFIFO`` (a RUN's input words, one a cycle). Board tops
+(``boards.toolchain.bitstream``) add the clocks and the pins around :class:`BoardCore` (the link
+clock may be the same as ``sync``'s); the simulated board (``sim.simboard.SimulatedLink``) drives
+:class:`BoardLogic`'s byte streams.
 """
 
 from amaranth.hdl import DomainRenamer, Module, Value

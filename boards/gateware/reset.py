@@ -3,7 +3,7 @@ good (after configuration from the oscillator; after the PLL locks).
 
 Every register that must start at a value is reset explicitly by it, on both families: the board
 builds strip the state registers' initial values so that Yosys may re-encode the FSMs
-(:func:`boards.build.bitstream.synthesis_options`), and an ECP5 register without an initial
+(:func:`boards.toolchain.bitstream.synthesis_options`), and an ECP5 register without an initial
 value starts at whichever value its set/reset type gives it (the synthesized netlist showed the
 command processor starting mid-frame). The hold also covers the iCE40 block RAMs, which ignore
 writes for about 3 us after configuration (15 us as Amaranth's own iCE40 clock setup holds).

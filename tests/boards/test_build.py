@@ -14,7 +14,9 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
 
-from boards.build.bitstream import (
+from boards.catalog import BOARD_NAMES, board_named
+from boards.clocks import ecp5_pll, ice40_pll
+from boards.toolchain.bitstream import (
     BuildError,
     accelerator_clock,
     build_board,
@@ -24,8 +26,6 @@ from boards.build.bitstream import (
     toolchain_env,
     toolchain_error,
 )
-from boards.catalog import BOARD_NAMES, board_named
-from boards.clocks import ecp5_pll, ice40_pll
 from boards.variant import accelerator_variant, block_ram_columns, spram_layers
 from hw.layout import AcceleratorShape, AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
@@ -105,7 +105,7 @@ def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
     MNIST's layer 0) for the digits and the MNIST net's shapes, built as the benchmarks build
     them (3 Mbaud): ABC9 in Yosys 0.70 has failed assertions on some ECP5 netlists, and only
     synthesis shows it (the kept accumulator sums work around one). Every weight column's read is
-    registered in its block RAM's output register (boards.build.ecp5_outreg), and the link runs
+    registered in its block RAM's output register (boards.toolchain.ecp5_outreg), and the link runs
     at half the clock (the PLL's CLKOS)."""
     shape = AcceleratorShape(sizes=sizes, timesteps=timesteps, lanes=lanes, encoder="rate-lfsr")
     netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
@@ -270,7 +270,7 @@ def test_a_terminated_build_stops_its_tools(tmp_path):
     (tmp_path / "top.sh").write_text("sleep 60 &\necho $! > child.pid\nwait\n")
     code = (
         "import pathlib, sys\n"
-        "from boards.build.bitstream import run_build_script\n"
+        "from boards.toolchain.bitstream import run_build_script\n"
         "from stablespike.main import stop_on_sigterm\n"
         "stop_on_sigterm()\n"
         "run_build_script(pathlib.Path(sys.argv[1]), 'top', 60)\n"
@@ -299,7 +299,7 @@ def assert_stopped(pid: int):
 def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
     """`build --seed 1 2 3` takes the first seed that builds; the failures before it are
     reported, and when every seed fails each one's error is named."""
-    import boards.build.bitstream
+    import boards.toolchain.bitstream
 
     tried = []
 
@@ -309,7 +309,7 @@ def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
             raise BuildError(f"{board}: place and route did not finish within 20 min")
         return {"board": board, "seed": seed}
 
-    monkeypatch.setattr(boards.build.bitstream, "build_board", build)
+    monkeypatch.setattr(boards.toolchain.bitstream, "build_board", build)
     command = ["build", "m.npz", "--board", "icebreaker", "--json", "--seed"]
     main(command + ["1", "2", "3"])
     out, err = capsys.readouterr()
@@ -378,7 +378,7 @@ def test_another_seed_reuses_the_synthesis(tmp_path):
     """A netlist is reused only for the same design (shape, board, settings, sources), and only
     once place and route began on it; then the build script runs with Yosys and the
     output-register fold skipped."""
-    from boards.build.bitstream import SYNTHESIS_KEY, synthesis_done, synthesis_key
+    from boards.toolchain.bitstream import SYNTHESIS_KEY, synthesis_done, synthesis_key
 
     shape = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=2)
     key = synthesis_key(shape, "icebreaker", {"clock_mhz": 24})
@@ -400,7 +400,7 @@ def test_another_seed_reuses_the_synthesis(tmp_path):
 
 def test_a_netlist_too_big_for_the_logic_is_refused_before_place_and_route(tmp_path):
     """Lower bounds from Yosys's cell counts: refused with the figures, nextpnr never runs."""
-    from boards.build.bitstream import fit
+    from boards.toolchain.bitstream import fit
 
     def netlist(**cells):
         listed = {f"{kind}{i}": {"type": kind} for kind, n in cells.items() for i in range(n)}
@@ -461,8 +461,8 @@ def test_the_ulx3s_uart_input_is_pulled_up_and_the_leds_are_driven():
     """The FT231X's TXD floats while it is reset or reprogrammed: the ULX3S's UART input has
     its pull-up (the vendor's pin file has it, the amaranth-boards resource does not); the
     lights (activity, heartbeat, error) are on LEDs 0-2, and on the iCEBreaker's two."""
-    from boards.build.bitstream import _platform
     from boards.gateware.top import BoardTop
+    from boards.toolchain.bitstream import _platform
 
     shape = AcceleratorShape(sizes=(16, 8, 4), timesteps=2, lanes=2)
 

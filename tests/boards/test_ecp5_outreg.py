@@ -1,5 +1,5 @@
 """The ECP5 build folds the flip-flops after a block RAM read into the DP16KD's output register
-(boards.build.ecp5_outreg), and only where they do exactly what the output register does."""
+(boards.toolchain.ecp5_outreg), and only where they do exactly what the output register does."""
 
 import json
 import os
@@ -9,8 +9,8 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
 
-from boards.build.bitstream import synthesis_options, toolchain_env
-from boards.build.ecp5_outreg import fold_output_registers, main
+from boards.toolchain.bitstream import synthesis_options, toolchain_env
+from boards.toolchain.ecp5_outreg import fold_output_registers, main
 from hw.layout import AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from boards.build.bitstream import BuildError, build_board
-from boards.build.memory import memory_plan, memory_totals
+from boards.toolchain.bitstream import BuildError, build_board
+from boards.toolchain.memory import memory_plan, memory_totals
 from boards.variant import accelerator_variant, board_shape
 from hw.layout import AcceleratorShape
 from sw.modelfile import save_model

@@ -19,7 +19,7 @@ from ..random_models import random_model
 RATE = {"kind": "rate-lfsr", "seed": 1, "lfsr_width": 16, "prob_bits": 8}
 #: Wrong synthesis steps the RTL simulation cannot see, by board: the iCE40 block RAMs' read
 #: port set to 512 x 8 bits while their write port stays as mapped; on the ECP5 an
-#: output-register fold (boards.build.ecp5_outreg) that loses the flip-flops' enable: the first
+#: output-register fold (boards.toolchain.ecp5_outreg) that loses the flip-flops' enable: the first
 #: layer's weight block RAM's output register (port B, folded) never enabled.
 WRONG_STEPS = {
     "icebreaker": ("setparam -set READ_MODE 1 t:SB_RAM40_4K",),

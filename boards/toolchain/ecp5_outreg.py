@@ -6,7 +6,8 @@ A DP16KD read without its output register takes 5.6-5.8 ns from the clock to the
 flip-flop right after the block RAM is still on the critical path: the route from the block
 RAM to it is the rest. With the output register the data leaves the block RAM a fraction of a
 nanosecond after the clock. Yosys' ECP5 memory map has no option for it, so this pass runs on
-Yosys' JSON netlist before nextpnr (``boards.build.bitstream`` adds it to the ECP5 build script).
+Yosys' JSON netlist before nextpnr (``boards.toolchain.bitstream`` adds it to the ECP5 build
+script).
 
 A read port's flip-flops are folded when every data pin of the port that is used at all drives
 exactly one thing, a ``TRELLIS_FF``'s data input, and those flip-flops
@@ -148,7 +149,7 @@ def fold_file(path) -> int:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m boards.build.ecp5_outreg",
+        prog="python -m boards.toolchain.ecp5_outreg",
         description="Fold the flip-flops after ECP5 block RAM reads into the block RAMs' "
         "output registers, in a Yosys JSON netlist (rewritten in place).",
     )
