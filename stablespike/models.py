@@ -138,7 +138,7 @@ def register(sub):
 
 def _train_parser(sub):
     from sw.data import DATASETS
-    from sw.stablespike import NOISE_KINDS, NOISE_SOURCES, SKELETON_OPS
+    from sw.losses import NOISE_KINDS, NOISE_SOURCES, SKELETON_OPS
     from sw.train import METHODS, TrainConfig
 
     d = TrainConfig()

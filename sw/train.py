@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import stablespike as ss
+from . import losses
 from .data import Dataset, load_dataset, shift_spikes
 from .distributed import Processes, from_environment
 from .modelfile import atomic_write
@@ -95,15 +95,17 @@ class TrainConfig:
                 f"method {self.method!r} needs at least 2 timesteps (the skeleton "
                 f"ANDs adjacent steps); use --method baseline for T=1"
             )
-        if self.skeleton_op not in ss.SKELETON_OPS:
+        if self.skeleton_op not in losses.SKELETON_OPS:
             raise ValueError(
-                f"skeleton op must be one of {ss.SKELETON_OPS}, not {self.skeleton_op!r}"
+                f"skeleton op must be one of {losses.SKELETON_OPS}, not {self.skeleton_op!r}"
             )
-        if self.noise_kind not in ss.NOISE_KINDS:
-            raise ValueError(f"noise kind must be one of {ss.NOISE_KINDS}, not {self.noise_kind!r}")
-        if self.noise_source not in ss.NOISE_SOURCES:
+        if self.noise_kind not in losses.NOISE_KINDS:
             raise ValueError(
-                f"noise source must be one of {ss.NOISE_SOURCES}, not {self.noise_source!r}"
+                f"noise kind must be one of {losses.NOISE_KINDS}, not {self.noise_kind!r}"
+            )
+        if self.noise_source not in losses.NOISE_SOURCES:
+            raise ValueError(
+                f"noise source must be one of {losses.NOISE_SOURCES}, not {self.noise_source!r}"
             )
         whole = {
             "epochs": (self.epochs, 1, 100_000),
@@ -215,7 +217,7 @@ def stable_spike_losses(net, out, config: TrainConfig, step_seed: int, generator
     if not (use_spike or use_noise):
         return l_spike, l_noise
     layers = out["spikes"] if config.skeleton_all_layers else [out["hidden"]]
-    hidden_loss, stable = ss.spike_consistency_loss(
+    hidden_loss, stable = losses.spike_consistency_loss(
         out["hidden"], config.skeleton_op, config.detach_stable
     )
     if use_spike:
@@ -223,10 +225,10 @@ def stable_spike_losses(net, out, config: TrainConfig, step_seed: int, generator
         for spikes in layers[:-1]:
             l_spike = (
                 l_spike
-                + ss.spike_consistency_loss(spikes, config.skeleton_op, config.detach_stable)[0]
+                + losses.spike_consistency_loss(spikes, config.skeleton_op, config.detach_stable)[0]
             )
     if use_noise:
-        eps = ss.spike_noise(
+        eps = losses.spike_noise(
             stable,
             kind=config.noise_kind,
             prob_shift=config.noise_prob_shift,
@@ -236,7 +238,7 @@ def stable_spike_losses(net, out, config: TrainConfig, step_seed: int, generator
             generator=generator,
         )
         logits_noise = net.classify(stable + config.noise_scale * eps)
-        l_noise = ss.perturbation_consistency_loss(out["logits"], logits_noise, config.alpha)
+        l_noise = losses.perturbation_consistency_loss(out["logits"], logits_noise, config.alpha)
     return l_spike, l_noise
 
 
