@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sw import numerics
-from sw.golden import IntegerModel
+from sw.integer_model import IntegerModel
 
 __all__ = [
     "Select",
@@ -437,7 +437,7 @@ def pack_lanes(values, bits: int) -> int:
 
 def layer_words(layer, shape: AcceleratorShape, l: int) -> tuple[list[int], list[int]]:
     """The weight and bias memory words of LIF layer ``l`` (``layer``: a golden-model
-    :class:`sw.golden.LIFLayer`), in address order (see the module docstring)."""
+    :class:`sw.integer_model.IntegerLayer`), in address order (see the module docstring)."""
     P, U = shape.lanes, shape.update_lanes
     if layer.conv:
         # [C_in, k, k, C_out]: one row of C_out weights per (c, ky, kx) word address

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import golden
+from . import golden, integer_model
 from .data import Dataset, load_dataset
 from .modelfile import atomic_write, dataset_name, load_model
 
 __all__ = ["load_model_dataset", "evaluate_golden", "evaluate_float_run", "synaptic_events"]
 
 
-def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
+def synaptic_events(model: integer_model.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
     """Weight additions per sample on event-driven hardware (docs/numerics.md, "Synaptic
     events"): every input spike of a LIF layer adds the weight of each synapse it drives
     (``n_out`` in a fully connected layer, up to ``k * k * C_out`` in a convolution), and the
@@ -24,7 +24,7 @@ def synaptic_events(model: golden.IntegerModel, result: golden.GoldenResult) -> 
 
 
 def load_model_dataset(
-    model: golden.IntegerModel, path, data_root=None, dataset=None, split="test"
+    model: integer_model.IntegerModel, path, data_root=None, dataset=None, split="test"
 ) -> Dataset:
     """The dataset ``model`` (loaded from ``path``) names in ``meta.dataset``, or ``dataset``
     (another name, e.g. real recordings for a net trained on emulated events), checked to give

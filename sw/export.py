@@ -4,7 +4,7 @@
    integer thresholds ``round(theta / scale)``;
 2. quantisation-aware fine-tuning: the integer-exact forward with straight-through rounding,
    trained with the run's own loss (CE plus the Stable Spike terms it used);
-3. freeze the integer weights into :class:`sw.golden.IntegerModel`;
+3. freeze the integer weights into :class:`sw.integer_model.IntegerModel`;
 4. check that the golden model reproduces the quantised torch forward exactly on the test split,
    and only then write the model file (verified under a temporary name, then renamed).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import golden, numerics
+from . import golden, integer_model, numerics
 from .modelfile import load_model, save_model, temporary_beside
 from .train import Trainer, evaluate_float, fixed_batches, load_run
 
@@ -77,7 +77,7 @@ def freeze_net(
     source,
     clip=None,
     progress=True,
-) -> tuple[dict, golden.IntegerModel]:
+) -> tuple[dict, integer_model.IntegerModel]:
     """Steps 1-4 of the module docstring for a float ``net`` trained on ``dataset`` with
     ``config`` (its loss, timesteps, encoder seed and noise settings); ``meta`` goes into the
     model file with the accuracies added, ``source`` names the net in warnings; ``clip``: the
@@ -98,9 +98,9 @@ def freeze_net(
     quant_acc = evaluate_float(net, dataset, config.timesteps, config.encoder_seed)["accuracy"]
 
     if dataset.encoding == "rate":
-        encoder = golden.InputEncoder.rate(config.encoder_seed)
+        encoder = integer_model.InputEncoder.rate(config.encoder_seed)
     else:
-        encoder = golden.InputEncoder("spikes")
+        encoder = integer_model.InputEncoder("spikes")
     noise_kind = config.noise_kind if config.noise_kind in golden.NOISE_KINDS else "amplitude"
     if noise_kind != config.noise_kind:
         warnings.warn(
@@ -108,7 +108,7 @@ def freeze_net(
             f"gets 'amplitude' (docs/numerics.md, amplitude-aware noise)",
             stacklevel=2,
         )
-    noise = golden.NoiseSource(
+    noise = integer_model.NoiseSource(
         noise_kind, noise_seed, numerics.NOISE_LFSR_WIDTH, config.noise_prob_shift
     )
     meta = {
@@ -137,7 +137,7 @@ def freeze_net(
     return summary, model
 
 
-def write_verified(model: golden.IntegerModel, out, inputs, scores) -> str:
+def write_verified(model: integer_model.IntegerModel, out, inputs, scores) -> str:
     """Write ``model`` to ``out`` only once the file, read back, gives ``scores`` on ``inputs``:
     it is written under a temporary name in the same folder, loaded, run and renamed (the
     temporary file is removed on any error or interruption). Returns the checksum."""

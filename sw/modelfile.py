@@ -26,7 +26,8 @@ import numpy as np
 
 from . import numerics
 from .archive import ArchiveError, DeclaredArray, declare_npz
-from .golden import NOISE_KINDS, InputEncoder, IntegerModel, LIFLayer, NoiseSource, Readout
+from .golden import NOISE_KINDS
+from .integer_model import InputEncoder, IntegerLayer, IntegerModel, IntegerReadout, NoiseSource
 
 __all__ = [
     "FORMAT",
@@ -159,7 +160,7 @@ def _header(model: IntegerModel) -> dict:
     }
 
 
-def _layer_header(layer: LIFLayer) -> dict:
+def _layer_header(layer: IntegerLayer) -> dict:
     spec = {"kind": "conv" if layer.conv else "dense", "n_in": layer.n_in, "n_out": layer.n_out}
     if layer.conv:
         spec.update(
@@ -385,7 +386,7 @@ def _layers(check: _Checker, header: dict, version: int, widths: dict, input_sha
     return layers, n_prev
 
 
-def _layer(check: _Checker, i, spec, version, widths, input_shape, n_in_expected) -> LIFLayer:
+def _layer(check: _Checker, i, spec, version, widths, input_shape, n_in_expected) -> IntegerLayer:
     where = f"layers[{i}]."
     if not isinstance(spec, dict):
         check.fail(f"layers[{i}]", "an object", repr(spec))
@@ -422,7 +423,7 @@ def _layer(check: _Checker, i, spec, version, widths, input_shape, n_in_expected
     reset = check.get(spec, "reset", str, where)
     if reset not in numerics.RESET_MODES:
         check.fail(where + "reset", f"one of {numerics.RESET_MODES}", repr(reset))
-    return LIFLayer(
+    return IntegerLayer(
         weight=check.array(
             f"layer{i}.weight", weight_shape, *numerics.weight_range(widths["weight_bits"])
         ),
@@ -434,7 +435,7 @@ def _layer(check: _Checker, i, spec, version, widths, input_shape, n_in_expected
     )
 
 
-def _readout(check: _Checker, header: dict, widths: dict, n_hidden: int) -> Readout:
+def _readout(check: _Checker, header: dict, widths: dict, n_hidden: int) -> IntegerReadout:
     """The readout of the last layer's ``n_hidden`` neurons, whose scores must fit."""
     spec = check.get(header, "readout", dict)
     check.only(spec, READOUT_FIELDS, "readout.")
@@ -443,7 +444,7 @@ def _readout(check: _Checker, header: dict, widths: dict, n_hidden: int) -> Read
     if check.get(spec, "n_in", int, "readout.") != n_hidden:
         check.fail("readout.n_in", f"{n_hidden} (the last layer's outputs)", spec["n_in"])
     weight_bits, bias_bits = widths["weight_bits"], widths["bias_bits"]
-    readout = Readout(
+    readout = IntegerReadout(
         weight=check.array(
             "readout.weight", (n_classes, n_hidden), *numerics.weight_range(weight_bits)
         ),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .golden import LIFLayer, Readout
+from .integer_model import IntegerLayer, IntegerReadout
 from .nir_graph import SNNTORCH_DT, require_nir
 
 __all__ = ["export_nir", "graph_of_layers", "layers_of_net"]
@@ -41,10 +41,10 @@ def _from_run(run_dir):
 
 
 def layers_of_net(net):
-    """The float layers (:class:`sw.golden.LIFLayer` holding float64 arrays, threshold as the
-    net's) and readout of a :class:`sw.snn.SpikingNet`."""
+    """The float layers (:class:`sw.integer_model.IntegerLayer` holding float64 arrays,
+    threshold as the net's) and readout of a :class:`sw.snn.SpikingNet`."""
     layers = [
-        LIFLayer(
+        IntegerLayer(
             weight=module.weight.detach().double().numpy(),
             bias=module.bias.detach().double().numpy(),
             threshold=net.threshold,
@@ -54,7 +54,7 @@ def layers_of_net(net):
         )
         for module, geometry, shift in zip(net.synapses, net.geometry, net.leak_shifts)
     ]
-    readout = Readout(
+    readout = IntegerReadout(
         weight=net.readout.weight.detach().double().numpy(),
         bias=net.readout.bias.detach().double().numpy(),
     )
@@ -66,7 +66,7 @@ def _from_model(path):
 
     model = load_model(path)
     layers = [
-        LIFLayer(
+        IntegerLayer(
             weight=layer.weight.astype(np.float64),
             bias=layer.bias.astype(np.float64),
             threshold=layer.threshold - 0.5,  # v > theta - 1/2  <=>  v >= theta on integers
@@ -76,7 +76,9 @@ def _from_model(path):
         )
         for layer in model.layers
     ]
-    readout = Readout(model.readout.weight.astype(np.float64), model.readout.bias.astype(float))
+    readout = IntegerReadout(
+        model.readout.weight.astype(np.float64), model.readout.bias.astype(float)
+    )
     meta = {"source": f"stablespike model {Path(path).name}"}
     if "dataset" in model.meta:
         meta["dataset"] = model.meta["dataset"]
@@ -84,7 +86,7 @@ def _from_model(path):
 
 
 def graph_of_layers(input_shape, layers, readout, *, dt=SNNTORCH_DT, meta=None):
-    """The ``nir.NIRGraph`` of contract layers (:class:`sw.golden.LIFLayer` with float or
+    """The ``nir.NIRGraph`` of contract layers (:class:`sw.integer_model.IntegerLayer` with float or
     integer arrays) and a readout, and the list of warnings it needs."""
     nir = require_nir()
     notes, nodes = [], []

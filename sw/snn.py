@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import numerics
-from .golden import IntegerModel, LIFLayer, Readout
+from .integer_model import IntegerLayer, IntegerModel, IntegerReadout
 
 __all__ = ["ATan", "atan", "SpikingNet", "LayerSpec", "parse_arch"]
 
@@ -353,7 +353,7 @@ class SpikingNet(nn.Module):
         for i, module in enumerate(self.synapses):
             weight, bias = self._int_params(module, self.quant["scales"][i])
             layers.append(
-                LIFLayer(
+                IntegerLayer(
                     weight=np.rint(weight.detach().numpy()).astype(np.int64),
                     bias=np.rint(bias.detach().numpy()).astype(np.int64),
                     threshold=self.quant["thresholds"][i],
@@ -363,7 +363,7 @@ class SpikingNet(nn.Module):
                 )
             )
         weight, bias = self._int_params(self.readout, self.quant["scales"][-1])
-        readout = Readout(
+        readout = IntegerReadout(
             weight=np.rint(weight.detach().numpy()).astype(np.int64),
             bias=np.rint(bias.detach().numpy()).astype(np.int64),
         )

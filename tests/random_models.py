@@ -3,7 +3,7 @@ command line's error line, for tests."""
 
 import numpy as np
 
-from sw.golden import IntegerModel, LIFLayer, Readout
+from sw.integer_model import IntegerLayer, IntegerModel, IntegerReadout
 from sw.numerics import ConvGeometry
 
 NOISE = {"kind": "amplitude", "seed": 11, "lfsr_width": 16, "prob_shift": 0}
@@ -22,7 +22,7 @@ def random_model(
     rng = np.random.default_rng(seed)
     hi = 2 ** (weight_bits - 1) - 1
     layers = [
-        LIFLayer(
+        IntegerLayer(
             weight=rng.integers(-hi, hi + 1, size=(n_out, n_in)),
             bias=rng.integers(-10, 11, size=n_out),
             threshold=threshold,
@@ -31,7 +31,7 @@ def random_model(
         )
         for i, (n_in, n_out) in enumerate(zip(sizes[:-2], sizes[1:-1]))
     ]
-    readout = Readout(
+    readout = IntegerReadout(
         weight=rng.integers(-hi, hi + 1, size=(sizes[-1], sizes[-2])),
         bias=rng.integers(-5, 6, size=sizes[-1]),
     )
@@ -71,7 +71,7 @@ def random_conv_model(
         order = "chw" if i == 0 else "hwc"
         geometry = ConvGeometry(*shape, channels, kernel, stride, padding, order, *pool)
         layers.append(
-            LIFLayer(
+            IntegerLayer(
                 weight=rng.integers(-hi, hi + 1, size=(channels, shape[0], kernel, kernel)),
                 bias=rng.integers(-10, 11, size=channels),
                 threshold=threshold,
@@ -84,7 +84,7 @@ def random_conv_model(
     n_prev = layers[-1].n_out if layers else int(np.prod(input_shape))
     for i, width in enumerate(dense):
         layers.append(
-            LIFLayer(
+            IntegerLayer(
                 weight=rng.integers(-hi, hi + 1, size=(width, n_prev)),
                 bias=rng.integers(-10, 11, size=width),
                 threshold=threshold,
@@ -93,7 +93,7 @@ def random_conv_model(
             )
         )
         n_prev = width
-    readout = Readout(
+    readout = IntegerReadout(
         weight=rng.integers(-hi, hi + 1, size=(classes, n_prev)),
         bias=rng.integers(-5, 6, size=classes),
     )

@@ -14,7 +14,7 @@ from hw.conv import ConvExpander, reciprocal
 from hw.layout import AcceleratorShape, layer_words
 from hw.lif import LIFLayer
 from sw import numerics
-from sw.golden import LIFLayer as GoldenLayer
+from sw.integer_model import IntegerLayer
 from sw.numerics import ConvGeometry
 
 
@@ -154,7 +154,7 @@ def test_expander_rejects_lanes_that_do_not_divide_the_channels():
         ConvExpander(geometry=ConvGeometry(1, 4, 4, 6, 3, 1, 1), lanes=4)
 
 
-def ref_conv_lif(layer: GoldenLayer, spikes, membrane_bits):
+def ref_conv_lif(layer: IntegerLayer, spikes, membrane_bits):
     n, T, _ = spikes.shape
     v = np.zeros((n, layer.n_out), dtype=np.int64)
     out = np.zeros((n, T, layer.n_out), dtype=np.uint8)
@@ -171,7 +171,7 @@ def ref_conv_lif(layer: GoldenLayer, spikes, membrane_bits):
 
 
 def rtl_conv_lif(
-    layer: GoldenLayer,
+    layer: IntegerLayer,
     spikes,
     *,
     lanes,
@@ -291,7 +291,7 @@ def random_conv_layer(geometry, *, weight_bits, threshold, leak_shift, reset, se
     rng = np.random.default_rng(seed)
     hi = numerics.weight_range(weight_bits)[1]
     C = geometry.out_channels
-    return GoldenLayer(
+    return IntegerLayer(
         weight=rng.integers(-hi, hi + 1, size=(C, geometry.in_channels, *(geometry.kernel,) * 2)),
         bias=rng.integers(-bias, bias + 1, size=C),
         threshold=threshold,

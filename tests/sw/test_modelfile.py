@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from sw import golden
+from sw import golden, integer_model
 from sw.modelfile import ModelFileError, _checksum, load_model, save_model
 
 from ..random_models import random_conv_model, random_model
@@ -270,7 +270,7 @@ def test_noise_lanes_past_the_distinct_seeds_are_refused(tmp_path, counted):
     """4-bit noise lanes have 5 distinct seeds: a readout over 5 neurons is written and read,
     over 6 (the sixth would draw what the first draws) is refused naming the field."""
     model = random_model(sizes=(12, 9, counted, 3))
-    model.noise = golden.NoiseSource(kind="amplitude", seed=1, lfsr_width=4, prob_shift=0)
+    model.noise = integer_model.NoiseSource(kind="amplitude", seed=1, lfsr_width=4, prob_shift=0)
     path = tmp_path / "m.npz"
     if counted == 5:
         save_model(model, path)

@@ -13,7 +13,7 @@ import torch
 
 from sim.runner import run_cosim
 from stablespike.main import main
-from sw import golden
+from sw import golden, integer_model
 from sw.data import load_dataset
 from sw.modelfile import load_model, save_model
 from sw.nir_export import graph_of_layers, layers_of_net
@@ -487,7 +487,7 @@ def test_cli_round_trip_of_a_model_file(tmp_path):
     classes agree on at least 97 % of the test split."""
     model = random_model(sizes=(64, 20, 10), timesteps=2, threshold=60)
     model.input_shape = (1, 8, 8)
-    model.encoder = golden.InputEncoder.rate(seed=1)
+    model.encoder = integer_model.InputEncoder.rate(seed=1)
     model.meta = {"dataset": "digits"}
     save_model(model, tmp_path / "m.npz")
     main(["export-nir", str(tmp_path / "m.npz"), "--out", str(tmp_path / "m.nir")])
