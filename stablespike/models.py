@@ -272,7 +272,7 @@ def cmd_export(args):
 def cmd_import(args):
     import warnings
 
-    from sw.nir_import import import_nir
+    from sw.nir_exchange.reader import import_nir
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes are printed below
@@ -317,7 +317,7 @@ def cmd_import(args):
 def cmd_export_nir(args):
     import warnings
 
-    from sw.nir_export import export_nir
+    from sw.nir_exchange.writer import export_nir
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

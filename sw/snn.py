@@ -142,7 +142,7 @@ class SpikingNet(nn.Module):
         Shape of one timestep's input; MLPs flatten it.
     n_classes : int
     arch : str or list of LayerSpec
-        Spec string (see module docstring), or its layers (``sw.nir_import`` builds those).
+        Spec string (see module docstring), or its layers (``sw.nir_exchange.reader`` builds those).
     leak_shift : int or sequence of int
         ``k`` of the leak ``v - v * 2**-k`` (float) / ``v - (v >> k)`` (integer): one for
         every layer, or one per layer.
@@ -209,7 +209,8 @@ class SpikingNet(nn.Module):
     def quantize(self, weight_bits=8, membrane_bits=16, bias_bits=16, clip=None):
         """Switch to the integer-exact forward with per-layer scales fixed from current weights:
         ``max|W| / (2**(W-1) - 1)``, times ``clip[i]`` for layer ``i`` when given (a fraction
-        <= 1: weights beyond it saturate; ``sw.nir_import.calibrate`` chooses them on data)."""
+        <= 1: weights beyond it saturate; ``sw.nir_exchange.reader.calibrate`` chooses them on
+        data)."""
         qmax = numerics.weight_range(weight_bits)[1]
         modules = [*self.synapses, self.readout]
         clip = list(clip) if clip is not None else [1.0] * len(modules)

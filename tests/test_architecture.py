@@ -28,7 +28,7 @@ HOST_SIDE = ("boards/__init__.py", "boards/protocol.py", "boards/catalog.py",
 #: their top). A folder's name stands for every module in it.
 RULES = [
     ("sw/numerics.py", {"sw", "hw", "boards", "sim", "stablespike"}, {"torch", "amaranth"}),
-    ("sw/*.py", {"hw", "boards", "sim", "stablespike"}, {"amaranth", "cocotb"}),
+    ("sw/**/*.py", {"hw", "boards", "sim", "stablespike"}, {"amaranth", "cocotb"}),
     ("hw/*.py", {"boards", "sim", "stablespike"}, {"torch", "cocotb"}),
     *((p, {"boards.gateware", "boards.toolchain", "sim", "stablespike"}, set(HDL_AND_TOOLS))
       for p in HOST_SIDE),

@@ -16,15 +16,15 @@ from stablespike.main import main
 from sw import golden, integer_model
 from sw.data import load_dataset
 from sw.modelfile import load_model, save_model
-from sw.nir_export import graph_of_layers, layers_of_net
-from sw.nir_graph import SNNTORCH_DT, NIRError, chain_from_graph
-from sw.nir_import import calibrate, contract_net, import_nir, reference_forward
-from sw.nir_peers import (
+from sw.nir_exchange.graph import SNNTORCH_DT, NIRError, chain_from_graph
+from sw.nir_exchange.peers import (
     peer_accuracy,
     train_snntorch_mlp,
     train_spikingjelly_mlp,
     write_peer_nir,
 )
+from sw.nir_exchange.reader import calibrate, contract_net, import_nir, reference_forward
+from sw.nir_exchange.writer import graph_of_layers, layers_of_net
 from sw.snn import SpikingNet
 from sw.train import fixed_batches
 

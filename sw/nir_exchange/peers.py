@@ -2,7 +2,7 @@
 SpikingJelly 2.0 (``LIFNode``) on a dataset's spikes as this project encodes them, and their
 accuracy in the peer's own float forward.
 
-Needs the ``[nir]`` extra (``snntorch``) or SpikingJelly. ``python -m sw.nir_peers OUT.nir
+Needs the ``[nir]`` extra (``snntorch``) or SpikingJelly. ``python -m sw.nir_exchange.peers OUT.nir
 --peer snntorch|spikingjelly`` trains one and writes it with the peer's own NIR export
 (docs/results/nir.md).
 """
@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 import torch
 
-from .data import load_dataset
-from .train import fixed_batches
+from ..data import load_dataset
+from ..train import fixed_batches
 
 __all__ = [
     "train_snntorch_mlp",

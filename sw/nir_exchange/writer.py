@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .integer_model import IntegerLayer, IntegerReadout
-from .nir_graph import SNNTORCH_DT, require_nir
+from ..integer_model import IntegerLayer, IntegerReadout
+from .graph import SNNTORCH_DT, require_nir
 
 __all__ = ["export_nir", "graph_of_layers", "layers_of_net"]
 
 
 def _from_run(run_dir):
-    from .train import load_run
+    from ..train import load_run
 
     config, net, _ = load_run(run_dir)
     layers, readout = layers_of_net(net)
@@ -62,7 +62,7 @@ def layers_of_net(net):
 
 
 def _from_model(path):
-    from .modelfile import load_model
+    from ..modelfile import load_model
 
     model = load_model(path)
     layers = [

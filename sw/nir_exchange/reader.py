@@ -1,6 +1,6 @@
 """``stablespike import``: a NIR graph to a model file (docs/nir.md).
 
-1. read the graph as a :class:`sw.nir_graph.Chain` (every node the contract can run, peer
+1. read the graph as a :class:`sw.nir_exchange.graph.Chain` (every node the contract can run, peer
    conventions applied);
 2. build two PyTorch nets of it: the **reference**, which runs NIR's own discrete-time
    equations (exact leak ``1 - dt / tau``, strict ``v > threshold``, LI readouts leaky), and
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import golden
-from .data import load_dataset
-from .nir_graph import Chain, NIRError, read_chain
-from .snn import LayerSpec, SpikingNet
-from .train import TrainConfig, fixed_batches
+from .. import golden
+from ..data import load_dataset
+from ..snn import LayerSpec, SpikingNet
+from ..train import TrainConfig, fixed_batches
+from .graph import Chain, NIRError, read_chain
 
 __all__ = ["import_nir", "contract_net", "reference_forward", "leak_shift_of", "calibrate"]
 
@@ -245,7 +245,7 @@ def import_nir(
     ``export`` does). Returns export's summary (``float_accuracy`` is the contract's float
     form) with the accuracy under NIR's equations (``reference_accuracy``), the per-layer
     spike agreement of the float and golden forwards with the reference, and the notes."""
-    from .export import freeze_net
+    from ..export import freeze_net
 
     chain = read_chain(path, dt=dt, peer=peer, reset=reset)
     dataset = load_dataset(dataset_name, timesteps)
