@@ -17,6 +17,8 @@ from sw import numerics
 from sw.integer_model import IntegerLayer
 from sw.numerics import ConvGeometry
 
+from .streams import collect_events, offer
+
 
 @pytest.mark.parametrize("divisor", [1, 2, 3, 7, 16, 17, 34, 289, 1156])
 def test_reciprocal_divides_exactly_over_the_range(divisor):
@@ -251,35 +253,13 @@ def rtl_conv_lif(
                 else:
                     tokens = [{"addr": int(a), "eot": 0} for a in active]
                     tokens.append({"addr": 0, "eot": 1})
-                for tok in tokens:
-                    while rng.random() < i_gap:
-                        ctx.set(sink.valid, 0)
-                        await ctx.tick()
-                    ctx.set(sink.payload, tok)
-                    ctx.set(sink.valid, 1)
-                    await ctx.tick().until(sink.ready)
-                ctx.set(sink.valid, 0)
+                await offer(ctx, sink, tokens, rng, i_gap)
 
     per_event = g.kernel**2 * (g.out_channels // lanes) + 1
     budget = 5000 + 20 * (per_event * int(spikes.sum()) + n * T * (g.n_out + 50))
 
     async def collect(ctx):
-        s = t = cycle = 0
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-            lif.o.valid, lif.o.ready, lif.o.payload
-        ):
-            cycle += 1
-            assert cycle < budget, f"sample {s}, timestep {t}: not done after {cycle} cycles"
-            ctx.set(lif.o.ready, 0 if rng.random() < o_delay else 1)
-            if valid and ready:
-                if payload.eot:
-                    t += 1
-                    if t == T:
-                        s, t = s + 1, 0
-                        if s == n:
-                            return
-                else:
-                    out[s, t, payload.addr] = 1
+        await collect_events(ctx, lif.o, out, timesteps=T, rng=rng, delay=o_delay, budget=budget)
 
     sim.add_testbench(feed, background=True)
     sim.add_testbench(collect)

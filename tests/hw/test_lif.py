@@ -10,6 +10,8 @@ from hw.layout import pack_lanes
 from hw.lif import LIFLayer
 from sw import numerics
 
+from .streams import collect_events, offer
+
 
 def ref_lif(weight, bias, spikes, *, threshold, leak_shift, membrane_bits, reset):
     """Output spikes [N, T, n_out] of one layer, from the contract."""
@@ -100,30 +102,10 @@ def rtl_lif(
         for s in range(n):
             for t in range(T):
                 tokens = [{"addr": int(a), "eot": 0} for a in np.nonzero(spikes[s, t])[0]]
-                for tok in tokens + [{"addr": 0, "eot": 1}]:
-                    while rng.random() < i_gap:
-                        ctx.set(dut.i.valid, 0)
-                        await ctx.tick()
-                    ctx.set(dut.i.payload, tok)
-                    ctx.set(dut.i.valid, 1)
-                    await ctx.tick().until(dut.i.ready)
-                ctx.set(dut.i.valid, 0)
+                await offer(ctx, dut.i, tokens + [{"addr": 0, "eot": 1}], rng, i_gap)
 
     async def collect(ctx):
-        s = t = 0
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-            dut.o.valid, dut.o.ready, dut.o.payload
-        ):
-            ctx.set(dut.o.ready, 0 if rng.random() < o_delay else 1)
-            if valid and ready:
-                if payload.eot:
-                    t += 1
-                    if t == T:
-                        s, t = s + 1, 0
-                        if s == n:
-                            return
-                else:
-                    out[s, t, payload.addr] = 1
+        await collect_events(ctx, dut.o, out, timesteps=T, rng=rng, delay=o_delay)
 
     sim.add_testbench(feed, background=True)
     sim.add_testbench(collect)
