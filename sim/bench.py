@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from sw.modelfile import atomic_write
-from sw.report import invoked_command, report_header, write_report
+from sw.report import invoked_command, markdown_table, report_header, write_report
 
 from .runner import run_cosim
 
@@ -92,6 +92,10 @@ def bench_rtl(
     return result
 
 
+def _yes(exact: bool) -> str:
+    return "yes" if exact else "NO"
+
+
 def _markdown(result, name) -> str:
     lines = report_header(f"RTL: {name}", result["date"], result["command"]) + [
         "Cycles per inference on Verilator, samples streamed back to back without stalls "
@@ -102,29 +106,49 @@ def _markdown(result, name) -> str:
         "conv layer -- plus its update rows; encoder `n_in * (T + 1)`; readout one cycle per "
         "event), *sequential* all units' work added up. Goal: within 15 % of the bottleneck.",
         "",
-        "| lanes P | samples | bit-exact | accuracy | cycles / inference | bottleneck bound | "
-        "ratio | sequential work |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in result["lanes"]:
-        lines.append(
-            f"| {r['lanes']} | {r['samples']} | {'yes' if r['bit_exact'] else 'NO'} | "
-            f"{100 * r['accuracy']:.2f} % | {r['cycles']:,.0f} | {r['bottleneck']:,.0f} | "
-            f"{r['cycles'] / r['bottleneck']:.2f} | {r['sequential']:,.0f} |"
-        )
+    columns = [
+        "lanes P",
+        "samples",
+        "bit-exact",
+        "accuracy",
+        "cycles / inference",
+        "bottleneck bound",
+        "ratio",
+        "sequential work",
+    ]
+    rows = [
+        [
+            r["lanes"],
+            r["samples"],
+            _yes(r["bit_exact"]),
+            f"{100 * r['accuracy']:.2f} %",
+            f"{r['cycles']:,.0f}",
+            f"{r['bottleneck']:,.0f}",
+            f"{r['cycles'] / r['bottleneck']:.2f}",
+            f"{r['sequential']:,.0f}",
+        ]
+        for r in result["lanes"]
+    ]
+    lines += markdown_table(columns, rows)
     lines += [
         "",
         "Simulation speed (with 30 % random input gaps and output backpressure; 2-core machine):",
         "",
-        "| simulator | samples | bit-exact | samples / s | cycles / inference | build s |",
-        "|---|---|---|---|---|---|",
     ]
-    for s in result["speed"]:
-        lines.append(
-            f"| {s['simulator']} | {s['samples']} | {'yes' if s['bit_exact'] else 'NO'} "
-            f"| {s['samples_per_second']:.1f} | {s['cycles_per_inference']:,.0f} | "
-            f"{s['build_seconds']:.1f} |"
-        )
+    columns = ["simulator", "samples", "bit-exact", "samples / s", "cycles / inference", "build s"]
+    rows = [
+        [
+            s["simulator"],
+            s["samples"],
+            _yes(s["bit_exact"]),
+            f"{s['samples_per_second']:.1f}",
+            f"{s['cycles_per_inference']:,.0f}",
+            f"{s['build_seconds']:.1f}",
+        ]
+        for s in result["speed"]
+    ]
+    lines += markdown_table(columns, rows)
     lines += [
         "",
         "For scale: the dense cost of the same net is `T * sum(n_in * n_out)` "
@@ -204,21 +228,40 @@ def _sparsity_markdown(result, name) -> str:
         "against the bottleneck bound (the busiest unit's work). Relative columns: against "
         f"the first row ({Path(first['model']).name}).",
         "",
-        "| model | method | float | golden | firing per layer | synaptic events | rel. | "
-        "cycles | rel. | bottleneck | cycles / bound | bit-exact |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        rates = " / ".join(f"{x:.3f}" for x in r["firing_rate"])
-        lines.append(
-            f"| {Path(r['model']).name} | {r['method']} | {_percent(r['float_accuracy'])} | "
-            f"{_percent(r['accuracy'])} | {rates} | "
-            f"{r['synaptic_events_per_inference']:,.0f} | "
-            f"{r['synaptic_events_per_inference'] / first['synaptic_events_per_inference']:.2f} | "
-            f"{r['cycles']:,.0f} | {r['cycles'] / first['cycles']:.2f} | "
-            f"{r['bottleneck']:,.0f} | {r['cycles'] / r['bottleneck']:.2f} | "
-            f"{'yes' if r['bit_exact'] else 'NO'} ({r['rtl_samples']}) |"
-        )
+    columns = [
+        "model",
+        "method",
+        "float",
+        "golden",
+        "firing per layer",
+        "synaptic events",
+        "rel.",
+        "cycles",
+        "rel.",
+        "bottleneck",
+        "cycles / bound",
+        "bit-exact",
+    ]
+    events = "synaptic_events_per_inference"
+    rows = [
+        [
+            Path(r["model"]).name,
+            r["method"],
+            _percent(r["float_accuracy"]),
+            _percent(r["accuracy"]),
+            " / ".join(f"{x:.3f}" for x in r["firing_rate"]),
+            f"{r[events]:,.0f}",
+            f"{r[events] / first[events]:.2f}",
+            f"{r['cycles']:,.0f}",
+            f"{r['cycles'] / first['cycles']:.2f}",
+            f"{r['bottleneck']:,.0f}",
+            f"{r['cycles'] / r['bottleneck']:.2f}",
+            f"{_yes(r['bit_exact'])} ({r['rtl_samples']})",
+        ]
+        for r in result["rows"]
+    ]
+    lines += markdown_table(columns, rows)
     lines += ["", f"![sparsity](sparsity-{name}.png)", ""]
     return "\n".join(lines)
 
@@ -329,25 +372,28 @@ def _speed_markdown(result) -> str:
         f"RTL, P={result['lanes']}, stall {result['stall']} on both streams, the inference test "
         "(every layer's spikes, skeleton, noise and scores checked):",
         "",
-        "| simulator | driven by | samples | bit-exact | samples/s | simulated cycles/s |",
-        "|---|---|---|---|---|---|",
     ]
-    for r in result["rtl"]:
-        lines.append(
-            f"| {r['simulator']} | {r['driver']} | {r['samples']} | "
-            f"{'yes' if r['bit_exact'] else 'NO'} | {r['samples_per_s']:,.1f} | "
-            f"{r['cycles_per_s']:,.0f} |"
-        )
+    columns = ["simulator", "driven by", "samples", "bit-exact", "samples/s", "simulated cycles/s"]
+    rows = [
+        [
+            r["simulator"],
+            r["driver"],
+            r["samples"],
+            _yes(r["bit_exact"]),
+            f"{r['samples_per_s']:,.1f}",
+            f"{r['cycles_per_s']:,.0f}",
+        ]
+        for r in result["rtl"]
+    ]
+    lines += markdown_table(columns, rows)
     lines += [
         "",
         "Golden model, the whole test split in one batch (the same scores both ways: the hash):",
         "",
-        "| products | samples | samples/s | scores sha256 |",
-        "|---|---|---|---|",
     ]
-    for r in result["golden"]:
-        lines.append(
-            f"| {r['products']} | {r['samples']} | {r['samples_per_s']:,.0f} | "
-            f"`{r['scores_sha256']}` |"
-        )
+    rows = [
+        [r["products"], r["samples"], f"{r['samples_per_s']:,.0f}", f"`{r['scores_sha256']}`"]
+        for r in result["golden"]
+    ]
+    lines += markdown_table(["products", "samples", "samples/s", "scores sha256"], rows)
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
 from boards.toolchain.bitstream import BuildError, accelerator_clock, build_board, link_clock
 from boards.variant import accelerator_variant, board_shape
 from sw.modelfile import load_model
-from sw.report import invoked_command, report_header, write_report
+from sw.report import invoked_command, markdown_table, report_header, write_report
 
 from .runner import run_cosim
 
@@ -126,43 +126,47 @@ def _markdown(result) -> str:
         "the golden model); inferences per second at the lowest Fmax of the seeds (achieved, "
         "including seeds that missed the clock they were built for: `missed`).",
         "",
-        "| lanes P (update U) | seed | "
-        + " | ".join(cells)
-        + " | Fmax MHz (clock) | link Fmax MHz (clock) | build s |",
-        "|---|---|" + "---|" * len(cells) + "---|---|---|",
     ]
+    rows = []
     for r in result["rows"]:
         for b in r["builds"]:
             if "fmax_mhz" not in b:
-                lines.append(f"| {_lanes(r)} | {b['seed']} | failed: {b['error'][:400]} |")
+                rows.append([_lanes(r), b["seed"], f"failed: {b['error'][:400]}"])
                 continue
             missed = ", missed" if b.get("missed") else ""
             used = [
                 f"{b['cells'][c][0]:,} / {b['cells'][c][1]:,}" if c in b["cells"] else "-"
                 for c in cells
             ]
-            lines.append(
-                f"| {_lanes(r)} | {b['seed']} | " + " | ".join(used) + f" | {b['fmax_mhz']:.1f} "
-                f"({b['clock_mhz']:.0f}{missed}) | {b['link_fmax_mhz']:.1f} "
-                f"({b['link_clock_mhz']:.0f}) | {b['seconds']:.0f} |"
-            )
-    lines += [
-        "",
-        "| lanes P (update U) | cycles / inference | bit-exact samples | Fmax (min of seeds) | "
-        "inferences / s at Fmax | latency at Fmax |",
-        "|---|---|---|---|---|---|",
+            fmax = f"{b['fmax_mhz']:.1f} ({b['clock_mhz']:.0f}{missed})"
+            link = f"{b['link_fmax_mhz']:.1f} ({b['link_clock_mhz']:.0f})"
+            rows.append([_lanes(r), b["seed"], *used, fmax, link, f"{b['seconds']:.0f}"])
+    columns = [
+        "lanes P (update U)",
+        "seed",
+        *cells,
+        "Fmax MHz (clock)",
+        "link Fmax MHz (clock)",
+        "build s",
     ]
+    lines += markdown_table(columns, rows)
+    lines.append("")
+    rows = []
     for r in result["rows"]:
+        row = [_lanes(r), f"{r['cycles_per_inference']:,.0f}", r["bit_exact_samples"]]
         if r["fmax_min_mhz"] is None:
-            lines.append(
-                f"| {_lanes(r)} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} "
-                "| - | - | - |"
-            )
+            rows.append(row + ["-", "-", "-"])
             continue
-        lines.append(
-            f"| {_lanes(r)} | {r['cycles_per_inference']:,.0f} | {r['bit_exact_samples']} | "
-            f"{r['fmax_min_mhz']:.1f} MHz | {r['inferences_per_second_at_fmax']:,.0f} | "
-            f"{1e6 / r['inferences_per_second_at_fmax']:.1f} us |"
-        )
+        rate = r["inferences_per_second_at_fmax"]
+        rows.append(row + [f"{r['fmax_min_mhz']:.1f} MHz", f"{rate:,.0f}", f"{1e6 / rate:.1f} us"])
+    columns = [
+        "lanes P (update U)",
+        "cycles / inference",
+        "bit-exact samples",
+        "Fmax (min of seeds)",
+        "inferences / s at Fmax",
+        "latency at Fmax",
+    ]
+    lines += markdown_table(columns, rows)
     lines.append("")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import load_dataset
-from .report import invoked_command, report_header, write_report
+from .report import invoked_command, markdown_table, report_header, write_report
 from .train import TrainConfig, Trainer
 
 __all__ = ["VARIANTS", "bench_accuracy"]
@@ -191,32 +191,57 @@ def _markdown(result) -> str:
         + (f", first {result['limit_train']} training samples" if result["limit_train"] else "")
         + ")"
     )
-    lines = report_header(title, result["date"], result["command"]) + [
-        "| variant | T | seeds | test accuracy (%) | hidden firing rate "
-        "| synaptic events / inference | s / epoch |",
-        "|---|---|---|---|---|---|---|",
+    lines = report_header(title, result["date"], result["command"])
+    columns = [
+        "variant",
+        "T",
+        "seeds",
+        "test accuracy (%)",
+        "hidden firing rate",
+        "synaptic events / inference",
+        "s / epoch",
     ]
-    for s in result["summary"]:
-        rates = " / ".join(f"{r:.3f}" for r in s["firing_rate"])
-        lines.append(
-            f"| {s['variant']} | {s['timesteps']} | {s['seeds']} | "
-            f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f} | {rates} | "
-            f"{s['events_per_inference']:.0f} | {s['epoch_seconds']:.2f} |"
-        )
+    rows = [
+        [
+            s["variant"],
+            s["timesteps"],
+            s["seeds"],
+            f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}",
+            " / ".join(f"{r:.3f}" for r in s["firing_rate"]),
+            f"{s['events_per_inference']:.0f}",
+            f"{s['epoch_seconds']:.2f}",
+        ]
+        for s in result["summary"]
+    ]
+    lines += markdown_table(columns, rows)
     if result["quantized"]:
         lines += [
             "",
             "## Float vs integer (seed of the first run; golden = integer golden model)",
             "",
-            "| variant | T | weight bits | float | quantised torch | golden | golden == torch |",
-            "|---|---|---|---|---|---|---|",
         ]
-        for q in result["quantized"]:
-            lines.append(
-                f"| {q['variant']} | {q['timesteps']} | {q['weight_bits']} | "
-                f"{100 * q['float_accuracy']:.2f} | {100 * q['quantized_accuracy']:.2f} | "
-                f"{100 * q['golden_accuracy']:.2f} | {q['golden_equals_torch']} |"
-            )
+        columns = [
+            "variant",
+            "T",
+            "weight bits",
+            "float",
+            "quantised torch",
+            "golden",
+            "golden == torch",
+        ]
+        rows = [
+            [
+                q["variant"],
+                q["timesteps"],
+                q["weight_bits"],
+                f"{100 * q['float_accuracy']:.2f}",
+                f"{100 * q['quantized_accuracy']:.2f}",
+                f"{100 * q['golden_accuracy']:.2f}",
+                q["golden_equals_torch"],
+            ]
+            for q in result["quantized"]
+        ]
+        lines += markdown_table(columns, rows)
     figure = f"accuracy-{result['dataset']}{_arch_suffix(result['arch'])}.png"
     lines += ["", f"![accuracy]({figure})", "", PUBLISHED, ""]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import nmnist
 from .data import load_dataset
-from .report import invoked_command, report_header, write_report
+from .report import invoked_command, markdown_table, report_header, write_report
 from .train import TrainConfig, Trainer, evaluate_float, without_first_training_samples
 
 __all__ = ["BINNINGS", "bench_binning", "bench_nmnist_real"]
@@ -111,18 +111,24 @@ def bench_binning(
         f"sim-to-real: the emulated runs ({', '.join(result['emulated']) or 'none'}) on all "
         f"{n['train'] + n['test']:,} recordings.",
         "",
-        "| binning | T | input rate | real only (%) | sim-to-real (%) |",
-        "|---|---|---|---|---|",
     ]
+    table = []
     for name in binnings:
         for t in timesteps:
             group = [r for r in rows if r["binning"] == name and r["timesteps"] == t]
             acc = np.array([r["real_only"] for r in group])
             s2r = [r["sim_to_real"] for r in group if "sim_to_real" in r]
-            lines.append(
-                f"| {name}: {BINNINGS[name].describe()} | {t} | {group[0]['input_rate']:.3f} | "
-                f"{_mean_std(acc)} | {f'{100 * s2r[0]:.1f}' if s2r else '-'} |"
+            table.append(
+                [
+                    f"{name}: {BINNINGS[name].describe()}",
+                    t,
+                    f"{group[0]['input_rate']:.3f}",
+                    _mean_std(acc),
+                    f"{100 * s2r[0]:.1f}" if s2r else "-",
+                ]
             )
+    columns = ["binning", "T", "input rate", "real only (%)", "sim-to-real (%)"]
+    lines += markdown_table(columns, table)
     write_report(Path(out_dir) / "nmnist-binning", result, "\n".join(lines) + "\n")
     return result
 
@@ -280,34 +286,56 @@ def _real_markdown(result, timesteps, methods) -> str:
         f"{n['test']:,} {n['test_split']} recordings; "
         f"int{bits}: the golden model of the exported file.",
         "",
-        "| method | T | seeds | emulated test | sim-to-real | fine-tuned float | fine-tuned "
-        f"int{bits} | real only float | real only int{bits} |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
     keys = ("emulated_test", "sim_to_real", "finetuned", "finetuned_golden")
     keys += ("real_only", "real_only_golden")
+    table = []
     for t in timesteps:
         for method in methods:
             group = [r for r in result["rows"] if r["method"] == method and r["timesteps"] == t]
-            if not group:
-                continue
-            cells = [_mean_std([r[k] for r in group]) for k in keys]
-            lines.append(f"| {method} | {t} | {len(group)} | " + " | ".join(cells) + " |")
+            if group:
+                cells = [_mean_std([r[k] for r in group]) for k in keys]
+                table.append([method, t, len(group), *cells])
+    columns = [
+        "method",
+        "T",
+        "seeds",
+        "emulated test",
+        "sim-to-real",
+        "fine-tuned float",
+        f"fine-tuned int{bits}",
+        "real only float",
+        f"real only int{bits}",
+    ]
+    lines += markdown_table(columns, table)
     lines += [
         "",
         "## Activity on real against emulated inputs (first seed, golden model)",
         "",
-        "| net | method | T | inputs | input rate | firing L0 / L1 | synaptic events / inference |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        for kind in ("finetuned", "real_only"):
-            if f"{kind}_activity" not in r:
-                continue
-            for source, a in r[f"{kind}_activity"].items():
-                rates = " / ".join(f"{x:.3f}" for x in a["firing_rate"])
-                lines.append(
-                    f"| {kind} | {r['method']} | {r['timesteps']} | {source} | "
-                    f"{a['input_rate']:.3f} | {rates} | {a['synaptic_events']:,.0f} |"
-                )
+    table = [
+        [
+            kind,
+            r["method"],
+            r["timesteps"],
+            source,
+            f"{a['input_rate']:.3f}",
+            " / ".join(f"{x:.3f}" for x in a["firing_rate"]),
+            f"{a['synaptic_events']:,.0f}",
+        ]
+        for r in result["rows"]
+        for kind in ("finetuned", "real_only")
+        if f"{kind}_activity" in r
+        for source, a in r[f"{kind}_activity"].items()
+    ]
+    columns = [
+        "net",
+        "method",
+        "T",
+        "inputs",
+        "input rate",
+        "firing L0 / L1",
+        "synaptic events / inference",
+    ]
+    lines += markdown_table(columns, table)
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import invoked_command, report_header, write_report
+from .report import invoked_command, markdown_table, report_header, write_report
 
 __all__ = ["bench_training"]
 
@@ -110,14 +110,27 @@ def _markdown(result) -> str:
         f"{result['global_batch']} (split over the processes), {result['cpus']} CPUs, load "
         f"average {result['load_average_at_start']:.2f} at the start (an idle machine is near 0).",
         "",
-        "| method | processes | epoch (s) | images/s | speed-up | vs baseline | test accuracy |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        vs = f"{r['vs_baseline']:.2f}x" if "vs_baseline" in r else ""
-        lines.append(
-            f"| {r['method']} | {r['processes']} | {r['epoch_seconds']:.1f} | "
-            f"{r['images_per_second']:,.0f} | {r['speedup']:.2f}x | {vs} | "
-            f"{100 * r['test_accuracy']:.2f} % |"
-        )
+    columns = [
+        "method",
+        "processes",
+        "epoch (s)",
+        "images/s",
+        "speed-up",
+        "vs baseline",
+        "test accuracy",
+    ]
+    rows = [
+        [
+            r["method"],
+            r["processes"],
+            f"{r['epoch_seconds']:.1f}",
+            f"{r['images_per_second']:,.0f}",
+            f"{r['speedup']:.2f}x",
+            f"{r['vs_baseline']:.2f}x" if "vs_baseline" in r else "",
+            f"{100 * r['test_accuracy']:.2f} %",
+        ]
+        for r in result["rows"]
+    ]
+    lines += markdown_table(columns, rows)
     return "\n".join(lines) + "\n"

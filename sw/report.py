@@ -21,6 +21,13 @@ def report_header(title: str, date: str, command: str) -> list[str]:
     return [f"# {title}", "", f"Produced on {date} by:", "", "```", command, "```", ""]
 
 
+def markdown_table(columns, rows) -> list[str]:
+    """A markdown table's lines: the ``columns``' names, the rule, and one line per row of
+    cells (each written with ``str``)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+
+
 def write_report(stem: Path, result: dict, markdown: str) -> None:
     """Write ``result`` to ``stem.json`` and ``markdown`` to ``stem.md`` (each atomically,
     making the folder), and print the markdown."""
