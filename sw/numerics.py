@@ -545,12 +545,14 @@ def rate_encode(
             f"intensities must be in 0..{1 << prob_bits}, found "
             f"{intensity.min()}..{intensity.max()}"
         )
-    n_samples, n_inputs = intensity.shape
-    state = np.broadcast_to(lane_seeds(seed, n_inputs, width), intensity.shape).copy()
-    spikes = np.empty((n_samples, timesteps, n_inputs), dtype=np.uint8)
+    # Every sample reseeds the lanes, so lane i draws the same uniforms in every sample: they
+    # are computed once, [T, n], and each sample's spikes are its intensities against them.
+    state = lane_seeds(seed, intensity.shape[1], width)
+    uniforms = np.empty((timesteps, intensity.shape[1]), dtype=np.int64)
     for t in range(timesteps):
-        spikes[:, t], state = bernoulli_draw(state, intensity, width, prob_bits)
-    return spikes
+        state = lfsr_step(state, width, prob_bits)
+        uniforms[t] = state & ((1 << prob_bits) - 1)
+    return (uniforms[None] < intensity[:, None, :]).astype(np.uint8)
 
 
 def stable_probability(stable_count: np.ndarray, maps: int, prob_bits: int = PROB_BITS):

@@ -181,6 +181,22 @@ def test_rate_encode_is_deterministic_and_matches_per_lane_draws():
     assert a[1, :, 7].tolist() == manual
 
 
+def test_rate_encode_draws_each_lanes_uniforms_once_for_every_sample():
+    """The encoder computes each lane's uniforms once (every sample reseeds the lanes): the
+    same spikes as reseeding and drawing sample by sample, lane by lane."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 257, size=(40, 33))
+    x[0], x[1] = 0, 256  # never, always
+    seeds = numerics.lane_seeds(9, 33, 12)
+    by_sample = np.empty((40, 5, 33), dtype=np.uint8)
+    for n in range(40):
+        state = seeds.copy()
+        for t in range(5):
+            by_sample[n, t], state = numerics.bernoulli_draw(state, x[n], 12)
+    assert np.array_equal(numerics.rate_encode(x, 5, seed=9, width=12), by_sample)
+    assert by_sample[0].sum() == 0 and by_sample[1].all()
+
+
 def test_rate_encode_rejects_out_of_range_intensity():
     with pytest.raises(ValueError, match="intensities must be in 0..256"):
         numerics.rate_encode(np.array([[300]]), 2, seed=1)
