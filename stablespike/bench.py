@@ -154,18 +154,7 @@ def register(sub):
 def cmd_bench(args):
     from sw.bench import bench_accuracy
 
-    bench_accuracy(
-        dataset=args.dataset,
-        timesteps=args.timesteps,
-        seeds=args.seeds,
-        variants=args.variants,
-        epochs=args.epochs,
-        arch=args.arch,
-        limit_train=args.limit_train,
-        out_dir=Path(args.out_dir),
-        quant_bits=args.quant_bits,
-        data_root=args.data_root,
-    )
+    call_with_args(bench_accuracy, args, out_dir=Path(args.out_dir))
 
 
 def cmd_bench_train(args):

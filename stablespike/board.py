@@ -11,6 +11,7 @@ from .options import (
     add_baud_option,
     add_board_options,
     add_build_options,
+    call_with_args,
     fail,
     output_folder,
 )
@@ -91,16 +92,8 @@ def cmd_build(args):
     failures = []  # placement seeds in turn, until one builds, fits and meets the clock
     for seed in args.seed:
         try:
-            summary = build_board(
-                args.model,
-                args.board,
-                lanes=args.lanes,
-                update_lanes=args.update_lanes,
-                baud=args.baud,
-                build_dir=args.build_dir,
-                seed=seed,
-                clock_mhz=args.clock_mhz,
-                time_limit_min=args.time_limit,
+            summary = call_with_args(
+                build_board, args, "model", "board", seed=seed, time_limit_min=args.time_limit
             )
             break
         except BuildError as e:
@@ -125,19 +118,10 @@ def _open_link(args, progress):
         if (args.sim and args.sim_link != "netlist") or (not args.sim and clock_hz is not None):
             check_baud(args.board, args.baud, clock_hz)
         if not args.sim:
-            return open_serial(
-                args.board, args.port, baud=args.baud, bitstream=args.bitstream, progress=progress
-            )
+            return call_with_args(open_serial, args, "board", "port", progress=progress)
         from sim.links import simulated_link
 
-        return simulated_link(
-            args.sim_link,
-            shape,
-            args.board,
-            clock_mhz=args.clock_mhz,
-            netlist_simulator=args.netlist_simulator,
-            progress=progress,
-        )
+        return call_with_args(simulated_link, args, "sim_link", shape=shape, progress=progress)
 
     return open_link
 
@@ -153,16 +137,13 @@ def cmd_deploy(args):
         print(text, file=sys.stderr)
 
     try:
-        summary = deploy(
-            args.model,
-            args.board,
-            _open_link(args, progress),
+        summary = call_with_args(
+            deploy,
+            args,
+            "model",
+            "board",
+            open_link=_open_link(args, progress),
             sim=args.sim_link if args.sim else False,
-            lanes=args.lanes,
-            update_lanes=args.update_lanes,
-            samples=args.samples,
-            baud=args.baud,
-            data_root=args.data_root,
             clock_hz=None if args.clock_mhz is None else args.clock_mhz * 1e6,
             progress=progress,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .options import COUNT, LANES, SEED, fail, fraction, output_folder
+from .options import COUNT, LANES, SEED, call_with_args, fail, fraction, output_folder
 
 
 def register(sub):
@@ -65,20 +65,7 @@ def cmd_sim(args):
     from sim.runner import SimulationError, run_cosim
 
     try:
-        result = run_cosim(
-            args.model,
-            simulator=args.simulator,
-            samples=args.samples,
-            lanes=args.lanes,
-            stall=args.stall,
-            mode=args.mode,
-            waves=args.waves,
-            build_dir=args.build_dir,
-            data_root=args.data_root,
-            seed=args.seed,
-            quiet=not args.verbose,
-            random_inputs=args.random_inputs,
-        )
+        result = call_with_args(run_cosim, args, "model", quiet=not args.verbose)
     except SimulationError as e:
         fail(str(e))
     if args.json:

@@ -9,6 +9,7 @@ from pathlib import Path
 from .options import (
     COUNT,
     SEED,
+    call_with_args,
     fail,
     integer,
     non_negative_number,
@@ -247,14 +248,7 @@ def cmd_train(args):
 def cmd_export(args):
     from sw.export import export_run
 
-    summary = export_run(
-        args.run,
-        args.out,
-        weight_bits=args.weight_bits,
-        membrane_bits=args.membrane_bits,
-        finetune_epochs=args.finetune_epochs,
-        progress=not args.quiet,
-    )
+    summary = call_with_args(export_run, args, "run", "out", progress=not args.quiet)
     if printed_as_json(summary, args):
         return
     print(f"wrote {summary['out']} ({summary['checksum'][:19]}...)")
@@ -276,20 +270,7 @@ def cmd_import(args):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes are printed below
-        summary = import_nir(
-            args.nir,
-            args.dataset,
-            args.out,
-            timesteps=args.timesteps,
-            weight_bits=args.weight_bits,
-            membrane_bits=args.membrane_bits,
-            dt=args.dt,
-            peer=args.peer,
-            reset=args.reset,
-            finetune_epochs=args.finetune_epochs,
-            calibration_samples=args.calibration_samples,
-            progress=not args.quiet,
-        )
+        summary = call_with_args(import_nir, args, "nir", "dataset", "out", progress=not args.quiet)
     if printed_as_json(summary, args):
         return
     for note in summary["notes"]:
@@ -340,24 +321,13 @@ def cmd_eval(args):
                 f"{target} is a run folder; --engine golden takes a model file "
                 f"(make one with 'stablespike export {target} --out model.npz')"
             )
-        result = evaluate_golden(
-            target,
-            mode=args.mode,
-            limit=args.limit,
-            data_root=args.data_root,
-            noise_seed=args.noise_seed,
-            per_sample=args.per_sample,
-            dataset=args.dataset,
-            split=args.split,
-        )
+        result = call_with_args(evaluate_golden, args, "target")
     else:
         if not target.is_dir():
             fail(f"--engine float takes a run folder, not {target}")
         if args.per_sample or args.noise_seed is not None:
             fail("--per-sample and --noise-seed are options of --engine golden")
-        result = evaluate_float_run(
-            target, dataset=args.dataset, data_root=args.data_root, split=args.split
-        )
+        result = call_with_args(evaluate_float_run, args, "target")
     if args.json:
         print(json.dumps(result, indent=1))
         return

@@ -101,12 +101,13 @@ def output_file(text: str) -> Path:
     return path
 
 
-def call_with_args(function, args, *positional, **renamed):
-    """``function(args.<positional>..., **options)``, the options being the parsed arguments
-    that ``function`` takes by the same name, and ``renamed``."""
+def call_with_args(function, args, *positional, **given):
+    """``function(args.<positional>..., **options)``: the command line's one way of handing its
+    arguments on. The options are the parsed arguments that ``function`` takes by the same
+    name, and ``given`` (which wins over a parsed argument of its name)."""
     takes = inspect.signature(function).parameters
     options = {k: v for k, v in vars(args).items() if k in takes and k not in positional}
-    return function(*(getattr(args, name) for name in positional), **options, **renamed)
+    return function(*(getattr(args, name) for name in positional), **{**options, **given})
 
 
 def fail(message: str):
