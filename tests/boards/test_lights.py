@@ -56,3 +56,12 @@ def test_any_counter_that_changes_lights_the_error(counters):
 def test_clock_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="positive integer, not 2.5"):
         BoardLights(clock_hz=2.5)
+
+
+def test_each_count_lights_the_error_whichever_way_the_lowest_bit_goes():
+    """Counters count up by one, so every count flips a counter's lowest bit: 1 -> 2 (bit 0
+    falls) lights the light as 0 -> 1 does."""
+    hold = round(ERROR_SECONDS * CLOCK_HZ)
+    error = [e for _, _, e in trace({5: {"counters": 1 << 16}, 700: {"counters": 2 << 16}}, 1300)]
+    assert all(error[5 : 6 + hold]) and not any(error[7 + hold : 700])
+    assert all(error[700 : 701 + hold]) and not any(error[702 + hold :])
