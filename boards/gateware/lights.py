@@ -15,6 +15,8 @@ __all__ = ["BoardLights"]
 HEARTBEAT_SECONDS = 0.5
 ACTIVITY_SECONDS = 0.02
 ERROR_SECONDS = 0.5
+#: The lights' times are counted in ticks of this rate (Hz), a millisecond each.
+TICK_HZ = 1000
 
 
 class BoardLights(wiring.Component):
@@ -23,7 +25,8 @@ class BoardLights(wiring.Component):
     Parameters
     ----------
     clock_hz : int
-        The link clock (Hz): the lights' times are counted in its cycles.
+        The link clock (Hz): a prescaler divides it to :data:`TICK_HZ`, whose ticks the
+        lights' times count (to within a tick).
 
     Members
     -------
@@ -55,24 +58,35 @@ class BoardLights(wiring.Component):
         self.clock_hz = clock_hz
         super().__init__()
 
-    def _cycles(self, seconds: float) -> int:
-        return max(1, round(seconds * self.clock_hz))
+    def _ticks(self, seconds: float) -> int:
+        return max(1, round(seconds * TICK_HZ))
 
     def elaborate(self, platform):
         m = Module()
-
+        # one prescaler for the three lights' times, which count its ticks (a few bits each
+        # instead of a counter of clock cycles each: the UP5K's MNIST build is nearly full)
+        prescale = max(1, round(self.clock_hz / TICK_HZ))
+        tick = Signal()
+        if prescale == 1:
+            m.d.comb += tick.eq(1)
+        else:
+            count = Signal(range(prescale))
+            with m.If(count == prescale - 1):
+                m.d.sync += count.eq(0)
+                m.d.comb += tick.eq(1)
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
         # heartbeat
-        beat = Signal(range(self._cycles(HEARTBEAT_SECONDS)))
-        with m.If(beat == self._cycles(HEARTBEAT_SECONDS) - 1):
-            m.d.sync += [beat.eq(0), self.alive.eq(~self.alive)]
-        with m.Else():
-            m.d.sync += beat.eq(beat + 1)
-
+        beat = Signal(range(self._ticks(HEARTBEAT_SECONDS)))
+        with m.If(tick):
+            with m.If(beat == self._ticks(HEARTBEAT_SECONDS) - 1):
+                m.d.sync += [beat.eq(0), self.alive.eq(~self.alive)]
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
         # activity: a low level on either line restarts the light's time
         rx = Signal(init=1)
         m.submodules.rx_sync = FFSynchronizer(self.uart_rx, rx, init=1)
-        self._stretch(m, self.activity, ~rx | ~self.uart_tx, self._cycles(ACTIVITY_SECONDS))
-
+        self._stretch(m, tick, self.activity, ~rx | ~self.uart_tx, self._ticks(ACTIVITY_SECONDS))
         # error: any counter different from the cycle before. They only count up, one at a
         # time, and each count flips a counter's lowest bit: those three bits are compared, not
         # the 48 (45 flip-flops and their compare fewer on a full UP5K).
@@ -80,15 +94,15 @@ class BoardLights(wiring.Component):
         previous = Signal(3)
         m.d.sync += previous.eq(lowest)
         changed = lowest != previous
-        self._stretch(m, self.error, changed, self._cycles(ERROR_SECONDS))
+        self._stretch(m, tick, self.error, changed, self._ticks(ERROR_SECONDS))
         return m
 
     @staticmethod
-    def _stretch(m, light, event, cycles):
-        """``light`` on while ``event`` and ``cycles`` cycles after it."""
-        left = Signal(range(cycles + 1))
+    def _stretch(m, tick, light, event, ticks):
+        """``light`` on while ``event`` and ``ticks`` prescaler ticks after it."""
+        left = Signal(range(ticks + 1))
         with m.If(event):
-            m.d.sync += left.eq(cycles)
-        with m.Elif(left != 0):
+            m.d.sync += left.eq(ticks)
+        with m.Elif(tick & (left != 0)):
             m.d.sync += left.eq(left - 1)
         m.d.comb += light.eq(event | (left != 0))

@@ -4,17 +4,23 @@ the error light after a counter changes."""
 import pytest
 from amaranth.sim import Simulator
 
-from boards.gateware.lights import ACTIVITY_SECONDS, ERROR_SECONDS, HEARTBEAT_SECONDS, BoardLights
+from boards.gateware.lights import (
+    ACTIVITY_SECONDS,
+    ERROR_SECONDS,
+    HEARTBEAT_SECONDS,
+    TICK_HZ,
+    BoardLights,
+)
 
 CLOCK_HZ = 1000  # 1 kHz: the lights' times are a few hundred cycles
 
 
-def trace(events, cycles):
+def trace(events, cycles, clock_hz=CLOCK_HZ):
     """The lights at each cycle; ``events``: cycle -> {port: value} set before that cycle."""
-    dut = BoardLights(clock_hz=CLOCK_HZ)
+    dut = BoardLights(clock_hz=clock_hz)
     out = []
     sim = Simulator(dut)
-    sim.add_clock(1 / CLOCK_HZ)
+    sim.add_clock(1 / clock_hz)
 
     async def bench(ctx):
         for cycle in range(cycles):
@@ -65,3 +71,16 @@ def test_each_count_lights_the_error_whichever_way_the_lowest_bit_goes():
     error = [e for _, _, e in trace({5: {"counters": 1 << 16}, 700: {"counters": 2 << 16}}, 1300)]
     assert all(error[5 : 6 + hold]) and not any(error[7 + hold : 700])
     assert all(error[700 : 701 + hold]) and not any(error[702 + hold :])
+
+
+def test_a_faster_clock_counts_the_same_times_in_prescaler_ticks():
+    """At 4 ticks' worth of cycles a tick the times are the same seconds, to within a tick."""
+    clock_hz, per_tick = 4 * TICK_HZ, 4
+    lights = trace({100: {"uart_tx": 0}, 101: {"uart_tx": 1}}, 4500, clock_hz)
+    alive = [a for a, _, _ in lights]
+    changes = [i for i in range(1, len(alive)) if alive[i] != alive[i - 1]]
+    half = round(HEARTBEAT_SECONDS * clock_hz)
+    assert changes == [half, 2 * half]
+    lit = sum(a for _, a, _ in lights)
+    hold = round(ACTIVITY_SECONDS * clock_hz)
+    assert hold <= lit <= hold + per_tick + 1
