@@ -33,7 +33,7 @@ SPRAM_WIDTH, SPRAM_DEPTH = 16, 16384
 
 @dataclass(frozen=True)
 class Board:
-    """One board.
+    """One board (prints as its name).
 
     Parameters
     ----------
@@ -92,6 +92,9 @@ class Board:
     leak_multipliers: int = 0
     leak_multiplier_bits: int = 0
     uart_rx_attrs: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return self.name
 
     def platform_class(self):
         """The amaranth-boards platform class (imports Amaranth)."""
@@ -155,7 +158,9 @@ BOARD_NAMES = tuple(BOARDS)
 
 
 def board_named(name: str) -> Board:
-    """The :class:`Board` called ``name``; a ValueError naming the known boards otherwise."""
+    """The :class:`Board` called ``name``; a ValueError naming the known boards otherwise. The
+    one place a board's name becomes a :class:`Board` (the command line's ``--board``, a
+    report's ``board`` field); everything below takes the :class:`Board`."""
     if name not in BOARDS:
         raise ValueError(f"board must be one of {BOARD_NAMES}, not {name!r}")
     return BOARDS[name]

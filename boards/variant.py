@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from hw.layout import AcceleratorShape, AcceleratorVariant
 
-from .catalog import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
+from .catalog import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, Board
 
 __all__ = [
     "default_lanes",
@@ -20,24 +20,24 @@ __all__ = [
 ]
 
 
-def default_lanes(model, board: str) -> int:
+def default_lanes(model, board: Board) -> int:
     """``board``'s lanes (:attr:`Board.lanes`) for ``model``: the largest count up to them that
     divides every conv layer's output channels."""
-    lanes = board_named(board).lanes
+    lanes = board.lanes
     channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
     while any(c % lanes for c in channels):
         lanes -= 1
     return lanes
 
 
-def board_shape(model, board: str, lanes: int | None, update_lanes: int | None = None):
+def board_shape(model, board: Board, lanes: int | None, update_lanes: int | None = None):
     """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
     ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
     (:attr:`Board.update_lanes`)."""
     if lanes is None:
         lanes = default_lanes(model, board)
     if update_lanes is None:
-        update_lanes = min(board_named(board).update_lanes or lanes, lanes)
+        update_lanes = min(board.update_lanes or lanes, lanes)
     return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
 
 
@@ -66,29 +66,28 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
     return chosen
 
 
-def accelerator_variant(board: str, shape: AcceleratorShape) -> AcceleratorVariant:
+def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVariant:
     """The accelerator variant ``board`` builds for ``shape``: iCE40 weights in SPRAM,
     registered weight memories on ECP5 (in block-RAM-deep columns) and on the iCE40 when a
     layer's weights take more than one SPRAM deep (a multiplexer follows the SPRAM outputs),
     the leak on DSP multipliers where there are enough of them. The arithmetic is the same in
     every variant."""
-    spec = board_named(board)
-    in_spram = spram_layers(shape, spec.sprams)
+    in_spram = spram_layers(shape, board.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
     return AcceleratorVariant(
         weight_attrs=[{"ram_style": "huge"} if s else {} for s in in_spram],
-        register_weights=spec.registered_weights or deep_spram,
+        register_weights=board.registered_weights or deep_spram,
         # the leak on DSP multipliers (one per update lane and layer) where there are enough
-        leak_multiplier=shape.n_layers * shape.update_lanes <= spec.leak_multipliers
-        and shape.membrane_bits <= spec.leak_multiplier_bits,
+        leak_multiplier=shape.n_layers * shape.update_lanes <= board.leak_multipliers
+        and shape.membrane_bits <= board.leak_multiplier_bits,
         readout_weight_columns=(
-            block_ram_columns(shape.n_hidden) if spec.registered_weights else None
+            block_ram_columns(shape.n_hidden) if board.registered_weights else None
         ),
         # (a shallow memory in one column: it is written at an address of its own, and no
         # write multiplexer lies before its reads)
         weight_columns=[
             (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
-            if spec.registered_weights
+            if board.registered_weights
             else None
             for l in range(shape.n_layers)
         ],

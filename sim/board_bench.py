@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from boards.catalog import board_named
+from boards.catalog import Board, board_named
 from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
 from boards.toolchain.bitstream import BuildError, accelerator_clock, build_board, link_clock
 from boards.variant import accelerator_variant, board_shape
@@ -21,7 +21,7 @@ __all__ = ["bench_board"]
 
 def bench_board(
     model_path,
-    board: str,
+    board: Board,
     *,
     lanes=(4,),
     update_lanes=None,
@@ -86,7 +86,7 @@ def bench_board(
     result = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
-        "board": board,
+        "board": board.name,
         "model": str(model_path),
         "clock_mhz": clock_mhz,
         "rows": rows,

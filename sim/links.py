@@ -9,6 +9,7 @@ cycles a bit: the oscillator build, or with ``clock_mhz`` the PLL build."""
 
 from __future__ import annotations
 
+from boards.catalog import Board
 from boards.variant import accelerator_variant
 from hw.layout import AcceleratorShape
 
@@ -20,7 +21,7 @@ SIM_LINKS = ("verilator", "amaranth", "bridge", "netlist")
 def simulated_link(
     kind: str,
     shape: AcceleratorShape,
-    board: str,
+    board: Board,
     *,
     clock_mhz: float | None = None,
     netlist_simulator: str = "verilator",

@@ -28,7 +28,7 @@ from pathlib import Path
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from boards.catalog import board_named
+from boards.catalog import Board
 from boards.clocks import link_hz
 from boards.gateware import GATEWARE_SOURCES
 from hw.layout import AcceleratorShape, design_key
@@ -266,7 +266,7 @@ class NetlistBoardLink(VerilatorBoardLink):
     def __init__(
         self,
         shape: AcceleratorShape,
-        board: str,
+        board: Board,
         *,
         clock_mhz: float | None = None,
         build_dir="build/sim-netlist",
@@ -278,10 +278,9 @@ class NetlistBoardLink(VerilatorBoardLink):
         from boards.variant import accelerator_variant
 
         variant = variant or accelerator_variant(board, shape)
-        spec = board_named(board)
-        self.board, self.family, self.clock_mhz = board, spec.family, clock_mhz
+        self.board, self.family, self.clock_mhz = board, board.family, clock_mhz
         clock_hz = None if clock_mhz is None else clock_mhz * 1e6
-        self.link_hz = link_hz(spec.family, spec.oscillator_hz, clock_hz)
+        self.link_hz = link_hz(board.family, board.oscillator_hz, clock_hz)
         cycles_a_link_cycle = 1 if clock_mhz is None else 2
         self.baud = int(self.link_hz // DIVISOR)
         super().__init__(
@@ -297,7 +296,7 @@ class NetlistBoardLink(VerilatorBoardLink):
         self.simulator = simulator
         self.progress = progress or (lambda text: None)
         clock = "oscillator" if clock_mhz is None else f"{clock_mhz:g}MHz"
-        key = design_key(shape, GATEWARE_SOURCES, board, "netlist", clock)
+        key = design_key(shape, GATEWARE_SOURCES, board.name, "netlist", clock)
         self.synthesis_dir = Path(build_dir).resolve() / f"{board}-{clock}-{key}" / "synthesis"
         steps_key = design_key(shape, (), *self.steps) if self.steps else "as-built"
         self.netlist_dir = self.synthesis_dir.parent / steps_key

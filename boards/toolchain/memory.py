@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from hw.layout import AcceleratorShape, AcceleratorVariant
 from sw import numerics
 
-from ..catalog import DP16KD_GEOMETRIES, EBR_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, board_named
+from ..catalog import DP16KD_GEOMETRIES, EBR_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, Board
 
 __all__ = ["MemoryUse", "memory_plan", "memory_totals", "format_memory_plan"]
 
@@ -45,8 +45,8 @@ def _blocks(words: int, bits: int, geometries) -> int:
     return min(-(-bits // w) * -(-words // d) for w, d in geometries)
 
 
-def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=False, columns=None):
-    if board_named(board).family == "ice40":
+def _map(board: Board, block: str, name: str, words: int, bits: int, *, spram=False, columns=None):
+    if board.family == "ice40":
         if spram:
             blocks = -(-bits // SPRAM_WIDTH) * -(-words // SPRAM_DEPTH)
             return MemoryUse(block, name, words, bits, "SPRAM", blocks)
@@ -63,11 +63,10 @@ def _map(board: str, block: str, name: str, words: int, bits: int, *, spram=Fals
 
 
 def memory_plan(
-    shape: AcceleratorShape, board: str, variant: AcceleratorVariant
+    shape: AcceleratorShape, board: Board, variant: AcceleratorVariant
 ) -> list[MemoryUse]:
     """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
     (:func:`boards.variant.accelerator_variant`), in design order."""
-    board_named(board)  # a known board
     P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
     plan = []
     if shape.encoder == "rate-lfsr":
@@ -123,19 +122,18 @@ def memory_plan(
     return plan
 
 
-def memory_totals(plan: list[MemoryUse], board: str) -> dict:
+def memory_totals(plan: list[MemoryUse], board: Board) -> dict:
     """``{kind: {"needed", "available"}}`` for the board's block RAM and SPRAM."""
-    spec = board_named(board)
-    totals = {spec.block_ram: {"needed": 0, "available": spec.block_rams}}
-    if spec.sprams:
-        totals["SPRAM"] = {"needed": 0, "available": spec.sprams}
+    totals = {board.block_ram: {"needed": 0, "available": board.block_rams}}
+    if board.sprams:
+        totals["SPRAM"] = {"needed": 0, "available": board.sprams}
     for use in plan:
         if use.kind in totals:
             totals[use.kind]["needed"] += use.blocks
     return totals
 
 
-def format_memory_plan(plan: list[MemoryUse], board: str) -> str:
+def format_memory_plan(plan: list[MemoryUse], board: Board) -> str:
     """A table of the memories per block, and the totals against the board's."""
     lines = [f"{'block':<9} {'memory':<14} {'words':>7} x {'bits':<5} {'kind':<7} blocks"]
     for use in plan:

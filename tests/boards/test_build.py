@@ -14,7 +14,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
 
-from boards.catalog import BOARD_NAMES, board_named
+from boards.catalog import BOARD_NAMES, BOARDS, board_named
 from boards.clocks import ecp5_pll, ice40_pll
 from boards.toolchain.bitstream import (
     BuildError,
@@ -84,7 +84,7 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
     summary = build_board(
-        tmp_path / "m.npz", "ulx3s-25f", lanes=8, clock_mhz=50, build_dir=tmp_path / "b"
+        tmp_path / "m.npz", BOARDS["ulx3s-25f"], lanes=8, clock_mhz=50, build_dir=tmp_path / "b"
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary["bitstream"] == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
@@ -108,12 +108,12 @@ def test_ulx3s_design_synthesises(tmp_path, sizes, timesteps, lanes, clock_mhz):
     registered in its block RAM's output register (boards.toolchain.ecp5_outreg), and the link runs
     at half the clock (the PLL's CLKOS)."""
     shape = AcceleratorShape(sizes=sizes, timesteps=timesteps, lanes=lanes, encoder="rate-lfsr")
-    netlist = synthesize(shape, "ulx3s-85f", tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
+    netlist = synthesize(shape, BOARDS["ulx3s-85f"], tmp_path, baud=3_000_000, clock_mhz=clock_mhz)
     design = json.loads(netlist.read_text())
     cells = design["modules"]["top"]["cells"]
     types = {c["type"] for c in cells.values()}
     assert {"TRELLIS_FF", "LUT4"} <= types
-    columns = accelerator_variant("ulx3s-85f", shape).weight_columns[0]
+    columns = accelerator_variant(BOARDS["ulx3s-85f"], shape).weight_columns[0]
     weight_rams = layer0_weight_rams(design)
     assert len(weight_rams) == (-(-lanes * 8 // columns) if columns else 1)
     assert all(uses_output_register(r) for r in weight_rams)
@@ -132,7 +132,7 @@ def test_synthesis_failures_name_the_log(tmp_path, monkeypatch):
     monkeypatch.setenv("YOSYS", "false")  # a Yosys that fails
     shape = AcceleratorShape(sizes=(4, 4, 2), timesteps=1, lanes=2, encoder="rate-lfsr")
     with pytest.raises(BuildError, match="ulx3s-85f: Yosys failed.*top.rpt"):
-        synthesize(shape, "ulx3s-85f", tmp_path)
+        synthesize(shape, BOARDS["ulx3s-85f"], tmp_path)
 
 
 def test_a_missed_clock_fails_with_the_numbers(tmp_path):
@@ -144,7 +144,11 @@ def test_a_missed_clock_fails_with_the_numbers(tmp_path):
     save_model(model, tmp_path / "m.npz")
     with pytest.raises(BuildError, match=r"reaches \d+\.\d MHz, below the 19\d\.\d MHz") as e:
         build_board(
-            tmp_path / "m.npz", "icebreaker", lanes=2, clock_mhz=200, build_dir=tmp_path / "b"
+            tmp_path / "m.npz",
+            BOARDS["icebreaker"],
+            lanes=2,
+            clock_mhz=200,
+            build_dir=tmp_path / "b",
         )
     link, clock = sorted(e.value.summary["fmax"].values(), key=lambda f: f["constraint"])
     assert 0 < clock["achieved"] < clock["constraint"]
@@ -167,9 +171,9 @@ def test_weights_deeper_than_one_spram_are_registered(lanes, registered):
     weights are registered; at P=8 (12,544 words, 4 SPRAMs side by side) and for the digits
     net (one SPRAM) they are not."""
     mnist = AcceleratorShape(sizes=(784, 128, 10), timesteps=4, lanes=lanes)
-    assert accelerator_variant("icebreaker", mnist).register_weights is registered
+    assert accelerator_variant(BOARDS["icebreaker"], mnist).register_weights is registered
     digits = AcceleratorShape(sizes=(64, 128, 10), timesteps=2, lanes=lanes)
-    assert accelerator_variant("icebreaker", digits).register_weights is False
+    assert accelerator_variant(BOARDS["icebreaker"], digits).register_weights is False
 
 
 def test_block_ram_columns_fit_one_dp16kd_deep():
@@ -217,7 +221,7 @@ def test_a_design_too_large_for_the_placer_is_named(tmp_path):
     (tmp_path / "top.tim").write_text(
         "Info: ...\nERROR: Failed to expand region (0, 0) |_> (25, 31) of 5313 ICESTORM_LCs\n"
     )
-    message = toolchain_error(tmp_path, "icebreaker")
+    message = toolchain_error(tmp_path, BOARDS["icebreaker"])
     assert message.startswith("top.tim: nextpnr packed the design into 5,313 ICESTORM_LC")
     assert "icebreaker has 5,280" in message and "fewer lanes" in message
     assert toolchain_error(tmp_path).startswith("top.tim: ERROR: Failed to expand region")
@@ -307,7 +311,7 @@ def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
         tried.append(seed)
         if seed < 3:
             raise BuildError(f"{board}: place and route did not finish within 20 min")
-        return {"board": board, "seed": seed}
+        return {"board": board.name, "seed": seed}
 
     monkeypatch.setattr(boards.toolchain.bitstream, "build_board", build)
     command = ["build", "m.npz", "--board", "icebreaker", "--json", "--seed"]
@@ -356,7 +360,7 @@ def test_a_registered_read_is_a_bare_memory_read_on_the_ice40(tmp_path, spram):
     ports = [top.addr, top.we, top.wdata, top.rdata]
     (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=ports))
     variant = AcceleratorVariant(weight_attrs=[{"ram_style": "huge"} if spram else {}])
-    options = synthesis_options("icebreaker", variant)
+    options = synthesis_options(BOARDS["icebreaker"], variant)
     script = [
         "read_rtlil top.il",
         options["script_after_read"],
@@ -381,16 +385,18 @@ def test_another_seed_reuses_the_synthesis(tmp_path):
     from boards.toolchain.bitstream import SYNTHESIS_KEY, synthesis_done, synthesis_key
 
     shape = AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=2)
-    key = synthesis_key(shape, "icebreaker", {"clock_mhz": 24})
-    assert key == synthesis_key(shape, "icebreaker", {"clock_mhz": 24})
-    assert key != synthesis_key(shape, "icebreaker", {"clock_mhz": 30})
-    assert key != synthesis_key(shape, "ulx3s-85f", {"clock_mhz": 24})
+    key = synthesis_key(shape, BOARDS["icebreaker"], {"clock_mhz": 24})
+    assert key == synthesis_key(shape, BOARDS["icebreaker"], {"clock_mhz": 24})
+    assert key != synthesis_key(shape, BOARDS["icebreaker"], {"clock_mhz": 30})
+    assert key != synthesis_key(shape, BOARDS["ulx3s-85f"], {"clock_mhz": 24})
     assert not synthesis_done(tmp_path, key)  # nothing recorded
     (tmp_path / SYNTHESIS_KEY).write_text(key)
     assert not synthesis_done(tmp_path, key)  # no netlist
     (tmp_path / "top.json").write_text("{}")
     assert synthesis_done(tmp_path, key)
-    assert not synthesis_done(tmp_path, synthesis_key(shape, "icebreaker", {"clock_mhz": 30}))
+    assert not synthesis_done(
+        tmp_path, synthesis_key(shape, BOARDS["icebreaker"], {"clock_mhz": 30})
+    )
     (tmp_path / "top.sh").write_text('echo "$YOSYS $STABLESPIKE_PYTHON" > tools\n')
     run_build_script(tmp_path, "top", 30, synthesised=True)
     assert (tmp_path / "tools").read_text() == "true true\n"
@@ -410,19 +416,19 @@ def test_a_netlist_too_big_for_the_logic_is_refused_before_place_and_route(tmp_p
     big = netlist(SB_LUT4=4000, SB_DFFER=5400, SB_CARRY=100)
     (tmp_path / "small.json").write_text(json.dumps(small))
     (tmp_path / "big.json").write_text(json.dumps(big))
-    assert fit.check("icebreaker", tmp_path / "small.json") is None
-    problem = fit.check("icebreaker", tmp_path / "big.json")
+    assert fit.check(BOARDS["icebreaker"], tmp_path / "small.json") is None
+    problem = fit.check(BOARDS["icebreaker"], tmp_path / "big.json")
     assert "at least 5400 ICESTORM_LC" in problem and "icebreaker has 5280" in problem
     ecp5 = netlist(LUT4=20000, CCU2C=3000)
     (tmp_path / "ecp5.json").write_text(json.dumps(ecp5))
-    assert "at least 26000 TRELLIS_COMB" in fit.check("ulx3s-25f", tmp_path / "ecp5.json")
-    assert fit.check("ulx3s-85f", tmp_path / "ecp5.json") is None
+    assert "at least 26000 TRELLIS_COMB" in fit.check(BOARDS["ulx3s-25f"], tmp_path / "ecp5.json")
+    assert fit.check(BOARDS["ulx3s-85f"], tmp_path / "ecp5.json") is None
 
     # in a build: the wrapper stands in for nextpnr, which runs only when the netlist fits
     (tmp_path / "top.json").write_text(json.dumps(big))
     (tmp_path / "top.sh").write_text('"$NEXTPNR_ICE40" --json top.json\n')
     with pytest.raises(subprocess.CalledProcessError):
-        run_build_script(tmp_path, "top", 60, board="icebreaker")
+        run_build_script(tmp_path, "top", 60, board=BOARDS["icebreaker"])
     assert toolchain_error(tmp_path).startswith("top.fit: ERROR: the netlist needs at least 5400")
     (tmp_path / "top.json").write_text(json.dumps(small))
     fake = tmp_path / "fake-nextpnr"
@@ -430,7 +436,7 @@ def test_a_netlist_too_big_for_the_logic_is_refused_before_place_and_route(tmp_p
     fake.chmod(0o755)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NEXTPNR_ICE40", str(fake))
-        run_build_script(tmp_path, "top", 60, board="icebreaker")
+        run_build_script(tmp_path, "top", 60, board=BOARDS["icebreaker"])
     assert (tmp_path / "placed").read_text() == "placed --json top.json\n"
     assert toolchain_error(tmp_path) is None
 
@@ -451,7 +457,7 @@ def test_an_abc9_assertion_is_synthesised_again_with_classic_abc(tmp_path, monke
     fake.chmod(0o755)
     monkeypatch.setenv("YOSYS", str(fake))
     shape = AcceleratorShape(sizes=(4, 4, 2), timesteps=1, lanes=2, encoder="rate-lfsr")
-    netlist = synthesize(shape, "ulx3s-85f", tmp_path / "out")
+    netlist = synthesize(shape, BOARDS["ulx3s-85f"], tmp_path / "out")
     assert netlist.is_file()
     script = (tmp_path / "out" / "top.ys").read_text()
     assert "-run begin:map_luts" in script and "synth_ecp5 -top top -run map_cells:" in script
@@ -471,9 +477,9 @@ def test_the_ulx3s_uart_input_is_pulled_up_and_the_leds_are_driven():
         files = _platform(board).prepare(top, name="top").files
         return files.get("top.lpf") or files["top.pcf"]
 
-    lpf = constraints("ulx3s-85f")
+    lpf = constraints(BOARDS["ulx3s-85f"])
     assert 'IOBUF PORT "uart_0__rx__io" IO_TYPE=LVCMOS33 PULLMODE=UP;' in lpf
     assert 'IOBUF PORT "uart_0__tx__io" IO_TYPE=LVCMOS33;' in lpf
     assert all(f'LOCATE COMP "led_{i}__io"' in lpf for i in range(3))
-    pcf = constraints("icebreaker")
+    pcf = constraints(BOARDS["icebreaker"])
     assert "set_io led_0__io 11" in pcf and "set_io led_1__io 37" in pcf

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from boards.catalog import BOARDS
 from boards.host.client import BoardClient, DeviceError
 from boards.protocol import Command, Frame
 from boards.variant import board_shape
@@ -50,7 +51,7 @@ def test_deploy_sim_matches_golden(digits_shaped_model, capsys, link, samples):
     assert summary["exact"] and summary["samples"] == samples
     assert summary["cycles_per_inference"] > 0
     # Every word written once, in blocks of at most the frame buffer (64 RUN words = 128 bytes).
-    words = len(config_writes(model, board_shape(model, "icebreaker", 4)))  # U = 1 there
+    words = len(config_writes(model, board_shape(model, BOARDS["icebreaker"], 4)))  # U = 1 there
     assert summary["verified_words"] == words
     assert words / 32 < summary["load_writes"] < words / 4
 

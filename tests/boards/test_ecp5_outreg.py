@@ -9,6 +9,7 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
 
+from boards.catalog import BOARDS
 from boards.toolchain.bitstream import synthesis_options, toolchain_env
 from boards.toolchain.ecp5_outreg import fold_output_registers, main
 from hw.layout import AcceleratorVariant
@@ -53,7 +54,7 @@ def synthesise(tmp_path, case: str) -> dict:
     """Yosys' ECP5 netlist of :class:`ReadThenRegister`, with the board build's options."""
     top = ReadThenRegister(case)
     (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=top.ports()))
-    options = synthesis_options("ulx3s-85f", AcceleratorVariant(weight_attrs=[{}]))
+    options = synthesis_options(BOARDS["ulx3s-85f"], AcceleratorVariant(weight_attrs=[{}]))
     script = [
         "read_rtlil top.il",
         options["script_after_read"],

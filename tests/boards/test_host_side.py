@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import boards.gateware.command  # noqa: F401  (the gateware, imported here)
+from boards.catalog import BOARDS
 from boards.protocol import identify_payload
 
 HOST_ONLY = textwrap.dedent(
@@ -19,13 +20,14 @@ HOST_ONLY = textwrap.dedent(
                 raise ImportError(f"{name} is blocked")
 
     sys.meta_path.insert(0, Blocked())
+    from boards.catalog import BOARDS
     from boards.host import client, deploy, messages
     from boards.protocol import identify_payload
     from boards.variant import board_shape
     from tests.random_models import random_model
 
     model = random_model(sizes=(12, 9, 5, 3), timesteps=3)
-    shape = board_shape(model, "icebreaker", lanes=None)
+    shape = board_shape(model, BOARDS["icebreaker"], lanes=None)
     frames = messages.load_frames(model, shape)
     print(len(frames), identify_payload(shape).hex())
     """
@@ -43,5 +45,5 @@ def test_host_side_runs_without_amaranth_or_torch():
     from boards.variant import board_shape
     from tests.random_models import random_model
 
-    shape = board_shape(random_model(sizes=(12, 9, 5, 3), timesteps=3), "icebreaker", None)
+    shape = board_shape(random_model(sizes=(12, 9, 5, 3), timesteps=3), BOARDS["icebreaker"], None)
     assert bytes.fromhex(identify) == identify_payload(shape)

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from boards.catalog import BOARDS
 from boards.toolchain.bitstream import BuildError, build_board
 from boards.toolchain.memory import memory_plan, memory_totals
 from boards.variant import accelerator_variant, board_shape
@@ -15,7 +16,8 @@ from ..random_models import random_conv_model, random_model
 RATE = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
 
 
-def _totals(sizes, T, lanes, update_lanes, board):
+def _totals(sizes, T, lanes, update_lanes, name):
+    board = BOARDS[name]
     shape = AcceleratorShape(sizes=sizes, timesteps=T, lanes=lanes, update_lanes=update_lanes)
     return memory_totals(memory_plan(shape, board, accelerator_variant(board, shape)), board)
 
@@ -37,8 +39,10 @@ def test_estimate_matches_measured_builds():
 
 def test_conv_weights_are_shared_in_the_plan():
     model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
-    shape = board_shape(model, "ulx3s-85f", 16)
-    plan = memory_plan(shape, "ulx3s-85f", accelerator_variant("ulx3s-85f", shape))
+    board = BOARDS["ulx3s-85f"]
+    plan = memory_plan(
+        shape := board_shape(model, board, 16), board, accelerator_variant(board, shape)
+    )
     weights = {u.block: u for u in plan if u.name == "weights"}
     assert weights["layer0"].words == 2 * 3 * 3  # C_in k^2 Gc words of P weights
     assert weights["layer1"].words == 16 * 3 * 3 * 2
@@ -52,7 +56,7 @@ def test_a_net_that_does_not_fit_is_refused_before_synthesis(tmp_path):
     t0 = time.perf_counter()
     # its weights (4x the 4 SPRAMs) left for the block RAMs
     with pytest.raises(BuildError, match=r"does not fit \(822 EBR needed, 30 available") as e:
-        build_board(tmp_path / "big.npz", "icebreaker", lanes=8, build_dir=tmp_path / "b")
+        build_board(tmp_path / "big.npz", BOARDS["icebreaker"], lanes=8, build_dir=tmp_path / "b")
     assert time.perf_counter() - t0 < 10  # no Yosys, no nextpnr
     assert "Largest: layer0 weights 50176 x 64 bits: 784 EBR" in str(e.value)
     assert not (tmp_path / "b").exists()

