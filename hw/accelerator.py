@@ -128,24 +128,7 @@ class Accelerator(wiring.Component):
         s = self.shape
         r.layers = []
         for l in range(s.n_layers):
-            layer = LIFLayer(
-                n_in=s.sizes[l],
-                n_out=s.sizes[l + 1],
-                lanes=s.lanes,
-                update_lanes=s.update_lanes,
-                timesteps=s.timesteps,
-                weight_bits=s.weight_bits,
-                membrane_bits=s.membrane_bits,
-                bias_bits=s.bias_bits,
-                acc_bits=s.acc_bits(l),
-                update_bits=s.update_bits(l),
-                reset=s.reset,
-                weight_attrs=self.variant.weight_attrs[l],
-                register_weights=self.variant.register_weights,
-                leak_multiplier=self.variant.leak_multiplier,
-                weight_columns=self.variant.weight_columns[l],
-                conv=s.convs[l],
-            )
+            layer = LIFLayer(s.layer(l), self.variant.layer(l))
             m.submodules[f"layer{l}"] = layer
             r.layers.append(layer)
             sink = layer.i

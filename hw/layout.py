@@ -44,6 +44,8 @@ __all__ = [
     "Select",
     "AcceleratorShape",
     "AcceleratorVariant",
+    "LayerShape",
+    "LayerVariant",
     "config_writes",
     "layer_words",
     "pack_lanes",
@@ -73,6 +75,143 @@ class Select(enum.IntEnum):
 
 #: Distance between the selects of one target in neighbouring LIF layers.
 LAYER_STRIDE = 4
+
+
+def _positive(**values) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """What one LIF layer's RTL (:class:`hw.lif.LIFLayer`) depends on: its size, lanes and
+    widths (:meth:`AcceleratorShape.layer` makes it for a layer of a net).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Inputs and neurons (a conv layer's: its geometry's).
+    lanes : int
+        ``P``: neurons whose accumulators take an input event's weights per cycle.
+    timesteps : int
+        ``T``: end-of-timestep tokens per sample.
+    weight_bits, membrane_bits, bias_bits : int
+        ``W``, ``V``, ``B`` of the contract.
+    acc_bits, update_bits : int
+        Accumulator width, and the width of ``v - (v >> k) + b + acc`` before saturation.
+    update_lanes : int or None
+        ``U``: neurons the update pass updates per cycle, a divisor of ``P`` (``None``: ``P``).
+    reset : {"hard", "subtract"}
+    conv : ConvGeometry or None
+        A convolutional layer; ``lanes`` divides its output channels.
+    """
+
+    n_in: int
+    n_out: int
+    lanes: int
+    timesteps: int
+    weight_bits: int
+    membrane_bits: int
+    bias_bits: int
+    acc_bits: int
+    update_bits: int
+    update_lanes: int | None = None
+    reset: str = "hard"
+    conv: numerics.ConvGeometry | None = None
+
+    def __post_init__(self):
+        _positive(n_in=self.n_in, n_out=self.n_out, lanes=self.lanes, timesteps=self.timesteps)
+        if self.update_lanes is None:
+            object.__setattr__(self, "update_lanes", self.lanes)
+        if (
+            not isinstance(self.update_lanes, int)
+            or self.update_lanes < 1
+            or self.lanes % self.update_lanes
+        ):
+            raise ValueError(
+                f"update_lanes must be a positive divisor of lanes ({self.lanes}), "
+                f"not {self.update_lanes!r}"
+            )
+        if self.reset not in numerics.RESET_MODES:
+            raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {self.reset!r}")
+        conv = self.conv
+        if conv is None:
+            return
+        if not isinstance(conv, numerics.ConvGeometry):
+            raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
+        if (self.n_in, self.n_out) != (conv.n_in, conv.n_out) or conv.out_channels % self.lanes:
+            raise ValueError(
+                f"a conv layer of {conv.n_in} inputs and {conv.n_out} neurons in "
+                f"{conv.out_channels} channels needs n_in, n_out equal to those and lanes "
+                f"dividing the channels, not {self.n_in!r}, {self.n_out!r}, {self.lanes!r}"
+            )
+
+    @property
+    def groups(self) -> int:
+        """``G``: neuron groups of ``P`` (accumulator words)."""
+        return -(-self.n_out // self.lanes)
+
+    @property
+    def rows(self) -> int:
+        """``R``: rows of ``U`` neurons the update pass walks each timestep."""
+        return self.groups * (self.lanes // self.update_lanes)
+
+    @property
+    def burst(self) -> int:
+        """Groups one input event adds weights to per reached position: every group of a
+        fully connected layer, ``C_out / P`` of a convolutional one."""
+        return self.conv.out_channels // self.lanes if self.conv else self.groups
+
+    @property
+    def weight_words(self) -> int:
+        """Words of the weight memory (``P`` weights each)."""
+        return (self.conv.kernel_taps if self.conv else self.n_in) * self.burst
+
+    @property
+    def bias_rows(self) -> int:
+        """Words of the bias memory (``U`` biases each): per neuron, or per channel."""
+        return self.burst * (self.lanes // self.update_lanes)
+
+    @property
+    def fan_in(self) -> int:
+        """Most synapses onto one neuron."""
+        return self.conv.fan_in if self.conv else self.n_in
+
+
+@dataclass(frozen=True)
+class LayerVariant:
+    """How one LIF layer is built for a device (:meth:`AcceleratorVariant.layer`); the
+    arithmetic is the same in every variant.
+
+    Parameters
+    ----------
+    weight_attrs : dict
+        Attributes of the weight memory, e.g. ``{"ram_style": "huge"}`` for iCE40 SPRAM.
+    register_weights : bool
+        Register the weight memory's output before the accumulators (block RAMs with a slow
+        output, as on ECP5).
+    leak_multiplier : bool
+        Compute the leak with a multiplier (a DSP block per update lane) instead of a barrel
+        shifter.
+    weight_columns : int or None
+        Keep the weight words in column memories of this many bits each, one block RAM deep;
+        ``None``: one memory.
+    """
+
+    weight_attrs: dict = dataclasses.field(default_factory=dict)
+    register_weights: bool = False
+    leak_multiplier: bool = False
+    weight_columns: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight_attrs", dict(self.weight_attrs or {}))
+        if self.weight_columns is not None and (
+            not isinstance(self.weight_columns, int) or self.weight_columns < 1
+        ):
+            raise ValueError(
+                f"weight_columns must be a positive integer or None, not {self.weight_columns!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -118,6 +257,15 @@ class AcceleratorVariant:
                     f"{name} needs one entry per LIF layer ({n_layers}), not {len(per_layer)}"
                 )
         return dataclasses.replace(self, weight_attrs=attrs, weight_columns=columns)
+
+    def layer(self, l: int) -> LayerVariant:
+        """The :class:`LayerVariant` of LIF layer ``l`` (of a variant :meth:`for_layers` made)."""
+        return LayerVariant(
+            weight_attrs=self.weight_attrs[l],
+            register_weights=self.register_weights,
+            leak_multiplier=self.leak_multiplier,
+            weight_columns=self.weight_columns[l],
+        )
 
     def as_dict(self) -> dict:
         """The variant as JSON (build reports, cache keys)."""
@@ -266,44 +414,51 @@ class AcceleratorShape:
     def n_classes(self) -> int:
         return self.sizes[-1]
 
+    def layer(self, l: int) -> LayerShape:
+        """The :class:`LayerShape` of LIF layer ``l``."""
+        conv = self.convs[l]
+        fan_in = conv.fan_in if conv else self.sizes[l]
+        return LayerShape(
+            n_in=self.sizes[l],
+            n_out=self.sizes[l + 1],
+            lanes=self.lanes,
+            timesteps=self.timesteps,
+            weight_bits=self.weight_bits,
+            membrane_bits=self.membrane_bits,
+            bias_bits=self.bias_bits,
+            acc_bits=numerics.accumulator_bits(fan_in, self.weight_bits),
+            update_bits=numerics.update_bits(
+                fan_in, self.weight_bits, self.membrane_bits, self.bias_bits
+            ),
+            update_lanes=self.update_lanes,
+            reset=self.reset,
+            conv=conv,
+        )
+
+    # per-layer figures, as their layer's shape has them
     def groups(self, layer: int) -> int:
-        """Neuron groups of ``P`` (accumulator words)."""
-        return -(-self.sizes[layer + 1] // self.lanes)
+        return self.layer(layer).groups
 
     def burst(self, layer: int) -> int:
-        """Groups one input event adds weights to per reached position: every group of a
-        fully connected layer, ``C_out / P`` of a convolutional one."""
-        conv = self.convs[layer]
-        return conv.out_channels // self.lanes if conv else self.groups(layer)
+        return self.layer(layer).burst
 
     def rows(self, layer: int) -> int:
-        """Rows of ``U`` neurons the update pass walks each timestep."""
-        return self.groups(layer) * (self.lanes // self.update_lanes)
+        return self.layer(layer).rows
 
     def weight_words(self, layer: int) -> int:
-        """Words of the layer's weight memory (``P`` weights each)."""
-        conv = self.convs[layer]
-        rows = conv.kernel_taps if conv else self.sizes[layer]
-        return rows * self.burst(layer)
+        return self.layer(layer).weight_words
 
     def bias_words(self, layer: int) -> int:
-        """Words of the layer's bias memory (``U`` biases each): per neuron, or per channel."""
-        return self.burst(layer) * (self.lanes // self.update_lanes)
+        return self.layer(layer).bias_rows
 
     def fan_in(self, layer: int) -> int:
-        """Most synapses onto one neuron of the layer."""
-        conv = self.convs[layer]
-        return conv.fan_in if conv else self.sizes[layer]
+        return self.layer(layer).fan_in
 
     def acc_bits(self, layer: int) -> int:
-        """Accumulator width: holds ``sum_i w_i`` over a neuron's ``fan_in`` inputs exactly."""
-        return numerics.accumulator_bits(self.fan_in(layer), self.weight_bits)
+        return self.layer(layer).acc_bits
 
     def update_bits(self, layer: int) -> int:
-        """Width of ``v - (v >> k) + b + acc`` before saturation."""
-        return numerics.update_bits(
-            self.fan_in(layer), self.weight_bits, self.membrane_bits, self.bias_bits
-        )
+        return self.layer(layer).update_bits
 
     @property
     def score_bits(self) -> int:

@@ -29,10 +29,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fanout import lane_copies
+from hw.layout import LayerShape, LayerVariant
 from hw.membrane import MembraneUpdate
 from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
 from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
-from sw import numerics
 
 __all__ = [
     "event_layout",
@@ -101,50 +101,36 @@ def weight_register_stages(
 
 
 class LIFLayer(wiring.Component):
-    """An integer LIF layer: ``n_in`` inputs, ``n_out`` neurons, ``lanes`` in parallel.
+    """An integer LIF layer: ``shape.n_in`` inputs, ``shape.n_out`` neurons, ``shape.lanes``
+    in parallel.
 
     Parameters
     ----------
-    n_in, n_out : int
-    lanes : int
-        ``P``: neurons whose accumulators take an input event's weights per cycle.
-    update_lanes : int or None
-        ``U``: neurons the update pass updates per cycle, a divisor of ``P`` (``None``: ``P``).
-    timesteps : int
-        ``T``: end-of-timestep tokens per sample.
-    weight_bits, membrane_bits, bias_bits : int
-        ``W``, ``V``, ``B`` of the contract.
-    acc_bits, update_bits : int
-        Accumulator width and the width of ``v - (v >> k) + b + acc`` (see ``hw.layout``).
-    reset : {"hard", "subtract"}
-    weight_attrs : dict
-        Attributes of the weight memory, e.g. ``{"ram_style": "huge"}`` for iCE40 SPRAM. The
-        weight memory has one address shared by reads and writes (a write takes the cycle), as
-        single-port RAMs like SPRAM need, except in ``weight_columns`` (block RAMs, which have
-        a write address of their own); writes come only while the layer is idle.
-    register_weights : bool
-        Register the weight memory's output before the accumulators (for block RAMs with a
-        slow output, as on ECP5): the event phase gets a third stage (the lane state is read a
-        cycle later, then written), and the update pass waits for it, up to 2 cycles a
-        timestep; the update pass's check for room in the spike FIFO is registered too.
-    leak_multiplier : bool
-        Compute the leak with a multiplier (a DSP block per update lane) instead of a barrel
-        shifter (:class:`hw.membrane.MembraneUpdate`).
-    weight_columns : int or None
-        Keep the weight words in column memories of this many bits each (the last one may be
-        narrower) instead of one memory: a column as deep as the memory and as wide as one
-        block RAM holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no
-        multiplexer across blocks follows the read. ``None``: one memory. With
-        ``register_weights`` and many columns (``MANY_COLUMNS``) the weights are registered
-        twice (a register by each block RAM, then one by the adders): the event phase and the
-        read-back take a cycle more.
-    conv : ConvGeometry or None
-        A convolutional layer (``n_in``, ``n_out`` its geometry's; ``lanes`` divides its output
-        channels): it takes the synapse bursts of :class:`hw.conv.ConvExpander`, ``Gc =
-        C_out / P`` groups each, from group ``group`` on; weight word ``((c * k + ky) * k + kx)
-        * Gc + g`` holds ``w[gP .. gP+P-1, c, ky, kx]``; the biases are per channel, ``Gc * P /
-        U`` words (every position's row ``j`` reads word ``j``). The update pass starts once
-        the last burst's sums are written (a cycle a timestep).
+    shape : LayerShape
+        Size, lanes ``P``, update lanes ``U``, timesteps ``T``, the widths of the contract, the
+        reset rule and the conv geometry (:class:`hw.layout.LayerShape`).
+    variant : LayerVariant
+        How the memories are built (:class:`hw.layout.LayerVariant`):
+
+        - ``weight_attrs``: the weight memory has one address shared by reads and writes (a
+          write takes the cycle), as single-port RAMs like SPRAM need, except in
+          ``weight_columns`` (block RAMs, which have a write address of their own); writes
+          come only while the layer is idle.
+        - ``register_weights``: the event phase gets a third stage (the lane state is read a
+          cycle later, then written), and the update pass waits for it, up to 2 cycles a
+          timestep; the update pass's check for room in the spike FIFO is registered too.
+        - ``leak_multiplier``: the leak on a multiplier (:class:`hw.membrane.MembraneUpdate`).
+        - ``weight_columns``: a column as deep as the memory and as wide as one block RAM
+          holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no multiplexer
+          across blocks follows the read. With ``register_weights`` and many columns
+          (``MANY_COLUMNS``) the weights are registered twice (a register by each block RAM,
+          then one by the adders): the event phase and the read-back take a cycle more.
+
+    A conv layer (``shape.conv``) takes the synapse bursts of :class:`hw.conv.ConvExpander`,
+    ``Gc = C_out / P`` groups each, from group ``group`` on; weight word ``((c * k + ky) * k +
+    kx) * Gc + g`` holds ``w[gP .. gP+P-1, c, ky, kx]``; the biases are per channel, ``Gc * P /
+    U`` words (every position's row ``j`` reads word ``j``). The update pass starts once the
+    last burst's sums are written (a cycle a timestep).
 
     Members
     -------
@@ -167,96 +153,37 @@ class LIFLayer(wiring.Component):
         Work is in flight (for the cycle counter).
     """
 
-    def __init__(
-        self,
-        *,
-        n_in,
-        n_out,
-        lanes,
-        timesteps,
-        weight_bits,
-        update_lanes=None,
-        membrane_bits,
-        bias_bits,
-        acc_bits,
-        update_bits,
-        reset="hard",
-        weight_attrs=None,
-        register_weights=False,
-        leak_multiplier=False,
-        weight_columns=None,
-        conv=None,
-    ):
-        for name, value in (
-            ("n_in", n_in),
-            ("n_out", n_out),
-            ("lanes", lanes),
-            ("timesteps", timesteps),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        if reset not in numerics.RESET_MODES:
-            raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
-        self.n_in, self.n_out, self.lanes, self.timesteps = n_in, n_out, lanes, timesteps
-        self.update_lanes = lanes if update_lanes is None else update_lanes
-        if (
-            not isinstance(self.update_lanes, int)
-            or self.update_lanes < 1
-            or lanes % self.update_lanes
-        ):
-            raise ValueError(
-                f"update_lanes must be a positive divisor of lanes ({lanes}), not {update_lanes!r}"
-            )
-        self.weight_bits, self.membrane_bits, self.bias_bits = weight_bits, membrane_bits, bias_bits
-        self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
-        self.weight_attrs = dict(weight_attrs or {})
-        self.register_weights, self.leak_multiplier = register_weights, leak_multiplier
-        if weight_columns is not None and (
-            not isinstance(weight_columns, int) or weight_columns < 1
-        ):
-            raise ValueError(
-                f"weight_columns must be a positive integer or None, not {weight_columns!r}"
-            )
-        self.weight_columns = weight_columns
-        self.groups = -(-n_out // lanes)
-        self.rows = self.groups * (lanes // self.update_lanes)
-        self.conv = conv
+    def __init__(self, shape: LayerShape, variant: LayerVariant = LayerVariant()):
+        if not isinstance(shape, LayerShape):
+            raise TypeError(f"shape must be a LayerShape, not {shape!r}")
+        self.shape, self.variant = shape, variant
         #: A conv layer with weight registers forwards its write-back sums to the reads of the
-        #: next four cycles (see ``elaborate``): its bursts need no gaps.
-        self.forwards = conv is not None and register_weights and self.groups > 1
+        #: next four cycles (see ``_forwarding``): its bursts need no gaps.
+        self.forwards = shape.conv is not None and variant.register_weights and shape.groups > 1
         self.weight_stages = weight_register_stages(
-            register_weights, weight_columns, lanes * weight_bits, self.forwards
+            variant.register_weights,
+            variant.weight_columns,
+            shape.lanes * shape.weight_bits,
+            self.forwards,
         )
-        if conv is not None:
-            if not isinstance(conv, numerics.ConvGeometry):
-                raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
-            if (n_in, n_out) != (conv.n_in, conv.n_out) or conv.out_channels % lanes:
-                raise ValueError(
-                    f"a conv layer of {conv.n_in} inputs and {conv.n_out} neurons in "
-                    f"{conv.out_channels} channels needs n_in, n_out equal to those and lanes "
-                    f"dividing the channels, not {n_in!r}, {n_out!r}, {lanes!r}"
-                )
-            self.burst = conv.out_channels // lanes
-            self.weight_words = conv.kernel_taps * self.burst
-            self.bias_rows = self.burst * (lanes // self.update_lanes)
-            in_layout = burst_layout(self.weight_words, self.groups)
+        P, U = shape.lanes, shape.update_lanes
+        if shape.conv is not None:
+            in_layout = burst_layout(shape.weight_words, shape.groups)
         else:
-            self.burst, self.weight_words = self.groups, n_in * self.groups
-            self.bias_rows, in_layout = self.rows, event_layout(n_in)
-        weight_addr_bits = (self.weight_words - 1).bit_length() or 1
-        bias_addr_bits = (self.bias_rows - 1).bit_length() or 1
+            in_layout = event_layout(shape.n_in)
+        weight_addr_bits = (shape.weight_words - 1).bit_length() or 1
+        bias_addr_bits = (shape.bias_rows - 1).bit_length() or 1
+        weight_word_bits, bias_word_bits = P * shape.weight_bits, U * shape.bias_bits
         super().__init__(
             {
                 "i": In(stream.Signature(in_layout)),
-                "o": Out(stream.Signature(event_layout(n_out))),
-                "weight_write": In(MemoryWriteSignature(weight_addr_bits, lanes * weight_bits)),
-                "bias_write": In(
-                    MemoryWriteSignature(bias_addr_bits, self.update_lanes * bias_bits)
-                ),
-                "weight_read": In(MemoryReadSignature(weight_addr_bits, lanes * weight_bits)),
-                "bias_read": In(MemoryReadSignature(bias_addr_bits, self.update_lanes * bias_bits)),
-                "threshold": In(membrane_bits - 1),
-                "leak_shift": In(range(membrane_bits)),
+                "o": Out(stream.Signature(event_layout(shape.n_out))),
+                "weight_write": In(MemoryWriteSignature(weight_addr_bits, weight_word_bits)),
+                "bias_write": In(MemoryWriteSignature(bias_addr_bits, bias_word_bits)),
+                "weight_read": In(MemoryReadSignature(weight_addr_bits, weight_word_bits)),
+                "bias_read": In(MemoryReadSignature(bias_addr_bits, bias_word_bits)),
+                "threshold": In(shape.membrane_bits - 1),
+                "leak_shift": In(range(shape.membrane_bits)),
                 "busy": Out(1),
             }
         )
@@ -288,35 +215,39 @@ class LIFLayer(wiring.Component):
         per group) and the membranes (``U`` to a word, one word per row). The weight words are
         kept in one memory, or in column memories of ``weight_columns`` bits each. Weights and
         biases are written only while idle (configuration; hw.ports)."""
-        P, G, U, R = self.lanes, self.groups, self.update_lanes, self.rows
-        r.word = word = data.ArrayLayout(signed(self.weight_bits), P)
-        step = self.weight_columns or word.size
+        P, G, U, R = self.shape.lanes, self.shape.groups, self.shape.update_lanes, self.shape.rows
+        r.word = word = data.ArrayLayout(signed(self.shape.weight_bits), P)
+        step = self.variant.weight_columns or word.size
         columns = [(lo, min(lo + step, word.size)) for lo in range(0, word.size, step)]
-        r.weight_addr = Signal(range(max(self.weight_words, 2)))  # (written,) read back or read
+        r.weight_addr = Signal(
+            range(max(self.shape.weight_words, 2))
+        )  # (written,) read back or read
         r.weight_word = Signal(word)  # the word read (the cycle after its address)
         for c, (lo, hi) in enumerate(columns):
             column = no_collision_memory(
-                shape=hi - lo, depth=self.weight_words, attrs=self.weight_attrs
+                shape=hi - lo, depth=self.shape.weight_words, attrs=self.variant.weight_attrs
             )
             m.submodules[f"weights{c}" if len(columns) > 1 else "weights"] = column
             w_rd, w_wr = RegisteredRead(m, column), column.write_port()
             m.d.comb += [
                 w_wr.en.eq(self.weight_write.en),
-                w_wr.addr.eq(self.weight_write.addr if self.weight_columns else r.weight_addr),
+                w_wr.addr.eq(
+                    self.weight_write.addr if self.variant.weight_columns else r.weight_addr
+                ),
                 w_wr.data.eq(self.weight_write.data[lo:hi]),
                 w_rd.addr.eq(r.weight_addr),
                 w_rd.en.eq(~self.weight_write.en),
                 r.weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
         m.submodules.biases = biases = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.bias_bits), U), depth=self.bias_rows
+            shape=data.ArrayLayout(signed(self.shape.bias_bits), U), depth=self.shape.bias_rows
         )
         r.b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]
         m.d.comb += b_wr.data.eq(self.bias_write.data)
         # A row's membrane is read once per update pass and written back stages later.
         m.submodules.membranes = membranes = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.membrane_bits), U), depth=R
+            shape=data.ArrayLayout(signed(self.shape.membrane_bits), U), depth=R
         )
         r.v_rd, r.v_wr = RegisteredRead(m, membranes), membranes.write_port()
         # the row's membranes and biases in update_stage
@@ -336,7 +267,7 @@ class LIFLayer(wiring.Component):
         # write of the same cycle; otherwise a read never meets the write of its address. (A
         # conv layer's bursts never start at the group the burst before started at with
         # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
-        r.acc_shape = acc_shape = data.ArrayLayout(signed(self.acc_bits), P)
+        r.acc_shape = acc_shape = data.ArrayLayout(signed(self.shape.acc_bits), P)
         if G == 1:
             m.submodules.accumulators = Memory(shape=acc_shape, depth=G, init=[])
             r.s_wr = m.submodules.accumulators.write_port()
@@ -365,7 +296,7 @@ class LIFLayer(wiring.Component):
         then ``weight_stages + 1`` stages: the weights arrive in the last (registered
         ``weight_stages`` times), which writes the sums back, and the stage before it reads the
         accumulators (without weight registers they are read with the weights)."""
-        G, T, B = self.groups, self.timesteps, self.burst
+        G, T, B = self.shape.groups, self.shape.timesteps, self.shape.burst
         r.timestep = Signal(range(max(T, 2)))
         # The sample's last timestep: its write-back leaves every membrane at zero for the next
         # sample, so the update pass reads ``v_old`` without a mux (a register, not a compare,
@@ -376,7 +307,7 @@ class LIFLayer(wiring.Component):
         r.last_group = Signal(init=B == 1)
         # The accumulator group it adds to: the group count itself in a dense layer, from the
         # burst's first group on in a conv layer.
-        r.acc_group = Signal(range(max(G, 2))) if self.conv is not None else r.group
+        r.acc_group = Signal(range(max(G, 2))) if self.shape.conv is not None else r.group
         r.event_active = Signal()
         r.event_addr = Signal.like(r.weight_addr)  # the event's weight address for ``group``
         n_stages = self.weight_stages + 1
@@ -391,7 +322,7 @@ class LIFLayer(wiring.Component):
                 r.event_groups[k].eq(r.event_groups[k - 1]),
             ]
         read_addr = Mux(self.weight_read.en, self.weight_read.addr, r.event_addr)
-        if self.weight_columns is None:  # one address, as single-port RAMs need
+        if self.variant.weight_columns is None:  # one address, as single-port RAMs need
             m.d.comb += r.weight_addr.eq(
                 Mux(self.weight_write.en, self.weight_write.addr, read_addr)
             )
@@ -407,9 +338,9 @@ class LIFLayer(wiring.Component):
         lanes are neurons, and only when the last rows hold padding lanes. And the LIF update's
         arithmetic (:class:`hw.membrane.MembraneUpdate`), the spike FIFO and the CLEAR state's
         row."""
-        P, G, U, R = self.lanes, self.groups, self.update_lanes, self.rows
+        P, G, U, R = self.shape.lanes, self.shape.groups, self.shape.update_lanes, self.shape.rows
         S = P // U
-        r.padded = R * U > self.n_out
+        r.padded = R * U > self.shape.n_out
         row_layout = data.StructLayout({"valid": U} if r.padded else {})
         r.update_group = Signal(range(G + 1))
         r.update_sub = Signal(range(max(S, 2)))
@@ -452,14 +383,14 @@ class LIFLayer(wiring.Component):
         # subtraction.
         m.submodules.membrane = r.membrane = MembraneUpdate(
             lanes=U,
-            membrane_bits=self.membrane_bits,
-            bias_bits=self.bias_bits,
-            acc_bits=self.acc_bits,
-            update_bits=self.update_bits,
-            reset=self.reset,
+            membrane_bits=self.shape.membrane_bits,
+            bias_bits=self.shape.bias_bits,
+            acc_bits=self.shape.acc_bits,
+            update_bits=self.shape.update_bits,
+            reset=self.shape.reset,
             padded=r.padded,
-            split_leak=self.register_weights and not self.leak_multiplier,
-            leak_multiplier=self.leak_multiplier,
+            split_leak=self.variant.register_weights and not self.variant.leak_multiplier,
+            leak_multiplier=self.variant.leak_multiplier,
         )
         r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the
@@ -483,8 +414,8 @@ class LIFLayer(wiring.Component):
         r.clear_row = Signal(range(R + 1))
         r.clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
         # A conv layer's bias row: every position's rows read the same per-channel words.
-        if self.conv is not None:
-            r.bias_row = Signal(range(max(self.bias_rows, 2)))
+        if self.shape.conv is not None:
+            r.bias_row = Signal(range(max(self.shape.bias_rows, 2)))
             r.select_bias_row = Signal.like(r.bias_row)
 
     def _accumulator_reads(self, m, r):
@@ -507,7 +438,7 @@ class LIFLayer(wiring.Component):
         before the sums (the second register is the block RAM's output register), registers the
         sums before writing them, and takes the sums of one of the four write-backs before
         instead when that was its group (forwarding: those writes came too late)."""
-        P = self.lanes
+        P = self.shape.lanes
         # Read three cycles before the sums: with the event's weight address (two weight
         # registers) or a stage later (three).
         if self.weight_stages == 2:
@@ -568,8 +499,8 @@ class LIFLayer(wiring.Component):
         accumulator bit: the other writes (a group's clear with its last row, and the CLEAR
         state's) write zeros, and never fall in a cycle of an event's write-back. (The ECP5
         build keeps the ``acc_sum`` wires: ``boards.toolchain.bitstream.synthesis_options``.)"""
-        for p in range(self.lanes):
-            gated = Signal(signed(self.acc_bits), name=f"acc_sum{p}")
+        for p in range(self.shape.lanes):
+            gated = Signal(signed(self.shape.acc_bits), name=f"acc_sum{p}")
             m.d.comb += gated.eq(Mux(r.event_write, r.event_acc[p] + r.weight[p], 0))
             if self.forwards:  # written a cycle later (zero after any other cycle, as clears
                 # need)
@@ -589,13 +520,14 @@ class LIFLayer(wiring.Component):
         """The update pass: a row's data are read (with U < P after ``select_stage``: the row's
         U of the group's P accumulators), pass ``membrane`` and are written back
         (``_update_write_back``)."""
-        U, S = self.update_lanes, self.lanes // self.update_lanes
+        U, S = self.shape.update_lanes, self.shape.lanes // self.shape.update_lanes
         stages = (r.select_stage, r.near_stage, r.update_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
         row_acc = [r.s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
         if r.narrow:
             row_acc = [
-                Signal(signed(self.acc_bits), name=f"row_acc{u}", reset_less=True) for u in range(U)
+                Signal(signed(self.shape.acc_bits), name=f"row_acc{u}", reset_less=True)
+                for u in range(U)
             ]
             with m.If(r.select_stage):
                 if r.slow_rows:
@@ -612,7 +544,7 @@ class LIFLayer(wiring.Component):
                         m.d.sync += row_acc[u].eq(lanes[r.select_sub])
             if r.slow_rows:
                 near_acc = [
-                    Signal(signed(self.acc_bits), name=f"row_acc_near{u}", reset_less=True)
+                    Signal(signed(self.shape.acc_bits), name=f"row_acc_near{u}", reset_less=True)
                     for u in range(U)
                 ]
                 m.d.sync += [near_acc[u].eq(row_acc[u]) for u in range(U)]
@@ -637,7 +569,11 @@ class LIFLayer(wiring.Component):
     def _update_write_back(self, m, r):
         """A row's new membranes written back; with a group's last row its accumulators cleared
         and its spikes pushed (a cycle later) towards the spike FIFO."""
-        P, U, S = self.lanes, self.update_lanes, self.lanes // self.update_lanes
+        P, U, S = (
+            self.shape.lanes,
+            self.shape.update_lanes,
+            self.shape.lanes // self.shape.update_lanes,
+        )
         tested = r.membrane.o.payload.spikes
         # ``written_sub == S - 1`` as a register: it enables the accumulators' write (a clear),
         # which fans out to every block RAM of a wide word.
@@ -684,7 +620,9 @@ class LIFLayer(wiring.Component):
                 pushed.single.eq(single_event(r.pushed_mask)),
             ]
         m.submodules.serialiser = r.serialiser = SpikeSerialiser(
-            lanes=self.lanes, groups=self.groups, event_layout=event_layout(self.n_out)
+            lanes=self.shape.lanes,
+            groups=self.shape.groups,
+            event_layout=event_layout(self.shape.n_out),
         )
         drain_fifo(m, r.spikes, r.serialiser.i)
         wiring.connect(m, r.serialiser.o, wiring.flipped(self.o))
@@ -699,9 +637,9 @@ class LIFLayer(wiring.Component):
                 m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
                 m.d.comb += [r.s_wr.en.eq(r.clearing_accs), r.s_wr.addr.eq(r.clear_row)]
                 m.d.sync += r.clear_row.eq(r.clear_row + 1)
-                with m.If(r.clear_row == self.groups - 1):
+                with m.If(r.clear_row == self.shape.groups - 1):
                     m.d.sync += r.clearing_accs.eq(0)
-                with m.If(r.clear_row == self.rows - 1):
+                with m.If(r.clear_row == self.shape.rows - 1):
                     m.next = "EVENTS"
             with m.State("EVENTS"):
                 self._events_state(m, r)
@@ -715,7 +653,7 @@ class LIFLayer(wiring.Component):
         # read for ``update_stage``: at the select stage, or at the issue with ``slow_rows``
         row_read = r.select_row if r.narrow and not r.slow_rows else r.update_row
         bias_read = row_read
-        if self.conv is not None:
+        if self.shape.conv is not None:
             bias_read = r.select_bias_row if r.narrow and not r.slow_rows else r.bias_row
         m.d.comb += [
             r.v_rd.addr.eq(row_read),
@@ -735,8 +673,8 @@ class LIFLayer(wiring.Component):
         """EVENTS: each input event (dense: its address; conv: a burst's first weight word and
         group) adds to ``B`` groups, a group a cycle; an end-of-timestep token starts the
         update pass."""
-        G, R, B = self.groups, self.rows, self.burst
-        conv = self.conv is not None
+        G, R, B = self.shape.groups, self.shape.rows, self.shape.burst
+        conv = self.shape.conv is not None
         with m.If(r.event_active):
             m.d.sync += [
                 r.event_stage.eq(1),
@@ -772,8 +710,13 @@ class LIFLayer(wiring.Component):
         """UPDATE: a row issued a cycle while there is room in the spike FIFO, once the last
         event's sums have landed; when the pass is over, the end-of-timestep entry, and on to
         the next timestep."""
-        T, U, R, S = self.timesteps, self.update_lanes, self.rows, self.lanes // self.update_lanes
-        conv = self.conv is not None
+        T, U, R, S = (
+            self.shape.timesteps,
+            self.shape.update_lanes,
+            self.shape.rows,
+            self.shape.lanes // self.shape.update_lanes,
+        )
+        conv = self.shape.conv is not None
         drained = Const(1)
         # The last event's sums must land first: with weight registers, and in a conv layer,
         # whose last burst may have added to any group (a dense layer's last group is G - 1,
@@ -786,7 +729,7 @@ class LIFLayer(wiring.Component):
             with m.If(r.last_row):
                 m.d.sync += r.rows_left.eq(0)
             if conv:
-                last_bias_row = r.bias_row == self.bias_rows - 1
+                last_bias_row = r.bias_row == self.shape.bias_rows - 1
                 m.d.sync += r.bias_row.eq(Mux(last_bias_row, 0, r.bias_row + 1))
             if r.narrow:
                 m.d.sync += [r.select_sub.eq(r.update_sub), r.select_row.eq(r.update_row)]
@@ -808,6 +751,6 @@ class LIFLayer(wiring.Component):
 
     def _lane_valid(self, u, row):
         """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
-        U, R = self.update_lanes, self.rows
-        first_padding_row = -(-(self.n_out - u) // U)  # rows r with r*U + u < n_out
+        U, R = self.shape.update_lanes, self.shape.rows
+        first_padding_row = -(-(self.shape.n_out - u) // U)  # rows r with r*U + u < n_out
         return Const(1) if first_padding_row >= R else (row < first_padding_row)

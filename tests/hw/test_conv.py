@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from hw.arith import signed_digits, times_constant
 from hw.conv import ConvExpander, reciprocal
-from hw.layout import AcceleratorShape, layer_words
+from hw.layout import AcceleratorShape, LayerVariant, layer_words
 from hw.lif import LIFLayer
 from sw import numerics
 from sw.integer_model import IntegerLayer
@@ -184,7 +184,7 @@ def rtl_conv_lif(
     o_delay=0.0,
     seed=0,
     direct=False,
-    **options,
+    **variant,
 ):
     """Output spikes [N, T, n_out] of an expander and a conv LIF layer, loaded through their
     write ports with ``hw.layout.layer_words``. ``direct``: the bursts (``ref_bursts``) go
@@ -202,21 +202,7 @@ def rtl_conv_lif(
         reset=layer.reset,
         convs=(g,),
     )
-    lif = LIFLayer(
-        n_in=g.n_in,
-        n_out=g.n_out,
-        lanes=lanes,
-        update_lanes=update_lanes,
-        timesteps=T,
-        weight_bits=weight_bits,
-        membrane_bits=membrane_bits,
-        bias_bits=shape.bias_bits,
-        acc_bits=shape.acc_bits(0),
-        update_bits=shape.update_bits(0),
-        reset=layer.reset,
-        conv=g,
-        **options,
-    )
+    lif = LIFLayer(shape.layer(0), LayerVariant(**variant))
     expander = ConvExpander(geometry=g, lanes=lanes, gaps=not lif.forwards)
     m = Module()
     m.submodules.lif = lif
@@ -224,7 +210,7 @@ def rtl_conv_lif(
         m.submodules.expander = expander
         wiring.connect(m, expander.o, lif.i)
     weights, biases = layer_words(layer, shape, 0)
-    assert len(weights) == lif.weight_words and len(biases) == lif.bias_rows
+    assert len(weights) == lif.shape.weight_words and len(biases) == lif.shape.bias_rows
     rng = random.Random(seed)
     out = np.zeros((n, T, g.n_out), dtype=np.uint8)
     sim = Simulator(m)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.layout import pack_lanes
+from hw.layout import AcceleratorShape, LayerShape, LayerVariant, pack_lanes
 from hw.lif import LIFLayer
 from sw import numerics
 
@@ -46,20 +46,23 @@ def rtl_lif(
     o_delay=0.0,
     seed=0,
     padding=0,
-    **options,
+    update_lanes=None,
+    **variant,
 ):
     """``padding``: the weight and bias written to the padding lanes of the last group (the
-    layout says 0; a layer must not let them spike either way)."""
+    layout says 0; a layer must not let them spike either way); ``variant``: the
+    :class:`LayerVariant`'s fields."""
     n_out, n_in = weight.shape
     n, T, _ = spikes.shape
     wmax = numerics.weight_range(weight_bits)[1]
     bias_bits = 16
     acc_bits = (n_in * wmax).bit_length() + 1
     update_bits = ((1 << (membrane_bits - 1)) + (1 << 15) + n_in * wmax).bit_length() + 1
-    dut = LIFLayer(
+    layer_shape = LayerShape(
         n_in=n_in,
         n_out=n_out,
         lanes=lanes,
+        update_lanes=update_lanes,
         timesteps=T,
         weight_bits=weight_bits,
         membrane_bits=membrane_bits,
@@ -67,9 +70,9 @@ def rtl_lif(
         acc_bits=acc_bits,
         update_bits=update_bits,
         reset=reset,
-        **options,
     )
-    G = dut.groups
+    dut = LIFLayer(layer_shape, LayerVariant(**variant))
+    G = layer_shape.groups
     pw = np.full((n_in, G * lanes), padding, dtype=np.int64)
     pw[:, :n_out] = weight.T
     pb = np.full(G * lanes, padding, dtype=np.int64)
@@ -92,8 +95,8 @@ def rtl_lif(
                 )
                 await ctx.tick()
         ctx.set(dut.weight_write.en, 0)
-        U = dut.update_lanes
-        for r in range(dut.rows):
+        U = layer_shape.update_lanes
+        for r in range(layer_shape.rows):
             ctx.set(dut.bias_write.en, 1)
             ctx.set(dut.bias_write.addr, r)
             ctx.set(dut.bias_write.data, pack_lanes(pb[r * U : (r + 1) * U], bias_bits))
@@ -201,12 +204,12 @@ def test_saturation_at_both_rails():
     "bad, message",
     [
         ({"lanes": 0}, "lanes must be a positive integer, not 0"),
-        ({"weight_columns": 0}, "weight_columns must be a positive integer or None, not 0"),
         ({"update_lanes": 3}, r"update_lanes must be a positive divisor of lanes \(2\), not 3"),
         ({"update_lanes": 0}, r"update_lanes must be a positive divisor of lanes \(2\), not 0"),
+        ({"reset": "soft"}, r"reset must be one of \('hard', 'subtract'\), not 'soft'"),
     ],
 )
-def test_layer_parameters_are_validated(bad, message):
+def test_layer_shapes_are_validated(bad, message):
     params = dict(
         n_in=3,
         n_out=3,
@@ -219,4 +222,20 @@ def test_layer_parameters_are_validated(bad, message):
         update_bits=20,
     )
     with pytest.raises(ValueError, match=message):
-        LIFLayer(**{**params, **bad})
+        LayerShape(**{**params, **bad})
+
+
+def test_layer_variants_are_validated():
+    with pytest.raises(
+        ValueError, match="weight_columns must be a positive integer or None, not 0"
+    ):
+        LayerVariant(weight_columns=0)
+
+
+def test_the_accelerators_layer_shape_is_its_own():
+    """The shape the accelerator gives each layer has the widths its figures say."""
+    shape = AcceleratorShape(sizes=(20, 9, 6, 3), timesteps=2, lanes=4, update_lanes=2)
+    second = shape.layer(1)
+    assert (second.n_in, second.n_out, second.groups, second.rows) == (9, 6, 2, 4)
+    assert second.acc_bits == shape.acc_bits(1) and second.update_bits == shape.update_bits(1)
+    assert second.weight_words == 9 * 2 and second.bias_rows == shape.bias_words(1) == 4
