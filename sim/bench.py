@@ -42,7 +42,7 @@ def bench_rtl(
             build_dir=build_dir,
             tests=("inference",),
         )
-        inf = r["tests"]["inference"]
+        inf = r.inference
         rows.append(
             {
                 "lanes": p,
@@ -50,9 +50,9 @@ def bench_rtl(
                 "bit_exact": inf["errors"] == 0,
                 "accuracy": inf["accuracy"],
                 "cycles": inf["cycles_per_inference"],
-                "bottleneck": r["bounds"]["bottleneck"],
-                "sequential": r["bounds"]["sequential"],
-                "units": r["bounds"]["units"],
+                "bottleneck": r.bounds["bottleneck"],
+                "sequential": r.bounds["sequential"],
+                "units": r.bounds["units"],
             }
         )
     speed = []
@@ -67,7 +67,7 @@ def bench_rtl(
             build_dir=build_dir,
             tests=("inference",),
         )
-        inf = r["tests"]["inference"]
+        inf = r.inference
         speed.append(
             {
                 "simulator": sim,
@@ -77,7 +77,7 @@ def bench_rtl(
                 "seconds": inf["seconds"],
                 "samples_per_second": n / inf["seconds"],
                 "cycles_per_inference": inf["cycles_per_inference"],
-                "build_seconds": r["build_seconds"],
+                "build_seconds": r.build_seconds,
             }
         )
     name = Path(model_path).stem
@@ -188,7 +188,7 @@ def bench_sparsity(
             build_dir=build_dir,
             tests=("inference",),
         )
-        inf = r["tests"]["inference"]
+        inf = r.inference
         rows.append(
             {
                 "model": str(path),
@@ -201,8 +201,8 @@ def bench_sparsity(
                 "rtl_samples": inf["samples"],
                 "bit_exact": inf["errors"] == 0,
                 "cycles": inf["cycles_per_inference"],
-                "bottleneck": r["bounds"]["bottleneck"],
-                "units": r["bounds"]["units"],
+                "bottleneck": r.bounds["bottleneck"],
+                "units": r.bounds["units"],
             }
         )
     result = {
@@ -325,7 +325,7 @@ def bench_speed(
                 tests=("inference",),
                 fast=fast,
             )
-            inf = r["tests"]["inference"]
+            inf = r.inference
             rows.append(
                 {
                     "simulator": simulator,

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from boards.catalog import Board, board_named
 from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
-from boards.toolchain.bitstream import BuildError, accelerator_clock, build_board, link_clock
+from boards.toolchain.bitstream import (
+    BuildError,
+    BuildSummary,
+    accelerator_clock,
+    build_board,
+    link_clock,
+)
 from boards.variant import accelerator_variant, board_shape
 from sw.modelfile import load_model
 from sw.report import invoked_command, markdown_table, report_header, write_report
@@ -67,7 +73,7 @@ def bench_board(
             tests=("inference",),
             variant=accelerator_variant(board, shape),
         )
-        inf = sim["tests"]["inference"]
+        inf = sim.inference
         fmax = [b["fmax_mhz"] for b in builds if "fmax_mhz" in b]  # achieved, met or not
         rows.append(
             {
@@ -101,16 +107,16 @@ def _lanes(row: dict) -> str:
     return f"{row['lanes']}" + ("" if u == row["lanes"] else f" ({u})")
 
 
-def _figures(summary: dict) -> dict:
-    util = summary["utilization"]
-    clock, link = accelerator_clock(summary["fmax"]), link_clock(summary["fmax"])
+def _figures(summary: BuildSummary) -> dict:
+    util = summary.utilization
+    clock, link = accelerator_clock(summary.fmax), link_clock(summary.fmax)
     return {
         "cells": {k: [v["used"], v["available"]] for k, v in util.items()},
         "fmax_mhz": clock["achieved"],
         "clock_mhz": clock["constraint"],
         "link_fmax_mhz": link["achieved"],
         "link_clock_mhz": link["constraint"],
-        "seconds": summary["seconds"],
+        "seconds": summary.seconds,
     }
 
 

@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from hw.scores import result_layout
 from sw import golden
 from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
+from sw.report import Summary
 
 from .bounds import cycle_bounds
 from .harness import HARNESS, MAX_TOKENS, harness_verilog, write_tokens
@@ -31,6 +33,7 @@ from .lock import build_lock
 
 __all__ = [
     "SIMULATORS",
+    "CosimSummary",
     "SimulationError",
     "run_cosim",
     "prepare_stimulus",
@@ -193,6 +196,42 @@ def _first_failure(results_xml: Path) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CosimSummary(Summary):
+    """What a co-simulation reports (``sim --json``): the RTL on ``simulator`` against the
+    golden model of ``model``.
+
+    ``inputs``: where the samples came from (the model's dataset, ``random``); ``mode``,
+    ``lanes``, ``stall``: as run; ``shape``: the accelerator's ``as_dict``; ``bounds``: the
+    event-driven cycle bounds (:func:`sim.bounds.cycle_bounds`: ``bottleneck``, ``sequential``,
+    ``units``); ``build_seconds``, ``sim_seconds``: the RTL's compile and the run; ``tests``:
+    each cocotb test's own record by name (``inference``: ``samples``, ``errors``,
+    ``cycles_per_inference``, ``accuracy``, ``seconds``, ...); ``failure``: the first failing
+    test's message, or None; ``waves``: the waveform files (``--waves``)."""
+
+    simulator: str
+    model: str
+    inputs: str
+    mode: str
+    lanes: int
+    stall: float
+    shape: dict
+    bounds: dict
+    build_seconds: float
+    sim_seconds: float
+    tests: dict
+    failure: str | None
+    work_dir: str
+    waves: list | None = None
+
+    OMITTED_WHEN_NONE = ("waves",)
+
+    @property
+    def inference(self) -> dict:
+        """The ``inference`` test's record."""
+        return self.tests["inference"]
+
+
 def run_cosim(
     model_path,
     *,
@@ -212,8 +251,8 @@ def run_cosim(
     random_inputs=False,
     variant: AcceleratorVariant = AcceleratorVariant(),
     fast=True,
-) -> dict:
-    """Simulate the RTL of ``model_path`` against its golden model; returns the summary.
+) -> CosimSummary:
+    """Simulate the RTL of ``model_path`` against its golden model; returns its summary.
     ``variant``: how the accelerator is built (a board's: ``boards.variant.accelerator_variant``);
     ``update_lanes``: the update
     pass's lanes ``U`` (``None``: ``P``). ``fast``: the ``inference`` test runs in the Verilog
@@ -303,33 +342,24 @@ def run_cosim(
         summary_path = work / "summary.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         failure = _first_failure(results_xml)
-        result = {
-            "simulator": simulator,
-            "model": str(model_path),
-            "inputs": source,
-            "mode": mode,
-            "lanes": lanes,
-            "stall": stall,
-            "shape": shape.as_dict(),
-            "bounds": bounds,
-            "build_seconds": build_seconds,
-            "sim_seconds": seconds,
-            "tests": summary,
-            "failure": failure,
-            "work_dir": str(work),
-        }
-        if waves:
-            result["waves"] = [
-                str(p)
-                for p in sorted(
-                    {
-                        *work.glob("*.fst"),
-                        *work.glob("*.vcd"),
-                        *build.glob("*.fst"),
-                        *build.glob("*.vcd"),
-                    }
-                )
-            ]
+        waveforms = {*work.glob("*.fst"), *work.glob("*.vcd"), *build.glob("*.fst")}
+        waveforms |= set(build.glob("*.vcd"))
+        result = CosimSummary(
+            simulator=simulator,
+            model=str(model_path),
+            inputs=source,
+            mode=mode,
+            lanes=lanes,
+            stall=stall,
+            shape=shape.as_dict(),
+            bounds=bounds,
+            build_seconds=build_seconds,
+            sim_seconds=seconds,
+            tests=summary,
+            failure=failure,
+            work_dir=str(work),
+            waves=[str(p) for p in sorted(waveforms)] if waves else None,
+        )
         if failure is not None or set(tests) - set(summary):
             detail = failure or f"tests {sorted(set(tests) - set(summary))} did not report"
             raise SimulationError(f"{simulator}: {detail} (log: {work / 'sim.log'})")
@@ -337,4 +367,4 @@ def run_cosim(
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for debugging
-    print(json.dumps(run_cosim(sys.argv[1], samples=int(sys.argv[2])), indent=1))
+    print(run_cosim(sys.argv[1], samples=int(sys.argv[2])).to_json())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .options import (
@@ -102,7 +101,7 @@ def cmd_build(args):
                 print(f"{failures[-1]}; trying the next seed", file=sys.stderr)
     else:
         fail("; ".join(failures))
-    print(json.dumps(summary, indent=1) if args.json else format_report(summary))
+    print(summary.to_json() if args.json else format_report(summary))
 
 
 def _open_link(args, progress):
@@ -150,30 +149,30 @@ def cmd_deploy(args):
     except DeviceError as e:
         fail(str(e))
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(summary.to_json())
         return
     where = f"simulated board ({args.sim_link})" if args.sim else args.port
     print(
-        f"{summary['samples']}/{summary['samples']} samples on the {where} equal the golden "
-        f"model (scores and class); accuracy {summary['accuracy']:.4f}; "
-        f"{summary['cycles_per_inference']:,.0f} cycles/inference; weights loaded with "
-        f"{summary['load_writes']} writes and all {summary['verified_words']} words read back "
-        f"equal (sha256 {summary['readback_sha256'][:16]}); loading moves "
-        f"{summary['load_bytes'][0]:,} / {summary['load_bytes'][1]:,} bytes to / from the board, "
-        f"{summary['load_seconds_at_baud']:.2f} s at {summary['baud']:,} baud; "
-        f"{summary['host_seconds']:.1f} s in all"
+        f"{summary.samples}/{summary.samples} samples on the {where} equal the golden "
+        f"model (scores and class); accuracy {summary.accuracy:.4f}; "
+        f"{summary.cycles_per_inference:,.0f} cycles/inference; weights loaded with "
+        f"{summary.load_writes} writes and all {summary.verified_words} words read back "
+        f"equal (sha256 {summary.readback_sha256[:16]}); loading moves "
+        f"{summary.load_bytes[0]:,} / {summary.load_bytes[1]:,} bytes to / from the board, "
+        f"{summary.load_seconds_at_baud:.2f} s at {summary.baud:,} baud; "
+        f"{summary.host_seconds:.1f} s in all"
     )
-    if "load_seconds_simulated_at_baud" in summary:
+    if summary.load_seconds_simulated_at_baud is not None:
         print(
             f"load and read-back on the simulated line: "
-            f"{summary['load_seconds_simulated_at_baud']:.2f} s at {summary['baud']:,} baud"
+            f"{summary.load_seconds_simulated_at_baud:.2f} s at {summary.baud:,} baud"
         )
-    if "latency_us" in summary:
+    if summary.latency_us is not None:
         print(
-            f"at {summary['clock_mhz']:g} MHz: {summary['latency_us']:.1f} us per inference, "
-            f"{summary['inferences_per_second']:,.0f} inferences/s"
+            f"at {summary.clock_mhz:g} MHz: {summary.latency_us:.1f} us per inference, "
+            f"{summary.inferences_per_second:,.0f} inferences/s"
         )
-    status = summary.get("link_status")
+    status = summary.link_status
     if status and (args.verbose or any(status.values())):
         print(
             f"the board's link: {status['rx_overruns']} bytes dropped (receive buffer full), "

@@ -3,8 +3,6 @@ model)."""
 
 from __future__ import annotations
 
-import json
-
 from .options import COUNT, LANES, SEED, call_with_args, fail, fraction, output_folder
 
 
@@ -69,14 +67,13 @@ def cmd_sim(args):
     except SimulationError as e:
         fail(str(e))
     if args.json:
-        print(json.dumps(result, indent=1))
+        print(result.to_json())
         return
-    inf = result["tests"]["inference"]
-    bounds = result["bounds"]
+    inf, bounds = result.inference, result.bounds
     rate = inf["samples"] / inf["seconds"] if inf["seconds"] else float("nan")
     accuracy = (
         f"accuracy {inf['accuracy']:.4f}"
-        if result["inputs"] != "random"
+        if result.inputs != "random"
         else "random inputs, no labels"
     )
     print(
@@ -86,8 +83,8 @@ def cmd_sim(args):
         f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
         f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s"
     )
-    reset = result["tests"].get("reset_mid_inference")
+    reset = result.tests.get("reset_mid_inference")
     if reset:
         print(f"reset in the middle of an inference, then {reset['samples']} samples bit-exact")
-    for path in result.get("waves", []):
+    for path in result.waves or []:
         print(f"waveform: {path}")

@@ -1,6 +1,7 @@
 """What every benchmark report shares: its provenance header and how it is written (no torch,
 no amaranth)."""
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -8,7 +9,24 @@ from pathlib import Path
 
 from .modelfile import atomic_write
 
-__all__ = ["invoked_command", "report_header", "write_report"]
+__all__ = ["Summary", "invoked_command", "markdown_table", "report_header", "write_report"]
+
+
+class Summary:
+    """Base of a command's summary (a dataclass: the build's, the deploy's, the co-simulation's):
+    typed fields in Python, a JSON object through :meth:`as_dict`. The fields named in
+    ``OMITTED_WHEN_NONE`` are left out of the JSON while they are ``None`` (figures a run has
+    only in some settings)."""
+
+    OMITTED_WHEN_NONE: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        fields = dataclasses.asdict(self)
+        return {k: v for k, v in fields.items() if not (v is None and k in self.OMITTED_WHEN_NONE)}
+
+    def to_json(self) -> str:
+        """:meth:`as_dict` as indented JSON (``--json``, ``summary.json``)."""
+        return json.dumps(self.as_dict(), indent=1)
 
 
 def invoked_command() -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from sw import golden
 from sw.evaluate import load_model_dataset
 from sw.modelfile import load_model
+from sw.report import Summary
 
 from ..catalog import Board
 from ..clocks import BaudError, uart_divisor
@@ -112,6 +114,50 @@ def open_serial(board: Board, port, *, baud, bitstream=None, progress=print) -> 
     return link
 
 
+@dataclass(frozen=True)
+class DeploySummary(Summary):
+    """What ``deploy`` reports (``deploy --json``), every sample equal to the golden model.
+
+    ``board``: its name; ``sim``: the simulated link's kind, False on a real board;
+    ``host_seconds``: the whole session on the host; ``load_writes``, ``load_bytes`` (to, from
+    the board), ``load_seconds_at_baud``: the load and read-back, 10 bits a byte, at ``baud``;
+    ``verified_words``: configuration words read back equal; ``frames_resent``: after a CRC or
+    timeout; ``readback_sha256``: of the words read back; ``link_status``: the board's STATUS
+    counters. Only some runs have: ``low_latency`` (a real port's mode),
+    ``load_seconds_simulated_at_baud`` (a simulated line's measured load), ``clock_mhz``,
+    ``latency_us`` and ``inferences_per_second`` (a clock given: from the device's cycles)."""
+
+    OMITTED_WHEN_NONE = (
+        "low_latency",
+        "load_seconds_simulated_at_baud",
+        "clock_mhz",
+        "latency_us",
+        "inferences_per_second",
+    )
+
+    board: str
+    sim: str | bool
+    samples: int
+    exact: bool
+    accuracy: float
+    cycles_per_inference: float
+    host_seconds: float
+    load_writes: int
+    load_bytes: list
+    baud: int
+    load_seconds_at_baud: float
+    verified_words: int
+    frames_resent: int
+    warnings: list
+    readback_sha256: str
+    link_status: dict | None
+    low_latency: bool | None = None
+    load_seconds_simulated_at_baud: float | None = None
+    clock_mhz: float | None = None
+    latency_us: float | None = None
+    inferences_per_second: float | None = None
+
+
 def deploy(
     model_path,
     board: Board,
@@ -125,15 +171,15 @@ def deploy(
     data_root=None,
     clock_hz=None,
     progress=print,
-) -> dict:
+) -> DeploySummary:
     """Load ``model_path`` onto ``board`` through the link ``open_link(shape)`` returns (the
     command line chooses it: :func:`open_serial` for a real board, ``sim.links.simulated_link``
     for a simulated one), run its test split (``samples`` of it) and check every result against
     the golden model. ``sim``: the simulated board's name for the summary (False: a real
     board); ``baud``: the line's rate the load figures are computed at (a link with a rate of its
     own, the netlist's, gives it as ``link.baud``); ``clock_hz``: the board's clock, for latency
-    and throughput; ``progress``: where warnings go. Returns the summary; :class:`DeviceError`
-    on any difference."""
+    and throughput; ``progress``: where warnings go. Returns the :class:`DeploySummary`;
+    :class:`DeviceError` on any difference."""
     model = load_model(model_path)
     ds = load_model_dataset(model, model_path, data_root)
     shape = board_shape(model, board, lanes, update_lanes)
@@ -160,35 +206,34 @@ def deploy(
             f"golden {ref.scores[i].tolist()} class {ref.predictions[i]}"
         )
     cycles = np.array([r.cycles for r in results])
-    summary = {
-        "board": board.name,
-        "sim": sim,
-        "samples": n,
-        "exact": True,
-        "accuracy": float(np.mean(np.array([r.cls for r in results]) == y)),
-        "cycles_per_inference": float(cycles.mean()),
-        "host_seconds": session.seconds,
-        "load_writes": session.writes,
-        "load_bytes": list(session.load_bytes),
-        "baud": baud,
+    # Measured on the simulated line: cycles until the last read-back reply, at ``divisor``
+    # cycles a bit (the board gets fewer cycles a bit than on hardware: an upper bound).
+    reply_cycles = getattr(link, "reply_cycles", None)
+    simulated_load = (
+        reply_cycles[2 * session.writes] / link.divisor / baud if reply_cycles else None
+    )
+    per_inference = cycles.mean() / clock_hz if clock_hz else None
+    return DeploySummary(
+        board=board.name,
+        sim=sim,
+        samples=n,
+        exact=True,
+        accuracy=float(np.mean(np.array([r.cls for r in results]) == y)),
+        cycles_per_inference=float(cycles.mean()),
+        host_seconds=session.seconds,
+        load_writes=session.writes,
+        load_bytes=list(session.load_bytes),
+        baud=baud,
         # 10 bits a byte; replies travel while requests do, so the longer direction counts.
-        "load_seconds_at_baud": max(session.load_bytes) * 10 / baud,
-        "verified_words": session.verified_words,
-        "frames_resent": client.resent,
-        "warnings": client.warnings,
-        "readback_sha256": session.readback_sha256,
-        # the board's own counts (STATUS): bytes its UART dropped, frames it refused
-        "link_status": session.link_status,
-    }
-    if not sim:
-        summary["low_latency"] = link.low_latency
-    if getattr(link, "reply_cycles", None):
-        # Measured on the simulated line: cycles until the last read-back reply, at ``divisor``
-        # cycles a bit (the board gets fewer cycles a bit than on hardware: an upper bound).
-        load_cycles = link.reply_cycles[2 * session.writes]
-        summary["load_seconds_simulated_at_baud"] = load_cycles / link.divisor / baud
-    if clock_hz:  # the board's clock: latency and throughput from the device's cycle counter
-        summary["clock_mhz"] = clock_hz / 1e6
-        summary["latency_us"] = float(cycles.mean() / clock_hz * 1e6)
-        summary["inferences_per_second"] = float(clock_hz / cycles.mean())
-    return summary
+        load_seconds_at_baud=max(session.load_bytes) * 10 / baud,
+        verified_words=session.verified_words,
+        frames_resent=client.resent,
+        warnings=client.warnings,
+        readback_sha256=session.readback_sha256,
+        link_status=session.link_status,
+        low_latency=None if sim else link.low_latency,
+        load_seconds_simulated_at_baud=simulated_load,
+        clock_mhz=clock_hz / 1e6 if clock_hz else None,
+        latency_us=float(per_inference * 1e6) if clock_hz else None,
+        inferences_per_second=float(1 / per_inference) if clock_hz else None,
+    )

@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
+from sw.report import Summary
 
 from ..catalog import Board
 from ..clocks import BaudError
@@ -122,11 +124,45 @@ def toolchain_error(build_dir: Path, board: Board | None = None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class BuildSummary(Summary):
+    """What a bitstream build reports (``summary.json`` beside the bitstream, ``build --json``).
+
+    ``board``: its name; ``shape``, ``accelerator_variant``: as their ``as_dict``; ``baud``: the
+    rate asked for, ``baud_actual`` the one the divisor gives (``uart_divisor`` link cycles a
+    bit); ``synthesis_reused``: another seed's netlist was placed; ``lut_mapper``: ``abc9`` or
+    the classic ``abc``; ``clock_mhz``: the accelerator's clock, ``pll`` its PLL's parameters
+    (None: the oscillator); ``seconds``: Yosys and nextpnr; ``utilization``: nextpnr's
+    ``{cell: {"used", "available"}}``; ``fmax``: ``{clock: {"achieved", "constraint"}}`` in MHz;
+    ``memory_estimate``: the estimate before synthesis (:mod:`boards.toolchain.memory`)."""
+
+    board: str
+    model: str
+    shape: dict
+    lanes: int
+    update_lanes: int
+    baud: int
+    baud_actual: float
+    baud_error_percent: float
+    uart_divisor: int
+    synthesis_reused: bool
+    lut_mapper: str
+    weights_in_spram: list
+    accelerator_variant: dict
+    clock_mhz: float
+    pll: dict | None
+    seconds: float
+    bitstream: str
+    utilization: dict
+    fmax: dict
+    memory_estimate: dict
+
+
 class BuildError(RuntimeError):
     """The design did not build, fit or meet its clock; the message has the numbers, and
     ``summary`` the build's report when there is one (a missed clock)."""
 
-    def __init__(self, message: str, summary: dict | None = None):
+    def __init__(self, message: str, summary: BuildSummary | None = None):
         super().__init__(message)
         self.summary = summary
 
@@ -421,33 +457,33 @@ def build_board(
         synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape)
     seconds = time.perf_counter() - t0
     report = json.loads(report_json.read_text()) if report_json.is_file() else {}
-    summary = {
-        "board": board.name,
-        "model": str(model_path),
-        "shape": shape.as_dict(),
-        "lanes": lanes,
-        "update_lanes": shape.update_lanes,
-        "baud": baud,
-        "baud_actual": actual_baud,
-        "baud_error_percent": 100 * (actual_baud / baud - 1),
-        "uart_divisor": divisor,
-        "synthesis_reused": synthesised,
-        "lut_mapper": mapper,
-        "weights_in_spram": [bool(a) for a in variant.weight_attrs],
-        "accelerator_variant": {k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
-        "clock_mhz": (platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
-        "pll": None if pll is None else pll.params,
-        "seconds": seconds,
-        "bitstream": str(next(iter(sorted(out.glob("top.bi*"))), "")),
-        "utilization": report.get("utilization", {}),
-        "fmax": report.get("fmax", {}),
-        "memory_estimate": {
+    summary = BuildSummary(
+        board=board.name,
+        model=str(model_path),
+        shape=shape.as_dict(),
+        lanes=lanes,
+        update_lanes=shape.update_lanes,
+        baud=baud,
+        baud_actual=actual_baud,
+        baud_error_percent=100 * (actual_baud / baud - 1),
+        uart_divisor=divisor,
+        synthesis_reused=synthesised,
+        lut_mapper=mapper,
+        weights_in_spram=[bool(a) for a in variant.weight_attrs],
+        accelerator_variant={k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
+        clock_mhz=(platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
+        pll=None if pll is None else pll.params,
+        seconds=seconds,
+        bitstream=str(next(iter(sorted(out.glob("top.bi*"))), "")),
+        utilization=report.get("utilization", {}),
+        fmax=report.get("fmax", {}),
+        memory_estimate={
             "totals": memory.memory_totals(memories, board),
             "memories": memory.as_json(memories),
         },
-    }
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1).encode())
-    for clock, f in summary["fmax"].items():
+    )
+    atomic_write(out / "summary.json", summary.to_json().encode())
+    for clock, f in summary.fmax.items():
         if f["achieved"] < f["constraint"]:
             raise BuildError(
                 f"{board}: clock {clock} reaches {f['achieved']:.1f} MHz, below the "
@@ -491,7 +527,7 @@ def link_clock(fmax: dict) -> dict:
     return min(fmax.values(), key=lambda f: f["constraint"])
 
 
-def format_report(summary: dict) -> str:
+def format_report(summary: BuildSummary) -> str:
     """Utilisation of the cells that matter and Fmax, as text lines."""
     keys = (
         "ICESTORM_LC",
@@ -507,22 +543,21 @@ def format_report(summary: dict) -> str:
         "SB_IO",
         "TRELLIS_IO",
     )
-    lines = [f"{summary['board']}: {summary['bitstream']} ({summary['seconds']:.0f} s)"]
+    lines = [f"{summary.board}: {summary.bitstream} ({summary.seconds:.0f} s)"]
     for key in keys:
-        u = summary["utilization"].get(key)
+        u = summary.utilization.get(key)
         if u:
             lines.append(
                 f"  {key:<16} {u['used']:>6} / {u['available']:<6} "
                 f"({100 * u['used'] / max(u['available'], 1):.0f} %)"
             )
-    for clock, f in summary["fmax"].items():
+    for clock, f in summary.fmax.items():
         lines.append(f"  Fmax {clock}: {f['achieved']:.1f} MHz (runs at {f['constraint']:.1f} MHz)")
-    if "baud_actual" in summary:
-        lines.append(
-            f"  UART {summary['baud_actual']:.0f} baud ({summary['uart_divisor']} link cycles a "
-            f"bit; {summary['baud_error_percent']:+.2f} % from the {summary['baud']} asked for)"
-        )
-    estimate = summary.get("memory_estimate")
+    lines.append(
+        f"  UART {summary.baud_actual:.0f} baud ({summary.uart_divisor} link cycles a "
+        f"bit; {summary.baud_error_percent:+.2f} % from the {summary.baud} asked for)"
+    )
+    estimate = summary.memory_estimate
     if estimate:
         per_block = {}
         for use in estimate["memories"]:

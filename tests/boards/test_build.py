@@ -18,6 +18,7 @@ from boards.catalog import BOARD_NAMES, BOARDS, board_named
 from boards.clocks import ecp5_pll, ice40_pll
 from boards.toolchain.bitstream import (
     BuildError,
+    BuildSummary,
     accelerator_clock,
     build_board,
     run_build_script,
@@ -87,10 +88,10 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
         tmp_path / "m.npz", BOARDS["ulx3s-25f"], lanes=8, clock_mhz=50, build_dir=tmp_path / "b"
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
-    assert summary["bitstream"] == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
+    assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
     weight_rams = layer0_weight_rams(json.loads((out / "top.json").read_text()))
     assert weight_rams and all(uses_output_register(r) for r in weight_rams)
-    link, clock = sorted(summary["fmax"].values(), key=lambda f: f["constraint"])
+    link, clock = sorted(summary.fmax.values(), key=lambda f: f["constraint"])
     assert clock["achieved"] >= clock["constraint"] == pytest.approx(50, rel=1e-3)
     assert link["achieved"] >= link["constraint"] == pytest.approx(25, rel=1e-3)
 
@@ -150,10 +151,10 @@ def test_a_missed_clock_fails_with_the_numbers(tmp_path):
             clock_mhz=200,
             build_dir=tmp_path / "b",
         )
-    link, clock = sorted(e.value.summary["fmax"].values(), key=lambda f: f["constraint"])
+    link, clock = sorted(e.value.summary.fmax.values(), key=lambda f: f["constraint"])
     assert 0 < clock["achieved"] < clock["constraint"]
     assert link["constraint"] == pytest.approx(clock["constraint"] / 2, rel=1e-3)
-    assert e.value.summary["utilization"]["ICESTORM_LC"]["used"] > 0
+    assert e.value.summary.utilization["ICESTORM_LC"]["used"] > 0
 
 
 def test_weights_go_to_spram_largest_first_while_blocks_last():
@@ -311,13 +312,14 @@ def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
         tried.append(seed)
         if seed < 3:
             raise BuildError(f"{board}: place and route did not finish within 20 min")
-        return {"board": board.name, "seed": seed}
+        unset = dict.fromkeys(BuildSummary.__dataclass_fields__)
+        return BuildSummary(**{**unset, "board": board.name, "seconds": seed})
 
     monkeypatch.setattr(boards.toolchain.bitstream, "build_board", build)
     command = ["build", "m.npz", "--board", "icebreaker", "--json", "--seed"]
     main(command + ["1", "2", "3"])
     out, err = capsys.readouterr()
-    assert tried == [1, 2, 3] and json.loads(out)["seed"] == 3
+    assert tried == [1, 2, 3] and json.loads(out)["seconds"] == 3  # the third seed's
     assert "seed 1: icebreaker: place and route did not finish" in err
     assert "seed 2:" in err and "trying the next seed" in err
     tried.clear()

@@ -54,10 +54,10 @@ def test_digits_on_verilator_with_stalls(digits_model, tmp_path):
     result = run_cosim(
         digits_model, simulator="verilator", samples=300, stall=0.3, build_dir=tmp_path
     )
-    inference = result["tests"]["inference"]
+    inference = result.inference
     assert inference["samples"] == 300 and inference["errors"] == 0
     assert inference["accuracy"] > 0.7
-    assert result["tests"]["reset_mid_inference"]["errors"] == 0
+    assert result.tests["reset_mid_inference"]["errors"] == 0
     # Event-driven: far below the dense cost of T * (64*128 + 128*10) accumulates.
     assert inference["cycles_per_inference"] < 2 * 64 * 128 / 8
 
@@ -87,7 +87,7 @@ def test_board_variants_on_verilator(digits_model, tmp_path, board):
             build_dir=tmp_path,
             variant=variant,
         )
-        assert {name: t["errors"] for name, t in result["tests"].items()} == {
+        assert {name: t["errors"] for name, t in result.tests.items()} == {
             "inference": 0,
             "read_back": 0,
             "reset_mid_inference": 0,
@@ -108,8 +108,8 @@ def test_digits_modes_on_icarus(digits_model, tmp_path, mode, fast):
         tests=("inference",),
         fast=fast,
     )
-    assert result["tests"]["inference"]["errors"] == 0
-    assert result["tests"]["inference"]["bit_exact"] == 12
+    assert result.inference["errors"] == 0
+    assert result.inference["bit_exact"] == 12
 
 
 ODD_MODELS = [
@@ -144,8 +144,8 @@ def test_random_models_with_odd_sizes(tmp_path, simulator, sizes, T, wb, lanes, 
         build_dir=tmp_path,
         seed=7,
     )
-    assert result["tests"]["inference"]["errors"] == 0
-    assert result["tests"]["reset_mid_inference"]["errors"] == 0
+    assert result.inference["errors"] == 0
+    assert result.tests["reset_mid_inference"]["errors"] == 0
 
 
 CONV_MODELS = [
@@ -176,13 +176,13 @@ def test_conv_models(tmp_path, simulator, input_shape, convs, dense, T, lanes, e
         build_dir=tmp_path,
         seed=3,
     )
-    assert {name: t["errors"] for name, t in result["tests"].items()} == {
+    assert {name: t["errors"] for name, t in result.tests.items()} == {
         "inference": 0,
         "read_back": 0,
         "reset_mid_inference": 0,
     }
-    assert result["tests"]["read_back"]["words"] > 0
-    assert result["tests"]["inference"]["cycles_per_inference"] >= result["bounds"]["bottleneck"]
+    assert result.tests["read_back"]["words"] > 0
+    assert result.inference["cycles_per_inference"] >= result.bounds["bottleneck"]
 
 
 def test_a_wrong_golden_trace_is_reported_with_its_location(digits_model, tmp_path, monkeypatch):

@@ -70,6 +70,6 @@ def test_real_net_exports_evaluates_and_runs_bit_exact(recordings, tmp_path, cap
         model, simulator="verilator", samples=12, lanes=4, data_root=recordings,
         build_dir=tmp_path / "sim", stall=0.2,
     )  # fmt: skip
-    inference = result["tests"]["inference"]
+    inference = result.inference
     assert inference["samples"] == 12 and inference["errors"] == 0
-    assert result["tests"]["reset_mid_inference"]["errors"] == 0
+    assert result.tests["reset_mid_inference"]["errors"] == 0

@@ -390,7 +390,7 @@ def test_snntorch_net_is_bit_exact_on_the_rtl(snntorch_import, tmp_path):
     summary, _, root = snntorch_import
     result = run_cosim(root / "peer.npz", simulator="verilator", samples=60, stall=0.2,
                        build_dir=tmp_path, tests=("inference",))  # fmt: skip
-    inference = result["tests"]["inference"]
+    inference = result.inference
     assert inference["samples"] == 60 and inference["errors"] == 0
 
 
