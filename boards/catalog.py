@@ -96,6 +96,14 @@ class Board:
     def __str__(self) -> str:
         return self.name
 
+    def weight_reads_per_cycle(self, weight_bits: int) -> int:
+        """The most ``weight_bits``-bit weights the board's memories can read in a cycle: each
+        ECP5 DP16KD's two ports 18 bits wide (true dual port), each iCE40 EBR's read port and
+        each SPRAM 16 bits wide; whole weights only."""
+        if self.family == "ecp5":
+            return self.block_rams * 2 * (18 // weight_bits)
+        return (self.block_rams + self.sprams) * (16 // weight_bits)
+
     def platform_class(self):
         """The amaranth-boards platform class (imports Amaranth)."""
         module, name = self.platform.split(":")

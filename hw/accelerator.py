@@ -235,14 +235,16 @@ class Accelerator(wiring.Component):
         ]
 
     def _cycle_counter(self, m, r):
-        """Cycles with work in flight since the last result, not counting cycles in which a
-        result word is offered (a slow reader, e.g. a UART, would otherwise add its own time;
-        and the word's count holds still while it waits). It counts from the busy registered
-        twice (``was_idle``: each block's busy is registered beside the block, then the OR of
-        those registers and of the input's valid, now and a cycle ago, is registered: the
-        blocks lie all over the die) and restarts the cycle after the last word was taken. Work
-        enters only through the input, so nothing is in flight when no block was busy two
-        cycles ago and no input was offered since."""
+        """Cycles with work in flight since the last result was taken: with the input offered
+        back to back and the result words taken as they come, the interval between two
+        samples' last result words, to the cycle (tests/hw/test_accelerator.py). Cycles in
+        which a result word waits to be taken are not counted (a slow reader, e.g. a UART,
+        would otherwise add its own time). It counts from the busy registered twice
+        (``was_idle``: each block's busy is registered beside the block, then the OR of those
+        registers and of the input's valid, now and a cycle ago, is registered: the blocks lie
+        all over the die) and restarts the cycle after the last word was taken. Work enters
+        only through the input, so nothing is in flight when no block was busy two cycles ago
+        and no input was offered since."""
         cycles = Signal(32)
         m.d.comb += r.readout.cycles.eq(cycles + 1)
         busy_seen = Signal(len(r.busy))
@@ -255,9 +257,10 @@ class Accelerator(wiring.Component):
         m.d.comb += r.idle.eq(r.was_idle & ~self.i.valid)
         last_taken = Signal()
         m.d.sync += last_taken.eq(self.o.valid & self.o.ready & self.o.payload.last)
+        counted = ~r.was_idle & ~(self.o.valid & ~self.o.ready)
         with m.If(last_taken):
-            m.d.sync += cycles.eq(0)
-        with m.Elif(~r.was_idle & ~self.o.valid):
+            m.d.sync += cycles.eq(counted)
+        with m.Elif(counted):
             m.d.sync += cycles.eq(cycles + 1)
 
 

@@ -20,6 +20,7 @@ from boards.variant import accelerator_variant, board_shape
 from sw.modelfile import load_model
 from sw.report import invoked_command, markdown_table, report_header, write_report
 
+from .bounds import chip_floor
 from .runner import run_cosim
 
 __all__ = ["bench_board"]
@@ -81,6 +82,11 @@ def bench_board(
                 "update_lanes": shape.update_lanes,
                 "builds": builds,
                 "cycles_per_inference": inf["cycles_per_inference"],
+                "bottleneck_cycles": sim.bounds["bottleneck"],
+                # the design-independent floor: the weight reads over the board's memory ports
+                "chip_floor_cycles": chip_floor(
+                    sim.bounds["weight_reads"], board, shape.weight_bits
+                ),
                 "bit_exact_samples": inf["samples"] if inf["errors"] == 0 else 0,
                 "fmax_min_mhz": min(fmax) if fmax else None,
                 "inferences_per_second_at_fmax": (
@@ -129,7 +135,9 @@ def _markdown(result) -> str:
     lines += [
         "Bitstreams through yowasp Yosys/nextpnr (2-core machine), one row per placement seed; "
         "cycles per inference from the RTL on Verilator over the test split (bit-exact against "
-        "the golden model); inferences per second at the lowest Fmax of the seeds (achieved, "
+        "the golden model), beside the design's bottleneck bound and the chip's floor (the weight "
+        "reads an inference needs over the weights the board's memories read per cycle; "
+        "`sim.bounds`); inferences per second at the lowest Fmax of the seeds (achieved, "
         "including seeds that missed the clock they were built for: `missed`).",
         "",
     ]
@@ -159,7 +167,10 @@ def _markdown(result) -> str:
     lines.append("")
     rows = []
     for r in result["rows"]:
-        row = [_lanes(r), f"{r['cycles_per_inference']:,.0f}", r["bit_exact_samples"]]
+        bounds = [
+            f"{r[k]:,.1f}" if k in r else "-" for k in ("bottleneck_cycles", "chip_floor_cycles")
+        ]
+        row = [_lanes(r), f"{r['cycles_per_inference']:,.0f}", *bounds, r["bit_exact_samples"]]
         if r["fmax_min_mhz"] is None:
             rows.append(row + ["-", "-", "-"])
             continue
@@ -168,6 +179,8 @@ def _markdown(result) -> str:
     columns = [
         "lanes P (update U)",
         "cycles / inference",
+        "bottleneck bound",
+        "chip floor",
         "bit-exact samples",
         "Fmax (min of seeds)",
         "inferences / s at Fmax",

@@ -7,6 +7,12 @@ output position it reaches, its synapses over ``P``), the encoder's
 ``n_in`` loads and ``T * n_in`` draws, the readout's events, noise pass and result words.
 ``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
 inference in a stream of samples.
+
+``weight_reads``: the synapses an inference drives (each input spike's fan-out in every layer,
+each hidden spike's classes in the readout), a weight read each, whatever the design.
+:func:`chip_floor` divides it by the weights a board's memories can read per cycle
+(:meth:`boards.catalog.Board.weight_reads_per_cycle`): the fewest cycles any design on that chip
+could take, so that a reader sees how far the design is from the chip's limit.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 from hw.layout import AcceleratorShape
 from sw.golden import GoldenResult
 
-__all__ = ["unit_work", "event_cycles", "cycle_bounds"]
+__all__ = ["unit_work", "event_cycles", "weight_reads", "cycle_bounds", "chip_floor"]
 
 
 def unit_work(
@@ -49,11 +55,35 @@ def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
     return conv.fan_out() // shape.lanes
 
 
+def weight_reads(shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult):
+    """Weights an inference reads at the least, per sample (int64 [N]): every synapse an input
+    spike drives in each LIF layer (``n_out`` of a dense layer, the kernel taps reached times
+    ``C_out`` of a conv layer; no padding lanes) and ``classes`` for each hidden spike in the
+    readout."""
+    spikes_in, reads = input_spikes, np.zeros(len(input_spikes), dtype=np.int64)
+    for l in range(shape.n_layers):
+        conv = shape.convs[l]
+        fan_out = conv.fan_out() if conv else np.full(shape.sizes[l], shape.sizes[l + 1])
+        reads += np.tensordot(spikes_in.astype(np.int64), fan_out, axes=([2], [0])).sum(axis=1)
+        spikes_in = result.spikes[l]
+    return reads + spikes_in.sum(axis=(1, 2)).astype(np.int64) * shape.n_classes
+
+
 def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:
+    """Mean cycles per inference: ``sequential``, ``bottleneck`` and each unit's (``units``),
+    and the mean ``weight_reads`` (see the module)."""
     work = unit_work(shape, input_spikes, result, mode)
     per_sample = np.stack(list(work.values()))  # [units, N]
     return {
         "sequential": float(per_sample.sum(axis=0).mean()),
         "bottleneck": float(per_sample.sum(axis=1).max() / per_sample.shape[1]),
         "units": {k: float(v.mean()) for k, v in work.items()},
+        "weight_reads": float(weight_reads(shape, input_spikes, result).mean()),
     }
+
+
+def chip_floor(reads: float, board, weight_bits: int) -> float:
+    """Cycles an inference of ``reads`` weight reads takes at the least on ``board`` (a
+    :class:`boards.catalog.Board`): every block RAM and SPRAM port reading ``weight_bits``-bit
+    weights every cycle."""
+    return reads / board.weight_reads_per_cycle(weight_bits)

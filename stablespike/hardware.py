@@ -59,6 +59,20 @@ def cmd_rtl(args):
     )
 
 
+def _chip_floors(reads: float, weight_bits: int) -> str:
+    """The design-independent floor on each board: the weight reads an inference needs over
+    the weights its memories read per cycle."""
+    from boards.catalog import BOARDS
+    from sim.bounds import chip_floor
+
+    floors = ", ".join(
+        f"{chip_floor(reads, board, weight_bits):,.1f} on the {name} "
+        f"({board.weight_reads_per_cycle(weight_bits)} weights a cycle)"
+        for name, board in BOARDS.items()
+    )
+    return f"{reads:,.0f} weight reads/inference; the chip's floor in cycles: {floors}"
+
+
 def cmd_sim(args):
     from sim.runner import SimulationError, run_cosim
 
@@ -83,6 +97,7 @@ def cmd_sim(args):
         f"cycles/inference (event-driven bound: bottleneck unit {bounds['bottleneck']:,.0f}, "
         f"all units in sequence {bounds['sequential']:,.0f}); {rate:.1f} samples/s"
     )
+    print(_chip_floors(bounds["weight_reads"], result.shape["weight_bits"]))
     reset = result.tests.get("reset_mid_inference")
     if reset:
         print(f"reset in the middle of an inference, then {reset['samples']} samples bit-exact")

@@ -17,18 +17,22 @@ def run_accelerator(
     mode="normal",
     noise_seed=None,
     stall=0.0,
+    reader_stall=None,
     seed=0,
     shape=None,
     max_cycles=200_000,
     **options,
 ):
     """Returns per sample: dict(scores, cls, cycles, spikes=[per layer: list of T sets],
-    stable=set((t?) j), noise=set(j))."""
+    stable=set((t?) j), noise=set(j), taken_at: the simulation cycle its last result word was
+    taken in). ``stall``: the chance the input and the reader each stall in a cycle;
+    ``reader_stall``: the reader's own, if given."""
     shape = shape or AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
     dut = Accelerator(shape, AcceleratorVariant(**options))
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    rng = random.Random(seed)
+    rng, reader_rng = random.Random(seed), random.Random(seed + 1)
+    o_stall = stall if reader_stall is None else reader_stall
     writes = config_writes(model, shape, mode=mode, noise_seed=noise_seed)
     n = len(inputs)
     results = [
@@ -36,6 +40,7 @@ def run_accelerator(
             scores=[],
             cls=None,
             cycles=None,
+            taken_at=None,
             spikes=[[set() for _ in range(model.timesteps)] for _ in model.layers],
             stable=[],
             noise=[],
@@ -105,7 +110,7 @@ def run_accelerator(
                 r = results[out_sample]
                 r["scores"].append(payload.score)
                 if payload.last:
-                    r["cls"], r["cycles"] = payload.cls, payload.cycles
+                    r["cls"], r["cycles"], r["taken_at"] = payload.cls, payload.cycles, cycle
                     out_sample += 1
                     stable_sample += 1
                     if out_sample == n:
@@ -113,7 +118,7 @@ def run_accelerator(
 
     async def backpressure(ctx):
         while True:
-            ctx.set(dut.o.ready, 0 if (stall and rng.random() < stall) else 1)
+            ctx.set(dut.o.ready, 0 if (o_stall and reader_rng.random() < o_stall) else 1)
             await ctx.tick()
 
     sim.add_testbench(driver, background=True)

@@ -85,6 +85,28 @@ def check_every_mode(sizes, T, lanes, wb, reset, encoder, stall, **options):
     assert active > 0
 
 
+@pytest.mark.parametrize("case", [CASES[0], CASES[1]])
+def test_the_cycle_count_is_the_interval_between_results(case):
+    """Samples offered back to back, results taken as they come: each result's cycle count
+    is the number of cycles since the previous result's last word, to the cycle (the result
+    words' own cycles included). With a slow reader the cycles its words wait are left out:
+    the first sample's count is the same, and the later ones, whose work went on meanwhile,
+    at most as high (a lower bound there)."""
+    sizes, T, lanes, wb, reset, encoder, _ = case
+    model = random_model(sizes=sizes, timesteps=T, threshold=30, encoder=encoder, weight_bits=wb)
+    rng = np.random.default_rng(7)
+    if encoder:
+        x = rng.integers(0, 257, size=(4, sizes[0]))
+    else:
+        x = (rng.random((4, T, sizes[0])) < 0.5).astype(np.uint8)
+    result = run_accelerator(model, x, lanes=lanes)
+    intervals = np.diff([r["taken_at"] for r in result])
+    assert [r["cycles"] for r in result[1:]] == intervals.tolist()
+    slow = run_accelerator(model, x, lanes=lanes, reader_stall=0.7)
+    assert slow[0]["cycles"] == result[0]["cycles"]
+    assert all(s["cycles"] <= r["cycles"] for s, r in zip(slow, result))
+
+
 CONV_CASES = [
     # input shape, convs (C_out, k, stride, padding), dense widths, T, lanes, encoder, options
     ((2, 7, 6), ((4, 3, 2, 1), (4, 3, 1, 1)), (), 3, 2, None, {}),

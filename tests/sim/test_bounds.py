@@ -2,11 +2,12 @@
 
 import numpy as np
 
+from boards.catalog import BOARDS
 from hw.layout import AcceleratorShape
-from sim.bounds import unit_work
+from sim.bounds import chip_floor, unit_work, weight_reads
 from sw import golden
 
-from ..random_models import random_model
+from ..random_models import random_conv_model, random_model
 
 
 def test_layer_work_counts_events_times_groups_plus_update_rows():
@@ -19,3 +20,36 @@ def test_layer_work_counts_events_times_groups_plus_update_rows():
     narrow = AcceleratorShape.from_model(model, lanes=4, update_lanes=1)  # R = 12 rows
     np.testing.assert_array_equal(unit_work(wide, x, result)["layer0"], events * 3 + 3 * 3)
     np.testing.assert_array_equal(unit_work(narrow, x, result)["layer0"], events * 3 + 3 * 12)
+
+
+def test_weight_reads_count_the_synapses_each_spike_drives():
+    """Dense: an input spike reads ``n_out`` weights (no padding lanes), a hidden spike
+    ``classes`` in the readout; whatever the lanes."""
+    model = random_model(sizes=(6, 10, 3), timesteps=3, encoder=None)
+    rng = np.random.default_rng(3)
+    x = (rng.random((4, 3, 6)) < 0.5).astype(np.uint8)
+    result = golden.run(model, x, trace=True)
+    expected = x.sum(axis=(1, 2)) * 10 + result.spikes[0].sum(axis=(1, 2)) * 3
+    for lanes in (1, 4):
+        shape = AcceleratorShape.from_model(model, lanes=lanes)
+        np.testing.assert_array_equal(weight_reads(shape, x, result), expected)
+
+
+def test_a_conv_layers_weight_reads_are_its_fan_outs():
+    model = random_conv_model((2, 6, 6), ((4, 3, 2, 1),), timesteps=2)
+    rng = np.random.default_rng(4)
+    x = (rng.random((3, 2, 72)) < 0.3).astype(np.uint8)
+    result = golden.run(model, x, trace=True)
+    shape = AcceleratorShape.from_model(model, lanes=2)
+    fan_out = model.layers[0].conv.fan_out()
+    expected = (x * fan_out).sum(axis=(1, 2)) + result.spikes[0].sum(axis=(1, 2)) * shape.n_classes
+    np.testing.assert_array_equal(weight_reads(shape, x, result), expected)
+
+
+def test_the_chip_floor_divides_by_the_boards_memory_ports():
+    """ECP5-85F: 208 DP16KD x 2 ports x two 8-bit weights an 18-bit port (832 a cycle); UP5K:
+    30 EBR and 4 SPRAM, 16 bits each (68 a cycle at 8 bits, 136 at 4)."""
+    assert BOARDS["ulx3s-85f"].weight_reads_per_cycle(8) == 832
+    assert BOARDS["icebreaker"].weight_reads_per_cycle(8) == 68
+    assert BOARDS["icebreaker"].weight_reads_per_cycle(4) == 136
+    assert chip_floor(8320, BOARDS["ulx3s-85f"], 8) == 10
