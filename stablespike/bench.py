@@ -20,8 +20,8 @@ from .options import (
 
 def register(sub):
     """Add ``bench`` and its benchmarks to the ``stablespike`` subparsers ``sub``."""
-    from sw.bench import VARIANTS
-    from sw.bench_nmnist import BINNINGS
+    from sw.nmnist import BINNINGS
+    from sw.train_config import VARIANTS
 
     p = sub.add_parser("bench", help="benchmarks that write tables and plots to docs/results/")
     bench = p.add_subparsers(dest="bench", required=True)

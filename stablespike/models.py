@@ -139,8 +139,7 @@ def register(sub):
 
 def _train_parser(sub):
     from sw.data import DATASETS
-    from sw.losses import NOISE_KINDS, NOISE_SOURCES, SKELETON_OPS
-    from sw.train import METHODS, TrainConfig
+    from sw.train_config import METHODS, NOISE_KINDS, NOISE_SOURCES, SKELETON_OPS, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -231,7 +230,8 @@ def _train_parser(sub):
 
 
 def cmd_train(args):
-    from sw.train import TrainConfig, firing_summary, train
+    from sw.train import firing_summary, train
+    from sw.train_config import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)} - {"extra"}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

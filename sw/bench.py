@@ -13,24 +13,10 @@ import numpy as np
 
 from .data import load_dataset
 from .report import invoked_command, markdown_table, report_header, write_report
-from .train import TrainConfig, Trainer
+from .train import Trainer
+from .train_config import VARIANTS, TrainConfig
 
-__all__ = ["VARIANTS", "bench_accuracy"]
-
-#: Variant name -> TrainConfig overrides.
-VARIANTS = {
-    "baseline": {"method": "baseline"},
-    "stablespike": {"method": "stablespike"},
-    "spike-only": {"method": "spike-only"},
-    "noise-only": {"method": "noise-only"},
-    "or-skeleton": {"method": "stablespike", "skeleton_op": "or"},
-    "xor-skeleton": {"method": "stablespike", "skeleton_op": "xor"},
-    "fixed-noise": {"method": "stablespike", "noise_kind": "fixed"},
-    "gaussian-noise": {"method": "stablespike", "noise_kind": "gaussian"},
-    "layer-mean-noise": {"method": "stablespike", "noise_kind": "layer-mean"},
-    "half-noise": {"method": "stablespike", "noise_prob_shift": 1},
-    "lfsr-noise": {"method": "stablespike", "noise_source": "lfsr"},
-}
+__all__ = ["bench_accuracy"]
 
 PUBLISHED = """Published reference points (Ding et al., CVPR 2026, VGG-9 unless noted): DVS-Gesture
 T=2 83.68 -> 92.01, T=4 87.15 -> 94.44; CIFAR10-DVS T=4 72.9 -> 77.1. Ablations (DVS-Gesture,

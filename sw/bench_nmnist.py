@@ -15,19 +15,12 @@ import numpy as np
 from . import nmnist
 from .data import load_dataset
 from .report import invoked_command, markdown_table, report_header, write_report
-from .train import TrainConfig, Trainer, evaluate_float, without_first_training_samples
+from .train import Trainer, evaluate_float, without_first_training_samples
+from .train_config import TrainConfig
 
-__all__ = ["BINNINGS", "bench_binning", "bench_nmnist_real"]
+__all__ = ["bench_binning", "bench_nmnist_real"]
 
 #: The binnings compared (docs/results/nmnist-binning.md); ``contract`` is the one kept.
-BINNINGS = {
-    "contract": nmnist.CONTRACT,
-    "own-span": nmnist.EventBinning(window_us=None),
-    "min2": nmnist.EventBinning(min_events=2),
-    "min3": nmnist.EventBinning(min_events=3),
-    "min4": nmnist.EventBinning(min_events=4),
-    "off-first": nmnist.EventBinning(on_first=False),
-}
 #: MNIST training images the real subset shows (1-1,000): left out of every emulated run.
 REAL_SUBSET_IMAGES = 1000
 
@@ -41,7 +34,7 @@ def _train(config: TrainConfig, run_dir: Path, dataset) -> Trainer:
 def bench_binning(
     *,
     data_root,
-    binnings=tuple(BINNINGS),
+    binnings=tuple(nmnist.BINNINGS),
     timesteps=(2,),
     seeds=(0,),
     epochs=30,
@@ -66,7 +59,7 @@ def bench_binning(
     rows = []
     jobs = [(b, t, s) for b in binnings for t in timesteps for s in seeds]
     for name, t, seed in tqdm(jobs, desc="bench nmnist-binning", unit="run"):
-        binning = BINNINGS[name]
+        binning = nmnist.BINNINGS[name]
         data = load_dataset("nmnist", t, data_root, binning=binning)
         config = TrainConfig(
             dataset="nmnist",
@@ -120,7 +113,7 @@ def bench_binning(
             s2r = [r["sim_to_real"] for r in group if "sim_to_real" in r]
             table.append(
                 [
-                    f"{name}: {BINNINGS[name].describe()}",
+                    f"{name}: {nmnist.BINNINGS[name].describe()}",
                     t,
                     f"{group[0]['input_rate']:.3f}",
                     _mean_std(acc),

@@ -84,7 +84,8 @@ class DataError(RuntimeError):
 
 @dataclass
 class Dataset:
-    """A train/test split. ``x`` is intensities [N, n] (``encoding='rate'``) or spikes [N, T, n]."""
+    """A train/test split. ``x`` is intensities [N, n] (``encoding='rate'``, uint8 0..255) or
+    spikes [N, T, n] (uint8 0/1)."""
 
     name: str
     encoding: str
@@ -243,7 +244,7 @@ def _read_mnist_cache(cache: Path):
         arrays["test_y"]
     ):
         raise DataError(f"{cache}: as many labels as images expected; {redo}")
-    x_tr, x_te = (arrays[k].astype(np.uint8) for k in ("train_x", "test_x"))
+    x_tr, x_te = (arrays[k].astype(np.uint8, copy=False) for k in ("train_x", "test_x"))
     return x_tr, arrays["train_y"].astype(np.int64), x_te, arrays["test_y"].astype(np.int64)
 
 
@@ -559,12 +560,13 @@ def load_dataset(
             (2, h, w),
             10,
         )
+    # intensities 0..255 stay uint8 (a view, not a copy: full MNIST as int64 would be 440 MB)
     return Dataset(
         name,
         "rate",
-        tr_x.reshape(len(tr_x), -1).astype(np.int64),
+        tr_x.reshape(len(tr_x), -1),
         tr_y,
-        te_x.reshape(len(te_x), -1).astype(np.int64),
+        te_x.reshape(len(te_x), -1),
         te_y,
         (1, h, w),
         10,

@@ -24,20 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from . import numerics
+from .train_config import NOISE_KINDS, NOISE_SOURCES, SKELETON_OPS
 
 __all__ = [
-    "SKELETON_OPS",
-    "NOISE_KINDS",
-    "NOISE_SOURCES",
     "skeleton",
     "spike_consistency_loss",
     "spike_noise",
     "perturbation_consistency_loss",
 ]
-
-SKELETON_OPS = ("and", "or", "xor")
-NOISE_KINDS = ("amplitude", "fixed", "gaussian", "layer-mean")
-NOISE_SOURCES = ("torch", "lfsr")
 
 
 def skeleton(spikes: torch.Tensor, op: str = "and") -> torch.Tensor:

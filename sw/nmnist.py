@@ -27,6 +27,7 @@ __all__ = [
     "EventBinning",
     "CONTRACT",
     "POOLED",
+    "BINNINGS",
     "VALIDATION_FRACTION",
     "RecordingError",
     "read_recording",
@@ -89,6 +90,15 @@ class EventBinning:
 CONTRACT = EventBinning()
 #: ``nmnist-17``'s: the contract's, each 2x2 block of pixels one input (2 x 17 x 17 inputs).
 POOLED = EventBinning(pool=2)
+#: The binnings ``bench nmnist-binning`` compares, by name.
+BINNINGS = {
+    "contract": CONTRACT,
+    "own-span": EventBinning(window_us=None),
+    "min2": EventBinning(min_events=2),
+    "min3": EventBinning(min_events=3),
+    "min4": EventBinning(min_events=4),
+    "off-first": EventBinning(on_first=False),
+}
 
 
 def read_recording(path: Path) -> np.ndarray:

@@ -23,7 +23,8 @@ import torch
 from .. import golden
 from ..data import load_dataset
 from ..snn import LayerSpec, SpikingNet
-from ..train import TrainConfig, fixed_batches
+from ..train import fixed_batches
+from ..train_config import TrainConfig
 from .graph import Chain, NIRError, read_chain
 
 __all__ = ["import_nir", "contract_net", "reference_forward", "leak_shift_of", "calibrate"]

@@ -113,7 +113,8 @@ def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys, model_file):
 
 
 def test_train_seed_is_checked_before_the_run_folder_is_made(tmp_path):
-    from sw.train import TrainConfig, Trainer
+    from sw.train import Trainer
+    from sw.train_config import TrainConfig
 
     with pytest.raises(ValueError, match="seed"):
         Trainer(TrainConfig(seed=-1, epochs=1), tmp_path / "run")
@@ -178,3 +179,19 @@ subprocess.run(["sh", "-c", "sleep 60 & echo $! > {pid_file}; wait"])
     stat = Path(f"/proc/{grandchild}/stat")
     # gone, or a zombie no one has reaped yet (its parent, the shell, was stopped too)
     assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+
+
+def test_the_command_line_builds_without_torch_or_the_hdl():
+    """Every command's options (choices and defaults included) come from pure-Python modules,
+    so ``--help``, ``eval`` and the board commands start without loading torch (1.5-2 s) or
+    Amaranth; a command imports them when it runs."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from stablespike.main import build_parser; build_parser(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'amaranth', 'cocotb'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from sw.data import load_dataset
-from sw.train import TrainConfig, Trainer, load_checkpoint
+from sw.train import Trainer, load_checkpoint
+from sw.train_config import TrainConfig
 
 ARGS = ["--dataset", "digits", "--method", "spike-only", "--limit-train", "200", "--quiet"]
 
