@@ -77,6 +77,10 @@ class Select(enum.IntEnum):
 LAYER_STRIDE = 4
 
 
+#: Bounds of :attr:`LayerShape.spikes_ahead`.
+MIN_SPIKES_AHEAD, MAX_SPIKES_AHEAD = 8, 240
+
+
 def _positive(**values) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or value < 1:
@@ -177,6 +181,16 @@ class LayerShape:
     def fan_in(self) -> int:
         """Most synapses onto one neuron."""
         return self.conv.fan_in if self.conv else self.n_in
+
+    @property
+    def spikes_ahead(self) -> int:
+        """Group masks the update pass may push ahead of the serialiser (its spike FIFO's
+        room): a whole timestep's (``G`` masks and the end token), so that a slow next layer (a
+        conv layer spends up to ``k^2 Gc`` cycles on a spike) does not hold this layer's update
+        pass back, and the layers overlap as the bottleneck bound assumes. At least
+        :data:`MIN_SPIKES_AHEAD`; at most :data:`MAX_SPIKES_AHEAD`, so that the FIFO stays one
+        block RAM deep (256 entries with the stages' margin)."""
+        return max(MIN_SPIKES_AHEAD, min(self.groups + 1, MAX_SPIKES_AHEAD))
 
 
 @dataclass(frozen=True)
@@ -459,6 +473,9 @@ class AcceleratorShape:
 
     def update_bits(self, layer: int) -> int:
         return self.layer(layer).update_bits
+
+    def spikes_ahead(self, layer: int) -> int:
+        return self.layer(layer).spikes_ahead
 
     @property
     def score_bits(self) -> int:

@@ -43,9 +43,6 @@ __all__ = [
     "weight_register_stages",
 ]
 
-#: Entries (group spike masks and end-of-timestep tokens) between update pass and serialiser.
-SPIKE_FIFO_DEPTH = 8
-
 
 def event_layout(n: int) -> data.StructLayout:
     """A spike event: ``addr`` of the neuron (``0 .. n-1``), or ``eot`` (end of timestep)."""
@@ -405,12 +402,14 @@ class LIFLayer(wiring.Component):
         r.entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
-        # has an entry more than SPIKE_FIFO_DEPTH for every stage a group may be in, and one
-        # for the margin. It also admits the end-of-timestep entry, once nothing is in flight.
-        depth = SPIKE_FIFO_DEPTH + len(flight) + r.membrane.stages + 1
+        # has an entry more than ``spikes_ahead`` (a timestep's masks, LayerShape) for every
+        # stage a group may be in, and one for the margin. It also admits the end-of-timestep
+        # entry, once nothing is in flight.
+        ahead = self.shape.spikes_ahead
+        depth = ahead + len(flight) + r.membrane.stages + 1
         m.submodules.spikes = r.spikes = SyncFIFOBuffered(width=r.entry.size, depth=depth)
         r.room = Signal()
-        m.d.sync += r.room.eq(r.spikes.w_level < SPIKE_FIFO_DEPTH)
+        m.d.sync += r.room.eq(r.spikes.w_level < ahead)
         r.clear_row = Signal(range(R + 1))
         r.clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
         # A conv layer's bias row: every position's rows read the same per-channel words.

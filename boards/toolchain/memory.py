@@ -100,7 +100,11 @@ def memory_plan(
                 2 * accumulators.blocks,
             )
         plan.append(accumulators)
-        plan.append(_map(board, block, "spike FIFO", 16, P + shape.groups(l).bit_length() + 1))
+        # a timestep's masks, and a margin of one entry a pipeline stage (hw.lif)
+        fifo_words = shape.spikes_ahead(l) + 16
+        plan.append(
+            _map(board, block, "spike FIFO", fifo_words, P + shape.groups(l).bit_length() + 1)
+        )
     H, C = shape.n_hidden, shape.n_classes
     stamp_bits = max(1, (H + 2).bit_length())
     plan += [
