@@ -11,7 +11,7 @@ a cycle (``U`` divides ``P``; ``R = G * P / U`` rows): ``v = sat(v_old - (v_old 
 acc)``, spike test, reset, accumulator cleared. The accumulators are kept ``P`` to a word (the
 event phase's width), the membranes and biases ``U`` to a word, so a narrow update pass keeps
 them in few, deep block RAMs and needs ``U`` datapaths instead of ``P``. Each group's spike
-mask goes into a small FIFO, from which a serialiser (``hw.serialiser``: registered output, an
+mask goes into a FIFO (room for a whole timestep's masks: ``LayerShape.spikes_ahead``), from which a serialiser (``hw.serialiser``: registered output, an
 entry's first spike 2 cycles after it is taken) sends the spikes as address events in
 ascending order, one per cycle, then the layer's own end-of-timestep token; meanwhile the
 layer already accumulates the next timestep's events. Cycles per timestep: ``k * G`` for ``k``
