@@ -11,10 +11,11 @@ a cycle (``U`` divides ``P``; ``R = G * P / U`` rows): ``v = sat(v_old - (v_old 
 acc)``, spike test, reset, accumulator cleared. The accumulators are kept ``P`` to a word (the
 event phase's width), the membranes and biases ``U`` to a word, so a narrow update pass keeps
 them in few, deep block RAMs and needs ``U`` datapaths instead of ``P``. Each group's spike
-mask goes into a FIFO (room for a whole timestep's masks: ``LayerShape.spikes_ahead``), from which a serialiser (``hw.serialiser``: registered output, an
-entry's first spike 2 cycles after it is taken) sends the spikes as address events in
-ascending order, one per cycle, then the layer's own end-of-timestep token; meanwhile the
-layer already accumulates the next timestep's events. Cycles per timestep: ``k * G`` for ``k``
+mask goes into a FIFO with room for a whole timestep's masks (``LayerShape.spikes_ahead``), from
+which a serialiser (``hw.serialiser``: registered output, an entry's first spike 2 cycles after
+it is taken) sends the spikes as address events in ascending order, one per cycle, then the
+layer's own end-of-timestep token; meanwhile the layer already accumulates the next timestep's
+events. Cycles per timestep: ``k * G`` for ``k``
 input events plus ``R + 8`` for the update pass (five pipeline stages, registered pushes and
 a registered end of the pass, so that no cycle holds more than one carry chain; ``R + 9`` with
 ``U < P``), as long as the next layer keeps up with the spikes.
@@ -623,7 +624,18 @@ class LIFLayer(wiring.Component):
             groups=self.shape.groups,
             event_layout=event_layout(self.shape.n_out),
         )
-        drain_fifo(m, r.spikes, r.serialiser.i)
+        r.entries_waiting = r.spikes.r_rdy
+        if self.variant.register_weights:
+            # Block RAM with a slow output (ECP5): the FIFO's entries pass a register stage
+            # before the serialiser's carry chain (a 3-entry FIFO in flip-flops, an entry a
+            # cycle), which the DP16KD's output register can take over. The 34x34 net's
+            # first build with the timestep-deep FIFO ran at 90.9 MHz without it.
+            m.submodules.spike_stage = stage = SyncFIFOBuffered(width=r.entry.size, depth=3)
+            drain_fifo(m, r.spikes, stage.w_stream)
+            drain_fifo(m, stage, r.serialiser.i)
+            r.entries_waiting = r.spikes.r_rdy | stage.r_rdy
+        else:
+            drain_fifo(m, r.spikes, r.serialiser.i)
         wiring.connect(m, r.serialiser.o, wiring.flipped(self.o))
 
     def _control(self, m, r):
@@ -663,7 +675,7 @@ class LIFLayer(wiring.Component):
             | r.event_active
             | Cat(*r.event_stages, r.sums_written).any()
             | r.push_eot
-            | r.spikes.r_rdy
+            | r.entries_waiting
             | r.serialiser.busy
             | (r.timestep != 0)
         )
