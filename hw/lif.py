@@ -626,17 +626,29 @@ class LIFLayer(wiring.Component):
         )
         r.entries_waiting = r.spikes.r_rdy
         if self.variant.register_weights:
-            # Block RAM with a slow output (ECP5): the FIFO's entries pass a register stage
-            # before the serialiser's carry chain (a 3-entry FIFO in flip-flops, an entry a
-            # cycle), which the DP16KD's output register can take over. The 34x34 net's
-            # first build with the timestep-deep FIFO ran at 90.9 MHz without it.
-            m.submodules.spike_stage = stage = SyncFIFOBuffered(width=r.entry.size, depth=3)
-            drain_fifo(m, r.spikes, stage.w_stream)
-            drain_fifo(m, stage, r.serialiser.i)
-            r.entries_waiting = r.spikes.r_rdy | stage.r_rdy
+            self._staged_entries(m, r)
         else:
             drain_fifo(m, r.spikes, r.serialiser.i)
         wiring.connect(m, r.serialiser.o, wiring.flipped(self.o))
+
+    def _staged_entries(self, m, r):
+        """Block RAM with a slow output (ECP5): the spike FIFO's entries reach the serialiser
+        through a register, an entry a cycle, so that its carry chain starts at a flip-flop.
+        The register takes the block RAM's output as it is (no reset, no initial value, an
+        enable), so the build folds it into the DP16KD's output register
+        (``boards.toolchain.ecp5_outreg``). Without it the 34x34 net's first layer read its
+        timestep-deep FIFO's block RAM straight into the serialiser: 90.9 MHz."""
+        staged = Signal(r.entry.size, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+        staged_valid = Signal()
+        take = ~staged_valid | r.serialiser.i.ready
+        m.d.comb += [
+            r.spikes.r_en.eq(take),
+            r.serialiser.i.valid.eq(staged_valid),
+            r.serialiser.i.payload.eq(staged),
+        ]
+        with m.If(take):
+            m.d.sync += [staged_valid.eq(r.spikes.r_rdy), staged.eq(r.spikes.r_data)]
+        r.entries_waiting = r.spikes.r_rdy | staged_valid
 
     def _control(self, m, r):
         """The layer's FSM: CLEAR after reset, then EVENTS (the input's events or bursts, until
