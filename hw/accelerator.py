@@ -135,7 +135,7 @@ class Accelerator(wiring.Component):
             if s.convs[l] is not None:
                 expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes, gaps=not layer.forwards)
                 m.submodules[f"expander{l}"] = expander
-                wiring.connect(m, expander.o, layer.i)
+                self._bursts_into(m, r, expander, layer, l)
                 r.busy.append(expander.busy)
                 sink = expander.i
             if r.upstream is None:
@@ -150,6 +150,21 @@ class Accelerator(wiring.Component):
             ]
             r.upstream = layer.o
             r.busy.append(layer.busy)
+
+    def _bursts_into(self, m, r, expander, layer, l):
+        """The expander's bursts into conv layer ``l``; through a 3-entry FIFO (a burst a
+        cycle) where the layer forwards its sums (the ECP5 builds), so that the layer's state
+        does not reach the expander's counters through its ``ready`` in one cycle: that path
+        crossed the die on the 34x34 net (108.9 MHz). Without forwarding the expander's gaps
+        between bursts must reach the layer as they are, so it connects directly."""
+        if not layer.forwards:
+            wiring.connect(m, expander.o, layer.i)
+            return
+        width = len(Value.cast(layer.i.payload))
+        m.submodules[f"bursts{l}"] = bursts = SyncFIFOBuffered(width=width, depth=3)
+        feed_fifo(m, expander.o, bursts)
+        drain_fifo(m, bursts, layer.i)
+        r.busy.append(bursts.r_rdy)
 
     def _readout(self, m, r):
         """The readout with the skeleton and noise units, behind a FIFO: its ``w_rdy`` comes
