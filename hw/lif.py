@@ -116,7 +116,8 @@ class LIFLayer(wiring.Component):
           come only while the layer is idle.
         - ``register_weights``: the event phase gets a third stage (the lane state is read a
           cycle later, then written), and the update pass waits for it, up to 2 cycles a
-          timestep; the update pass's check for room in the spike FIFO is registered too.
+          timestep; the update pass's check for room in the spike FIFO is registered too,
+          and the FIFO's entries pass a register before the serialiser (``_staged_entries``).
         - ``leak_multiplier``: the leak on a multiplier (:class:`hw.membrane.MembraneUpdate`).
         - ``weight_columns``: a column as deep as the memory and as wide as one block RAM
           holds it in a single block (ECP5 DP16KD: 512 x 36 .. 16 K x 1), so no multiplexer
