@@ -8,8 +8,9 @@ output position it reaches, its synapses over ``P``), the encoder's
 ``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
 inference in a stream of samples.
 
-``weight_reads``: the synapses an inference drives (each input spike's fan-out in every layer,
-each hidden spike's classes in the readout), a weight read each, whatever the design.
+``weight_reads``: the synapses an inference drives (:func:`sw.evaluate.synaptic_events`: each
+input spike's fan-out in every layer, a row of classes for each event the readout counts), a
+weight read each, whatever the design.
 :func:`chip_floor` divides it by the weights a board's memories can read per cycle
 (:meth:`boards.catalog.Board.weight_reads_per_cycle`): the fewest cycles any design on that chip
 could take, so that a reader sees how far the design is from the chip's limit.
@@ -20,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from hw.layout import AcceleratorShape
+from sw.evaluate import synaptic_events
 from sw.golden import GoldenResult
 
-__all__ = ["unit_work", "event_cycles", "weight_reads", "cycle_bounds", "chip_floor"]
+__all__ = ["unit_work", "event_cycles", "cycle_bounds", "chip_floor"]
 
 
 def unit_work(
@@ -55,20 +57,6 @@ def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
     return conv.fan_out() // shape.lanes
 
 
-def weight_reads(shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult):
-    """Weights an inference reads at the least, per sample (int64 [N]): every synapse an input
-    spike drives in each LIF layer (``n_out`` of a dense layer, the kernel taps reached times
-    ``C_out`` of a conv layer; no padding lanes) and ``classes`` for each hidden spike in the
-    readout."""
-    spikes_in, reads = input_spikes, np.zeros(len(input_spikes), dtype=np.int64)
-    for l in range(shape.n_layers):
-        conv = shape.convs[l]
-        fan_out = conv.fan_out() if conv else np.full(shape.sizes[l], shape.sizes[l + 1])
-        reads += np.tensordot(spikes_in.astype(np.int64), fan_out, axes=([2], [0])).sum(axis=1)
-        spikes_in = result.spikes[l]
-    return reads + spikes_in.sum(axis=(1, 2)).astype(np.int64) * shape.n_classes
-
-
 def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:
     """Mean cycles per inference: ``sequential``, ``bottleneck`` and each unit's (``units``),
     and the mean ``weight_reads`` (see the module)."""
@@ -78,7 +66,7 @@ def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]
         "sequential": float(per_sample.sum(axis=0).mean()),
         "bottleneck": float(per_sample.sum(axis=1).max() / per_sample.shape[1]),
         "units": {k: float(v.mean()) for k, v in work.items()},
-        "weight_reads": float(weight_reads(shape, input_spikes, result).mean()),
+        "weight_reads": float(synaptic_events(result, shape.n_classes).mean()),
     }
 
 

@@ -14,13 +14,14 @@ from .modelfile import atomic_write, dataset_name, load_model
 __all__ = ["load_model_dataset", "evaluate_golden", "evaluate_float_run", "synaptic_events"]
 
 
-def synaptic_events(model: integer_model.IntegerModel, result: golden.GoldenResult) -> np.ndarray:
-    """Weight additions per sample on event-driven hardware (docs/numerics.md, "Synaptic
-    events"): every input spike of a LIF layer adds the weight of each synapse it drives
-    (``n_out`` in a fully connected layer, up to ``k * k * C_out`` in a convolution), and the
-    readout adds a row of ``classes`` weights per event it counts, in the result's mode."""
+def synaptic_events(result: golden.GoldenResult, n_classes: int) -> np.ndarray:
+    """Weight additions per sample on event-driven hardware, a weight read each
+    (docs/numerics.md, "Synaptic events"): every input spike of a LIF layer adds the weight of
+    each synapse it drives (``n_out`` in a fully connected layer, up to ``k * k * C_out`` in a
+    convolution), and the readout adds a row of ``n_classes`` weights per event it counts, in
+    the result's mode."""
     events = sum(result.layer_synaptic_events)
-    return events + result.readout_additions * model.n_classes
+    return events + result.readout_additions * n_classes
 
 
 def load_model_dataset(
@@ -78,7 +79,7 @@ def evaluate_golden(
         result = golden.run(model, x, mode=mode, noise_seed=noise_seed)
         correct += int((result.predictions == labels).sum())
         inputs += int(result.input_spike_totals.sum())
-        events += int(synaptic_events(model, result).sum())
+        events += int(synaptic_events(result, model.n_classes).sum())
         spikes += np.array([t.sum() for t in result.layer_spike_totals])
         if per_sample is not None:
             for i, (label, cls, scores) in enumerate(
