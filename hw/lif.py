@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -409,7 +409,11 @@ class LIFLayer(wiring.Component):
         # entry, once nothing is in flight.
         ahead = self.shape.spikes_ahead
         depth = ahead + len(flight) + r.membrane.stages + 1
-        m.submodules.spikes = r.spikes = SyncFIFOBuffered(width=r.entry.size, depth=depth)
+        # With ``register_weights`` (block RAM with a slow output) the entries leave through
+        # registers of the layer's own (``_staged_entries``), behind a first-word-fall-through
+        # read.
+        fifo = SyncFIFO if self.variant.register_weights else SyncFIFOBuffered
+        m.submodules.spikes = r.spikes = fifo(width=r.entry.size, depth=depth)
         r.room = Signal()
         m.d.sync += r.room.eq(r.spikes.w_level < ahead)
         r.clear_row = Signal(range(R + 1))
@@ -650,22 +654,33 @@ class LIFLayer(wiring.Component):
 
     def _staged_entries(self, m, r):
         """Block RAM with a slow output (ECP5): the spike FIFO's entries reach the serialiser
-        through a register, an entry a cycle, so that its carry chain starts at a flip-flop.
-        The register takes the block RAM's output as it is (no reset, no initial value, an
-        enable), so the build folds it into the DP16KD's output register
-        (``boards.toolchain.ecp5_outreg``). Without it the 34x34 net's first layer read its
-        timestep-deep FIFO's block RAM straight into the serialiser: 90.9 MHz."""
-        staged = Signal(r.entry.size, reset_less=True, attrs={UNDEFINED_AT_START: 1})
-        staged_valid = Signal()
-        take = ~staged_valid | r.serialiser.i.ready
-        m.d.comb += [
-            r.spikes.r_en.eq(take),
-            r.serialiser.i.valid.eq(staged_valid),
-            r.serialiser.i.payload.eq(staged),
+        through two registers that move together, an entry a cycle, so that its carry chain
+        starts at a flip-flop. The FIFO reads without a register (first word fall through), and
+        both registers take their input as it is (no reset, no initial value, one enable): the
+        build merges the first into the block RAM's read (its address register) and folds the
+        second into the DP16KD's output register (``boards.toolchain.ecp5_outreg``). (A
+        buffered FIFO's own read register has an initial value, which a block RAM read cannot
+        have: Yosys put a multiplexer after the block RAM to emulate it, and no fold was
+        possible: 112.6 MHz on the 34x34 net, its critical path that read.)"""
+        stages = [
+            Signal(r.entry.size, reset_less=True, attrs={UNDEFINED_AT_START: 1}, name=f"staged{k}")
+            for k in range(2)
         ]
-        with m.If(take):
-            m.d.sync += [staged_valid.eq(r.spikes.r_rdy), staged.eq(r.spikes.r_data)]
-        r.entries_waiting = r.spikes.r_rdy | staged_valid
+        valid = [Signal(name=f"staged{k}_valid") for k in range(2)]
+        move = ~valid[1] | r.serialiser.i.ready
+        m.d.comb += [
+            r.spikes.r_en.eq(move),
+            r.serialiser.i.valid.eq(valid[1]),
+            r.serialiser.i.payload.eq(stages[1]),
+        ]
+        with m.If(move):
+            m.d.sync += [
+                stages[0].eq(r.spikes.r_data),
+                stages[1].eq(stages[0]),
+                valid[0].eq(r.spikes.r_rdy),
+                valid[1].eq(valid[0]),
+            ]
+        r.entries_waiting = r.spikes.r_rdy | Cat(valid).any()
 
     def _control(self, m, r):
         """The layer's FSM: CLEAR after reset, then EVENTS (the input's events or bursts, until
