@@ -248,6 +248,11 @@ class AcceleratorVariant:
         block RAM deep; ``None`` (or empty): one memory.
     readout_weight_columns : int or None
         The same for the readout's weight memory.
+    feed_words : int
+        Of the board logic around it (``boards.gateware.core.BoardLogic``): input words a RUN
+        hands the accelerator per link cycle, 1 or 2 (the link runs at half the accelerator's
+        clock; with 2 the RUN buffer is read through two ports, and the words are split again
+        on the accelerator's side). The accelerator takes one a cycle either way.
     """
 
     weight_attrs: tuple = ()
@@ -255,6 +260,7 @@ class AcceleratorVariant:
     leak_multiplier: bool = False
     weight_columns: tuple = ()
     readout_weight_columns: int | None = None
+    feed_words: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
@@ -289,6 +295,7 @@ class AcceleratorVariant:
             "leak_multiplier": self.leak_multiplier,
             "weight_columns": list(self.weight_columns),
             "readout_weight_columns": self.readout_weight_columns,
+            "feed_words": self.feed_words,
         }
 
 

@@ -25,14 +25,20 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fanout import lane_copies
 from hw.layout import LayerShape, LayerVariant
 from hw.membrane import MembraneUpdate
-from hw.ports import UNDEFINED_AT_START, RegisteredRead, drain_fifo, no_collision_memory
+from hw.ports import (
+    UNDEFINED_AT_START,
+    NoCollisionFIFO,
+    RegisteredRead,
+    drain_fifo,
+    no_collision_memory,
+)
 from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
 
 __all__ = [
@@ -412,7 +418,7 @@ class LIFLayer(wiring.Component):
         # With ``register_weights`` (block RAM with a slow output) the entries leave through
         # registers of the layer's own (``_staged_entries``), behind a first-word-fall-through
         # read.
-        fifo = SyncFIFO if self.variant.register_weights else SyncFIFOBuffered
+        fifo = NoCollisionFIFO if self.variant.register_weights else SyncFIFOBuffered
         m.submodules.spikes = r.spikes = fifo(width=r.entry.size, depth=depth)
         r.room = Signal()
         m.d.sync += r.room.eq(r.spikes.w_level < ahead)
@@ -658,10 +664,11 @@ class LIFLayer(wiring.Component):
         starts at a flip-flop. The FIFO reads without a register (first word fall through), and
         both registers take their input as it is (no reset, no initial value, one enable): the
         build merges the first into the block RAM's read (its address register) and folds the
-        second into the DP16KD's output register (``boards.toolchain.ecp5_outreg``). (A
-        buffered FIFO's own read register has an initial value, which a block RAM read cannot
-        have: Yosys put a multiplexer after the block RAM to emulate it, and no fold was
-        possible: 112.6 MHz on the 34x34 net, its critical path that read.)"""
+        second into the DP16KD's output register (``boards.toolchain.ecp5_outreg``). The FIFO's
+        memory promises no read-write collision (:class:`hw.ports.NoCollisionFIFO`): behind
+        ``SyncFIFOBuffered`` Yosys kept an old word on a collision with flip-flops and a
+        multiplexer after the block RAM, and no fold was possible (112.6 MHz on the 34x34 net,
+        its critical path that read)."""
         stages = [
             Signal(r.entry.size, reset_less=True, attrs={UNDEFINED_AT_START: 1}, name=f"staged{k}")
             for k in range(2)

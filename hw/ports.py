@@ -18,6 +18,7 @@ initial value of every wire that has it (``boards.toolchain.bitstream.synthesis_
 """
 
 from amaranth.hdl import Signal
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "UNDEFINED_AT_START",
     "no_collision_memory",
     "RegisteredRead",
+    "NoCollisionFIFO",
     "feed_fifo",
     "drain_fifo",
 ]
@@ -58,6 +60,21 @@ class RegisteredRead:
         m.d.comb += port.addr.eq(self.addr)
         with m.If(self.en):
             m.d.sync += self.data.eq(port.data)
+
+
+class NoCollisionFIFO(SyncFIFO):
+    """``amaranth.lib.fifo.SyncFIFO`` (first word fall through: ``r_data`` is the memory read
+    without a register) whose memory carries :data:`NO_COLLISION`, for a reader that registers
+    ``r_data`` itself. The read address is the oldest entry's, so it meets the write address
+    only when the FIFO is empty (or full, when nothing is written): ``r_rdy`` is then 0 and
+    the word read is not used. So Yosys merges the reader's register into a plain block RAM
+    read, without the bypass flip-flops and multiplexer it adds after the block RAM to keep an
+    old word on a collision."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.submodules.storage.attrs.update(NO_COLLISION)
+        return m
 
 
 def feed_fifo(m, source, fifo):
