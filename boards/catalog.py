@@ -72,6 +72,10 @@ class Board:
     uart_rx_attrs : tuple of (str, str)
         Pin attributes (name, value) added to the UART's receive pin (as the vendor's pin
         file has them, where the amaranth-boards resource leaves them out).
+    feed_words : int
+        Input words a RUN hands the accelerator per link cycle (the link runs at half its
+        clock): 2 where block RAM is plentiful (the RUN buffer is kept twice, one copy per
+        read port), so the feed keeps up with the accelerator's word a cycle; 1 on the UP5K.
     """
 
     name: str
@@ -92,6 +96,7 @@ class Board:
     leak_multipliers: int = 0
     leak_multiplier_bits: int = 0
     uart_rx_attrs: tuple[tuple[str, str], ...] = ()
+    feed_words: int = 1
 
     def __str__(self) -> str:
         return self.name
@@ -132,6 +137,7 @@ def _ulx3s(size: str, logic_cells: int, block_rams: int) -> Board:
         # the FT231X's TXD is not driven while it is being reset or reprogrammed: pulled up,
         # the line idles high instead of floating into false start bits (ULX3S pin file: UP)
         uart_rx_attrs=(("PULLMODE", "UP"),),
+        feed_words=2,
     )
 
 

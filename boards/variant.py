@@ -91,4 +91,5 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
             else None
             for l in range(shape.n_layers)
         ],
+        feed_words=board.feed_words,
     )

@@ -23,8 +23,8 @@ been checked, so a bad frame changes nothing. A frame that stops arriving for ``
 is dropped with a TIMEOUT error reply.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import cfg_layout, read_layout
@@ -62,15 +62,17 @@ class CommandProcessor(wiring.Component):
     cfg : Out(stream.Signature(cfg_layout(shape)))
     read : Out(stream.Signature(read_layout(shape)))     read-back requests
     read_data : In(stream.Signature(cfg_data_bits))      read-back words
-    sample : Out(stream.Signature)   the accelerator's input words
+    sample : Out(stream.Signature)   the accelerator's input words, ``feed_words`` a transfer
     result : In(stream.Signature)    the accelerator's result words
     rx_overruns, rx_framing_errors : In(16)   the UART's counters, for STATUS
     error_replies : Out(16)          frames answered with ERROR so far (wraps)
     """
 
-    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000):
+    def __init__(self, shape: AcceleratorShape, *, timeout: int = 100_000, feed_words: int = 1):
         self.watchdog = ByteTimeout(timeout)  # (it checks ``timeout``)
-        self.shape, self.timeout = shape, timeout
+        if feed_words not in (1, 2):
+            raise ValueError(f"feed_words must be 1 or 2, not {feed_words!r}")
+        self.shape, self.timeout, self.feed_words = shape, timeout, feed_words
         self.data_bytes = -(-shape.cfg_data_bits // 8)
         super().__init__(
             {
@@ -79,7 +81,7 @@ class CommandProcessor(wiring.Component):
                 "cfg": Out(stream.Signature(cfg_layout(shape))),
                 "read": Out(stream.Signature(read_layout(shape))),
                 "read_data": In(stream.Signature(shape.cfg_data_bits)),
-                "sample": Out(stream.Signature(self.input_payload(shape))),
+                "sample": Out(stream.Signature(self.feed_payload(shape, feed_words))),
                 "result": In(stream.Signature(result_layout(shape.n_classes, shape.score_bits))),
                 "rx_overruns": In(16),
                 "rx_framing_errors": In(16),
@@ -89,9 +91,21 @@ class CommandProcessor(wiring.Component):
 
     @staticmethod
     def input_payload(shape):
+        """One of the accelerator's input words."""
         if shape.encoder == "rate-lfsr":
             return numerics.PROB_BITS + 1
         return event_layout(shape.sizes[0])
+
+    @classmethod
+    def feed_payload(cls, shape, feed_words: int):
+        """A transfer on ``sample``: an input word, or with ``feed_words = 2`` two (``words``,
+        the first first) and whether the second is one (``second``: 0 only at a RUN's end,
+        after an odd number of words)."""
+        if feed_words == 1:
+            return cls.input_payload(shape)
+        return data.StructLayout(
+            {"words": data.ArrayLayout(cls.input_payload(shape), feed_words), "second": 1}
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -107,7 +121,7 @@ class CommandProcessor(wiring.Component):
             self.shape,
             self.data_bytes,
             counters=Cat(self.rx_overruns, self.rx_framing_errors, self.error_replies),
-            sample_bits=len(Value.cast(self.sample.payload)),
+            sample_bits=Shape.cast(self.input_payload(self.shape)).width,
         )
         self._frame_buffer(m, r)
         self._select_tables(m, r)
@@ -137,6 +151,9 @@ class CommandProcessor(wiring.Component):
         bytes are written a cycle after they arrive, from registers."""
         m.submodules.buffer = buffer = no_collision_memory(shape=16, depth=r.words)
         r.b_wr, r.b_rd = buffer.write_port(granularity=8), RegisteredRead(m, buffer)
+        # RUN's second word of a transfer (``feed_words = 2``), through a read port of its own
+        # (the build keeps a second copy of the buffer for it)
+        r.b_rd2 = RegisteredRead(m, buffer) if self.feed_words == 2 else None
         r.store_en, r.store_addr = Signal(2), Signal.like(r.b_wr.addr)
         r.store_data = Signal(16)
         m.d.sync += r.store_en.eq(0)
@@ -168,22 +185,22 @@ class CommandProcessor(wiring.Component):
     def _frame_tests(self, m, r):
         """``well_formed``: a RUN's length and end-of-timestep words as the shape needs them;
         ``word_payload``: the buffered word as the accelerator takes it."""
+        reads = [(r.word_payload, r.b_rd)]
+        if self.feed_words == 2:
+            reads.append((r.word_payload2, r.b_rd2))
         if self.shape.encoder == "rate-lfsr":
-            m.d.comb += [
-                r.well_formed.eq(r.length == 2 * self.shape.sizes[0]),
-                r.word_payload.eq(r.b_rd.data),
-            ]
+            m.d.comb += r.well_formed.eq(r.length == 2 * self.shape.sizes[0])
+            m.d.comb += [payload.eq(read.data) for payload, read in reads]
         else:
+            m.d.comb += r.well_formed.eq(
+                (r.length[0] == 0)
+                & (r.length <= 2 * r.words)
+                & (r.eot_count == self.shape.timesteps)
+                & r.last_is_eot
+            )
+            addr_bits = event_layout(self.shape.sizes[0])["addr"].shape.width
             m.d.comb += [
-                r.well_formed.eq(
-                    (r.length[0] == 0)
-                    & (r.length <= 2 * r.words)
-                    & (r.eot_count == self.shape.timesteps)
-                    & r.last_is_eot
-                ),
-                r.word_payload.eq(
-                    Cat(r.b_rd.data[: len(self.sample.payload.addr)], r.b_rd.data[15])
-                ),
+                payload.eq(Cat(read.data[:addr_bits], read.data[15])) for payload, read in reads
             ]
 
     def _start_reply(self, m, r, cmd, status=None, n=0):
@@ -516,6 +533,9 @@ class CommandProcessor(wiring.Component):
         """RUN: stream the buffered words into the accelerator, a word a cycle, from a register
         (block RAM outputs are slow): the read port holds the next word (``staged``) while the
         register waits for ``sample.ready``; ``sent`` words have been read."""
+        if self.feed_words == 2:
+            self._feed_pairs(m, r)
+            return
         with m.State("FEED"):
             m.d.comb += r.b_rd.addr.eq(r.sent)
             m.d.sync += [r.sent.eq(r.sent + 1), r.staged.eq(1)]
@@ -532,6 +552,41 @@ class CommandProcessor(wiring.Component):
                 with m.If(r.staged):
                     m.d.sync += [r.sent.eq(r.sent + 1), r.staged.eq(r.sent != r.word_count)]
                 with m.Else():  # the last word has been taken
+                    self._start_reply(m, r, Command.RESULT, n=4 * self.shape.n_classes + 5)
+                    m.next = "REPLY_HEADER"
+
+    def _feed_pairs(self, m, r):
+        """RUN with ``feed_words = 2``: as ``_feed_states``, two words a cycle, ``sent`` and
+        ``sent + 1`` read through the two read ports; a pair's second word is one while
+        ``sent`` (two past the pair's first) has not passed the word count."""
+        sent_next = Signal.like(r.sent)  # ``sent + 1``, a register beside it
+        with m.State("FEED"):
+            m.d.comb += [r.b_rd.addr.eq(0), r.b_rd2.addr.eq(1)]
+            m.d.sync += [r.sent.eq(2), sent_next.eq(3), r.staged.eq(1)]
+            m.next = "FEED_WORD"
+
+        with m.State("FEED_WORD"):
+            move = ~self.sample.valid | self.sample.ready
+            m.d.comb += [
+                r.b_rd.addr.eq(r.sent),
+                r.b_rd2.addr.eq(sent_next),
+                r.b_rd.en.eq(move),
+                r.b_rd2.en.eq(move),
+            ]
+            with m.If(move):
+                m.d.sync += [
+                    self.sample.valid.eq(r.staged),
+                    self.sample.payload.words[0].eq(r.word_payload),
+                    self.sample.payload.words[1].eq(r.word_payload2),
+                    self.sample.payload.second.eq(r.sent <= r.word_count),
+                ]
+                with m.If(r.staged):
+                    m.d.sync += [
+                        r.sent.eq(r.sent + 2),
+                        sent_next.eq(sent_next + 2),
+                        r.staged.eq(r.sent < r.word_count),
+                    ]
+                with m.Else():  # the last pair has been taken
                     self._start_reply(m, r, Command.RESULT, n=4 * self.shape.n_classes + 5)
                     m.next = "REPLY_HEADER"
 
@@ -647,7 +702,7 @@ class _Registers:
         self.word_count = Signal(range(words + 2))
         self.eot_count = Signal(range(shape.timesteps + 2))
         self.last_is_eot = Signal()
-        self.sent = Signal(range(words + 1))
+        self.sent = Signal(range(words + 3))
         self.staged = Signal()
 
         # WRITE and READ: bytes per word of the select (a cycle after ``select``), the index of
@@ -699,3 +754,4 @@ class _Registers:
         # A RUN word out of range so far, and its registered test.
         self.word_bad, self.word_range_bad = Signal(), Signal()
         self.word_payload = Signal(sample_bits)  # the buffered word as the accelerator takes it
+        self.word_payload2 = Signal(sample_bits)  # (``feed_words = 2``) the word after it

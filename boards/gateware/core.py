@@ -23,6 +23,7 @@ from hw.ports import drain_fifo, feed_fifo
 from ..protocol import RX_FIFO_DEPTH
 from .command import CommandProcessor
 from .crossing import StreamCrossing
+from .splitter import WordSplitter
 from .uart import UARTReceiver, UARTTransmitter
 
 __all__ = ["BoardLogic", "BoardCore", "LINK_DOMAIN"]
@@ -60,7 +61,9 @@ class BoardLogic(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        command = CommandProcessor(self.shape, timeout=self.timeout)
+        command = CommandProcessor(
+            self.shape, timeout=self.timeout, feed_words=self.variant.feed_words
+        )
         m.submodules.command = command = DomainRenamer(LINK_DOMAIN)(command)
         m.submodules.accelerator = accelerator = Accelerator(self.shape, self.variant)
         wiring.connect(m, wiring.flipped(self.rx), command.rx)
@@ -83,9 +86,11 @@ class BoardLogic(wiring.Component):
         cross("read_crossing", command.read, accelerator.read, into="sync")
         cross("read_data_crossing", accelerator.read_data, command.read_data, into=LINK_DOMAIN)
         cross("result_crossing", accelerator.o, command.result, into=LINK_DOMAIN)
-        # The input words, one a link cycle, cross in a FIFO; a register stage after it keeps
-        # the accelerator's ready logic out of the FIFO's pointer and memory paths (three
-        # entries pass a word every cycle).
+        # The input words, one or two (``variant.feed_words``) a link cycle, cross in a FIFO;
+        # a register stage after it keeps the accelerator's ready logic out of the FIFO's
+        # pointer and memory paths (three entries pass a transfer every cycle); two words a
+        # transfer are split again, so that a link at half the clock keeps up with the
+        # accelerator's word a cycle.
         width = len(Value.cast(command.sample.payload))
         m.submodules.sample_crossing = crossing = AsyncFIFO(
             width=width, depth=4, w_domain=LINK_DOMAIN, r_domain="sync"
@@ -97,7 +102,12 @@ class BoardLogic(wiring.Component):
             stage.w_en.eq(crossing.r_rdy),
             crossing.r_en.eq(stage.w_rdy),
         ]
-        drain_fifo(m, stage, accelerator.i)
+        if self.variant.feed_words == 1:
+            drain_fifo(m, stage, accelerator.i)
+        else:
+            m.submodules.splitter = splitter = WordSplitter(CommandProcessor.input_payload(self.shape))
+            drain_fifo(m, stage, splitter.i)
+            wiring.connect(m, splitter.o, accelerator.i)
         return m
 
 

@@ -122,6 +122,8 @@ def memory_plan(
     ]
     words = shape.sizes[0] if shape.encoder == "rate-lfsr" else T * (shape.sizes[0] + 1)
     plan.append(_map(board, "link", "frame buffer", words, 16))
+    if variant.feed_words == 2:  # a copy for the second read port (boards.gateware.command)
+        plan.append(_map(board, "link", "frame buffer, second read", words, 16))
     plan.append(_map(board, "link", "UART FIFOs", 512, 8))
     return plan
 

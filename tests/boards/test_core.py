@@ -2,13 +2,14 @@
 and the RESULT frames match the golden model."""
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from boards.gateware.core import LINK_DOMAIN, BoardCore
 from boards.gateware.uart import uart_frame
 from boards.host.messages import commit_frame, load_frames, parse_result, run_frame
 from boards.protocol import Command, Frame, FrameDecoder, Status, encode_frame, parse_status
-from hw.layout import AcceleratorShape
+from hw.layout import AcceleratorShape, AcceleratorVariant
 from sw import golden
 
 from ..random_models import random_model
@@ -17,9 +18,13 @@ DIVISOR = 4
 LINK_PERIOD = 1.3e-8  # s; the accelerator's clock has 1e-8
 
 
-def simulate_board(model, shape, frames, n_replies, max_cycles=300_000, levels_before=()):
-    """``levels_before``: line levels the host drives first, a bit time each."""
-    dut = BoardCore(shape, divisor=DIVISOR, timeout=10_000)
+def simulate_board(
+    model, shape, frames, n_replies, max_cycles=300_000, levels_before=(), feed_words=1
+):
+    """``levels_before``: line levels the host drives first, a bit time each; ``feed_words``:
+    input words a RUN hands the accelerator per link cycle."""
+    variant = AcceleratorVariant(feed_words=feed_words)
+    dut = BoardCore(shape, divisor=DIVISOR, timeout=10_000, variant=variant)
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_clock(LINK_PERIOD, domain=LINK_DOMAIN)  # the UART and command processor
@@ -57,13 +62,15 @@ def simulate_board(model, shape, frames, n_replies, max_cycles=300_000, levels_b
     return replies
 
 
-def test_load_and_run_over_the_uart_matches_golden():
+@pytest.mark.parametrize("n_in,feed_words", [(6, 1), (6, 2), (7, 2)])
+def test_load_and_run_over_the_uart_matches_golden(n_in, feed_words):
+    """(Two words a link cycle: an even and an odd number of words a RUN.)"""
     rate = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
-    model = random_model(sizes=(6, 5, 3), timesteps=2, encoder=rate, threshold=30)
+    model = random_model(sizes=(n_in, 5, 3), timesteps=2, encoder=rate, threshold=30)
     shape = AcceleratorShape.from_model(model, lanes=2)
-    x = np.random.default_rng(0).integers(0, 257, size=(3, 6))
+    x = np.random.default_rng(0).integers(0, 257, size=(3, n_in))
     frames = load_frames(model, shape) + [commit_frame()] + [run_frame(shape, s) for s in x]
-    replies = simulate_board(model, shape, frames, n_replies=len(frames))
+    replies = simulate_board(model, shape, frames, n_replies=len(frames), feed_words=feed_words)
     n_load = len(frames) - len(x) - 1
     assert replies[:n_load] == [Frame(Command.WRITE, b"")] * n_load
     assert replies[n_load] == Frame(Command.COMMIT, b"")
@@ -76,14 +83,19 @@ def test_load_and_run_over_the_uart_matches_golden():
         assert result.cycles > 0
 
 
-def test_spike_inputs_over_the_uart():
+@pytest.mark.parametrize("feed_words", [1, 2])
+def test_spike_inputs_over_the_uart(feed_words):
+    """(Samples with odd and even numbers of words: one event more or less.)"""
     model = random_model(sizes=(7, 4, 3), timesteps=2, threshold=20)
     shape = AcceleratorShape.from_model(model, lanes=4)
-    x = (np.random.default_rng(1).random((2, 2, 7)) < 0.5).astype(np.uint8)
+    x = (np.random.default_rng(1).random((4, 2, 7)) < 0.5).astype(np.uint8)
+    x[1, 0, 0] = 1 - x[0, 0, 0]
+    x[1, 1:] = x[0, 1:]
+    x[1, 0, 1:] = x[0, 0, 1:]  # sample 1: sample 0 with an event more or less
     frames = load_frames(model, shape) + [commit_frame()] + [run_frame(shape, s) for s in x]
-    replies = simulate_board(model, shape, frames, n_replies=len(frames))
+    replies = simulate_board(model, shape, frames, n_replies=len(frames), feed_words=feed_words)
     ref = golden.run(model, x)
-    results = [parse_result(r.payload, 3) for r in replies[-2:]]
+    results = [parse_result(r.payload, 3) for r in replies[-len(x) :]]
     assert [r.scores for r in results] == ref.scores.tolist()
 
 
