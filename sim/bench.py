@@ -165,13 +165,14 @@ def bench_sparsity(
     lanes=16,
     samples=200,
     limit=None,
+    data_root=None,
     out_dir=Path("docs/results"),
     build_dir="build/sim",
 ):
     """For models of one shape trained differently (e.g. baseline vs Stable Spike): accuracy,
     firing per layer and synaptic events on the golden model (test split, ``limit`` samples),
     and cycles per inference on Verilator (``samples``, bit-exact) against the bound. Writes
-    ``sparsity-<name>.{md,json,png}``."""
+    ``sparsity-<name>.{md,json,png}``. ``data_root``: the dataset's folder (as ``eval``'s)."""
     from sw.evaluate import evaluate_golden
     from sw.modelfile import load_model
 
@@ -179,13 +180,14 @@ def bench_sparsity(
     rows = []
     for path in model_paths:
         meta = load_model(path).meta
-        golden = evaluate_golden(path, limit=limit)
+        golden = evaluate_golden(path, limit=limit, data_root=data_root)
         r = run_cosim(
             path,
             simulator="verilator",
             samples=samples,
             lanes=lanes,
             build_dir=build_dir,
+            data_root=data_root,
             tests=("inference",),
         )
         inf = r.inference

@@ -123,6 +123,9 @@ def register(sub):
     r.add_argument("--lanes", type=LANES, default=16)
     r.add_argument("--samples", type=COUNT, default=200, help="samples simulated per model")
     r.add_argument("--limit", type=COUNT, default=None, help="test samples for the golden model")
+    r.add_argument(
+        "--data-root", default=None, help="the dataset's folder (real N-MNIST: holding Train/)"
+    )
     r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_sparsity)
 
