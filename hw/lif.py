@@ -382,10 +382,9 @@ class LIFLayer(wiring.Component):
         r.push = Signal()  # a group's spike mask on its way into `spikes`
         r.push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         r.pushed_mask = Signal(P)
-        # the mask has one spike at most: a register beside it, so that the test's carry chain
-        # does not lie between the mask and the spike FIFO's block RAM (2.3 ns of routing on
-        # the 34x34 net)
-        r.pushed_single = Signal()
+        # With ``register_weights`` an entry is written into the spike FIFO from registers a
+        # cycle after its push (``_spike_output``): in flight too.
+        r.entry_write = Signal()
         r.pushed_group = Signal(range(max(G, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
@@ -405,6 +404,8 @@ class LIFLayer(wiring.Component):
         # Every place a row can be between its issue and the spike FIFO: these, and the
         # ``membrane.stages`` of the update.
         flight = [r.update_stage, r.push]
+        if self.variant.register_weights:
+            flight.append(r.entry_write)
         if r.narrow:
             flight.append(r.select_stage)
         if r.slow_rows:
@@ -630,7 +631,6 @@ class LIFLayer(wiring.Component):
                     collected.eq(0),
                     r.push.eq(group_spikes.any()),
                     r.pushed_mask.eq(group_spikes),
-                    r.pushed_single.eq(single_event(group_spikes)),
                     r.pushed_group.eq(r.written_group),
                     r.written_sub.eq(0),
                     r.written_group.eq(r.written_group + 1),
@@ -641,16 +641,26 @@ class LIFLayer(wiring.Component):
     def _spike_output(self, m, r):
         """The spike FIFO's entries (a group's spike mask, or the end of the timestep), and the
         serialiser that sends each entry's spikes as address events, eot entries as tokens."""
-        pushed = data.View(r.entry, r.spikes.w_data)
+        pushed = Signal(r.entry)
+        push = Signal()
         with m.If(r.push_eot):  # never in the same cycle as ``push`` (it waits for the stages)
-            m.d.comb += [r.spikes.w_en.eq(1), pushed.eot.eq(1), pushed.single.eq(1)]
+            m.d.comb += [push.eq(1), pushed.eot.eq(1), pushed.single.eq(1)]
         with m.If(r.push):
             m.d.comb += [
-                r.spikes.w_en.eq(1),
+                push.eq(1),
                 pushed.mask.eq(r.pushed_mask),
                 pushed.group.eq(r.pushed_group),
-                pushed.single.eq(r.pushed_single),
+                pushed.single.eq(single_event(r.pushed_mask)),
             ]
+        if self.variant.register_weights:
+            # The entry is written a cycle later from registers: the one-spike test's carry
+            # chain and the route to a block RAM far away (2.3 ns on the 34x34 net) do not
+            # meet in one cycle.
+            written = Signal(r.entry, reset_less=True)
+            m.d.sync += [r.entry_write.eq(push), written.eq(pushed)]
+            m.d.comb += [r.spikes.w_en.eq(r.entry_write), r.spikes.w_data.eq(written)]
+        else:
+            m.d.comb += [r.spikes.w_en.eq(push), r.spikes.w_data.eq(pushed)]
         m.submodules.serialiser = r.serialiser = SpikeSerialiser(
             lanes=self.shape.lanes,
             groups=self.shape.groups,
@@ -731,6 +741,7 @@ class LIFLayer(wiring.Component):
             | r.event_active
             | Cat(*r.event_stages, r.sums_written).any()
             | r.push_eot
+            | r.entry_write
             | r.entries_waiting
             | r.serialiser.busy
             | (r.timestep != 0)
