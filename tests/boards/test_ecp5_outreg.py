@@ -8,12 +8,13 @@ import subprocess
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib.fifo import SyncFIFOBuffered
 
 from boards.catalog import BOARDS
 from boards.toolchain.bitstream import synthesis_options, toolchain_env
 from boards.toolchain.ecp5_outreg import fold_output_registers, main
 from hw.layout import AcceleratorVariant
-from hw.ports import RegisteredRead, no_collision_memory
+from hw.ports import UNDEFINED_AT_START, NoCollisionFIFO, RegisteredRead, no_collision_memory
 
 
 class ReadThenRegister(Elaboratable):
@@ -50,9 +51,37 @@ class ReadThenRegister(Elaboratable):
         return m
 
 
-def synthesise(tmp_path, case: str) -> dict:
-    """Yosys' ECP5 netlist of :class:`ReadThenRegister`, with the board build's options."""
-    top = ReadThenRegister(case)
+class FifoThenRegisters(Elaboratable):
+    """A 1 K x 18-bit FIFO whose entries pass two registers that move together (``take``),
+    as a LIF layer's spike FIFO on the ECP5 (``hw.lif``): ``fifo`` is ``NoCollisionFIFO`` or,
+    for comparison, ``SyncFIFOBuffered``."""
+
+    def __init__(self, fifo):
+        self.fifo = fifo
+        self.we = Signal(name="we")
+        self.wdata = Signal(18, name="wdata")
+        self.take = Signal(name="take")
+        self.rdata = Signal(18, name="rdata")
+
+    def ports(self):
+        return [self.we, self.wdata, self.take, self.rdata]
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = self.fifo(width=18, depth=1024)
+        first = Signal(18, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+        second = Signal(18, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+        m.d.comb += [fifo.w_en.eq(self.we), fifo.w_data.eq(self.wdata), fifo.r_en.eq(self.take)]
+        with m.If(self.take):
+            m.d.sync += [first.eq(fifo.r_data), second.eq(first)]
+        m.d.comb += self.rdata.eq(second)
+        return m
+
+
+def synthesise(tmp_path, case) -> dict:
+    """Yosys' ECP5 netlist of :class:`ReadThenRegister` (``case`` a string) or
+    ``case`` itself, with the board build's options."""
+    top = ReadThenRegister(case) if isinstance(case, str) else case
     (tmp_path / "top.il").write_text(rtlil.convert(top, name="top", ports=top.ports()))
     options = synthesis_options(BOARDS["ulx3s-85f"], AcceleratorVariant(weight_attrs=[{}]))
     script = [
@@ -117,3 +146,18 @@ def test_the_command_rewrites_the_netlist_in_place(tmp_path, capsys):
     assert "1 block RAM read ports use their output register" in capsys.readouterr().out
     (ram,) = cells_of(json.loads((tmp_path / "top.json").read_text()), "DP16KD")
     assert "OUTREG" in (ram["parameters"].get("REGMODE_A"), ram["parameters"].get("REGMODE_B"))
+
+
+def test_a_spike_fifo_read_folds_into_the_output_register(tmp_path):
+    """The FIFO read without a register into two registers: the first becomes the block RAM's
+    read, the second its output register, and no flip-flop or multiplexer is left on the
+    data's way out. Behind ``SyncFIFOBuffered`` Yosys keeps an old word on a read-write
+    collision with flip-flops and a multiplexer after the block RAM, and nothing folds."""
+    netlist = synthesise(tmp_path, FifoThenRegisters(NoCollisionFIFO))
+    assert fold_output_registers(netlist) == 1
+    (ram,) = cells_of(netlist, "DP16KD")
+    ports = netlist["modules"]["top"]["ports"]
+    read = next(p for p in "AB" if ram["parameters"].get(f"REGMODE_{p}") == "OUTREG")
+    assert [ram["connections"][f"DO{read}{i}"][0] for i in range(18)] == ports["rdata"]["bits"]
+    buffered = synthesise(tmp_path, FifoThenRegisters(SyncFIFOBuffered))
+    assert fold_output_registers(buffered) == 0
