@@ -105,7 +105,8 @@ class BoardLogic(wiring.Component):
         if self.variant.feed_words == 1:
             drain_fifo(m, stage, accelerator.i)
         else:
-            m.submodules.splitter = splitter = WordSplitter(CommandProcessor.input_payload(self.shape))
+            word = CommandProcessor.input_payload(self.shape)
+            m.submodules.splitter = splitter = WordSplitter(word)
             drain_fifo(m, stage, splitter.i)
             wiring.connect(m, splitter.o, accelerator.i)
         return m
