@@ -54,3 +54,20 @@ def test_the_chip_floor_divides_by_the_boards_memory_ports():
     assert BOARDS["icebreaker"].weight_reads_per_cycle(8) == 68
     assert BOARDS["icebreaker"].weight_reads_per_cycle(4) == 136
     assert chip_floor(8320, BOARDS["ulx3s-85f"], 8) == 10
+
+
+def test_the_encoders_share_of_the_bottleneck_is_its_draws():
+    """The rate encoder loads the next sample into its other bank while it draws: its share is
+    ``T * n_in``; the sequential figure adds the ``n_in`` loads."""
+    rate = {"kind": "rate-lfsr", "seed": 3, "lfsr_width": 16, "prob_bits": 8}
+    model = random_model(sizes=(40, 4, 3), timesteps=3, encoder=rate)
+    x = np.random.default_rng(5).integers(0, 257, size=(2, 40))
+    spikes = golden.encode_inputs(model, x)
+    result = golden.run(model, x, trace=True)
+    shape = AcceleratorShape.from_model(model, lanes=4)
+    work = unit_work(shape, spikes, result)
+    np.testing.assert_array_equal(work["encoder"], [120, 120])
+    bounds = cycle_bounds(shape, spikes, result)
+    assert bounds["units"]["encoder"] == 120
+    per_sample = sum(w.mean() for w in work.values())
+    assert bounds["sequential"] == pytest.approx(per_sample + 40)
