@@ -70,8 +70,11 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
     """The accelerator variant ``board`` builds for ``shape``: iCE40 weights in SPRAM,
     registered weight memories on ECP5 (in block-RAM-deep columns) and on the iCE40 when a
     layer's weights take more than one SPRAM deep (a multiplexer follows the SPRAM outputs),
-    the leak on DSP multipliers where there are enough of them; and the board's RUN feed
-    (:attr:`Board.feed_words`). The arithmetic is the same in every variant."""
+    the leak on DSP multipliers where there are enough of them; two accumulator banks, so
+    that each layer's update pass overlaps the next timestep's events, on the ECP5 (the iCE40's
+    block RAM is short: the MNIST net takes 29 of its 30 blocks with one bank); and the
+    board's RUN feed (:attr:`Board.feed_words`). The arithmetic is the same in every
+    variant."""
     in_spram = spram_layers(shape, board.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
     return AcceleratorVariant(
@@ -92,4 +95,5 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
             for l in range(shape.n_layers)
         ],
         feed_words=board.feed_words,
+        overlap_update=board.registered_weights,
     )

@@ -211,12 +211,17 @@ class LayerVariant:
     weight_columns : int or None
         Keep the weight words in column memories of this many bits each, one block RAM deep;
         ``None``: one memory.
+    overlap_update : bool
+        Two banks of accumulators, used by turns a timestep each: the update pass of one
+        timestep runs while the next timestep's events add to the other bank (twice the
+        accumulator memory; without it the layer takes no events during the pass).
     """
 
     weight_attrs: dict = dataclasses.field(default_factory=dict)
     register_weights: bool = False
     leak_multiplier: bool = False
     weight_columns: int | None = None
+    overlap_update: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", dict(self.weight_attrs or {}))
@@ -253,6 +258,10 @@ class AcceleratorVariant:
         hands the accelerator per link cycle, 1 or 2 (the link runs at half the accelerator's
         clock; with 2 the RUN buffer is read through two ports, and the words are split again
         on the accelerator's side). The accelerator takes one a cycle either way.
+    overlap_update : bool
+        Every LIF layer's update pass overlaps the next timestep's events (two accumulator
+        banks: :class:`LayerVariant`). On by default; the iCE40 builds turn it off (their block
+        RAM is short).
     """
 
     weight_attrs: tuple = ()
@@ -261,6 +270,7 @@ class AcceleratorVariant:
     weight_columns: tuple = ()
     readout_weight_columns: int | None = None
     feed_words: int = 1
+    overlap_update: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
@@ -285,6 +295,7 @@ class AcceleratorVariant:
             register_weights=self.register_weights,
             leak_multiplier=self.leak_multiplier,
             weight_columns=self.weight_columns[l],
+            overlap_update=self.overlap_update,
         )
 
     def as_dict(self) -> dict:
@@ -296,6 +307,7 @@ class AcceleratorVariant:
             "weight_columns": list(self.weight_columns),
             "readout_weight_columns": self.readout_weight_columns,
             "feed_words": self.feed_words,
+            "overlap_update": self.overlap_update,
         }
 
 

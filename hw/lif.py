@@ -162,6 +162,9 @@ class LIFLayer(wiring.Component):
         if not isinstance(shape, LayerShape):
             raise TypeError(f"shape must be a LayerShape, not {shape!r}")
         self.shape, self.variant = shape, variant
+        #: Accumulator banks: two with ``overlap_update`` (events of timestep ``t`` add to bank
+        #: ``t % 2`` while the update pass reads the other), else one.
+        self.banks = 2 if variant.overlap_update else 1
         #: A conv layer with weight registers forwards its write-back sums to the reads of the
         #: next four cycles (see ``_forwarding``): its bursts need no gaps.
         self.forwards = shape.conv is not None and variant.register_weights and shape.groups > 1
@@ -272,15 +275,27 @@ class LIFLayer(wiring.Component):
         # write of the same cycle; otherwise a read never meets the write of its address. (A
         # conv layer's bursts never start at the group the burst before started at with
         # ``Gc = 1``, ``hw.conv``; with ``Gc > 1`` a burst's groups are apart as above.)
+        # With two banks the event phase and the update pass each have a bank of their own:
+        # they never meet in one.
         r.acc_shape = acc_shape = data.ArrayLayout(signed(self.shape.acc_bits), P)
-        if G == 1:
-            m.submodules.accumulators = Memory(shape=acc_shape, depth=G, init=[])
-            r.s_wr = m.submodules.accumulators.write_port()
-            r.s_rd = m.submodules.accumulators.read_port(transparent_for=(r.s_wr,))
-        else:
-            m.submodules.accumulators = no_collision_memory(shape=acc_shape, depth=G)
-            r.s_wr = m.submodules.accumulators.write_port()
-            r.s_rd = RegisteredRead(m, m.submodules.accumulators)
+        r.acc_banks, r.s_wrs, r.s_rds = [], [], []
+        for b in range(self.banks):
+            if G == 1:
+                bank = Memory(shape=acc_shape, depth=G, init=[])
+                s_wr = bank.write_port()
+                s_rd = bank.read_port(transparent_for=(s_wr,))
+            else:
+                bank = no_collision_memory(shape=acc_shape, depth=G)
+                s_wr = bank.write_port()
+                s_rd = RegisteredRead(m, bank)
+            m.submodules["accumulators" if b == 0 else f"accumulators{b}"] = bank
+            r.acc_banks.append(bank)
+            r.s_wrs.append(s_wr)
+            r.s_rds.append(s_rd)
+        # The event phase's bank and the update pass's (registers; constants with one bank).
+        # The event bank changes only while no event is in flight (``_control``).
+        r.event_bank = Signal() if self.banks > 1 else Const(0)
+        r.update_bank = Signal() if self.banks > 1 else Const(0)
 
     def _weight_registers(self, m, r):
         """The weight word read: straight from the memory, or ``weight_stages`` cycles later
@@ -321,6 +336,8 @@ class LIFLayer(wiring.Component):
         r.event_stage, r.event_group = r.event_stages[0], r.event_groups[0]
         r.event_write, r.write_group = r.event_stages[-1], r.event_groups[-1]
         r.sums_written = Const(0)  # (forwarding: the registered sums are an event's write-back)
+        # (forwarding: a read of the last four cycles, whose write-back a read may take)
+        r.forward_window = Const(0)
         for k in range(1, n_stages):
             m.d.sync += [
                 r.event_stages[k].eq(r.event_stages[k - 1]),
@@ -412,6 +429,12 @@ class LIFLayer(wiring.Component):
             flight.append(r.near_stage)
         r.any_in_flight = Cat(*flight, r.membrane.in_flight).any()
         r.quiet = Signal()  # the update pass is over (``_control``)
+        r.update_running = Signal()  # a pass is under way (from its start to its eot entry)
+        r.start_update = Signal()  # a pass starts (the counters are set)
+        r.clearing = Signal()  # the CLEAR state
+        # Two banks: the end-of-timestep token was taken, and the pass over its bank waits for
+        # the pass before to end and the event phase's stages to drain; no input meanwhile.
+        r.eot_waiting = Signal() if self.banks > 1 else Const(0)
         r.entry = mask_entry_layout(P, G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
@@ -441,15 +464,20 @@ class LIFLayer(wiring.Component):
         """The accumulators' read address: an event's group while the event is at the read (its
         stage, a register, selects), else the update pass's group (the pass issues rows only
         once no event is in the stages, and no event comes during the pass)."""
-        r.event_acc = r.s_rd.data  # the accumulators an event's weights are added to
+        # the accumulators an event's weights are added to: the event bank's
+        r.event_acc = data.View(
+            r.acc_shape, _by_bank(r.event_bank, [s_rd.data.as_value() for s_rd in r.s_rds])
+        )
         if self.forwards:
-            m.d.comb += r.s_rd.addr.eq(r.update_group)
+            m.d.comb += [s_rd.addr.eq(r.update_group) for s_rd in r.s_rds]
             return
         if self.weight_stages:
             event_reading, event_read_group = r.event_stages[-2], r.event_groups[-2]
         else:
             event_reading, event_read_group = r.event_active, r.acc_group
-        m.d.comb += r.s_rd.addr.eq(Mux(event_reading, event_read_group, r.update_group))
+        for b, s_rd in enumerate(r.s_rds):
+            at_event = event_reading & (r.event_bank == b)
+            m.d.comb += s_rd.addr.eq(Mux(at_event, event_read_group, r.update_group))
 
     def _forwarding(self, m, r):
         """A conv layer with weight registers (ECP5) keeps many groups, in block RAM, whose
@@ -464,14 +492,19 @@ class LIFLayer(wiring.Component):
             reading, read_group = r.event_active, r.acc_group
         else:
             reading, read_group = r.event_stages[0], r.event_groups[0]
-        port = m.submodules.accumulators.read_port(domain="comb")
-        m.d.comb += port.addr.eq(read_group)
-        read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
-        event_acc = Signal(r.acc_shape, reset_less=True, name="acc_outreg")
-        # The block RAM's register, its output register, and one by the adders (the blocks of
-        # a wide word lie far apart: 4.5 ns of routing).
-        outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg_near")
-        m.d.sync += [read_data.eq(port.data), outreg.eq(read_data), event_acc.eq(outreg)]
+        # The block RAM's register, its output register (one of each a bank), and one by the
+        # adders (the blocks of a wide word lie far apart: 4.5 ns of routing), after the
+        # choice of the event bank.
+        outregs = []
+        for b, bank in enumerate(r.acc_banks):
+            port = bank.read_port(domain="comb")
+            m.d.comb += port.addr.eq(read_group)
+            read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+            outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
+            m.d.sync += [read_data.eq(port.data), outreg.eq(read_data)]
+            outregs.append(outreg)
+        event_acc = Signal(r.acc_shape, reset_less=True, name="acc_outreg_near")
+        m.d.sync += event_acc.eq(_by_bank(r.event_bank, [o.as_value() for o in outregs]))
         # The sums are registered before they are written (the block RAMs of a wide word
         # lie far apart), so a read misses the write-backs of the four reads before it:
         # their groups (valid: an event's read) and which of them was the read's own,
@@ -480,6 +513,7 @@ class LIFLayer(wiring.Component):
         last = [Signal.like(read_group, name=f"read_group_{k + 1}") for k in range(misses)]
         last_valid = [Signal(name=f"read_valid_{k + 1}") for k in range(misses)]
         m.d.sync += [last[0].eq(read_group), last_valid[0].eq(reading)]
+        r.forward_window = Cat(*last_valid).any()
         for k in range(1, misses):
             m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
         same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
@@ -513,39 +547,55 @@ class LIFLayer(wiring.Component):
         r.event_acc = forwarded
 
     def _event_write_back(self, m, r):
-        """The write-back of the event phase: acc += w for every lane of the group read. The
-        write data is the sums gated by ``event_write`` alone, a register that fans out to every
-        accumulator bit: the other writes (a group's clear with its last row, and the CLEAR
-        state's) write zeros, and never fall in a cycle of an event's write-back. (The ECP5
-        build keeps the ``acc_sum`` wires: ``boards.toolchain.bitstream.synthesis_options``.)"""
-        for p in range(self.shape.lanes):
-            gated = Signal(signed(self.shape.acc_bits), name=f"acc_sum{p}")
-            m.d.comb += gated.eq(Mux(r.event_write, r.event_acc[p] + r.weight[p], 0))
-            if self.forwards:  # written a cycle later (zero after any other cycle, as clears
-                # need)
-                m.d.sync += r.sums[p].eq(gated)
-                m.d.comb += r.s_wr.data[p].eq(r.sums[p])
+        """The write-back of the event phase: acc += w for every lane of the group read, into
+        the event bank. A bank's write data is the sums gated by an event write into that bank
+        alone, so that the other writes (a group's clear with its last row, into the update
+        pass's bank, and the CLEAR state's, into every bank) write zeros; a clear never falls
+        in a cycle of an event's write-back into its bank. (The ECP5 build keeps the
+        ``acc_sum`` wires: ``boards.toolchain.bitstream.synthesis_options``.)"""
+        clear_to = [r.clearing | (r.update_bank == b) for b in range(self.banks)]
+        P, acc_bits = self.shape.lanes, self.shape.acc_bits
+        sums = [r.event_acc[p] + r.weight[p] for p in range(P)]
+        if self.banks > 1:  # one adder a lane, whichever bank it writes
+            lane_sums = [Signal(signed(acc_bits), name=f"lane_sum{p}") for p in range(P)]
+            m.d.comb += [lane_sums[p].eq(sums[p]) for p in range(P)]
+            sums = lane_sums
+        if self.forwards and self.banks > 1:  # (for the forwarding only: no gate)
+            m.d.sync += [r.sums[p].eq(sums[p]) for p in range(P)]
+        for b, s_wr in enumerate(r.s_wrs):
+            to_bank = r.event_write & (r.event_bank == b)
+            bank_sums = r.sums if self.forwards else None
+            if self.forwards and self.banks > 1:  # a register of the bank's own
+                bank_sums = Signal(r.acc_shape, reset_less=True, name=f"acc_write_data_b{b}")
+            for p in range(P):
+                gated = Signal(signed(acc_bits), name=f"acc_sum{p}" + f"_b{b}" * b)
+                m.d.comb += gated.eq(Mux(to_bank, sums[p], 0))
+                if self.forwards:  # written a cycle later (zero after any other cycle, as
+                    # clears need)
+                    m.d.sync += bank_sums[p].eq(gated)
+                    m.d.comb += s_wr.data[p].eq(bank_sums[p])
+                else:
+                    m.d.comb += s_wr.data[p].eq(gated)
+            if self.forwards:
+                # Enable and address are registers of their own, merged a cycle ahead: from a
+                # multiplexer of the event's write-back, the update pass's clears and the
+                # CLEAR state they were routed to every block RAM of the wide word (3.9-4.6 ns
+                # on the 34x34 net). The event's write keeps its cycle (``sums_written``); a
+                # clear lands a cycle after its row is written, long before the bank's next
+                # event read (the pass ends, the end-of-timestep entry is pushed, a token
+                # comes through the stages).
+                write_en = Signal(name="acc_write_en" + f"_b{b}" * b)
+                write_group = Signal.like(r.sums_group, name="acc_write_group" + f"_b{b}" * b)
+                m.d.sync += [
+                    write_en.eq(to_bank | (r.acc_clear & clear_to[b])),
+                    write_group.eq(Mux(to_bank, r.write_group, r.acc_clear_group)),
+                ]
+                m.d.comb += [s_wr.en.eq(write_en), s_wr.addr.eq(write_group)]
             else:
-                m.d.comb += r.s_wr.data[p].eq(gated)
-        if self.forwards:
-            # Enable and address are registers of their own, merged a cycle ahead: from a
-            # multiplexer of the event's write-back, the update pass's clears and the CLEAR
-            # state they were routed to every block RAM of the wide word (3.9-4.6 ns on the
-            # 34x34 net). The event's write keeps its cycle (``sums_written``); a clear lands a
-            # cycle after its row is written, long before the next event's read (the pass
-            # ends, the end-of-timestep entry is pushed, a token comes through the stages).
-            write_en = Signal(name="acc_write_en")
-            write_group = Signal.like(r.sums_group, name="acc_write_group")
-            m.d.sync += [
-                write_en.eq(r.event_write | r.acc_clear),
-                write_group.eq(Mux(r.event_write, r.write_group, r.acc_clear_group)),
-            ]
-            m.d.comb += [r.s_wr.en.eq(write_en), r.s_wr.addr.eq(write_group)]
-        else:
-            with m.If(r.event_write):
-                m.d.comb += [r.s_wr.en.eq(1), r.s_wr.addr.eq(r.write_group)]
-            with m.If(r.acc_clear):  # never in an event's write-back cycle
-                m.d.comb += [r.s_wr.en.eq(1), r.s_wr.addr.eq(r.acc_clear_group)]
+                with m.If(to_bank):
+                    m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.write_group)]
+                with m.If(r.acc_clear & clear_to[b]):  # never in an event's write-back there
+                    m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.acc_clear_group)]
         m.d.sync += r.event_stage.eq(0)
 
     def _update_stages(self, m, r):
@@ -555,10 +605,18 @@ class LIFLayer(wiring.Component):
         U, S = self.shape.update_lanes, self.shape.lanes // self.shape.update_lanes
         stages = (r.select_stage, r.near_stage, r.update_stage)
         m.d.sync += [stage.eq(0) for stage in stages]
-        row_acc = [r.s_rd.data[u] for u in range(U)]  # the row's accumulators in stage 1
+        read = [s_rd.data for s_rd in r.s_rds]  # each bank's word read
+        # the row's accumulators in stage 1: the update bank's
+        row_acc = [_by_bank(r.update_bank, [word[u] for word in read]) for u in range(U)]
         if r.narrow:
+            # (S = 1: one register a bank, the choice of the bank after them)
             row_acc = [
-                Signal(signed(self.shape.acc_bits), name=f"row_acc{u}", reset_less=True)
+                [
+                    Signal(
+                        signed(self.shape.acc_bits), name=f"row_acc{u}" + "_b1" * b, reset_less=True
+                    )
+                    for b in range(self.banks if S == 1 else 1)
+                ]
                 for u in range(U)
             ]
             with m.If(r.select_stage):
@@ -570,19 +628,24 @@ class LIFLayer(wiring.Component):
                     if S == 1:  # (``slow_rows``) straight from the read: no multiplexer, whose
                         # out-of-range zero would become a reset that keeps the register from
                         # being the block RAM's output register
-                        m.d.sync += row_acc[u].eq(r.s_rd.data[u])
+                        m.d.sync += [row_acc[u][b].eq(read[b][u]) for b in range(self.banks)]
                     else:
-                        lanes = Array(r.s_rd.data[j * U + u] for j in range(S))
-                        m.d.sync += row_acc[u].eq(lanes[r.select_sub])
+                        lanes = Array(
+                            _by_bank(r.update_bank, [word[j * U + u] for word in read])
+                            for j in range(S)
+                        )
+                        m.d.sync += row_acc[u][0].eq(lanes[r.select_sub])
             if r.slow_rows:
                 near_acc = [
                     Signal(signed(self.shape.acc_bits), name=f"row_acc_near{u}", reset_less=True)
                     for u in range(U)
                 ]
-                m.d.sync += [near_acc[u].eq(row_acc[u]) for u in range(U)]
+                m.d.sync += [near_acc[u].eq(_by_bank(r.update_bank, row_acc[u])) for u in range(U)]
                 row_acc = near_acc
                 with m.If(r.near_stage):
                     m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.near_at)]
+            else:
+                row_acc = [lane[0] for lane in row_acc]
         m.d.sync += [r.push.eq(0), r.push_eot.eq(0)]
         # ``v_old`` is zero at a sample's first timestep (see ``last_timestep``); the row's
         # place is ``update_stage``, a register.
@@ -613,7 +676,7 @@ class LIFLayer(wiring.Component):
         if S > 1:
             with m.If(r.write_stage):
                 m.d.sync += at_last_sub.eq(r.written_sub == S - 2)
-            with m.If(self.i.valid & self.i.ready & self.i.payload.eot):
+            with m.If(r.start_update):
                 m.d.sync += at_last_sub.eq(0)
         # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
         collected = Signal(P)
@@ -705,11 +768,12 @@ class LIFLayer(wiring.Component):
         r.entries_waiting = r.spikes.r_rdy | Cat(valid).any()
 
     def _control(self, m, r):
-        """The layer's FSM: CLEAR after reset, then EVENTS (the input's events or bursts, until
-        an end-of-timestep token) and UPDATE (the pass over every row); the membrane and bias
-        read addresses; ``busy``."""
-        with m.FSM(init="CLEAR") as fsm:
+        """The layer's FSM: CLEAR after reset, then RUN: the event phase (the input's events or
+        bursts, until an end-of-timestep token) and the update pass (over every row), in turn
+        with one bank, side by side with two; the membrane and bias read addresses; ``busy``."""
+        with m.FSM(init="CLEAR"):
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
+                m.d.comb += r.clearing.eq(1)
                 # data 0 (no write stage, and ``_event_write_back``)
                 m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
                 m.d.comb += [r.acc_clear.eq(r.clearing_accs), r.acc_clear_group.eq(r.clear_row)]
@@ -717,16 +781,17 @@ class LIFLayer(wiring.Component):
                 with m.If(r.clear_row == self.shape.groups - 1):
                     m.d.sync += r.clearing_accs.eq(0)
                 with m.If(r.clear_row == self.shape.rows - 1):
-                    m.next = "EVENTS"
-            with m.State("EVENTS"):
-                self._events_state(m, r)
-            with m.State("UPDATE"):
-                self._update_state(m, r)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                self._event_phase(m, r)
+                with m.If(r.update_running):
+                    self._update_pass(m, r)
+                self._start_update(m, r)
 
-        # The pass is over: in the cycle before, in UPDATE, every row had been issued and none
-        # was in flight (so none is now). A register, a cycle late: the OR over the stages
+        # The pass is over: in the cycle before, during the pass, every row had been issued and
+        # none was in flight (so none is now). A register, a cycle late: the OR over the stages
         # would otherwise lie before the state register.
-        m.d.sync += r.quiet.eq(fsm.ongoing("UPDATE") & ~r.rows_left & ~r.any_in_flight)
+        m.d.sync += r.quiet.eq(r.update_running & ~r.rows_left & ~r.any_in_flight)
         # read for ``update_stage``: at the select stage, or at the issue with ``slow_rows``
         row_read = r.select_row if r.narrow and not r.slow_rows else r.update_row
         bias_read = row_read
@@ -737,7 +802,9 @@ class LIFLayer(wiring.Component):
             r.b_rd.addr.eq(Mux(self.bias_read.en, self.bias_read.addr, bias_read)),
         ]
         m.d.comb += self.busy.eq(
-            ~fsm.ongoing("EVENTS")
+            r.clearing
+            | r.update_running
+            | r.eot_waiting
             | r.event_active
             | Cat(*r.event_stages, r.sums_written).any()
             | r.push_eot
@@ -747,11 +814,11 @@ class LIFLayer(wiring.Component):
             | (r.timestep != 0)
         )
 
-    def _events_state(self, m, r):
-        """EVENTS: each input event (dense: its address; conv: a burst's first weight word and
-        group) adds to ``B`` groups, a group a cycle; an end-of-timestep token starts the
-        update pass."""
-        G, R, B = self.shape.groups, self.shape.rows, self.shape.burst
+    def _event_phase(self, m, r):
+        """Each input event (dense: its address; conv: a burst's first weight word and group)
+        adds to ``B`` groups, a group a cycle; an end-of-timestep token starts the update pass
+        (one bank: at once, and no input until it ends; two: ``_start_update``)."""
+        G, B = self.shape.groups, self.shape.burst
         conv = self.shape.conv is not None
         with m.If(r.event_active):
             m.d.sync += [
@@ -765,15 +832,15 @@ class LIFLayer(wiring.Component):
                 m.d.sync += r.acc_group.eq(r.acc_group + 1)
             with m.If(r.last_group):
                 m.d.sync += [r.event_active.eq(0), r.group.eq(0), r.last_group.eq(B == 1)]
-        m.d.comb += self.i.ready.eq(~r.event_active | r.last_group)
+        # (with one bank, the pass takes the accumulators: no input meanwhile)
+        blocked = r.update_running if self.banks == 1 else r.eot_waiting
+        m.d.comb += self.i.ready.eq((~r.event_active | r.last_group) & ~blocked)
         with m.If(self.i.valid & self.i.ready):
             with m.If(self.i.payload.eot):
-                m.d.sync += [r.update_group.eq(0), r.update_sub.eq(0), r.update_row.eq(0)]
-                m.d.sync += [r.rows_left.eq(1), r.last_row.eq(R == 1)]
-                m.d.sync += [r.written_group.eq(0), r.written_sub.eq(0), r.written_row.eq(0)]
-                if conv:
-                    m.d.sync += r.bias_row.eq(0)
-                m.next = "UPDATE"
+                if self.banks == 1:
+                    m.d.comb += r.start_update.eq(1)
+                else:
+                    m.d.sync += r.eot_waiting.eq(1)
             with m.Else():
                 m.d.sync += [r.event_active.eq(1), r.group.eq(0), r.last_group.eq(B == 1)]
                 if conv:
@@ -784,10 +851,33 @@ class LIFLayer(wiring.Component):
                 else:
                     m.d.sync += r.event_addr.eq(self.i.payload.addr * G)
 
-    def _update_state(self, m, r):
-        """UPDATE: a row issued a cycle while there is room in the spike FIFO, once the last
-        event's sums have landed; when the pass is over, the end-of-timestep entry, and on to
-        the next timestep."""
+    def _start_update(self, m, r):
+        """A pass starts: its counters set. With two banks once the token is waiting, the pass
+        before has ended (its clears landed with it) and no event is in flight nor in the
+        forwarding's window; the banks change places."""
+        R = self.shape.rows
+        if self.banks > 1:
+            events_quiet = ~Cat(
+                r.event_active, *r.event_stages, r.sums_written, r.forward_window
+            ).any()
+            with m.If(r.eot_waiting & ~r.update_running & events_quiet):
+                m.d.comb += r.start_update.eq(1)
+                m.d.sync += [
+                    r.eot_waiting.eq(0),
+                    r.update_bank.eq(r.event_bank),
+                    r.event_bank.eq(~r.event_bank),
+                ]
+        with m.If(r.start_update):
+            m.d.sync += [r.update_running.eq(1), r.rows_left.eq(1), r.last_row.eq(R == 1)]
+            m.d.sync += [r.update_group.eq(0), r.update_sub.eq(0), r.update_row.eq(0)]
+            m.d.sync += [r.written_group.eq(0), r.written_sub.eq(0), r.written_row.eq(0)]
+            if self.shape.conv is not None:
+                m.d.sync += r.bias_row.eq(0)
+
+    def _update_pass(self, m, r):
+        """The update pass: a row issued a cycle while there is room in the spike FIFO, once the
+        last event's sums have landed (one bank; with two they had before the start); when the
+        pass is over, the end-of-timestep entry, and on to the next timestep."""
         T, U, R, S = (
             self.shape.timesteps,
             self.shape.update_lanes,
@@ -799,7 +889,7 @@ class LIFLayer(wiring.Component):
         # The last event's sums must land first: with weight registers, and in a conv layer,
         # whose last burst may have added to any group (a dense layer's last group is G - 1,
         # read last).
-        if self.weight_stages or conv:
+        if (self.weight_stages or conv) and self.banks == 1:
             drained = ~Cat(*r.event_stages, r.sums_written).any()
         with m.If(r.rows_left & r.room & drained):
             m.d.sync += [r.issue_stage.eq(1), r.update_row.eq(r.update_row + 1)]
@@ -825,10 +915,15 @@ class LIFLayer(wiring.Component):
             m.d.sync += r.timestep.eq(Mux(r.timestep == T - 1, 0, r.timestep + 1))
             if T > 1:
                 m.d.sync += r.last_timestep.eq(r.timestep == T - 2)
-            m.next = "EVENTS"
+            m.d.sync += r.update_running.eq(0)
 
     def _lane_valid(self, u, row):
         """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
         U, R = self.shape.update_lanes, self.shape.rows
         first_padding_row = -(-(self.shape.n_out - u) // U)  # rows r with r*U + u < n_out
         return Const(1) if first_padding_row >= R else (row < first_padding_row)
+
+
+def _by_bank(bank, values):
+    """``values[bank]``: the only value with one bank, else a multiplexer on ``bank`` (1 bit)."""
+    return values[0] if len(values) == 1 else Mux(bank, values[1], values[0])

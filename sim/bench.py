@@ -58,6 +58,8 @@ def bench_rtl(
     speed = []
     for sim in simulators:
         n = samples if sim == "verilator" else icarus_samples
+        if n == 0:  # (``--icarus-samples 0``: no speed figure for that simulator)
+            continue
         r = run_cosim(
             model_path,
             simulator=sim,

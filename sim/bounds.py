@@ -5,6 +5,9 @@ timestep ``k * G + R`` (``k`` input events, ``G = ceil(n_out / P)`` groups, ``R 
 update rows; in a convolutional layer an input event costs ``Gc = C_out / P`` cycles for each
 output position it reaches, its synapses over ``P``), the encoder's ``n_in`` loads and
 ``T * n_in`` draws, the readout's events, noise pass and result words.
+With ``overlap`` (two accumulator banks, ``hw.layout.AcceleratorVariant.overlap_update``) a
+layer's update pass runs beside the next timestep's events: its event phase (``layer<l>``,
+the events' ``k * G``) and its update pass (``layer<l> update``, ``T * R`` rows) are two units.
 ``bottleneck``: the busiest unit's work alone, the least any pipelined schedule can take per
 inference in a stream of samples; the encoder's share is its draws, since it loads the next
 sample into its other bank meanwhile (``hw.encoder``; counting the loads too put the bound of
@@ -30,9 +33,14 @@ __all__ = ["unit_work", "event_cycles", "cycle_bounds", "chip_floor"]
 
 
 def unit_work(
-    shape: AcceleratorShape, input_spikes: np.ndarray, result: GoldenResult, mode: str = "normal"
+    shape: AcceleratorShape,
+    input_spikes: np.ndarray,
+    result: GoldenResult,
+    mode: str = "normal",
+    overlap: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Cycles of essential work per sample for each unit (arrays of length N)."""
+    """Cycles of essential work per sample for each unit (arrays of length N); ``overlap``:
+    each layer's update pass a unit of its own (see the module)."""
     T = shape.timesteps
     work = {}
     if shape.encoder == "rate-lfsr":  # the draws (the loads overlap them: two banks)
@@ -41,7 +49,11 @@ def unit_work(
     for l in range(shape.n_layers):
         cycles = event_cycles(shape, l)
         events = np.tensordot(spikes_in.astype(np.int64), cycles, axes=([2], [0]))  # [N, T]
-        work[f"layer{l}"] = (events + shape.rows(l)).sum(axis=1)
+        if overlap:
+            work[f"layer{l}"] = events.sum(axis=1)
+            work[f"layer{l} update"] = np.full(len(input_spikes), T * shape.rows(l))
+        else:
+            work[f"layer{l}"] = (events + shape.rows(l)).sum(axis=1)
         spikes_in = result.spikes[l]
     readout = spikes_in.sum(axis=(1, 2)) + T + shape.n_classes
     if mode == "noise":
@@ -59,10 +71,10 @@ def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
     return conv.fan_out() // shape.lanes
 
 
-def cycle_bounds(shape, input_spikes, result, mode="normal") -> dict[str, float]:
+def cycle_bounds(shape, input_spikes, result, mode="normal", overlap=True) -> dict[str, float]:
     """Mean cycles per inference: ``sequential``, ``bottleneck`` and each unit's (``units``),
     and the mean ``weight_reads`` (see the module)."""
-    work = unit_work(shape, input_spikes, result, mode)
+    work = unit_work(shape, input_spikes, result, mode, overlap)
     per_sample = np.stack(list(work.values()))  # [units, N]
     loads = shape.sizes[0] if shape.encoder == "rate-lfsr" else 0  # the encoder's, in sequence
     return {

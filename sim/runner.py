@@ -144,10 +144,12 @@ def prepare_stimulus(
     random_inputs=False,
     model_path="the model",
     fast=True,
+    overlap=True,
 ):
     """Write the stimulus of a run to ``out_dir`` (inputs, golden trace, configuration writes);
     with ``fast``, also the input words for the Verilog harness (:mod:`sim.harness`) when they
-    fit its memory. Returns ``(stimulus.json, bounds, input source)``."""
+    fit its memory; ``overlap``: the variant's (the bounds' units, :mod:`sim.bounds`). Returns
+    ``(stimulus.json, bounds, input source)``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     x, labels, source = _inputs(model, samples, data_root, seed, random_inputs, model_path)
@@ -170,7 +172,7 @@ def prepare_stimulus(
         "summary": str(out_dir / "summary.json"),
     }
     (out_dir / "summary.json").unlink(missing_ok=True)
-    bounds = cycle_bounds(shape, golden.encode_inputs(model, x), ref, mode)
+    bounds = cycle_bounds(shape, golden.encode_inputs(model, x), ref, mode, overlap)
     # Stalls can at most multiply the time per sample by 1 / (1 - stall) on each stream.
     meta["max_cycles_per_sample"] = int(20 * bounds["sequential"] / (1 - stall) ** 2) + 2000
     if fast:
@@ -280,6 +282,7 @@ def run_cosim(
             random_inputs=random_inputs,
             model_path=model_path,
             fast=fast,
+            overlap=variant.overlap_update,
         )
         verilog = build / f"{TOP}.v"
         harness = build / f"{HARNESS}.v"

@@ -89,15 +89,18 @@ def memory_plan(
         plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
         accumulators = _map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l))
-        if shape.convs[l] and variant.register_weights and shape.groups(l) > 1:
-            # read through two ports (hw.lif: the forwarding event phase): two copies
+        # read through two ports (hw.lif: the forwarding event phase): two copies; and a
+        # bank for the event phase and one for the update pass (``overlap_update``)
+        copies = 2 if shape.convs[l] and variant.register_weights and shape.groups(l) > 1 else 1
+        banks = 2 if variant.overlap_update else 1
+        if copies * banks > 1:
             accumulators = MemoryUse(
                 block,
-                "accumulators x2",
+                f"accumulators x{copies * banks}",
                 accumulators.words,
                 accumulators.bits,
                 accumulators.kind,
-                2 * accumulators.blocks,
+                copies * banks * accumulators.blocks,
             )
         plan.append(accumulators)
         # a timestep's masks, and a margin of one entry a pipeline stage (hw.lif)

@@ -299,8 +299,11 @@ CONV_LIF_CASES = [
 ]
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["one-bank", "overlap"])
 @pytest.mark.parametrize("geometry,P,U,T,W,V,reset,threshold,options", CONV_LIF_CASES)
-def test_conv_lif_layer_equals_the_contract(geometry, P, U, T, W, V, reset, threshold, options):
+def test_conv_lif_layer_equals_the_contract(
+    geometry, P, U, T, W, V, reset, threshold, options, overlap
+):
     layer = random_conv_layer(
         geometry, weight_bits=W, threshold=threshold, leak_shift=2, reset=reset, seed=P + T
     )
@@ -320,6 +323,7 @@ def test_conv_lif_layer_equals_the_contract(geometry, P, U, T, W, V, reset, thre
         i_gap=0.2,
         o_delay=0.3,
         seed=T,
+        overlap_update=overlap,
         **options,
     )
     for s, t, n in np.argwhere(rtl != ref)[:1]:
@@ -339,10 +343,11 @@ def test_conv_lif_saturates_at_both_rails():
     assert np.array_equal(rtl, ref)
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["one-bank", "overlap"])
 @pytest.mark.parametrize(
     "options", [{"register_weights": True}, {"register_weights": True, "weight_columns": 1}]
 )
-def test_back_to_back_bursts_of_one_group_are_forwarded(options):
+def test_back_to_back_bursts_of_one_group_are_forwarded(options, overlap):
     """With weight registers a conv layer reads its accumulators two cycles before their
     write-back and forwards the sums of the one or two write-backs before: bursts fed back to
     back (no expander, so no gap between two bursts of one group), every input active, a
@@ -358,7 +363,14 @@ def test_back_to_back_bursts_of_one_group_are_forwarded(options):
         spikes[1, 1, ::3] = 0
         ref = ref_conv_lif(layer, spikes, 16)
         rtl = rtl_conv_lif(
-            layer, spikes, lanes=4, weight_bits=8, membrane_bits=16, direct=True, **options
+            layer,
+            spikes,
+            lanes=4,
+            weight_bits=8,
+            membrane_bits=16,
+            direct=True,
+            overlap_update=overlap,
+            **options,
         )
         assert np.array_equal(rtl, ref), geometry
         assert 0 < ref.mean() < 1

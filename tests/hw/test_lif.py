@@ -138,6 +138,10 @@ VARIANTS = {
     # the update pass one neuron a cycle, or two (one with a single lane)
     "narrow-update": {"update_lanes": 1, "leak_multiplier": True},
     "split-update": {"update_lanes": 2, "register_weights": True},
+    # two accumulator banks: the update pass beside the next timestep's events
+    "overlap": {"overlap_update": True},
+    "overlap-many-columns": {"overlap_update": True, "register_weights": True, "weight_columns": 1},
+    "overlap-split-update": {"overlap_update": True, "update_lanes": 2, "register_weights": True},
 }
 
 

@@ -19,8 +19,17 @@ def test_layer_work_counts_events_times_groups_plus_update_rows():
     events = x.sum(axis=2).sum(axis=1)  # input events per sample
     wide = AcceleratorShape.from_model(model, lanes=4)  # G = 3 groups, R = 3 rows
     narrow = AcceleratorShape.from_model(model, lanes=4, update_lanes=1)  # R = 12 rows
-    np.testing.assert_array_equal(unit_work(wide, x, result)["layer0"], events * 3 + 3 * 3)
-    np.testing.assert_array_equal(unit_work(narrow, x, result)["layer0"], events * 3 + 3 * 12)
+    one_bank = dict(overlap=False)  # the update pass after the events, in one unit
+    np.testing.assert_array_equal(
+        unit_work(wide, x, result, **one_bank)["layer0"], events * 3 + 3 * 3
+    )
+    np.testing.assert_array_equal(
+        unit_work(narrow, x, result, **one_bank)["layer0"], events * 3 + 3 * 12
+    )
+    # two banks: the update pass a unit of its own beside the events
+    work = unit_work(narrow, x, result)
+    np.testing.assert_array_equal(work["layer0"], events * 3)
+    np.testing.assert_array_equal(work["layer0 update"], np.full(4, 3 * 12))
 
 
 def test_weight_reads_count_the_synapses_each_spike_drives():
