@@ -14,11 +14,13 @@ them in few, deep block RAMs and needs ``U`` datapaths instead of ``P``. Each gr
 mask goes into a FIFO with room for a whole timestep's masks (``LayerShape.spikes_ahead``), from
 which a serialiser (``hw.serialiser``: registered output, an entry's first spike 2 cycles after
 it is taken) sends the spikes as address events in ascending order, one per cycle, then the
-layer's own end-of-timestep token; meanwhile the layer already accumulates the next timestep's
-events. Cycles per timestep: ``k * G`` for ``k``
-input events plus ``R + 8`` for the update pass (five pipeline stages, registered pushes and
-a registered end of the pass, so that no cycle holds more than one carry chain; ``R + 9`` with
-``U < P``), as long as the next layer keeps up with the spikes.
+layer's own end-of-timestep token. With one accumulator bank a timestep costs ``k * G``
+cycles for ``k`` input events, then ``R + 8`` for the update pass (five pipeline stages,
+registered pushes and a registered end of the pass, so that no cycle holds more than one carry
+chain; ``R + 9`` with ``U < P``), as long as the next layer keeps up with the spikes. With two
+(``LayerVariant.overlap_update``) the pass of timestep ``t`` reads and clears one bank while
+the events of ``t + 1`` add to the other: a timestep then costs about the larger of the two,
+plus the few cycles the event stages take to drain at each token (docs/accelerator.md).
 """
 
 from types import SimpleNamespace
