@@ -559,25 +559,32 @@ class LIFLayer(wiring.Component):
         P, acc_bits = self.shape.lanes, self.shape.acc_bits
         sums = [r.event_acc[p] + r.weight[p] for p in range(P)]
         if self.banks > 1:  # one adder a lane, whichever bank it writes
-            lane_sums = [Signal(signed(acc_bits), name=f"lane_sum{p}") for p in range(P)]
+            name = "acc_sum" if self.forwards else "lane_sum"  # (kept wires: acc_sum, ECP5)
+            lane_sums = [Signal(signed(acc_bits), name=f"{name}{p}") for p in range(P)]
             m.d.comb += [lane_sums[p].eq(sums[p]) for p in range(P)]
             sums = lane_sums
-        if self.forwards and self.banks > 1:  # (for the forwarding only: no gate)
+        if self.forwards and self.banks > 1:
+            # The sums registered once, ungated (the forwarding reads them too); each bank's
+            # data gated after the register by a register of its own (its write is an event's).
+            # A register of gated sums a bank doubled the flip-flops by the adders and drew
+            # them apart: 104.1 MHz on the 34x34 net (the forwarding selects into the adders).
             m.d.sync += [r.sums[p].eq(sums[p]) for p in range(P)]
         for b, s_wr in enumerate(r.s_wrs):
             to_bank = r.event_write & (r.event_bank == b)
-            bank_sums = r.sums if self.forwards else None
-            if self.forwards and self.banks > 1:  # a register of the bank's own
-                bank_sums = Signal(r.acc_shape, reset_less=True, name=f"acc_write_data_b{b}")
-            for p in range(P):
-                gated = Signal(signed(acc_bits), name=f"acc_sum{p}" + f"_b{b}" * b)
-                m.d.comb += gated.eq(Mux(to_bank, sums[p], 0))
-                if self.forwards:  # written a cycle later (zero after any other cycle, as
-                    # clears need)
-                    m.d.sync += bank_sums[p].eq(gated)
-                    m.d.comb += s_wr.data[p].eq(bank_sums[p])
-                else:
-                    m.d.comb += s_wr.data[p].eq(gated)
+            if self.forwards and self.banks > 1:
+                sums_into = Signal(name=f"acc_sums_into_b{b}")
+                m.d.sync += sums_into.eq(to_bank)
+                m.d.comb += [s_wr.data[p].eq(Mux(sums_into, r.sums[p], 0)) for p in range(P)]
+            else:
+                for p in range(P):
+                    gated = Signal(signed(acc_bits), name=f"acc_sum{p}" + f"_b{b}" * b)
+                    m.d.comb += gated.eq(Mux(to_bank, sums[p], 0))
+                    if self.forwards:  # written a cycle later (zero after any other cycle, as
+                        # clears need)
+                        m.d.sync += r.sums[p].eq(gated)
+                        m.d.comb += s_wr.data[p].eq(r.sums[p])
+                    else:
+                        m.d.comb += s_wr.data[p].eq(gated)
             if self.forwards:
                 # Enable and address are registers of their own, merged a cycle ahead: from a
                 # multiplexer of the event's write-back, the update pass's clears and the
