@@ -866,9 +866,13 @@ class LIFLayer(wiring.Component):
         forwarding's window; the banks change places."""
         R = self.shape.rows
         if self.banks > 1:
-            events_quiet = ~Cat(
-                r.event_active, *r.event_stages, r.sums_written, r.forward_window
-            ).any()
+            # A cycle old (a register: the OR over the stages fanned out to the pass's
+            # counters was the 34x34 net's critical path on the ECP5, 105 MHz), and still
+            # true: no event enters once the token is taken.
+            events_quiet = Signal()
+            m.d.sync += events_quiet.eq(
+                ~Cat(r.event_active, *r.event_stages, r.sums_written, r.forward_window).any()
+            )
             with m.If(r.eot_waiting & ~r.update_running & events_quiet):
                 m.d.comb += r.start_update.eq(1)
                 m.d.sync += [
