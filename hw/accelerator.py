@@ -32,7 +32,7 @@ from .config import ConfigBank, cfg_layout, read_layout
 from .conv import ConvExpander
 from .encoder import RateEncoder
 from .layout import AcceleratorShape, AcceleratorVariant, Select
-from .lif import LIFLayer, event_layout, weight_register_stages
+from .lif import LIFLayer, event_layout, read_back_stages, weight_register_stages
 from .ports import drain_fifo, feed_fifo
 from .readout import WEIGHT_READ_EXTRA, Readout, TraceSignature
 from .scores import result_layout
@@ -226,7 +226,11 @@ class Accelerator(wiring.Component):
             )
             for l, columns in enumerate(self.variant.weight_columns)
         ]
-        capture = 2 + max(weight_stages + [WEIGHT_READ_EXTRA])
+        # (and the layers' registered requests)
+        capture = 2 + max(
+            [stages + read_back_stages(self.variant.register_weights) for stages in weight_stages]
+            + [WEIGHT_READ_EXTRA]
+        )
         m.submodules.config = config = ConfigBank(s, memories=members, capture=capture)
         wiring.connect(m, wiring.flipped(self.cfg), config.cfg)
         wiring.connect(m, wiring.flipped(self.read), config.read)
