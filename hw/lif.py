@@ -311,11 +311,18 @@ class LIFLayer(wiring.Component):
         # they never meet in one.
         r.acc_shape = acc_shape = data.ArrayLayout(signed(self.shape.acc_bits), P)
         r.acc_banks, r.s_wrs, r.s_rds = [], [], []
+        # A forwarding layer with two banks reads each through one port: the event bank at the
+        # event's groups, the other at the pass's (``_forwarding``). With one bank the event
+        # phase has a port of its own (a copy of the block RAMs).
+        r.shared_reads = self.forwards and self.banks > 1
         for b in range(self.banks):
             if G == 1:
                 bank = Memory(shape=acc_shape, depth=G, init=[])
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
+            elif r.shared_reads:
+                bank = no_collision_memory(shape=acc_shape, depth=G)
+                s_wr, s_rd = bank.write_port(), None  # (the read: ``_forwarding``)
             else:
                 bank = no_collision_memory(shape=acc_shape, depth=G)
                 s_wr = bank.write_port()
@@ -496,13 +503,14 @@ class LIFLayer(wiring.Component):
         """The accumulators' read address: an event's group while the event is at the read (its
         stage, a register, selects), else the update pass's group (the pass issues rows only
         once no event is in the stages, and no event comes during the pass)."""
+        if self.forwards:  # (``_forwarding``)
+            if not r.shared_reads:
+                m.d.comb += [s_rd.addr.eq(r.update_group) for s_rd in r.s_rds]
+            return
         # the accumulators an event's weights are added to: the event bank's
         r.event_acc = data.View(
             r.acc_shape, _by_bank(r.event_bank, [s_rd.data.as_value() for s_rd in r.s_rds])
         )
-        if self.forwards:
-            m.d.comb += [s_rd.addr.eq(r.update_group) for s_rd in r.s_rds]
-            return
         if self.weight_stages:
             event_reading, event_read_group = r.event_stages[-2], r.event_groups[-2]
         else:
@@ -527,14 +535,23 @@ class LIFLayer(wiring.Component):
         # The block RAM's register, its output register (one of each a bank), and one by the
         # adders (the blocks of a wide word lie far apart: 4.5 ns of routing), after the
         # choice of the event bank.
+        # With two banks (``shared_reads``) the one port of a bank reads the event's groups
+        # while it is the event bank, else the pass's; the pass takes its words from the same
+        # registers (``_update_stages``).
         outregs = []
         for b, bank in enumerate(r.acc_banks):
             port = bank.read_port(domain="comb")
-            m.d.comb += port.addr.eq(read_group)
+            addr = read_group
+            if r.shared_reads:
+                addr = Mux(r.event_bank == b, read_group, r.update_group)
+            m.d.comb += port.addr.eq(addr)
             read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
             m.d.sync += [read_data.eq(port.data), outreg.eq(read_data)]
             outregs.append(outreg)
+            if r.shared_reads:
+                r.s_rds[b] = SimpleNamespace(data=read_data)
+        r.acc_outregs = outregs
         event_acc = Signal(r.acc_shape, reset_less=True, name="acc_outreg_near")
         m.d.sync += event_acc.eq(_by_bank(r.event_bank, [o.as_value() for o in outregs]))
         # The sums are registered before they are written (the block RAMs of a wide word
@@ -664,9 +681,11 @@ class LIFLayer(wiring.Component):
                 else:
                     m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.select_at)]
                 for u in range(U):
-                    if S == 1:  # (``slow_rows``) straight from the read: no multiplexer, whose
-                        # out-of-range zero would become a reset that keeps the register from
-                        # being the block RAM's output register
+                    if S == 1 and r.shared_reads:  # the event phase's output registers
+                        row_acc[u] = [outreg[u] for outreg in r.acc_outregs]
+                    elif S == 1:  # (``slow_rows``) straight from the read: no multiplexer,
+                        # whose out-of-range zero would become a reset that keeps the register
+                        # from being the block RAM's output register
                         m.d.sync += [row_acc[u][b].eq(read[b][u]) for b in range(self.banks)]
                     else:
                         lanes = Array(

@@ -89,10 +89,11 @@ def memory_plan(
         plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
         accumulators = _map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l))
-        # read through two ports (hw.lif: the forwarding event phase): two copies; and a
-        # bank for the event phase and one for the update pass (``overlap_update``)
-        copies = 2 if shape.convs[l] and variant.register_weights and shape.groups(l) > 1 else 1
+        # a bank for the event phase and one for the update pass (``overlap_update``); with
+        # one bank, read through two ports in a forwarding conv layer (hw.lif): two copies
         banks = 2 if variant.overlap_update else 1
+        forwarding = shape.convs[l] and variant.register_weights and shape.groups(l) > 1
+        copies = 2 if forwarding and banks == 1 else 1
         if copies * banks > 1:
             accumulators = MemoryUse(
                 block,
