@@ -665,13 +665,15 @@ class LIFLayer(wiring.Component):
         # the row's accumulators in stage 1: the update bank's
         row_acc = [_by_bank(r.update_bank, [word[u] for word in read]) for u in range(U)]
         if r.narrow:
-            # (S = 1: one register a bank, the choice of the bank after them)
+            # (S = 1: one register a bank, the choice of the bank after them; none with
+            # ``shared_reads``, where the event phase's output registers are the pass's too)
+            registers = 0 if S == 1 and r.shared_reads else self.banks if S == 1 else 1
             row_acc = [
                 [
                     Signal(
                         signed(self.shape.acc_bits), name=f"row_acc{u}" + "_b1" * b, reset_less=True
                     )
-                    for b in range(self.banks if S == 1 else 1)
+                    for b in range(registers)
                 ]
                 for u in range(U)
             ]
