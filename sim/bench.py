@@ -105,10 +105,10 @@ def _markdown(result, name) -> str:
         "trace: *bottleneck* is the busiest unit's essential work (per LIF layer and "
         "timestep its input events' weight adds over `P` -- `k * ceil(n_out / P)` for `k` "
         "events into a dense layer, each event's reached positions times `C_out / P` in a "
-        "conv layer -- and its update rows, a unit of their own since the update pass runs beside "
-        "the next timestep's events (two accumulator banks); encoder `T * n_in` draws, the next sample "
-        "loading meanwhile; readout one cycle per event), *sequential* all units' work added "
-        "up. Goal: within 15 % of the bottleneck.",
+        "conv layer -- and its update rows, a unit of their own since the update pass runs "
+        "beside the next timestep's events (two accumulator banks); encoder `T * n_in` draws, "
+        "the next sample loading meanwhile; readout one cycle per event), *sequential* all "
+        "units' work added up. Goal: within 15 % of the bottleneck.",
         "",
     ]
     columns = [
