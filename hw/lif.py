@@ -500,9 +500,10 @@ class LIFLayer(wiring.Component):
             r.select_bias_row = Signal.like(r.bias_row)
 
     def _accumulator_reads(self, m, r):
-        """The accumulators' read address: an event's group while the event is at the read (its
-        stage, a register, selects), else the update pass's group (the pass issues rows only
-        once no event is in the stages, and no event comes during the pass)."""
+        """Each bank's read address: an event's group while the event is at the read (its
+        stage, a register, selects) and the bank is the event bank, else the update pass's
+        group (one bank: the pass issues rows only once no event is in the stages, and no
+        event comes during the pass; two: the pass reads the other bank)."""
         if self.forwards:  # (``_forwarding``)
             if not r.shared_reads:
                 m.d.comb += [s_rd.addr.eq(r.update_group) for s_rd in r.s_rds]
