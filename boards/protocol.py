@@ -55,14 +55,16 @@ def design_hash(shape: AcceleratorShape) -> bytes:
 
 
 def identify_payload(shape: AcceleratorShape) -> bytes:
-    """IDENTIFY reply: version, T, lanes, update lanes, W, V, number of sizes, sizes (u16 little
-    endian), then the 4-byte :func:`design_hash`."""
+    """IDENTIFY reply: version, T, lanes, update lanes (the widest layer's, when they differ by
+    layer; the hash covers every layer's), W, V, number of sizes, sizes (u16 little endian),
+    then the 4-byte :func:`design_hash`."""
+    layers = range(shape.n_layers)
     head = bytes(
         [
             PROTOCOL_VERSION,
             shape.timesteps,
-            shape.lanes,
-            shape.update_lanes,
+            max(shape.lanes_of(l) for l in layers),
+            max(shape.update_lanes_of(l) for l in layers),
             shape.weight_bits,
             shape.membrane_bits,
             len(shape.sizes),

@@ -30,15 +30,20 @@ def default_lanes(model, board: Board) -> int:
     return lanes
 
 
-def board_shape(model, board: Board, lanes: int | None, update_lanes: int | None = None):
+def board_shape(
+    model, board: Board, lanes: int | tuple | None, update_lanes: int | tuple | None = None
+):
     """The :class:`AcceleratorShape` ``board`` builds for ``model`` (an ``IntegerModel``) at
-    ``lanes`` (``None``: :func:`default_lanes`); ``update_lanes`` ``None``: the board's default
-    (:attr:`Board.update_lanes`)."""
+    ``lanes`` (one count or one per LIF layer; ``None``: :func:`default_lanes`);
+    ``update_lanes`` ``None``: the board's default (:attr:`Board.update_lanes`, at most each
+    layer's lanes)."""
     if lanes is None:
         lanes = default_lanes(model, board)
-    if update_lanes is None:
-        update_lanes = min(board.update_lanes or lanes, lanes)
-    return AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
+    shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
+    if update_lanes is None and board.update_lanes:
+        narrow = tuple(min(board.update_lanes, shape.lanes_of(l)) for l in range(shape.n_layers))
+        shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=narrow)
+    return shape
 
 
 def block_ram_columns(depth: int) -> int | None:
@@ -57,7 +62,7 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
     need = []
     for l in range(shape.n_layers):
         depth = shape.weight_words(l)
-        width = shape.lanes * shape.weight_bits
+        width = shape.lanes_of(l) * shape.weight_bits
         need.append(-(-width // SPRAM_WIDTH) * -(-depth // SPRAM_DEPTH))
     chosen, used = [False] * shape.n_layers, 0
     for l in sorted(range(shape.n_layers), key=lambda l: -shape.weight_words(l)):
@@ -81,7 +86,8 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
         weight_attrs=[{"ram_style": "huge"} if s else {} for s in in_spram],
         register_weights=board.registered_weights or deep_spram,
         # the leak on DSP multipliers (one per update lane and layer) where there are enough
-        leak_multiplier=shape.n_layers * shape.update_lanes <= board.leak_multipliers
+        leak_multiplier=sum(shape.update_lanes_of(l) for l in range(shape.n_layers))
+        <= board.leak_multipliers
         and shape.membrane_bits <= board.leak_multiplier_bits,
         readout_weight_columns=(
             block_ram_columns(shape.n_hidden) if board.registered_weights else None
@@ -89,7 +95,7 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
         # (a shallow memory in one column: it is written at an address of its own, and no
         # write multiplexer lies before its reads)
         weight_columns=[
-            (block_ram_columns(shape.weight_words(l)) or shape.lanes * shape.weight_bits)
+            (block_ram_columns(shape.weight_words(l)) or shape.lanes_of(l) * shape.weight_bits)
             if board.registered_weights
             else None
             for l in range(shape.n_layers)

@@ -133,7 +133,9 @@ class Accelerator(wiring.Component):
             r.layers.append(layer)
             sink = layer.i
             if s.convs[l] is not None:
-                expander = ConvExpander(geometry=s.convs[l], lanes=s.lanes, gaps=not layer.forwards)
+                expander = ConvExpander(
+                    geometry=s.convs[l], lanes=s.lanes_of(l), gaps=not layer.forwards
+                )
                 m.submodules[f"expander{l}"] = expander
                 self._bursts_into(m, r, expander, layer, l)
                 r.busy.append(expander.busy)
@@ -221,7 +223,7 @@ class Accelerator(wiring.Component):
             weight_register_stages(
                 self.variant.register_weights,
                 columns,
-                s.lanes * s.weight_bits,
+                s.lanes_of(l) * s.weight_bits,
                 forwarding=s.convs[l] is not None and s.groups(l) > 1,
             )
             for l, columns in enumerate(self.variant.weight_columns)

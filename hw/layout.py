@@ -49,6 +49,7 @@ __all__ = [
     "config_writes",
     "layer_words",
     "pack_lanes",
+    "lanes_text",
     "design_digest",
     "design_key",
     "source_files",
@@ -318,6 +319,37 @@ def _bits(value: int) -> int:
     return max(int(value).bit_length(), 1)
 
 
+def _per_layer(name: str, value, n_layers: int) -> tuple[int, ...]:
+    """``value`` (one count or one per layer) as a count per layer; a ValueError naming
+    ``name`` if it is neither."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        return (value,) * n_layers
+    counts = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(counts) != n_layers or any(
+        isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts
+    ):
+        raise ValueError(
+            f"{name} must be a positive integer or one per LIF layer ({n_layers}), not {value!r}"
+        )
+    return counts
+
+
+def _one_if_equal(counts: tuple[int, ...]) -> int | tuple[int, ...]:
+    """One count if every layer has the same (so ``(8, 8)`` and ``8`` are one design)."""
+    return counts[0] if len(set(counts)) == 1 else counts
+
+
+def lanes_text(counts: int | tuple | list) -> str:
+    """Lanes as the command line writes them: ``16``, or ``16,32`` per layer."""
+    return str(counts) if isinstance(counts, int) else ",".join(map(str, counts))
+
+
+def _as_json(counts: int | tuple) -> int | list:
+    return counts if isinstance(counts, int) else list(counts)
+
+
 def _largest_divisor(n: int, at_most: int) -> int:
     return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
@@ -331,11 +363,14 @@ class AcceleratorShape:
     sizes : tuple
         ``(n_in, hidden_1, ..., hidden_L, classes)``.
     timesteps : int
-    lanes : int
-        Parallel neuron lanes ``P`` per LIF layer (the event phase's width).
-    update_lanes : int or None
-        Neurons ``U`` the LIF update pass updates per cycle, a divisor of ``P`` (``None``:
-        ``P``). Fewer update lanes take less logic and block RAM and more cycles a timestep.
+    lanes : int or tuple of int
+        Parallel neuron lanes ``P`` of the LIF layers (the event phase's width): one count for
+        every layer, or one per layer (``(16, 32)``: the busiest layer gets the most; a conv
+        layer's must divide its output channels). A tuple of equal counts is kept as one.
+    update_lanes : int, tuple of int or None
+        Neurons ``U`` the LIF update pass updates per cycle, a divisor of the layer's ``P``
+        (``None``: ``P``; a tuple: per layer). Fewer update lanes take less logic and block RAM
+        and more cycles a timestep.
     weight_bits, membrane_bits, bias_bits : int
     encoder : {"rate-lfsr", "spikes"}
     reset : {"hard", "subtract"}
@@ -344,30 +379,35 @@ class AcceleratorShape:
 
     sizes: tuple
     timesteps: int
-    lanes: int = 8
+    lanes: int | tuple = 8
     weight_bits: int = numerics.DEFAULT_WEIGHT_BITS
     membrane_bits: int = numerics.DEFAULT_MEMBRANE_BITS
     bias_bits: int = 16
     encoder: str = "rate-lfsr"
     reset: str = "hard"
     lfsr_width: int = 16
-    update_lanes: int | None = None
+    update_lanes: int | tuple | None = None
     convs: tuple = ()
 
     def __post_init__(self):
-        if self.update_lanes is None:
-            object.__setattr__(self, "update_lanes", self.lanes)
         convs = tuple(self.convs) or (None,) * (len(self.sizes) - 2)
         object.__setattr__(self, "convs", convs)
         if len(self.sizes) < 3 or min(self.sizes) < 1:
             raise ValueError(f"sizes must be (inputs, hidden..., classes), not {self.sizes!r}")
-        if self.lanes < 1:
-            raise ValueError(f"lanes must be a positive integer, not {self.lanes!r}")
-        if self.update_lanes < 1 or self.lanes % self.update_lanes:
-            raise ValueError(
-                f"update_lanes must be a positive divisor of lanes ({self.lanes}), "
-                f"not {self.update_lanes!r}"
-            )
+        lanes = _per_layer("lanes", self.lanes, self.n_layers)
+        update_lanes = (
+            lanes
+            if self.update_lanes is None
+            else _per_layer("update_lanes", self.update_lanes, self.n_layers)
+        )
+        for l, (p, u) in enumerate(zip(lanes, update_lanes)):
+            if p % u:
+                raise ValueError(
+                    f"update_lanes must be a positive divisor of the lanes ({p}) of layer {l}, "
+                    f"not {u!r}"
+                )
+        object.__setattr__(self, "lanes", _one_if_equal(lanes))
+        object.__setattr__(self, "update_lanes", _one_if_equal(update_lanes))
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be a positive integer, not {self.timesteps!r}")
         if self.encoder not in ("rate-lfsr", "spikes"):
@@ -396,16 +436,19 @@ class AcceleratorShape:
                     f"conv layer {l} maps {conv.n_in} to {conv.n_out} neurons, but sizes say "
                     f"{self.sizes[l]} to {self.sizes[l + 1]}"
                 )
-            if conv.out_channels % self.lanes:
-                fits = _largest_divisor(conv.out_channels, self.lanes)
+            if conv.out_channels % lanes[l]:
+                fits = _largest_divisor(conv.out_channels, lanes[l])
                 raise ValueError(
-                    f"conv layer {l} has {conv.out_channels} output channels: lanes must divide "
-                    f"them, not {self.lanes!r} (try {fits})"
+                    f"conv layer {l} has {conv.out_channels} output channels: its lanes must "
+                    f"divide them, not {lanes[l]!r} (try {fits})"
                 )
 
     @classmethod
     def from_model(
-        cls, model: IntegerModel, lanes: int = 8, update_lanes: int | None = None
+        cls,
+        model: IntegerModel,
+        lanes: int | tuple = 8,
+        update_lanes: int | tuple | None = None,
     ) -> "AcceleratorShape":
         resets = {layer.reset for layer in model.layers}
         if len(resets) != 1:
@@ -429,6 +472,9 @@ class AcceleratorShape:
         """The shape :meth:`as_dict` described (derived entries are ignored)."""
         kept = {k: v for k, v in fields.items() if k in cls.__dataclass_fields__}
         kept["sizes"] = tuple(kept["sizes"])
+        for name in ("lanes", "update_lanes"):
+            if isinstance(kept.get(name), list):
+                kept[name] = tuple(kept[name])
         kept["convs"] = tuple(
             numerics.ConvGeometry(**conv) if conv else None for conv in kept.get("convs", ())
         )
@@ -447,6 +493,20 @@ class AcceleratorShape:
     def n_classes(self) -> int:
         return self.sizes[-1]
 
+    def lanes_of(self, l: int) -> int:
+        """``P`` of LIF layer ``l``."""
+        return self.lanes if isinstance(self.lanes, int) else self.lanes[l]
+
+    def update_lanes_of(self, l: int) -> int:
+        """``U`` of LIF layer ``l``."""
+        u = self.update_lanes
+        return u if isinstance(u, int) else u[l]
+
+    @property
+    def lanes_label(self) -> str:
+        """The lanes as the command line writes them: ``16``, or ``16,32`` per layer."""
+        return lanes_text(self.lanes)
+
     def layer(self, l: int) -> LayerShape:
         """The :class:`LayerShape` of LIF layer ``l``."""
         conv = self.convs[l]
@@ -454,7 +514,7 @@ class AcceleratorShape:
         return LayerShape(
             n_in=self.sizes[l],
             n_out=self.sizes[l + 1],
-            lanes=self.lanes,
+            lanes=self.lanes_of(l),
             timesteps=self.timesteps,
             weight_bits=self.weight_bits,
             membrane_bits=self.membrane_bits,
@@ -463,7 +523,7 @@ class AcceleratorShape:
             update_bits=numerics.update_bits(
                 fan_in, self.weight_bits, self.membrane_bits, self.bias_bits
             ),
-            update_lanes=self.update_lanes,
+            update_lanes=self.update_lanes_of(l),
             reset=self.reset,
             conv=conv,
         )
@@ -512,9 +572,10 @@ class AcceleratorShape:
 
     @property
     def cfg_data_bits(self) -> int:
+        per_layer = range(self.n_layers)
         widths = [
-            self.lanes * self.weight_bits,
-            self.update_lanes * self.bias_bits,
+            *(self.lanes_of(l) * self.weight_bits for l in per_layer),
+            *(self.update_lanes_of(l) * self.bias_bits for l in per_layer),
             self.n_classes * self.weight_bits,
             self.bias_bits,
             self.membrane_bits,
@@ -543,11 +604,11 @@ class AcceleratorShape:
             return self.n_classes * self.weight_bits
         if select == Select.READOUT_BIAS:
             return self.bias_bits
-        kind = (select - Select.LAYER_WEIGHT) % 4
+        layer, kind = divmod(select - Select.LAYER_WEIGHT, 4)
         if kind == 0:
-            return self.lanes * self.weight_bits
+            return self.lanes_of(layer) * self.weight_bits
         if kind == 1:
-            return self.update_lanes * self.bias_bits
+            return self.update_lanes_of(layer) * self.bias_bits
         return (self.membrane_bits - 1, (self.membrane_bits - 1).bit_length())[addr]
 
     def word_bytes(self, select: int) -> int:
@@ -563,8 +624,8 @@ class AcceleratorShape:
         return {
             "sizes": list(self.sizes),
             "timesteps": self.timesteps,
-            "lanes": self.lanes,
-            "update_lanes": self.update_lanes,
+            "lanes": _as_json(self.lanes),
+            "update_lanes": _as_json(self.update_lanes),
             "weight_bits": self.weight_bits,
             "membrane_bits": self.membrane_bits,
             "bias_bits": self.bias_bits,
@@ -629,7 +690,7 @@ def pack_lanes(values, bits: int) -> int:
 def layer_words(layer, shape: AcceleratorShape, l: int) -> tuple[list[int], list[int]]:
     """The weight and bias memory words of LIF layer ``l`` (``layer``: a golden-model
     :class:`sw.integer_model.IntegerLayer`), in address order (see the module docstring)."""
-    P, U = shape.lanes, shape.update_lanes
+    P, U = shape.lanes_of(l), shape.update_lanes_of(l)
     if layer.conv:
         # [C_in, k, k, C_out]: one row of C_out weights per (c, ky, kx) word address
         per_tap = (

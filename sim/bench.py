@@ -9,6 +9,7 @@ import io
 import time
 from pathlib import Path
 
+from hw.layout import lanes_text
 from sw.modelfile import atomic_write
 from sw.report import invoked_command, markdown_table, report_header, write_report
 
@@ -123,7 +124,7 @@ def _markdown(result, name) -> str:
     ]
     rows = [
         [
-            r["lanes"],
+            lanes_text(r["lanes"]),
             r["samples"],
             _yes(r["bit_exact"]),
             f"{100 * r['accuracy']:.2f} %",
@@ -219,7 +220,7 @@ def bench_sparsity(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"sparsity-{name}"
-    _plot_sparsity(rows, stem.with_suffix(".png"), f"{name}, P={lanes}")
+    _plot_sparsity(rows, stem.with_suffix(".png"), f"{name}, P={lanes_text(lanes)}")
     write_report(stem, result, _sparsity_markdown(result, name))
     return result
 
@@ -230,7 +231,8 @@ def _sparsity_markdown(result, name) -> str:
         "Golden model on the test split (accuracy, firing rate per LIF layer, synaptic events "
         "per inference; the float accuracy is the trained net's, before quantisation); "
         "RTL cycles per inference on Verilator at "
-        f"P = {result['lanes']}, samples back to back, bit-exact against the golden model, "
+        f"P = {lanes_text(result['lanes'])}, samples back to back, bit-exact against the "
+        "golden model, "
         "against the bottleneck bound (the busiest unit's work). Relative columns: against "
         f"the first row ({Path(first['model']).name}).",
         "",
@@ -375,7 +377,8 @@ def _speed_markdown(result) -> str:
         f"Simulation speed: {Path(result['model']).name}", result["date"], result["command"]
     )
     lines += [
-        f"RTL, P={result['lanes']}, stall {result['stall']} on both streams, the inference test "
+        f"RTL, P={lanes_text(result['lanes'])}, stall {result['stall']} on both streams, the "
+        "inference test "
         "(every layer's spikes, skeleton, noise and scores checked):",
         "",
     ]

@@ -17,6 +17,7 @@ from boards.toolchain.bitstream import (
     link_clock,
 )
 from boards.variant import accelerator_variant, board_shape
+from hw.layout import lanes_text
 from sw.modelfile import load_model
 from sw.report import invoked_command, markdown_table, report_header, write_report
 
@@ -47,7 +48,7 @@ def bench_board(
     for p in lanes:
         shape = board_shape(model, board, p, update_lanes)
         builds = []
-        for seed in tqdm(seeds, desc=f"{board} P={p}", unit="build"):
+        for seed in tqdm(seeds, desc=f"{board} P={shape.lanes_label}", unit="build"):
             try:
                 s = build_board(
                     model_path,
@@ -78,8 +79,8 @@ def bench_board(
         fmax = [b["fmax_mhz"] for b in builds if "fmax_mhz" in b]  # achieved, met or not
         rows.append(
             {
-                "lanes": p,
-                "update_lanes": shape.update_lanes,
+                "lanes": shape.as_dict()["lanes"],
+                "update_lanes": shape.as_dict()["update_lanes"],
                 "builds": builds,
                 "cycles_per_inference": inf["cycles_per_inference"],
                 "bottleneck_cycles": sim.bounds["bottleneck"],
@@ -108,9 +109,9 @@ def bench_board(
 
 
 def _lanes(row: dict) -> str:
-    """``P``, and ``(U)`` when the update pass is narrower."""
+    """``P``, and ``(U)`` when the update pass is narrower; per layer ``16,32``."""
     u = row.get("update_lanes", row["lanes"])
-    return f"{row['lanes']}" + ("" if u == row["lanes"] else f" ({u})")
+    return lanes_text(row["lanes"]) + ("" if u == row["lanes"] else f" ({lanes_text(u)})")
 
 
 def _figures(summary: BuildSummary) -> dict:

@@ -68,7 +68,7 @@ def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
     conv = shape.convs[layer]
     if conv is None:
         return np.full(shape.sizes[layer], shape.groups(layer), dtype=np.int64)
-    return conv.fan_out() // shape.lanes
+    return conv.fan_out() // shape.lanes_of(layer)
 
 
 def cycle_bounds(shape, input_spikes, result, mode="normal", overlap=True) -> dict[str, float]:

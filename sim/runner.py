@@ -215,7 +215,7 @@ class CosimSummary(Summary):
     model: str
     inputs: str
     mode: str
-    lanes: int
+    lanes: int | tuple
     stall: float
     shape: dict
     bounds: dict

@@ -54,7 +54,7 @@ def cmd_rtl(args):
     path = generate_verilog(shape, args.out, args.name)
     print(
         f"wrote {path} and {path.with_suffix('.json')} "
-        f"(sizes {'-'.join(map(str, shape.sizes))}, T={shape.timesteps}, P={shape.lanes}, "
+        f"(sizes {'-'.join(map(str, shape.sizes))}, T={shape.timesteps}, P={shape.lanes_label}, "
         f"W={shape.weight_bits}, V={shape.membrane_bits})"
     )
 

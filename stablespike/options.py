@@ -118,7 +118,19 @@ def fail(message: str):
 
 COUNT = integer(1)
 SEED = integer(0, (1 << 31) - 1)
-LANES = integer(1, 256)
+_LANE_COUNT = integer(1, 256)
+
+
+def LANES(text: str) -> int | tuple[int, ...]:
+    """An argparse type: lanes, one count for every LIF layer (``16``) or one per layer
+    (``16,32``), each in 1..256."""
+    try:
+        counts = tuple(_LANE_COUNT(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in 1..256, or one per LIF layer (16,32), found {text!r}"
+        ) from None
+    return counts[0] if len(counts) == 1 else counts
 
 
 def printed_as_json(summary: dict, args) -> bool:
@@ -132,12 +144,12 @@ def printed_as_json(summary: dict, args) -> bool:
 
 
 LANES_HELP = (
-    "neuron lanes P (default: the board's, 4 on the iCEBreaker, 8 on the ULX3S; fewer if a "
-    "conv layer's channels need it)"
+    "neuron lanes P, one count or one per LIF layer (16,32) (default: the board's, 4 on the "
+    "iCEBreaker, 8 on the ULX3S; fewer if a conv layer's channels need it)"
 )
 UPDATE_LANES_HELP = (
-    "neurons U the LIF update pass updates per cycle, a divisor of P "
-    "(default: the board's, 1 on the iCEBreaker, P on the ULX3S)"
+    "neurons U the LIF update pass updates per cycle, a divisor of P, one count or one per "
+    "layer (default: the board's, 1 on the iCEBreaker, P on the ULX3S)"
 )
 LIMIT_HELP = "minutes a build may take before it is given up (the router can loop on a full device)"
 

@@ -139,8 +139,8 @@ class BuildSummary(Summary):
     board: str
     model: str
     shape: dict
-    lanes: int
-    update_lanes: int
+    lanes: int | list
+    update_lanes: int | list
     baud: int
     baud_actual: float
     baud_error_percent: float
@@ -403,8 +403,8 @@ def build_board(
     model_path,
     board: Board,
     *,
-    lanes: int | None = None,
-    update_lanes: int | None = None,
+    lanes: int | tuple | None = None,
+    update_lanes: int | tuple | None = None,
     baud: int = DEFAULT_BAUD,
     build_dir="build/boards",
     seed: int = 1,
@@ -417,11 +417,13 @@ def build_board(
     Yosys and nextpnr take longer."""
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
-    lanes = shape.lanes
     toolchain_env()
     clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
-    narrow = "" if shape.update_lanes == lanes else f"U{shape.update_lanes}"
-    name = f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}-P{lanes}{narrow}{clock}"
+    narrow = "" if shape.update_lanes == shape.lanes else f"U{_label(shape.update_lanes)}"
+    name = (
+        f"{board}-{'-'.join(map(str, shape.sizes))}-T{shape.timesteps}"
+        f"-P{_label(shape.lanes)}{narrow}{clock}"
+    )
     out = Path(build_dir) / name
     report_json = out / "report.json"
     variant = accelerator_variant(board, shape)
@@ -461,8 +463,8 @@ def build_board(
         board=board.name,
         model=str(model_path),
         shape=shape.as_dict(),
-        lanes=lanes,
-        update_lanes=shape.update_lanes,
+        lanes=shape.as_dict()["lanes"],
+        update_lanes=shape.as_dict()["update_lanes"],
         baud=baud,
         baud_actual=actual_baud,
         baud_error_percent=100 * (actual_baud / baud - 1),
@@ -493,6 +495,11 @@ def build_board(
     return summary
 
 
+def _label(counts: int | tuple) -> str:
+    """Lanes in a build folder's name: ``16``, or ``16_32`` per layer."""
+    return str(counts) if isinstance(counts, int) else "_".join(map(str, counts))
+
+
 def check_memory_fits(plan, board: Board, shape: AcceleratorShape) -> None:
     """Refuse, before synthesis, a build whose memories (:mod:`boards.toolchain.memory`'s
     estimate) need more block RAM or SPRAM than ``board`` has; the message names the figures and
@@ -510,7 +517,7 @@ def check_memory_fits(plan, board: Board, shape: AcceleratorShape) -> None:
         f"{u.block} {u.name} {u.words} x {u.bits} bits: {u.blocks} {u.kind}" for u in largest
     )
     raise BuildError(
-        f"{board}: the {'-'.join(map(str, shape.sizes))} net at P={shape.lanes} does not fit "
+        f"{board}: the {'-'.join(map(str, shape.sizes))} net at P={shape.lanes_label} does not fit "
         f"({figures}; estimated before synthesis). Largest: {users}. Try fewer lanes, "
         "--update-lanes 1, fewer channels or a larger board"
     )

@@ -67,7 +67,7 @@ def memory_plan(
 ) -> list[MemoryUse]:
     """Every memory of ``board``'s build of ``shape`` with the accelerator ``variant``
     (:func:`boards.variant.accelerator_variant`), in design order."""
-    P, U, T = shape.lanes, shape.update_lanes, shape.timesteps
+    T = shape.timesteps
     plan = []
     if shape.encoder == "rate-lfsr":
         plan.append(
@@ -75,6 +75,7 @@ def memory_plan(
         )
     for l in range(shape.n_layers):
         block = f"layer{l}"
+        P, U = shape.lanes_of(l), shape.update_lanes_of(l)
         plan.append(
             _map(
                 board,

@@ -50,6 +50,25 @@ def test_conv_weights_are_shared_in_the_plan():
     assert membranes["layer0"].words == 17 * 17  # one word of P = 16 neurons a position
 
 
+def test_lanes_per_layer_size_each_layers_memories():
+    """The second conv layer at 32 lanes: its words twice as wide and half as many groups;
+    the first layer's as at 16 lanes."""
+    model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
+    board = BOARDS["ulx3s-85f"]
+
+    def memories(lanes):
+        shape = board_shape(model, board, lanes)
+        plan = memory_plan(shape, board, accelerator_variant(board, shape))
+        return {(u.block, u.name.split(" x")[0]): (u.words, u.bits) for u in plan}
+
+    uniform, wide = memories(16), memories((16, 32))
+    for name in ("weights", "membranes", "accumulators", "biases"):
+        assert wide["layer0", name] == uniform["layer0", name]
+    assert wide["layer1", "weights"] == (16 * 3 * 3, 32 * 8)  # Gc = 1
+    assert wide["layer1", "membranes"] == (9 * 9, 32 * 16)
+    assert wide["layer1", "accumulators"][0] == uniform["layer1", "accumulators"][0] // 2
+
+
 def test_a_net_that_does_not_fit_is_refused_before_synthesis(tmp_path):
     model = random_model(sizes=(784, 512, 10), timesteps=2, encoder=RATE)
     save_model(model, tmp_path / "big.npz")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hw.accelerator import Accelerator, generate_verilog
-from hw.layout import AcceleratorShape, AcceleratorVariant, config_writes
+from hw.layout import AcceleratorShape, AcceleratorVariant, Select, config_writes
 from sim.golden_check import sample_mismatches
 from sw import golden
 
@@ -112,6 +112,16 @@ CONV_CASES = [
     ((2, 7, 6), ((4, 3, 2, 1), (4, 3, 1, 1)), (), 3, 2, None, {}),
     ((1, 8, 8), ((4, 3, 2, 1),), (6,), 2, 4, RATE, {"update_lanes": 1}),
     ((2, 9, 7), ((2, 3, 1, 1), (4, 3, 1, 1, 2)), (5,), 2, 2, None, {}),  # sum pooling
+    ((2, 7, 6), ((2, 3, 2, 1), (8, 3, 1, 1)), (5,), 2, (2, 8, 5), None, {}),  # lanes per layer
+    (
+        (2, 6, 5),
+        ((2, 3, 1, 1), (4, 3, 2, 0)),
+        (3,),
+        2,
+        (1, 4, 3),
+        None,
+        {"register_weights": True, "weight_columns": [1, 1, None], "update_lanes": (1, 2, 1)},
+    ),
     (
         (2, 6, 5),
         ((2, 3, 1, 1), (4, 3, 2, 0)),
@@ -188,13 +198,32 @@ def test_shapes_need_a_distinct_lane_seed_per_input_and_counted_neuron():
         AcceleratorShape(sizes=(8, 86, 5), timesteps=2, lfsr_width=8, encoder="spikes")
 
 
+def test_lanes_per_layer_reach_each_layer_and_equal_counts_are_one_design():
+    shape = AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2, lanes=(4, 2))
+    assert [shape.layer(l).lanes for l in range(2)] == [4, 2]
+    assert [shape.layer(l).update_lanes for l in range(2)] == [4, 2]
+    assert shape.word_bits(Select.of_layer(Select.LAYER_WEIGHT, 1)) == 2 * shape.weight_bits
+    assert shape.cfg_data_bits >= 4 * shape.weight_bits
+    assert AcceleratorShape.from_dict(shape.as_dict()) == shape
+    assert shape.lanes_label == "4,2"
+    same = AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2, lanes=(4, 4))
+    assert same == AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2, lanes=4)
+    assert same.lanes_label == "4"
+
+
 def test_shape_validation_messages():
     with pytest.raises(ValueError, match="sizes must be"):
         AcceleratorShape(sizes=(10, 5), timesteps=2)
     with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
         AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=0)
-    with pytest.raises(ValueError, match=r"update_lanes must be a positive divisor of lanes \(4\)"):
+    with pytest.raises(
+        ValueError, match=r"update_lanes must be a positive divisor of the lanes \(4\) of layer 0"
+    ):
         AcceleratorShape(sizes=(10, 7, 5), timesteps=2, lanes=4, update_lanes=3)
+    with pytest.raises(ValueError, match=r"lanes must be .* one per LIF layer \(2\), not \(4,\)"):
+        AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2, lanes=(4,))
+    with pytest.raises(ValueError, match=r"divisor of the lanes \(2\) of layer 1, not 4"):
+        AcceleratorShape(sizes=(10, 7, 6, 5), timesteps=2, lanes=(4, 2), update_lanes=4)
     with pytest.raises(TypeError, match="shape must be an AcceleratorShape"):
         Accelerator((10, 7, 5))
     one_layer = AcceleratorVariant(weight_columns=[None])

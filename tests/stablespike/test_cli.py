@@ -42,6 +42,8 @@ BAD_FLAGS = [
     (["build", "M", "--board", "icebreaker", "--clock-mhz", "-3"], "--clock-mhz", "'-3'"),
     (["deploy", "M", "--board", "icebreaker", "--sim", "--samples", "-1"], "--samples", "'-1'"),
     (["deploy", "M", "--board", "icebreaker", "--lanes", "x"], "--lanes", "'x'"),
+    (["deploy", "M", "--board", "icebreaker", "--lanes", "4,x"], "--lanes", "'4,x'"),
+    (["build", "M", "--board", "icebreaker", "--lanes", "4,0"], "--lanes", "per LIF layer"),
 ]
 
 
@@ -195,3 +197,8 @@ def test_the_command_line_builds_without_torch_or_the_hdl():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_lanes_are_one_count_or_one_per_layer():
+    assert options.LANES("16") == 16
+    assert options.LANES("16,32") == (16, 32)
