@@ -128,17 +128,21 @@ class ConvExpander(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # The stages move every cycle, into ``starts``, a FIFO with an entry for each stage and
-        # four more: an input is taken while its level (a cycle old: a register) leaves room
-        # for everything in flight. So ``i.ready`` is a register, and no chain of ready gates
-        # runs from the layer through the stages into the block upstream (it limited the UP5K
-        # to 40 MHz and the ULX3S to 103 MHz).
+        # The stages move every cycle, into ``starts``, a FIFO: an input is taken while its
+        # level (a cycle old: a register) is below ``lead``. So ``i.ready`` is a register, and
+        # no chain of ready gates runs from the layer through the stages into the block
+        # upstream (it limited the UP5K to 40 MHz and the ULX3S to 103 MHz). An input taken
+        # shows in the level ``stages + 2`` cycles later; so many entries waiting keep the
+        # burst generator busy meanwhile, even at one burst an event (``Gc = 1``; with 2 the
+        # 34x34 net's second layer at 32 lanes waited for input a quarter of its cycles), and
+        # the depth holds them with everything in flight (``stages + 2`` more).
         start = self._start_layout()
         stages = 6
+        lead = stages + 2
         valid = [Signal(name=f"s{n + 1}_valid") for n in range(stages)]
-        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=stages + 4)
+        m.submodules.starts = starts = SyncFIFOBuffered(width=start.size, depth=2 * lead)
         room = Signal()
-        m.d.sync += room.eq(starts.level < 2)
+        m.d.sync += room.eq(starts.level < lead)
         m.d.comb += self.i.ready.eq(room)
         m.d.sync += [valid[0].eq(self.i.valid & room)]
         m.d.sync += [valid[n].eq(valid[n - 1]) for n in range(1, stages)]
