@@ -20,14 +20,17 @@ __all__ = [
 ]
 
 
-def default_lanes(model, board: Board) -> int:
-    """``board``'s lanes (:attr:`Board.lanes`) for ``model``: the largest count up to them that
-    divides every conv layer's output channels."""
-    lanes = board.lanes
-    channels = [layer.conv.out_channels for layer in model.layers if layer.conv]
-    while any(c % lanes for c in channels):
-        lanes -= 1
-    return lanes
+def default_lanes(model, board: Board) -> int | tuple[int, ...]:
+    """``board``'s lanes (:attr:`Board.lanes`) for ``model``, per LIF layer: the largest count up
+    to them that divides a conv layer's output channels, the board's in a dense layer (one
+    count when every layer has the same)."""
+    counts = [
+        max(p for p in range(1, board.lanes + 1) if layer.conv.out_channels % p == 0)
+        if layer.conv
+        else board.lanes
+        for layer in model.layers
+    ]
+    return counts[0] if len(set(counts)) == 1 else tuple(counts)
 
 
 def board_shape(

@@ -79,3 +79,11 @@ def test_a_net_that_does_not_fit_is_refused_before_synthesis(tmp_path):
     assert time.perf_counter() - t0 < 10  # no Yosys, no nextpnr
     assert "Largest: layer0 weights 50176 x 64 bits: 784 EBR" in str(e.value)
     assert not (tmp_path / "b").exists()
+
+
+def test_default_lanes_are_the_boards_per_layer_within_each_conv_layers_channels():
+    board = BOARDS["ulx3s-85f"]  # 8 lanes
+    model = random_conv_model((2, 12, 12), ((6, 3, 2, 1), (16, 3, 1, 1)), (5,), timesteps=2)
+    assert board_shape(model, board, None).lanes == (6, 8, 8)
+    model = random_conv_model((2, 12, 12), ((8, 3, 2, 1), (16, 3, 1, 1)), timesteps=2)
+    assert board_shape(model, board, None).lanes == 8
