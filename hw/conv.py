@@ -8,7 +8,11 @@ reaches the output positions ``(oy, ox)`` with ``ky = y + pad - oy * stride`` an
 ``kx = x + pad - ox * stride`` inside the kernel (``y // pool``, ``x // pool`` for ``y``, ``x``
 after a sum pooling: the pooling is the same table lookup); for each it needs the weights
 ``w[:, c, ky, kx]``, the same for every position (shared kernels). The weight memory holds them
-``P`` to a word at ``((c * k + ky) * k + kx) * Gc + g``.
+``P`` to a word at ``((c * k + ky) * k + kx) * Gc + g``. With ``P`` a multiple of ``C_out``
+(position packing, :mod:`hw.conv_groups`) a group is ``Q = P / C_out`` neighbouring columns
+of one row and the expander sees a convolution over super-columns, with a kernel of
+``k' = k + (Q - 1) s`` columns and a column stride of ``Q s``: the same tables and steps with
+those constants (``k'`` for ``k`` in the word numbers, ``Q s`` for the step along a row).
 
 :class:`ConvExpander` turns each input event into those *bursts*, one per reached position, each
 ``(weight_addr, group)`` of its first group; the layer then adds ``Gc`` weight words, one a cycle,
@@ -28,6 +32,7 @@ from amaranth.lib.wiring import In, Out
 from sw.numerics import ConvGeometry
 
 from .arith import times_constant
+from .conv_groups import ConvGroups
 from .lif import burst_layout, event_layout
 
 __all__ = ["reciprocal", "ConvExpander"]
@@ -55,21 +60,15 @@ def _divide(value, divisor: int, max_value: int):
     return times_constant(value, multiplier) >> shift
 
 
-def axis_table(
-    geometry: ConvGeometry,
-    size_in: int,
-    size_map: int,
-    size_out: int,
-    word_step: int,
-    group_step: int,
-) -> list[tuple[int, int, int]]:
+def axis_table(taps, size_in: int, word_step: int, group_step: int) -> list[tuple[int, int, int]]:
     """Per input position along one axis: ``(first tap * word_step, its output position *
-    group_step, number of taps)`` (:meth:`ConvGeometry.input_taps`: the pooling window's)."""
+    group_step, number of taps)``; ``taps(coord)``: the ``(tap, output)`` pairs the position
+    reaches (:class:`hw.conv_groups.ConvGroups`, ``row_taps`` or ``column_taps``)."""
     table = []
     for coord in range(size_in):
-        taps = geometry.input_taps(coord, size_map, size_out)
-        tap, out = taps[0] if taps else (0, 0)
-        table.append((tap * word_step, out * group_step, len(taps)))
+        reached = taps(coord)
+        tap, out = reached[0] if reached else (0, 0)
+        table.append((tap * word_step, out * group_step, len(reached)))
     return table
 
 
@@ -81,7 +80,8 @@ class ConvExpander(wiring.Component):
     geometry : ConvGeometry
         The layer's convolution (input numbering ``input_order``; neurons position-major).
     lanes : int
-        ``P``, a divisor of ``geometry.out_channels``: channels a weight word holds.
+        ``P``, a divisor of ``geometry.out_channels`` (channels a weight word holds) or a
+        multiple of them (position packing: ``P / C_out`` columns a group).
     gaps : bool
         Keep two bursts of one group out of consecutive cycles (below); off for a layer that
         forwards its write-back sums (``LIFLayer.forwards``).
@@ -92,7 +92,8 @@ class ConvExpander(wiring.Component):
         Input spikes (flat indices in ``input_order``) and end-of-timestep tokens.
     o : Out(stream.Signature(burst_layout(weight_words, groups)))
         Per input spike, in ascending kernel-row then kernel-column order: ``weight_addr``
-        ``((c * k + ky) * k + kx) * Gc`` and ``group`` ``(oy * W_out + ox) * Gc``; then each
+        ``((c * k + ky) * k' + kx) * Gc`` and ``group`` ``(oy * W' + ox) * Gc`` (``k' = k``,
+        ``W' = W_out`` unless packed: then super-columns ``ox``); then each
         token as a burst with ``eot = 1``. A spike that reaches no neuron leaves nothing.
         With ``gaps``, two bursts in a row never start at the same group (a cycle without a
         burst is put between them when ``Gc = 1``), so a group's sums are written back before
@@ -103,21 +104,17 @@ class ConvExpander(wiring.Component):
     Raises
     ------
     ValueError
-        If ``lanes`` does not divide the output channels.
+        If ``lanes`` neither divides the output channels nor is a multiple of them.
     """
 
     def __init__(self, *, geometry, lanes, gaps=True):
         if not isinstance(geometry, ConvGeometry):
             raise TypeError(f"geometry must be a ConvGeometry, not {geometry!r}")
-        if not isinstance(lanes, int) or lanes < 1 or geometry.out_channels % lanes:
-            raise ValueError(
-                f"lanes must divide the layer's {geometry.out_channels} output channels, "
-                f"not {lanes!r}"
-            )
         self.geometry, self.lanes, self.gaps = geometry, lanes, gaps
-        self.burst = geometry.out_channels // lanes  # Gc: weight words (groups) per burst
-        self.weight_words = geometry.kernel_taps * self.burst
-        self.groups = geometry.out_height * geometry.out_width * self.burst
+        self.layout = ConvGroups(geometry, lanes)
+        self.burst = self.layout.burst  # Gc: weight words (groups) per burst
+        self.weight_words = self.layout.weight_words
+        self.groups = self.layout.groups
         super().__init__(
             {
                 "i": In(stream.Signature(event_layout(geometry.n_in))),
@@ -154,13 +151,13 @@ class ConvExpander(wiring.Component):
 
     def _start_layout(self) -> data.StructLayout:
         """An event's first burst and its tap counts (``rows``, ``cols``), or a token."""
-        k = self.geometry.kernel
+        k, kw = self.geometry.kernel, self.layout.kernel_width
         return data.StructLayout(
             {
                 "weight_addr": range(self.weight_words),
                 "group": range(self.groups),
                 "rows": range(k + 1),
-                "cols": range(k + 1),
+                "cols": range(kw + 1),
                 "eot": 1,
             }
         )
@@ -235,6 +232,7 @@ class ConvExpander(wiring.Component):
         tables (read in stage 4, with the channel's first weight word ``c * k * k * Gc``).
         Returns stage 5's register (``start``)."""
         g, Gc, k = self.geometry, self.burst, self.geometry.kernel
+        kw = self.layout.kernel_width
         _, H, W = g.in_shape
         s4 = Signal(
             data.StructLayout(
@@ -242,9 +240,9 @@ class ConvExpander(wiring.Component):
             )
         )
         s5 = Signal(start)
-        OW = g.out_width
-        row_table = axis_table(g, H, g.map_height, g.out_height, k * Gc, OW * Gc)
-        col_table = axis_table(g, W, g.map_width, OW, Gc, Gc)
+        OW = self.layout.out_width
+        row_table = axis_table(self.layout.row_taps, H, kw * Gc, OW * Gc)
+        col_table = axis_table(self.layout.column_taps, W, Gc, Gc)
         row = Array(
             Const(entry, start.size)
             for entry in (_pack(start, weight_addr=w, group=a, rows=n) for w, a, n in row_table)
@@ -254,7 +252,7 @@ class ConvExpander(wiring.Component):
             for entry in (_pack(start, weight_addr=w, group=a, cols=n) for w, a, n in col_table)
         )
         m.d.sync += [
-            s4.c_word.eq(times_constant(s3.c, k * k * Gc)),
+            s4.c_word.eq(times_constant(s3.c, k * kw * Gc)),
             s4.row.eq(row[s3.y]),
             s4.col.eq(col[s3.x]),
             s4.eot.eq(s3.eot),
@@ -270,18 +268,21 @@ class ConvExpander(wiring.Component):
 
     def _burst_generator(self, m, first, starts):
         """The current event's bursts, kernel rows outer, columns inner, from its ``first``
-        (taken from ``starts``). Along a row the tap moves ``stride`` columns (``stride * Gc``
-        words) and the output one position left (``Gc`` groups); a new row moves ``stride``
-        kernel rows and one output row up. Returns ``holding`` (a burst or token is offered)."""
-        Gc, k, s = self.burst, self.geometry.kernel, self.geometry.stride
-        OW = self.geometry.out_width
+        (taken from ``starts``). Along a row the tap moves the column stride (``Q s`` columns,
+        ``Q s Gc`` words) and the output one (super-)column left (``Gc`` groups); a new row
+        moves ``stride`` kernel rows and one output row up. Returns ``holding`` (a burst or
+        token is offered)."""
+        Gc, s = self.burst, self.geometry.stride
+        kw, sw = self.layout.kernel_width, self.layout.stride_width
+        OW = self.layout.out_width
         holding = Signal()  # a burst (or token) is offered
         take_last = Signal()  # the next event's first burst (or token) is taken from ``starts``
         burst = Signal(burst_layout(self.weight_words, self.groups))
         row_addr = Signal.like(burst.weight_addr)  # the current row's first burst
         row_group = Signal.like(burst.group)
-        cols = Signal(range(k + 1))
-        col_left = Signal(range(k + 1))  # bursts left in the row after this one
+        k = self.geometry.kernel
+        cols = Signal(range(kw + 1))
+        col_left = Signal(range(kw + 1))  # bursts left in the row after this one
         rows_left = Signal(range(k + 1))  # rows left after this one
         # Gc = 1: a cycle without a burst when the next event starts at the current burst's
         # group (its sums are being written back).
@@ -304,11 +305,11 @@ class ConvExpander(wiring.Component):
                     row_end.eq(col_left == 1),
                     last.eq((col_left == 1) & (rows_left == 0)),
                     col_left.eq(col_left - 1),
-                    burst.weight_addr.eq(burst.weight_addr + s * Gc),
+                    burst.weight_addr.eq(burst.weight_addr + sw * Gc),
                     burst.group.eq(burst.group - Gc),
                 ]
             with m.Else():
-                next_addr = row_addr + s * k * Gc
+                next_addr = row_addr + s * kw * Gc
                 next_group = row_group - OW * Gc
                 m.d.sync += [
                     row_end.eq(cols == 1),

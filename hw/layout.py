@@ -16,7 +16,11 @@ A convolutional layer (``k x k`` kernels, ``C_in`` to ``C_out`` channels, ``P`` 
 ``C_out``, ``Gc = C_out / P``) shares its weights between positions: its weight memory holds
 ``C_in * k * k * Gc`` words, word ``((c * k + ky) * k + kx) * Gc + g`` packing
 ``w[g*P .. g*P+P-1, c, ky, kx]``; its bias memory ``Gc * P / U`` words, word ``r`` the biases of
-channels ``r*U .. r*U+U-1`` (``hw.conv``). The readout weight memory holds ``n_hidden``
+channels ``r*U .. r*U+U-1`` (``hw.conv``). With ``P`` a multiple of ``C_out`` (position
+packing, ``Q = P / C_out`` columns a group, :mod:`hw.conv_groups`) the kernel is
+``k' = k + (Q - 1) s`` columns wide: ``C_in * k * k'`` words, word ``(c * k + ky) * k' + kx'``
+holding ``w[o, c, ky, kx' - q s]`` in lane ``q * C_out + o`` (0 off the kernel), and the bias
+words each channel's bias ``Q`` times. The readout weight memory holds ``n_hidden``
 words of ``classes * W`` bits (word ``j``: the weights from hidden neuron ``j`` to every class); the
 readout bias memory ``classes`` words of ``B`` bits.
 
@@ -39,6 +43,8 @@ import numpy as np
 
 from sw import numerics
 from sw.integer_model import IntegerModel
+
+from .conv_groups import ConvGroups
 
 __all__ = [
     "Select",
@@ -145,16 +151,32 @@ class LayerShape:
             return
         if not isinstance(conv, numerics.ConvGeometry):
             raise TypeError(f"conv must be a ConvGeometry or None, not {conv!r}")
-        if (self.n_in, self.n_out) != (conv.n_in, conv.n_out) or conv.out_channels % self.lanes:
+        C = conv.out_channels
+        if (self.n_in, self.n_out) != (conv.n_in, conv.n_out) or (
+            C % self.lanes and self.lanes % C
+        ):
             raise ValueError(
                 f"a conv layer of {conv.n_in} inputs and {conv.n_out} neurons in "
-                f"{conv.out_channels} channels needs n_in, n_out equal to those and lanes "
-                f"dividing the channels, not {self.n_in!r}, {self.n_out!r}, {self.lanes!r}"
+                f"{C} channels needs n_in, n_out equal to those and lanes dividing the "
+                f"channels or a multiple of them, not {self.n_in!r}, {self.n_out!r}, "
+                f"{self.lanes!r}"
             )
+
+    @property
+    def conv_groups(self) -> ConvGroups | None:
+        """A conv layer's groups (:class:`hw.conv_groups.ConvGroups`); None for a dense one."""
+        return ConvGroups(self.conv, self.lanes) if self.conv else None
+
+    @property
+    def pack(self) -> int:
+        """``Q``: output columns a conv layer's group holds (1 unless ``P > C_out``)."""
+        return self.conv_groups.pack if self.conv else 1
 
     @property
     def groups(self) -> int:
         """``G``: neuron groups of ``P`` (accumulator words)."""
+        if self.conv:
+            return self.conv_groups.groups
         return -(-self.n_out // self.lanes)
 
     @property
@@ -166,12 +188,12 @@ class LayerShape:
     def burst(self) -> int:
         """Groups one input event adds weights to per reached position: every group of a
         fully connected layer, ``C_out / P`` of a convolutional one."""
-        return self.conv.out_channels // self.lanes if self.conv else self.groups
+        return self.conv_groups.burst if self.conv else self.groups
 
     @property
     def weight_words(self) -> int:
         """Words of the weight memory (``P`` weights each)."""
-        return (self.conv.kernel_taps if self.conv else self.n_in) * self.burst
+        return self.conv_groups.weight_words if self.conv else self.n_in * self.burst
 
     @property
     def bias_rows(self) -> int:
@@ -436,11 +458,11 @@ class AcceleratorShape:
                     f"conv layer {l} maps {conv.n_in} to {conv.n_out} neurons, but sizes say "
                     f"{self.sizes[l]} to {self.sizes[l + 1]}"
                 )
-            if conv.out_channels % lanes[l]:
+            if conv.out_channels % lanes[l] and lanes[l] % conv.out_channels:
                 fits = _largest_divisor(conv.out_channels, lanes[l])
                 raise ValueError(
                     f"conv layer {l} has {conv.out_channels} output channels: its lanes must "
-                    f"divide them, not {lanes[l]!r} (try {fits})"
+                    f"divide them or be a multiple of them, not {lanes[l]!r} (try {fits})"
                 )
 
     @classmethod
@@ -692,11 +714,10 @@ def layer_words(layer, shape: AcceleratorShape, l: int) -> tuple[list[int], list
     :class:`sw.integer_model.IntegerLayer`), in address order (see the module docstring)."""
     P, U = shape.lanes_of(l), shape.update_lanes_of(l)
     if layer.conv:
-        # [C_in, k, k, C_out]: one row of C_out weights per (c, ky, kx) word address
-        per_tap = (
-            np.asarray(layer.weight).transpose(1, 2, 3, 0).reshape(-1, layer.conv.out_channels)
-        )
-        padded_b = np.asarray(layer.bias)
+        # one row of Gc P weights per (c, ky, kx) word address (hw.conv_groups)
+        groups = shape.layer(l).conv_groups
+        per_tap = groups.weight_rows(layer.weight)
+        padded_b = groups.lane_biases(layer.bias)
     else:
         G = shape.groups(l)
         per_tap = np.zeros((layer.n_in, G * P), dtype=np.int64)

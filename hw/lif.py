@@ -414,6 +414,15 @@ class LIFLayer(wiring.Component):
         r.written_group = Signal(range(max(G, 2)))
         r.written_sub = Signal(range(max(S, 2)))
         r.written_row = Signal(range(max(R, 2)))
+        # A position-packed conv layer (``hw.conv_groups``): the super-column of the row issued
+        # and of the group written, and the number of the written group's first neuron (the
+        # last super-column's padding lanes are no neurons: ``_lane_valid``).
+        r.packed = self.shape.pack > 1
+        if r.packed:
+            W = self.shape.conv_groups.out_width
+            r.update_column = Signal(range(max(W, 2)))
+            r.written_column = Signal(range(max(W, 2)))
+            r.written_base = Signal(range(self.shape.n_out))
         r.update_stage = Signal()  # the row's data are read: it enters ``membrane`` (below)
         r.update_at = Signal(row_layout)
         # With U < P a row's accumulators are picked from its group's word and registered in a
@@ -441,7 +450,7 @@ class LIFLayer(wiring.Component):
         # With ``register_weights`` an entry is written into the spike FIFO from registers a
         # cycle after its push (``_spike_output``): in flight too.
         r.entry_write = Signal()
-        r.pushed_group = Signal(range(max(G, 2)))
+        r.pushed_group = Signal(range(max(self.shape.n_out if r.packed else G, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
         # subtraction.
@@ -474,7 +483,7 @@ class LIFLayer(wiring.Component):
         # Two banks: the end-of-timestep token was taken, and the pass over its bank waits for
         # the pass before to end and the event phase's stages to drain; no input meanwhile.
         r.eot_waiting = Signal() if self.banks > 1 else Const(0)
-        r.entry = mask_entry_layout(P, G)
+        r.entry = mask_entry_layout(P, self.shape.n_out if r.packed else G)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
         # has an entry more than ``spikes_ahead`` (a timestep's masks, LayerShape) for every
@@ -755,12 +764,26 @@ class LIFLayer(wiring.Component):
                     collected.eq(0),
                     r.push.eq(group_spikes.any()),
                     r.pushed_mask.eq(group_spikes),
-                    r.pushed_group.eq(r.written_group),
+                    r.pushed_group.eq(r.written_base if r.packed else r.written_group),
                     r.written_sub.eq(0),
                     r.written_group.eq(r.written_group + 1),
                 ]
+                if r.packed:
+                    self._next_base(m, r)
             with m.Else():
                 m.d.sync += [collected.eq(group_spikes), r.written_sub.eq(r.written_sub + 1)]
+
+    def _next_base(self, m, r):
+        """A packed layer's next group: one super-column on (``P`` neurons), or from the last
+        one, whose padding columns hold none, to the next row's first."""
+        groups = self.shape.conv_groups
+        W, C = groups.out_width, self.shape.conv.out_channels
+        last_columns = self.shape.conv.out_width - (W - 1) * groups.pack
+        at_last = r.written_column == W - 1
+        m.d.sync += [
+            r.written_column.eq(Mux(at_last, 0, r.written_column + 1)),
+            r.written_base.eq(r.written_base + Mux(at_last, last_columns * C, self.shape.lanes)),
+        ]
 
     def _spike_output(self, m, r):
         """The spike FIFO's entries (a group's spike mask, or the end of the timestep), and the
@@ -787,8 +810,9 @@ class LIFLayer(wiring.Component):
             m.d.comb += [r.spikes.w_en.eq(push), r.spikes.w_data.eq(pushed)]
         m.submodules.serialiser = r.serialiser = SpikeSerialiser(
             lanes=self.shape.lanes,
-            groups=self.shape.groups,
+            groups=self.shape.n_out if r.packed else self.shape.groups,
             event_layout=event_layout(self.shape.n_out),
+            stride=1 if r.packed else None,
         )
         r.entries_waiting = r.spikes.r_rdy
         if self.variant.register_weights:
@@ -938,6 +962,8 @@ class LIFLayer(wiring.Component):
             m.d.sync += [r.written_group.eq(0), r.written_sub.eq(0), r.written_row.eq(0)]
             if self.shape.conv is not None:
                 m.d.sync += r.bias_row.eq(0)
+            if r.packed:
+                m.d.sync += [r.update_column.eq(0), r.written_column.eq(0), r.written_base.eq(0)]
 
     def _update_pass(self, m, r):
         """The update pass: a row issued a cycle while there is room in the spike FIFO, once the
@@ -969,10 +995,14 @@ class LIFLayer(wiring.Component):
                 if conv:
                     m.d.sync += r.select_bias_row.eq(r.bias_row)
             if r.padded:
-                valid = Cat(self._lane_valid(u, r.update_row) for u in range(U))
+                valid = Cat(self._lane_valid(u, r) for u in range(U))
                 m.d.sync += r.issue_at.valid.eq(valid)
             with m.If(r.update_sub == S - 1):
                 m.d.sync += [r.update_sub.eq(0), r.update_group.eq(r.update_group + 1)]
+                if r.packed:
+                    W = self.shape.conv_groups.out_width
+                    at_last = r.update_column == W - 1
+                    m.d.sync += r.update_column.eq(Mux(at_last, 0, r.update_column + 1))
             with m.Else():
                 m.d.sync += r.update_sub.eq(r.update_sub + 1)
         with m.If(r.quiet & r.room):
@@ -982,11 +1012,22 @@ class LIFLayer(wiring.Component):
                 m.d.sync += r.last_timestep.eq(r.timestep == T - 2)
             m.d.sync += r.update_running.eq(0)
 
-    def _lane_valid(self, u, row):
-        """Lane ``u`` of ``row`` is a neuron (the last rows may be partly or all padding)."""
+    def _lane_valid(self, u, r):
+        """Lane ``u`` of the row issued is a neuron: the last rows of a dense layer may be
+        partly or all padding, and the last super-column of each row of a packed conv layer
+        (its lanes past ``W_out``)."""
         U, R = self.shape.update_lanes, self.shape.rows
+        if r.packed:
+            groups = self.shape.conv_groups
+            live_lanes = Const(groups.live_lanes(), self.shape.lanes)
+            live = (
+                live_lanes[u]
+                if U == self.shape.lanes
+                else live_lanes.word_select(r.update_sub, U)[u]
+            )
+            return (r.update_column != groups.out_width - 1) | live
         first_padding_row = -(-(self.shape.n_out - u) // U)  # rows r with r*U + u < n_out
-        return Const(1) if first_padding_row >= R else (row < first_padding_row)
+        return Const(1) if first_padding_row >= R else (r.update_row < first_padding_row)
 
 
 def _by_bank(bank, values):

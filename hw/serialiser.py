@@ -42,8 +42,8 @@ def without_lowest_bit(mask):
 
 
 class SpikeSerialiser(wiring.Component):
-    """Sends the spikes of each entry as events ``addr = group * P + lane`` in ascending lane
-    order, one per cycle, then an entry's ``eot`` as an end-of-timestep token.
+    """Sends the spikes of each entry as events ``addr = group * stride + lane`` in ascending
+    lane order, one per cycle, then an entry's ``eot`` as an end-of-timestep token.
 
     The output is registered, and whether an entry is taken depends only on registers and
     ``o.ready``: the lowest-set-bit search (``P`` bits wide) and the mask bookkeeping each lie
@@ -55,7 +55,11 @@ class SpikeSerialiser(wiring.Component):
     lanes : int
         ``P``: bits of a spike mask.
     groups : int
-        ``G``: neuron groups; events address ``G * P`` neurons (the layer's ``n_out`` of them).
+        ``G``: neuron groups; events address ``G * P`` neurons (the layer's ``n_out`` of them);
+        with ``stride`` 1, the number of an entry's first neuron (its ``group``) is below it.
+    stride : int or None
+        Neurons from one entry's ``group`` to the next's: ``P`` (None), or 1 where the entry
+        names its first neuron (a position-packed conv layer, :mod:`hw.conv_groups`).
     event_layout : data.StructLayout
         The output payload: ``addr`` (a neuron, wide enough for the layer's ``n_out``) and
         ``eot``.
@@ -68,11 +72,12 @@ class SpikeSerialiser(wiring.Component):
         An entry is held or an event is waiting at the output.
     """
 
-    def __init__(self, *, lanes, groups, event_layout):
-        for name, value in (("lanes", lanes), ("groups", groups)):
+    def __init__(self, *, lanes, groups, event_layout, stride=None):
+        stride = lanes if stride is None else stride
+        for name, value in (("lanes", lanes), ("groups", groups), ("stride", stride)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        self.lanes, self.groups = lanes, groups
+        self.lanes, self.groups, self.stride = lanes, groups, stride
         super().__init__(
             {
                 "i": In(stream.Signature(mask_entry_layout(lanes, groups))),
@@ -113,7 +118,7 @@ class SpikeSerialiser(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(held),
-                self.o.payload.addr.eq(held_group * P + lane),
+                self.o.payload.addr.eq(held_group * self.stride + lane),
                 self.o.payload.eot.eq(held_eot),
             ]
             with m.If(held):

@@ -64,11 +64,12 @@ def unit_work(
 
 def event_cycles(shape: AcceleratorShape, layer: int) -> np.ndarray:
     """Cycles an input spike of each input index costs the layer's event phase, int64 [n_in]:
-    ``G``, or ``Gc`` per output position reached (the synapses it drives over ``P``)."""
-    conv = shape.convs[layer]
-    if conv is None:
+    ``G``, or ``Gc`` per output position (position-packed: super-column) reached
+    (:meth:`hw.conv_groups.ConvGroups.bursts`)."""
+    groups = shape.layer(layer).conv_groups
+    if groups is None:
         return np.full(shape.sizes[layer], shape.groups(layer), dtype=np.int64)
-    return conv.fan_out() // shape.lanes_of(layer)
+    return groups.bursts()
 
 
 def cycle_bounds(shape, input_spikes, result, mode="normal", overlap=True) -> dict[str, float]:

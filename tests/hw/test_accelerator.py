@@ -112,13 +112,14 @@ CONV_CASES = [
     ((2, 7, 6), ((4, 3, 2, 1), (4, 3, 1, 1)), (), 3, 2, None, {}),
     ((1, 8, 8), ((4, 3, 2, 1),), (6,), 2, 4, RATE, {"update_lanes": 1}),
     ((2, 9, 7), ((2, 3, 1, 1), (4, 3, 1, 1, 2)), (5,), 2, 2, None, {}),  # sum pooling
-    ((2, 7, 6), ((2, 3, 2, 1), (8, 3, 1, 1)), (5,), 2, (2, 8, 5), None, {}),  # lanes per layer
+    # lanes per layer; the first layer two columns a group (position packing, hw.conv_groups)
+    ((2, 7, 6), ((2, 3, 2, 1), (8, 3, 1, 1)), (5,), 2, (4, 8, 5), None, {}),
     (
         (2, 6, 5),
         ((2, 3, 1, 1), (4, 3, 2, 0)),
         (3,),
         2,
-        (1, 4, 3),
+        (4, 8, 3),  # both conv layers packed, narrow update passes, forwarding
         None,
         {"register_weights": True, "weight_columns": [1, 1, None], "update_lanes": (1, 2, 1)},
     ),

@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from hw.arith import signed_digits, times_constant
 from hw.conv import ConvExpander, reciprocal
+from hw.conv_groups import ConvGroups
 from hw.layout import AcceleratorShape, LayerVariant, layer_words
 from hw.lif import LIFLayer
 from sw import numerics
@@ -57,14 +58,15 @@ def test_times_constant_is_the_product_in_hardware(constant, signedness):
 
 
 def ref_bursts(geometry: ConvGeometry, lanes: int, addr: int) -> list[tuple[int, int]]:
-    """(weight word, group) of the first group of every burst of one input spike."""
-    Gc = geometry.out_channels // lanes
+    """(weight word, group) of the first group of every burst of one input spike (a packed
+    layer's super-columns, hw.conv_groups, whose taps tests/hw/test_conv_groups.py checks)."""
+    groups = ConvGroups(geometry, lanes)
+    Gc, k, kw = groups.burst, geometry.kernel, groups.kernel_width
     c, y, x = (int(v) for v in geometry.input_coords(addr))
-    k = geometry.kernel
     return [
-        (((c * k + ky) * k + kx) * Gc, (oy * geometry.out_width + ox) * Gc)
-        for ky, oy in geometry.input_taps(y, geometry.map_height, geometry.out_height)
-        for kx, ox in geometry.input_taps(x, geometry.map_width, geometry.out_width)
+        (((c * k + ky) * kw + kx) * Gc, (oy * groups.out_width + j) * Gc)
+        for ky, oy in groups.row_taps(y)
+        for kx, j in groups.column_taps(x)
     ]
 
 
@@ -90,7 +92,7 @@ def rtl_bursts(geometry, lanes, steps, *, i_gap=0.0, o_delay=0.0, seed=0):
 
     # every burst and token may wait for ready and for the input: a generous cycle budget, so
     # a unit that never ends a timestep fails instead of hanging
-    per_event = geometry.kernel**2 * (geometry.out_channels // lanes) + 1
+    per_event = geometry.kernel**2 * max(1, geometry.out_channels // lanes) + 1
     budget = 1000 + 20 * per_event * sum(len(addrs) + 1 for addrs in steps)
 
     async def collect(ctx):
@@ -125,6 +127,9 @@ GEOMETRIES = [
     ((1, 4, 9, 1, 2, 3, 1, "chw", 1), 1),  # stride larger than the kernel: some inputs unused
     ((2, 9, 7, 2, 3, 1, 1, "hwc", 2), 2),  # sum pooling 2x2: the last row and column unused
     ((1, 9, 9, 3, 3, 1, 1, "chw", 3), 1),  # pooling 3x3
+    ((2, 7, 5, 4, 3, 2, 1, "hwc", 1), 8),  # two columns a group: a padding column
+    ((1, 5, 7, 2, 3, 1, 1, "chw", 1), 6),  # three columns a group, stride 1
+    ((2, 9, 7, 2, 3, 1, 1, "hwc", 2), 4),  # packed after sum pooling
 ]
 
 
@@ -137,7 +142,7 @@ def test_expander_issues_every_burst_in_order(spec, lanes):
     for addrs, bursts in zip(steps, out):
         assert bursts == [b for a in addrs for b in ref_bursts(g, lanes, int(a))]
     # With one group a burst, no burst starts at the group the burst in the cycle before did.
-    if g.out_channels == lanes:
+    if ConvGroups(g, lanes).burst == 1:
         for (c0, g0), (c1, g1) in zip(taken_at, taken_at[1:]):
             assert not (c1 == c0 + 1 and g1 == g0), (c0, g0)
 
@@ -152,7 +157,10 @@ def test_expander_without_stalls_issues_a_burst_every_cycle():
 
 
 def test_expander_rejects_lanes_that_do_not_divide_the_channels():
-    with pytest.raises(ValueError, match="lanes must divide the layer's 6 output channels, not 4"):
+    with pytest.raises(
+        ValueError,
+        match="lanes must divide the layer's 6 output channels or be a multiple of them, not 4",
+    ):
         ConvExpander(geometry=ConvGeometry(1, 4, 4, 6, 3, 1, 1), lanes=4)
 
 
@@ -241,7 +249,7 @@ def rtl_conv_lif(
                     tokens.append({"addr": 0, "eot": 1})
                 await offer(ctx, sink, tokens, rng, i_gap)
 
-    per_event = g.kernel**2 * (g.out_channels // lanes) + 1
+    per_event = g.kernel**2 * max(1, g.out_channels // lanes) + 1
     budget = 5000 + 20 * (per_event * int(spikes.sum()) + n * T * (g.n_out + 50))
 
     async def collect(ctx):
@@ -295,6 +303,20 @@ CONV_LIF_CASES = [
         "hard",
         70,
         {"register_weights": True, "weight_columns": 2},  # 16 columns: two weight registers
+    ),
+    # position packing (hw.conv_groups): two columns a group, a padding column
+    (ConvGeometry(2, 7, 5, 4, 3, 2, 1, "hwc"), 8, 8, 2, 8, 16, "hard", 60, {}),
+    (ConvGeometry(1, 5, 7, 2, 3, 1, 1, "chw"), 6, 2, 3, 8, 16, "subtract", 50, {}),  # U < P
+    (
+        ConvGeometry(2, 6, 7, 4, 3, 2, 1, "hwc"),
+        8,
+        8,
+        2,
+        8,
+        16,
+        "hard",
+        70,
+        {"register_weights": True, "weight_columns": 2},  # forwarding, packed
     ),
 ]
 
