@@ -151,7 +151,8 @@ def test_random_models_with_odd_sizes(tmp_path, simulator, sizes, T, wb, lanes, 
 CONV_MODELS = [
     # simulator, input shape, convs (C_out, k, stride, padding[, pool]), dense widths, T, lanes,
     # encoder (the RTL is the same on both simulators: each runs one of the two nets)
-    ("icarus", (2, 9, 7), ((4, 3, 2, 1), (4, 3, 1, 1, 2)), (), 2, 2, None),
+    # (the first layer two columns a group: position packing, hw.conv_groups)
+    ("icarus", (2, 9, 7), ((4, 3, 2, 1), (4, 3, 1, 1, 2)), (), 2, (8, 2), None),
     ("verilator", (1, 8, 8), ((4, 3, 1, 1), (8, 3, 2, 1, 2)), (5,), 3, 4, RATE),
 ]
 
@@ -314,3 +315,26 @@ def test_the_update_pass_beside_the_next_timestep_takes_fewer_cycles(tmp_path):
     assert all(cycles[k] >= runs[k].bounds["bottleneck"] for k in runs)
     assert "layer0 update" in runs[True].bounds["units"]
     assert cycles[True] < 0.95 * cycles[False], cycles
+
+
+def test_packed_conv_layers_take_fewer_cycles_with_the_same_spikes(tmp_path):
+    """Lanes per layer, twice each layer's channels (two output columns a group, hw.conv_groups)
+    against as many as the channels: bit-exact both, fewer cycles, neither below its bound."""
+    model = random_conv_model((2, 10, 10), ((4, 3, 2, 1), (8, 3, 1, 1)), (), timesteps=2, seed=5)
+    model.meta = {}
+    save_model(model, tmp_path / "m.npz")
+    runs = {
+        lanes: run_cosim(
+            tmp_path / "m.npz",
+            samples=30,
+            lanes=lanes,
+            build_dir=tmp_path,
+            tests=("inference",),
+            variant=AcceleratorVariant(register_weights=True),
+        )
+        for lanes in ((4, 8), (8, 16))
+    }
+    cycles = {k: r.inference["cycles_per_inference"] for k, r in runs.items()}
+    assert all(r.inference["errors"] == 0 for r in runs.values())
+    assert all(cycles[k] >= runs[k].bounds["bottleneck"] for k in runs)
+    assert cycles[8, 16] < 0.8 * cycles[4, 8], cycles
