@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from .options import COUNT, LANES, SEED, call_with_args, fail, fraction, output_folder
 
+RTL_LANES_HELP = (
+    "parallel neuron lanes P, one count or one per LIF layer (16,32); a conv layer's divide its "
+    "channels or are a multiple of them (position packing) (default 8)"
+)
+
 
 def register(sub):
     """Add this group's commands to the ``stablespike`` subparsers ``sub``."""
@@ -12,7 +17,7 @@ def register(sub):
 
     p = sub.add_parser("rtl", help="generate the accelerator's Verilog for a model file")
     p.add_argument("model", help="model file (.npz)")
-    p.add_argument("--lanes", type=LANES, default=8, help="parallel neuron lanes P")
+    p.add_argument("--lanes", type=LANES, default=8, help=RTL_LANES_HELP)
     p.add_argument("--out", type=output_folder, default="build/rtl", help="output folder")
     p.add_argument("--name", default="stablespike_top", help="top module name")
     p.set_defaults(func=cmd_rtl)
@@ -23,7 +28,7 @@ def register(sub):
     p.add_argument("model", help="model file (.npz)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     p.add_argument("--samples", type=COUNT, default=100, help="first N test samples")
-    p.add_argument("--lanes", type=LANES, default=8)
+    p.add_argument("--lanes", type=LANES, default=8, help=RTL_LANES_HELP)
     p.add_argument(
         "--stall",
         type=fraction,

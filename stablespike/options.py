@@ -144,8 +144,9 @@ def printed_as_json(summary: dict, args) -> bool:
 
 
 LANES_HELP = (
-    "neuron lanes P, one count or one per LIF layer (16,32) (default: the board's, 4 on the "
-    "iCEBreaker, 8 on the ULX3S; fewer if a conv layer's channels need it)"
+    "neuron lanes P, one count or one per LIF layer (16,32); a conv layer's divide its channels "
+    "or are a multiple of them (position packing) (default: the board's, 4 on the iCEBreaker, "
+    "8 on the ULX3S, per layer fewer if a conv layer's channels need it)"
 )
 UPDATE_LANES_HELP = (
     "neurons U the LIF update pass updates per cycle, a divisor of P, one count or one per "
