@@ -14,7 +14,9 @@ them in few, deep block RAMs and needs ``U`` datapaths instead of ``P``. Each gr
 mask goes into a FIFO with room for a whole timestep's masks (``LayerShape.spikes_ahead``), from
 which a serialiser (``hw.serialiser``: registered output, an entry's first spike 2 cycles after
 it is taken) sends the spikes as address events in ascending order, one per cycle, then the
-layer's own end-of-timestep token. With one accumulator bank a timestep costs ``k * G``
+layer's own end-of-timestep token (a position-packed conv layer's entries name their group's
+first neuron instead, and its padding lanes never spike: :mod:`hw.conv_groups`). With one
+accumulator bank a timestep costs ``k * G``
 cycles for ``k`` input events, then ``R + 8`` for the update pass (five pipeline stages,
 registered pushes and a registered end of the pass, so that no cycle holds more than one carry
 chain; ``R + 9`` with ``U < P``), as long as the next layer keeps up with the spikes. With two
