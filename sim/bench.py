@@ -171,20 +171,29 @@ def bench_sparsity(
     samples=200,
     limit=None,
     data_root=None,
+    board=None,
     out_dir=Path("docs/results"),
     build_dir="build/sim",
 ):
     """For models of one shape trained differently (e.g. baseline vs Stable Spike): accuracy,
     firing per layer and synaptic events on the golden model (test split, ``limit`` samples),
     and cycles per inference on Verilator (``samples``, bit-exact) against the bound. Writes
-    ``sparsity-<name>.{md,json,png}``. ``data_root``: the dataset's folder (as ``eval``'s)."""
+    ``sparsity-<name>.{md,json,png}``. ``data_root``: the dataset's folder (as ``eval``'s);
+    ``board``: simulate the variant it builds (:func:`boards.variant.accelerator_variant`),
+    else the default one."""
+    from boards.variant import accelerator_variant
+    from hw.layout import AcceleratorShape, AcceleratorVariant
     from sw.evaluate import evaluate_golden
     from sw.modelfile import load_model
 
     command = invoked_command()
     rows = []
     for path in model_paths:
-        meta = load_model(path).meta
+        model = load_model(path)
+        meta = model.meta
+        variant = AcceleratorVariant()
+        if board is not None:
+            variant = accelerator_variant(board, AcceleratorShape.from_model(model, lanes=lanes))
         golden = evaluate_golden(path, limit=limit, data_root=data_root)
         r = run_cosim(
             path,
@@ -194,6 +203,7 @@ def bench_sparsity(
             build_dir=build_dir,
             data_root=data_root,
             tests=("inference",),
+            variant=variant,
         )
         inf = r.inference
         rows.append(
@@ -216,6 +226,7 @@ def bench_sparsity(
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
         "lanes": lanes,
+        "board": None if board is None else board.name,
         "rows": rows,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,8 +242,9 @@ def _sparsity_markdown(result, name) -> str:
         "Golden model on the test split (accuracy, firing rate per LIF layer, synaptic events "
         "per inference; the float accuracy is the trained net's, before quantisation); "
         "RTL cycles per inference on Verilator at "
-        f"P = {lanes_text(result['lanes'])}, samples back to back, bit-exact against the "
-        "golden model, "
+        f"P = {lanes_text(result['lanes'])}"
+        + (f" in the {result['board']} build's variant" if result.get("board") else "")
+        + ", samples back to back, bit-exact against the golden model, "
         "against the bottleneck bound (the busiest unit's work). Relative columns: against "
         f"the first row ({Path(first['model']).name}).",
         "",

@@ -11,6 +11,7 @@ from .options import (
     SEED,
     add_board_options,
     add_build_options,
+    board,
     call_with_args,
     fraction,
     integer,
@@ -125,6 +126,12 @@ def register(sub):
     r.add_argument("--limit", type=COUNT, default=None, help="test samples for the golden model")
     r.add_argument(
         "--data-root", default=None, help="the dataset's folder (real N-MNIST: holding Train/)"
+    )
+    r.add_argument(
+        "--board",
+        type=board,
+        default=None,
+        help="simulate the variant this board builds (ECP5: weight registers, forwarding)",
     )
     r.add_argument("--out-dir", type=output_folder, default="docs/results")
     r.set_defaults(func=cmd_bench_sparsity)

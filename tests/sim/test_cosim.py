@@ -282,13 +282,22 @@ def test_bench_sparsity_report(tmp_path):
         save_model(model, tmp_path / f"{name}.npz")
         paths.append(tmp_path / f"{name}.npz")
     result = bench_sparsity(
-        paths, name="t", lanes=2, samples=8, limit=40, out_dir=tmp_path, build_dir=tmp_path / "b"
+        paths,
+        name="t",
+        lanes=(8, 2),  # the first layer two columns a group
+        samples=8,
+        limit=40,
+        board=BOARDS["ulx3s-85f"],  # its variant: weight registers, forwarding
+        out_dir=tmp_path,
+        build_dir=tmp_path / "b",
     )
     dense, sparse = result["rows"]
     assert dense["bit_exact"] and sparse["bit_exact"]
     assert sparse["synaptic_events_per_inference"] < dense["synaptic_events_per_inference"]
     assert sparse["cycles"] < dense["cycles"]
-    assert "| sparse.npz | - | - | " in (tmp_path / "sparsity-t.md").read_text()  # no training meta
+    report = (tmp_path / "sparsity-t.md").read_text()
+    assert "| sparse.npz | - | - | " in report  # no training meta
+    assert "P = 8,2 in the ulx3s-85f build's variant" in report
     assert (tmp_path / "sparsity-t.png").stat().st_size > 1000
 
 
