@@ -301,27 +301,37 @@ def test_bench_sparsity_report(tmp_path):
     assert (tmp_path / "sparsity-t.png").stat().st_size > 1000
 
 
+def _bit_exact_cycles(tmp_path, model, configs: dict) -> tuple[dict, dict]:
+    """Verilator runs of ``model`` (30 samples) for each ``configs`` entry (``run_cosim``
+    keywords), each checked bit-exact and at or above its own bound: the runs and their cycles
+    per inference, by key."""
+    model.meta = {}
+    save_model(model, tmp_path / "m.npz")
+    runs = {
+        key: run_cosim(
+            tmp_path / "m.npz", samples=30, build_dir=tmp_path, tests=("inference",), **options
+        )
+        for key, options in configs.items()
+    }
+    cycles = {k: r.inference["cycles_per_inference"] for k, r in runs.items()}
+    assert all(r.inference["errors"] == 0 for r in runs.values())
+    assert all(cycles[k] >= runs[k].bounds["bottleneck"] for k in runs)
+    return runs, cycles
+
+
 def test_the_update_pass_beside_the_next_timestep_takes_fewer_cycles(tmp_path):
     """Two accumulator banks (the default) against one (the iCE40's): the same spikes to the
     bit, fewer cycles an inference, and neither below its own bound (with two banks a layer's
     update pass is a unit of its own)."""
     model = random_conv_model((2, 8, 8), ((8, 3, 2, 1), (8, 3, 1, 1)), (), timesteps=3, seed=2)
-    model.meta = {}
-    save_model(model, tmp_path / "m.npz")
-    runs = {
-        overlap: run_cosim(
-            tmp_path / "m.npz",
-            samples=30,
-            lanes=4,
-            build_dir=tmp_path,
-            tests=("inference",),
-            variant=AcceleratorVariant(overlap_update=overlap),
-        )
-        for overlap in (False, True)
-    }
-    cycles = {k: r.inference["cycles_per_inference"] for k, r in runs.items()}
-    assert all(r.inference["errors"] == 0 for r in runs.values())
-    assert all(cycles[k] >= runs[k].bounds["bottleneck"] for k in runs)
+    runs, cycles = _bit_exact_cycles(
+        tmp_path,
+        model,
+        {
+            overlap: {"lanes": 4, "variant": AcceleratorVariant(overlap_update=overlap)}
+            for overlap in (False, True)
+        },
+    )
     assert "layer0 update" in runs[True].bounds["units"]
     assert cycles[True] < 0.95 * cycles[False], cycles
 
@@ -330,20 +340,12 @@ def test_packed_conv_layers_take_fewer_cycles_with_the_same_spikes(tmp_path):
     """Lanes per layer, twice each layer's channels (two output columns a group, hw.conv_groups)
     against as many as the channels: bit-exact both, fewer cycles, neither below its bound."""
     model = random_conv_model((2, 10, 10), ((4, 3, 2, 1), (8, 3, 1, 1)), (), timesteps=2, seed=5)
-    model.meta = {}
-    save_model(model, tmp_path / "m.npz")
-    runs = {
-        lanes: run_cosim(
-            tmp_path / "m.npz",
-            samples=30,
-            lanes=lanes,
-            build_dir=tmp_path,
-            tests=("inference",),
-            variant=AcceleratorVariant(register_weights=True),
-        )
-        for lanes in ((4, 8), (8, 16))
-    }
-    cycles = {k: r.inference["cycles_per_inference"] for k, r in runs.items()}
-    assert all(r.inference["errors"] == 0 for r in runs.values())
-    assert all(cycles[k] >= runs[k].bounds["bottleneck"] for k in runs)
+    _, cycles = _bit_exact_cycles(
+        tmp_path,
+        model,
+        {
+            lanes: {"lanes": lanes, "variant": AcceleratorVariant(register_weights=True)}
+            for lanes in ((4, 8), (8, 16))
+        },
+    )
     assert cycles[8, 16] < 0.8 * cycles[4, 8], cycles
