@@ -16,6 +16,7 @@ __all__ = [
     "board_shape",
     "block_ram_columns",
     "spram_layers",
+    "accumulators_in_lutram",
     "accelerator_variant",
 ]
 
@@ -74,13 +75,29 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
     return chosen
 
 
+#: An ECP5 accumulator bank at most this many groups deep and at least this many bits wide is
+#: LUT RAM: a few words of a wide word in block RAM fill a row of DP16KDs (the 34x34 net's
+#: 64-lane layer: 45 x 1,024 bits, 29 blocks a bank) whose pins the router cannot reach.
+ACCUMULATOR_LUTRAM_DEPTH, ACCUMULATOR_LUTRAM_BITS = 64, 512
+
+
+def accumulators_in_lutram(board: Board, shape: AcceleratorShape, l: int) -> bool:
+    """LIF layer ``l``'s accumulator banks are ECP5 LUT RAM (:data:`ACCUMULATOR_LUTRAM_DEPTH`)."""
+    return (
+        board.family == "ecp5"
+        and shape.groups(l) <= ACCUMULATOR_LUTRAM_DEPTH
+        and shape.lanes_of(l) * shape.acc_bits(l) >= ACCUMULATOR_LUTRAM_BITS
+    )
+
+
 def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVariant:
     """The accelerator variant ``board`` builds for ``shape``: iCE40 weights in SPRAM,
     registered weight memories on ECP5 (in block-RAM-deep columns) and on the iCE40 when a
     layer's weights take more than one SPRAM deep (a multiplexer follows the SPRAM outputs),
     the leak on DSP multipliers where there are enough of them; two accumulator banks, so
     that each layer's update pass overlaps the next timestep's events, on the ECP5 (the iCE40's
-    block RAM is short: the MNIST net takes 29 of its 30 blocks with one bank); and the
+    block RAM is short: the MNIST net takes 29 of its 30 blocks with one bank), in LUT RAM
+    where they are a few wide words (:func:`accumulators_in_lutram`); and the
     board's RUN feed (:attr:`Board.feed_words`). The arithmetic is the same in every
     variant."""
     in_spram = spram_layers(shape, board.sprams)
@@ -105,4 +122,8 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
         ],
         feed_words=board.feed_words,
         overlap_update=board.registered_weights,
+        accumulator_attrs=[
+            {"ram_style": "distributed"} if accumulators_in_lutram(board, shape, l) else {}
+            for l in range(shape.n_layers)
+        ],
     )

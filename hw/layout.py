@@ -238,6 +238,9 @@ class LayerVariant:
         Two banks of accumulators, used by turns a timestep each: the update pass of one
         timestep runs while the next timestep's events add to the other bank (twice the
         accumulator memory; without it the layer takes no events during the pass).
+    accumulator_attrs : dict
+        Attributes of the accumulator banks, e.g. ``{"ram_style": "distributed"}`` for ECP5
+        LUT RAM: a few groups of a wide word would fill a row of block RAMs a few words deep.
     """
 
     weight_attrs: dict = dataclasses.field(default_factory=dict)
@@ -245,9 +248,11 @@ class LayerVariant:
     leak_multiplier: bool = False
     weight_columns: int | None = None
     overlap_update: bool = False
+    accumulator_attrs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", dict(self.weight_attrs or {}))
+        object.__setattr__(self, "accumulator_attrs", dict(self.accumulator_attrs or {}))
         if self.weight_columns is not None and (
             not isinstance(self.weight_columns, int) or self.weight_columns < 1
         ):
@@ -285,6 +290,9 @@ class AcceleratorVariant:
         Every LIF layer's update pass overlaps the next timestep's events (two accumulator
         banks: :class:`LayerVariant`). On by default; the iCE40 builds turn it off (their block
         RAM is short).
+    accumulator_attrs : tuple of dict
+        Memory attributes of each LIF layer's accumulator banks (``{"ram_style":
+        "distributed"}``: ECP5 LUT RAM); empty: none.
     """
 
     weight_attrs: tuple = ()
@@ -294,22 +302,30 @@ class AcceleratorVariant:
     readout_weight_columns: int | None = None
     feed_words: int = 1
     overlap_update: bool = True
+    accumulator_attrs: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
         object.__setattr__(self, "weight_columns", tuple(self.weight_columns))
+        object.__setattr__(
+            self, "accumulator_attrs", tuple(dict(a) for a in self.accumulator_attrs)
+        )
 
     def for_layers(self, n_layers: int) -> AcceleratorVariant:
-        """This variant with an entry per LIF layer in ``weight_attrs`` and ``weight_columns``
-        (the empty ones filled with the defaults); a ValueError if one has another count."""
-        attrs = self.weight_attrs or ({},) * n_layers
-        columns = self.weight_columns or (None,) * n_layers
-        for name, per_layer in (("weight_attrs", attrs), ("weight_columns", columns)):
-            if len(per_layer) != n_layers:
+        """This variant with an entry per LIF layer in ``weight_attrs``, ``weight_columns`` and
+        ``accumulator_attrs`` (the empty ones filled with the defaults); a ValueError if one
+        has another count."""
+        per_layer = {
+            "weight_attrs": self.weight_attrs or ({},) * n_layers,
+            "weight_columns": self.weight_columns or (None,) * n_layers,
+            "accumulator_attrs": self.accumulator_attrs or ({},) * n_layers,
+        }
+        for name, entries in per_layer.items():
+            if len(entries) != n_layers:
                 raise ValueError(
-                    f"{name} needs one entry per LIF layer ({n_layers}), not {len(per_layer)}"
+                    f"{name} needs one entry per LIF layer ({n_layers}), not {len(entries)}"
                 )
-        return dataclasses.replace(self, weight_attrs=attrs, weight_columns=columns)
+        return dataclasses.replace(self, **per_layer)
 
     def layer(self, l: int) -> LayerVariant:
         """The :class:`LayerVariant` of LIF layer ``l`` (of a variant :meth:`for_layers` made)."""
@@ -319,6 +335,7 @@ class AcceleratorVariant:
             leak_multiplier=self.leak_multiplier,
             weight_columns=self.weight_columns[l],
             overlap_update=self.overlap_update,
+            accumulator_attrs=self.accumulator_attrs[l],
         )
 
     def as_dict(self) -> dict:
@@ -331,6 +348,7 @@ class AcceleratorVariant:
             "readout_weight_columns": self.readout_weight_columns,
             "feed_words": self.feed_words,
             "overlap_update": self.overlap_update,
+            "accumulator_attrs": [dict(a) for a in self.accumulator_attrs],
         }
 
 

@@ -142,6 +142,8 @@ class LIFLayer(wiring.Component):
           across blocks follows the read. With ``register_weights`` and many columns
           (``MANY_COLUMNS``) the weights are registered twice (a register by each block RAM,
           then one by the adders): the event phase and the read-back take a cycle more.
+        - ``accumulator_attrs``: the accumulator banks' memory attributes (``{"ram_style":
+          "distributed"}``: ECP5 LUT RAM, for a few groups of a wide word).
 
     A conv layer (``shape.conv``) takes the synapse bursts of :class:`hw.conv.ConvExpander`,
     ``Gc = C_out / P`` groups each, from group ``group`` on; weight word ``((c * k + ky) * k +
@@ -317,16 +319,17 @@ class LIFLayer(wiring.Component):
         # event's groups, the other at the pass's (``_forwarding``). With one bank the event
         # phase has a port of its own (a copy of the block RAMs).
         r.shared_reads = self.forwards and self.banks > 1
+        attrs = self.variant.accumulator_attrs
         for b in range(self.banks):
             if G == 1:
                 bank = Memory(shape=acc_shape, depth=G, init=[])
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
             elif r.shared_reads:
-                bank = no_collision_memory(shape=acc_shape, depth=G)
+                bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
                 s_wr, s_rd = bank.write_port(), None  # (the read: ``_forwarding``)
             else:
-                bank = no_collision_memory(shape=acc_shape, depth=G)
+                bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
                 s_wr = bank.write_port()
                 s_rd = RegisteredRead(m, bank)
             m.submodules["accumulators" if b == 0 else f"accumulators{b}"] = bank

@@ -5,8 +5,9 @@ Every memory of the design is listed with its words and bits a word, and mapped 
 it: an iCE40 memory to 4-kbit block RAMs (256 x 16, 512 x 8, 1024 x 4 or 2048 x 2, the
 geometry that takes the fewest blocks) or, for LIF weights marked for it, to 16 K x 16 SPRAMs;
 an ECP5 memory of at most :data:`ECP5_LUTRAM_WORDS` words or :data:`ECP5_LUTRAM_BITS` bits to
-LUT RAM or flip-flops (logic), a larger one to 18-kbit DP16KDs (512 x 36 .. 16 K x 1), in
-columns where the build splits the weights (``weight_columns``). Checked against the builds in
+LUT RAM or flip-flops (logic), as are the accumulator banks the variant puts there
+(``accumulator_attrs``), a larger one to 18-kbit DP16KDs (512 x 36 .. 16 K x 1), in columns
+where the build splits the weights (``weight_columns``). Checked against the builds in
 docs/results/boards.md: UP5K digits P=2 / P=4 and MNIST P=8 16 / 18 / 30 EBR estimated (16 / 18
 / 29 built), ULX3S digits P=8 and MNIST P=16 9 / 70 DP16KD (9 / 70), a conv net 7 (7). Cells
 are not estimated; nextpnr reports them.
@@ -45,7 +46,19 @@ def _blocks(words: int, bits: int, geometries) -> int:
     return min(-(-bits // w) * -(-words // d) for w, d in geometries)
 
 
-def _map(board: Board, block: str, name: str, words: int, bits: int, *, spram=False, columns=None):
+def _map(
+    board: Board,
+    block: str,
+    name: str,
+    words: int,
+    bits: int,
+    *,
+    spram=False,
+    columns=None,
+    lutram=False,
+):
+    if lutram:  # (an ECP5 memory its attributes put in LUT RAM)
+        return MemoryUse(block, name, words, bits, "logic", 0)
     if board.family == "ice40":
         if spram:
             blocks = -(-bits // SPRAM_WIDTH) * -(-words // SPRAM_DEPTH)
@@ -89,7 +102,14 @@ def memory_plan(
         )
         plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
-        accumulators = _map(board, block, "accumulators", shape.groups(l), P * shape.acc_bits(l))
+        accumulators = _map(
+            board,
+            block,
+            "accumulators",
+            shape.groups(l),
+            P * shape.acc_bits(l),
+            lutram=variant.accumulator_attrs[l].get("ram_style") == "distributed",
+        )
         # a bank for the event phase and one for the update pass (``overlap_update``); with
         # one bank, read through two ports in a forwarding conv layer (hw.lif): two copies
         banks = 2 if variant.overlap_update else 1

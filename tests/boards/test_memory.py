@@ -87,3 +87,29 @@ def test_default_lanes_are_the_boards_per_layer_within_each_conv_layers_channels
     assert board_shape(model, board, None).lanes == (6, 8, 8)
     model = random_conv_model((2, 12, 12), ((8, 3, 2, 1), (16, 3, 1, 1)), timesteps=2)
     assert board_shape(model, board, None).lanes == 8
+
+
+def test_a_few_wide_accumulator_words_are_lut_ram_on_the_ecp5():
+    """The second conv layer at 64 lanes (two columns a word): 45 groups of 64 x 16-bit
+    accumulators would fill 29 DP16KDs a bank a tenth deep; they are LUT RAM, the first
+    layer's 153 groups stay in block RAM, and the LIF layer's memories carry the attribute."""
+    from amaranth.back import rtlil
+
+    from hw.lif import LIFLayer
+
+    model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
+    board = BOARDS["ulx3s-85f"]
+    shape = board_shape(model, board, (32, 64), (32, 16))
+    variant = accelerator_variant(board, shape)
+    assert [dict(a) for a in variant.accumulator_attrs] == [{}, {"ram_style": "distributed"}]
+    plan = {(u.block, u.name): u for u in memory_plan(shape, board, variant)}
+    wide = plan["layer1", "accumulators x2"]
+    assert (wide.words, wide.bits, wide.kind, wide.blocks) == (45, 64 * 16, "logic", 0)
+    assert plan["layer0", "accumulators x2"].kind == "DP16KD"
+    assert plan["layer0", "accumulators x2"].blocks > 0
+    # on the iCE40 (one bank, no LUT RAM) and at 16 lanes (many groups) they stay block RAM
+    for name, lanes in (("icebreaker", 16), ("ulx3s-85f", 16)):
+        shape16 = board_shape(model, BOARDS[name], lanes)
+        assert not any(accelerator_variant(BOARDS[name], shape16).accumulator_attrs[1])
+    text = rtlil.convert(LIFLayer(shape.layer(1), variant.for_layers(2).layer(1)))
+    assert text.count('attribute \\ram_style "distributed"') == 2  # both banks
