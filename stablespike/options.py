@@ -184,11 +184,19 @@ def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
 
 
 def add_build_options(parser):
-    """``--time-limit`` of the commands that run Yosys and nextpnr."""
+    """``--time-limit`` and ``--router`` of the commands that run Yosys and nextpnr."""
     from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
+    from boards.toolchain.bitstream import ROUTERS
 
     parser.add_argument(
         "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
+    )
+    parser.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default=ROUTERS[0],
+        help="nextpnr's router: router2 routes the congested wide builds router1 does not "
+        "converge on (the 34x34 conv net at --lanes 32,64)",
     )
 
 

@@ -131,10 +131,11 @@ class BuildSummary(Summary):
     ``board``: its name; ``shape``, ``accelerator_variant``: as their ``as_dict``; ``baud``: the
     rate asked for, ``baud_actual`` the one the divisor gives (``uart_divisor`` link cycles a
     bit); ``synthesis_reused``: another seed's netlist was placed; ``lut_mapper``: ``abc9`` or
-    the classic ``abc``; ``clock_mhz``: the accelerator's clock, ``pll`` its PLL's parameters
-    (None: the oscillator); ``seconds``: Yosys and nextpnr; ``utilization``: nextpnr's
-    ``{cell: {"used", "available"}}``; ``fmax``: ``{clock: {"achieved", "constraint"}}`` in MHz;
-    ``memory_estimate``: the estimate before synthesis (:mod:`boards.toolchain.memory`)."""
+    the classic ``abc``; ``router``: nextpnr's router; ``clock_mhz``: the accelerator's clock,
+    ``pll`` its PLL's parameters (None: the oscillator); ``seconds``: Yosys and nextpnr;
+    ``utilization``: nextpnr's ``{cell: {"used", "available"}}``; ``fmax``: ``{clock:
+    {"achieved", "constraint"}}`` in MHz; ``memory_estimate``: the estimate before synthesis
+    (:mod:`boards.toolchain.memory`)."""
 
     board: str
     model: str
@@ -147,6 +148,7 @@ class BuildSummary(Summary):
     uart_divisor: int
     synthesis_reused: bool
     lut_mapper: str
+    router: str
     weights_in_spram: list
     accelerator_variant: dict
     clock_mhz: float
@@ -238,7 +240,8 @@ def run_build_script(
         raise TimeoutError(
             f"stopped at the time limit of {seconds / 60:g} min (--time-limit), during "
             f"{stage}{use}; allow more minutes, or on a nearly full device, where the router "
-            "may not converge, try other seeds (--seed 2 3), fewer lanes or --update-lanes 1"
+            "may not converge, try other seeds (--seed 2 3), --router router2, fewer lanes or "
+            "--update-lanes 1"
         ) from None
     if returncode:
         raise subprocess.CalledProcessError(returncode, ["sh", f"{script}.sh"])
@@ -363,7 +366,13 @@ CLASSIC_ABC_ECP5 = {
 }
 
 
-def _run_tools(top, out, board, seed, time_limit_min, options, shape) -> bool:
+#: nextpnr's routers: ``router1`` (its default on the iCE40 and the ECP5) and ``router2``, which
+#: resolves congestion router1 loops on: the 34x34 net at ``--lanes 32,64`` left router1 with
+#: 144 k arcs to route after 30 minutes, and routed with router2 in 10 (docs/results/conv.md).
+ROUTERS = ("router1", "router2")
+
+
+def _run_tools(top, out, board, seed, time_limit_min, options, shape, router="router1") -> bool:
     """Write the build files of ``top`` to ``out`` and run Yosys and nextpnr (Yosys skipped
     when the netlist of the same design is there); returns whether it was. Raises
     BuildError naming the tool's error or the time limit."""
@@ -375,7 +384,8 @@ def _run_tools(top, out, board, seed, time_limit_min, options, shape) -> bool:
             build_dir=str(out),
             do_build=False,
             # nextpnr finishes a design that misses its clock; the check below names the numbers
-            nextpnr_opts=f"--report report.json --seed {seed} --timing-allow-fail",
+            nextpnr_opts=f"--report report.json --seed {seed} --router {router} "
+            "--timing-allow-fail",
             **options,
         )
         plan.extract(out)
@@ -410,11 +420,14 @@ def build_board(
     seed: int = 1,
     clock_mhz: float | None = None,
     time_limit_min: float = DEFAULT_TIME_LIMIT_MIN,
+    router: str = ROUTERS[0],
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
     ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
     ``update_lanes``: see :func:`board_shape`; ``time_limit_min``: give up (BuildError) when
-    Yosys and nextpnr take longer."""
+    Yosys and nextpnr take longer; ``router``: nextpnr's (:data:`ROUTERS`)."""
+    if router not in ROUTERS:
+        raise BuildError(f"router must be one of {ROUTERS}, not {router!r}")
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
     toolchain_env()
@@ -445,7 +458,7 @@ def build_board(
     t0 = time.perf_counter()
     mapper = "abc9"
     try:
-        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape)
+        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, router)
     except BuildError as e:
         if platform.family != "ecp5" or ABC9_ASSERTION not in str(e):
             raise
@@ -456,7 +469,7 @@ def build_board(
         )
         mapper = "abc"
         options = {**options, **CLASSIC_ABC_ECP5}
-        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape)
+        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, router)
     seconds = time.perf_counter() - t0
     report = json.loads(report_json.read_text()) if report_json.is_file() else {}
     summary = BuildSummary(
@@ -471,6 +484,7 @@ def build_board(
         uart_divisor=divisor,
         synthesis_reused=synthesised,
         lut_mapper=mapper,
+        router=router,
         weights_in_spram=[bool(a) for a in variant.weight_attrs],
         accelerator_variant={k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
         clock_mhz=(platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,

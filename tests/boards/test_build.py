@@ -80,15 +80,23 @@ def uses_output_register(ram: dict) -> bool:
 def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
     """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
     folds the registers after the weight memory's block RAM reads into the DP16KDs' output
-    registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS."""
+    registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS; routed
+    by nextpnr's router2 (``--router``)."""
     model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
     summary = build_board(
-        tmp_path / "m.npz", BOARDS["ulx3s-25f"], lanes=8, clock_mhz=50, build_dir=tmp_path / "b"
+        tmp_path / "m.npz",
+        BOARDS["ulx3s-25f"],
+        lanes=8,
+        clock_mhz=50,
+        build_dir=tmp_path / "b",
+        router="router2",
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
+    assert summary.router == "router2" and "--router router2" in (out / "build_top.sh").read_text()
+    assert "router2" in (out / "top.tim").read_text()  # nextpnr's log names the router it ran
     weight_rams = layer0_weight_rams(json.loads((out / "top.json").read_text()))
     assert weight_rams and all(uses_output_register(r) for r in weight_rams)
     link, clock = sorted(summary.fmax.values(), key=lambda f: f["constraint"])
@@ -308,15 +316,16 @@ def test_build_tries_the_seeds_in_turn(tmp_path, monkeypatch, capsys):
 
     tried = []
 
-    def build(model, board, *, seed, **options):
+    def build(model, board, *, seed, router, **options):
         tried.append(seed)
+        assert router == "router2"
         if seed < 3:
             raise BuildError(f"{board}: place and route did not finish within 20 min")
         unset = dict.fromkeys(BuildSummary.__dataclass_fields__)
         return BuildSummary(**{**unset, "board": board.name, "seconds": seed})
 
     monkeypatch.setattr(boards.toolchain.bitstream, "build_board", build)
-    command = ["build", "m.npz", "--board", "icebreaker", "--json", "--seed"]
+    command = ["build", "m.npz", "--board", "icebreaker", "--json", "--router", "router2", "--seed"]
     main(command + ["1", "2", "3"])
     out, err = capsys.readouterr()
     assert tried == [1, 2, 3] and json.loads(out)["seconds"] == 3  # the third seed's
