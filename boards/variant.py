@@ -76,8 +76,9 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
 
 
 #: An ECP5 accumulator bank at most this many groups deep and at least this many bits wide is
-#: LUT RAM: a few words of a wide word in block RAM fill a row of DP16KDs (the 34x34 net's
-#: 64-lane layer: 45 x 1,024 bits, 29 blocks a bank) whose pins the router cannot reach.
+#: LUT RAM: a few words of a wide word in block RAM take a row of DP16KDs a tenth full (the
+#: 34x34 net's 64-lane layer: 45 x 1,024 bits, 29 blocks a bank), a build nextpnr did not
+#: route (docs/results/conv.md, session 24).
 ACCUMULATOR_LUTRAM_DEPTH, ACCUMULATOR_LUTRAM_BITS = 64, 512
 
 

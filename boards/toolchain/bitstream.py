@@ -372,7 +372,7 @@ CLASSIC_ABC_ECP5 = {
 ROUTERS = ("router1", "router2")
 
 
-def _run_tools(top, out, board, seed, time_limit_min, options, shape, router="router1") -> bool:
+def _run_tools(top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0]) -> bool:
     """Write the build files of ``top`` to ``out`` and run Yosys and nextpnr (Yosys skipped
     when the netlist of the same design is there); returns whether it was. Raises
     BuildError naming the tool's error or the time limit."""
