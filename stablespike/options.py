@@ -185,8 +185,7 @@ def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
 
 def add_build_options(parser):
     """``--time-limit`` and ``--router`` of the commands that run Yosys and nextpnr."""
-    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
-    from boards.toolchain.bitstream import ROUTERS
+    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, ROUTERS
 
     parser.add_argument(
         "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP

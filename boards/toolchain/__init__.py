@@ -7,3 +7,8 @@ which simulates as well, is :mod:`sim.board_bench`.)"""
 #: design that fills the device (the UP5K near 96 % of its logic cells), where a build that
 #: routes takes 1-5 minutes on two cores.
 DEFAULT_TIME_LIMIT_MIN = 20
+
+#: nextpnr's routers: ``router1`` (its default on the iCE40 and the ECP5) and ``router2``, which
+#: resolves congestion router1 loops on: the 34x34 net at ``--lanes 32,64`` left router1 with
+#: 144 k arcs to route after 30 minutes, and routed with router2 in 10 (docs/results/conv.md).
+ROUTERS = ("router1", "router2")

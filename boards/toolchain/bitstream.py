@@ -30,7 +30,7 @@ from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape
-from . import DEFAULT_TIME_LIMIT_MIN, ecp5_outreg, fit, memory
+from . import DEFAULT_TIME_LIMIT_MIN, ROUTERS, ecp5_outreg, fit, memory
 
 __all__ = [
     "build_board",
@@ -364,12 +364,6 @@ CLASSIC_ABC_ECP5 = {
         ]
     ),
 }
-
-
-#: nextpnr's routers: ``router1`` (its default on the iCE40 and the ECP5) and ``router2``, which
-#: resolves congestion router1 loops on: the 34x34 net at ``--lanes 32,64`` left router1 with
-#: 144 k arcs to route after 30 minutes, and routed with router2 in 10 (docs/results/conv.md).
-ROUTERS = ("router1", "router2")
 
 
 def _run_tools(top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0]) -> bool:
