@@ -161,36 +161,35 @@ class ConfigBank(wiring.Component):
         flag per source in the second, so the capture is an AND-OR of registered flags and
         the sources (no address compare in front of the wide multiplexer)."""
         capture = self.capture
-        read_phase = Signal(range(capture + 1))
-        # ``read_phase != 0`` as a register of its own: it steers the read ports' addresses
+        # The request's phases, one-hot: ``phase[k]`` is set in the request's cycle ``k + 1``
+        # (a shift register, so no phase is a compare: the phase counter's compare into its
+        # own reset was a critical path of the 34x34 net at P = 16, 112.6 MHz on seed 3).
+        phase = Signal(capture)
+        # A request in flight, a register of its own: it steers the read ports' addresses
         # (the SPRAM's address multiplexer is on the critical path of the UP5K build).
         reading = Signal()
-        # ``reading & (read_phase != capture)`` as a register of its own, so that
-        # ``configuring`` reads no phase compare: its cone reaches the clock crossings of the
-        # configuration and read-back requests, which lie apart on a large die (the phase, a
-        # LUT by one crossing, one by the other and back: 7.6 ns of routing, 112.7 MHz on the
-        # 34x34 net at P = 16).
+        # Set until the request's last cycle, so that ``configuring`` reads one register: its
+        # cone reaches the clock crossings of the configuration and read-back requests, which
+        # lie apart on a large die (7.6 ns of routing, 112.7 MHz on the 34x34 net at P = 16).
         read_continues = Signal()
         read_select = Signal.like(self.read.payload.select)
         read_addr = Signal.like(self.read.payload.addr)
+        taken = self.read.valid & self.read.ready
         m.d.comb += self.read.ready.eq(self.idle & ~self.configuring & ~self.read_data.valid)
         # ``reading | write_pending``, registered: it gates the input stream's ready.
         m.d.sync += self.configuring.eq(
-            (self.cfg.valid & self.cfg.ready) | (self.read.valid & self.read.ready) | read_continues
+            (self.cfg.valid & self.cfg.ready) | taken | read_continues
         )
-        with m.If(self.read.valid & self.read.ready):
+        m.d.sync += phase.eq(Cat(taken, phase[:-1]))
+        with m.If(taken):
             m.d.sync += [
                 read_select.eq(self.read.payload.select),
                 read_addr.eq(self.read.payload.addr),
-                read_phase.eq(1),
                 reading.eq(1),
                 read_continues.eq(1),  # (capture >= 3)
             ]
-        with m.If(read_continues):
-            m.d.sync += [
-                read_phase.eq(read_phase + 1),
-                read_continues.eq(read_phase + 1 != capture),
-            ]
+        with m.If(phase[capture - 2]):
+            m.d.sync += read_continues.eq(0)
         words = dict(registers)
         for select in self.memories:
             port = getattr(self, f"read{select}")
@@ -201,7 +200,7 @@ class ConfigBank(wiring.Component):
         n_registers = max(len(word) for word in registers.values())
         read_address_is = Signal(n_registers)
         read_select_is = Signal(max(words) + 1)
-        with m.If(read_phase == 1):
+        with m.If(phase[0]):
             m.d.sync += [
                 read_address_is.eq(Cat(read_addr == a for a in range(n_registers))),
                 read_select_is.eq(Cat(read_select == sel for sel in range(len(read_select_is)))),
@@ -214,14 +213,13 @@ class ConfigBank(wiring.Component):
             else:
                 sources.append((word, read_select_is[select]))
         hits = Signal(len(sources))
-        with m.If(read_phase == 2):
+        with m.If(phase[1]):
             m.d.sync += hits.eq(Cat(hit for _, hit in sources))
-        with m.If(read_phase == capture):
+        with m.If(phase[capture - 1]):
             captured = 0
             for i, (source, _) in enumerate(sources):
                 captured = captured | Mux(hits[i], source, 0)
             m.d.sync += [
-                read_phase.eq(0),
                 reading.eq(0),
                 self.read_data.valid.eq(1),
                 self.read_data.payload.eq(captured),
