@@ -7,6 +7,11 @@ values are written while the accelerator is idle, long before they are used; a v
 changes, such as the LIF forwarding's selects, is copied a stage before its use). Yosys merges
 registers with the same input, so lane ``k``'s register holds ``value ^ k`` and is read as
 ``register ^ k``: the XOR with a constant costs nothing in the LUTs that read it.
+
+Yosys maps registers bit by bit and then merges again, so each bit keeps two registers, the bit
+and its complement, shared by the lanes (the 34x34 net's first layer at P = 16 keeps the
+registers of lanes 0, 1, 2, 4 and 8): the fan-out is halved, not divided by ``lanes``. Copies
+that stay whole carry :data:`hw.lutram_bank.KEPT_COPY` (the LUT-RAM banks' registers).
 """
 
 from amaranth.hdl import Signal

@@ -35,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.fanout import lane_copies
 from hw.layout import LayerShape, LayerVariant
+from hw.lutram_bank import COLUMN_LANES, LutRamBank
 from hw.membrane import MembraneUpdate
 from hw.ports import (
     UNDEFINED_AT_START,
@@ -320,11 +321,21 @@ class LIFLayer(wiring.Component):
         # phase has a port of its own (a copy of the block RAMs).
         r.shared_reads = self.forwards and self.banks > 1
         attrs = self.variant.accumulator_attrs
+        # In LUT RAM, in columns of lanes with registers of their own (``hw.lutram_bank``).
+        r.lutram_columns = (
+            r.shared_reads
+            and G > 1
+            and attrs.get("ram_style") == "distributed"
+            and P % COLUMN_LANES == 0
+        )
         for b in range(self.banks):
             if G == 1:
                 bank = Memory(shape=acc_shape, depth=G, init=[])
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
+            elif r.lutram_columns:  # (read and written in ``_forwarding``)
+                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs)
+                s_wr, s_rd = None, None
             elif r.shared_reads:
                 bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
                 s_wr, s_rd = bank.write_port(), None  # (the read: ``_forwarding``)
@@ -559,14 +570,19 @@ class LIFLayer(wiring.Component):
         # registers (``_update_stages``).
         outregs = []
         for b, bank in enumerate(r.acc_banks):
-            port = bank.read_port(domain="comb")
             addr = read_group
             if r.shared_reads:
                 addr = Mux(r.event_bank == b, read_group, r.update_group)
-            m.d.comb += port.addr.eq(addr)
-            read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
-            m.d.sync += [read_data.eq(port.data), outreg.eq(read_data)]
+            if r.lutram_columns:  # (the address registered in the bank)
+                m.d.comb += bank.read_addr.eq(addr)
+                read_data = bank.read_data
+            else:
+                port = bank.read_port(domain="comb")
+                m.d.comb += port.addr.eq(addr)
+                read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+                m.d.sync += read_data.eq(port.data)
+            m.d.sync += outreg.eq(read_data)
             outregs.append(outreg)
             if r.shared_reads:
                 r.s_rds[b] = SimpleNamespace(data=read_data)
@@ -637,6 +653,15 @@ class LIFLayer(wiring.Component):
             m.d.sync += [r.sums[p].eq(sums[p]) for p in range(P)]
         for b, s_wr in enumerate(r.s_wrs):
             to_bank = r.event_write & (r.event_bank == b)
+            if r.lutram_columns:  # each column registers its own copies (``hw.lutram_bank``)
+                bank = r.acc_banks[b]
+                m.d.comb += [
+                    bank.write_next.eq(to_bank | (r.acc_clear & clear_to[b])),
+                    bank.write_addr_next.eq(Mux(to_bank, r.write_group, r.acc_clear_group)),
+                    bank.write_sums_next.eq(to_bank),
+                    bank.sums.eq(r.sums),
+                ]
+                continue
             if self.forwards and self.banks > 1:
                 sums_into = Signal(name=f"acc_sums_into_b{b}")
                 m.d.sync += sums_into.eq(to_bank)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
+from hw.lutram_bank import KEPT_COPY
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 from sw.report import Summary
@@ -264,6 +265,12 @@ def toolchain_env():
     os.environ.setdefault("STABLESPIKE_PYTHON", sys.executable)
 
 
+#: Yosys command (after ``proc``): keep the registers that drive :data:`hw.lutram_bank.KEPT_COPY`
+#: wires. Yosys merges registers with the same input, which would leave one register driving
+#: every column of a LUT-RAM bank again.
+KEEP_COPIES = f"setattr -set keep 1 a:{KEPT_COPY} %ci1 t:$*dff* %i"
+
+
 def synthesis_options(board: Board, variant: AcceleratorVariant) -> dict:
     """Keyword arguments of Amaranth's platform build for ``board`` and the accelerator
     ``variant`` (:func:`boards.variant.accelerator_variant`): Yosys script additions and synth
@@ -288,7 +295,7 @@ def synthesis_options(board: Board, variant: AcceleratorVariant) -> dict:
         # The design flattened and its unused wires purged before synth_ecp5: with the LIF
         # update in a component of its own (hw.membrane) the 34x34 conv net's top failed the
         # same assertion after the kept wires; flattened first, it maps (docs/boards.md).
-        script_after_read += ["hierarchy -top top", "proc", "flatten", "opt -purge"]
+        script_after_read += ["hierarchy -top top", "proc", KEEP_COPIES, "flatten", "opt -purge"]
     synth_opts = []
     if any(variant.weight_attrs):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).

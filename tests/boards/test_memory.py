@@ -96,6 +96,7 @@ def test_a_few_wide_accumulator_words_are_lut_ram_on_the_ecp5():
     from amaranth.back import rtlil
 
     from hw.lif import LIFLayer
+    from hw.lutram_bank import COLUMN_LANES
 
     model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
     board = BOARDS["ulx3s-85f"]
@@ -112,4 +113,5 @@ def test_a_few_wide_accumulator_words_are_lut_ram_on_the_ecp5():
         shape16 = board_shape(model, BOARDS[name], lanes)
         assert not any(accelerator_variant(BOARDS[name], shape16).accumulator_attrs[1])
     text = rtlil.convert(LIFLayer(shape.layer(1), variant.for_layers(2).layer(1)))
-    assert text.count('attribute \\ram_style "distributed"') == 2  # both banks
+    # both banks, in columns of lanes (hw.lutram_bank)
+    assert text.count('attribute \\ram_style "distributed"') == 2 * 64 // COLUMN_LANES

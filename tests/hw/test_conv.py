@@ -318,6 +318,29 @@ CONV_LIF_CASES = [
         70,
         {"register_weights": True, "weight_columns": 2},  # forwarding, packed
     ),
+    # accumulators in LUT RAM columns (hw.lutram_bank; with two banks), U = P and U < P
+    (
+        ConvGeometry(2, 6, 7, 4, 3, 2, 1, "hwc"),
+        8,
+        8,
+        2,
+        8,
+        16,
+        "hard",
+        70,
+        {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
+    ),
+    (
+        ConvGeometry(1, 6, 5, 4, 3, 1, 1, "chw"),
+        4,
+        1,
+        3,
+        8,
+        16,
+        "subtract",
+        70,
+        {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
+    ),
 ]
 
 
