@@ -181,9 +181,7 @@ class ConfigBank(wiring.Component):
         taken = self.read.valid & self.read.ready
         m.d.comb += self.read.ready.eq(self.idle & ~self.configuring & ~self.read_data.valid)
         # ``reading | write_pending``, registered: it gates the input stream's ready.
-        m.d.sync += self.configuring.eq(
-            (self.cfg.valid & self.cfg.ready) | taken | read_continues
-        )
+        m.d.sync += self.configuring.eq((self.cfg.valid & self.cfg.ready) | taken | read_continues)
         m.d.sync += phase.eq(Cat(taken, phase[:-1]))
         with m.If(taken):
             m.d.sync += [

@@ -128,7 +128,9 @@ class BoardTop(Elaboratable):
         # MHz on seed 1); the register of its own is placed among them. It asserts a cycle
         # later than the synchroniser (it starts set).
         synchronised = Signal()
-        m.submodules.reset_sync = AsyncFFSynchronizer(~power_on.ready, synchronised, o_domain="sync")
+        m.submodules.reset_sync = AsyncFFSynchronizer(
+            ~power_on.ready, synchronised, o_domain="sync"
+        )
         sync_reset = Signal(init=1, reset_less=True)
         m.d.sync += sync_reset.eq(synchronised)
         m.d.comb += ResetSignal("sync").eq(sync_reset)

@@ -73,7 +73,9 @@ def test_synthesis_keeps_each_columns_registers(tmp_path):
         steps = ["read_rtlil bank.il", "hierarchy -top top", "proc"]
         steps += [KEEP_COPIES] if keep else []
         steps += ["flatten", "opt -purge", "synth_ecp5 -top top", "tee -q -o stat.txt stat"]
-        subprocess.run([os.environ["YOSYS"], "-q", "-p", "; ".join(steps)], cwd=tmp_path, check=True)
+        subprocess.run(
+            [os.environ["YOSYS"], "-q", "-p", "; ".join(steps)], cwd=tmp_path, check=True
+        )
         stat = (tmp_path / "stat.txt").read_text()
         counts[keep] = {cell: int(n) for n, cell in re.findall(r"(\d+)\s+(TRELLIS_\w+)", stat)}
     # per column: the read and write addresses (5 bits at depth 20), write enable, data select
