@@ -11,12 +11,16 @@ registers with the same input, so lane ``k``'s register holds ``value ^ k`` and 
 Yosys maps registers bit by bit and then merges again, so each bit keeps two registers, the bit
 and its complement, shared by the lanes (the 34x34 net's first layer at P = 16 keeps the
 registers of lanes 0, 1, 2, 4 and 8): the fan-out is halved, not divided by ``lanes``. Copies
-that stay whole carry :data:`hw.lutram_bank.KEPT_COPY` (the LUT-RAM banks' registers).
+that stay whole carry :data:`KEPT_COPY` (the LUT-RAM banks' registers, ``hw.lutram_bank``).
 """
 
 from amaranth.hdl import Signal
 
-__all__ = ["lane_copies"]
+__all__ = ["KEPT_COPY", "lane_copies"]
+
+#: Wire attribute: the register driving this wire is a copy that synthesis must not merge
+#: (the ECP5 build keeps it: ``boards.toolchain.bitstream.KEEP_COPIES``).
+KEPT_COPY = "stablespike_kept_copy"
 
 
 def lane_copies(m, value, lanes: int, name: str) -> list:

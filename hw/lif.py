@@ -33,9 +33,9 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fanout import lane_copies
+from hw.fanout import KEPT_COPY, lane_copies
 from hw.layout import LayerShape, LayerVariant
-from hw.lutram_bank import COLUMN_LANES, KEPT_COPY, LutRamBank
+from hw.lutram_bank import COLUMN_LANES, LutRamBank
 from hw.membrane import MembraneUpdate
 from hw.ports import (
     UNDEFINED_AT_START,

@@ -11,8 +11,8 @@ asynchronous read of the registered address, so the bank behaves as a synchronou
 (the word a cycle after its address), as the block RAM bank it replaces.
 
 Yosys merges registers with the same input, even when their names differ; the copies carry
-the wire attribute :data:`KEPT_COPY`, and the board builds keep the registers that drive such
-wires (``boards.toolchain.bitstream.synthesis_options``).
+the wire attribute :data:`hw.fanout.KEPT_COPY`, and the board builds keep the registers that
+drive such wires (``boards.toolchain.bitstream.synthesis_options``).
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -20,15 +20,13 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .fanout import KEPT_COPY
 from .ports import NO_COLLISION
 
-__all__ = ["COLUMN_LANES", "KEPT_COPY", "LutRamBank"]
+__all__ = ["COLUMN_LANES", "LutRamBank"]
 
 #: Lanes a column: 4 lanes of 16-bit accumulators are 16 LUT RAMs a 16-word slice.
 COLUMN_LANES = 4
-
-#: Wire attribute: the register driving this wire is a copy that synthesis must not merge.
-KEPT_COPY = "stablespike_kept_copy"
 
 
 class LutRamBank(wiring.Component):

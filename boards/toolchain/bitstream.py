@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw.fanout import KEPT_COPY
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
-from hw.lutram_bank import KEPT_COPY
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 from sw.report import Summary
@@ -265,7 +265,7 @@ def toolchain_env():
     os.environ.setdefault("STABLESPIKE_PYTHON", sys.executable)
 
 
-#: Yosys command (after ``proc``): keep the registers that drive :data:`hw.lutram_bank.KEPT_COPY`
+#: Yosys command (after ``proc``): keep the registers that drive :data:`hw.fanout.KEPT_COPY`
 #: wires. Yosys merges registers with the same input, which would leave one register driving
 #: every column of a LUT-RAM bank again.
 KEEP_COPIES = f"setattr -set keep 1 a:{KEPT_COPY} %ci1 t:$*dff* %i"
