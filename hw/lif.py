@@ -465,10 +465,11 @@ class LIFLayer(wiring.Component):
         r.near_stage = Signal()
         r.near_at = Signal(row_layout)
         r.select_sub = Signal.like(r.update_sub)
-        r.select_sub_of_lane = [r.select_sub] * U  # (copies with LUT-RAM columns, as the bank)
+        # With LUT-RAM columns the row's sub-word is picked a stage later, in the near stage,
+        # by every update lane from a copy of its own (``_update_stages``).
         if r.lutram_columns:
-            r.select_sub_of_lane = [
-                Signal.like(r.update_sub, name=f"select_sub_lane{u}", attrs={KEPT_COPY: 1})
+            r.near_sub_of_lane = [
+                Signal.like(r.update_sub, name=f"near_sub_lane{u}", attrs={KEPT_COPY: 1})
                 for u in range(U)
             ]
         r.select_row = Signal.like(r.update_row)
@@ -726,8 +727,11 @@ class LIFLayer(wiring.Component):
         row_acc = [_by_bank(r.update_bank, [word[u] for word in read]) for u in range(U)]
         if r.narrow:
             # (S = 1: one register a bank, the choice of the bank after them; none with
-            # ``shared_reads``, where the event phase's output registers are the pass's too)
-            registers = 0 if S == 1 and r.shared_reads else self.banks if S == 1 else 1
+            # ``shared_reads``, where the event phase's output registers are the pass's too,
+            # nor with LUT-RAM columns, whose rows are picked from those registers in the near
+            # stage)
+            from_outregs = r.shared_reads and (S == 1 or r.lutram_columns)
+            registers = 0 if from_outregs else self.banks if S == 1 else 1
             row_acc = [
                 [
                     Signal(
@@ -743,24 +747,39 @@ class LIFLayer(wiring.Component):
                 else:
                     m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.select_at)]
                 for u in range(U):
-                    if S == 1 and r.shared_reads:  # the event phase's output registers
+                    if from_outregs:  # the event phase's output registers
                         row_acc[u] = [outreg[u] for outreg in r.acc_outregs]
                     elif S == 1:  # (``slow_rows``) straight from the read: no multiplexer,
                         # whose out-of-range zero would become a reset that keeps the register
                         # from being the block RAM's output register
                         m.d.sync += [row_acc[u][b].eq(read[b][u]) for b in range(self.banks)]
                     else:
-                        bank = r.update_bank_of_lane[u]
                         lanes = Array(
-                            _by_bank(bank, [word[j * U + u] for word in read]) for j in range(S)
+                            _by_bank(r.update_bank, [word[j * U + u] for word in read])
+                            for j in range(S)
                         )
-                        m.d.sync += row_acc[u][0].eq(lanes[r.select_sub_of_lane[u]])
+                        m.d.sync += row_acc[u][0].eq(lanes[r.select_sub])
             if r.slow_rows:
                 near_acc = [
                     Signal(signed(self.shape.acc_bits), name=f"row_acc_near{u}", reset_less=True)
                     for u in range(U)
                 ]
-                m.d.sync += [near_acc[u].eq(_by_bank(r.update_bank, row_acc[u])) for u in range(U)]
+                if r.lutram_columns and S > 1:
+                    # The row's accumulators picked from the output registers: the LUT RAM's
+                    # asynchronous read into the multiplexer over four columns across the die
+                    # was the 34x34 net's path at 32,64 lanes (9.1 ns of routing).
+                    m.d.sync += [copy.eq(r.select_sub) for copy in r.near_sub_of_lane]
+                    for u in range(U):
+                        bank = r.update_bank_of_lane[u]
+                        lanes = Array(
+                            _by_bank(bank, [word[j * U + u] for word in r.acc_outregs])
+                            for j in range(S)
+                        )
+                        m.d.sync += near_acc[u].eq(lanes[r.near_sub_of_lane[u]])
+                else:
+                    m.d.sync += [
+                        near_acc[u].eq(_by_bank(r.update_bank, row_acc[u])) for u in range(U)
+                    ]
                 row_acc = near_acc
                 with m.If(r.near_stage):
                     m.d.sync += [r.update_stage.eq(1), r.update_at.eq(r.near_at)]
@@ -1046,8 +1065,6 @@ class LIFLayer(wiring.Component):
                 m.d.sync += r.bias_row.eq(Mux(last_bias_row, 0, r.bias_row + 1))
             if r.narrow:
                 m.d.sync += [r.select_sub.eq(r.update_sub), r.select_row.eq(r.update_row)]
-                if r.lutram_columns:
-                    m.d.sync += [copy.eq(r.update_sub) for copy in r.select_sub_of_lane]
                 if conv:
                     m.d.sync += r.select_bias_row.eq(r.bias_row)
             if r.padded:
