@@ -8,10 +8,12 @@ changes, such as the LIF forwarding's selects, is copied a stage before its use)
 registers with the same input, so lane ``k``'s register holds ``value ^ k`` and is read as
 ``register ^ k``: the XOR with a constant costs nothing in the LUTs that read it.
 
-Yosys maps registers bit by bit and then merges again, so each bit keeps two registers, the bit
-and its complement, shared by the lanes (the 34x34 net's first layer at P = 16 keeps the
-registers of lanes 0, 1, 2, 4 and 8): the fan-out is halved, not divided by ``lanes``. Copies
-that stay whole carry :data:`KEPT_COPY` (the LUT-RAM banks' registers, ``hw.lutram_bank``).
+Yosys maps registers bit by bit and then merges again, so each bit would keep two registers,
+the bit and its complement, shared by the lanes (the 34x34 net's first layer at P = 16 kept
+the registers of lanes 0, 1, 2, 4 and 8 of ``same_at_sum``; at 32,64 lanes one of them drove
+16 lanes' adders across the die, 10.7 ns of routing). So the copies carry :data:`KEPT_COPY`,
+as the LUT-RAM banks' registers (``hw.lutram_bank``), and the ECP5 build keeps every one.
+(The iCE40 build does not: there the XOR keeps two registers a bit.)
 """
 
 from amaranth.hdl import Signal
@@ -28,7 +30,9 @@ def lane_copies(m, value, lanes: int, name: str) -> list:
     copies = []
     for lane in range(lanes):
         mask = lane % (1 << len(value))
-        register = Signal(len(value), name=f"{name}_lane{lane}", reset_less=True)
+        register = Signal(
+            len(value), name=f"{name}_lane{lane}", reset_less=True, attrs={KEPT_COPY: 1}
+        )
         m.d.sync += register.eq(value ^ mask)
         copies.append(register ^ mask)
     return copies

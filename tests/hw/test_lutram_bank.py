@@ -1,18 +1,15 @@
 """The LUT-RAM accumulator bank (``hw.lutram_bank``): a synchronous read port in behaviour,
 each column's registers its own copies, kept apart through synthesis."""
 
-import os
-import re
-import subprocess
-
 import numpy as np
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import signed
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from hw.lutram_bank import COLUMN_LANES, LutRamBank
+
+from .ecp5_synthesis import ecp5_cell_counts
 
 LANES, DEPTH, BITS = 2 * COLUMN_LANES, 20, 9
 
@@ -61,28 +58,18 @@ def test_reads_and_writes_as_a_synchronous_port():
 def test_synthesis_keeps_each_columns_registers(tmp_path):
     """Through the ECP5 build's Yosys steps the copies stay apart (Yosys merges registers with
     the same input): the registers of every column, in LUT RAM."""
-    from boards.toolchain.bitstream import KEEP_COPIES, toolchain_env
 
-    toolchain_env()
-    bank = LutRamBank(
-        shape=data.ArrayLayout(signed(BITS), LANES), depth=DEPTH, attrs={"ram_style": "distributed"}
-    )
-    (tmp_path / "bank.il").write_text(rtlil.convert(bank, name="top"))
-    counts = {}
-    for keep in (True, False):
-        steps = ["read_rtlil bank.il", "hierarchy -top top", "proc"]
-        steps += [KEEP_COPIES] if keep else []
-        steps += ["flatten", "opt -purge", "synth_ecp5 -top top", "tee -q -o stat.txt stat"]
-        subprocess.run(
-            [os.environ["YOSYS"], "-q", "-p", "; ".join(steps)], cwd=tmp_path, check=True
-        )
-        stat = (tmp_path / "stat.txt").read_text()
-        counts[keep] = {cell: int(n) for n, cell in re.findall(r"(\d+)\s+(TRELLIS_\w+)", stat)}
+    def bank():
+        shape = data.ArrayLayout(signed(BITS), LANES)
+        return LutRamBank(shape=shape, depth=DEPTH, attrs={"ram_style": "distributed"})
+
+    kept = ecp5_cell_counts(bank(), tmp_path, keep_copies=True)
+    merged = ecp5_cell_counts(bank(), tmp_path, keep_copies=False)
     # per column: the read and write addresses (5 bits at depth 20), write enable, data select
     per_column = 2 * (DEPTH - 1).bit_length() + 2
-    assert counts[True]["TRELLIS_FF"] == per_column * LANES // COLUMN_LANES
-    assert counts[False]["TRELLIS_FF"] == per_column  # merged: one register drives both
-    assert counts[True]["TRELLIS_DPR16X4"] > 0
+    assert kept["TRELLIS_FF"] == per_column * LANES // COLUMN_LANES
+    assert merged["TRELLIS_FF"] == per_column  # merged: one register drives both
+    assert kept["TRELLIS_DPR16X4"] > 0
 
 
 def test_lanes_must_fill_whole_columns():
