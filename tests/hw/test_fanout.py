@@ -1,7 +1,7 @@
 """Registered lane copies (``hw.fanout``): each lane's copy is the value a cycle later, and
 the ECP5 build keeps a register a lane."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
