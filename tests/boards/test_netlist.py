@@ -65,7 +65,10 @@ def _first_block_read_back(link, model, shape):
     return blocks[0].first_difference(shape, read.payload)
 
 
-@pytest.mark.parametrize("name, clock_mhz", [("icebreaker", None), ("ulx3s-85f", 120)])
+@pytest.mark.parametrize(
+    "name, clock_mhz",
+    [("icebreaker", None), pytest.param("ulx3s-85f", 120, marks=pytest.mark.slow)],
+)
 def test_netlist_check_catches_a_wrong_synthesis_step(small_model, name, clock_mhz):
     """The netlist as built reads back what was written; the same netlist after a wrong step
     does not, while its RTL (and so the RTL simulation) is the same. (The builds of the deploy

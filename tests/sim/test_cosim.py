@@ -336,6 +336,7 @@ def test_the_update_pass_beside_the_next_timestep_takes_fewer_cycles(tmp_path):
     assert cycles[True] < 0.95 * cycles[False], cycles
 
 
+@pytest.mark.slow  # (bench sparsity at packed lanes: test_bench_sparsity_report, default run)
 def test_packed_conv_layers_take_fewer_cycles_with_the_same_spikes(tmp_path):
     """Lanes per layer, twice each layer's channels (two output columns a group, hw.conv_groups)
     against as many as the channels: bit-exact both, fewer cycles, neither below its bound."""

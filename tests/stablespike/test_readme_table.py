@@ -29,7 +29,14 @@ def readme_table() -> dict[str, tuple[float, float]]:
     return rows
 
 
-@pytest.mark.parametrize("method", ["baseline", "stablespike", "spike-only"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        pytest.param("baseline", marks=pytest.mark.slow),
+        "stablespike",  # the paper's method: in the default run
+        pytest.param("spike-only", marks=pytest.mark.slow),
+    ],
+)
 def test_the_demo_trains_the_readmes_nets(method, tmp_path):
     run, model = tmp_path / "run", tmp_path / "m.npz"
     main(["train", "--dataset", "digits", "--method", method, "--timesteps", "2"]
