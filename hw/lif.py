@@ -668,52 +668,71 @@ class LIFLayer(wiring.Component):
             # A register of gated sums a bank doubled the flip-flops by the adders and drew
             # them apart: 104.1 MHz on the 34x34 net (the forwarding selects into the adders).
             m.d.sync += [r.sums[p].eq(sums[p]) for p in range(P)]
-        for b, s_wr in enumerate(r.s_wrs):
-            to_bank = r.event_write & (r.event_bank == b)
-            if r.lutram_columns:  # each column registers its own copies (``hw.lutram_bank``)
-                bank = r.acc_banks[b]
-                m.d.comb += [
-                    bank.write_next.eq(to_bank | (r.acc_clear & clear_to[b])),
-                    bank.write_addr_next.eq(Mux(to_bank, r.write_group, r.acc_clear_group)),
-                    bank.write_sums_next.eq(to_bank),
-                    bank.sums.eq(r.sums),
-                ]
-                continue
-            if self.forwards and self.banks > 1:
-                sums_into = Signal(name=f"acc_sums_into_b{b}")
-                m.d.sync += sums_into.eq(to_bank)
-                m.d.comb += [s_wr.data[p].eq(Mux(sums_into, r.sums[p], 0)) for p in range(P)]
-            else:
-                for p in range(P):
-                    gated = Signal(signed(acc_bits), name=f"acc_sum{p}" + f"_b{b}" * b)
-                    m.d.comb += gated.eq(Mux(to_bank, sums[p], 0))
-                    if self.forwards:  # written a cycle later (zero after any other cycle, as
-                        # clears need)
-                        m.d.sync += r.sums[p].eq(gated)
-                        m.d.comb += s_wr.data[p].eq(r.sums[p])
-                    else:
-                        m.d.comb += s_wr.data[p].eq(gated)
-            if self.forwards:
-                # Enable and address are registers of their own, merged a cycle ahead: from a
-                # multiplexer of the event's write-back, the update pass's clears and the
-                # CLEAR state they were routed to every block RAM of the wide word (3.9-4.6 ns
-                # on the 34x34 net). The event's write keeps its cycle (``sums_written``); a
-                # clear lands a cycle after its row is written, long before the bank's next
-                # event read (the pass ends, the end-of-timestep entry is pushed, a token
-                # comes through the stages).
-                write_en = Signal(name="acc_write_en" + f"_b{b}" * b)
-                write_group = Signal.like(r.sums_group, name="acc_write_group" + f"_b{b}" * b)
-                m.d.sync += [
-                    write_en.eq(to_bank | (r.acc_clear & clear_to[b])),
-                    write_group.eq(Mux(to_bank, r.write_group, r.acc_clear_group)),
-                ]
-                m.d.comb += [s_wr.en.eq(write_en), s_wr.addr.eq(write_group)]
-            else:
-                with m.If(to_bank):
-                    m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.write_group)]
-                with m.If(r.acc_clear & clear_to[b]):  # never in an event's write-back there
-                    m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.acc_clear_group)]
+        if r.lutram_columns:
+            self._column_writes(m, r, clear_to)
+        else:
+            for b, s_wr in enumerate(r.s_wrs):
+                to_bank = r.event_write & (r.event_bank == b)
+                if self.forwards and self.banks > 1:
+                    sums_into = Signal(name=f"acc_sums_into_b{b}")
+                    m.d.sync += sums_into.eq(to_bank)
+                    m.d.comb += [s_wr.data[p].eq(Mux(sums_into, r.sums[p], 0)) for p in range(P)]
+                else:
+                    for p in range(P):
+                        gated = Signal(signed(acc_bits), name=f"acc_sum{p}" + f"_b{b}" * b)
+                        m.d.comb += gated.eq(Mux(to_bank, sums[p], 0))
+                        if self.forwards:  # written a cycle later (zero after any other cycle, as
+                            # clears need)
+                            m.d.sync += r.sums[p].eq(gated)
+                            m.d.comb += s_wr.data[p].eq(r.sums[p])
+                        else:
+                            m.d.comb += s_wr.data[p].eq(gated)
+                if self.forwards:
+                    # Enable and address are registers of their own, merged a cycle ahead: from a
+                    # multiplexer of the event's write-back, the update pass's clears and the
+                    # CLEAR state they were routed to every block RAM of the wide word (3.9-4.6 ns
+                    # on the 34x34 net). The event's write keeps its cycle (``sums_written``); a
+                    # clear lands a cycle after its row is written, long before the bank's next
+                    # event read (the pass ends, the end-of-timestep entry is pushed, a token
+                    # comes through the stages).
+                    write_en = Signal(name="acc_write_en" + f"_b{b}" * b)
+                    write_group = Signal.like(r.sums_group, name="acc_write_group" + f"_b{b}" * b)
+                    m.d.sync += [
+                        write_en.eq(to_bank | (r.acc_clear & clear_to[b])),
+                        write_group.eq(Mux(to_bank, r.write_group, r.acc_clear_group)),
+                    ]
+                    m.d.comb += [s_wr.en.eq(write_en), s_wr.addr.eq(write_group)]
+                else:
+                    with m.If(to_bank):
+                        m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.write_group)]
+                    with m.If(r.acc_clear & clear_to[b]):  # never in an event's write-back there
+                        m.d.comb += [s_wr.en.eq(1), s_wr.addr.eq(r.acc_clear_group)]
         m.d.sync += r.event_stage.eq(0)
+
+    def _column_writes(self, m, r, clear_to):
+        """The writes of LUT-RAM column banks (``hw.lutram_bank``): each column registers its
+        own copies, from registers here through one LUT. An event's write into a bank is known
+        a stage ahead (the event bank holds while events are in flight); the clears land a
+        cycle late. (The clear from the update pass's write stage through the write's
+        multiplexer to the columns crossed the die: 12.7 ns of routing at 32,64 lanes.) A late
+        clear still lands before its group is read again: in the update bank no event reads it
+        until the next pass has started, and the CLEAR state's last one a cycle before the
+        first event's read."""
+        late_clear_group = Signal.like(r.acc_clear_group, name="acc_clear_group_late")
+        m.d.sync += late_clear_group.eq(r.acc_clear_group)
+        for b, bank in enumerate(r.acc_banks):
+            event_into = Signal(name=f"acc_event_into_b{b}")
+            late_clear = Signal(name=f"acc_clear_late_b{b}")
+            m.d.sync += [
+                event_into.eq(r.event_stages[-2] & (r.event_bank == b)),  # = the write's
+                late_clear.eq(r.acc_clear & clear_to[b]),
+            ]
+            m.d.comb += [
+                bank.write_next.eq(event_into | late_clear),
+                bank.write_addr_next.eq(Mux(event_into, r.write_group, late_clear_group)),
+                bank.write_sums_next.eq(event_into),
+                bank.sums.eq(r.sums),
+            ]
 
     def _update_stages(self, m, r):
         """The update pass: a row's data are read (with U < P after ``select_stage``: the row's
