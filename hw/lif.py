@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from hw.fanout import KEPT_COPY, lane_copies
 from hw.layout import LayerShape, LayerVariant
 from hw.lutram_bank import COLUMN_LANES, LutRamBank
-from hw.membrane import MembraneUpdate
+from hw.membrane import WIDE_ROW_BITS, MembraneUpdate
 from hw.ports import (
     UNDEFINED_AT_START,
     NoCollisionFIFO,
@@ -497,6 +497,7 @@ class LIFLayer(wiring.Component):
             padded=r.padded,
             split_leak=self.variant.register_weights and not self.variant.leak_multiplier,
             leak_multiplier=self.variant.leak_multiplier,
+            lane_write_gates=U * self.shape.membrane_bits >= WIDE_ROW_BITS,
         )
         r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the

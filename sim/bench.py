@@ -168,6 +168,7 @@ def bench_sparsity(
     *,
     name,
     lanes=16,
+    update_lanes=None,
     samples=200,
     limit=None,
     data_root=None,
@@ -178,7 +179,8 @@ def bench_sparsity(
     """For models of one shape trained differently (e.g. baseline vs Stable Spike): accuracy,
     firing per layer and synaptic events on the golden model (test split, ``limit`` samples),
     and cycles per inference on Verilator (``samples``, bit-exact) against the bound. Writes
-    ``sparsity-<name>.{md,json,png}``. ``data_root``: the dataset's folder (as ``eval``'s);
+    ``sparsity-<name>.{md,json,png}``. ``update_lanes``: the update pass's (``None``: ``P``).
+    ``data_root``: the dataset's folder (as ``eval``'s);
     ``board``: simulate the variant it builds (:func:`boards.variant.accelerator_variant`),
     else the default one."""
     from boards.variant import accelerator_variant
@@ -193,13 +195,15 @@ def bench_sparsity(
         meta = model.meta
         variant = AcceleratorVariant()
         if board is not None:
-            variant = accelerator_variant(board, AcceleratorShape.from_model(model, lanes=lanes))
+            shape = AcceleratorShape.from_model(model, lanes=lanes, update_lanes=update_lanes)
+            variant = accelerator_variant(board, shape)
         golden = evaluate_golden(path, limit=limit, data_root=data_root)
         r = run_cosim(
             path,
             simulator="verilator",
             samples=samples,
             lanes=lanes,
+            update_lanes=update_lanes,
             build_dir=build_dir,
             data_root=data_root,
             tests=("inference",),
@@ -226,6 +230,7 @@ def bench_sparsity(
         "command": command,
         "date": time.strftime("%Y-%m-%d"),
         "lanes": lanes,
+        "update_lanes": update_lanes,
         "board": None if board is None else board.name,
         "rows": rows,
     }
@@ -243,6 +248,7 @@ def _sparsity_markdown(result, name) -> str:
         "per inference; the float accuracy is the trained net's, before quantisation); "
         "RTL cycles per inference on Verilator at "
         f"P = {lanes_text(result['lanes'])}"
+        + (f" (U = {lanes_text(result['update_lanes'])})" if result.get("update_lanes") else "")
         + (f" in the {result['board']} build's variant" if result.get("board") else "")
         + ", samples back to back, bit-exact against the golden model, "
         "against the bottleneck bound (the busiest unit's work). Relative columns: against "

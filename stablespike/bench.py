@@ -9,6 +9,7 @@ from .options import (
     COUNT,
     LANES,
     SEED,
+    UPDATE_LANES_HELP,
     add_board_options,
     add_build_options,
     board,
@@ -122,6 +123,7 @@ def register(sub):
     r.add_argument("models", nargs="+", help="model files (.npz) of one shape")
     r.add_argument("--name", required=True, help="report name: docs/results/sparsity-NAME.*")
     r.add_argument("--lanes", type=LANES, default=16)
+    r.add_argument("--update-lanes", type=LANES, default=None, help=UPDATE_LANES_HELP)
     r.add_argument("--samples", type=COUNT, default=200, help="samples simulated per model")
     r.add_argument("--limit", type=COUNT, default=None, help="test samples for the golden model")
     r.add_argument(

@@ -318,6 +318,8 @@ CONV_LIF_CASES = [
         70,
         {"register_weights": True, "weight_columns": 2},  # forwarding, packed
     ),
+    # a wide row (U * V = 512 bits: the write-back gated a lane, hw.membrane.WIDE_ROW_BITS)
+    (ConvGeometry(1, 4, 4, 32, 3, 1, 1, "hwc"), 32, 32, 2, 8, 16, "hard", 60, {}),
     # accumulators in LUT RAM columns (hw.lutram_bank; with two banks), U = P and U < P
     (
         ConvGeometry(2, 6, 7, 4, 3, 2, 1, "hwc"),

@@ -67,6 +67,7 @@ def rtl_rows(rows, *, threshold, leak_shift, last_timestep, **variant):
         {"leak_multiplier": True},
         {"reset": "subtract", "padded": True},
         {"reset": "subtract", "split_leak": True, "padded": True},
+        {"split_leak": True, "lane_write_gates": True},  # (zero outside o.valid: collect)
     ],
 )
 @pytest.mark.parametrize("last_timestep", [0, 1])
