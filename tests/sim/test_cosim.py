@@ -285,6 +285,7 @@ def test_bench_sparsity_report(tmp_path):
         paths,
         name="t",
         lanes=(8, 2),  # the first layer two columns a group
+        update_lanes=(4, 2),  # its update pass two rows a group
         samples=8,
         limit=40,
         board=BOARDS["ulx3s-85f"],  # its variant: weight registers, forwarding
@@ -297,7 +298,7 @@ def test_bench_sparsity_report(tmp_path):
     assert sparse["cycles"] < dense["cycles"]
     report = (tmp_path / "sparsity-t.md").read_text()
     assert "| sparse.npz | - | - | " in report  # no training meta
-    assert "P = 8,2 in the ulx3s-85f build's variant" in report
+    assert "P = 8,2 (U = 4,2) in the ulx3s-85f build's variant" in report
     assert (tmp_path / "sparsity-t.png").stat().st_size > 1000
 
 
