@@ -207,6 +207,7 @@ def test_fuzz_frames_then_read_back_every_word(frames):
     host = hashlib.sha256(b"".join(e.payload for e in expected[-n_full:])).hexdigest()
     assert board == host
     kinds = [c[2].command if c[2] else None for c in cases]
-    assert kinds.count(Command.WRITE) > 150 and kinds.count(Command.READ) > 150
-    assert kinds.count(Command.IDENTIFY) > 100 and kinds.count(Command.COMMIT) > 100
-    assert sum(e == ANY_RESULT for e in expected) > 50  # samples run between the writes
+    # each kind well represented (150, 100 and 50 of 5,000 frames)
+    assert min(kinds.count(Command.WRITE), kinds.count(Command.READ)) > frames * 3 // 100
+    assert min(kinds.count(Command.IDENTIFY), kinds.count(Command.COMMIT)) > frames // 50
+    assert sum(e == ANY_RESULT for e in expected) > frames // 100  # samples between the writes
