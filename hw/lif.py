@@ -748,10 +748,11 @@ class LIFLayer(wiring.Component):
         if r.narrow:
             # (S = 1: one register a bank, the choice of the bank after them; none with
             # ``shared_reads``, where the event phase's output registers are the pass's too,
-            # nor with LUT-RAM columns, whose rows are picked from those registers in the near
-            # stage)
-            from_outregs = r.shared_reads and (S == 1 or r.lutram_columns)
-            registers = 0 if from_outregs else self.banks if S == 1 else 1
+            # nor with LUT-RAM columns and S > 1, whose rows are picked from those registers
+            # in the near stage)
+            from_outregs = S == 1 and r.shared_reads
+            picked_near = S > 1 and r.lutram_columns
+            registers = 0 if from_outregs or picked_near else self.banks if S == 1 else 1
             row_acc = [
                 [
                     Signal(
@@ -773,7 +774,7 @@ class LIFLayer(wiring.Component):
                         # whose out-of-range zero would become a reset that keeps the register
                         # from being the block RAM's output register
                         m.d.sync += [row_acc[u][b].eq(read[b][u]) for b in range(self.banks)]
-                    else:
+                    elif not picked_near:
                         lanes = Array(
                             _by_bank(r.update_bank, [word[j * U + u] for word in read])
                             for j in range(S)
@@ -784,7 +785,7 @@ class LIFLayer(wiring.Component):
                     Signal(signed(self.shape.acc_bits), name=f"row_acc_near{u}", reset_less=True)
                     for u in range(U)
                 ]
-                if r.lutram_columns and S > 1:
+                if picked_near:
                     # The row's accumulators picked from the output registers: the LUT RAM's
                     # asynchronous read into the multiplexer over four columns across the die
                     # was the 34x34 net's path at 32,64 lanes (9.1 ns of routing).
