@@ -267,7 +267,7 @@ def toolchain_env():
 
 #: Yosys command (after ``proc``): keep the registers that drive :data:`hw.fanout.KEPT_COPY`
 #: wires. Yosys merges registers with the same input, which would leave one register driving
-#: every column of a LUT-RAM bank again.
+#: every column of a LUT-RAM bank again, and two a bit for all lanes of ``hw.fanout.lane_copies``.
 KEEP_COPIES = f"setattr -set keep 1 a:{KEPT_COPY} %ci1 t:$*dff* %i"
 
 
