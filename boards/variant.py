@@ -16,6 +16,8 @@ __all__ = [
     "board_shape",
     "block_ram_columns",
     "spram_layers",
+    "weights_in_block_ram",
+    "weights_in_spram",
     "accumulators_in_lutram",
     "accelerator_variant",
 ]
@@ -82,6 +84,25 @@ def spram_layers(shape: AcceleratorShape, blocks: int) -> list[bool]:
 ACCUMULATOR_LUTRAM_DEPTH, ACCUMULATOR_LUTRAM_BITS = 64, 512
 
 
+#: An ECP5 weight memory this many bits a word or wider is block RAM even when it is shallow
+#: (a conv net's first layer: 32 words), where Yosys would take LUT RAM: the LUT RAM's read
+#: address, a multiplexer of the event's and the read-back's, fanned out to every
+#: ``TRELLIS_DPR16X4`` of the word (64 of them at 32 lanes of 8-bit weights) across the die,
+#: 8.1 ns of routing on the 34x34 net at 16,32 lanes (77.4 MHz). A block RAM registers the
+#: address itself (8 DP16KD at 32 lanes).
+WIDE_WEIGHT_BITS = 256
+
+
+def weights_in_block_ram(board: Board, shape: AcceleratorShape, l: int) -> bool:
+    """LIF layer ``l``'s weights are ECP5 block RAM however shallow (:data:`WIDE_WEIGHT_BITS`)."""
+    return board.family == "ecp5" and shape.lanes_of(l) * shape.weight_bits >= WIDE_WEIGHT_BITS
+
+
+def weights_in_spram(variant: AcceleratorVariant) -> list[bool]:
+    """Which LIF layers of ``variant`` keep their weights in iCE40 SPRAM."""
+    return [a.get("ram_style") == "huge" for a in variant.weight_attrs]
+
+
 def accumulators_in_lutram(board: Board, shape: AcceleratorShape, l: int) -> bool:
     """LIF layer ``l``'s accumulator banks are ECP5 LUT RAM (:data:`ACCUMULATOR_LUTRAM_DEPTH`)."""
     return (
@@ -95,7 +116,8 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
     """The accelerator variant ``board`` builds for ``shape``: iCE40 weights in SPRAM,
     registered weight memories on ECP5 (in block-RAM-deep columns) and on the iCE40 when a
     layer's weights take more than one SPRAM deep (a multiplexer follows the SPRAM outputs),
-    the leak on DSP multipliers where there are enough of them; two accumulator banks, so
+    the leak on DSP multipliers where there are enough of them; wide ECP5 weight words in block
+    RAM (:func:`weights_in_block_ram`); two accumulator banks, so
     that each layer's update pass overlaps the next timestep's events, on the ECP5 (the iCE40's
     block RAM is short: the MNIST net takes 29 of its 30 blocks with one bank), in LUT RAM
     where they are a few wide words (:func:`accumulators_in_lutram`); and the
@@ -104,7 +126,14 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
     in_spram = spram_layers(shape, board.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
     return AcceleratorVariant(
-        weight_attrs=[{"ram_style": "huge"} if s else {} for s in in_spram],
+        weight_attrs=[
+            (
+                {"ram_style": "huge"}
+                if s
+                else {"ram_style": "block"} if weights_in_block_ram(board, shape, l) else {}
+            )
+            for l, s in enumerate(in_spram)
+        ],
         register_weights=board.registered_weights or deep_spram,
         # the leak on DSP multipliers (one per update lane and layer) where there are enough
         leak_multiplier=sum(shape.update_lanes_of(l) for l in range(shape.n_layers))

@@ -30,7 +30,7 @@ from ..clocks import BaudError
 from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD
-from ..variant import accelerator_variant, board_shape
+from ..variant import accelerator_variant, board_shape, weights_in_spram
 from . import DEFAULT_TIME_LIMIT_MIN, ROUTERS, ecp5_outreg, fit, memory
 
 __all__ = [
@@ -297,7 +297,7 @@ def synthesis_options(board: Board, variant: AcceleratorVariant) -> dict:
         # same assertion after the kept wires; flattened first, it maps (docs/boards.md).
         script_after_read += ["hierarchy -top top", "proc", KEEP_COPIES, "flatten", "opt -purge"]
     synth_opts = []
-    if any(variant.weight_attrs):
+    if any(weights_in_spram(variant)):
         # SPRAM needs synth_ice40 -spram and no initial contents (docs/boards.md).
         synth_opts.append("-spram")
         script_after_read.append("delete t:$meminit_v2")
@@ -486,7 +486,7 @@ def build_board(
         synthesis_reused=synthesised,
         lut_mapper=mapper,
         router=router,
-        weights_in_spram=[bool(a) for a in variant.weight_attrs],
+        weights_in_spram=weights_in_spram(variant),
         accelerator_variant={k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
         clock_mhz=(platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,
         pll=None if pll is None else pll.params,

@@ -56,6 +56,7 @@ def _map(
     spram=False,
     columns=None,
     lutram=False,
+    block_ram=False,
 ):
     if lutram:  # (an ECP5 memory its attributes put in LUT RAM)
         return MemoryUse(block, name, words, bits, "logic", 0)
@@ -64,7 +65,7 @@ def _map(
             blocks = -(-bits // SPRAM_WIDTH) * -(-words // SPRAM_DEPTH)
             return MemoryUse(block, name, words, bits, "SPRAM", blocks)
         return MemoryUse(block, name, words, bits, "EBR", _blocks(words, bits, EBR_GEOMETRIES))
-    if words <= ECP5_LUTRAM_WORDS or words * bits <= ECP5_LUTRAM_BITS:
+    if not block_ram and (words <= ECP5_LUTRAM_WORDS or words * bits <= ECP5_LUTRAM_BITS):
         return MemoryUse(block, name, words, bits, "logic", 0)
     if columns:
         full, rest = divmod(bits, columns)
@@ -96,7 +97,8 @@ def memory_plan(
                 "weights",
                 shape.weight_words(l),
                 P * shape.weight_bits,
-                spram=bool(variant.weight_attrs[l]),
+                spram=variant.weight_attrs[l].get("ram_style") == "huge",
+                block_ram=variant.weight_attrs[l].get("ram_style") == "block",
                 columns=variant.weight_columns[l],
             )
         )
