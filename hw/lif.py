@@ -44,7 +44,7 @@ from hw.ports import (
     drain_fifo,
     no_collision_memory,
 )
-from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
+from hw.serialiser import WIDE_MASK_LANES, SpikeSerialiser, mask_entry_layout, single_event
 
 __all__ = [
     "event_layout",
@@ -531,7 +531,20 @@ class LIFLayer(wiring.Component):
         fifo = NoCollisionFIFO if self.variant.register_weights else SyncFIFOBuffered
         m.submodules.spikes = r.spikes = fifo(width=r.entry.size, depth=depth)
         r.room = Signal()
-        m.d.sync += r.room.eq(r.spikes.w_level < ahead)
+        room_next = r.spikes.w_level < ahead
+        m.d.sync += r.room.eq(room_next)
+        # A wide layer with two banks issues its rows from a register of its own, equal to
+        # ``rows_left & room`` (the pass's issue enable), set from the values both take: the
+        # issue's enable, from the FSM's state and ``room`` through two LUTs, reached the row
+        # counter by the membranes' block RAMs across the die (14.0 of 15.0 ns of routing,
+        # layer 1 of the 34x34 net at 32,64 lanes). (``rows_left`` implies a pass under way in
+        # RUN; with two banks no drain check comes before the issue.)
+        r.registered_issue = self.banks > 1 and P >= WIDE_MASK_LANES
+        if r.registered_issue:
+            r.issue = Signal()
+            issue_last = r.issue & r.last_row
+            rows_left_next = r.start_update | (r.rows_left & ~issue_last)
+            m.d.sync += r.issue.eq(rows_left_next & room_next)
         r.clear_row = Signal(range(R + 1))
         r.clearing_accs = Signal(init=1)  # ``clear_row < G`` in CLEAR, as a register
         # The RUN state, as a register of the event phase's own: the FSM's state register
@@ -1076,7 +1089,8 @@ class LIFLayer(wiring.Component):
         # read last).
         if (self.weight_stages or conv) and self.banks == 1:
             drained = ~Cat(*r.event_stages, r.sums_written).any()
-        with m.If(r.rows_left & r.room & drained):
+        issue = r.issue if r.registered_issue else r.rows_left & r.room & drained
+        with m.If(issue):
             m.d.sync += [r.issue_stage.eq(1), r.update_row.eq(r.update_row + 1)]
             m.d.sync += r.last_row.eq(r.update_row == R - 2 if R > 1 else 1)
             with m.If(r.last_row):

@@ -1,10 +1,23 @@
 """Spike serialiser: a group's spike mask in, its spikes out as address events, one per cycle."""
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["mask_entry_layout", "single_event", "lowest_set_bit", "SpikeSerialiser"]
+__all__ = [
+    "mask_entry_layout",
+    "single_event",
+    "lowest_set_bit",
+    "one_hot_index",
+    "SpikeSerialiser",
+]
+
+#: Masks of this many lanes or more find their lowest lane as OR trees over the lowest bit's
+#: one-hot, itself one XOR of two registers (``held_mask ^ held_rest``): the priority chain of
+#: :func:`lowest_set_bit` over 64 lanes was ten LUTs deep, 13.9 ns to the output register on
+#: the 34x34 net at 32,64 lanes. Narrower masks keep the chain (the netlists of the builds in
+#: docs/results).
+WIDE_MASK_LANES = 32
 
 
 def mask_entry_layout(lanes: int, groups: int) -> data.StructLayout:
@@ -34,6 +47,15 @@ def lowest_set_bit(m: Module, mask):
         with m.If(mask[p]):
             m.d.comb += index.eq(p)
     return index
+
+
+def one_hot_index(one_hot):
+    """Index of the set bit of ``one_hot`` (at most one set; 0 if none): bit ``k`` is the OR
+    of the lanes whose index has bit ``k`` set, a tree of ``log4(lanes / 2)`` LUT levels."""
+    bits = (len(one_hot) - 1).bit_length()
+    return Cat(
+        Cat(one_hot[p] for p in range(len(one_hot)) if p >> k & 1).any() for k in range(bits)
+    )
 
 
 def without_lowest_bit(mask):
@@ -113,8 +135,11 @@ class SpikeSerialiser(wiring.Component):
         m.d.comb += advance_last.eq(advance_rest == 0)
         take_last = self.i.payload.single
 
-        # Output register: the held entry's lowest lane.
-        lane = lowest_set_bit(m, held_mask)
+        # Output register: the held entry's lowest lane (``held_mask ^ held_rest``: its bit).
+        if P >= WIDE_MASK_LANES:
+            lane = one_hot_index(held_mask ^ held_rest)
+        else:
+            lane = lowest_set_bit(m, held_mask)
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(held),

@@ -343,6 +343,19 @@ CONV_LIF_CASES = [
         70,
         {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
     ),
+    # 32 lanes, packed, U < P, in LUT RAM: the rows issued from a register (two banks) and the
+    # serialiser's one-hot index (hw.serialiser.WIDE_MASK_LANES)
+    (
+        ConvGeometry(2, 6, 7, 16, 3, 2, 1, "hwc"),
+        32,
+        8,
+        2,
+        8,
+        16,
+        "subtract",
+        70,
+        {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
+    ),
 ]
 
 

@@ -75,7 +75,15 @@ def random_entries(rng, lanes, groups, n):
 
 @pytest.mark.parametrize(
     "lanes, groups, i_gap, o_delay",
-    [(1, 5, 0.0, 0.0), (4, 3, 0.3, 0.4), (6, 4, 0.5, 0.0), (16, 8, 0.0, 0.5), (16, 8, 0.2, 0.2)],
+    [
+        (1, 5, 0.0, 0.0),
+        (4, 3, 0.3, 0.4),
+        (6, 4, 0.5, 0.0),
+        (16, 8, 0.0, 0.5),
+        (16, 8, 0.2, 0.2),
+        (32, 3, 0.2, 0.3),  # the wide masks' one-hot index (WIDE_MASK_LANES)
+        (64, 5, 0.0, 0.4),
+    ],
 )
 def test_serialiser_matches_the_reference(lanes, groups, i_gap, o_delay):
     entries = random_entries(random.Random(lanes * 100 + groups), lanes, groups, 60)
@@ -89,6 +97,37 @@ def test_serialiser_sends_one_event_a_cycle():
     events, last_cycle = rtl_serialise(entries, lanes=16, groups=8)
     assert events == ref_serialise(entries, 16)
     assert last_cycle == len(events) - 1 + 2  # the first event leaves 2 cycles after its entry
+
+
+def test_one_hot_index_names_the_set_bit():
+    """Every bit of a 64-lane one-hot word, and zero, through the OR trees."""
+    from amaranth.hdl import Const
+
+    from hw.serialiser import one_hot_index
+
+    for p in [None, *range(64)]:
+        word = Const(0 if p is None else 1 << p, 64)
+        index = one_hot_index(word)
+        assert len(index) == 6
+        assert _evaluate(index) == (0 if p is None else p)
+
+
+def _evaluate(value):
+    """The value of an expression of constants, from a simulation."""
+    from amaranth.hdl import Module, Signal
+
+    m = Module()
+    out = Signal(len(value))
+    m.d.comb += out.eq(value)
+    sim = Simulator(m)
+    result = []
+
+    async def read(ctx):
+        result.append(ctx.get(out))
+
+    sim.add_testbench(read)
+    sim.run()
+    return result[0]
 
 
 def test_serialiser_parameters_are_checked():
