@@ -125,15 +125,14 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
     variant."""
     in_spram = spram_layers(shape, board.sprams)
     deep_spram = any(s and shape.weight_words(l) > SPRAM_DEPTH for l, s in enumerate(in_spram))
+
+    def weight_memory(l):  # SPRAM, block RAM however shallow, or as Yosys maps it
+        if in_spram[l]:
+            return {"ram_style": "huge"}
+        return {"ram_style": "block"} if weights_in_block_ram(board, shape, l) else {}
+
     return AcceleratorVariant(
-        weight_attrs=[
-            (
-                {"ram_style": "huge"}
-                if s
-                else {"ram_style": "block"} if weights_in_block_ram(board, shape, l) else {}
-            )
-            for l, s in enumerate(in_spram)
-        ],
+        weight_attrs=[weight_memory(l) for l in range(shape.n_layers)],
         register_weights=board.registered_weights or deep_spram,
         # the leak on DSP multipliers (one per update lane and layer) where there are enough
         leak_multiplier=sum(shape.update_lanes_of(l) for l in range(shape.n_layers))

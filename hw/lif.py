@@ -46,6 +46,12 @@ from hw.ports import (
 )
 from hw.serialiser import WIDE_MASK_LANES, SpikeSerialiser, mask_entry_layout, single_event
 
+#: A LIF layer of this many lanes or more spreads over the die (the 34x34 net's at 32 and 64
+#: lanes: 15 and 29 DP16KD a membrane row or accumulator word): its update pass issues rows
+#: from a register, its membrane writes take address and data from registers, and its
+#: serialiser finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``).
+WIDE_LANES = WIDE_MASK_LANES
+
 __all__ = [
     "event_layout",
     "burst_layout",
@@ -533,13 +539,14 @@ class LIFLayer(wiring.Component):
         r.room = Signal()
         room_next = r.spikes.w_level < ahead
         m.d.sync += r.room.eq(room_next)
-        # A wide layer with two banks issues its rows from a register of its own, equal to
-        # ``rows_left & room`` (the pass's issue enable), set from the values both take: the
-        # issue's enable, from the FSM's state and ``room`` through two LUTs, reached the row
-        # counter by the membranes' block RAMs across the die (14.0 of 15.0 ns of routing,
-        # layer 1 of the 34x34 net at 32,64 lanes). (``rows_left`` implies a pass under way in
-        # RUN; with two banks no drain check comes before the issue.)
-        r.registered_issue = self.banks > 1 and P >= WIDE_MASK_LANES
+        # A wide layer (``WIDE_LANES``) with two banks issues its rows from a register of its
+        # own, equal to ``rows_left & room`` (the pass's issue enable), set from the values
+        # both take: the issue's enable, from the FSM's state and ``room`` through two LUTs,
+        # reached the row counter by the membranes' block RAMs across the die (14.0 of 15.0 ns
+        # of routing, layer 1 of the 34x34 net at 32,64 lanes). (``rows_left`` implies a pass
+        # under way in RUN; with two banks no drain check comes before the issue.)
+        r.wide = P >= WIDE_LANES
+        r.registered_issue = self.banks > 1 and r.wide
         if r.registered_issue:
             r.issue = Signal()
             issue_last = r.issue & r.last_row
@@ -856,10 +863,19 @@ class LIFLayer(wiring.Component):
         group_spikes = Cat(
             collected[p] | (tested[p % U] & (r.written_sub == p // U)) for p in range(P)
         )
+        v_new = r.membrane.o.payload.v_new  # (zero outside the write stage)
+        if r.wide:
+            # Address and data straight from registers: the CLEAR state counts ``written_row``
+            # too, and writes ``v_new``'s zeros. (A multiplexer of the clear's and the write
+            # stage's addresses reached the first layer's 15 membrane block RAMs across the die
+            # at 32,64 lanes, 8.6 ns of routing; and ``write_stage`` gating the data, all 512
+            # bits, undid the membrane update's write gates a lane.)
+            m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
         with m.If(r.write_stage):
-            m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.written_row)]
+            m.d.comb += r.v_wr.en.eq(1)
+            if not r.wide:
+                m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
             m.d.sync += r.written_row.eq(r.written_row + 1)
-            m.d.comb += r.v_wr.data.eq(r.membrane.o.payload.v_new)
             with m.If(at_last_sub):
                 # data 0 (``_event_write_back``)
                 m.d.comb += [r.acc_clear.eq(1), r.acc_clear_group.eq(r.written_group)]
@@ -965,7 +981,11 @@ class LIFLayer(wiring.Component):
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
                 m.d.comb += r.clearing.eq(1)
                 # data 0 (no write stage, and ``_event_write_back``)
-                m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
+                m.d.comb += r.v_wr.en.eq(1)
+                if r.wide:  # (the address is ``written_row``: ``_update_write_back``)
+                    m.d.sync += r.written_row.eq(r.written_row + 1)
+                else:
+                    m.d.comb += r.v_wr.addr.eq(r.clear_row)
                 m.d.comb += [r.acc_clear.eq(r.clearing_accs), r.acc_clear_group.eq(r.clear_row)]
                 m.d.sync += r.clear_row.eq(r.clear_row + 1)
                 with m.If(r.clear_row == self.shape.groups - 1):

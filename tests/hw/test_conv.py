@@ -5,7 +5,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import ClockDomain, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
@@ -192,11 +192,15 @@ def rtl_conv_lif(
     o_delay=0.0,
     seed=0,
     direct=False,
+    dirty_reset=False,
     **variant,
 ):
     """Output spikes [N, T, n_out] of an expander and a conv LIF layer, loaded through their
     write ports with ``hw.layout.layer_words``. ``direct``: the bursts (``ref_bursts``) go
-    straight into the layer, back to back, without the expander (and its gaps)."""
+    straight into the layer, back to back, without the expander (and its gaps).
+    ``dirty_reset``: before the samples, every input spikes for a timestep and a half (the
+    membranes and both banks' accumulators left non-zero) and the reset is pulsed; the layer's
+    CLEAR state must leave no trace of it."""
     n, T, _ = spikes.shape
     g = layer.conv
     shape = AcceleratorShape(
@@ -213,6 +217,7 @@ def rtl_conv_lif(
     lif = LIFLayer(shape.layer(0), LayerVariant(**variant))
     expander = ConvExpander(geometry=g, lanes=lanes, gaps=not lif.forwards)
     m = Module()
+    m.domains.sync = sync = ClockDomain()
     m.submodules.lif = lif
     if not direct:
         m.submodules.expander = expander
@@ -235,6 +240,8 @@ def rtl_conv_lif(
                 await ctx.tick()
             ctx.set(port.en, 0)
         sink = lif.i if direct else expander.i
+        if dirty_reset:
+            await dirty_then_reset(ctx, sink)
         for s in range(n):
             for t in range(T):
                 active = np.nonzero(spikes[s, t])[0]
@@ -252,7 +259,29 @@ def rtl_conv_lif(
     per_event = g.kernel**2 * max(1, g.out_channels // lanes) + 1
     budget = 5000 + 20 * (per_event * int(spikes.sum()) + n * T * (g.n_out + 50))
 
+    reset_done = [not dirty_reset]
+
+    async def dirty_then_reset(ctx, sink):
+        every = [{"addr": a, "eot": 0} for a in range(g.n_in)]
+        if direct:
+            every = [
+                {"weight_addr": w, "group": a, "eot": 0}
+                for i in range(g.n_in)
+                for w, a in ref_bursts(g, lanes, i)
+            ]
+        ctx.set(lif.o.ready, 1)  # its spikes dropped
+        eot = {"addr": 0, "eot": 1} if not direct else {"weight_addr": 0, "group": 0, "eot": 1}
+        await offer(ctx, sink, every + [eot] + every, rng, 0.0)
+        await ctx.tick().repeat(20 * g.n_out + 200)  # the pass over, the events added
+        ctx.set(sync.rst, 1)
+        await ctx.tick()
+        ctx.set(sync.rst, 0)
+        ctx.set(lif.o.ready, 0)
+        reset_done[0] = True
+
     async def collect(ctx):
+        while not reset_done[0]:
+            await ctx.tick()
         await collect_events(ctx, lif.o, out, timesteps=T, rng=rng, delay=o_delay, budget=budget)
 
     sim.add_testbench(feed, background=True)
@@ -384,6 +413,32 @@ def test_conv_lif_layer_equals_the_contract(
         o_delay=0.3,
         seed=T,
         overlap_update=overlap,
+        **options,
+    )
+    for s, t, n in np.argwhere(rtl != ref)[:1]:
+        pytest.fail(f"sample {s}, timestep {t}, neuron {n}: rtl {rtl[s, t, n]}, ref {ref[s, t, n]}")
+
+
+@pytest.mark.parametrize("case", [CONV_LIF_CASES[1], CONV_LIF_CASES[-4], CONV_LIF_CASES[-1]])
+def test_a_reset_leaves_no_membrane_or_accumulator_behind(case):
+    """After a timestep and a half of every input spiking, a reset: the CLEAR state zeroes
+    what the memories held (a narrow layer, and wide ones whose CLEAR counts the write-back
+    row, ``hw.lif.WIDE_LANES``), and the samples after it equal the contract."""
+    geometry, P, U, T, W, V, reset, threshold, options = case
+    layer = random_conv_layer(
+        geometry, weight_bits=W, threshold=threshold, leak_shift=2, reset=reset, seed=P + T
+    )
+    spikes = (np.random.default_rng(5).random((2, T, geometry.n_in)) < 0.3).astype(np.uint8)
+    ref = ref_conv_lif(layer, spikes, V)
+    rtl = rtl_conv_lif(
+        layer,
+        spikes,
+        lanes=P,
+        update_lanes=U,
+        weight_bits=W,
+        membrane_bits=V,
+        overlap_update=True,
+        dirty_reset=True,
         **options,
     )
     for s, t, n in np.argwhere(rtl != ref)[:1]:
