@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from boards.catalog import Board, board_named
-from boards.toolchain import DEFAULT_TIME_LIMIT_MIN
+from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS
 from boards.toolchain.bitstream import (
     BuildError,
     BuildSummary,
@@ -39,6 +39,8 @@ def bench_board(
     out_dir=Path("docs/results"),
     build_dir="build/boards",
     time_limit_min=DEFAULT_TIME_LIMIT_MIN,
+    router=ROUTERS[0],
+    placer=PLACERS[0],
 ):
     from tqdm import tqdm
 
@@ -59,6 +61,8 @@ def bench_board(
                     clock_mhz=clock_mhz,
                     build_dir=build_dir,
                     time_limit_min=time_limit_min,
+                    router=router,
+                    placer=placer,
                 )
                 builds.append({"seed": seed, "ok": True, **_figures(s)})
             except BuildError as e:

@@ -184,8 +184,9 @@ def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
 
 
 def add_build_options(parser):
-    """``--time-limit`` and ``--router`` of the commands that run Yosys and nextpnr."""
-    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, ROUTERS
+    """``--time-limit``, ``--router`` and ``--placer`` of the commands that run Yosys and
+    nextpnr."""
+    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS
 
     parser.add_argument(
         "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
@@ -196,6 +197,13 @@ def add_build_options(parser):
         default=ROUTERS[0],
         help="nextpnr's router: router2 routes the congested wide builds router1 does not "
         "converge on (the 34x34 conv net at --lanes 32,64)",
+    )
+    parser.add_argument(
+        "--placer",
+        choices=PLACERS,
+        default=PLACERS[0],
+        help="nextpnr's placer: static places the wide ECP5 builds tighter than heap (the "
+        "34x34 conv net at --lanes 32,64)",
     )
 
 

@@ -12,3 +12,9 @@ DEFAULT_TIME_LIMIT_MIN = 20
 #: resolves congestion router1 loops on: the 34x34 net at ``--lanes 32,64`` left router1 with
 #: 144 k arcs to route after 30 minutes, and routed with router2 in 10 (docs/results/conv.md).
 ROUTERS = ("router1", "router2")
+
+#: nextpnr's placers: ``heap`` (its default, analytic, then simulated-annealing refinement)
+#: and ``static`` (electrostatic), which places the wide ECP5 builds tighter: the 34x34 net at
+#: ``--lanes 32,64`` estimated 67.3 MHz after heap placement and 86.5 MHz after static on the
+#: same netlist (docs/results/conv.md, session 27).
+PLACERS = ("heap", "static")

@@ -31,7 +31,7 @@ from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape, weights_in_spram
-from . import DEFAULT_TIME_LIMIT_MIN, ROUTERS, ecp5_outreg, fit, memory
+from . import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS, ecp5_outreg, fit, memory
 
 __all__ = [
     "build_board",
@@ -150,6 +150,7 @@ class BuildSummary(Summary):
     synthesis_reused: bool
     lut_mapper: str
     router: str
+    placer: str
     weights_in_spram: list
     accelerator_variant: dict
     clock_mhz: float
@@ -373,7 +374,9 @@ CLASSIC_ABC_ECP5 = {
 }
 
 
-def _run_tools(top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0]) -> bool:
+def _run_tools(
+    top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0], placer=PLACERS[0]
+) -> bool:
     """Write the build files of ``top`` to ``out`` and run Yosys and nextpnr (Yosys skipped
     when the netlist of the same design is there); returns whether it was. Raises
     BuildError naming the tool's error or the time limit."""
@@ -385,8 +388,8 @@ def _run_tools(top, out, board, seed, time_limit_min, options, shape, router=ROU
             build_dir=str(out),
             do_build=False,
             # nextpnr finishes a design that misses its clock; the check below names the numbers
-            nextpnr_opts=f"--report report.json --seed {seed} --router {router} "
-            "--timing-allow-fail",
+            nextpnr_opts=f"--report report.json --seed {seed} --placer {placer} "
+            f"--router {router} --timing-allow-fail",
             **options,
         )
         plan.extract(out)
@@ -422,13 +425,17 @@ def build_board(
     clock_mhz: float | None = None,
     time_limit_min: float = DEFAULT_TIME_LIMIT_MIN,
     router: str = ROUTERS[0],
+    placer: str = PLACERS[0],
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
     ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
     ``update_lanes``: see :func:`board_shape`; ``time_limit_min``: give up (BuildError) when
-    Yosys and nextpnr take longer; ``router``: nextpnr's (:data:`ROUTERS`)."""
+    Yosys and nextpnr take longer; ``router`` and ``placer``: nextpnr's (:data:`ROUTERS`,
+    :data:`PLACERS`)."""
     if router not in ROUTERS:
         raise BuildError(f"router must be one of {ROUTERS}, not {router!r}")
+    if placer not in PLACERS:
+        raise BuildError(f"placer must be one of {PLACERS}, not {placer!r}")
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
     toolchain_env()
@@ -458,8 +465,9 @@ def build_board(
     actual_baud = top.link_hz(platform) / divisor
     t0 = time.perf_counter()
     mapper = "abc9"
+    nextpnr = (router, placer)
     try:
-        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, router)
+        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, *nextpnr)
     except BuildError as e:
         if platform.family != "ecp5" or ABC9_ASSERTION not in str(e):
             raise
@@ -470,7 +478,7 @@ def build_board(
         )
         mapper = "abc"
         options = {**options, **CLASSIC_ABC_ECP5}
-        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, router)
+        synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, *nextpnr)
     seconds = time.perf_counter() - t0
     report = json.loads(report_json.read_text()) if report_json.is_file() else {}
     summary = BuildSummary(
@@ -486,6 +494,7 @@ def build_board(
         synthesis_reused=synthesised,
         lut_mapper=mapper,
         router=router,
+        placer=placer,
         weights_in_spram=weights_in_spram(variant),
         accelerator_variant={k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
         clock_mhz=(platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,

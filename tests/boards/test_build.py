@@ -80,8 +80,8 @@ def uses_output_register(ram: dict) -> bool:
 def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
     """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
     folds the registers after the weight memory's block RAM reads into the DP16KDs' output
-    registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS; routed
-    by nextpnr's router2 (``--router``)."""
+    registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS; placed
+    by nextpnr's static placer (``--placer``) and routed by its router2 (``--router``)."""
     model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
@@ -92,11 +92,14 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
         clock_mhz=50,
         build_dir=tmp_path / "b",
         router="router2",
+        placer="static",
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
     assert summary.router == "router2" and "--router router2" in (out / "build_top.sh").read_text()
-    assert "router2" in (out / "top.tim").read_text()  # nextpnr's log names the router it ran
+    assert summary.placer == "static" and "--placer static" in (out / "build_top.sh").read_text()
+    log = (out / "top.tim").read_text()
+    assert "router2" in log and "Running Static placer" in log  # nextpnr names what it ran
     weight_rams = layer0_weight_rams(json.loads((out / "top.json").read_text()))
     assert weight_rams and all(uses_output_register(r) for r in weight_rams)
     link, clock = sorted(summary.fmax.values(), key=lambda f: f["constraint"])
