@@ -202,8 +202,9 @@ def add_build_options(parser):
         "--placer",
         choices=PLACERS,
         default=PLACERS[0],
-        help="nextpnr's placer: static places the wide ECP5 builds tighter than heap (the "
-        "34x34 conv net at --lanes 32,64)",
+        help="nextpnr's placer: static places wide ECP5 builds tighter than heap, which "
+        "may route faster or slower (the 34x34 conv net at --lanes 32,64: 72.2 and 51.2 MHz "
+        "against heap's 66.8 and 72.0 on two netlists)",
     )
 
 

@@ -14,7 +14,8 @@ DEFAULT_TIME_LIMIT_MIN = 20
 ROUTERS = ("router1", "router2")
 
 #: nextpnr's placers: ``heap`` (its default, analytic, then simulated-annealing refinement)
-#: and ``static`` (electrostatic), which places the wide ECP5 builds tighter: the 34x34 net at
-#: ``--lanes 32,64`` estimated 67.3 MHz after heap placement and 86.5 MHz after static on the
-#: same netlist (docs/results/conv.md, session 27).
+#: and ``static`` (electrostatic), which places a wide ECP5 build tighter but leaves router2
+#: more to untangle: the 34x34 net at ``--lanes 32,64`` estimated 67.3 MHz after heap
+#: placement and 86.5 MHz after static on the same netlist, and routed reached 72.0 and 51.2
+#: MHz (on session 26's netlist 66.8 and 72.2; docs/results/conv.md, session 27).
 PLACERS = ("heap", "static")
