@@ -290,15 +290,8 @@ class LIFLayer(wiring.Component):
                 w_rd.en.eq(~self.weight_write.en),
                 r.weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
-        # Weights the board keeps in block RAM however shallow (wide words) bring the biases
-        # along: in LUT RAM a wide layer's bias read address, a multiplexer of the pass's row and
-        # the read-back's, fanned out to 64 LUT RAMs (14.4 ns of routing at 32,64 lanes).
-        block = {"ram_style": "block"}
-        bias_attrs = block if self.variant.weight_attrs.get("ram_style") == "block" else {}
         m.submodules.biases = biases = no_collision_memory(
-            shape=data.ArrayLayout(signed(self.shape.bias_bits), U),
-            depth=self.shape.bias_rows,
-            attrs=bias_attrs,
+            shape=data.ArrayLayout(signed(self.shape.bias_bits), U), depth=self.shape.bias_rows
         )
         r.b_rd, b_wr = RegisteredRead(m, biases), biases.write_port()
         m.d.comb += [b_wr.en.eq(self.bias_write.en), b_wr.addr.eq(self.bias_write.addr)]

@@ -90,8 +90,6 @@ def memory_plan(
     for l in range(shape.n_layers):
         block = f"layer{l}"
         P, U = shape.lanes_of(l), shape.update_lanes_of(l)
-        # weights in block RAM however shallow (wide words), and the biases with them (hw.lif)
-        in_block_ram = variant.weight_attrs[l].get("ram_style") == "block"
         plan.append(
             _map(
                 board,
@@ -100,20 +98,11 @@ def memory_plan(
                 shape.weight_words(l),
                 P * shape.weight_bits,
                 spram=variant.weight_attrs[l].get("ram_style") == "huge",
-                block_ram=in_block_ram,
+                block_ram=variant.weight_attrs[l].get("ram_style") == "block",
                 columns=variant.weight_columns[l],
             )
         )
-        plan.append(
-            _map(
-                board,
-                block,
-                "biases",
-                shape.bias_words(l),
-                U * shape.bias_bits,
-                block_ram=in_block_ram,
-            )
-        )
+        plan.append(_map(board, block, "biases", shape.bias_words(l), U * shape.bias_bits))
         plan.append(_map(board, block, "membranes", shape.rows(l), U * shape.membrane_bits))
         accumulators = _map(
             board,
