@@ -85,11 +85,12 @@ ACCUMULATOR_LUTRAM_DEPTH, ACCUMULATOR_LUTRAM_BITS = 64, 512
 
 
 #: An ECP5 weight memory this many bits a word or wider is block RAM even when it is shallow
-#: (a conv net's first layer: 32 words), where Yosys would take LUT RAM: the LUT RAM's read
-#: address, a multiplexer of the event's and the read-back's, fanned out to every
-#: ``TRELLIS_DPR16X4`` of the word (64 of them at 32 lanes of 8-bit weights) across the die,
-#: 8.1 ns of routing on the 34x34 net at 16,32 lanes (77.4 MHz). A block RAM registers the
-#: address itself (8 DP16KD at 32 lanes).
+#: (a conv net's first layer: 30 words), where Yosys would take LUT RAM: the LUT RAM's read
+#: address, a multiplexer of the event's and the read-back's, fans out to every
+#: ``TRELLIS_DPR16X4`` of the word (128 of them at 32 lanes of 8-bit weights) across the die;
+#: at 16 lanes (64 of them, below this width: the netlists of the P = 16 builds stay as they
+#: are) it was the 34x34 net's critical path at 16,32 lanes, 8.1 ns of routing (77.4 MHz). A
+#: block RAM registers the address itself (8 DP16KD at 32 lanes).
 WIDE_WEIGHT_BITS = 256
 
 

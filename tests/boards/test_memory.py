@@ -119,7 +119,7 @@ def test_a_few_wide_accumulator_words_are_lut_ram_on_the_ecp5():
 
 def test_wide_shallow_weights_are_block_ram_on_the_ecp5():
     """The first conv layer's weights at 32 lanes (30 words of 256 bits) are DP16KD, not the
-    LUT RAM Yosys would pick (its read address fanned out to 64 LUT RAMs); at 16 lanes and on
+    LUT RAM Yosys would pick (its read address fanned out to 128 LUT RAMs); at 16 lanes and on
     the iCE40 they stay as they were, and the plan counts the blocks."""
     model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
     board = BOARDS["ulx3s-85f"]

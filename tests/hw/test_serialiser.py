@@ -3,10 +3,11 @@
 import random
 
 import pytest
+from amaranth.hdl import Const, Module, Signal
 from amaranth.sim import Simulator
 
 from hw.lif import event_layout
-from hw.serialiser import SpikeSerialiser
+from hw.serialiser import SpikeSerialiser, one_hot_index
 
 
 def ref_serialise(entries, lanes):
@@ -101,10 +102,6 @@ def test_serialiser_sends_one_event_a_cycle():
 
 def test_one_hot_index_names_the_set_bit():
     """Every bit of a 64-lane one-hot word, and zero, through the OR trees."""
-    from amaranth.hdl import Const
-
-    from hw.serialiser import one_hot_index
-
     for p in [None, *range(64)]:
         word = Const(0 if p is None else 1 << p, 64)
         index = one_hot_index(word)
@@ -114,8 +111,6 @@ def test_one_hot_index_names_the_set_bit():
 
 def _evaluate(value):
     """The value of an expression of constants, from a simulation."""
-    from amaranth.hdl import Module, Signal
-
     m = Module()
     out = Signal(len(value))
     m.d.comb += out.eq(value)
