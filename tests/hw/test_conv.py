@@ -388,6 +388,12 @@ CONV_LIF_CASES = [
 ]
 
 
+def assert_same_spikes(rtl, ref):
+    """The RTL's spikes [N, T, n_out] equal the reference's; else the first that differs."""
+    for s, t, n in np.argwhere(rtl != ref)[:1]:
+        pytest.fail(f"sample {s}, timestep {t}, neuron {n}: rtl {rtl[s, t, n]}, ref {ref[s, t, n]}")
+
+
 @pytest.mark.parametrize("overlap", [False, True], ids=["one-bank", "overlap"])
 @pytest.mark.parametrize("geometry,P,U,T,W,V,reset,threshold,options", CONV_LIF_CASES)
 def test_conv_lif_layer_equals_the_contract(
@@ -415,8 +421,7 @@ def test_conv_lif_layer_equals_the_contract(
         overlap_update=overlap,
         **options,
     )
-    for s, t, n in np.argwhere(rtl != ref)[:1]:
-        pytest.fail(f"sample {s}, timestep {t}, neuron {n}: rtl {rtl[s, t, n]}, ref {ref[s, t, n]}")
+    assert_same_spikes(rtl, ref)
 
 
 @pytest.mark.parametrize("case", [CONV_LIF_CASES[1], CONV_LIF_CASES[-4], CONV_LIF_CASES[-1]])
@@ -441,8 +446,7 @@ def test_a_reset_leaves_no_membrane_or_accumulator_behind(case):
         dirty_reset=True,
         **options,
     )
-    for s, t, n in np.argwhere(rtl != ref)[:1]:
-        pytest.fail(f"sample {s}, timestep {t}, neuron {n}: rtl {rtl[s, t, n]}, ref {ref[s, t, n]}")
+    assert_same_spikes(rtl, ref)
 
 
 def test_conv_lif_saturates_at_both_rails():
