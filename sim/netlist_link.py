@@ -140,6 +140,12 @@ endmodule
 // at the values it leaves them at (their REGSET), and are not held there while it is low.
 module SGSR (input CLK, input GSR);
 endmodule
+
+// The clock buffer that puts the accelerator's reset on a global network (a black box in
+// Yosys's models): its input, while enabled.
+module DCCA (input CLKI, input CE, output CLKO);
+  assign CLKO = CLKI & CE;
+endmodule
 """,
 }
 

@@ -10,6 +10,7 @@ from amaranth.hdl import (
     Const,
     DomainRenamer,
     Elaboratable,
+    Instance,
     Module,
     ResetSignal,
     Signal,
@@ -26,7 +27,14 @@ from .lights import BoardLights
 from .pll import add_pll
 from .reset import HOLD_SECONDS, PowerOnReset
 
-__all__ = ["BoardTop"]
+__all__ = ["BoardTop", "RESET_BUFFER"]
+
+#: The ECP5 cell that puts the accelerator's reset on a global network: a clock buffer, which
+#: nextpnr routes to any load (flip-flops' LSR and LUT inputs alike). Its input comes from the
+#: fabric, a route nextpnr's router2 did not find after its static placer (a ULX3S-25F build;
+#: heap and router2, static and router1 route it): the build leaves the reset in the fabric
+#: there (:func:`boards.toolchain.bitstream.reset_on_global`).
+RESET_BUFFER = "DCCA"
 
 
 class BoardTop(Elaboratable):
@@ -36,7 +44,8 @@ class BoardTop(Elaboratable):
     below ``clock_hz``), and the link (UART and command processor) at half its frequency;
     without, both run from the oscillator. Both domains stay in reset for
     :data:`boards.gateware.reset.HOLD_SECONDS` after the clock is good (configuration, or the
-    PLL's lock), on both families."""
+    PLL's lock), on both families; on the ECP5 the accelerator's reset rides a global network
+    unless ``reset_on_global`` is off (:data:`RESET_BUFFER`)."""
 
     def __init__(
         self,
@@ -45,9 +54,10 @@ class BoardTop(Elaboratable):
         baud: int = DEFAULT_BAUD,
         variant: AcceleratorVariant = AcceleratorVariant(),
         clock_hz: float | None = None,
+        reset_on_global: bool = True,
     ):
         self.shape, self.baud, self.variant = shape, baud, variant
-        self.clock_hz = clock_hz
+        self.clock_hz, self.reset_on_global = clock_hz, reset_on_global
 
     def pll_setting(self, platform) -> PLLSetting | None:
         """The PLL's setting (:func:`boards.clocks.pll_setting`), None from the oscillator."""
@@ -80,7 +90,7 @@ class BoardTop(Elaboratable):
                 ClockSignal("sync").eq(clk_pin.i),
                 ClockSignal(LINK_DOMAIN).eq(clk_pin.i),
             ]
-        self._hold_reset(m, clock_good, link_hz)
+        self._hold_reset(m, clock_good, link_hz, platform.family == "ecp5" and self.reset_on_global)
         m.submodules.core = core = BoardCore(
             self.shape,
             divisor=self.uart_divisor(platform),
@@ -115,23 +125,31 @@ class BoardTop(Elaboratable):
             m.d.comb += pin.o.eq(light)
 
     @staticmethod
-    def _hold_reset(m: Module, clock_good, link_hz: float):
+    def _hold_reset(m: Module, clock_good, link_hz: float, reset_on_global: bool):
         """Both domains in reset until the link clock has been good for ``HOLD_SECONDS``."""
         m.domains.power_on = ClockDomain("power_on", reset_less=True, local=True)
         m.d.comb += ClockSignal("power_on").eq(ClockSignal(LINK_DOMAIN))
         hold_cycles = math.ceil(HOLD_SECONDS * link_hz)
         m.submodules.power_on = power_on = PowerOnReset(hold_cycles=hold_cycles, domain="power_on")
         m.d.comb += power_on.clock_good.eq(clock_good)
-        # The accelerator's reset, synchronised, then registered once more: the synchroniser
-        # sits by the power-on counter, near the clock's corner of the die, while the reset
-        # reaches registers all over it (6.6 ns of routing on the 34x34 net at P = 16, 118.3
-        # MHz on seed 1); the register of its own is placed among them. It asserts a cycle
-        # later than the synchroniser (it starts set).
+        # The accelerator's reset, synchronised, then registered once more: it asserts a cycle
+        # later than the synchroniser (it starts set). The reset reaches registers all over the
+        # die: on the ECP5 it rides a global network (:data:`RESET_BUFFER`), which reaches
+        # every load in the same 1.8 ns (nextpnr's model); in the fabric it took 11.1 ns of
+        # routing on the 34x34 net at 16,64 lanes (76.5 MHz; 88.2 on the global, seed 1), and
+        # 6.6 ns at P = 16.
         synchronised = Signal()
         m.submodules.reset_sync = AsyncFFSynchronizer(
             ~power_on.ready, synchronised, o_domain="sync"
         )
         sync_reset = Signal(init=1, reset_less=True)
         m.d.sync += sync_reset.eq(synchronised)
-        m.d.comb += ResetSignal("sync").eq(sync_reset)
+        if reset_on_global:
+            global_reset = Signal()
+            m.submodules.reset_buffer = Instance(
+                RESET_BUFFER, i_CLKI=sync_reset, i_CE=Const(1), o_CLKO=global_reset
+            )
+            m.d.comb += ResetSignal("sync").eq(global_reset)
+        else:
+            m.d.comb += ResetSignal("sync").eq(sync_reset)
         m.submodules.link_reset_sync = ResetSynchronizer(~power_on.ready, domain=LINK_DOMAIN)

@@ -43,6 +43,7 @@ __all__ = [
     "check_memory_fits",
     "accelerator_clock",
     "link_clock",
+    "reset_on_global",
 ]
 
 #: The build step between Yosys and nextpnr on the ECP5 (:mod:`boards.toolchain.ecp5_outreg`), run
@@ -374,6 +375,13 @@ CLASSIC_ABC_ECP5 = {
 }
 
 
+def reset_on_global(router: str, placer: str) -> bool:
+    """Whether an ECP5 build puts the accelerator's reset on a global network
+    (:data:`boards.gateware.top.RESET_BUFFER`): with every router and placer but router2 after
+    the static placer, which found no route to the buffer's input."""
+    return not (router == "router2" and placer == "static")
+
+
 def _run_tools(
     top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0], placer=PLACERS[0]
 ) -> bool:
@@ -393,7 +401,12 @@ def _run_tools(
             **options,
         )
         plan.extract(out)
-        settings = {"baud": top.baud, "clock_hz": top.clock_hz, "variant": top.variant.as_dict()}
+        settings = {
+            "baud": top.baud,
+            "clock_hz": top.clock_hz,
+            "variant": top.variant.as_dict(),
+            "reset_on_global": top.reset_on_global,
+        }
         key = synthesis_key(shape, board, {**settings, **options})
         synthesised = synthesis_done(out, key)
         (out / SYNTHESIS_KEY).unlink(missing_ok=True)  # until this synthesis is known whole
@@ -456,6 +469,7 @@ def build_board(
         baud=baud,
         variant=variant,
         clock_hz=None if clock_mhz is None else clock_mhz * 1e6,
+        reset_on_global=reset_on_global(router, placer),
     )
     pll = top.pll_setting(platform)
     try:

@@ -16,11 +16,13 @@ from amaranth.hdl import Elaboratable, Module, Signal
 
 from boards.catalog import BOARD_NAMES, BOARDS, board_named
 from boards.clocks import ecp5_pll, ice40_pll
+from boards.gateware.top import RESET_BUFFER
 from boards.toolchain.bitstream import (
     BuildError,
     BuildSummary,
     accelerator_clock,
     build_board,
+    reset_on_global,
     run_build_script,
     synthesis_options,
     synthesize,
@@ -77,11 +79,14 @@ def uses_output_register(ram: dict) -> bool:
     return "OUTREG" in (ram["parameters"].get("REGMODE_A"), ram["parameters"].get("REGMODE_B"))
 
 
-def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
+@pytest.mark.parametrize("placer, router", [("static", "router2"), ("heap", "router1")])
+def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, router):
     """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
     folds the registers after the weight memory's block RAM reads into the DP16KDs' output
     registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS; placed
-    by nextpnr's static placer (``--placer``) and routed by its router2 (``--router``)."""
+    and routed by the nextpnr ``--placer`` and ``--router`` given. The accelerator's reset is
+    on a global network (a third one, beside the two clocks) but after the static placer with
+    router2 (``reset_on_global``)."""
     model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
@@ -91,15 +96,22 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path):
         lanes=8,
         clock_mhz=50,
         build_dir=tmp_path / "b",
-        router="router2",
-        placer="static",
+        router=router,
+        placer=placer,
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
-    assert summary.router == "router2" and "--router router2" in (out / "build_top.sh").read_text()
-    assert summary.placer == "static" and "--placer static" in (out / "build_top.sh").read_text()
+    script = (out / "build_top.sh").read_text()
+    assert summary.router == router and f"--router {router}" in script
+    assert summary.placer == placer and f"--placer {placer}" in script
     log = (out / "top.tim").read_text()
-    assert "router2" in log and "Running Static placer" in log  # nextpnr names what it ran
+    # nextpnr names what it ran
+    assert ("router2" in log) == (router == "router2")
+    assert ("Running Static placer" in log) == (placer == "static")
+    cells = json.loads((out / "top.json").read_text())["modules"]["top"]["cells"]
+    on_global = reset_on_global(router, placer)
+    assert [c["type"] for c in cells.values()].count(RESET_BUFFER) == on_global
+    assert log.count("routing clock net") == 2 + on_global
     weight_rams = layer0_weight_rams(json.loads((out / "top.json").read_text()))
     assert weight_rams and all(uses_output_register(r) for r in weight_rams)
     link, clock = sorted(summary.fmax.values(), key=lambda f: f["constraint"])
