@@ -34,6 +34,13 @@ def register(sub):
         "the clock (a nearly full UP5K does not route on every seed)",
     )
     p.add_argument("--build-dir", type=output_folder, default="build/boards")
+    p.add_argument(
+        "--detailed-timing",
+        action="store_true",
+        help="nextpnr's report.json gets the arrival time at every endpoint; then "
+        "`python -m boards.toolchain.late_endpoints BUILD/report.json` lists the registers "
+        "that miss the clock, grouped",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)
 

@@ -383,21 +383,35 @@ def reset_on_global(router: str, placer: str) -> bool:
 
 
 def _run_tools(
-    top, out, board, seed, time_limit_min, options, shape, router=ROUTERS[0], placer=PLACERS[0]
+    top,
+    out,
+    board,
+    seed,
+    time_limit_min,
+    options,
+    shape,
+    router=ROUTERS[0],
+    placer=PLACERS[0],
+    detailed_timing=False,
 ) -> bool:
     """Write the build files of ``top`` to ``out`` and run Yosys and nextpnr (Yosys skipped
     when the netlist of the same design is there); returns whether it was. Raises
     BuildError naming the tool's error or the time limit."""
     t_wall = time.time()
+    # nextpnr finishes a design that misses its clock; the check below names the numbers
+    nextpnr_opts = (
+        f"--report report.json --seed {seed} --placer {placer} --router {router} "
+        "--timing-allow-fail"
+    )
+    if detailed_timing:
+        nextpnr_opts += " --detailed-timing-report"
     try:
         plan = _platform(board).build(  # a new platform: each prepares one design once
             top,
             name="top",
             build_dir=str(out),
             do_build=False,
-            # nextpnr finishes a design that misses its clock; the check below names the numbers
-            nextpnr_opts=f"--report report.json --seed {seed} --placer {placer} "
-            f"--router {router} --timing-allow-fail",
+            nextpnr_opts=nextpnr_opts,
             **options,
         )
         plan.extract(out)
@@ -439,12 +453,14 @@ def build_board(
     time_limit_min: float = DEFAULT_TIME_LIMIT_MIN,
     router: str = ROUTERS[0],
     placer: str = PLACERS[0],
+    detailed_timing: bool = False,
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
     ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
     ``update_lanes``: see :func:`board_shape`; ``time_limit_min``: give up (BuildError) when
     Yosys and nextpnr take longer; ``router`` and ``placer``: nextpnr's (:data:`ROUTERS`,
-    :data:`PLACERS`)."""
+    :data:`PLACERS`); ``detailed_timing``: nextpnr's report (``report.json``) holds the
+    arrival time at every endpoint, which :mod:`boards.toolchain.late_endpoints` sums up."""
     if router not in ROUTERS:
         raise BuildError(f"router must be one of {ROUTERS}, not {router!r}")
     if placer not in PLACERS:
@@ -479,7 +495,7 @@ def build_board(
     actual_baud = top.link_hz(platform) / divisor
     t0 = time.perf_counter()
     mapper = "abc9"
-    nextpnr = (router, placer)
+    nextpnr = (router, placer, detailed_timing)
     try:
         synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, *nextpnr)
     except BuildError as e:

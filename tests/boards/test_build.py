@@ -29,6 +29,7 @@ from boards.toolchain.bitstream import (
     toolchain_env,
     toolchain_error,
 )
+from boards.toolchain.late_endpoints import late_endpoints
 from boards.variant import accelerator_variant, block_ram_columns, spram_layers
 from hw.layout import AcceleratorShape, AcceleratorVariant
 from hw.ports import RegisteredRead, no_collision_memory
@@ -86,7 +87,8 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, route
     registers before nextpnr, and the link runs at half the clock from the PLL's CLKOS; placed
     and routed by the nextpnr ``--placer`` and ``--router`` given. The accelerator's reset is
     on a global network (a third one, beside the two clocks) but after the static placer with
-    router2 (``reset_on_global``)."""
+    router2 (``reset_on_global``). The heap build writes the detailed timing report, in which
+    no endpoint is late."""
     model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
@@ -98,6 +100,7 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, route
         build_dir=tmp_path / "b",
         router=router,
         placer=placer,
+        detailed_timing=placer == "heap",
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
@@ -117,6 +120,10 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, route
     link, clock = sorted(summary.fmax.values(), key=lambda f: f["constraint"])
     assert clock["achieved"] >= clock["constraint"] == pytest.approx(50, rel=1e-3)
     assert link["achieved"] >= link["constraint"] == pytest.approx(25, rel=1e-3)
+    report = json.loads((out / "report.json").read_text())
+    assert ("detailed_net_timings" in report) == (placer == "heap")
+    if placer == "heap":
+        assert late_endpoints(report) == []
 
 
 @pytest.mark.parametrize(
