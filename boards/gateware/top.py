@@ -126,7 +126,8 @@ class BoardTop(Elaboratable):
 
     @staticmethod
     def _hold_reset(m: Module, clock_good, link_hz: float, reset_on_global: bool):
-        """Both domains in reset until the link clock has been good for ``HOLD_SECONDS``."""
+        """Both domains in reset until the link clock has been good for ``HOLD_SECONDS``;
+        ``reset_on_global``: the accelerator's through an ECP5 :data:`RESET_BUFFER`."""
         m.domains.power_on = ClockDomain("power_on", reset_less=True, local=True)
         m.d.comb += ClockSignal("power_on").eq(ClockSignal(LINK_DOMAIN))
         hold_cycles = math.ceil(HOLD_SECONDS * link_hz)
