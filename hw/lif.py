@@ -49,7 +49,10 @@ from hw.serialiser import WIDE_MASK_LANES, SpikeSerialiser, mask_entry_layout, s
 #: A LIF layer of this many lanes or more spreads over the die (the 34x34 net's at 32 and 64
 #: lanes: 15 and 29 DP16KD a membrane row or accumulator word): its update pass issues rows
 #: from a register, its membrane writes take address and data from registers, and its
-#: serialiser finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``).
+#: serialiser finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``); its
+#: LIF update's data registers and the spike mask it pushes load every cycle (no clock enable
+#: from one stage flag to every lane), and its threshold and leak shift reach each update lane
+#: through two levels of copies (``hw.membrane.MembraneUpdate``).
 WIDE_LANES = WIDE_MASK_LANES
 
 __all__ = [
@@ -493,6 +496,7 @@ class LIFLayer(wiring.Component):
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
         # subtraction.
+        r.wide = P >= WIDE_LANES
         m.submodules.membrane = r.membrane = MembraneUpdate(
             lanes=U,
             membrane_bits=self.shape.membrane_bits,
@@ -504,6 +508,8 @@ class LIFLayer(wiring.Component):
             split_leak=self.variant.register_weights and not self.variant.leak_multiplier,
             leak_multiplier=self.variant.leak_multiplier,
             lane_write_gates=U * self.shape.membrane_bits >= WIDE_ROW_BITS,
+            free_running=r.wide,
+            config_levels=2 if r.wide else 1,
         )
         r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the
@@ -545,7 +551,6 @@ class LIFLayer(wiring.Component):
         # reached the row counter by the membranes' block RAMs across the die (14.0 of 15.0 ns
         # of routing, layer 1 of the 34x34 net at 32,64 lanes). (``rows_left`` implies a pass
         # under way in RUN; with two banks no drain check comes before the issue.)
-        r.wide = P >= WIDE_LANES
         r.registered_issue = self.banks > 1 and r.wide
         if r.registered_issue:
             r.issue = Signal()
@@ -863,6 +868,14 @@ class LIFLayer(wiring.Component):
         group_spikes = Cat(
             collected[p] | (tested[p % U] & (r.written_sub == p // U)) for p in range(P)
         )
+        # The entry ``push`` (a cycle later) writes; a wide layer loads it every cycle (read
+        # only with ``push``), so that no enable reaches its ``P`` mask bits.
+        pushed = [
+            r.pushed_mask.eq(group_spikes),
+            r.pushed_group.eq(r.written_base if r.packed else r.written_group),
+        ]
+        if r.wide:
+            m.d.sync += pushed
         v_new = r.membrane.o.payload.v_new  # (zero outside the write stage)
         if r.wide:
             # Address and data straight from registers: the CLEAR state counts ``written_row``
@@ -879,11 +892,10 @@ class LIFLayer(wiring.Component):
             with m.If(at_last_sub):
                 # data 0 (``_event_write_back``)
                 m.d.comb += [r.acc_clear.eq(1), r.acc_clear_group.eq(r.written_group)]
+                m.d.sync += [collected.eq(0), r.push.eq(group_spikes.any())]
+                if not r.wide:
+                    m.d.sync += pushed
                 m.d.sync += [
-                    collected.eq(0),
-                    r.push.eq(group_spikes.any()),
-                    r.pushed_mask.eq(group_spikes),
-                    r.pushed_group.eq(r.written_base if r.packed else r.written_group),
                     r.written_sub.eq(0),
                     r.written_group.eq(r.written_group + 1),
                 ]

@@ -75,6 +75,14 @@ class MembraneUpdate(wiring.Component):
         of the write stage), not by the write stage itself: on the 34x34 net's first layer at 32
         lanes that one register reached the 512 data bits of the row's block RAMs all over the
         die (13.96 ns of routing, 67.3 MHz). :data:`WIDE_ROW_BITS` says where layers set it.
+    free_running : bool
+        The stages' data registers load every cycle, not only behind their stage flag (a row's
+        data are read only in the cycle its stage flag is set): no clock enable fans out from a
+        flag to ``U`` lanes' registers. ``o.payload.spikes`` is then a row's only while
+        ``o.valid``; ``v_new`` stays zero outside it. Wide layers (``hw.lif.WIDE_LANES``) set it.
+    config_levels : {1, 2}
+        Levels of registers between ``threshold`` (and ``leak_shift``) and each lane's copy of
+        it (:func:`hw.fanout.lane_copies`).
     leak_multiplier : bool
         The leak with a multiplier (a DSP block): ``v - (v >> k) == (v * f + S - 1) >> (V - 1)``
         with ``S = 2**(V-1)`` and ``f = S - (S >> k)`` (exact for every ``v`` and ``1 <= k <
@@ -87,8 +95,9 @@ class MembraneUpdate(wiring.Component):
         The row's data, in the cycle ``valid`` is high.
     o : Out(stream.Signature(row_result_layout(U, V), always_ready=True))
     threshold : In(V - 1)
-        Every lane's spike test (and subtract reset) reads a copy of its own, a cycle late: the
-        threshold changes only while the accelerator is idle (a configuration write).
+        Every lane's spike test (and subtract reset) reads a copy of its own, ``config_levels``
+        cycles late: the threshold changes only while the accelerator is idle (a configuration
+        write).
     leak_shift : In(range(V))
         ``k``, copied per lane as the threshold is.
     last_timestep : In(1)
@@ -110,6 +119,8 @@ class MembraneUpdate(wiring.Component):
         split_leak=False,
         leak_multiplier=False,
         lane_write_gates=False,
+        free_running=False,
+        config_levels=1,
     ):
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
@@ -117,6 +128,7 @@ class MembraneUpdate(wiring.Component):
         self.acc_bits, self.update_bits, self.reset = acc_bits, update_bits, reset
         self.padded, self.split_leak = padded, split_leak
         self.leak_multiplier, self.lane_write_gates = leak_multiplier, lane_write_gates
+        self.free_running, self.config_levels = free_running, config_levels
         #: Stages a row is in after ``i``, ``o``'s included.
         self.stages = 5 if split_leak else 4
         row = row_data_layout(lanes, membrane_bits, bias_bits, acc_bits, padded)
@@ -137,18 +149,31 @@ class MembraneUpdate(wiring.Component):
         m = Module()
         U, V = self.lanes, self.membrane_bits
         row_valid = data.StructLayout({"valid": U} if self.padded else {})
+        free = self.free_running  # (the data registers: no reset either)
         leak_stage, sum_stage, sat_stage, test_stage, write_stage = (
             Signal(name=name)
             for name in ("leak_stage", "sum_stage", "sat_stage", "test_stage", "write_stage")
         )
         leak_at, sum_at, sat_at, test_at = (
-            Signal(row_valid, name=f"{name}_at") for name in ("leak", "sum", "sat", "test")
+            Signal(row_valid, name=f"{name}_at", reset_less=free)
+            for name in ("leak", "sum", "sat", "test")
         )
         stages = [sum_stage, sat_stage, test_stage, write_stage]
         if self.split_leak:
             stages.append(leak_stage)
         assert len(stages) == self.stages
         m.d.sync += [stage.eq(0) for stage in stages]
+
+        def advance(stage, following, assignments):
+            """A row in ``stage`` moves on: the ``following`` stage's flag set, and its data
+            registers loaded, behind ``stage``'s flag or every cycle (``free_running``)."""
+            with m.If(stage):
+                m.d.sync += following.eq(1)
+                if not self.free_running:
+                    m.d.sync += assignments
+            if self.free_running:
+                m.d.sync += assignments
+
         m.d.comb += self.in_flight.eq(Cat(*stages).any())
         v_old, bias, acc = self.i.payload.v_old, self.i.payload.bias, self.i.payload.acc
         at = self.i.payload.valid if self.padded else Const(0, 0)
@@ -164,63 +189,65 @@ class MembraneUpdate(wiring.Component):
             # keep it in logic cells).
             m.d.sync += [product[u].eq(v_old[u] * factor) for u in range(U)]
         else:
-            leaked = [Signal(signed(V + 1), name=f"leaked{u}") for u in range(U)]
-            leak_shifts = lane_copies(m, self.leak_shift, U, "leak_shift")
+            leaked = [Signal(signed(V + 1), name=f"leaked{u}", reset_less=free) for u in range(U)]
+            leak_shifts = lane_copies(
+                m, self.leak_shift, U, "leak_shift", levels=self.config_levels
+            )
         drive_bits = max(self.bias_bits, self.acc_bits) + 1
-        drive = [Signal(signed(drive_bits), name=f"drive{u}") for u in range(U)]
+        drive = [Signal(signed(drive_bits), name=f"drive{u}", reset_less=free) for u in range(U)]
         drive_sum = drive  # the drive the sum stage adds
         if self.split_leak:
-            kept = [Signal(signed(V), name=f"kept{u}") for u in range(U)]
-            shifted = [Signal(signed(V), name=f"shifted{u}") for u in range(U)]
-            drive_sum = [Signal(signed(drive_bits), name=f"drive_late{u}") for u in range(U)]
-        total = [Signal(signed(self.update_bits), name=f"total{u}") for u in range(U)]
-        v = [Signal(signed(V), name=f"v{u}") for u in range(U)]
+            kept = [Signal(signed(V), name=f"kept{u}", reset_less=free) for u in range(U)]
+            shifted = [Signal(signed(V), name=f"shifted{u}", reset_less=free) for u in range(U)]
+            drive_sum = [
+                Signal(signed(drive_bits), name=f"drive_late{u}", reset_less=free) for u in range(U)
+            ]
+        total = [
+            Signal(signed(self.update_bits), name=f"total{u}", reset_less=free) for u in range(U)
+        ]
+        v = [Signal(signed(V), name=f"v{u}", reset_less=free) for u in range(U)]
 
-        with m.If(self.i.valid):
+        first = [(leak_at if self.split_leak else sum_at).eq(at)]
+        for u in range(U):
+            first.append(drive[u].eq(bias[u] + acc[u]))
             if self.split_leak:
-                m.d.sync += [leak_stage.eq(1), leak_at.eq(at)]
-            else:
-                m.d.sync += [sum_stage.eq(1), sum_at.eq(at)]
-            for u in range(U):
-                m.d.sync += drive[u].eq(bias[u] + acc[u])
-                if self.split_leak:
-                    m.d.sync += [kept[u].eq(v_old[u]), shifted[u].eq(v_old[u] >> leak_shifts[u])]
-                elif not self.leak_multiplier:
-                    m.d.sync += leaked[u].eq(v_old[u] - (v_old[u] >> leak_shifts[u]))
+                first += [kept[u].eq(v_old[u]), shifted[u].eq(v_old[u] >> leak_shifts[u])]
+            elif not self.leak_multiplier:
+                first.append(leaked[u].eq(v_old[u] - (v_old[u] >> leak_shifts[u])))
+        advance(self.i.valid, leak_stage if self.split_leak else sum_stage, first)
         if self.split_leak:
-            with m.If(leak_stage):
-                m.d.sync += [sum_stage.eq(1), sum_at.eq(leak_at)]
-                for u in range(U):
-                    m.d.sync += [leaked[u].eq(kept[u] - shifted[u]), drive_sum[u].eq(drive[u])]
-        with m.If(sum_stage):
-            m.d.sync += [sat_stage.eq(1), sat_at.eq(sum_at)]
+            shifted_out = [sum_at.eq(leak_at)]
             for u in range(U):
-                if self.leak_multiplier:  # ceil(product / S): high part + (low part != 0)
-                    high, low = product[u][V - 1 :].as_signed(), product[u][: V - 1]
-                    m.d.sync += total[u].eq(high + drive[u] + low.any())
-                else:
-                    m.d.sync += total[u].eq(leaked[u] + drive_sum[u])
+                shifted_out += [leaked[u].eq(kept[u] - shifted[u]), drive_sum[u].eq(drive[u])]
+            advance(leak_stage, sum_stage, shifted_out)
+        summed = [sat_at.eq(sum_at)]
+        for u in range(U):
+            if self.leak_multiplier:  # ceil(product / S): high part + (low part != 0)
+                high, low = product[u][V - 1 :].as_signed(), product[u][: V - 1]
+                summed.append(total[u].eq(high + drive[u] + low.any()))
+            else:
+                summed.append(total[u].eq(leaked[u] + drive_sum[u]))
+        advance(sum_stage, sat_stage, summed)
 
-        thresholds = lane_copies(m, self.threshold, U, "threshold")
+        thresholds = lane_copies(m, self.threshold, U, "threshold", levels=self.config_levels)
 
         def reset_value(value, u):
             return 0 if self.reset == "hard" else value - thresholds[u]
 
-        with m.If(sat_stage):
-            m.d.sync += [test_stage.eq(1), test_at.eq(sat_at)]
-            m.d.sync += [v[u].eq(saturate(total[u], V)) for u in range(U)]
-        tested = Signal(U)
-        v_reset = [Signal(signed(V), name=f"v_reset{u}") for u in range(U)]
-        v_kept = [Signal(signed(V), name=f"v_kept{u}") for u in range(U)]
-        with m.If(test_stage):
-            m.d.sync += write_stage.eq(1)
-            for u in range(U):
-                neuron = test_at.valid[u] if self.padded else 1
-                m.d.sync += [
-                    tested[u].eq((v[u] >= thresholds[u]) & neuron),
-                    v_reset[u].eq(Mux(self.last_timestep, 0, reset_value(v[u], u))),
-                    v_kept[u].eq(Mux(self.last_timestep, 0, v[u])),
-                ]
+        saturated = [test_at.eq(sat_at)] + [v[u].eq(saturate(total[u], V)) for u in range(U)]
+        advance(sat_stage, test_stage, saturated)
+        tested = Signal(U, reset_less=free)
+        v_reset = [Signal(signed(V), name=f"v_reset{u}", reset_less=free) for u in range(U)]
+        v_kept = [Signal(signed(V), name=f"v_kept{u}", reset_less=free) for u in range(U)]
+        test = []
+        for u in range(U):
+            neuron = test_at.valid[u] if self.padded else 1
+            test += [
+                tested[u].eq((v[u] >= thresholds[u]) & neuron),
+                v_reset[u].eq(Mux(self.last_timestep, 0, reset_value(v[u], u))),
+                v_kept[u].eq(Mux(self.last_timestep, 0, v[u])),
+            ]
+        advance(test_stage, write_stage, test)
         m.d.comb += [self.o.valid.eq(write_stage), self.o.payload.spikes.eq(tested)]
         values = [Mux(tested[u], v_reset[u], v_kept[u]) for u in range(U)]
         if self.lane_write_gates:  # each a copy of write_stage (both test_stage a cycle later)

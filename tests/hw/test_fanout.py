@@ -1,6 +1,9 @@
-"""Registered lane copies (``hw.fanout``): each lane's copy is the value a cycle later, and
-the ECP5 build keeps a register a lane."""
+"""Registered lane copies (``hw.fanout``): each lane's copy is the value a cycle later (two
+with two levels), and the ECP5 build keeps a register a lane (and a branch)."""
 
+from math import isqrt
+
+import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -21,9 +24,13 @@ class Copied(wiring.Component):
     other: In(BITS * LANES)
     lanes: Out(BITS * LANES)
 
+    def __init__(self, levels=1):
+        self.levels = levels
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
-        copies = lane_copies(m, self.value, LANES, "copy")
+        copies = lane_copies(m, self.value, LANES, "copy", levels=self.levels)
         for k, copy in enumerate(copies):
             m.d.comb += self.lanes[k * BITS : (k + 1) * BITS].eq(
                 copy ^ self.other[k * BITS : (k + 1) * BITS]
@@ -31,27 +38,37 @@ class Copied(wiring.Component):
         return m
 
 
-def test_every_copy_is_the_value_a_cycle_later():
-    dut = Copied()
+@pytest.mark.parametrize("levels", [1, 2])
+def test_every_copy_is_the_value_levels_cycles_later(levels):
+    dut = Copied(levels)
+    values = [3, 0, 15, 9, 6, 6, 12]
     seen = []
 
     async def testbench(ctx):
-        for value in [3, 0, 15, 9, 6]:
+        for value in values:
             ctx.set(dut.value, value)
             await ctx.tick()
             got = ctx.get(dut.lanes)
             seen.append([(got >> (k * BITS)) & (2**BITS - 1) for k in range(LANES)])
-            assert seen[-1] == [value] * LANES, (value, seen[-1])
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
-    assert len(seen) == 5
+    # after the tick that follows value ``t``, the lanes hold value ``t - levels + 1``
+    for t in range(levels - 1, len(values)):
+        assert seen[t] == [values[t - levels + 1]] * LANES, (t, seen[t])
 
 
-def test_the_ecp5_build_keeps_a_register_a_lane(tmp_path):
-    kept = ecp5_cell_counts(Copied(), tmp_path, keep_copies=True)
-    merged = ecp5_cell_counts(Copied(), tmp_path, keep_copies=False)
-    assert kept["TRELLIS_FF"] == BITS * LANES
+def test_lane_copies_take_one_or_two_levels():
+    with pytest.raises(ValueError, match="1 or 2 levels"):
+        Copied(3).elaborate(None)
+
+
+@pytest.mark.parametrize("levels", [1, 2])
+def test_the_ecp5_build_keeps_a_register_a_lane(tmp_path, levels):
+    kept = ecp5_cell_counts(Copied(levels), tmp_path, keep_copies=True)
+    merged = ecp5_cell_counts(Copied(levels), tmp_path, keep_copies=False)
+    branches = isqrt(LANES) if levels == 2 else 0
+    assert kept["TRELLIS_FF"] == BITS * (LANES + branches)
     assert merged["TRELLIS_FF"] < BITS * LANES  # what Yosys leaves without the keep

@@ -1,6 +1,7 @@
 """The LIF update's arithmetic (``hw.membrane``) against the contract's step, row by row, in
 every variant: shifter or multiplier leak, the leak in one or two stages, both resets, padding
-lanes, the last timestep."""
+lanes, the last timestep, data registers behind their stage flags or loaded every cycle, one or
+two levels of configuration copies; rows back to back and with idle cycles between them."""
 
 import numpy as np
 import pytest
@@ -32,18 +33,22 @@ def rtl_rows(rows, *, threshold, leak_shift, last_timestep, **variant):
         ctx.set(dut.threshold, threshold)
         ctx.set(dut.leak_shift, leak_shift)
         ctx.set(dut.last_timestep, last_timestep)
-        await ctx.tick().repeat(2)  # the per-lane copies, a cycle late
-        for v_old, bias, acc, valid in rows:
+        await ctx.tick().repeat(3)  # the per-lane copies, one or two cycles late
+        for k, (v_old, bias, acc, valid) in enumerate(rows):
             payload = {"v_old": v_old, "bias": bias, "acc": acc}
             if variant.get("padded"):
                 payload["valid"] = valid
             ctx.set(dut.i.payload, payload)
             ctx.set(dut.i.valid, 1)
             await ctx.tick()
+            if k % 4 == 3:  # idle cycles, with other data at the input (free-running loads)
+                ctx.set(dut.i.valid, 0)
+                ctx.set(dut.i.payload, {**payload, "acc": [a ^ 0x55 for a in acc]})
+                await ctx.tick().repeat(k % 3 + 1)
         ctx.set(dut.i.valid, 0)
 
     async def collect(ctx):
-        for _ in range(len(rows) + 20):
+        for _ in range(2 * len(rows) + 20):
             await ctx.tick()
             if ctx.get(dut.o.valid):
                 out = ctx.get(dut.o.payload)
@@ -68,6 +73,10 @@ def rtl_rows(rows, *, threshold, leak_shift, last_timestep, **variant):
         {"reset": "subtract", "padded": True},
         {"reset": "subtract", "split_leak": True, "padded": True},
         {"split_leak": True, "lane_write_gates": True},  # (zero outside o.valid: collect)
+        {"free_running": True, "config_levels": 2},
+        {"free_running": True, "split_leak": True, "reset": "subtract", "padded": True},
+        {"free_running": True, "leak_multiplier": True, "lane_write_gates": True},
+        {"free_running": True, "split_leak": True, "config_levels": 2, "lane_write_gates": True},
     ],
 )
 @pytest.mark.parametrize("last_timestep", [0, 1])
