@@ -119,8 +119,9 @@ def test_a_few_wide_accumulator_words_are_lut_ram_on_the_ecp5():
 
 def test_wide_shallow_weights_are_block_ram_on_the_ecp5():
     """The first conv layer's weights at 32 lanes (30 words of 256 bits) are DP16KD, not the
-    LUT RAM Yosys would pick (its read address fanned out to 128 LUT RAMs); at 16 lanes and on
-    the iCE40 they stay as they were, and the plan counts the blocks."""
+    LUT RAM Yosys would pick (its read address fanned out to 128 LUT RAMs), and at 16 lanes
+    beside a 64-lane layer; at 16 lanes alone and on the iCE40 they stay as they were, and the
+    plan counts the blocks."""
     model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
     board = BOARDS["ulx3s-85f"]
     shape = board_shape(model, board, (32, 64), (32, 16))
@@ -133,3 +134,13 @@ def test_wide_shallow_weights_are_block_ram_on_the_ecp5():
     for name, lanes in (("ulx3s-85f", 16), ("icebreaker", 16)):
         narrow = board_shape(model, BOARDS[name], lanes)
         assert accelerator_variant(BOARDS[name], narrow).weight_attrs[0] == {}
+    # a 16-lane first layer beside a 64-lane one: block RAM too (the wide layer's LUT RAMs
+    # spread its LUT RAMs out), 4 DP16KD; on the iCE40 not
+    mixed = board_shape(model, board, (16, 64), (16, 16))
+    assert accelerator_variant(board, mixed).weight_attrs[0] == {"ram_style": "block"}
+    plan = {
+        (u.block, u.name): u for u in memory_plan(mixed, board, accelerator_variant(board, mixed))
+    }
+    assert (plan["layer0", "weights"].kind, plan["layer0", "weights"].blocks) == ("DP16KD", 4)
+    ice = board_shape(model, BOARDS["icebreaker"], (16, 64), (16, 16))
+    assert accelerator_variant(BOARDS["icebreaker"], ice).weight_attrs[0] == {}
