@@ -41,6 +41,7 @@ def bench_board(
     time_limit_min=DEFAULT_TIME_LIMIT_MIN,
     router=ROUTERS[0],
     placer=PLACERS[0],
+    timing_effort="auto",
 ):
     from tqdm import tqdm
 
@@ -63,6 +64,7 @@ def bench_board(
                     time_limit_min=time_limit_min,
                     router=router,
                     placer=placer,
+                    timing_effort=timing_effort,
                 )
                 builds.append({"seed": seed, "ok": True, **_figures(s)})
             except BuildError as e:

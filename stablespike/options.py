@@ -184,9 +184,9 @@ def add_board_options(parser, *, clock_help: str, several_lanes: bool = False):
 
 
 def add_build_options(parser):
-    """``--time-limit``, ``--router`` and ``--placer`` of the commands that run Yosys and
-    nextpnr."""
-    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS
+    """``--time-limit``, ``--router``, ``--placer`` and ``--timing-effort`` of the commands
+    that run Yosys and nextpnr."""
+    from boards.toolchain import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS, TIMING_EFFORTS
 
     parser.add_argument(
         "--time-limit", type=positive_number, default=DEFAULT_TIME_LIMIT_MIN, help=LIMIT_HELP
@@ -205,6 +205,14 @@ def add_build_options(parser):
         help="nextpnr's placer: static places wide ECP5 builds tighter than heap, which "
         "may route faster or slower (the 34x34 conv net at --lanes 32,64: 72.2 and 51.2 MHz "
         "against heap's 66.8 and 72.0 on two netlists)",
+    )
+    parser.add_argument(
+        "--timing-effort",
+        choices=TIMING_EFFORTS,
+        default=TIMING_EFFORTS[0],
+        help="high: nextpnr's heap placer weighs timing 4x (the 34x34 conv net at --lanes "
+        "16,64: 76.0 -> 95.0 MHz estimated after placement); auto (default): high for a "
+        "design with a layer of 32 lanes or more, else normal (nextpnr's own)",
     )
 
 

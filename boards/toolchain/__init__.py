@@ -19,3 +19,11 @@ ROUTERS = ("router1", "router2")
 #: placement and 86.5 MHz after static on the same netlist, and routed reached 72.0 and 51.2
 #: MHz (on session 26's netlist 66.8 and 72.2; docs/results/conv.md, session 27).
 PLACERS = ("heap", "static")
+
+#: How hard nextpnr works on timing (``build --timing-effort``): ``normal`` as nextpnr sets it;
+#: ``high`` weighs timing four times as much in the heap placer's cost (its timing weight 40,
+#: nextpnr's default 10): the 34x34 net at ``--lanes 16,64`` estimated 76.0 MHz after heap
+#: placement and 95.0 with it (seed 1, one netlist; docs/results/conv.md, session 29); ``auto``
+#: is ``high`` for a design with a layer of 32 lanes or more (``hw.lif.WIDE_LANES``), else
+#: ``normal`` (the narrower builds of docs/results/boards.md were placed that way).
+TIMING_EFFORTS = ("auto", "normal", "high")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hw.fanout import KEPT_COPY
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
+from hw.lif import WIDE_LANES
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 from sw.report import Summary
@@ -31,7 +32,7 @@ from ..gateware import GATEWARE_SOURCES
 from ..gateware.top import BoardTop
 from ..protocol import DEFAULT_BAUD
 from ..variant import accelerator_variant, board_shape, weights_in_spram
-from . import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS, ecp5_outreg, fit, memory
+from . import DEFAULT_TIME_LIMIT_MIN, PLACERS, ROUTERS, TIMING_EFFORTS, ecp5_outreg, fit, memory
 
 __all__ = [
     "build_board",
@@ -133,7 +134,8 @@ class BuildSummary(Summary):
     ``board``: its name; ``shape``, ``accelerator_variant``: as their ``as_dict``; ``baud``: the
     rate asked for, ``baud_actual`` the one the divisor gives (``uart_divisor`` link cycles a
     bit); ``synthesis_reused``: another seed's netlist was placed; ``lut_mapper``: ``abc9`` or
-    the classic ``abc``; ``router``: nextpnr's router; ``clock_mhz``: the accelerator's clock,
+    the classic ``abc``; ``router``, ``placer``: nextpnr's; ``timing_effort``: ``normal`` or
+    ``high`` (:data:`TIMING_EFFORT_OPTIONS`); ``clock_mhz``: the accelerator's clock,
     ``pll`` its PLL's parameters (None: the oscillator); ``seconds``: Yosys and nextpnr;
     ``utilization``: nextpnr's ``{cell: {"used", "available"}}``; ``fmax``: ``{clock:
     {"achieved", "constraint"}}`` in MHz; ``memory_estimate``: the estimate before synthesis
@@ -152,6 +154,7 @@ class BuildSummary(Summary):
     lut_mapper: str
     router: str
     placer: str
+    timing_effort: str
     weights_in_spram: list
     accelerator_variant: dict
     clock_mhz: float
@@ -382,6 +385,21 @@ def reset_on_global(router: str, placer: str) -> bool:
     return not (router == "router2" and placer == "static")
 
 
+#: nextpnr's options at each timing effort (:data:`boards.toolchain.TIMING_EFFORTS`).
+TIMING_EFFORT_OPTIONS = {"normal": "", "high": " --placer-heap-timingweight 40"}
+
+
+def resolve_timing_effort(shape: AcceleratorShape, effort: str = "auto") -> str:
+    """``effort`` (one of :data:`boards.toolchain.TIMING_EFFORTS`) for ``shape``: ``auto`` is
+    ``high`` when a layer has :data:`hw.lif.WIDE_LANES` lanes or more, else ``normal``."""
+    if effort not in TIMING_EFFORTS:
+        raise BuildError(f"timing effort must be one of {TIMING_EFFORTS}, not {effort!r}")
+    if effort != "auto":
+        return effort
+    wide = any(shape.lanes_of(l) >= WIDE_LANES for l in range(shape.n_layers))
+    return "high" if wide else "normal"
+
+
 def _run_tools(
     top,
     out,
@@ -393,6 +411,7 @@ def _run_tools(
     router=ROUTERS[0],
     placer=PLACERS[0],
     detailed_timing=False,
+    effort="normal",
 ) -> bool:
     """Write the build files of ``top`` to ``out`` and run Yosys and nextpnr (Yosys skipped
     when the netlist of the same design is there); returns whether it was. Raises
@@ -401,7 +420,7 @@ def _run_tools(
     # nextpnr finishes a design that misses its clock; the check below names the numbers
     nextpnr_opts = (
         f"--report report.json --seed {seed} --placer {placer} --router {router} "
-        "--timing-allow-fail"
+        "--timing-allow-fail" + TIMING_EFFORT_OPTIONS[effort]
     )
     if detailed_timing:
         nextpnr_opts += " --detailed-timing-report"
@@ -454,19 +473,22 @@ def build_board(
     router: str = ROUTERS[0],
     placer: str = PLACERS[0],
     detailed_timing: bool = False,
+    timing_effort: str = "auto",
 ) -> dict:
     """Build the bitstream of ``model_path``'s shape for ``board``; returns the report.
     ``clock_mhz``: run from a PLL at (at most) this frequency instead of the board oscillator;
     ``update_lanes``: see :func:`board_shape`; ``time_limit_min``: give up (BuildError) when
     Yosys and nextpnr take longer; ``router`` and ``placer``: nextpnr's (:data:`ROUTERS`,
     :data:`PLACERS`); ``detailed_timing``: nextpnr's report (``report.json``) holds the
-    arrival time at every endpoint, which :mod:`boards.toolchain.late_endpoints` sums up."""
+    arrival time at every endpoint, which :mod:`boards.toolchain.late_endpoints` sums up;
+    ``timing_effort``: see :func:`resolve_timing_effort`."""
     if router not in ROUTERS:
         raise BuildError(f"router must be one of {ROUTERS}, not {router!r}")
     if placer not in PLACERS:
         raise BuildError(f"placer must be one of {PLACERS}, not {placer!r}")
     platform = _platform(board)
     shape = board_shape(load_model(model_path), board, lanes, update_lanes)
+    effort = resolve_timing_effort(shape, timing_effort)
     toolchain_env()
     clock = "" if clock_mhz is None else f"-{clock_mhz:g}MHz"
     narrow = "" if shape.update_lanes == shape.lanes else f"U{_label(shape.update_lanes)}"
@@ -495,7 +517,7 @@ def build_board(
     actual_baud = top.link_hz(platform) / divisor
     t0 = time.perf_counter()
     mapper = "abc9"
-    nextpnr = (router, placer, detailed_timing)
+    nextpnr = (router, placer, detailed_timing, effort)
     try:
         synthesised = _run_tools(top, out, board, seed, time_limit_min, options, shape, *nextpnr)
     except BuildError as e:
@@ -525,6 +547,7 @@ def build_board(
         lut_mapper=mapper,
         router=router,
         placer=placer,
+        timing_effort=effort,
         weights_in_spram=weights_in_spram(variant),
         accelerator_variant={k: v for k, v in variant.as_dict().items() if k != "weight_attrs"},
         clock_mhz=(platform.default_clk_frequency if pll is None else pll.f_out) / 1e6,

@@ -88,7 +88,7 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, route
     and routed by the nextpnr ``--placer`` and ``--router`` given. The accelerator's reset is
     on a global network (a third one, beside the two clocks) but after the static placer with
     router2 (``reset_on_global``). The heap build writes the detailed timing report, in which
-    no endpoint is late."""
+    no endpoint is late, and is placed at the high timing effort (which nextpnr takes)."""
     model = random_model(sizes=(64, 32, 10), timesteps=2, encoder=RATE)
     model.meta = {}
     save_model(model, tmp_path / "m.npz")
@@ -101,12 +101,16 @@ def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, route
         router=router,
         placer=placer,
         detailed_timing=placer == "heap",
+        timing_effort="high" if placer == "heap" else "auto",
     )
     out = tmp_path / "b" / "ulx3s-25f-64-32-10-T2-P8-50MHz"
     assert summary.bitstream == str(out / "top.bit") and (out / "top.bit").stat().st_size > 0
     script = (out / "build_top.sh").read_text()
     assert summary.router == router and f"--router {router}" in script
     assert summary.placer == placer and f"--placer {placer}" in script
+    effort = "high" if placer == "heap" else "normal"  # (auto: no layer is wide)
+    assert summary.timing_effort == effort
+    assert ("--placer-heap-timingweight 40" in script) == (effort == "high")
     log = (out / "top.tim").read_text()
     # nextpnr names what it ran
     assert ("router2" in log) == (router == "router2")
@@ -516,3 +520,21 @@ def test_the_ulx3s_uart_input_is_pulled_up_and_the_leds_are_driven():
     assert all(f'LOCATE COMP "led_{i}__io"' in lpf for i in range(3))
     pcf = constraints(BOARDS["icebreaker"])
     assert "set_io led_0__io 11" in pcf and "set_io led_1__io 37" in pcf
+
+
+def test_the_timing_effort_is_high_for_designs_with_a_wide_layer():
+    """``auto``: nextpnr's high timing effort for a design with a layer of 32 lanes or more,
+    its own otherwise; an unknown effort is refused by name."""
+    from boards.toolchain.bitstream import resolve_timing_effort
+    from hw.layout import AcceleratorShape
+
+    def shape(lanes):
+        return AcceleratorShape(sizes=(64, 64, 64, 10), timesteps=2, lanes=lanes)
+
+    assert resolve_timing_effort(shape(16)) == "normal"
+    assert resolve_timing_effort(shape((16, 32))) == "high"
+    assert resolve_timing_effort(shape(32)) == "high"
+    assert resolve_timing_effort(shape((16, 32)), "normal") == "normal"
+    assert resolve_timing_effort(shape(8), "high") == "high"
+    with pytest.raises(BuildError, match=r"timing effort must be one of .*'auto'.*not 'max'"):
+        resolve_timing_effort(shape(8), "max")
