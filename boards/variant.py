@@ -8,7 +8,6 @@ The arithmetic is the same in every variant; only the memories and the timing di
 from __future__ import annotations
 
 from hw.layout import AcceleratorShape, AcceleratorVariant
-from hw.lif import WIDE_LANES
 
 from .catalog import DP16KD_GEOMETRIES, SPRAM_DEPTH, SPRAM_WIDTH, Board
 
@@ -92,7 +91,7 @@ ACCUMULATOR_LUTRAM_DEPTH, ACCUMULATOR_LUTRAM_BITS = 64, 512
 #: at 16 lanes (64 of them, below this width: the netlists of the P = 16 builds stay as they
 #: are) it was the 34x34 net's critical path at 16,32 lanes, 8.1 ns of routing (77.4 MHz). A
 #: block RAM registers the address itself (8 DP16KD at 32 lanes). So do the narrower words of
-#: a design with a wide layer (``hw.lif.WIDE_LANES``), whose LUT RAMs that layer's spread out:
+#: a design with a wide layer (``hw.layout.WIDE_LANES``), whose LUT RAMs that layer's spread out:
 #: the 16-lane first layer's weight reads were 119 of the late endpoints of the 34x34 net at
 #: 16,64 lanes (up to 10.6 ns at 120 MHz; 4 DP16KD).
 WIDE_WEIGHT_BITS = 256
@@ -100,10 +99,9 @@ WIDE_WEIGHT_BITS = 256
 
 def weights_in_block_ram(board: Board, shape: AcceleratorShape, l: int) -> bool:
     """LIF layer ``l``'s weights are ECP5 block RAM however shallow (:data:`WIDE_WEIGHT_BITS`,
-    or any layer of ``shape`` :data:`hw.lif.WIDE_LANES` wide)."""
-    wide_design = any(shape.lanes_of(k) >= WIDE_LANES for k in range(shape.n_layers))
+    or any layer of ``shape`` :data:`hw.layout.WIDE_LANES` wide)."""
     wide_word = shape.lanes_of(l) * shape.weight_bits >= WIDE_WEIGHT_BITS
-    return board.family == "ecp5" and (wide_word or wide_design)
+    return board.family == "ecp5" and (wide_word or shape.has_wide_layer)
 
 
 def weights_in_spram(variant: AcceleratorVariant) -> list[bool]:

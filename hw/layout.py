@@ -47,6 +47,7 @@ from sw.integer_model import IntegerModel
 from .conv_groups import ConvGroups
 
 __all__ = [
+    "WIDE_LANES",
     "Select",
     "AcceleratorShape",
     "AcceleratorVariant",
@@ -82,6 +83,14 @@ class Select(enum.IntEnum):
 
 #: Distance between the selects of one target in neighbouring LIF layers.
 LAYER_STRIDE = 4
+
+#: A LIF layer of this many lanes or more spreads over the die (the 34x34 net's at 32 and 64
+#: lanes: 15 and 29 DP16KD a membrane row or accumulator word): ``hw.lif`` and
+#: ``hw.serialiser`` build such a layer's control from registers of its own, and a design
+#: with one (:attr:`AcceleratorShape.has_wide_layer`) keeps every layer's ECP5 weights in
+#: block RAM (``boards.variant``) and is placed at nextpnr's high timing effort
+#: (``boards.toolchain``).
+WIDE_LANES = 32
 
 
 #: Bounds of :attr:`LayerShape.spikes_ahead`.
@@ -541,6 +550,11 @@ class AcceleratorShape:
         """``U`` of LIF layer ``l``."""
         u = self.update_lanes
         return u if isinstance(u, int) else u[l]
+
+    @property
+    def has_wide_layer(self) -> bool:
+        """A LIF layer has :data:`WIDE_LANES` lanes or more."""
+        return any(self.lanes_of(l) >= WIDE_LANES for l in range(self.n_layers))
 
     @property
     def lanes_label(self) -> str:

@@ -34,7 +34,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hw.fanout import KEPT_COPY, lane_copies
-from hw.layout import LayerShape, LayerVariant
+from hw.layout import WIDE_LANES, LayerShape, LayerVariant
 from hw.lutram_bank import COLUMN_LANES, LutRamBank
 from hw.membrane import WIDE_ROW_BITS, MembraneUpdate
 from hw.ports import (
@@ -44,16 +44,14 @@ from hw.ports import (
     drain_fifo,
     no_collision_memory,
 )
-from hw.serialiser import WIDE_MASK_LANES, SpikeSerialiser, mask_entry_layout, single_event
+from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
 
-#: A LIF layer of this many lanes or more spreads over the die (the 34x34 net's at 32 and 64
-#: lanes: 15 and 29 DP16KD a membrane row or accumulator word): its update pass issues rows
-#: from a register, its membrane writes take address and data from registers, and its
-#: serialiser finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``); its
-#: LIF update's data registers and the spike mask it pushes load every cycle (no clock enable
-#: from one stage flag to every lane), and its threshold and leak shift reach each update lane
-#: through two levels of copies (``hw.membrane.MembraneUpdate``).
-WIDE_LANES = WIDE_MASK_LANES
+# A wide layer (``hw.layout.WIDE_LANES`` lanes or more) issues its update rows from a
+# register, its membrane writes take address and data from registers, and its serialiser
+# finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``); its LIF update's
+# data registers and the spike mask it pushes load every cycle (no clock enable from one stage
+# flag to every lane), and its threshold and leak shift reach each update lane through two
+# levels of copies (``hw.membrane.MembraneUpdate``).
 
 __all__ = [
     "event_layout",

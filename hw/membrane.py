@@ -79,7 +79,7 @@ class MembraneUpdate(wiring.Component):
         The stages' data registers load every cycle, not only behind their stage flag (a row's
         data are read only in the cycle its stage flag is set): no clock enable fans out from a
         flag to ``U`` lanes' registers. ``o.payload.spikes`` is then a row's only while
-        ``o.valid``; ``v_new`` stays zero outside it. Wide layers (``hw.lif.WIDE_LANES``) set it.
+        ``o.valid``; ``v_new`` stays zero outside it. Wide layers (``hw.layout.WIDE_LANES``) set it.
     config_levels : {1, 2}
         Levels of registers between ``threshold`` (and ``leak_shift``) and each lane's copy of
         it (:func:`hw.fanout.lane_copies`).

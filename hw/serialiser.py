@@ -4,6 +4,8 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .layout import WIDE_LANES
+
 __all__ = [
     "mask_entry_layout",
     "single_event",
@@ -17,7 +19,7 @@ __all__ = [
 #: :func:`lowest_set_bit` over 64 lanes was ten LUTs deep, 13.9 ns to the output register on
 #: the 34x34 net at 32,64 lanes. Narrower masks keep the chain (the netlists of the builds in
 #: docs/results).
-WIDE_MASK_LANES = 32
+WIDE_MASK_LANES = WIDE_LANES
 
 
 def mask_entry_layout(lanes: int, groups: int) -> data.StructLayout:

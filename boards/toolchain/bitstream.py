@@ -21,7 +21,6 @@ from pathlib import Path
 
 from hw.fanout import KEPT_COPY
 from hw.layout import AcceleratorShape, AcceleratorVariant, design_digest
-from hw.lif import WIDE_LANES
 from hw.ports import UNDEFINED_AT_START
 from sw.modelfile import atomic_write, load_model
 from sw.report import Summary
@@ -391,13 +390,12 @@ TIMING_EFFORT_OPTIONS = {"normal": "", "high": " --placer-heap-timingweight 40"}
 
 def resolve_timing_effort(shape: AcceleratorShape, effort: str = "auto") -> str:
     """``effort`` (one of :data:`boards.toolchain.TIMING_EFFORTS`) for ``shape``: ``auto`` is
-    ``high`` when a layer has :data:`hw.lif.WIDE_LANES` lanes or more, else ``normal``."""
+    ``high`` when a layer has :data:`hw.layout.WIDE_LANES` lanes or more, else ``normal``."""
     if effort not in TIMING_EFFORTS:
         raise BuildError(f"timing effort must be one of {TIMING_EFFORTS}, not {effort!r}")
     if effort != "auto":
         return effort
-    wide = any(shape.lanes_of(l) >= WIDE_LANES for l in range(shape.n_layers))
-    return "high" if wide else "normal"
+    return "high" if shape.has_wide_layer else "normal"
 
 
 def _run_tools(
