@@ -126,7 +126,8 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
     RAM (:func:`weights_in_block_ram`); two accumulator banks, so
     that each layer's update pass overlaps the next timestep's events, on the ECP5 (the iCE40's
     block RAM is short: the MNIST net takes 29 of its 30 blocks with one bank), in LUT RAM
-    where they are a few wide words (:func:`accumulators_in_lutram`); and the
+    where they are a few wide words (:func:`accumulators_in_lutram`); every layer's update
+    rows and membrane writes from registers in a design with a wide layer; and the
     board's RUN feed (:attr:`Board.feed_words`). The arithmetic is the same in every
     variant."""
     in_spram = spram_layers(shape, board.sprams)
@@ -161,4 +162,9 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
             {"ram_style": "distributed"} if accumulators_in_lutram(board, shape, l) else {}
             for l in range(shape.n_layers)
         ],
+        # a design with a wide layer issues every layer's rows and writes every layer's
+        # membranes from registers: the 16-lane first layer's membrane write address (the
+        # clear's or the write-back's row) reached its 8 block RAMs across the die on the 34x34
+        # net at 16,64 lanes (5.5 ns of routing, the critical path of seed 2 at 86.6 MHz)
+        registered_rows=shape.has_wide_layer,
     )

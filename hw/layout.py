@@ -250,6 +250,10 @@ class LayerVariant:
     accumulator_attrs : dict
         Attributes of the accumulator banks, e.g. ``{"ram_style": "distributed"}`` for ECP5
         LUT RAM: a few groups of a wide word would fill a row of block RAMs a few words deep.
+    registered_rows : bool
+        Issue the update rows from a register (with two banks) and take the membrane write's
+        address and data from registers, as a wide layer (:data:`WIDE_LANES`) always does: for
+        the narrower layers of a design with a wide layer, whose block RAMs it spreads out.
     """
 
     weight_attrs: dict = dataclasses.field(default_factory=dict)
@@ -258,6 +262,7 @@ class LayerVariant:
     weight_columns: int | None = None
     overlap_update: bool = False
     accumulator_attrs: dict = dataclasses.field(default_factory=dict)
+    registered_rows: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", dict(self.weight_attrs or {}))
@@ -302,6 +307,9 @@ class AcceleratorVariant:
     accumulator_attrs : tuple of dict
         Memory attributes of each LIF layer's accumulator banks (``{"ram_style":
         "distributed"}``: ECP5 LUT RAM); empty: none.
+    registered_rows : bool
+        Every LIF layer issues its update rows and writes its membranes from registers
+        (:class:`LayerVariant`), as wide layers do anyway.
     """
 
     weight_attrs: tuple = ()
@@ -312,6 +320,7 @@ class AcceleratorVariant:
     feed_words: int = 1
     overlap_update: bool = True
     accumulator_attrs: tuple = ()
+    registered_rows: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
@@ -345,6 +354,7 @@ class AcceleratorVariant:
             weight_columns=self.weight_columns[l],
             overlap_update=self.overlap_update,
             accumulator_attrs=self.accumulator_attrs[l],
+            registered_rows=self.registered_rows,
         )
 
     def as_dict(self) -> dict:
@@ -358,6 +368,7 @@ class AcceleratorVariant:
             "feed_words": self.feed_words,
             "overlap_update": self.overlap_update,
             "accumulator_attrs": [dict(a) for a in self.accumulator_attrs],
+            "registered_rows": self.registered_rows,
         }
 
 

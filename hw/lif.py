@@ -46,13 +46,6 @@ from hw.ports import (
 )
 from hw.serialiser import SpikeSerialiser, mask_entry_layout, single_event
 
-# A wide layer (``hw.layout.WIDE_LANES`` lanes or more) issues its update rows from a
-# register, its membrane writes take address and data from registers, and its serialiser
-# finds the lowest lane through OR trees (``hw.serialiser.WIDE_MASK_LANES``); its LIF update's
-# data registers and the spike mask it pushes load every cycle (no clock enable from one stage
-# flag to every lane), and its threshold and leak shift reach each update lane through two
-# levels of copies (``hw.membrane.MembraneUpdate``).
-
 __all__ = [
     "event_layout",
     "burst_layout",
@@ -501,7 +494,15 @@ class LIFLayer(wiring.Component):
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
         # subtraction.
+        # A wide layer (``WIDE_LANES`` lanes or more) finds the lowest lane of a spike mask
+        # through OR trees (``hw.serialiser.WIDE_MASK_LANES``); its LIF update's data registers
+        # and the spike mask it pushes load every cycle (no clock enable from one stage flag to
+        # every lane), and its threshold and leak shift reach each update lane through two
+        # levels of copies. It, and with ``registered_rows`` any layer, issues its update rows
+        # from a register (with two banks) and writes its membranes from registered address
+        # and data.
         r.wide = P >= WIDE_LANES
+        r.registered_rows = r.wide or self.variant.registered_rows
         m.submodules.membrane = r.membrane = MembraneUpdate(
             lanes=U,
             membrane_bits=self.shape.membrane_bits,
@@ -550,13 +551,13 @@ class LIFLayer(wiring.Component):
         r.room = Signal()
         room_next = r.spikes.w_level < ahead
         m.d.sync += r.room.eq(room_next)
-        # A wide layer (``WIDE_LANES``) with two banks issues its rows from a register of its
-        # own, equal to ``rows_left & room`` (the pass's issue enable), set from the values
+        # With ``registered_rows`` and two banks the layer issues its rows from a register of
+        # its own, equal to ``rows_left & room`` (the pass's issue enable), set from the values
         # both take: the issue's enable, from the FSM's state and ``room`` through two LUTs,
         # reached the row counter by the membranes' block RAMs across the die (14.0 of 15.0 ns
         # of routing, layer 1 of the 34x34 net at 32,64 lanes). (``rows_left`` implies a pass
         # under way in RUN; with two banks no drain check comes before the issue.)
-        r.registered_issue = self.banks > 1 and r.wide
+        r.registered_issue = self.banks > 1 and r.registered_rows
         if r.registered_issue:
             r.issue = Signal()
             issue_last = r.issue & r.last_row
@@ -888,16 +889,17 @@ class LIFLayer(wiring.Component):
         if r.wide:
             m.d.sync += pushed
         v_new = r.membrane.o.payload.v_new  # (zero outside the write stage)
-        if r.wide:
+        if r.registered_rows:
             # Address and data straight from registers: the CLEAR state counts ``written_row``
             # too, and writes ``v_new``'s zeros. (A multiplexer of the clear's and the write
             # stage's addresses reached the first layer's 15 membrane block RAMs across the die
-            # at 32,64 lanes, 8.6 ns of routing; and ``write_stage`` gating the data, all 512
-            # bits, undid the membrane update's write gates a lane.)
+            # at 32,64 lanes, 8.6 ns of routing, and the 16-lane first layer's 8 at 16,64
+            # lanes, 5.5 ns; and ``write_stage`` gating the data, all 512 bits, undid the
+            # membrane update's write gates a lane.)
             m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
         with m.If(r.write_stage):
             m.d.comb += r.v_wr.en.eq(1)
-            if not r.wide:
+            if not r.registered_rows:
                 m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
             m.d.sync += r.written_row.eq(r.written_row + 1)
             with m.If(at_last_sub):
@@ -1005,7 +1007,7 @@ class LIFLayer(wiring.Component):
                 m.d.comb += r.clearing.eq(1)
                 # data 0 (no write stage, and ``_event_write_back``)
                 m.d.comb += r.v_wr.en.eq(1)
-                if r.wide:  # (the address is ``written_row``: ``_update_write_back``)
+                if r.registered_rows:  # (the address is ``written_row``: ``_update_write_back``)
                     m.d.sync += r.written_row.eq(r.written_row + 1)
                 else:
                     m.d.comb += r.v_wr.addr.eq(r.clear_row)

@@ -144,3 +144,14 @@ def test_wide_shallow_weights_are_block_ram_on_the_ecp5():
     assert (plan["layer0", "weights"].kind, plan["layer0", "weights"].blocks) == ("DP16KD", 4)
     ice = board_shape(model, BOARDS["icebreaker"], (16, 64), (16, 16))
     assert accelerator_variant(BOARDS["icebreaker"], ice).weight_attrs[0] == {}
+
+
+def test_a_design_with_a_wide_layer_registers_every_layers_rows():
+    """Beside a 64-lane layer the 16-lane first layer issues its rows and writes its membranes
+    from registers too (``registered_rows``); a design of narrow layers does not."""
+    model = random_conv_model((2, 34, 34), ((16, 3, 2, 1), (32, 3, 2, 1)), timesteps=2)
+    board = BOARDS["ulx3s-85f"]
+    mixed = accelerator_variant(board, board_shape(model, board, (16, 64), (16, 16)))
+    assert mixed.layer(0).registered_rows and mixed.layer(1).registered_rows
+    narrow = accelerator_variant(board, board_shape(model, board, 16))
+    assert not narrow.layer(0).registered_rows and not narrow.layer(1).registered_rows

@@ -385,6 +385,22 @@ CONV_LIF_CASES = [
         70,
         {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
     ),
+    # a narrow layer of a design with a wide one: rows and membrane writes from registers
+    (
+        ConvGeometry(2, 6, 7, 4, 3, 2, 1, "hwc"),
+        8,
+        4,
+        2,
+        8,
+        16,
+        "hard",
+        70,
+        {
+            "register_weights": True,
+            "accumulator_attrs": {"ram_style": "distributed"},
+            "registered_rows": True,
+        },
+    ),
 ]
 
 
@@ -424,11 +440,13 @@ def test_conv_lif_layer_equals_the_contract(
     assert_same_spikes(rtl, ref)
 
 
-@pytest.mark.parametrize("case", [CONV_LIF_CASES[1], CONV_LIF_CASES[-4], CONV_LIF_CASES[-1]])
+@pytest.mark.parametrize(
+    "case", [CONV_LIF_CASES[1], CONV_LIF_CASES[-5], CONV_LIF_CASES[-2], CONV_LIF_CASES[-1]]
+)
 def test_a_reset_leaves_no_membrane_or_accumulator_behind(case):
     """After a timestep and a half of every input spiking, a reset: the CLEAR state zeroes
-    what the memories held (a narrow layer, and wide ones whose CLEAR counts the write-back
-    row, ``hw.lif.WIDE_LANES``), and the samples after it equal the contract."""
+    what the memories held (a narrow layer, and wide ones or ones with ``registered_rows``,
+    whose CLEAR counts the write-back row), and the samples after it equal the contract."""
     geometry, P, U, T, W, V, reset, threshold, options = case
     layer = random_conv_layer(
         geometry, weight_bits=W, threshold=threshold, leak_shift=2, reset=reset, seed=P + T

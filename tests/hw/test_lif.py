@@ -142,6 +142,13 @@ VARIANTS = {
     "overlap": {"overlap_update": True},
     "overlap-many-columns": {"overlap_update": True, "register_weights": True, "weight_columns": 1},
     "overlap-split-update": {"overlap_update": True, "update_lanes": 2, "register_weights": True},
+    # the rows issued and the membranes written from registers (a design with a wide layer)
+    "registered-rows": {
+        "overlap_update": True,
+        "update_lanes": 2,
+        "register_weights": True,
+        "registered_rows": True,
+    },
 }
 
 
