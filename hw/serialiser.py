@@ -1,6 +1,6 @@
 """Spike serialiser: a group's spike mask in, its spikes out as address events, one per cycle."""
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -9,7 +9,6 @@ from .layout import WIDE_LANES
 __all__ = [
     "mask_entry_layout",
     "single_event",
-    "at_most_one_set",
     "lowest_set_bit",
     "one_hot_index",
     "SpikeSerialiser",
@@ -39,29 +38,8 @@ def mask_entry_layout(lanes: int, groups: int) -> data.StructLayout:
 
 
 def single_event(mask):
-    """``mask`` has one set bit at most (as an entry's ``single``: the writer knows it has one);
-    through :func:`at_most_one_set` for masks of :data:`WIDE_MASK_LANES` lanes or more."""
-    if len(mask) >= WIDE_MASK_LANES:
-        return at_most_one_set(mask)
+    """``mask`` has one set bit at most (as an entry's ``single``: the writer knows it has one)."""
     return without_lowest_bit(mask) == 0
-
-
-def at_most_one_set(mask):
-    """``mask`` has one set bit at most, as a tree of LUTs without a carry chain: each node's
-    "any" and "two or more" from its halves' (``many = many_lo | many_hi | any_lo & any_hi``).
-    Over 64 lanes the carry chain of ``mask & (mask - 1)`` and the compare with zero after it
-    were the 34x34 net's critical path at 16,64 lanes (the serialiser's ``held_last``, 10.6 ns).
-    """
-
-    def any_and_many(bits):
-        if len(bits) == 1:
-            return bits[0], Const(0)
-        half = len(bits) // 2
-        any_lo, many_lo = any_and_many(bits[:half])
-        any_hi, many_hi = any_and_many(bits[half:])
-        return any_lo | any_hi, many_lo | many_hi | (any_lo & any_hi)
-
-    return ~any_and_many([mask[p] for p in range(len(mask))])[1]
 
 
 def lowest_set_bit(m: Module, mask):
@@ -152,15 +130,11 @@ class SpikeSerialiser(wiring.Component):
         # multiplexer that ``advance`` and ``take`` steer; shared with it, the compare with
         # zero came after the multiplexer, in the path from ``o.ready`` (6 LUTs on the UP5K).
         # A taken entry's flag comes with it (``single``): its compare, after the carry chain,
-        # was the 34x34 net's critical path (8.7 ns on the ECP5). A wide mask's flag is a tree
-        # beside the carry chain (:func:`at_most_one_set`).
+        # was the 34x34 net's critical path (8.7 ns on the ECP5).
         advance_rest = without_lowest_bit(held_rest)
         take_rest = without_lowest_bit(self.i.payload.mask)
         advance_last = Signal(attrs={"keep": 1})
-        if P >= WIDE_MASK_LANES:
-            m.d.comb += advance_last.eq(at_most_one_set(held_rest))
-        else:
-            m.d.comb += advance_last.eq(advance_rest == 0)
+        m.d.comb += advance_last.eq(advance_rest == 0)
         take_last = self.i.payload.single
 
         # Output register: the held entry's lowest lane (``held_mask ^ held_rest``: its bit).

@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.sim import Simulator
 
 from hw.lif import event_layout
-from hw.serialiser import SpikeSerialiser, at_most_one_set, one_hot_index
+from hw.serialiser import SpikeSerialiser, one_hot_index
 
 
 def ref_serialise(entries, lanes):
@@ -128,32 +128,3 @@ def _evaluate(value):
 def test_serialiser_parameters_are_checked():
     with pytest.raises(ValueError, match="lanes must be a positive integer, not 0"):
         SpikeSerialiser(lanes=0, groups=2, event_layout=event_layout(4))
-
-
-@pytest.mark.parametrize("lanes", [1, 2, 3, 5, 32, 64])
-def test_at_most_one_set_counts_the_bits(lanes):
-    """The LUT tree against a bit count: every word of a few lanes; of 32 and 64, zero, every
-    one-hot word, every pair of bits of 32, and random words."""
-    rng = random.Random(lanes)
-    if lanes <= 5:
-        words = range(1 << lanes)
-    else:
-        words = [0, (1 << lanes) - 1] + [1 << p for p in range(lanes)]
-        words += [1 << p | 1 << q for p in range(0, lanes, 3) for q in range(p + 1, lanes, 5)]
-        words += [rng.getrandbits(lanes) for _ in range(200)]
-        words += [
-            rng.getrandbits(lanes) & rng.getrandbits(lanes) & rng.getrandbits(lanes)
-            for _ in range(200)
-        ]
-    m = Module()
-    word, flag = Signal(lanes), Signal()
-    m.d.comb += flag.eq(at_most_one_set(word))
-    sim = Simulator(m)
-
-    async def check(ctx):
-        for w in words:
-            ctx.set(word, w)
-            assert ctx.get(flag) == (bin(w).count("1") <= 1), hex(w)
-
-    sim.add_testbench(check)
-    sim.run()
