@@ -622,16 +622,16 @@ class LIFLayer(wiring.Component):
             addr = read_group
             if r.shared_reads:
                 addr = Mux(r.event_bank == b, read_group, r.update_group)
-            if r.lutram_columns:  # (the bank registers the address and each slice's word)
-                m.d.comb += bank.read_addr.eq(addr)
-                outregs.append(bank.read_data)
-                r.s_rds[b] = SimpleNamespace(data=bank.read_data)
-                continue
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
-            port = bank.read_port(domain="comb")
-            m.d.comb += port.addr.eq(addr)
-            read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
-            m.d.sync += [read_data.eq(port.data), outreg.eq(read_data)]
+            if r.lutram_columns:  # (the address registered in the bank)
+                m.d.comb += bank.read_addr.eq(addr)
+                read_data = bank.read_data
+            else:
+                port = bank.read_port(domain="comb")
+                m.d.comb += port.addr.eq(addr)
+                read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
+                m.d.sync += read_data.eq(port.data)
+            m.d.sync += outreg.eq(read_data)
             outregs.append(outreg)
             if r.shared_reads:
                 r.s_rds[b] = SimpleNamespace(data=read_data)

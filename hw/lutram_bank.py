@@ -1,5 +1,5 @@
 """An accumulator bank in LUT RAM, split into columns of lanes, each column driven by
-registers of its own, its word registered by its LUT RAMs.
+registers of its own.
 
 A bank of a wide layer is one word of ``P`` accumulators (64 lanes x 16 bits: 1,024 bits, 256
 ECP5 ``TRELLIS_DPR16X4`` a 16-word slice). Its read address came from one multiplexer and its
@@ -7,22 +7,15 @@ write enable and address from one register each, routed to every LUT RAM of the 
 of routing across the die on the 34x34 net at 32,64 lanes (48.9 MHz). Here each column of
 :data:`COLUMN_LANES` lanes is a memory of its own with its own registered copies of the read
 address and of the write's enable, address and data select; the read is the LUT RAM's
-asynchronous read of the registered address.
-
-A column deeper than a LUT RAM (:data:`SLICE_WORDS` words) is a memory a slice of
-:data:`SLICE_WORDS` words, each slice's word registered as it leaves its LUT RAMs, and the
-slice chosen after those registers (by a registered copy of the address's slice): the bank
-reads as a block RAM with its output register (the word two cycles after its address). The
-multiplexer over the slices before one output register had the registers pulled away from the
-LUT RAMs: the second layer's reads into them were the most late endpoints of the 34x34 net at
-16,64 lanes, up to 10.5 ns (docs/results/conv.md, session 30).
+asynchronous read of the registered address, so the bank behaves as a synchronous read port
+(the word a cycle after its address), as the block RAM bank it replaces.
 
 Yosys merges registers with the same input, even when their names differ; the copies carry
 the wire attribute :data:`hw.fanout.KEPT_COPY`, and the board builds keep the registers that
 drive such wires (``boards.toolchain.bitstream.synthesis_options``).
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -30,27 +23,24 @@ from amaranth.lib.wiring import In, Out
 from .fanout import KEPT_COPY
 from .ports import NO_COLLISION
 
-__all__ = ["COLUMN_LANES", "SLICE_WORDS", "LutRamBank"]
+__all__ = ["COLUMN_LANES", "LutRamBank"]
 
 #: Lanes a column: 4 lanes of 16-bit accumulators are 16 LUT RAMs a 16-word slice.
 COLUMN_LANES = 4
-#: Words of an ECP5 LUT RAM (``TRELLIS_DPR16X4``: 16 words of 4 bits).
-SLICE_WORDS = 16
 
 
 class LutRamBank(wiring.Component):
     """``depth`` words of ``shape`` (an ``ArrayLayout`` of ``P`` lanes) in columns of
-    :data:`COLUMN_LANES` lanes and slices of :data:`SLICE_WORDS` words.
+    :data:`COLUMN_LANES` lanes.
 
     Members
     -------
     read_addr : In(range(depth))
-        The read's address; ``read_data`` holds the word two cycles later.
+        The read's address; ``read_data`` holds the word in the next cycle.
     read_data : Out(shape)
-        The word at ``read_addr`` of two cycles before, from each slice's registers (the
-        column's LUT RAMs read its registered copy of the address in the cycle between). A read
-        must not meet a write to its address in that cycle (the memories carry
-        ``no_rw_check``).
+        The word at the last cycle's ``read_addr`` (combinational from the column's registered
+        address). A read must not meet a write to its address in the cycle the address is
+        given (the memories carry ``no_rw_check``).
     write_next : In(1), write_addr_next : In(range(depth)), write_sums_next : In(1)
         A write in the next cycle, its address, and whether it writes ``sums`` (else zeros),
         a cycle ahead: each column registers its own copy.
@@ -79,8 +69,6 @@ class LutRamBank(wiring.Component):
         m = Module()
         column = data.ArrayLayout(self.shape.elem_shape, COLUMN_LANES)
         addr_shape = unsigned(len(self.read_addr))
-        slices = -(-self.depth // SLICE_WORDS)
-        word_bits = min(len(self.read_addr), (SLICE_WORDS - 1).bit_length())
         for c in range(self.shape.length // COLUMN_LANES):
             lanes = range(c * COLUMN_LANES, (c + 1) * COLUMN_LANES)
 
@@ -97,33 +85,20 @@ class LutRamBank(wiring.Component):
                 write_addr.eq(self.write_addr_next),
                 write_sums.eq(self.write_sums_next),
             ]
-            read_slice, write_slice = read_addr[word_bits:], write_addr[word_bits:]
-            words = []  # each slice's word, registered
-            for k in range(slices):
-                memory = Memory(
-                    shape=column,
-                    depth=min(self.depth, SLICE_WORDS),
-                    init=[],
-                    attrs={**self.attrs, **NO_COLLISION},
-                )
-                m.submodules[f"column{c}" if slices == 1 else f"column{c}_slice{k}"] = memory
-                write = memory.write_port()
-                read = memory.read_port(domain="comb")
+            memory = Memory(
+                shape=column, depth=self.depth, init=[], attrs={**self.attrs, **NO_COLLISION}
+            )
+            m.submodules[f"column{c}"] = memory
+            write = memory.write_port()
+            read = memory.read_port(domain="comb")
+            m.d.comb += [
+                write.en.eq(write_en),
+                write.addr.eq(write_addr),
+                read.addr.eq(read_addr),
+            ]
+            for j, lane in enumerate(lanes):
                 m.d.comb += [
-                    write.en.eq(write_en & (write_slice == k) if slices > 1 else write_en),
-                    write.addr.eq(write_addr[:word_bits]),
-                    read.addr.eq(read_addr[:word_bits]),
+                    write.data[j].eq(Mux(write_sums, self.sums[lane], 0)),
+                    self.read_data[lane].eq(read.data[j]),
                 ]
-                for j, lane in enumerate(lanes):
-                    m.d.comb += write.data[j].eq(Mux(write_sums, self.sums[lane], 0))
-                word = Signal(column, reset_less=True, name=f"word_column{c}_slice{k}")
-                m.d.sync += word.eq(read.data)
-                words.append(word)
-            if slices > 1:
-                picked = copy(unsigned(len(read_slice)), "picked_slice")
-                m.d.sync += picked.eq(read_slice)
-                word = Array(words)[picked]
-            else:
-                word = words[0]
-            m.d.comb += [self.read_data[lane].eq(word[j]) for j, lane in enumerate(lanes)]
         return m
