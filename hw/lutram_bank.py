@@ -25,8 +25,8 @@ from .ports import NO_COLLISION
 
 __all__ = ["COLUMN_LANES", "LutRamBank"]
 
-#: Lanes a column: 4 lanes of 16-bit accumulators are 16 LUT RAMs a 16-word slice.
-COLUMN_LANES = 4
+#: Lanes a column: 2 lanes of 16-bit accumulators are 8 LUT RAMs a 16-word slice.
+COLUMN_LANES = 2
 
 
 class LutRamBank(wiring.Component):

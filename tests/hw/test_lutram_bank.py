@@ -73,5 +73,6 @@ def test_synthesis_keeps_each_columns_registers(tmp_path):
 
 
 def test_lanes_must_fill_whole_columns():
-    with pytest.raises(ValueError, match=f"multiple of {COLUMN_LANES}, not 6"):
-        LutRamBank(shape=data.ArrayLayout(signed(BITS), 6), depth=DEPTH)
+    lanes = 3 * COLUMN_LANES + 1
+    with pytest.raises(ValueError, match=f"multiple of {COLUMN_LANES}, not {lanes}"):
+        LutRamBank(shape=data.ArrayLayout(signed(BITS), lanes), depth=DEPTH)
