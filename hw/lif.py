@@ -655,17 +655,22 @@ class LIFLayer(wiring.Component):
         r.forward_window = Cat(*last_valid).any()
         for k in range(1, misses):
             m.d.sync += [last[k].eq(last[k - 1]), last_valid[k].eq(last_valid[k - 1])]
+        # Whether each of the four was the read's group, two cycles before the sum stage.
         same = [Signal(name=f"same_as_{k + 1}") for k in range(misses)]
         same_later = [Signal(name=f"same_as_{k + 1}_later") for k in range(misses)]
         for k in range(misses):
-            m.d.sync += [
-                same[k].eq(last_valid[k] & (read_group == last[k])),
-                same_later[k].eq(same[k]),
-            ]
-        # At the sum stage, every lane's multiplexer reads a copy of the four of its own:
-        # one register fanned out to every accumulator bit of every lane was 4.9 ns of
-        # routing on the 34x34 net's layer 0 (16 lanes x 13 bits).
-        same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
+            m.d.sync += same[k].eq(last_valid[k] & (read_group == last[k]))
+            if not r.wide:
+                m.d.sync += same_later[k].eq(same[k])
+        # At the sum stage every lane's multiplexer reads a copy of the four of its own: one
+        # register fanned out to every accumulator bit of every lane was 4.9 ns of routing on
+        # the 34x34 net's layer 0 (16 lanes x 13 bits). A narrow layer copies them a cycle
+        # later (``same_later``); a wide layer through branch registers instead: the one
+        # register to the 64 lanes' copies was 10.3 ns of routing on the 34x34 net at 16,64.
+        if r.wide:
+            same_at_sum = lane_copies(m, Cat(same), P, "same_at_sum", levels=2)
+        else:
+            same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
         # The registered sums (the write data) and the two before them.
         r.sums = Signal(r.acc_shape, reset_less=True, name="acc_write_data")
         recent = [r.sums] + [

@@ -482,16 +482,22 @@ def test_conv_lif_saturates_at_both_rails():
 
 @pytest.mark.parametrize("overlap", [False, True], ids=["one-bank", "overlap"])
 @pytest.mark.parametrize(
-    "options", [{"register_weights": True}, {"register_weights": True, "weight_columns": 1}]
+    "options,lanes",
+    [
+        ({"register_weights": True}, 4),
+        ({"register_weights": True, "weight_columns": 1}, 4),
+        # a wide layer: the forwarding's selects reach the lanes through branch registers
+        ({"register_weights": True}, 32),
+    ],
 )
-def test_back_to_back_bursts_of_one_group_are_forwarded(options, overlap):
+def test_back_to_back_bursts_of_one_group_are_forwarded(options, lanes, overlap):
     """With weight registers a conv layer reads its accumulators two cycles before their
     write-back and forwards the sums of the one or two write-backs before: bursts fed back to
     back (no expander, so no gap between two bursts of one group), every input active, a
     1x1 output map (every burst adds to the same group)."""
-    g = ConvGeometry(2, 3, 3, 4, 3, 1, 0, "hwc")  # 1x1 output: every input reaches group 0..Gc-1
+    g = ConvGeometry(2, 3, 3, lanes, 3, 1, 0, "hwc")  # 1x1 output: every input reaches group 0
     assert (g.out_height, g.out_width) == (1, 1)
-    g2 = ConvGeometry(2, 4, 4, 4, 3, 1, 0, "hwc")  # 2x2 output: neighbouring bursts collide
+    g2 = ConvGeometry(2, 4, 4, lanes, 3, 1, 0, "hwc")  # 2x2 output: neighbouring bursts collide
     for geometry in (g, g2):
         layer = random_conv_layer(
             geometry, weight_bits=8, threshold=200, leak_shift=2, reset="hard", seed=5
@@ -502,7 +508,7 @@ def test_back_to_back_bursts_of_one_group_are_forwarded(options, overlap):
         rtl = rtl_conv_lif(
             layer,
             spikes,
-            lanes=4,
+            lanes=lanes,
             weight_bits=8,
             membrane_bits=16,
             direct=True,
