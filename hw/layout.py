@@ -215,14 +215,36 @@ class LayerShape:
         return self.conv.fan_in if self.conv else self.n_in
 
     @property
+    def row_entries(self) -> bool:
+        """The spike FIFO's entries are rows of ``U`` spikes rather than groups of ``P``: in a
+        wide layer (:data:`WIDE_LANES` lanes or more) whose update pass walks rows of fewer
+        lanes, every row with a spike pushes its mask, so that its serialiser and spike FIFO
+        are ``U`` bits wide. (A group's 64-bit mask, collected over its rows, was the widest
+        logic of the 34x34 net at 16,64 lanes: the serialiser's carry chains and its take
+        multiplexer over 64 bits made 100 endpoints late on one seed.) The events and their
+        order are the same: a group's rows in order, each row's lanes in order."""
+        return self.lanes >= WIDE_LANES and self.update_lanes < self.lanes
+
+    @property
+    def entry_lanes(self) -> int:
+        """Bits of a spike FIFO entry's mask: ``U`` with :attr:`row_entries`, else ``P``."""
+        return self.update_lanes if self.row_entries else self.lanes
+
+    @property
+    def entries(self) -> int:
+        """Masks the update pass pushes a timestep at most: ``R`` rows with
+        :attr:`row_entries`, else ``G`` groups."""
+        return self.rows if self.row_entries else self.groups
+
+    @property
     def spikes_ahead(self) -> int:
-        """Group masks the update pass may push ahead of the serialiser (its spike FIFO's
-        room): a whole timestep's (``G`` masks and the end token), so that a slow next layer (a
+        """Masks the update pass may push ahead of the serialiser (its spike FIFO's room): a
+        whole timestep's (:attr:`entries` and the end token), so that a slow next layer (a
         conv layer spends up to ``k^2 Gc`` cycles on a spike) does not hold this layer's update
         pass back, and the layers overlap as the bottleneck bound assumes. At least
         :data:`MIN_SPIKES_AHEAD`; at most :data:`MAX_SPIKES_AHEAD`, so that the FIFO stays one
         block RAM deep (256 entries with the stages' margin)."""
-        return max(MIN_SPIKES_AHEAD, min(self.groups + 1, MAX_SPIKES_AHEAD))
+        return max(MIN_SPIKES_AHEAD, min(self.entries + 1, MAX_SPIKES_AHEAD))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ mask goes into a FIFO with room for a whole timestep's masks (``LayerShape.spike
 which a serialiser (``hw.serialiser``: registered output, an entry's first spike 2 cycles after
 it is taken) sends the spikes as address events in ascending order, one per cycle, then the
 layer's own end-of-timestep token (a position-packed conv layer's entries name their group's
-first neuron instead, and its padding lanes never spike: :mod:`hw.conv_groups`). With one
+first neuron instead, and its padding lanes never spike: :mod:`hw.conv_groups`; a layer of
+32 lanes or more with ``U < P`` pushes each row's ``U`` spikes instead,
+``LayerShape.row_entries``). With one
 accumulator bank a timestep costs ``k * G``
 cycles for ``k`` input events, then ``R + 8`` for the update pass (five pipeline stages,
 registered pushes and a registered end of the pass, so that no cycle holds more than one carry
@@ -484,13 +486,17 @@ class LIFLayer(wiring.Component):
             r.issue_stage, r.issue_at = r.select_stage, r.select_at
         else:
             r.issue_stage, r.issue_at = r.update_stage, r.update_at
-        r.push = Signal()  # a group's spike mask on its way into `spikes`
+        r.push = Signal()  # a group's (a row's) spike mask on its way into `spikes`
         r.push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
-        r.pushed_mask = Signal(P)
+        # An entry names its group of ``P`` lanes, a packed conv layer's its first neuron;
+        # with ``LayerShape.row_entries`` its row of ``U`` lanes (or first neuron).
+        r.row_entries = self.shape.row_entries
+        r.pushed_mask = Signal(self.shape.entry_lanes)
         # With ``register_weights`` an entry is written into the spike FIFO from registers a
         # cycle after its push (``_spike_output``): in flight too.
         r.entry_write = Signal()
-        r.pushed_group = Signal(range(max(self.shape.n_out if r.packed else G, 2)))
+        r.entry_names = self.shape.n_out if r.packed else self.shape.entries
+        r.pushed_group = Signal(range(max(r.entry_names, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
         # subtraction.
@@ -535,7 +541,7 @@ class LIFLayer(wiring.Component):
         # Two banks: the end-of-timestep token was taken, and the pass over its bank waits for
         # the pass before to end and the event phase's stages to drain; no input meanwhile.
         r.eot_waiting = Signal() if self.banks > 1 else Const(0)
-        r.entry = mask_entry_layout(P, self.shape.n_out if r.packed else G)
+        r.entry = mask_entry_layout(self.shape.entry_lanes, r.entry_names)
         # The room check is registered (a cycle old, so one more group may have been issued
         # since) and looks at the FIFO's level alone (no adder before the compare): the FIFO
         # has an entry more than ``spikes_ahead`` (a timestep's masks, LayerShape) for every
@@ -880,17 +886,24 @@ class LIFLayer(wiring.Component):
                 m.d.sync += at_last_sub.eq(r.written_sub == S - 2)
             with m.If(r.start_update):
                 m.d.sync += at_last_sub.eq(0)
-        # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
-        collected = Signal(P)
-        group_spikes = Cat(
-            collected[p] | (tested[p % U] & (r.written_sub == p // U)) for p in range(P)
-        )
+        if r.row_entries:
+            # Each row's spikes: the entry names the row, or a packed layer's first neuron of
+            # the row (the group's first and ``U`` a row before it).
+            entry_spikes = tested
+            if r.packed:
+                entry_name = r.written_base + r.written_sub * U
+            else:
+                entry_name = r.written_row
+        else:
+            # The group's spikes so far (rows ``0 .. j-1``) and with this row's.
+            collected = Signal(P)
+            entry_spikes = Cat(
+                collected[p] | (tested[p % U] & (r.written_sub == p // U)) for p in range(P)
+            )
+            entry_name = r.written_base if r.packed else r.written_group
         # The entry ``push`` (a cycle later) writes; a wide layer loads it every cycle (read
-        # only with ``push``), so that no enable reaches its ``P`` mask bits.
-        pushed = [
-            r.pushed_mask.eq(group_spikes),
-            r.pushed_group.eq(r.written_base if r.packed else r.written_group),
-        ]
+        # only with ``push``), so that no enable reaches its mask bits.
+        pushed = [r.pushed_mask.eq(entry_spikes), r.pushed_group.eq(entry_name)]
         if r.wide:
             m.d.sync += pushed
         v_new = r.membrane.o.payload.v_new  # (zero outside the write stage)
@@ -907,10 +920,13 @@ class LIFLayer(wiring.Component):
             if not r.registered_rows:
                 m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
             m.d.sync += r.written_row.eq(r.written_row + 1)
+            if r.row_entries:
+                m.d.sync += r.push.eq(entry_spikes.any())
             with m.If(at_last_sub):
                 # data 0 (``_event_write_back``)
                 m.d.comb += [r.acc_clear.eq(1), r.acc_clear_group.eq(r.written_group)]
-                m.d.sync += [collected.eq(0), r.push.eq(group_spikes.any())]
+                if not r.row_entries:
+                    m.d.sync += [collected.eq(0), r.push.eq(entry_spikes.any())]
                 if not r.wide:
                     m.d.sync += pushed
                 m.d.sync += [
@@ -920,7 +936,9 @@ class LIFLayer(wiring.Component):
                 if r.packed:
                     self._next_base(m, r)
             with m.Else():
-                m.d.sync += [collected.eq(group_spikes), r.written_sub.eq(r.written_sub + 1)]
+                if not r.row_entries:
+                    m.d.sync += collected.eq(entry_spikes)
+                m.d.sync += r.written_sub.eq(r.written_sub + 1)
 
     def _next_base(self, m, r):
         """A packed layer's next group: one super-column on (``P`` neurons), or from the last
@@ -958,8 +976,8 @@ class LIFLayer(wiring.Component):
         else:
             m.d.comb += [r.spikes.w_en.eq(push), r.spikes.w_data.eq(pushed)]
         m.submodules.serialiser = r.serialiser = SpikeSerialiser(
-            lanes=self.shape.lanes,
-            groups=self.shape.n_out if r.packed else self.shape.groups,
+            lanes=self.shape.entry_lanes,
+            groups=r.entry_names,
             event_layout=event_layout(self.shape.n_out),
             stride=1 if r.packed else None,
         )

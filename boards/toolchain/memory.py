@@ -129,9 +129,12 @@ def memory_plan(
         plan.append(accumulators)
         # a timestep's masks, and a margin of one entry a pipeline stage (hw.lif)
         fifo_words = shape.spikes_ahead(l) + 16
-        # an entry names its group, or a packed conv layer's its first neuron (hw.lif)
-        named = shape.sizes[l + 1] if shape.layer(l).pack > 1 else shape.groups(l)
-        plan.append(_map(board, block, "spike FIFO", fifo_words, P + named.bit_length() + 1))
+        # an entry names its group (row: LayerShape.row_entries), or a packed conv layer's
+        # first neuron (hw.lif)
+        layer = shape.layer(l)
+        named = shape.sizes[l + 1] if layer.pack > 1 else layer.entries
+        entry_bits = layer.entry_lanes + named.bit_length() + 1
+        plan.append(_map(board, block, "spike FIFO", fifo_words, entry_bits))
     H, C = shape.n_hidden, shape.n_classes
     stamp_bits = max(1, (H + 2).bit_length())
     plan += [

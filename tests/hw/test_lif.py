@@ -184,6 +184,34 @@ def test_lif_layer_matches_contract(n_in, n_out, lanes, T, wb, vb, reset, stalls
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("stalls", [(0.0, 0.0), (0.3, 0.4)], ids=["no-stall", "stall"])
+@pytest.mark.parametrize("variant", ["plain", "registered-rows"])
+def test_a_wide_layer_pushes_a_mask_a_row(variant, stalls):
+    """32 lanes updated 8 a row (``LayerShape.row_entries``): the spike FIFO's entries are
+    rows of 8, named by their row; 40 neurons in 2 groups, the last 24 lanes padding."""
+    rng = np.random.default_rng(32)
+    weight = rng.integers(-127, 128, size=(40, 7))
+    bias = rng.integers(-60, 61, size=40)
+    spikes = (rng.random((4, 2, 7)) < 0.5).astype(np.uint8)
+    kw = dict(threshold=150, leak_shift=2, membrane_bits=16, reset="subtract")
+    expected = ref_lif(weight, bias, spikes, **kw)
+    options = {**VARIANTS[variant], "update_lanes": 8}
+    got = rtl_lif(
+        weight,
+        bias,
+        spikes,
+        lanes=32,
+        weight_bits=8,
+        padding=127,
+        i_gap=stalls[0],
+        o_delay=stalls[1],
+        **options,
+        **kw,
+    )
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize("variant", ["plain", "narrow-update", "split-update"])
 def test_padding_lanes_never_spike(variant):
     """10 neurons in 3 groups of 4: the last group's 2 padding lanes get the largest weights
