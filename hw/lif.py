@@ -489,13 +489,21 @@ class LIFLayer(wiring.Component):
         r.push = Signal()  # a group's (a row's) spike mask on its way into `spikes`
         r.push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         # An entry names its group of ``P`` lanes, a packed conv layer's its first neuron;
-        # with ``LayerShape.row_entries`` its row of ``U`` lanes (or first neuron).
+        # with ``LayerShape.row_entries`` its row of ``U`` lanes, and a packed layer's its first
+        # neuron in rows of ``U`` where every group's first neuron is a multiple of ``U``
+        # (``aligned_rows``: ``written_base`` counts rows), so that an event's address is the
+        # name's bits above the lane's, without an adder.
         r.row_entries = self.shape.row_entries
+        r.aligned_rows = r.row_entries and r.packed and self._last_step % U == 0
         r.pushed_mask = Signal(self.shape.entry_lanes)
         # With ``register_weights`` an entry is written into the spike FIFO from registers a
         # cycle after its push (``_spike_output``): in flight too.
         r.entry_write = Signal()
-        r.entry_names = self.shape.n_out if r.packed else self.shape.entries
+        r.name_stride = 1 if r.packed and not r.aligned_rows else self.shape.entry_lanes
+        if r.aligned_rows:
+            r.entry_names = -(-self.shape.n_out // U)
+        else:
+            r.entry_names = self.shape.n_out if r.packed else self.shape.entries
         r.pushed_group = Signal(range(max(r.entry_names, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
@@ -904,7 +912,9 @@ class LIFLayer(wiring.Component):
             # Each row's spikes: the entry names the row, or a packed layer's first neuron of
             # the row (the group's first and ``U`` a row before it).
             entry_spikes = tested
-            if r.packed:
+            if r.aligned_rows:
+                entry_name = r.written_base + r.written_sub
+            elif r.packed:
                 entry_name = r.written_base + r.written_sub * U
             else:
                 entry_name = r.written_row
@@ -957,14 +967,21 @@ class LIFLayer(wiring.Component):
     def _next_base(self, m, r):
         """A packed layer's next group: one super-column on (``P`` neurons), or from the last
         one, whose padding columns hold none, to the next row's first."""
-        groups = self.shape.conv_groups
-        W, C = groups.out_width, self.shape.conv.out_channels
-        last_columns = self.shape.conv.out_width - (W - 1) * groups.pack
-        at_last = r.written_column == W - 1
+        at_last = r.written_column == self.shape.conv_groups.out_width - 1
+        unit = self.shape.update_lanes if r.aligned_rows else 1  # (rows of ``U``, or neurons)
+        step, last_step = self.shape.lanes // unit, self._last_step // unit
         m.d.sync += [
             r.written_column.eq(Mux(at_last, 0, r.written_column + 1)),
-            r.written_base.eq(r.written_base + Mux(at_last, last_columns * C, self.shape.lanes)),
+            r.written_base.eq(r.written_base + Mux(at_last, last_step, step)),
         ]
+
+    @property
+    def _last_step(self):
+        """A packed layer's neurons from the first of a row's last super-column to the next
+        row's first: ``C_out`` times the output columns it holds."""
+        groups = self.shape.conv_groups
+        last_columns = self.shape.conv.out_width - (groups.out_width - 1) * groups.pack
+        return last_columns * self.shape.conv.out_channels
 
     def _spike_output(self, m, r):
         """The spike FIFO's entries (a group's spike mask, or the end of the timestep), and the
@@ -993,7 +1010,7 @@ class LIFLayer(wiring.Component):
             lanes=self.shape.entry_lanes,
             groups=r.entry_names,
             event_layout=event_layout(self.shape.n_out),
-            stride=1 if r.packed else None,
+            stride=r.name_stride,
         )
         r.entries_waiting = r.spikes.r_rdy
         if self.variant.register_weights:

@@ -385,6 +385,19 @@ CONV_LIF_CASES = [
         70,
         {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
     ),
+    # 36 lanes (three columns of 12 channels) updated 9 a row: the rows' first neurons are not
+    # all multiples of 9, so the row entries name their first neuron (LayerShape.row_entries)
+    (
+        ConvGeometry(1, 5, 5, 12, 3, 1, 1, "hwc"),
+        36,
+        9,
+        2,
+        8,
+        16,
+        "hard",
+        60,
+        {"register_weights": True, "accumulator_attrs": {"ram_style": "distributed"}},
+    ),
     # a narrow layer of a design with a wide one: rows and membrane writes from registers
     (
         ConvGeometry(2, 6, 7, 4, 3, 2, 1, "hwc"),
@@ -441,7 +454,7 @@ def test_conv_lif_layer_equals_the_contract(
 
 
 @pytest.mark.parametrize(
-    "case", [CONV_LIF_CASES[1], CONV_LIF_CASES[-5], CONV_LIF_CASES[-2], CONV_LIF_CASES[-1]]
+    "case", [CONV_LIF_CASES[1], CONV_LIF_CASES[10], CONV_LIF_CASES[13], CONV_LIF_CASES[-1]]
 )
 def test_a_reset_leaves_no_membrane_or_accumulator_behind(case):
     """After a timestep and a half of every input spiking, a reset: the CLEAR state zeroes
