@@ -237,6 +237,33 @@ class LayerShape:
         return self.rows if self.row_entries else self.groups
 
     @property
+    def last_step(self) -> int:
+        """A packed conv layer's neurons from the first of an output row's last super-column
+        to the next row's first: ``C_out`` times the output columns it holds."""
+        groups = self.conv_groups
+        return (self.conv.out_width - (groups.out_width - 1) * groups.pack) * self.conv.out_channels
+
+    @property
+    def aligned_rows(self) -> bool:
+        """:attr:`row_entries` of a packed conv layer whose groups' first neurons are all
+        multiples of ``U`` (``P`` and :attr:`last_step` are): its entries name their first
+        neuron in rows of ``U``."""
+        return self.row_entries and self.pack > 1 and self.last_step % self.update_lanes == 0
+
+    @property
+    def entry_stride(self) -> int:
+        """Neurons from one entry name to the next: 1 where a packed layer's entries name their
+        first neuron, else :attr:`entry_lanes` (an event's address is ``name * stride + lane``)."""
+        return 1 if self.pack > 1 and not self.aligned_rows else self.entry_lanes
+
+    @property
+    def entry_names(self) -> int:
+        """Names an entry may carry (its ``group`` field's range)."""
+        if self.aligned_rows:
+            return -(-self.n_out // self.update_lanes)
+        return self.n_out if self.pack > 1 else self.entries
+
+    @property
     def spikes_ahead(self) -> int:
         """Masks the update pass may push ahead of the serialiser (its spike FIFO's room): a
         whole timestep's (:attr:`entries` and the end token), so that a slow next layer (a

@@ -493,17 +493,12 @@ class LIFLayer(wiring.Component):
         # neuron in rows of ``U`` where every group's first neuron is a multiple of ``U``
         # (``aligned_rows``: ``written_base`` counts rows), so that an event's address is the
         # name's bits above the lane's, without an adder.
-        r.row_entries = self.shape.row_entries
-        r.aligned_rows = r.row_entries and r.packed and self._last_step % U == 0
+        r.row_entries, r.aligned_rows = self.shape.row_entries, self.shape.aligned_rows
         r.pushed_mask = Signal(self.shape.entry_lanes)
         # With ``register_weights`` an entry is written into the spike FIFO from registers a
         # cycle after its push (``_spike_output``): in flight too.
         r.entry_write = Signal()
-        r.name_stride = 1 if r.packed and not r.aligned_rows else self.shape.entry_lanes
-        if r.aligned_rows:
-            r.entry_names = -(-self.shape.n_out // U)
-        else:
-            r.entry_names = self.shape.n_out if r.packed else self.shape.entries
+        r.entry_names = self.shape.entry_names
         r.pushed_group = Signal(range(max(r.entry_names, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
@@ -969,19 +964,11 @@ class LIFLayer(wiring.Component):
         one, whose padding columns hold none, to the next row's first."""
         at_last = r.written_column == self.shape.conv_groups.out_width - 1
         unit = self.shape.update_lanes if r.aligned_rows else 1  # (rows of ``U``, or neurons)
-        step, last_step = self.shape.lanes // unit, self._last_step // unit
+        step, last_step = self.shape.lanes // unit, self.shape.last_step // unit
         m.d.sync += [
             r.written_column.eq(Mux(at_last, 0, r.written_column + 1)),
             r.written_base.eq(r.written_base + Mux(at_last, last_step, step)),
         ]
-
-    @property
-    def _last_step(self):
-        """A packed layer's neurons from the first of a row's last super-column to the next
-        row's first: ``C_out`` times the output columns it holds."""
-        groups = self.shape.conv_groups
-        last_columns = self.shape.conv.out_width - (groups.out_width - 1) * groups.pack
-        return last_columns * self.shape.conv.out_channels
 
     def _spike_output(self, m, r):
         """The spike FIFO's entries (a group's spike mask, or the end of the timestep), and the
@@ -1010,7 +997,7 @@ class LIFLayer(wiring.Component):
             lanes=self.shape.entry_lanes,
             groups=r.entry_names,
             event_layout=event_layout(self.shape.n_out),
-            stride=r.name_stride,
+            stride=self.shape.entry_stride,
         )
         r.entries_waiting = r.spikes.r_rdy
         if self.variant.register_weights:
