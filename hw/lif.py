@@ -336,7 +336,7 @@ class LIFLayer(wiring.Component):
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
             elif r.lutram_columns:  # (read and written in ``_forwarding``)
-                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs)
+                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs, two_reads=True)
                 s_wr, s_rd = None, None
             elif r.shared_reads:
                 bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
@@ -525,6 +525,7 @@ class LIFLayer(wiring.Component):
             lane_write_gates=U * self.shape.membrane_bits >= WIDE_ROW_BITS,
             free_running=r.wide,
             config_levels=2 if r.wide else 1,
+            write_next=r.registered_rows,
         )
         r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the
@@ -628,14 +629,18 @@ class LIFLayer(wiring.Component):
         # registers (``_update_stages``).
         outregs = []
         for b, bank in enumerate(r.acc_banks):
-            addr = read_group
-            if r.shared_reads:
-                addr = Mux(r.event_bank == b, read_group, r.update_group)
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
-            if r.lutram_columns:  # (the address registered in the bank)
-                m.d.comb += bank.read_addr.eq(addr)
+            if r.lutram_columns:  # (the address chosen and registered in each column)
+                m.d.comb += [
+                    bank.read_addr.eq(r.update_group),
+                    bank.read_addr_other.eq(read_group),
+                    bank.read_other.eq(Cat(copy if b else ~copy for copy in r.event_bank_of_lane)),
+                ]
                 read_data = bank.read_data
             else:
+                addr = read_group
+                if r.shared_reads:
+                    addr = Mux(r.event_bank == b, read_group, r.update_group)
                 port = bank.read_port(domain="comb")
                 m.d.comb += port.addr.eq(addr)
                 read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})
@@ -934,9 +939,16 @@ class LIFLayer(wiring.Component):
             # lanes, 5.5 ns; and ``write_stage`` gating the data, all 512 bits, undid the
             # membrane update's write gates a lane.)
             m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
+            # And the enable from a register: set for the write stage, and through the CLEAR
+            # state (whose state decode reached the membranes' block RAMs, their byte enables,
+            # across the die: 4.9 ns of routing on the 34x34 net at 16,64 lanes).
+            v_write_en = Signal(init=1)  # (reset: CLEAR)
+            clearing_on = r.clearing & (r.clear_row != self.shape.rows - 1)
+            m.d.sync += v_write_en.eq(r.membrane.write_next | clearing_on)
+            m.d.comb += r.v_wr.en.eq(v_write_en)
         with m.If(r.write_stage):
-            m.d.comb += r.v_wr.en.eq(1)
             if not r.registered_rows:
+                m.d.comb += r.v_wr.en.eq(1)
                 m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
             m.d.sync += r.written_row.eq(r.written_row + 1)
             if r.row_entries:
@@ -1047,11 +1059,10 @@ class LIFLayer(wiring.Component):
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
                 m.d.comb += r.clearing.eq(1)
                 # data 0 (no write stage, and ``_event_write_back``)
-                m.d.comb += r.v_wr.en.eq(1)
-                if r.registered_rows:  # (the address is ``written_row``: ``_update_write_back``)
+                if r.registered_rows:  # (address and enable: ``_update_write_back``)
                     m.d.sync += r.written_row.eq(r.written_row + 1)
                 else:
-                    m.d.comb += r.v_wr.addr.eq(r.clear_row)
+                    m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
                 m.d.comb += [r.acc_clear.eq(r.clearing_accs), r.acc_clear_group.eq(r.clear_row)]
                 m.d.sync += r.clear_row.eq(r.clear_row + 1)
                 with m.If(r.clear_row == self.shape.groups - 1):
