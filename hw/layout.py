@@ -359,6 +359,9 @@ class AcceleratorVariant:
     registered_rows : bool
         Every LIF layer issues its update rows and writes its membranes from registers
         (:class:`LayerVariant`), as wide layers do anyway.
+    config_copies : bool
+        Every memory's configuration write and read-back address from registers of its own
+        (:class:`hw.config.ConfigBank` ``write_copies``).
     """
 
     weight_attrs: tuple = ()
@@ -370,6 +373,7 @@ class AcceleratorVariant:
     overlap_update: bool = True
     accumulator_attrs: tuple = ()
     registered_rows: bool = False
+    config_copies: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
@@ -418,6 +422,7 @@ class AcceleratorVariant:
             "overlap_update": self.overlap_update,
             "accumulator_attrs": [dict(a) for a in self.accumulator_attrs],
             "registered_rows": self.registered_rows,
+            "config_copies": self.config_copies,
         }
 
 
