@@ -681,17 +681,8 @@ class LIFLayer(wiring.Component):
         # the 34x34 net's layer 0 (16 lanes x 13 bits). A narrow layer copies them a cycle
         # later (``same_later``); a wide layer through branch registers instead: the one
         # register to the 64 lanes' copies was 10.3 ns of routing on the 34x34 net at 16,64.
-        # A wide layer copies the choice as a number instead, that of the most recent of the
-        # four that was the read's group (``misses``: none), so that a lane's choice is a
-        # multiplexer tree on its bits, not a chain of four in order (the forwarding's choice
-        # and the adder after it, 9.9 ns on the 34x34 net at 16,64 lanes).
         if r.wide:
-            source = Signal(range(misses + 1), name="forward_source")
-            m.d.comb += source.eq(misses)
-            for k in reversed(range(misses)):  # the most recent write-back first
-                with m.If(same[k]):
-                    m.d.comb += source.eq(k)
-            source_at_sum = lane_copies(m, source, P, "forward_source", levels=2)
+            same_at_sum = lane_copies(m, Cat(same), P, "same_at_sum", levels=2)
         else:
             same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
         # The registered sums (the write data) and the two before them.
@@ -707,14 +698,9 @@ class LIFLayer(wiring.Component):
         m.d.sync += [r.sums_written.eq(r.event_write), r.sums_group.eq(r.write_group)]
         forwarded = Signal(r.acc_shape, name="acc_forwarded")
         for p in range(P):
-            if r.wide:
-                source = source_at_sum[p]  # (``misses``, a power of two: its top bit)
-                written = _mux_tree(source[:-1], [recent[k][p] for k in range(misses)])
-                choice = Mux(source[-1], event_acc[p], written)
-            else:
-                choice = event_acc[p]
-                for k in reversed(range(misses)):  # the most recent write-back first
-                    choice = Mux(same_at_sum[p][k], recent[k][p], choice)
+            choice = event_acc[p]
+            for k in reversed(range(misses)):  # the most recent write-back first
+                choice = Mux(same_at_sum[p][k], recent[k][p], choice)
             m.d.comb += forwarded[p].eq(choice)
         r.event_acc = forwarded
 
@@ -1234,15 +1220,6 @@ class LIFLayer(wiring.Component):
             return (r.update_column != groups.out_width - 1) | live
         first_padding_row = -(-(self.shape.n_out - u) // U)  # rows r with r*U + u < n_out
         return Const(1) if first_padding_row >= R else (r.update_row < first_padding_row)
-
-
-def _mux_tree(index, values):
-    """``values[index]`` as a tree of two-way multiplexers, one level a bit of ``index`` (the
-    lowest first); ``len(values)`` is ``2 ** len(index)``."""
-    if len(values) == 1:
-        return values[0]
-    pairs = [Mux(index[0], values[k + 1], values[k]) for k in range(0, len(values), 2)]
-    return _mux_tree(index[1:], pairs)
 
 
 def _by_bank(bank, values):
