@@ -336,7 +336,7 @@ class LIFLayer(wiring.Component):
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
             elif r.lutram_columns:  # (read and written in ``_forwarding``)
-                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs, two_reads=True)
+                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs)
                 s_wr, s_rd = None, None
             elif r.shared_reads:
                 bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
@@ -629,18 +629,14 @@ class LIFLayer(wiring.Component):
         # registers (``_update_stages``).
         outregs = []
         for b, bank in enumerate(r.acc_banks):
+            addr = read_group
+            if r.shared_reads:
+                addr = Mux(r.event_bank == b, read_group, r.update_group)
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
-            if r.lutram_columns:  # (the address chosen and registered in each column)
-                m.d.comb += [
-                    bank.read_addr.eq(r.update_group),
-                    bank.read_addr_other.eq(read_group),
-                    bank.read_other.eq(Cat(copy if b else ~copy for copy in r.event_bank_of_lane)),
-                ]
+            if r.lutram_columns:  # (the address registered in the bank)
+                m.d.comb += bank.read_addr.eq(addr)
                 read_data = bank.read_data
             else:
-                addr = read_group
-                if r.shared_reads:
-                    addr = Mux(r.event_bank == b, read_group, r.update_group)
                 port = bank.read_port(domain="comb")
                 m.d.comb += port.addr.eq(addr)
                 read_data = Signal(r.acc_shape, reset_less=True, attrs={UNDEFINED_AT_START: 1})

@@ -33,20 +33,10 @@ class LutRamBank(wiring.Component):
     """``depth`` words of ``shape`` (an ``ArrayLayout`` of ``P`` lanes) in columns of
     :data:`COLUMN_LANES` lanes.
 
-    With ``two_reads`` the read's address is one of two, chosen for each column by a select of
-    its own (``read_other``, a bit a lane, the caller's per-lane copies of one value; a column
-    reads its first lane's) before the column's address register: the two addresses' registers
-    reach the columns directly, without a multiplexer by the one that chose for all of them
-    (its output to the 32 columns' registers was 6-7 ns of routing on the 34x34 net at 16,64
-    lanes).
-
     Members
     -------
     read_addr : In(range(depth))
-        The read's address (with ``two_reads``, where ``read_other`` is 0); ``read_data`` holds
-        the word in the next cycle.
-    read_addr_other : In(range(depth)), read_other : In(P)
-        With ``two_reads``: the other address, and for each lane whether its column reads it.
+        The read's address; ``read_data`` holds the word in the next cycle.
     read_data : Out(shape)
         The word at the last cycle's ``read_addr`` (combinational from the column's registered
         address). A read must not meet a write to its address in the cycle the address is
@@ -58,31 +48,22 @@ class LutRamBank(wiring.Component):
         The data of a write with ``write_sums_next`` set, in the write's cycle.
     """
 
-    def __init__(
-        self,
-        *,
-        shape: data.ArrayLayout,
-        depth: int,
-        attrs: dict | None = None,
-        two_reads: bool = False,
-    ):
+    def __init__(self, *, shape: data.ArrayLayout, depth: int, attrs: dict | None = None):
         if shape.length % COLUMN_LANES:
             raise ValueError(
                 f"the bank's lanes must be a multiple of {COLUMN_LANES}, not {shape.length}"
             )
         self.shape, self.depth, self.attrs = shape, depth, dict(attrs or {})
-        self.two_reads = two_reads
-        members = {
-            "read_addr": In(range(depth)),
-            "read_data": Out(shape),
-            "write_next": In(1),
-            "write_addr_next": In(range(depth)),
-            "write_sums_next": In(1),
-            "sums": In(shape),
-        }
-        if two_reads:
-            members |= {"read_addr_other": In(range(depth)), "read_other": In(shape.length)}
-        super().__init__(members)
+        super().__init__(
+            {
+                "read_addr": In(range(depth)),
+                "read_data": Out(shape),
+                "write_next": In(1),
+                "write_addr_next": In(range(depth)),
+                "write_sums_next": In(1),
+                "sums": In(shape),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -98,12 +79,8 @@ class LutRamBank(wiring.Component):
             read_addr = copy(addr_shape, "read_addr")
             write_en = copy(1, "write_en", reset_less=False)  # no write out of reset
             write_addr, write_sums = copy(addr_shape, "write_addr"), copy(1, "write_sums")
-            address = self.read_addr
-            if self.two_reads:
-                first = c * COLUMN_LANES
-                address = Mux(self.read_other[first], self.read_addr_other, self.read_addr)
             m.d.sync += [
-                read_addr.eq(address),
+                read_addr.eq(self.read_addr),
                 write_en.eq(self.write_next),
                 write_addr.eq(self.write_addr_next),
                 write_sums.eq(self.write_sums_next),
