@@ -167,8 +167,4 @@ def accelerator_variant(board: Board, shape: AcceleratorShape) -> AcceleratorVar
         # clear's or the write-back's row) reached its 8 block RAMs across the die on the 34x34
         # net at 16,64 lanes (5.5 ns of routing, the critical path of seed 2 at 86.6 MHz)
         registered_rows=shape.has_wide_layer,
-        # and writes every memory's configuration from registers of its own (the one address
-        # register reached a first-layer block RAM across the die: 9.8 ns of routing, seed 3
-        # of 133df84 at 16,64 lanes)
-        config_copies=shape.has_wide_layer,
     )

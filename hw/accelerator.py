@@ -233,9 +233,7 @@ class Accelerator(wiring.Component):
             [stages + read_back_stages(self.variant.register_weights) for stages in weight_stages]
             + [WEIGHT_READ_EXTRA]
         )
-        m.submodules.config = config = ConfigBank(
-            s, memories=members, capture=capture, write_copies=self.variant.config_copies
-        )
+        m.submodules.config = config = ConfigBank(s, memories=members, capture=capture)
         wiring.connect(m, wiring.flipped(self.cfg), config.cfg)
         wiring.connect(m, wiring.flipped(self.read), config.read)
         wiring.connect(m, config.read_data, wiring.flipped(self.read_data))

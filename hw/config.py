@@ -12,7 +12,6 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fanout import KEPT_COPY
 from .layout import AcceleratorShape, Select
 
 __all__ = ["cfg_layout", "read_layout", "ConfigBank"]
@@ -48,12 +47,6 @@ class ConfigBank(wiring.Component):
     capture : int
         Cycles from a read-back request to the word being captured: the slowest read port's
         latency (at least 3: two for the request's decoding, one for a synchronous port).
-    write_copies : bool
-        Each memory written a cycle later, from registers of its own (enable, address and
-        data), copies of the word's register: that one register reached every memory across
-        the die (a block RAM of the first layer: 9.8 ns of routing on the 34x34 net at 16,64
-        lanes). Kept apart through synthesis (``hw.fanout.KEPT_COPY``). No read-back or input
-        taken in the cycle the word's copy is written reads a memory before the write lands.
 
     Members
     -------
@@ -71,13 +64,10 @@ class ConfigBank(wiring.Component):
     The registers keep their values through a reset, as the memories do.
     """
 
-    def __init__(
-        self, shape: AcceleratorShape, *, memories: dict, capture: int, write_copies=False
-    ):
+    def __init__(self, shape: AcceleratorShape, *, memories: dict, capture: int):
         if capture < 3:
             raise ValueError(f"capture must be at least 3 cycles, not {capture!r}")
         self.shape, self.memories, self.capture = shape, dict(memories), capture
-        self.write_copies = write_copies
         members = {
             "cfg": In(stream.Signature(cfg_layout(shape))),
             "read": In(stream.Signature(read_layout(shape))),
@@ -162,21 +152,10 @@ class ConfigBank(wiring.Component):
             m.d.sync += write_to.eq(
                 self.cfg.valid & self.cfg.ready & (self.cfg.payload.select == select)
             )
-            word = cfg
-            if self.write_copies:
-                word = self._copy(cfg_layout(s), f"cfg_for_{select}")
-                write_late = self._copy(1, f"write_late_to_{select}", reset_less=False)
-                m.d.sync += [word.eq(cfg), write_late.eq(write_to)]
-                write_to = write_late
-            m.d.comb += [port.en.eq(write_to), port.addr.eq(word.addr), port.data.eq(word.data)]
+            m.d.comb += [port.en.eq(write_to), port.addr.eq(cfg.addr), port.data.eq(cfg.data)]
 
         self.elaborate_read_back(m, registers)
         return m
-
-    @staticmethod
-    def _copy(shape, name, reset_less=True):
-        """A register kept apart from the others that copy the same one (``write_copies``)."""
-        return Signal(shape, name=name, reset_less=reset_less, attrs={KEPT_COPY: 1})
 
     def elaborate_read_back(self, m, registers):
         """Read-back: take a request while idle, apply its address to every read port until the

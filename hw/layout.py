@@ -237,33 +237,6 @@ class LayerShape:
         return self.rows if self.row_entries else self.groups
 
     @property
-    def last_step(self) -> int:
-        """A packed conv layer's neurons from the first of an output row's last super-column
-        to the next row's first: ``C_out`` times the output columns it holds."""
-        groups = self.conv_groups
-        return (self.conv.out_width - (groups.out_width - 1) * groups.pack) * self.conv.out_channels
-
-    @property
-    def aligned_rows(self) -> bool:
-        """:attr:`row_entries` of a packed conv layer whose groups' first neurons are all
-        multiples of ``U`` (``P`` and :attr:`last_step` are): its entries name their first
-        neuron in rows of ``U``."""
-        return self.row_entries and self.pack > 1 and self.last_step % self.update_lanes == 0
-
-    @property
-    def entry_stride(self) -> int:
-        """Neurons from one entry name to the next: 1 where a packed layer's entries name their
-        first neuron, else :attr:`entry_lanes` (an event's address is ``name * stride + lane``)."""
-        return 1 if self.pack > 1 and not self.aligned_rows else self.entry_lanes
-
-    @property
-    def entry_names(self) -> int:
-        """Names an entry may carry (its ``group`` field's range)."""
-        if self.aligned_rows:
-            return -(-self.n_out // self.update_lanes)
-        return self.n_out if self.pack > 1 else self.entries
-
-    @property
     def spikes_ahead(self) -> int:
         """Masks the update pass may push ahead of the serialiser (its spike FIFO's room): a
         whole timestep's (:attr:`entries` and the end token), so that a slow next layer (a
@@ -359,9 +332,6 @@ class AcceleratorVariant:
     registered_rows : bool
         Every LIF layer issues its update rows and writes its membranes from registers
         (:class:`LayerVariant`), as wide layers do anyway.
-    config_copies : bool
-        Every memory's configuration write and read-back address from registers of its own
-        (:class:`hw.config.ConfigBank` ``write_copies``).
     """
 
     weight_attrs: tuple = ()
@@ -373,7 +343,6 @@ class AcceleratorVariant:
     overlap_update: bool = True
     accumulator_attrs: tuple = ()
     registered_rows: bool = False
-    config_copies: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "weight_attrs", tuple(dict(a) for a in self.weight_attrs))
@@ -422,7 +391,6 @@ class AcceleratorVariant:
             "overlap_update": self.overlap_update,
             "accumulator_attrs": [dict(a) for a in self.accumulator_attrs],
             "registered_rows": self.registered_rows,
-            "config_copies": self.config_copies,
         }
 
 

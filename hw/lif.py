@@ -489,16 +489,13 @@ class LIFLayer(wiring.Component):
         r.push = Signal()  # a group's (a row's) spike mask on its way into `spikes`
         r.push_eot = Signal()  # the end-of-timestep entry on its way into `spikes`
         # An entry names its group of ``P`` lanes, a packed conv layer's its first neuron;
-        # with ``LayerShape.row_entries`` its row of ``U`` lanes, and a packed layer's its first
-        # neuron in rows of ``U`` where every group's first neuron is a multiple of ``U``
-        # (``aligned_rows``: ``written_base`` counts rows), so that an event's address is the
-        # name's bits above the lane's, without an adder.
-        r.row_entries, r.aligned_rows = self.shape.row_entries, self.shape.aligned_rows
+        # with ``LayerShape.row_entries`` its row of ``U`` lanes (or first neuron).
+        r.row_entries = self.shape.row_entries
         r.pushed_mask = Signal(self.shape.entry_lanes)
         # With ``register_weights`` an entry is written into the spike FIFO from registers a
         # cycle after its push (``_spike_output``): in flight too.
         r.entry_write = Signal()
-        r.entry_names = self.shape.entry_names
+        r.entry_names = self.shape.n_out if r.packed else self.shape.entries
         r.pushed_group = Signal(range(max(r.entry_names, 2)))
         # The LIF update's arithmetic, from the row's data to its spikes and write-back; with
         # ``register_weights`` (and no multiplier) the leak takes two stages, the shift and the
@@ -525,7 +522,6 @@ class LIFLayer(wiring.Component):
             lane_write_gates=U * self.shape.membrane_bits >= WIDE_ROW_BITS,
             free_running=r.wide,
             config_levels=2 if r.wide else 1,
-            write_next=r.registered_rows,
         )
         r.write_stage = r.membrane.o.valid
         # Every place a row can be between its issue and the spike FIFO: these, and the
@@ -894,9 +890,7 @@ class LIFLayer(wiring.Component):
             # Each row's spikes: the entry names the row, or a packed layer's first neuron of
             # the row (the group's first and ``U`` a row before it).
             entry_spikes = tested
-            if r.aligned_rows:
-                entry_name = r.written_base + r.written_sub
-            elif r.packed:
+            if r.packed:
                 entry_name = r.written_base + r.written_sub * U
             else:
                 entry_name = r.written_row
@@ -921,16 +915,9 @@ class LIFLayer(wiring.Component):
             # lanes, 5.5 ns; and ``write_stage`` gating the data, all 512 bits, undid the
             # membrane update's write gates a lane.)
             m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
-            # And the enable from a register: set for the write stage, and through the CLEAR
-            # state (whose state decode reached the membranes' block RAMs, their byte enables,
-            # across the die: 4.9 ns of routing on the 34x34 net at 16,64 lanes).
-            v_write_en = Signal(init=1)  # (reset: CLEAR)
-            clearing_on = r.clearing & (r.clear_row != self.shape.rows - 1)
-            m.d.sync += v_write_en.eq(r.membrane.write_next | clearing_on)
-            m.d.comb += r.v_wr.en.eq(v_write_en)
         with m.If(r.write_stage):
+            m.d.comb += r.v_wr.en.eq(1)
             if not r.registered_rows:
-                m.d.comb += r.v_wr.en.eq(1)
                 m.d.comb += [r.v_wr.addr.eq(r.written_row), r.v_wr.data.eq(v_new)]
             m.d.sync += r.written_row.eq(r.written_row + 1)
             if r.row_entries:
@@ -956,12 +943,13 @@ class LIFLayer(wiring.Component):
     def _next_base(self, m, r):
         """A packed layer's next group: one super-column on (``P`` neurons), or from the last
         one, whose padding columns hold none, to the next row's first."""
-        at_last = r.written_column == self.shape.conv_groups.out_width - 1
-        unit = self.shape.update_lanes if r.aligned_rows else 1  # (rows of ``U``, or neurons)
-        step, last_step = self.shape.lanes // unit, self.shape.last_step // unit
+        groups = self.shape.conv_groups
+        W, C = groups.out_width, self.shape.conv.out_channels
+        last_columns = self.shape.conv.out_width - (W - 1) * groups.pack
+        at_last = r.written_column == W - 1
         m.d.sync += [
             r.written_column.eq(Mux(at_last, 0, r.written_column + 1)),
-            r.written_base.eq(r.written_base + Mux(at_last, last_step, step)),
+            r.written_base.eq(r.written_base + Mux(at_last, last_columns * C, self.shape.lanes)),
         ]
 
     def _spike_output(self, m, r):
@@ -991,7 +979,7 @@ class LIFLayer(wiring.Component):
             lanes=self.shape.entry_lanes,
             groups=r.entry_names,
             event_layout=event_layout(self.shape.n_out),
-            stride=self.shape.entry_stride,
+            stride=1 if r.packed else None,
         )
         r.entries_waiting = r.spikes.r_rdy
         if self.variant.register_weights:
@@ -1041,10 +1029,11 @@ class LIFLayer(wiring.Component):
             with m.State("CLEAR"):  # after reset: zero every accumulator and membrane
                 m.d.comb += r.clearing.eq(1)
                 # data 0 (no write stage, and ``_event_write_back``)
-                if r.registered_rows:  # (address and enable: ``_update_write_back``)
+                m.d.comb += r.v_wr.en.eq(1)
+                if r.registered_rows:  # (the address is ``written_row``: ``_update_write_back``)
                     m.d.sync += r.written_row.eq(r.written_row + 1)
                 else:
-                    m.d.comb += [r.v_wr.en.eq(1), r.v_wr.addr.eq(r.clear_row)]
+                    m.d.comb += r.v_wr.addr.eq(r.clear_row)
                 m.d.comb += [r.acc_clear.eq(r.clearing_accs), r.acc_clear_group.eq(r.clear_row)]
                 m.d.sync += r.clear_row.eq(r.clear_row + 1)
                 with m.If(r.clear_row == self.shape.groups - 1):

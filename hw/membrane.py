@@ -83,9 +83,6 @@ class MembraneUpdate(wiring.Component):
     config_levels : {1, 2}
         Levels of registers between ``threshold`` (and ``leak_shift``) and each lane's copy of
         it (:func:`hw.fanout.lane_copies`).
-    write_next : bool
-        The ``write_next`` member: a row leaves in the next cycle (a layer registers its
-        membrane write's enable from it).
     leak_multiplier : bool
         The leak with a multiplier (a DSP block): ``v - (v >> k) == (v * f + S - 1) >> (V - 1)``
         with ``S = 2**(V-1)`` and ``f = S - (S >> k)`` (exact for every ``v`` and ``1 <= k <
@@ -107,8 +104,6 @@ class MembraneUpdate(wiring.Component):
         The sample's last timestep: every membrane is written back as zero.
     in_flight : Out(1)
         A row is in one of the ``stages`` stages after ``i``.
-    write_next : Out(1)
-        With ``write_next``: ``o.valid`` in the next cycle (the stage before it holds a row).
     """
 
     def __init__(
@@ -126,7 +121,6 @@ class MembraneUpdate(wiring.Component):
         lane_write_gates=False,
         free_running=False,
         config_levels=1,
-        write_next=False,
     ):
         if reset not in numerics.RESET_MODES:
             raise ValueError(f"reset must be one of {numerics.RESET_MODES}, not {reset!r}")
@@ -135,21 +129,21 @@ class MembraneUpdate(wiring.Component):
         self.padded, self.split_leak = padded, split_leak
         self.leak_multiplier, self.lane_write_gates = leak_multiplier, lane_write_gates
         self.free_running, self.config_levels = free_running, config_levels
-        self.early_write_flag = write_next
         #: Stages a row is in after ``i``, ``o``'s included.
         self.stages = 5 if split_leak else 4
         row = row_data_layout(lanes, membrane_bits, bias_bits, acc_bits, padded)
-        members = {
-            "i": In(stream.Signature(row, always_ready=True)),
-            "o": Out(stream.Signature(row_result_layout(lanes, membrane_bits), always_ready=True)),
-            "threshold": In(membrane_bits - 1),
-            "leak_shift": In(range(membrane_bits)),
-            "last_timestep": In(1),
-            "in_flight": Out(1),
-        }
-        if write_next:
-            members["write_next"] = Out(1)
-        super().__init__(members)
+        super().__init__(
+            {
+                "i": In(stream.Signature(row, always_ready=True)),
+                "o": Out(
+                    stream.Signature(row_result_layout(lanes, membrane_bits), always_ready=True)
+                ),
+                "threshold": In(membrane_bits - 1),
+                "leak_shift": In(range(membrane_bits)),
+                "last_timestep": In(1),
+                "in_flight": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -255,8 +249,6 @@ class MembraneUpdate(wiring.Component):
             ]
         advance(test_stage, write_stage, test)
         m.d.comb += [self.o.valid.eq(write_stage), self.o.payload.spikes.eq(tested)]
-        if self.early_write_flag:
-            m.d.comb += self.write_next.eq(test_stage)
         values = [Mux(tested[u], v_reset[u], v_kept[u]) for u in range(U)]
         if self.lane_write_gates:  # each a copy of write_stage (both test_stage a cycle later)
             gates = lane_copies(m, test_stage, U, "write_gate")

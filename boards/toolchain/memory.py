@@ -130,9 +130,10 @@ def memory_plan(
         # a timestep's masks, and a margin of one entry a pipeline stage (hw.lif)
         fifo_words = shape.spikes_ahead(l) + 16
         # an entry names its group (row: LayerShape.row_entries), or a packed conv layer's
-        # first neuron (LayerShape.entry_names)
+        # first neuron (hw.lif)
         layer = shape.layer(l)
-        entry_bits = layer.entry_lanes + layer.entry_names.bit_length() + 1
+        named = shape.sizes[l + 1] if layer.pack > 1 else layer.entries
+        entry_bits = layer.entry_lanes + named.bit_length() + 1
         plan.append(_map(board, block, "spike FIFO", fifo_words, entry_bits))
     H, C = shape.n_hidden, shape.n_classes
     stamp_bits = max(1, (H + 2).bit_length())

@@ -153,7 +153,5 @@ def test_a_design_with_a_wide_layer_registers_every_layers_rows():
     board = BOARDS["ulx3s-85f"]
     mixed = accelerator_variant(board, board_shape(model, board, (16, 64), (16, 16)))
     assert mixed.layer(0).registered_rows and mixed.layer(1).registered_rows
-    assert mixed.config_copies  # and its configuration writes from copies of the word
     narrow = accelerator_variant(board, board_shape(model, board, 16))
     assert not narrow.layer(0).registered_rows and not narrow.layer(1).registered_rows
-    assert not narrow.config_copies

@@ -44,8 +44,6 @@ def test_accelerator_matches_golden_in_every_mode(sizes, T, lanes, wb, reset, en
         {"register_weights": True, "leak_multiplier": True},  # MNIST on the UP5K
         {"update_lanes": 1, "register_weights": True, "leak_multiplier": True},
         {"update_lanes": 1},
-        # beside a wide layer: rows, membrane writes and configuration writes from registers
-        {"register_weights": True, "registered_rows": True, "config_copies": True},
     ],
 )
 def test_board_variants_match_golden(case, options):

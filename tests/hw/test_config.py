@@ -5,7 +5,6 @@ and nothing taken while the accelerator is busy."""
 
 import random
 
-import pytest
 from amaranth.sim import Simulator
 
 from hw.config import ConfigBank
@@ -13,7 +12,6 @@ from hw.layout import AcceleratorShape, Select
 from hw.lif import MemoryReadSignature, MemoryWriteSignature
 
 from ..random_models import random_model
-from .ecp5_synthesis import ecp5_cell_counts
 
 #: The memories of the test: (address bits, data bits) by select.
 MEMORIES = {Select.READOUT_WEIGHT: (4, 24), Select.of_layer(Select.LAYER_BIAS, 1): (3, 16)}
@@ -21,18 +19,17 @@ MEMORIES = {Select.READOUT_WEIGHT: (4, 24), Select.of_layer(Select.LAYER_BIAS, 1
 CONST0, CONST1 = (Select.of_layer(Select.LAYER_CONST, layer) for layer in (0, 1))
 
 
-def make_bank(write_copies=False):
+def make_bank():
     shape = AcceleratorShape.from_model(random_model(sizes=(12, 9, 5, 3)), lanes=2)
     memories = {
         select: (MemoryWriteSignature(a, d), MemoryReadSignature(a, d))
         for select, (a, d) in MEMORIES.items()
     }
-    return ConfigBank(shape, memories=memories, capture=3, write_copies=write_copies), shape
+    return ConfigBank(shape, memories=memories, capture=3), shape
 
 
-@pytest.mark.parametrize("write_copies", [False, True], ids=["shared", "copies"])
-def test_registers_and_memories_are_written_and_read_back(write_copies):
-    bank, shape = make_bank(write_copies)
+def test_registers_and_memories_are_written_and_read_back():
+    bank, shape = make_bank()
     sim = Simulator(bank)
     sim.add_clock(1e-8)
     rng = random.Random(1)
@@ -134,14 +131,3 @@ def sim_outputs(bank, written):
     sim.add_testbench(bench)
     sim.run()
     return seen
-
-
-def test_synthesis_keeps_a_copy_of_the_word_for_each_memory(tmp_path):
-    """Through the ECP5 build's Yosys steps the per-memory copies of the word's address and
-    data stay apart (Yosys merges registers with the same input): more flip-flops kept than
-    merged, by at least the second memory's address and data bits."""
-    bank, _ = make_bank(write_copies=True)
-    kept = ecp5_cell_counts(bank, tmp_path, keep_copies=True)
-    merged = ecp5_cell_counts(make_bank(write_copies=True)[0], tmp_path, keep_copies=False)
-    addr_bits, data_bits = min(MEMORIES.values())
-    assert kept["TRELLIS_FF"] >= merged["TRELLIS_FF"] + addr_bits + data_bits
