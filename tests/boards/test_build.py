@@ -80,7 +80,10 @@ def uses_output_register(ram: dict) -> bool:
     return "OUTREG" in (ram["parameters"].get("REGMODE_A"), ram["parameters"].get("REGMODE_B"))
 
 
-@pytest.mark.parametrize("placer, router", [("static", "router2"), ("heap", "router1")])
+@pytest.mark.parametrize(
+    "placer, router",
+    [pytest.param("static", "router2", marks=pytest.mark.slow), ("heap", "router1")],
+)
 def test_ulx3s_bitstream_with_block_ram_output_registers(tmp_path, placer, router):
     """A small net through the whole ECP5 flow (the 25F, from a 50 MHz PLL): the build script
     folds the registers after the weight memory's block RAM reads into the DP16KDs' output
