@@ -25,7 +25,7 @@ from math import isqrt
 
 from amaranth.hdl import Signal
 
-__all__ = ["KEPT_COPY", "branch_copies", "lane_copies"]
+__all__ = ["KEPT_COPY", "lane_copies"]
 
 #: Wire attribute: the register driving this wire is a copy that synthesis must not merge
 #: (the ECP5 build keeps it: ``boards.toolchain.bitstream.KEEP_COPIES``).
@@ -52,13 +52,7 @@ def lane_copies(m, value, lanes: int, name: str, *, levels: int = 1) -> list:
         raise ValueError(f"lane copies take 1 or 2 levels of registers, not {levels}")
     if levels == 1:
         return _registers(m, [value] * lanes, f"{name}_lane")
-    return _registers(m, branch_copies(m, value, lanes, name), f"{name}_lane")
-
-
-def branch_copies(m, value, lanes: int, name: str) -> list:
-    """``lanes`` values equal to ``value`` a cycle later from ``isqrt(lanes)`` branch registers,
-    lane ``k``'s from branch ``k * branches // lanes``: the first level of
-    ``lane_copies(levels=2)``, for logic that needs the value a cycle before a lane's own copy
-    would hold it."""
     branches = _registers(m, [value] * isqrt(lanes), f"{name}_branch")
-    return [branches[k * len(branches) // lanes] for k in range(lanes)]
+    return _registers(
+        m, [branches[k * len(branches) // lanes] for k in range(lanes)], f"{name}_lane"
+    )

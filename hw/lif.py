@@ -35,7 +35,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hw.fanout import KEPT_COPY, branch_copies, lane_copies
+from hw.fanout import KEPT_COPY, lane_copies
 from hw.layout import WIDE_LANES, LayerShape, LayerVariant
 from hw.lutram_bank import COLUMN_LANES, LutRamBank
 from hw.membrane import WIDE_ROW_BITS, MembraneUpdate
@@ -676,13 +676,12 @@ class LIFLayer(wiring.Component):
                 r.s_rds[b] = SimpleNamespace(data=read_data)
         r.acc_outregs = outregs
         event_acc = Signal(r.acc_shape, reset_less=True, name="acc_outreg_near")
-        bank_of_lane = r.event_bank_of_lane if r.lutram_columns else [r.event_bank] * P
-        if r.lutram_columns and not r.wide:  # (a wide layer's: below, with forwarding)
+        if r.lutram_columns:
             m.d.sync += [
-                event_acc[p].eq(_by_bank(bank_of_lane[p], [o[p] for o in outregs]))
+                event_acc[p].eq(_by_bank(r.event_bank_of_lane[p], [o[p] for o in outregs]))
                 for p in range(P)
             ]
-        elif not r.wide:
+        else:
             m.d.sync += event_acc.eq(_by_bank(r.event_bank, [o.as_value() for o in outregs]))
         # The sums are registered before they are written (the block RAMs of a wide word
         # lie far apart), so a read misses the write-backs of the four reads before it:
@@ -707,13 +706,8 @@ class LIFLayer(wiring.Component):
         # the 34x34 net's layer 0 (16 lanes x 13 bits). A narrow layer copies them a cycle
         # later (``same_later``); a wide layer through branch registers instead: the one
         # register to the 64 lanes' copies was 10.3 ns of routing on the 34x34 net at 16,64.
-        # A wide layer takes the write-backs 2 to 4 a cycle early, into the near register
-        # (from the branch registers), so that the sum stage picks between two words only,
-        # in the adders' own LUTs: the priority multiplexer over five words in front of the
-        # adders' carry chains was the most common late path of the 34x34 net at 16,64 lanes.
         if r.wide:
-            same_early = branch_copies(m, Cat(same[1:]), P, "same_early")
-            same_at_sum = lane_copies(m, same[0], P, "same_at_sum", levels=2)
+            same_at_sum = lane_copies(m, Cat(same), P, "same_at_sum", levels=2)
         else:
             same_at_sum = lane_copies(m, Cat(same_later), P, "same_at_sum")
         # The registered sums (the write data) and the two before them.
@@ -729,16 +723,9 @@ class LIFLayer(wiring.Component):
         m.d.sync += [r.sums_written.eq(r.event_write), r.sums_group.eq(r.write_group)]
         forwarded = Signal(r.acc_shape, name="acc_forwarded")
         for p in range(P):
-            if r.wide:  # (write-back ``k`` of the sum stage is ``recent[k - 1]`` a cycle early)
-                early = _by_bank(bank_of_lane[p], [o[p] for o in outregs])
-                for k in reversed(range(1, misses)):  # the most recent write-back first
-                    early = Mux(same_early[p][k - 1], recent[k - 1][p], early)
-                m.d.sync += event_acc[p].eq(early)
-                choice = Mux(same_at_sum[p], recent[0][p], event_acc[p])
-            else:
-                choice = event_acc[p]
-                for k in reversed(range(misses)):  # the most recent write-back first
-                    choice = Mux(same_at_sum[p][k], recent[k][p], choice)
+            choice = event_acc[p]
+            for k in reversed(range(misses)):  # the most recent write-back first
+                choice = Mux(same_at_sum[p][k], recent[k][p], choice)
             m.d.comb += forwarded[p].eq(choice)
         r.event_acc = forwarded
 
