@@ -223,7 +223,6 @@ class LIFLayer(wiring.Component):
         self._weight_registers(m, r)
         self._event_registers(m, r)
         self._update_registers(m, r)
-        self._next_values(m, r)
         self._accumulator_reads(m, r)
         if self.forwards:
             self._forwarding(m, r)
@@ -331,18 +330,13 @@ class LIFLayer(wiring.Component):
             and attrs.get("ram_style") == "distributed"
             and P % COLUMN_LANES == 0
         )
-        # A wide layer's columns take their addresses through branch registers, given a cycle
-        # earlier (``hw.lutram_bank``): the event phase's and the pass's next groups
-        # (``_next_values``; the event phase reads the accumulators with the weights' address,
-        # two weight registers).
-        r.bank_levels = 2 if r.lutram_columns and P >= WIDE_LANES else 1
         for b in range(self.banks):
             if G == 1:
                 bank = Memory(shape=acc_shape, depth=G, init=[])
                 s_wr = bank.write_port()
                 s_rd = bank.read_port(transparent_for=(s_wr,))
             elif r.lutram_columns:  # (read and written in ``_forwarding``)
-                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs, levels=r.bank_levels)
+                bank = LutRamBank(shape=acc_shape, depth=G, attrs=attrs)
                 s_wr, s_rd = None, None
             elif r.shared_reads:
                 bank = no_collision_memory(shape=acc_shape, depth=G, attrs=attrs)
@@ -589,29 +583,6 @@ class LIFLayer(wiring.Component):
             r.bias_row = Signal(range(max(self.shape.bias_rows, 2)))
             r.select_bias_row = Signal.like(r.bias_row)
 
-    def _next_values(self, m, r):
-        """The values that the event group, the pass's group and the event bank take in the
-        next cycle, as wires (``r.next``), where a wide layer's LUT-RAM banks read them a cycle
-        early (``r.bank_levels``): each register then loads its wire every cycle, and the parts
-        that set it set the wire (``_load``)."""
-        r.next = {}
-        if r.bank_levels == 2:
-            for name in ("acc_group", "update_group", "event_bank"):
-                register = getattr(r, name)
-                wire = Signal.like(register, name=f"{name}_next")
-                m.d.comb += wire.eq(register)
-                m.d.sync += register.eq(wire)
-                r.next[name] = wire
-
-    @staticmethod
-    def _load(m, r, name: str, value):
-        """``r.<name>`` holds ``value`` in the next cycle: through its wire in ``r.next``, or
-        assigned in the sync domain."""
-        if name in r.next:
-            m.d.comb += r.next[name].eq(value)
-        else:
-            m.d.sync += getattr(r, name).eq(value)
-
     def _accumulator_reads(self, m, r):
         """Each bank's read address: an event's group while the event is at the read (its
         stage, a register, selects) and the bank is the event bank, else the update pass's
@@ -658,12 +629,8 @@ class LIFLayer(wiring.Component):
             if r.shared_reads:
                 addr = Mux(r.event_bank == b, read_group, r.update_group)
             outreg = Signal(r.acc_shape, reset_less=True, name="acc_outreg" + "_b1" * b)
-            if r.lutram_columns:  # (the address registered in the bank, a level or two)
-                if r.bank_levels == 2:  # a cycle ahead: the next groups (``read_group`` is
-                    # ``acc_group``: a forwarding layer has two weight registers)
-                    ahead = r.next
-                    addr = Mux(ahead["event_bank"] == b, ahead["acc_group"], ahead["update_group"])
-                m.d.comb += bank.read_addr_ahead.eq(addr)
+            if r.lutram_columns:  # (the address registered in the bank)
+                m.d.comb += bank.read_addr.eq(addr)
                 read_data = bank.read_data
             else:
                 port = bank.read_port(domain="comb")
@@ -799,25 +766,20 @@ class LIFLayer(wiring.Component):
         multiplexer to the columns crossed the die: 12.7 ns of routing at 32,64 lanes.) A late
         clear still lands before its group is read again: in the update bank no event reads it
         until the next pass has started, and the CLEAR state's last one a cycle before the
-        first event's read. With two levels of registers in the bank (``r.bank_levels``) the
-        same are given a cycle earlier, before the registers here."""
-        clear_group = r.acc_clear_group
-        if r.bank_levels == 1:
-            clear_group = Signal.like(r.acc_clear_group, name="acc_clear_group_late")
-            m.d.sync += clear_group.eq(r.acc_clear_group)
+        first event's read."""
+        late_clear_group = Signal.like(r.acc_clear_group, name="acc_clear_group_late")
+        m.d.sync += late_clear_group.eq(r.acc_clear_group)
         for b, bank in enumerate(r.acc_banks):
-            event_into = r.event_stages[-2] & (r.event_bank == b)  # = the write's
-            clear = r.acc_clear & clear_to[b]
-            event_group = r.event_groups[-2]
-            if r.bank_levels == 1:
-                late = Signal(name=f"acc_event_into_b{b}"), Signal(name=f"acc_clear_late_b{b}")
-                m.d.sync += [late[0].eq(event_into), late[1].eq(clear)]
-                event_into, clear = late
-                event_group = r.write_group
+            event_into = Signal(name=f"acc_event_into_b{b}")
+            late_clear = Signal(name=f"acc_clear_late_b{b}")
+            m.d.sync += [
+                event_into.eq(r.event_stages[-2] & (r.event_bank == b)),  # = the write's
+                late_clear.eq(r.acc_clear & clear_to[b]),
+            ]
             m.d.comb += [
-                bank.write_ahead.eq(event_into | clear),
-                bank.write_addr_ahead.eq(Mux(event_into, event_group, clear_group)),
-                bank.write_sums_ahead.eq(event_into),
+                bank.write_next.eq(event_into | late_clear),
+                bank.write_addr_next.eq(Mux(event_into, r.write_group, late_clear_group)),
+                bank.write_sums_next.eq(event_into),
                 bank.sums.eq(r.sums),
             ]
 
@@ -1125,7 +1087,7 @@ class LIFLayer(wiring.Component):
                 r.last_group.eq(r.group == B - 2),
             ]
             if conv:
-                self._load(m, r, "acc_group", r.acc_group + 1)
+                m.d.sync += r.acc_group.eq(r.acc_group + 1)
             with m.If(r.last_group):
                 m.d.sync += [r.event_active.eq(0), r.group.eq(0), r.last_group.eq(B == 1)]
         # (with one bank, the pass takes the accumulators: no input meanwhile)
@@ -1140,8 +1102,10 @@ class LIFLayer(wiring.Component):
             with m.Else():
                 m.d.sync += [r.event_active.eq(1), r.group.eq(0), r.last_group.eq(B == 1)]
                 if conv:
-                    m.d.sync += r.event_addr.eq(self.i.payload.weight_addr)
-                    self._load(m, r, "acc_group", self.i.payload.group)
+                    m.d.sync += [
+                        r.event_addr.eq(self.i.payload.weight_addr),
+                        r.acc_group.eq(self.i.payload.group),
+                    ]
                 else:
                     m.d.sync += r.event_addr.eq(self.i.payload.addr * G)
 
@@ -1160,15 +1124,17 @@ class LIFLayer(wiring.Component):
             )
             with m.If(r.eot_waiting & ~r.update_running & events_quiet):
                 m.d.comb += r.start_update.eq(1)
-                m.d.sync += [r.eot_waiting.eq(0), r.update_bank.eq(r.event_bank)]
-                self._load(m, r, "event_bank", ~r.event_bank)
+                m.d.sync += [
+                    r.eot_waiting.eq(0),
+                    r.update_bank.eq(r.event_bank),
+                    r.event_bank.eq(~r.event_bank),
+                ]
                 if r.lutram_columns:
                     m.d.sync += [copy.eq(r.event_bank) for copy in r.update_bank_of_lane]
                     m.d.sync += [copy.eq(~r.event_bank) for copy in r.event_bank_of_lane]
         with m.If(r.start_update):
             m.d.sync += [r.update_running.eq(1), r.rows_left.eq(1), r.last_row.eq(R == 1)]
-            m.d.sync += [r.update_sub.eq(0), r.update_row.eq(0)]
-            self._load(m, r, "update_group", 0)
+            m.d.sync += [r.update_group.eq(0), r.update_sub.eq(0), r.update_row.eq(0)]
             m.d.sync += [r.written_group.eq(0), r.written_sub.eq(0), r.written_row.eq(0)]
             if self.shape.conv is not None:
                 m.d.sync += r.bias_row.eq(0)
@@ -1209,8 +1175,7 @@ class LIFLayer(wiring.Component):
                 valid = Cat(self._lane_valid(u, r) for u in range(U))
                 m.d.sync += r.issue_at.valid.eq(valid)
             with m.If(r.update_sub == S - 1):
-                m.d.sync += r.update_sub.eq(0)
-                self._load(m, r, "update_group", r.update_group + 1)
+                m.d.sync += [r.update_sub.eq(0), r.update_group.eq(r.update_group + 1)]
                 if r.packed:
                     W = self.shape.conv_groups.out_width
                     at_last = r.update_column == W - 1
