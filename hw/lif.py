@@ -283,14 +283,9 @@ class LIFLayer(wiring.Component):
                 ),
                 w_wr.data.eq(self.weight_write.data[lo:hi]),
                 w_rd.addr.eq(r.weight_addr),
+                w_rd.en.eq(~self.weight_write.en),
                 r.weight_word.as_value()[lo:hi].eq(w_rd.data),
             ]
-            # The read stops while a word is written, but in a wide layer, whose block RAMs
-            # lie all over the die: the configuration's write enable through a LUT to their
-            # read enables was the critical path of two of session 32's builds (16,64 lanes,
-            # 8.9-9.9 ns of routing). Nothing takes a word read during a configuration write.
-            if P < WIDE_LANES:
-                m.d.comb += w_rd.en.eq(~self.weight_write.en)
         m.submodules.biases = biases = no_collision_memory(
             shape=data.ArrayLayout(signed(self.shape.bias_bits), U), depth=self.shape.bias_rows
         )
