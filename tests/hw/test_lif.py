@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.layout import AcceleratorShape, LayerShape, LayerVariant, pack_lanes
-from hw.lif import LIFLayer
+from hw.lif import LIFLayer, read_back_stages
 from sw import numerics
 
 from .streams import collect_events, offer
@@ -210,6 +210,56 @@ def test_a_wide_layer_pushes_a_mask_a_row(variant, stalls):
     )
     assert expected.any() and not expected.all()
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("lanes", [8, 32])
+def test_weights_are_read_back_between_writes(lanes):
+    """Configuration writes, each followed by the read-back of a word written before, as the
+    configuration port issues them (one at a time, a request held until its word is
+    captured): every word read back is the last written to it, at 8 lanes and at 32."""
+    shape = LayerShape(
+        n_in=6,
+        n_out=40,
+        lanes=lanes,
+        timesteps=2,
+        weight_bits=8,
+        membrane_bits=16,
+        bias_bits=16,
+        acc_bits=12,
+        update_bits=18,
+        reset="hard",
+    )
+    variant = LayerVariant(register_weights=True, weight_columns=36, overlap_update=True)
+    dut = LIFLayer(shape, variant)
+    latency = 1 + read_back_stages(variant.register_weights) + dut.weight_stages
+    rng = random.Random(lanes)
+    writes = [
+        (rng.randrange(shape.weight_words), rng.getrandbits(8 * lanes))
+        for _ in range(3 * shape.weight_words)
+    ]
+    held, checked = {}, []
+
+    async def testbench(ctx):
+        for addr, word in writes:
+            ctx.set(dut.weight_write.en, 1)
+            ctx.set(dut.weight_write.addr, addr)
+            ctx.set(dut.weight_write.data, word)
+            await ctx.tick()
+            ctx.set(dut.weight_write.en, 0)
+            held[addr] = word
+            read = rng.choice(sorted(held))
+            ctx.set(dut.weight_read.en, 1)
+            ctx.set(dut.weight_read.addr, read)
+            await ctx.tick().repeat(latency)
+            checked.append(ctx.get(dut.weight_read.data) == held[read])
+            ctx.set(dut.weight_read.en, 0)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert len(checked) == len(writes) and all(checked)
 
 
 @pytest.mark.parametrize("variant", ["plain", "narrow-update", "split-update"])
