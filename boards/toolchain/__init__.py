@@ -23,9 +23,7 @@ PLACERS = ("heap", "static")
 #: How hard nextpnr works on timing (``build --timing-effort``): ``normal`` as nextpnr sets it;
 #: ``high`` weighs timing four times as much in the heap placer's cost (its timing weight 40,
 #: nextpnr's default 10): the 34x34 net at ``--lanes 16,64`` estimated 76.0 MHz after heap
-#: placement and 95.0 with it (seed 1, one netlist; docs/results/conv.md, session 29); and
-#: the router rips up and reroutes the connections that miss the clock (``--tmg-ripup``): the
-#: same placement routed at 111.3 MHz instead of 103.2 (session 32); ``auto``
+#: placement and 95.0 with it (seed 1, one netlist; docs/results/conv.md, session 29); ``auto``
 #: is ``high`` for a design with a layer of 32 lanes or more (``hw.layout.WIDE_LANES``), else
 #: ``normal`` (the narrower builds of docs/results/boards.md were placed that way).
 TIMING_EFFORTS = ("auto", "normal", "high")

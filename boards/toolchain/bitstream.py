@@ -385,7 +385,7 @@ def reset_on_global(router: str, placer: str) -> bool:
 
 
 #: nextpnr's options at each timing effort (:data:`boards.toolchain.TIMING_EFFORTS`).
-TIMING_EFFORT_OPTIONS = {"normal": "", "high": " --placer-heap-timingweight 40 --tmg-ripup"}
+TIMING_EFFORT_OPTIONS = {"normal": "", "high": " --placer-heap-timingweight 40"}
 
 
 def resolve_timing_effort(shape: AcceleratorShape, effort: str = "auto") -> str:
